@@ -1,0 +1,54 @@
+import { Router } from "express";
+import { z } from "zod";
+import { CreateKeyBodySchema, CreateProjectBodySchema } from "@promptreg/client/contract";
+import { AppError } from "../http/errors.js";
+import { parse } from "../http/validate.js";
+import { DEFAULT_PROJECT, type AuthService } from "./auth.service.js";
+import { principalOf, requireRole } from "./principal.js";
+
+const IdParams = z.object({ id: z.uuid("must be a key id") });
+
+export function authRoutes(auth: AuthService): Router {
+  const r = Router();
+
+  r.post("/keys", async (req, res) => {
+    const p = principalOf(res);
+    requireRole(p, "admin");
+    const body = parse(CreateKeyBodySchema, req.body);
+    res.status(201).json(await auth.createKey(p.projectId, body.name, body.role));
+  });
+
+  r.get("/keys", async (_req, res) => {
+    const p = principalOf(res);
+    requireRole(p, "admin");
+    res.json({ data: await auth.listKeys(p.projectId) });
+  });
+
+  r.delete("/keys/:id", async (req, res) => {
+    const p = principalOf(res);
+    requireRole(p, "admin");
+    const { id } = parse(IdParams, req.params, "params");
+    await auth.deleteKey(p.projectId, id);
+    res.status(204).end();
+  });
+
+  // Projects are the instance's business: only an admin key of the `default` project manages them.
+  const requireInstanceAdmin = (res: Parameters<typeof principalOf>[0]) => {
+    const p = principalOf(res);
+    if (p.role !== "admin" || p.projectName !== DEFAULT_PROJECT)
+      throw new AppError("forbidden", "managing projects needs an admin key of the 'default' project");
+  };
+
+  r.post("/projects", async (req, res) => {
+    requireInstanceAdmin(res);
+    const body = parse(CreateProjectBodySchema, req.body);
+    res.status(201).json(await auth.createProject(body.name));
+  });
+
+  r.get("/projects", async (_req, res) => {
+    requireInstanceAdmin(res);
+    res.json({ data: await auth.listProjects() });
+  });
+
+  return r;
+}

@@ -1,0 +1,170 @@
+// API keys and projects: the only module that writes the api_keys and projects tables.
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { Role } from "@promptreg/client/contract";
+import type { Db } from "../db/client.js";
+import type { InvalidationBus } from "../db/invalidation.js";
+import { AppError, notFound } from "../http/errors.js";
+import { displayPrefix, generateKey, hashKey, sameHash } from "./keys.js";
+import type { Principal } from "./principal.js";
+
+export const DEFAULT_PROJECT = "default";
+// Principals are cached briefly so the hot path does not hit the database; deleting a key invalidates at once.
+const PRINCIPAL_TTL_MS = 30_000;
+const PRINCIPAL_CACHE_MAX = 10_000;
+
+export interface KeyView {
+  id: string;
+  name: string;
+  role: Role;
+  prefix: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+export interface CreatedKey extends KeyView {
+  /** Shown once; only its hash is stored. */
+  key: string;
+}
+
+export interface ProjectView {
+  id: string;
+  name: string;
+  protectedLabels: string[];
+  createdAt: string;
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;
+
+export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus }) {
+  const cache = new Map<string, { principal: Principal; expires: number }>();
+  bus.subscribe((topic) => {
+    if (topic === "*" || topic.startsWith("key:") || topic.startsWith("project:")) cache.clear();
+  });
+
+  async function insertKey(projectId: string, name: string, role: Role, secret = generateKey()): Promise<CreatedKey> {
+    const row = await db.apiKey.create({
+      data: { projectId, name, role, hash: hashKey(secret), prefix: displayPrefix(secret) },
+    });
+    return { ...keyView(row), key: secret };
+  }
+
+  return {
+    /** The caller behind a bearer secret, or null. */
+    async authenticate(secret: string): Promise<Principal | null> {
+      const hash = hashKey(secret);
+      const hit = cache.get(hash);
+      if (hit && hit.expires > Date.now() && bus.healthy) return hit.principal;
+      const row = await db.apiKey.findUnique({ where: { hash }, include: { project: true } });
+      // The lookup is by hash; comparing the stored hash in constant time keeps the check itself timing-safe.
+      if (!row || !sameHash(row.hash, hash)) {
+        cache.delete(hash);
+        return null;
+      }
+      const principal: Principal = {
+        keyId: row.id,
+        keyName: row.name,
+        role: row.role,
+        projectId: row.projectId,
+        projectName: row.project.name,
+        protectedLabels: row.project.protectedLabels,
+      };
+      if (cache.size >= PRINCIPAL_CACHE_MAX) cache.clear();
+      cache.set(hash, { principal, expires: Date.now() + PRINCIPAL_TTL_MS });
+      // Best effort, at most once per cache period per key.
+      void db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
+      return principal;
+    },
+
+    createKey: (projectId: string, name: string, role: Role) => insertKey(projectId, name, role),
+
+    async listKeys(projectId: string): Promise<KeyView[]> {
+      const rows = await db.apiKey.findMany({ where: { projectId }, orderBy: { createdAt: "asc" } });
+      return rows.map(keyView);
+    },
+
+    async deleteKey(projectId: string, id: string): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const key = await tx.apiKey.findFirst({ where: { id, projectId } });
+        if (!key) throw notFound(`key '${id}'`);
+        if (key.role === "admin") {
+          const admins = await tx.apiKey.count({ where: { projectId, role: "admin" } });
+          if (admins <= 1) throw new AppError("conflict", "cannot delete the project's last admin key; create another admin key first");
+        }
+        await tx.apiKey.delete({ where: { id } });
+      });
+      await bus.publish(`key:${id}`);
+    },
+
+    async createProject(name: string): Promise<{ project: ProjectView; adminKey: CreatedKey }> {
+      const secret = generateKey();
+      try {
+        return await db.$transaction(async (tx) => {
+          const project = await tx.project.create({ data: { name } });
+          const row = await tx.apiKey.create({
+            data: { projectId: project.id, name: "admin", role: "admin", hash: hashKey(secret), prefix: displayPrefix(secret) },
+          });
+          return { project: projectView(project), adminKey: { ...keyView(row), key: secret } };
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === "P2002") throw new AppError("conflict", `project '${name}' already exists`);
+        throw err;
+      }
+    },
+
+    async listProjects(): Promise<ProjectView[]> {
+      const rows = await db.project.findMany({ orderBy: { name: "asc" } });
+      return rows.map(projectView);
+    },
+
+    async findProject(name: string): Promise<ProjectView | null> {
+      const row = await db.project.findUnique({ where: { name } });
+      return row && projectView(row);
+    },
+
+    /**
+     * First start: the `default` project and its admin key. PROMPTREG_ADMIN_KEY, when set, becomes an admin key
+     * of `default` (added if it is not there yet); otherwise a key is generated once, printed, and written with
+     * mode 0600 into the data folder.
+     */
+    async bootstrap(options: { adminKey?: string; dataDir: string; logger: Logger }): Promise<{ generatedKeyFile?: string }> {
+      const project =
+        (await db.project.findUnique({ where: { name: DEFAULT_PROJECT } })) ??
+        (await db.project.upsert({ where: { name: DEFAULT_PROJECT }, create: { name: DEFAULT_PROJECT }, update: {} }));
+      if (options.adminKey) {
+        const hash = hashKey(options.adminKey);
+        const existing = await db.apiKey.findUnique({ where: { hash } });
+        if (existing && existing.projectId !== project.id)
+          throw new Error("PROMPTREG_ADMIN_KEY is already a key of another project");
+        if (!existing) await insertKey(project.id, "admin (PROMPTREG_ADMIN_KEY)", "admin", options.adminKey);
+        else if (existing.role !== "admin") throw new Error("PROMPTREG_ADMIN_KEY is already stored with a non-admin role");
+        return {};
+      }
+      const admins = await db.apiKey.count({ where: { projectId: project.id, role: "admin" } });
+      if (admins > 0) return {};
+      const created = await insertKey(project.id, "admin", "admin");
+      await mkdir(options.dataDir, { recursive: true });
+      const file = path.join(options.dataDir, "admin-key");
+      await writeFile(file, created.key + "\n", { mode: 0o600 });
+      options.logger.warn({ file }, "generated the admin key of project 'default'; it is printed once below and kept in the file");
+      process.stderr.write(`\npromptreg admin key (project 'default'): ${created.key}\n(also written to ${file}, mode 0600)\n\n`);
+      return { generatedKeyFile: file };
+    },
+  };
+}
+
+function keyView(row: { id: string; name: string; role: Role; prefix: string; createdAt: Date; lastUsedAt: Date | null }): KeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    prefix: row.prefix,
+    createdAt: row.createdAt.toISOString(),
+    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+function projectView(row: { id: string; name: string; protectedLabels: string[]; createdAt: Date }): ProjectView {
+  return { id: row.id, name: row.name, protectedLabels: row.protectedLabels, createdAt: row.createdAt.toISOString() };
+}

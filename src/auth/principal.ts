@@ -1,0 +1,29 @@
+import type { Response } from "express";
+import type { Role } from "@promptreg/client/contract";
+import { AppError } from "../http/errors.js";
+
+/** Who is calling: an API key of one project. */
+export interface Principal {
+  keyId: string;
+  keyName: string;
+  role: Role;
+  projectId: string;
+  projectName: string;
+  protectedLabels: string[];
+}
+
+const RANK: Record<Role, number> = { read: 0, write: 1, admin: 2 };
+
+export function hasRole(p: Principal, role: Role): boolean {
+  return RANK[p.role] >= RANK[role];
+}
+
+export function requireRole(p: Principal, role: Role): void {
+  if (!hasRole(p, role)) throw new AppError("forbidden", `this action needs a key with the '${role}' role; this key has '${p.role}'`);
+}
+
+export function principalOf(res: Response): Principal {
+  const p = res.locals.principal as Principal | undefined;
+  if (!p) throw new AppError("unauthorized", "missing API key");
+  return p;
+}

@@ -1,0 +1,60 @@
+// Configuration is read from the environment once, here, and passed around as a value.
+import path from "node:path";
+import { z } from "zod";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const ConfigSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  // Loopback by default: exposing the service is a deliberate act (the Dockerfile sets 0.0.0.0).
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+    .optional(),
+  PROMPTREG_DATA_DIR: z.string().min(1).default("./.promptreg"),
+  PROMPTREG_ADMIN_KEY: z.string().min(20, "must be at least 20 characters").optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  PROMPTREG_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  PROMPTREG_RESOLVE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  PROMPTREG_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  PROMPTREG_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  /** A PostgreSQL server when set; otherwise the embedded database in `dataDir`. */
+  databaseUrl?: string;
+  dataDir: string;
+  adminKey?: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  bodyLimitBytes: number;
+  resolveCacheSize: number;
+  dbPoolSize: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; throws ConfigError listing every problem at once. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = ConfigSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== "")));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.PROMPTREG_DATA_DIR),
+    adminKey: e.PROMPTREG_ADMIN_KEY,
+    logLevel: e.LOG_LEVEL,
+    bodyLimitBytes: e.PROMPTREG_BODY_LIMIT_BYTES,
+    resolveCacheSize: e.PROMPTREG_RESOLVE_CACHE_SIZE,
+    dbPoolSize: e.PROMPTREG_DB_POOL_SIZE,
+    shutdownTimeoutMs: e.PROMPTREG_SHUTDOWN_TIMEOUT_MS,
+  };
+}

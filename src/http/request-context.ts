@@ -1,0 +1,23 @@
+import { randomUUID } from "node:crypto";
+import type { RequestHandler, Response } from "express";
+import type { Logger } from "pino";
+
+const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Gives every request an id (the caller's X-Request-Id when sane) and logs one line when it finishes. */
+export function requestContext(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get("x-request-id");
+    const id = incoming && SAFE_ID.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader("X-Request-Id", id);
+    const start = process.hrtime.bigint();
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      logger.info({ reqId: id, method: req.method, path: req.originalUrl, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, "request");
+    });
+    next();
+  };
+}
+
+export const requestIdOf = (res: Response): string | undefined => res.locals.requestId as string | undefined;

@@ -1,0 +1,211 @@
+// Labels and their ledger: the only module that writes the labels and label_events tables. A move is one row
+// upsert plus one ledger entry in the same transaction, under the prompt's row lock, so the ledger's "from" is
+// always what the label really held.
+import { LATEST_LABEL, LabelNameSchema } from "@promptreg/client/contract";
+import type { Principal } from "../auth/principal.js";
+import { requireRole } from "../auth/principal.js";
+import type { Db, Tx } from "../db/client.js";
+import type { InvalidationBus } from "../db/invalidation.js";
+import { AppError, notFound } from "../http/errors.js";
+import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "../prompts/lookup.js";
+import { labelLooksLikeVersion } from "../prompts/refs.js";
+
+export type LabelAction = "set" | "delete" | "rollback";
+
+export interface LabelView {
+  name: string;
+  version: string;
+  updatedAt: string;
+  updatedBy: string;
+  protected: boolean;
+}
+
+export interface LabelEventView {
+  id: string;
+  label: string;
+  action: LabelAction;
+  fromVersion: string | null;
+  toVersion: string | null;
+  actor: string;
+  reason: string | null;
+  createdAt: string;
+}
+
+export interface SetLabelInput {
+  promptId: string;
+  label: string;
+  version: { id: string; version: string };
+  actor: string;
+  reason?: string;
+  action: LabelAction;
+}
+
+/** Inside a transaction that holds the prompt's lock: point the label at a version and record the move. */
+export async function setLabelInTx(tx: Tx, input: SetLabelInput): Promise<{ from: string | null }> {
+  const current = await tx.label.findUnique({
+    where: { promptId_name: { promptId: input.promptId, name: input.label } },
+    include: { version: { select: { version: true } } },
+  });
+  await tx.label.upsert({
+    where: { promptId_name: { promptId: input.promptId, name: input.label } },
+    create: { promptId: input.promptId, name: input.label, versionId: input.version.id, updatedBy: input.actor },
+    update: { versionId: input.version.id, updatedBy: input.actor, updatedAt: new Date() },
+  });
+  const from = current?.version.version ?? null;
+  await tx.labelEvent.create({
+    data: {
+      promptId: input.promptId,
+      label: input.label,
+      action: input.action,
+      fromVersion: from,
+      toVersion: input.version.version,
+      actor: input.actor,
+      reason: input.reason ?? null,
+    },
+  });
+  return { from };
+}
+
+/** A label name a caller may set: valid, not a version look-alike, and not the automatic `latest`. */
+export function checkSettableLabel(label: string): void {
+  const parsed = LabelNameSchema.safeParse(label);
+  if (!parsed.success) throw labelError(label, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$");
+  if (label === LATEST_LABEL) throw labelError(label, "'latest' is kept on the highest version automatically");
+  if (labelLooksLikeVersion(label)) throw labelError(label, "looks like a version or range, which would make references ambiguous");
+}
+
+function labelError(label: string, message: string): AppError {
+  return new AppError("validation_error", `label '${label}' ${message}`, { issues: [{ path: "label", message }] });
+}
+
+/** Protected labels (per project, `production` by default) move only with an admin key. */
+export function requireLabelRole(p: Principal, label: string): void {
+  if (p.protectedLabels.includes(label)) {
+    if (p.role !== "admin") throw new AppError("forbidden", `label '${label}' is protected: only an admin key may move or delete it`);
+  } else requireRole(p, "write");
+}
+
+export type LabelsService = ReturnType<typeof createLabelsService>;
+
+export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus }) {
+  const changed = (p: Principal, name: string) => bus.publish(`prompt:${p.projectId}:${name}`);
+
+  return {
+    async list(p: Principal, name: string): Promise<LabelView[]> {
+      const prompt = await findPrompt(db, p.projectId, name);
+      const rows = await db.label.findMany({
+        where: { promptId: prompt.id },
+        include: { version: { select: { version: true } } },
+        orderBy: { name: "asc" },
+      });
+      return rows.map((l) => ({
+        name: l.name,
+        version: l.version.version,
+        updatedAt: l.updatedAt.toISOString(),
+        updatedBy: l.updatedBy,
+        protected: p.protectedLabels.includes(l.name),
+      }));
+    },
+
+    async move(p: Principal, name: string, label: string, input: { version: string; reason?: string }) {
+      checkSettableLabel(label);
+      requireLabelRole(p, label);
+      const prompt = await findPrompt(db, p.projectId, name);
+      const result = await db.$transaction(async (tx) => {
+        await lockPrompt(tx, prompt.id);
+        const version = await findVersion(tx, prompt.id, name, input.version);
+        const { from } = await setLabelInTx(tx, { promptId: prompt.id, label, version, actor: p.keyName, reason: input.reason, action: "set" });
+        return { label, version: version.version, previousVersion: from };
+      }, TX_OPTIONS);
+      await changed(p, name);
+      return result;
+    },
+
+    async remove(p: Principal, name: string, label: string, reason?: string): Promise<void> {
+      if (label === LATEST_LABEL) throw labelError(label, "'latest' is kept on the highest version automatically");
+      requireLabelRole(p, label);
+      const prompt = await findPrompt(db, p.projectId, name);
+      await db.$transaction(async (tx) => {
+        await lockPrompt(tx, prompt.id);
+        const current = await tx.label.findUnique({
+          where: { promptId_name: { promptId: prompt.id, name: label } },
+          include: { version: { select: { version: true } } },
+        });
+        if (!current) throw notFound(`label '${label}' of prompt '${name}'`);
+        await tx.label.delete({ where: { id: current.id } });
+        await tx.labelEvent.create({
+          data: { promptId: prompt.id, label, action: "delete", fromVersion: current.version.version, toVersion: null, actor: p.keyName, reason: reason ?? null },
+        });
+      }, TX_OPTIONS);
+      await changed(p, name);
+    },
+
+    /**
+     * Back to what the label held before its last move (or to `to`). The rollback is itself a ledger entry, so a
+     * second rollback undoes the first.
+     */
+    async rollback(p: Principal, name: string, label: string, input: { reason?: string; to?: string }) {
+      checkSettableLabel(label);
+      requireLabelRole(p, label);
+      const prompt = await findPrompt(db, p.projectId, name);
+      const result = await db.$transaction(async (tx) => {
+        await lockPrompt(tx, prompt.id);
+        let target = input.to;
+        if (target === undefined) {
+          // Re-pointing a label at the version it already holds is recorded but is not a move worth undoing.
+          const rows = await tx.$queryRaw<{ from_version: string | null }[]>`
+            SELECT from_version FROM label_events
+            WHERE prompt_id = ${prompt.id}::uuid AND label = ${label} AND from_version IS DISTINCT FROM to_version
+            ORDER BY id DESC LIMIT 1`;
+          if (rows.length === 0) throw notFound(`history of label '${label}' on prompt '${name}'`);
+          const previous = rows[0]!.from_version;
+          if (previous === null) throw new AppError("conflict", `label '${label}' held no version before its last move: nothing to roll back to`);
+          target = previous;
+        }
+        const version = await findVersion(tx, prompt.id, name, target);
+        const { from } = await setLabelInTx(tx, {
+          promptId: prompt.id,
+          label,
+          version,
+          actor: p.keyName,
+          reason: input.reason,
+          action: "rollback",
+        });
+        return { label, version: version.version, previousVersion: from };
+      }, TX_OPTIONS);
+      await changed(p, name);
+      return result;
+    },
+
+    async history(p: Principal, name: string, label: string, page: { limit: number; cursor?: string }) {
+      const prompt = await findPrompt(db, p.projectId, name);
+      const before = page.cursor ? decodeCursor(page.cursor) : undefined;
+      const rows = await db.labelEvent.findMany({
+        where: { promptId: prompt.id, label, ...(before ? { id: { lt: before } } : {}) },
+        orderBy: { id: "desc" },
+        take: page.limit + 1,
+      });
+      const more = rows.length > page.limit;
+      const data = rows.slice(0, page.limit).map(
+        (e): LabelEventView => ({
+          id: e.id.toString(),
+          label: e.label,
+          action: e.action as LabelAction,
+          fromVersion: e.fromVersion,
+          toVersion: e.toVersion,
+          actor: e.actor,
+          reason: e.reason,
+          createdAt: e.createdAt.toISOString(),
+        }),
+      );
+      return { data, nextCursor: more ? encodeCursor(rows[page.limit - 1]!.id) : null };
+    },
+  };
+}
+
+const encodeCursor = (id: bigint) => Buffer.from(id.toString()).toString("base64url");
+function decodeCursor(cursor: string): bigint {
+  const text = Buffer.from(cursor, "base64url").toString();
+  if (!/^\d{1,19}$/.test(text)) throw new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
+  return BigInt(text);
+}

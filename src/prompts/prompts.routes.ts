@@ -1,0 +1,83 @@
+import { Router } from "express";
+import { z } from "zod";
+import { CreatePromptBodySchema, PromptNameSchema, PublishVersionBodySchema } from "@promptreg/client/contract";
+import { principalOf } from "../auth/principal.js";
+import { parse } from "../http/validate.js";
+import type { PromptsService } from "./prompts.service.js";
+
+export const NameParams = z.object({ name: PromptNameSchema });
+export const PageQuery = z.object({
+  cursor: z.string().max(512).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+const ListQuery = PageQuery.extend({ prefix: z.string().max(255).optional(), tag: z.string().max(64).optional() });
+const VersionParams = NameParams.extend({ version: z.string().min(1).max(64) });
+const ResolveQuery = z.object({ ref: z.string().min(1).max(128).optional() });
+const DiffQuery = z.object({ from: z.string().min(1).max(128), to: z.string().min(1).max(128) });
+
+/** True when the request's If-None-Match names the current ETag. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
+}
+
+export function promptRoutes(prompts: PromptsService): Router {
+  const r = Router();
+
+  r.post("/prompts", async (req, res) => {
+    res.status(201).json(await prompts.create(principalOf(res), parse(CreatePromptBodySchema, req.body)));
+  });
+
+  r.get("/prompts", async (req, res) => {
+    res.json(await prompts.list(principalOf(res), parse(ListQuery, req.query, "query")));
+  });
+
+  r.get("/prompts/:name", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    res.json(await prompts.get(principalOf(res), name));
+  });
+
+  r.delete("/prompts/:name", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    await prompts.remove(principalOf(res), name);
+    res.status(204).end();
+  });
+
+  r.post("/prompts/:name/versions", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    const { created, version } = await prompts.publish(principalOf(res), name, parse(PublishVersionBodySchema, req.body));
+    res.status(created ? 201 : 200).json(version);
+  });
+
+  r.get("/prompts/:name/versions", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    res.json(await prompts.listVersions(principalOf(res), name, parse(PageQuery, req.query, "query")));
+  });
+
+  r.get("/prompts/:name/versions/:version", async (req, res) => {
+    const { name, version } = parse(VersionParams, req.params, "params");
+    res.json(await prompts.getVersion(principalOf(res), name, version));
+  });
+
+  r.get("/prompts/:name/resolve", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    const { ref } = parse(ResolveQuery, req.query, "query");
+    const resolved = await prompts.resolve(principalOf(res), name, ref);
+    res.setHeader("ETag", resolved.etag);
+    res.setHeader("Cache-Control", "private, no-cache");
+    if (etagMatches(req.get("if-none-match"), resolved.etag)) {
+      res.status(304).end();
+      return;
+    }
+    res.type("application/json").send(resolved.body);
+  });
+
+  r.get("/prompts/:name/diff", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    const { from, to } = parse(DiffQuery, req.query, "query");
+    res.json(await prompts.diff(principalOf(res), name, from, to));
+  });
+
+  return r;
+}

@@ -1,0 +1,345 @@
+// Prompts and their versions: the only module that writes the prompts and prompt_versions tables.
+import { createHash, randomUUID } from "node:crypto";
+import semver from "semver";
+import {
+  LATEST_LABEL,
+  type CreatePromptBody,
+  type PromptType,
+  type PromptVersion,
+  type PublishVersionBody,
+  type Template,
+  type VariableSpec,
+} from "@promptreg/client/contract";
+import { TemplateError, analyzeTemplate, checkVariablesSchema } from "@promptreg/client/render";
+import type { Principal } from "../auth/principal.js";
+import { requireRole } from "../auth/principal.js";
+import type { Db } from "../db/client.js";
+import type { InvalidationBus } from "../db/invalidation.js";
+import { AppError, notFound } from "../http/errors.js";
+import { checkSettableLabel, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
+import { diffVersions } from "./diff.js";
+import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
+import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
+import { ResolveCache } from "./resolve-cache.js";
+import { contentHash, pickVersion, requiredBump } from "./versioning.js";
+
+type VersionRow = {
+  id: string;
+  promptId: string;
+  version: string;
+  template: unknown;
+  config: unknown;
+  variables: unknown;
+  variablesSchema: unknown;
+  commitMessage: string;
+  author: string;
+  contentHash: string;
+  createdAt: Date;
+};
+
+export function versionView(prompt: { name: string; type: PromptType }, row: VersionRow, label?: string): PromptVersion {
+  return {
+    id: row.id,
+    promptId: row.promptId,
+    name: prompt.name,
+    type: prompt.type,
+    version: row.version,
+    template: row.template as Template,
+    config: (row.config ?? {}) as Record<string, unknown>,
+    variables: row.variables as VariableSpec[],
+    variablesSchema: (row.variablesSchema ?? null) as Record<string, unknown> | null,
+    commitMessage: row.commitMessage,
+    author: row.author,
+    contentHash: row.contentHash,
+    createdAt: row.createdAt.toISOString(),
+    ...(label ? { label } : {}),
+  };
+}
+
+export interface ResolvedBody {
+  /** The JSON body, serialized once and served from memory afterwards. */
+  body: string;
+  etag: string;
+  version: PromptVersion;
+}
+
+export type PromptsService = ReturnType<typeof createPromptsService>;
+
+export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: InvalidationBus; cacheSize: number }) {
+  const cache = new ResolveCache(cacheSize);
+  bus.subscribe((topic) => {
+    if (topic === "*") cache.clear();
+    else if (topic.startsWith("prompt:")) cache.invalidate(topic.slice("prompt:".length));
+  });
+  const promptKey = (p: Principal, name: string) => `${p.projectId}:${name}`;
+  const changed = (p: Principal, name: string) => bus.publish(`prompt:${promptKey(p, name)}`);
+
+  async function resolveRef(p: Principal, name: string, ref: Ref): Promise<PromptVersion> {
+    const prompt = await findPrompt(db, p.projectId, name);
+    switch (ref.kind) {
+      case "label": {
+        const label = await db.label.findUnique({
+          where: { promptId_name: { promptId: prompt.id, name: ref.label } },
+          include: { version: true },
+        });
+        if (!label) throw notFound(`label '${ref.label}' of prompt '${name}'`);
+        return versionView(prompt, label.version, ref.label);
+      }
+      case "version":
+        return versionView(prompt, await findVersion(db, prompt.id, name, ref.version));
+      case "range": {
+        const all = await db.promptVersion.findMany({ where: { promptId: prompt.id }, select: { version: true } });
+        const best = semver.maxSatisfying(all.map((v) => v.version), ref.range);
+        if (!best) throw notFound(`a version of prompt '${name}' satisfying '${ref.range}'`);
+        return versionView(prompt, await findVersion(db, prompt.id, name, best));
+      }
+      case "labelAt": {
+        const event = await db.labelEvent.findFirst({
+          where: { promptId: prompt.id, label: ref.label, createdAt: { lte: ref.at } },
+          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        });
+        const at = ref.at.toISOString();
+        if (!event) throw notFound(`label '${ref.label}' of prompt '${name}' at ${at} (it did not exist yet)`);
+        if (!event.toVersion) throw notFound(`label '${ref.label}' of prompt '${name}' at ${at} (it had been deleted)`);
+        return versionView(prompt, await findVersion(db, prompt.id, name, event.toVersion), ref.label);
+      }
+    }
+  }
+
+  return {
+    async create(p: Principal, body: CreatePromptBody) {
+      requireRole(p, "write");
+      const existing = await db.prompt.findUnique({ where: { projectId_name: { projectId: p.projectId, name: body.name } } });
+      if (existing) throw new AppError("conflict", `prompt '${body.name}' already exists`);
+      try {
+        const row = await db.prompt.create({
+          data: { projectId: p.projectId, name: body.name, type: body.type, description: body.description ?? "", tags: body.tags ?? [] },
+        });
+        return promptMeta(row);
+      } catch (err) {
+        if ((err as { code?: string }).code === "P2002") throw new AppError("conflict", `prompt '${body.name}' already exists`);
+        throw err;
+      }
+    },
+
+    async list(p: Principal, q: { prefix?: string; tag?: string; cursor?: string; limit: number }) {
+      const after = q.cursor ? decodeNameCursor(q.cursor) : undefined;
+      const folder = q.prefix?.replace(/\/+$/, "");
+      const rows = await db.prompt.findMany({
+        where: {
+          projectId: p.projectId,
+          ...(folder ? { name: { startsWith: `${folder}/`, ...(after ? { gt: after } : {}) } } : after ? { name: { gt: after } } : {}),
+          ...(q.tag ? { tags: { has: q.tag } } : {}),
+        },
+        include: { labels: { include: { version: { select: { version: true } } } }, _count: { select: { versions: true } } },
+        orderBy: { name: "asc" },
+        take: q.limit + 1,
+      });
+      const more = rows.length > q.limit;
+      const data = rows.slice(0, q.limit).map((r) => ({
+        ...promptMeta(r),
+        versionCount: r._count.versions,
+        labels: Object.fromEntries(r.labels.map((l) => [l.name, l.version.version])),
+      }));
+      return { data, nextCursor: more ? Buffer.from(data[data.length - 1]!.name).toString("base64url") : null };
+    },
+
+    async get(p: Principal, name: string) {
+      const prompt = await findPrompt(db, p.projectId, name);
+      const [labels, count, recent] = await Promise.all([
+        db.label.findMany({ where: { promptId: prompt.id }, include: { version: { select: { version: true } } }, orderBy: { name: "asc" } }),
+        db.promptVersion.count({ where: { promptId: prompt.id } }),
+        db.promptVersion.findMany({
+          where: { promptId: prompt.id },
+          orderBy: [{ major: "desc" }, { minor: "desc" }, { patch: "desc" }],
+          take: 10,
+          select: { version: true, commitMessage: true, author: true, createdAt: true },
+        }),
+      ]);
+      return {
+        ...promptMeta(prompt),
+        labels: labels.map((l) => ({
+          name: l.name,
+          version: l.version.version,
+          updatedAt: l.updatedAt.toISOString(),
+          updatedBy: l.updatedBy,
+          protected: p.protectedLabels.includes(l.name),
+        })),
+        versions: {
+          count,
+          latest: recent[0]?.version ?? null,
+          recent: recent.map((v) => ({ ...v, createdAt: v.createdAt.toISOString() })),
+        },
+      };
+    },
+
+    async remove(p: Principal, name: string) {
+      requireRole(p, "admin");
+      const prompt = await findPrompt(db, p.projectId, name);
+      await db.prompt.delete({ where: { id: prompt.id } });
+      await changed(p, name);
+    },
+
+    /** Publishes a version; `created: false` when the content equals the latest version's (nothing is written). */
+    async publish(p: Principal, name: string, body: PublishVersionBody): Promise<{ created: boolean; version: PromptVersion }> {
+      requireRole(p, "write");
+      const type: PromptType = typeof body.template === "string" ? "text" : "chat";
+      for (const label of body.labels ?? []) {
+        checkSettableLabel(label);
+        requireLabelRole(p, label);
+      }
+      const config = body.config ?? {};
+      const variablesSchema = body.variablesSchema ?? null;
+      let variables: VariableSpec[];
+      try {
+        if (variablesSchema) checkVariablesSchema(variablesSchema);
+        variables = analyzeTemplate(body.template, variablesSchema);
+      } catch (err) {
+        if (err instanceof TemplateError) throw new AppError("invalid_template", err.message, err.details);
+        throw err;
+      }
+      const hash = contentHash({ type, template: body.template, config, variablesSchema });
+
+      const result = await db.$transaction(async (tx) => {
+        // Create-if-missing without a race: concurrent first publishes wait on the unique index, then all lock the row.
+        await tx.$executeRaw`
+          INSERT INTO prompts (id, project_id, name, type, description, tags, updated_at)
+          VALUES (${randomUUID()}::uuid, ${p.projectId}::uuid, ${name}, ${type}::"PromptType", ${body.description ?? ""}, ${body.tags ?? []}::text[], now())
+          ON CONFLICT (project_id, name) DO NOTHING`;
+        const prompt = await findPrompt(tx, p.projectId, name);
+        await lockPrompt(tx, prompt.id);
+        if (prompt.type !== type)
+          throw new AppError("validation_error", `prompt '${name}' is a ${prompt.type} prompt; this template is ${type}`, {
+            issues: [{ path: "body.template", message: `must be ${prompt.type === "text" ? "a string" : "a list of messages"}` }],
+          });
+        if (body.description !== undefined || body.tags !== undefined)
+          await tx.prompt.update({ where: { id: prompt.id }, data: { description: body.description, tags: body.tags } });
+
+        const highest = await tx.promptVersion.findFirst({
+          where: { promptId: prompt.id },
+          orderBy: [{ major: "desc" }, { minor: "desc" }, { patch: "desc" }],
+        });
+        let row: VersionRow;
+        let created: boolean;
+        if (highest && highest.contentHash === hash && body.version === undefined) {
+          row = highest;
+          created = false;
+        } else {
+          const required = highest
+            ? requiredBump({ variables: highest.variables as VariableSpec[], config: highest.config }, { variables, config })
+            : { bump: "major" as const, reasons: ["first version"] };
+          const version = pickVersion(highest?.version ?? null, required, body);
+          const parsed = semver.parse(version)!;
+          row = await tx.promptVersion.create({
+            data: {
+              promptId: prompt.id,
+              version,
+              major: parsed.major,
+              minor: parsed.minor,
+              patch: parsed.patch,
+              template: body.template as object,
+              config: config as object,
+              variables: variables as object[],
+              variablesSchema: variablesSchema === null ? undefined : (variablesSchema as object),
+              commitMessage: body.commitMessage ?? "",
+              author: p.keyName,
+              contentHash: hash,
+            },
+          });
+          created = true;
+          await tx.prompt.update({ where: { id: prompt.id }, data: { updatedAt: new Date() } });
+          await setLabelInTx(tx, { promptId: prompt.id, label: LATEST_LABEL, version: row, actor: p.keyName, reason: `published ${version}`, action: "set" });
+        }
+        for (const label of body.labels ?? []) {
+          const current = await tx.label.findUnique({ where: { promptId_name: { promptId: prompt.id, name: label } } });
+          if (current?.versionId !== row.id)
+            await setLabelInTx(tx, { promptId: prompt.id, label, version: row, actor: p.keyName, reason: body.commitMessage || `published ${row.version}`, action: "set" });
+        }
+        return { created, version: versionView(prompt, row) };
+      }, TX_OPTIONS);
+      // After commit: best effort. A failed notification must not fail the request (a retry would publish twice).
+      await changed(p, name).catch(() => {});
+      return result;
+    },
+
+    async listVersions(p: Principal, name: string, page: { limit: number; cursor?: string }) {
+      const prompt = await findPrompt(db, p.projectId, name);
+      const before = page.cursor ? decodeVersionCursor(page.cursor) : undefined;
+      const rows = await db.promptVersion.findMany({
+        where: {
+          promptId: prompt.id,
+          ...(before
+            ? {
+                OR: [
+                  { major: { lt: before.major } },
+                  { major: before.major, minor: { lt: before.minor } },
+                  { major: before.major, minor: before.minor, patch: { lt: before.patch } },
+                ],
+              }
+            : {}),
+        },
+        orderBy: [{ major: "desc" }, { minor: "desc" }, { patch: "desc" }],
+        take: page.limit + 1,
+      });
+      const more = rows.length > page.limit;
+      const data = rows.slice(0, page.limit).map((r) => versionView(prompt, r));
+      return { data, nextCursor: more ? Buffer.from(data[data.length - 1]!.version).toString("base64url") : null };
+    },
+
+    async getVersion(p: Principal, name: string, version: string) {
+      const exact = semver.valid(version);
+      if (!exact) throw new AppError("validation_error", `'${version}' is not a version`, { issues: [{ path: "params.version", message: "must be MAJOR.MINOR.PATCH" }] });
+      const prompt = await findPrompt(db, p.projectId, name);
+      return versionView(prompt, await findVersion(db, prompt.id, name, exact));
+    },
+
+    /** Resolves a reference, from memory when it can. */
+    async resolve(p: Principal, name: string, refText: string = DEFAULT_REF): Promise<ResolvedBody> {
+      const ref = parseRef(refText);
+      const pk = promptKey(p, name);
+      const key = `${pk}\u0000${refText}`;
+      // A label at a moment can still change while the moment is in the future: never cache those.
+      const cacheable = ref.kind !== "labelAt" && bus.healthy;
+      if (cacheable) {
+        const hit = cache.get(pk, key);
+        if (hit) return hit;
+      }
+      const epoch = cache.epochOf(pk);
+      const version = await resolveRef(p, name, ref);
+      const body = JSON.stringify(version);
+      const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
+      if (cacheable) cache.set(key, { body, etag, version, epoch });
+      return { body, etag, version };
+    },
+
+    async diff(p: Principal, name: string, fromRef: string, toRef: string) {
+      const [from, to] = await Promise.all([resolveRef(p, name, parseRef(fromRef)), resolveRef(p, name, parseRef(toRef))]);
+      return diffVersions(from, to);
+    },
+  };
+}
+
+function promptMeta(row: { id: string; name: string; type: PromptType; description: string; tags: string[]; createdAt: Date; updatedAt: Date }) {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    description: row.description,
+    tags: row.tags,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+function decodeNameCursor(cursor: string): string {
+  const name = Buffer.from(cursor, "base64url").toString();
+  if (!name) throw new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
+  return name;
+}
+
+function decodeVersionCursor(cursor: string) {
+  const parsed = semver.parse(Buffer.from(cursor, "base64url").toString());
+  if (!parsed) throw new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
+  return parsed;
+}
+

@@ -1,0 +1,101 @@
+// The real app on a real database: in-memory PGlite by default, or a fresh database created on the PostgreSQL
+// server named by TEST_DATABASE_URL (dropped afterwards), so test files never share state.
+import { randomBytes } from "node:crypto";
+import { pino } from "pino";
+import pg from "pg";
+import request from "supertest";
+import type { Role } from "@promptreg/client/contract";
+import { createApp } from "../../src/app.js";
+import { openDatabase, type Database } from "../../src/db/client.js";
+import { createInvalidationBus, type InvalidationBus } from "../../src/db/invalidation.js";
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+export const silentLogger = pino({ level: "silent" });
+
+export interface TestDatabase {
+  url?: string;
+  open(): Promise<Database>;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database for one test file. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (!TEST_DATABASE_URL) return { open: () => openDatabase({ dataDir: "memory" }), drop: async () => {} };
+  const name = `promptreg_t_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    open: () => openDatabase({ url: url.toString(), poolSize: 10 }),
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface Harness {
+  app: ReturnType<typeof createApp>["app"];
+  database: Database;
+  bus: InvalidationBus;
+  adminKey: string;
+  /** Requests with a bearer key. */
+  as(key: string): Client;
+  /** A new key of the default project (or of `projectAdminKey`'s project). */
+  newKey(role: Role, projectAdminKey?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export type Client = ReturnType<typeof client>;
+
+function client(app: Harness["app"], key: string) {
+  const auth = (t: request.Test) => t.set("Authorization", `Bearer ${key}`);
+  return {
+    get: (path: string) => auth(request(app).get(path)),
+    post: (path: string, body?: unknown) => auth(request(app).post(path)).send(body as object),
+    put: (path: string, body?: unknown) => auth(request(app).put(path)).send(body as object),
+    delete: (path: string) => auth(request(app).delete(path)),
+  };
+}
+
+export async function createHarness(options: { resolveCacheSize?: number } = {}): Promise<Harness> {
+  const testDb = await createTestDatabase();
+  const database = await testDb.open();
+  await database.migrate();
+  const bus = await createInvalidationBus(database, silentLogger);
+  const { app, auth } = createApp({
+    config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: options.resolveCacheSize ?? 1000 },
+    database,
+    bus,
+    logger: silentLogger,
+  });
+  const adminKey = `pr_test_admin_${randomBytes(16).toString("hex")}`;
+  await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger: silentLogger });
+  const h: Harness = {
+    app,
+    database,
+    bus,
+    adminKey,
+    as: (key) => client(app, key),
+    async newKey(role, projectAdminKey = adminKey) {
+      const res = await client(app, projectAdminKey).post("/api/v1/keys", { name: `${role}-key`, role });
+      if (res.status !== 201) throw new Error(`cannot create key: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.key as string;
+    },
+    async close() {
+      await bus.close();
+      await database.close();
+      await testDb.drop();
+    },
+  };
+  return h;
+}
+
+/** `support/triage` -> `support%2Ftriage` for paths. */
+export const enc = (name: string) => encodeURIComponent(name);
