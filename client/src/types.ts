@@ -1,0 +1,27 @@
+// Types shared by the client's modules (fetching, caching, rendering, tracing).
+import type { Template } from "./contract.js";
+
+/** Where a prompt object came from. */
+export type PromptSource = "network" | "cache" | "stale" | "snapshot" | "fallback";
+
+/** `prompt.vendor` on linked spans. */
+export const PROMPT_VENDOR = "promptreg";
+
+/** What a span is linked to: enough to join it to a stored version on the server. */
+export interface PromptLink {
+  /** The prompt's name (`prompt.id`). */
+  name: string;
+  /** The semver string (`llm.prompt_template.version`); for a fallback without a version, "fallback". */
+  version: string;
+  template: Template;
+  /** The variables the prompt was rendered with (`llm.prompt_template.variables`, as JSON). */
+  variables?: Record<string, unknown>;
+  /** The label it was resolved through (`promptreg.prompt.label`). */
+  label?: string;
+  source: PromptSource;
+  /** The version's URL on the server (`prompt.url`). */
+  url?: string;
+  /** `session.id` / `user.id`, passed through. */
+  sessionId?: string;
+  userId?: string;
+}
