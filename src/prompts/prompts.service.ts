@@ -295,15 +295,14 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
 
     /** Resolves a reference, from memory when it can. */
     async resolve(p: Principal, name: string, refText: string = DEFAULT_REF): Promise<ResolvedBody> {
-      const ref = parseRef(refText);
       const pk = promptKey(p, name);
       const key = `${pk}\u0000${refText}`;
+      // Only valid, cacheable references are ever stored, so a hit needs no parsing (the hot path).
+      const hit = bus.healthy ? cache.get(pk, key) : undefined;
+      if (hit) return hit;
+      const ref = parseRef(refText);
       // A label at a moment can still change while the moment is in the future: never cache those.
       const cacheable = ref.kind !== "labelAt" && bus.healthy;
-      if (cacheable) {
-        const hit = cache.get(pk, key);
-        if (hit) return hit;
-      }
       const epoch = cache.epochOf(pk);
       const version = await resolveRef(p, name, ref);
       const body = JSON.stringify(version);

@@ -1,0 +1,20 @@
+// The real promptreg service (built in dist/) on the embedded database, or on BENCH_DATABASE_URL.
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { loadConfig } from "../../dist/src/config.js";
+import { startServer } from "../../dist/src/server.js";
+
+const dataDir = await mkdtemp(path.join(tmpdir(), "promptreg-bench-"));
+const config = loadConfig({
+  PORT: "0",
+  PROMPTREG_DATA_DIR: dataDir,
+  PROMPTREG_ADMIN_KEY: process.env.BENCH_ADMIN_KEY,
+  ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+});
+// Request logs are written as in production, to a sink that costs no terminal time.
+const logger = pino({ level: "info" }, pino.destination("/dev/null"));
+const running = await startServer(config, logger);
+process.send({ port: running.port });
+process.once("SIGTERM", () => running.stop().then(() => process.exit(0)));
