@@ -79,3 +79,24 @@ describe("projects", () => {
     expect(projects.body.data.map((p: { name: string }) => p.name)).toEqual(["default", "team-b"]);
   });
 });
+
+describe("protected labels", () => {
+  it("are configured per project by its admin, and take effect at once", async () => {
+    const writer = h.as(await h.newKey("write"));
+    await writer.post("/api/v1/prompts/guarded/versions", { template: "x" });
+    expect((await writer.put("/api/v1/prompts/guarded/labels/staging", { version: "1.0.0" })).status).toBe(200);
+    const denied = await h.as(await h.newKey("write")).put("/api/v1/prompts/guarded/labels/production", { version: "1.0.0" });
+    expect(denied.status).toBe(403);
+    const set = await admin.patch("/api/v1/projects/default", { protectedLabels: ["production", "staging"] });
+    expect(set.status).toBe(200);
+    expect(set.body.protectedLabels).toEqual(["production", "staging"]);
+    expect((await writer.put("/api/v1/prompts/guarded/labels/staging", { version: "1.0.0" })).status).toBe(403);
+    expect((await admin.patch("/api/v1/projects/default", { protectedLabels: ["Bad Label"] })).status).toBe(422);
+    expect((await writer.patch("/api/v1/projects/default", { protectedLabels: [] })).status).toBe(403);
+    const other = await admin.post("/api/v1/projects", { name: "team-guard" });
+    const otherAdmin = h.as(other.body.adminKey.key);
+    expect((await otherAdmin.patch("/api/v1/projects/default", { protectedLabels: [] })).status).toBe(404);
+    expect((await otherAdmin.patch("/api/v1/projects/team-guard", { protectedLabels: [] })).body.protectedLabels).toEqual([]);
+    await admin.patch("/api/v1/projects/default", { protectedLabels: ["production"] });
+  });
+});

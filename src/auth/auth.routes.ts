@@ -1,12 +1,14 @@
 import { Router } from "express";
 import { z } from "zod";
-import { CreateKeyBodySchema, CreateProjectBodySchema } from "@promptreg/client/contract";
+import { CreateKeyBodySchema, CreateProjectBodySchema, LabelNameSchema, ProjectNameSchema } from "@promptreg/client/contract";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
 import { DEFAULT_PROJECT, type AuthService } from "./auth.service.js";
 import { principalOf, requireRole } from "./principal.js";
 
 const IdParams = z.object({ id: z.uuid("must be a key id") });
+const ProjectParams = z.object({ name: ProjectNameSchema });
+const UpdateProjectBody = z.strictObject({ protectedLabels: z.array(LabelNameSchema).max(50) });
 
 export function authRoutes(auth: AuthService): Router {
   const r = Router();
@@ -48,6 +50,19 @@ export function authRoutes(auth: AuthService): Router {
   r.get("/projects", async (_req, res) => {
     requireInstanceAdmin(res);
     res.json({ data: await auth.listProjects() });
+  });
+
+  // A project's own admin (or the instance admin) decides which of its labels are protected.
+  r.patch("/projects/:name", async (req, res) => {
+    const p = principalOf(res);
+    const { name } = parse(ProjectParams, req.params, "params");
+    const body = parse(UpdateProjectBody, req.body);
+    const isInstanceAdmin = p.role === "admin" && p.projectName === DEFAULT_PROJECT;
+    if (name !== p.projectName && !isInstanceAdmin) throw new AppError("not_found", `project '${name}' not found`);
+    requireRole(p, "admin");
+    const project = await auth.findProject(name);
+    if (!project) throw new AppError("not_found", `project '${name}' not found`);
+    res.json(await auth.setProtectedLabels(project.id, body.protectedLabels));
   });
 
   return r;

@@ -118,6 +118,13 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
       return rows.map(projectView);
     },
 
+    /** Replaces a project's list of protected labels; keys see the change at once (their cache is dropped). */
+    async setProtectedLabels(projectId: string, labels: string[]): Promise<ProjectView> {
+      const row = await db.project.update({ where: { id: projectId }, data: { protectedLabels: [...new Set(labels)].sort() } });
+      await bus.publish(`project:${projectId}`);
+      return projectView(row);
+    },
+
     async findProject(name: string): Promise<ProjectView | null> {
       const row = await db.project.findUnique({ where: { name } });
       return row && projectView(row);

@@ -60,6 +60,7 @@ function client(app: Harness["app"], key: string) {
     get: (path: string) => auth(request(app).get(path)),
     post: (path: string, body?: unknown) => auth(request(app).post(path)).send(body as object),
     put: (path: string, body?: unknown) => auth(request(app).put(path)).send(body as object),
+    patch: (path: string, body?: unknown) => auth(request(app).patch(path)).send(body as object),
     delete: (path: string) => auth(request(app).delete(path)),
   };
 }

@@ -1,0 +1,80 @@
+// The `promptreg` command's database subcommands, run as a user would (on the suite's database).
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashKey } from "../src/auth/keys.js";
+import { openDatabase } from "../src/db/client.js";
+import { createTestDatabase, type TestDatabase } from "./helpers/harness.js";
+
+const root = path.resolve(import.meta.dirname, "..");
+let dataDir: string;
+let testDb: TestDatabase;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), "promptreg-cli-"));
+  testDb = await createTestDatabase();
+  env = { PATH: process.env.PATH!, PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...(testDb.url ? { DATABASE_URL: testDb.url } : {}) };
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+  await testDb?.drop();
+});
+
+const cli = (...args: string[]) => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: root, env, encoding: "utf8" });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+describe("promptreg CLI", () => {
+  it("migrates once, then reports the database up to date", () => {
+    const first = cli("migrate");
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/applied: \d+_init/);
+    const second = cli("migrate");
+    expect(second.out).toContain("database is up to date");
+  });
+
+  it("creates projects and keys whose secrets are stored hashed", async () => {
+    const project = cli("projects", "create", "--name", "cli-team");
+    expect(project.code, project.err).toBe(0);
+    const created = JSON.parse(project.out);
+    expect(created.project.name).toBe("cli-team");
+    expect(created.adminKey.key).toMatch(/^pr_/);
+    const key = cli("keys", "create", "--name", "ci", "--role", "write", "--project", "cli-team");
+    expect(key.code, key.err).toBe(0);
+    const { key: secret, role } = JSON.parse(key.out);
+    expect(role).toBe("write");
+    const database = await openDatabase(testDb.url ? { url: testDb.url } : { dataDir });
+    try {
+      const row = await database.prisma.apiKey.findUnique({ where: { hash: hashKey(secret) }, include: { project: true } });
+      expect(row).toMatchObject({ name: "ci", role: "write", project: { name: "cli-team" } });
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("explains wrong usage with exit code 2", () => {
+    const badRole = cli("keys", "create", "--name", "x", "--role", "root");
+    expect(badRole.code).toBe(2);
+    expect(badRole.err).toContain("--role must be read, write or admin");
+    expect(cli("keys", "create", "--name", "x", "--role", "read", "--project", "nope").err).toContain("no project named 'nope'");
+    expect(cli("frobnicate").code).toBe(2);
+    const dup = cli("projects", "create", "--name", "cli-team");
+    expect(dup.code).toBe(1);
+    expect(dup.err).toContain("already exists");
+  });
+
+  it("refuses a bad configuration, listing the problem", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "migrate"], {
+      cwd: root,
+      env: { ...env, PORT: "http", DATABASE_URL: "mysql://x" },
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("PORT");
+    expect(r.stderr).toContain("DATABASE_URL: must be a postgresql:// URL");
+  });
+});
