@@ -1,0 +1,14 @@
+// The public surface of @promptreg/client. Wire schemas and the renderer are reached through the `./contract` and
+// `./render` subpaths.
+export { createClient } from "./client.js";
+export type { ClientOptions, Fallback, GetOptions, PreloadOptions, PreloadResult, RegistryClient } from "./client.js";
+export type { PromptRef, RefSelector } from "./cache.js";
+export type { ChatMessage, Template, VariableSpec } from "./contract.js";
+export { RegistryError } from "./errors.js";
+export type { ChatPrompt, Prompt, TagOptions, TextPrompt, TraceOptions } from "./prompt.js";
+export type { RenderOptions } from "./render.js";
+export { pullSnapshot } from "./snapshot.js";
+export type { PullSnapshotOptions, Snapshot, SnapshotEntry } from "./snapshot.js";
+export { createPromptSpanProcessor, promptSpanAttributes, tagSpan, withPrompt } from "./tracing.js";
+export { PROMPT_VENDOR } from "./types.js";
+export type { PromptLink, PromptSource } from "./types.js";

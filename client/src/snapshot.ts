@@ -1,0 +1,118 @@
+// Snapshot files: prompts pulled from the registry ahead of time (at build or deploy), the last resort when the
+// registry cannot be reached and nothing is cached yet.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { PromptVersionSchema, type PromptVersion } from "./contract.js";
+import { deepFreeze, formatPromptRef, keyOf, parsePromptRef, targetOf, type PromptRef } from "./cache.js";
+import { RegistryError, batchError } from "./errors.js";
+import { resolveRemote } from "./http.js";
+
+export const SNAPSHOT_FORMAT = "promptreg-snapshot/1";
+
+const SnapshotSchema = z.object({
+  format: z.literal(SNAPSHOT_FORMAT),
+  createdAt: z.string(),
+  baseUrl: z.string(),
+  entries: z.array(z.object({ name: z.string().min(1), ref: z.string().min(1), version: PromptVersionSchema })),
+});
+
+/** The content of a snapshot file (`promptreg pull` writes them). */
+export type Snapshot = z.infer<typeof SnapshotSchema>;
+export type SnapshotEntry = Snapshot["entries"][number];
+
+/** A snapshot ready for lookups. */
+export interface SnapshotIndex {
+  find(name: string, ref: string, exact: boolean): PromptVersion | undefined;
+}
+
+/**
+ * Validates a snapshot and indexes it by reference and, since versions never change, by exact version too.
+ * @throws {RegistryError} code `invalid_snapshot`, naming `source` and the first problems
+ */
+export function indexSnapshot(value: unknown, source: string): SnapshotIndex {
+  const parsed = SnapshotSchema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw invalidSnapshot(`${source} is not a ${SNAPSHOT_FORMAT} snapshot: ${problems.join("; ")}`);
+  }
+  const byRef = new Map<string, PromptVersion>();
+  const byVersion = new Map<string, PromptVersion>();
+  for (const entry of parsed.data.entries) {
+    const version = deepFreeze(entry.version);
+    byRef.set(targetOf(entry.name, entry.ref).key, version);
+    byVersion.set(keyOf(entry.name, version.version), version);
+  }
+  return {
+    find: (name, ref, exact) => (exact ? byVersion : byRef).get(keyOf(name, ref)),
+  };
+}
+
+/** Reads and indexes a snapshot file; synchronous, so that a bad file is found when the client is created. */
+export function readSnapshotFile(path: string): SnapshotIndex {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw invalidSnapshot(`cannot read snapshot file ${path}: ${(err as Error).message}`, err);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw invalidSnapshot(`snapshot file ${path} is not JSON: ${(err as Error).message}`, err);
+  }
+  return indexSnapshot(value, `snapshot file ${path}`);
+}
+
+function invalidSnapshot(message: string, cause?: unknown): RegistryError {
+  return new RegistryError({ status: 0, code: "invalid_snapshot", message, cause });
+}
+
+export interface PullSnapshotOptions {
+  /** The registry's URL, e.g. `https://prompts.example.com`. */
+  baseUrl: string;
+  /** An API key (the `read` role is enough). */
+  apiKey: string;
+  /** What to pull: `{name, label?, version?}` objects, or `name` / `name:ref` strings (default ref `production`). */
+  refs: PromptRef[];
+  /** Default: the global `fetch`. */
+  fetch?: typeof globalThis.fetch;
+  /** Per HTTP attempt. Default: 10 000 ms. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * Fetches each reference from the registry, for a snapshot file to bundle with an application.
+ * @throws {RegistryError} code `snapshot_failed` naming every reference that could not be fetched
+ * @example
+ * const snapshot = await pullSnapshot({ baseUrl, apiKey, refs: ["support/triage", "support/reply:staging"] });
+ * await writeFile("prompts.snapshot.json", JSON.stringify(snapshot));
+ */
+export async function pullSnapshot(options: PullSnapshotOptions): Promise<Snapshot> {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const http = {
+    baseUrl,
+    apiKey: options.apiKey,
+    fetch: options.fetch ?? globalThis.fetch,
+    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    maxRetries: 2,
+    retryBaseDelayMs: 200,
+  };
+  const wanted = options.refs.map(parsePromptRef);
+  const results = await Promise.allSettled(
+    wanted.map(async ({ name, ref }) => {
+      const result = await resolveRemote(http, name, ref);
+      // Without an If-None-Match header the server never answers 304.
+      if (result.notModified) throw new Error("unexpected 304 Not Modified");
+      return { name, ref, version: result.version };
+    }),
+  );
+  const entries: SnapshotEntry[] = [];
+  const failures: { ref: string; error: unknown }[] = [];
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") entries.push(result.value);
+    else failures.push({ ref: formatPromptRef(wanted[i]!.name, wanted[i]!.ref), error: result.reason });
+  });
+  if (failures.length > 0) throw batchError("snapshot_failed", "pulling a snapshot", wanted.length, failures);
+  return { format: SNAPSHOT_FORMAT, createdAt: new Date().toISOString(), baseUrl, entries };
+}

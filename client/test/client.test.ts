@@ -1,0 +1,490 @@
+// The client against the real registry on a real port: caching, revalidation, fallbacks, retries, errors, snapshots
+// and rendering parity with the server. No mocks: misbehaving servers are small real servers.
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { context, type Span } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { InMemorySpanExporter, SimpleSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { SemanticConventions as S } from "@arizeai/openinference-semantic-conventions";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { parseRetryAfter } from "../src/http.js";
+import { createClient, createPromptSpanProcessor, pullSnapshot, RegistryError, type ClientOptions } from "../src/index.js";
+import { RenderError } from "../src/render.js";
+import { enc, recordingFetch, sleep, startBlackHole, startRegistry, startScripted, type Registry } from "./helpers.js";
+
+const root = path.resolve(import.meta.dirname, "../..");
+let registry: Registry;
+let dir: string;
+
+beforeAll(async () => {
+  [registry, dir] = await Promise.all([startRegistry(), mkdtemp(path.join(tmpdir(), "promptreg-client-"))]);
+});
+afterAll(async () => {
+  await registry?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const client = (options: Partial<ClientOptions> = {}) =>
+  createClient({ baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, ...options });
+
+async function caught(promise: Promise<unknown>): Promise<RegistryError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RegistryError);
+  return err as RegistryError;
+}
+
+describe("cache", () => {
+  it("makes one request for concurrent cold gets, then serves fresh hits from memory as a new object per call", async () => {
+    await registry.publish("cache/fresh", "Hello {{who}}", ["production"]);
+    const rec = recordingFetch();
+    const c = client({ fetch: rec.fetch });
+    const [first] = await Promise.all([c.get("cache/fresh"), c.get("cache/fresh"), c.get("cache/fresh")]);
+    const second = await c.get("cache/fresh", { label: "production" });
+    expect(first.source).toBe("network");
+    expect(second.source).toBe("cache");
+    expect(second).not.toBe(first);
+    expect(second.render({ who: "you" })).toBe("Hello you");
+    expect(rec.calls.map((call) => call.url)).toEqual([`${registry.baseUrl}/api/v1/prompts/cache%2Ffresh/resolve?ref=production`]);
+  });
+
+  it("returns a stale hit at once and revalidates it with one background request (If-None-Match, 304)", async () => {
+    await registry.publish("cache/stale", "Stale {{x}}", ["production"]);
+    let slow = false;
+    const rec = recordingFetch({ delayMs: () => (slow ? 300 : 0) });
+    const c = client({ fetch: rec.fetch, ttlMs: 100 });
+    const first = await c.get("cache/stale");
+    await sleep(150);
+    slow = true;
+    const start = performance.now();
+    const stale = await Promise.all(Array.from({ length: 5 }, () => c.get("cache/stale")));
+    expect(performance.now() - start).toBeLessThan(150);
+    expect(stale.map((p) => p.source)).toEqual(Array(5).fill("stale"));
+    await vi.waitFor(() => expect(rec.calls[1]?.status).toBe(304), { timeout: 2_000 });
+    await sleep(20);
+    expect(rec.calls).toHaveLength(2);
+    expect(rec.calls[1]!.ifNoneMatch).toMatch(/^".+"$/);
+    const renewed = await c.get("cache/stale");
+    expect(renewed.source).toBe("cache");
+    expect(renewed.contentHash).toBe(first.contentHash);
+    expect(rec.calls).toHaveLength(2);
+  });
+
+  it("sees a label moved on the server after the TTL plus one call", async () => {
+    const v1 = await registry.publish("cache/moved", "one {{x}}", ["production"]);
+    const c = client({ ttlMs: 100 });
+    expect((await c.get("cache/moved")).version).toBe(v1);
+    const v2 = await registry.publish("cache/moved", "two {{x}}", ["production"]);
+    expect(v2).not.toBe(v1);
+    expect((await c.get("cache/moved")).version).toBe(v1);
+    await sleep(150);
+    const stale = await c.get("cache/moved");
+    expect([stale.source, stale.version]).toEqual(["stale", v1]);
+    await vi.waitFor(async () => {
+      const moved = await c.get("cache/moved");
+      expect([moved.source, moved.version, moved.template]).toEqual(["cache", v2, "two {{x}}"]);
+    });
+  });
+
+  it("evicts a label deleted on the server once the refresh gets 404: the next get throws, even with a fallback", async () => {
+    await registry.publish("cache/deleted", "beta {{x}}", ["beta"]);
+    const errors: RegistryError[] = [];
+    const c = client({ ttlMs: 100, onError: (e) => errors.push(e) });
+    expect((await c.get("cache/deleted", { label: "beta" })).source).toBe("network");
+    await registry.api("DELETE", `/prompts/${enc("cache/deleted")}/labels/beta`, undefined, 204);
+    await sleep(150);
+    expect((await c.get("cache/deleted", { label: "beta" })).source).toBe("stale");
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    expect(errors[0]).toMatchObject({ status: 404, code: "not_found" });
+    const err = await caught(c.get("cache/deleted", { label: "beta", fallback: "fallback {{x}}" }));
+    expect(err).toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("invalidates one exact key (foo, never foobar), or every reference of exactly one name", async () => {
+    await registry.publish("inv/foo", "foo {{x}}", ["production", "staging"]);
+    await registry.publish("inv/foobar", "foobar {{x}}", ["production"]);
+    const rec = recordingFetch();
+    const c = client({ fetch: rec.fetch });
+    await Promise.all([c.get("inv/foo"), c.get("inv/foo", { label: "staging" }), c.get("inv/foobar")]);
+    expect(rec.calls).toHaveLength(3);
+
+    c.invalidate("inv/foo", { label: "production" });
+    expect((await c.get("inv/foobar")).source).toBe("cache");
+    expect((await c.get("inv/foo", { label: "staging" })).source).toBe("cache");
+    expect(rec.calls).toHaveLength(3);
+    const again = await c.get("inv/foo");
+    expect(again.source).toBe("network");
+    expect(rec.calls[3]).toMatchObject({ url: expect.stringContaining("/inv%2Ffoo/resolve?ref=production"), status: 304 });
+    expect(rec.calls[3]!.ifNoneMatch).toBeTruthy();
+    expect((await c.get("inv/foo")).source).toBe("cache");
+
+    c.invalidate("inv/foo");
+    expect((await c.get("inv/foobar")).source).toBe("cache");
+    expect((await c.get("inv/foo", { label: "staging" })).source).toBe("network");
+    expect((await c.get("inv/foo")).source).toBe("network");
+    expect(rec.calls).toHaveLength(6);
+  });
+
+  it("never refetches an exact version, while a range expires with the TTL", async () => {
+    const v = await registry.publish("cache/exact", "exact {{x}}");
+    const rec = recordingFetch();
+    const c = client({ fetch: rec.fetch, ttlMs: 50 });
+    expect((await c.get("cache/exact", { version: v })).source).toBe("network");
+    expect((await c.get("cache/exact", { version: "^1" })).source).toBe("network");
+    await sleep(100);
+    const again = await c.get("cache/exact", { version: v });
+    expect([again.source, again.version]).toEqual(["cache", v]);
+    expect((await c.get("cache/exact", { version: `v${v}` })).source).toBe("cache");
+    expect((await c.get("cache/exact", { version: "^1" })).source).toBe("stale");
+    await vi.waitFor(() => expect(rec.calls).toHaveLength(3));
+    expect(rec.calls.filter((call) => call.url.endsWith(`ref=${v}`))).toHaveLength(1);
+  });
+
+  it("keeps at most versionCacheSize exact versions and refCacheSize references, least recently used out first", async () => {
+    const v1 = await registry.publish("cache/lru", "one {{x}}", ["production"]);
+    const v2 = await registry.publish("cache/lru", "two {{x}}", ["staging"]);
+    const v3 = await registry.publish("cache/lru", "three {{x}}");
+    const c = client({ versionCacheSize: 2, refCacheSize: 1 });
+    const source = async (selector: { version?: string; label?: string }) => (await c.get("cache/lru", selector)).source;
+    expect([await source({ version: v1 }), await source({ version: v2 }), await source({ version: v1 })]).toEqual(["network", "network", "cache"]);
+    expect(await source({ version: v3 })).toBe("network");
+    expect([await source({ version: v1 }), await source({ version: v2 })]).toEqual(["cache", "network"]);
+    expect([await source({}), await source({ label: "staging" }), await source({})]).toEqual(["network", "network", "network"]);
+  });
+});
+
+describe("when the registry cannot be reached", () => {
+  it("falls back to the last good value, then a snapshot, then the inline fallback, each with its source", async () => {
+    const name = "down/triage";
+    const template = [
+      { role: "system", content: "You triage for {{product}}." },
+      { role: "user", content: "{{question}}" },
+    ];
+    const version = await registry.publish(name, template, ["production"]);
+    const listener = await registry.listenAgain();
+    const apiKey = registry.harness.adminKey;
+    const errors: RegistryError[] = [];
+    const options = { baseUrl: listener.url, apiKey, retryBaseDelayMs: 1 };
+    const rec = recordingFetch();
+    const warm = createClient({ ...options, fetch: rec.fetch, ttlMs: 100, onError: (e) => errors.push(e) });
+    await warm.get(name);
+    const snapshot = await pullSnapshot({ baseUrl: listener.url, apiKey, refs: [name] });
+    await listener.close();
+
+    await sleep(150);
+    const stale = await warm.get(name);
+    expect([stale.source, stale.version]).toEqual(["stale", version]);
+    await vi.waitFor(() => expect(errors.map((e) => e.code)).toContain("network_error"));
+    warm.invalidate(name);
+    const invalidated = await warm.get(name);
+    expect([invalidated.source, invalidated.version]).toEqual(["stale", version]);
+    const calls = rec.calls.length;
+    expect((await warm.get(name)).source).toBe("stale");
+    expect(rec.calls).toHaveLength(calls);
+
+    const fromSnapshot = await createClient({ ...options, snapshot }).get(name);
+    expect([fromSnapshot.source, fromSnapshot.version, fromSnapshot.label]).toEqual(["snapshot", version, "production"]);
+    expect(fromSnapshot.render({ product: "P", question: "Q?" })).toEqual([
+      { role: "system", content: "You triage for P." },
+      { role: "user", content: "Q?" },
+    ]);
+
+    const bare = createClient(options);
+    const fallback = await bare.get(name, { fallback: { template: [{ role: "user", content: "Help with {{question}}" }], config: { model: "m" } } });
+    expect(fallback).toMatchObject({ source: "fallback", version: "fallback", label: "production", type: "chat", config: { model: "m" } });
+    expect(fallback.render({ question: "billing" })).toEqual([{ role: "user", content: "Help with billing" }]);
+    expect(fallback.link()).toMatchObject({ name, version: "fallback", source: "fallback", variables: { question: "billing" } });
+    expect(fallback.link().url).toBeUndefined();
+    expect((await bare.get(name, { version: "3.1.4", fallback: "" })).version).toBe("3.1.4");
+
+    const err = await caught(bare.get(name));
+    expect(err).toMatchObject({ status: 0, code: "unavailable" });
+    expect(err.cause).toMatchObject({ code: "network_error" });
+  });
+
+  it("does not let a black-holed server block get beyond the cold budget", async () => {
+    const hole = await startBlackHole();
+    try {
+      const c = createClient({ baseUrl: hole.url, apiKey: "pr_key", coldBudgetMs: 300 });
+      let start = performance.now();
+      const prompt = await c.get("any/name", { fallback: "Hi {{x}}" });
+      expect(performance.now() - start).toBeLessThan(1_000);
+      expect(prompt.source).toBe("fallback");
+      expect(prompt.render({ x: "there" })).toBe("Hi there");
+
+      start = performance.now();
+      const err = await caught(c.get("other/name"));
+      expect(performance.now() - start).toBeLessThan(1_000);
+      expect(err.code).toBe("unavailable");
+      expect(err.cause).toMatchObject({ code: "timeout" });
+    } finally {
+      await hole.close();
+    }
+  });
+});
+
+describe("retries and errors", () => {
+  const errorBody = (status: number, code: string) => ({ error: { code, message: `scripted ${status}`, requestId: `req-${status}` } });
+
+  it("retries a 503 after the Retry-After it was given, in seconds", async () => {
+    await registry.publish("retry/a", "retried {{x}}", ["production"]);
+    const proxy = await startScripted(registry.baseUrl, [{ status: 503, headers: { "Retry-After": "1" }, body: errorBody(503, "unavailable") }]);
+    try {
+      const c = createClient({ baseUrl: proxy.url, apiKey: registry.harness.adminKey, retryBaseDelayMs: 1, coldBudgetMs: 5_000 });
+      const start = performance.now();
+      const prompt = await c.get("retry/a");
+      expect(performance.now() - start).toBeGreaterThanOrEqual(950);
+      expect([prompt.source, prompt.template]).toEqual(["network", "retried {{x}}"]);
+      expect(proxy.hits()).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("takes Retry-After: 0 over its own (long) backoff", async () => {
+    await registry.publish("retry/b", "retried {{x}}", ["production"]);
+    const proxy = await startScripted(registry.baseUrl, [
+      { status: 503, headers: { "Retry-After": "0" }, body: errorBody(503, "unavailable") },
+      { status: 429, headers: { "Retry-After": "0" }, body: errorBody(429, "rate_limited") },
+    ]);
+    try {
+      const c = createClient({ baseUrl: proxy.url, apiKey: registry.harness.adminKey, retryBaseDelayMs: 10_000, coldBudgetMs: 30_000 });
+      const start = performance.now();
+      expect((await c.get("retry/b")).source).toBe("network");
+      expect(performance.now() - start).toBeLessThan(1_000);
+      expect(proxy.hits()).toBe(3);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("gives up after maxRetries, and never waits past the budget", async () => {
+    const failing = { status: 503, headers: { "Retry-After": "0" }, body: errorBody(503, "unavailable") };
+    const proxy = await startScripted(registry.baseUrl, [failing, failing, failing, failing]);
+    const slow = await startScripted(registry.baseUrl, [{ ...failing, headers: { "Retry-After": "1" } }]);
+    try {
+      const c = createClient({ baseUrl: proxy.url, apiKey: registry.harness.adminKey, maxRetries: 2 });
+      const err = await caught(c.get("retry/c"));
+      expect(err.code).toBe("unavailable");
+      expect(err.cause).toMatchObject({ status: 503, code: "unavailable", requestId: "req-503" });
+      expect(proxy.hits()).toBe(3);
+
+      const budgeted = createClient({ baseUrl: slow.url, apiKey: registry.harness.adminKey, coldBudgetMs: 500 });
+      const start = performance.now();
+      expect((await budgeted.get("retry/c", { fallback: "f" })).source).toBe("fallback");
+      expect(performance.now() - start).toBeLessThan(1_000);
+      // A retry after 1 s would start past the 500 ms budget: there is none, not even in the background.
+      await sleep(1_200);
+      expect(slow.hits()).toBe(1);
+    } finally {
+      await Promise.all([proxy.close(), slow.close()]);
+    }
+  });
+
+  it("does not retry a 404, and throws it with the server's code, message and request id", async () => {
+    const proxy = await startScripted(registry.baseUrl, [{ status: 404, body: errorBody(404, "not_found") }]);
+    try {
+      const c = createClient({ baseUrl: proxy.url, apiKey: registry.harness.adminKey });
+      const err = await caught(c.get("retry/d", { fallback: "unused" }));
+      expect(err).toMatchObject({ status: 404, code: "not_found", message: "scripted 404", requestId: "req-404" });
+      expect(proxy.hits()).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("reads Retry-After as seconds or as an HTTP date", () => {
+    expect(parseRetryAfter("3")).toBe(3_000);
+    expect(parseRetryAfter(new Date(Date.now() - 60_000).toUTCString())).toBe(0);
+    expect(parseRetryAfter(new Date(Date.now() + 60_000).toUTCString())).toBeGreaterThan(58_000);
+    expect(parseRetryAfter("soon")).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+  });
+
+  it("throws the registry's own errors as RegistryError with status, code, message and request id", async () => {
+    await registry.publish("errors/known", "known {{x}}", ["production"]);
+    const unauthorized = await caught(createClient({ baseUrl: registry.baseUrl, apiKey: "pr_wrong_key" }).get("errors/known"));
+    expect(unauthorized).toMatchObject({ name: "RegistryError", status: 401, code: "unauthorized" });
+    expect(unauthorized.requestId).toEqual(expect.any(String));
+
+    const c = client();
+    const missing = await caught(c.get("errors/unknown"));
+    expect(missing).toMatchObject({ status: 404, code: "not_found", message: expect.stringContaining("errors/unknown") });
+    const noLabel = await caught(c.get("errors/known", { label: "nope" }));
+    expect(noLabel).toMatchObject({ status: 404, message: expect.stringContaining("nope") });
+    const invalid = await caught(c.get("errors/known", { version: ">>> nonsense" }));
+    expect(invalid).toMatchObject({ status: 422, code: "validation_error" });
+    await expect(c.get("errors/known", { label: "production", version: "1.0.0" })).rejects.toThrow(TypeError);
+  });
+});
+
+describe("preload", () => {
+  it("warms the cache, and with failOnError rejects naming every reference that failed", async () => {
+    const va = await registry.publish("pre/a", "a {{x}}", ["production"]);
+    await registry.publish("pre/b", "b {{x}}", ["staging"]);
+    const rec = recordingFetch();
+    const errors: RegistryError[] = [];
+    const c = client({ fetch: rec.fetch, onError: (e) => errors.push(e) });
+    const result = await c.preload(["pre/a", "pre/b:staging", { name: "pre/a", version: va }]);
+    expect(result).toEqual({ loaded: ["pre/a:production", "pre/b:staging", `pre/a:${va}`], failed: [] });
+    expect(rec.calls).toHaveLength(3);
+    const sources = await Promise.all([c.get("pre/a"), c.get("pre/b", { label: "staging" }), c.get("pre/a", { version: va })]);
+    expect(sources.map((p) => p.source)).toEqual(["cache", "cache", "cache"]);
+    expect(rec.calls).toHaveLength(3);
+
+    const err = await caught(c.preload(["pre/a", "pre/missing", "pre/b:nolabel"], { failOnError: true }));
+    expect(err.code).toBe("preload_failed");
+    expect(err.message).toContain("2 of 3");
+    expect(err.message).toMatch(/pre\/missing:production \(404 not_found.*pre\/b:nolabel \(404 not_found/);
+
+    const lenient = await c.preload(["pre/missing"]);
+    expect(lenient.failed.map((f) => [f.ref, f.error.status])).toEqual([["pre/missing:production", 404]]);
+    expect(errors.map((e) => e.status)).toEqual([404]);
+  });
+});
+
+describe("rendering and linking", () => {
+  it("renders a text and a chat prompt exactly as the server does", async () => {
+    const text =
+      "Dear {{user.name}} & co <{{company}}>:\n{{#each items}}- {{this.title}} #{{@index}} of {{../company}}\n{{/each}}" +
+      "{{#if note}}Note: {{note}}{{/if}}{{#unless missing}} (none){{/unless}}";
+    const textValues = {
+      user: { name: "A & B <c>" },
+      company: "<ACME & Sons>",
+      items: [{ title: "x & y" }, { title: "<z> \"q\" 'r'" }],
+      note: "{{not a tag}} &amp;",
+    };
+    await registry.publish("render/text", text, ["production"]);
+    const prompt = await client().get("render/text");
+    const rendered = prompt.render(textValues);
+    const server = await registry.api("POST", `/prompts/${enc("render/text")}/render`, { variables: textValues });
+    expect(rendered).toBe(server.text);
+    expect(rendered).toContain("Dear A & B <c> & co <<ACME & Sons>>");
+
+    const chat = [
+      { role: "system", content: "You work for {{company.name}} & {{company.legal}}." },
+      { type: "placeholder", name: "history" },
+      { role: "user", content: "{{#each questions}}<q n=\"{{@index}}\">{{this}}</q>{{/each}}" },
+    ];
+    const chatValues = {
+      company: { name: "<b>Bold</b>", legal: "A&B" },
+      history: [
+        { role: "user", content: "{{company.name}}" },
+        { role: "assistant", content: "<ok> & done" },
+      ],
+      questions: ["a & b", "<c>"],
+    };
+    await registry.publish("render/chat", chat, ["production"]);
+    const chatPrompt = await client().get("render/chat");
+    const messages = chatPrompt.render(chatValues);
+    const serverChat = await registry.api("POST", `/prompts/${enc("render/chat")}/render`, { variables: chatValues });
+    expect(messages).toEqual(serverChat.messages);
+    expect(messages[1]).toEqual({ role: "user", content: "{{company.name}}" });
+    expect(() => chatPrompt.render({})).toThrow(RenderError);
+  });
+
+  it("links spans started inside trace() to the version, with the last render's variables, fallbacks included", async () => {
+    const version = await registry.publish("link/a", "Link {{x}}", ["production"]);
+    const prompt = await client().get("link/a", { sessionId: "s-1", userId: "u-1" });
+    prompt.render({ x: "one" });
+    const url = `${registry.baseUrl}/api/v1/prompts/link%2Fa/versions/${version}`;
+    expect(prompt.url).toBe(url);
+    expect(prompt.link()).toMatchObject({ name: "link/a", version, label: "production", source: "network", variables: { x: "one" }, sessionId: "s-1", userId: "u-1" });
+    expect(await registry.api("GET", `/prompts/link%2Fa/versions/${version}`)).toMatchObject({ contentHash: prompt.contentHash });
+
+    const exporter = new InMemorySpanExporter();
+    const provider = new NodeTracerProvider({
+      spanProcessors: [createPromptSpanProcessor() as unknown as SpanProcessor, new SimpleSpanProcessor(exporter)],
+    });
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      const tracer = provider.getTracer("test");
+      const llm = (span: Span) => {
+        span.end();
+        return "answer";
+      };
+      expect(await prompt.trace(async () => tracer.startActiveSpan("llm", llm))).toBe("answer");
+      const down = await registry.listenAgain();
+      await down.close();
+      const fallback = await createClient({ baseUrl: down.url, apiKey: "k", coldBudgetMs: 100 }).get("link/b", {
+        fallback: "Fallback {{y}}",
+      });
+      fallback.trace(() => tracer.startActiveSpan("llm", llm), { variables: { y: "two" } });
+      const [linked, fell] = exporter.getFinishedSpans();
+      expect(linked!.attributes).toMatchObject({
+        [S.PROMPT_ID]: "link/a",
+        [S.PROMPT_URL]: url,
+        [S.PROMPT_TEMPLATE_VERSION]: version,
+        [S.PROMPT_TEMPLATE_VARIABLES]: JSON.stringify({ x: "one" }),
+        [S.SESSION_ID]: "s-1",
+        "promptreg.prompt.source": "network",
+      });
+      expect(fell!.attributes).toMatchObject({
+        [S.PROMPT_ID]: "link/b",
+        [S.PROMPT_TEMPLATE_VERSION]: "fallback",
+        [S.PROMPT_TEMPLATE_VARIABLES]: JSON.stringify({ y: "two" }),
+        "promptreg.prompt.source": "fallback",
+      });
+    } finally {
+      context.disable();
+      await provider.shutdown();
+    }
+  });
+});
+
+describe("snapshots", () => {
+  function cli(args: string[], env: Record<string, string>) {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH!, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      child.on("close", (code) => resolve({ code, stdout, stderr })),
+    );
+  }
+
+  it("`promptreg pull` writes a snapshot file that a client serves from when the registry is down", async () => {
+    const version = await registry.publish("cli/a", "cli {{x}}", ["production", "staging"]);
+    const out = path.join(dir, "prompts.snapshot.json");
+    const env = { PROMPTREG_API_KEY: registry.harness.adminKey };
+    const [ok, failed] = await Promise.all([
+      cli(["pull", "--url", registry.baseUrl, "--out", out, "cli/a", `cli/a:staging`], env),
+      cli(["pull", "--url", registry.baseUrl, "--out", path.join(dir, "never.json"), "cli/a", "cli/missing"], env),
+    ]);
+    expect(ok).toMatchObject({ code: 0, stderr: "" });
+    expect(ok.stdout).toContain(out);
+    expect(ok.stdout).toContain(`cli/a:staging -> ${version}`);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("cli/missing:production");
+    expect(await readdir(dir)).toEqual(["prompts.snapshot.json"]);
+    expect(JSON.parse(await readFile(out, "utf8"))).toMatchObject({ format: "promptreg-snapshot/1", baseUrl: registry.baseUrl });
+
+    const down = await registry.listenAgain();
+    await down.close();
+    const c = createClient({ baseUrl: down.url, apiKey: "k", snapshot: out, retryBaseDelayMs: 1 });
+    const prompts = await Promise.all([c.get("cli/a"), c.get("cli/a", { label: "staging" }), c.get("cli/a", { version })]);
+    expect(prompts.map((p) => [p.source, p.version])).toEqual(Array(3).fill(["snapshot", version]));
+    expect(prompts[0]!.render({ x: 1 })).toBe("cli 1");
+  });
+
+  it("refuses a bad snapshot when the client is created, naming the file", async () => {
+    const bad = path.join(dir, "bad.snapshot.json");
+    await writeFile(bad, JSON.stringify({ format: "promptreg-snapshot/1", createdAt: "now", baseUrl: "x", entries: [{ name: "a" }] }));
+    expect(() => createClient({ baseUrl: registry.baseUrl, apiKey: "k", snapshot: bad })).toThrow(
+      expect.objectContaining({ code: "invalid_snapshot", message: expect.stringMatching(/bad\.snapshot\.json.*entries\.0/) }),
+    );
+    expect(() => createClient({ baseUrl: registry.baseUrl, apiKey: "k", snapshot: path.join(dir, "absent.json") })).toThrow(/absent\.json/);
+    await rm(bad);
+  });
+});

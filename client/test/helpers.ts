@@ -1,0 +1,136 @@
+// The real registry on a real port, plus the small instruments the client tests need: a fetch that records what the
+// client sends, and servers that misbehave in controlled ways.
+import { once } from "node:events";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
+import { createHarness, type Harness } from "../../test/helpers/harness.js";
+
+export interface Registry {
+  harness: Harness;
+  baseUrl: string;
+  /** Calls the registry's API with the admin key; throws on an unexpected status. */
+  api(method: string, path: string, body?: unknown, expected?: number): Promise<any>;
+  /** Publishes a version (the prompt is created on the first one) and returns its semver string. */
+  publish(name: string, template: unknown, labels?: string[]): Promise<string>;
+  /** Another listener of the same app, to stop without stopping the rest of the suite. */
+  listenAgain(): Promise<Listener>;
+  close(): Promise<void>;
+}
+
+export interface Listener {
+  url: string;
+  close(): Promise<void>;
+}
+
+export const enc = encodeURIComponent;
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function listen(server: http.Server | net.Server): Promise<Listener> {
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+export async function startRegistry(): Promise<Registry> {
+  const harness = await createHarness();
+  const main = await listen(http.createServer(harness.app));
+  const listeners = [main];
+  const registry: Registry = {
+    harness,
+    baseUrl: main.url,
+    async api(method, path, body, expected) {
+      const res = await fetch(`${main.url}/api/v1${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${harness.adminKey}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (expected !== undefined ? res.status !== expected : res.status >= 300) {
+        throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      }
+      return text ? JSON.parse(text) : undefined;
+    },
+    async publish(name, template, labels) {
+      const version = await registry.api("POST", `/prompts/${enc(name)}/versions`, { template, ...(labels ? { labels } : {}) });
+      return version.version as string;
+    },
+    async listenAgain() {
+      const listener = await listen(http.createServer(harness.app));
+      listeners.push(listener);
+      return listener;
+    },
+    async close() {
+      await Promise.all(listeners.map((l) => l.close()));
+      await harness.close();
+    },
+  };
+  return registry;
+}
+
+export interface Call {
+  url: string;
+  ifNoneMatch: string | null;
+  status?: number;
+}
+
+/** A fetch that records each request and its status, optionally delaying answers. */
+export function recordingFetch(options: { delayMs?: () => number } = {}) {
+  const calls: Call[] = [];
+  const fetchFn: typeof fetch = async (input, init) => {
+    const call: Call = { url: String(input), ifNoneMatch: new Headers(init?.headers).get("if-none-match") };
+    calls.push(call);
+    const res = await fetch(input, init);
+    const delay = options.delayMs?.() ?? 0;
+    if (delay > 0) await sleep(delay);
+    call.status = res.status;
+    return res;
+  };
+  return { fetch: fetchFn, calls };
+}
+
+/** Accepts TCP connections and never answers. */
+export function startBlackHole(): Promise<Listener> {
+  return listen(net.createServer(() => {}));
+}
+
+/**
+ * A server that answers each request with the next scripted response, then proxies to `target` once the script is
+ * spent. `hits` counts every request.
+ */
+export async function startScripted(
+  target: string,
+  script: { status: number; headers?: Record<string, string>; body?: unknown }[],
+): Promise<Listener & { hits: () => number }> {
+  let hits = 0;
+  const server = http.createServer(async (req, res) => {
+    const step = script[hits++];
+    if (step) {
+      res.writeHead(step.status, { "Content-Type": "application/json", ...step.headers });
+      res.end(step.body === undefined ? "" : JSON.stringify(step.body));
+      return;
+    }
+    const upstream = await fetch(`${target}${req.url}`, { headers: { authorization: req.headers.authorization ?? "" } });
+    const headers: Record<string, string> = {};
+    for (const name of ["content-type", "etag", "x-request-id"]) {
+      const value = upstream.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    res.writeHead(upstream.status, headers);
+    res.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  const listener = await listen(server);
+  return { ...listener, hits: () => hits };
+}
