@@ -5,7 +5,12 @@ import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
 import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
-import type { Config } from "./config.js";
+import {
+  DEFAULT_INGEST_MAX_INFLIGHT,
+  DEFAULT_INGEST_MAX_QUEUED,
+  DEFAULT_OTLP_MAX_BYTES,
+  type Config,
+} from "./config.js";
 import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
@@ -15,10 +20,19 @@ import { labelRoutes } from "./labels/labels.routes.js";
 import { createLabelsService } from "./labels/labels.service.js";
 import { promptRoutes } from "./prompts/prompts.routes.js";
 import { createPromptsService } from "./prompts/prompts.service.js";
+import { compareRoutes } from "./compare/compare.routes.js";
+import { createCompareService } from "./compare/compare.service.js";
 import { renderRoutes } from "./render/render.routes.js";
+import { createAnnotationsService } from "./traces/annotations.service.js";
+import { createIngestService } from "./traces/ingest.service.js";
+import { createLimiter } from "./traces/limiter.js";
+import { otlpRoutes } from "./traces/otlp.routes.js";
+import { createTracesService } from "./traces/traces.service.js";
+import { traceRoutes } from "./traces/traces.routes.js";
 
 export interface AppDeps {
-  config: Pick<Config, "bodyLimitBytes" | "resolveCacheSize">;
+  config: Pick<Config, "bodyLimitBytes" | "resolveCacheSize"> &
+    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued">>;
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
@@ -30,6 +44,17 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const prompts = createPromptsService({ db, bus, cacheSize: config.resolveCacheSize });
   const labels = createLabelsService({ db, bus });
   const renderer = createRenderer();
+  const ingest = createIngestService({ database });
+  const traces = createTracesService({ database });
+  const annotations = createAnnotationsService({ database });
+  const compare = createCompareService({ db });
+  const ingestLimiter = createLimiter({
+    maxInFlight: config.ingestMaxInFlight ?? DEFAULT_INGEST_MAX_INFLIGHT,
+    maxQueued: config.ingestMaxQueued ?? DEFAULT_INGEST_MAX_QUEUED,
+    // Shorter than an OTLP exporter's default 10 s timeout, so it gets an answer it can act on.
+    maxWaitMs: 5_000,
+    retryAfterSeconds: 1,
+  });
 
   const app = express();
   app.disable("x-powered-by");
@@ -51,6 +76,9 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     }
   });
 
+  // OTLP/HTTP lives at the conventional /v1/traces and reads its own raw body, so it comes before the JSON API.
+  app.use(otlpRoutes({ auth, ingest, limiter: ingestLimiter, maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES, logger }));
+
   const api = express.Router();
   api.use((req, _res, next) => {
     // A body in anything but JSON would otherwise be silently ignored and reported as missing fields.
@@ -64,6 +92,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   api.use(promptRoutes(prompts));
   api.use(labelRoutes(labels));
   api.use(renderRoutes(prompts, renderer));
+  api.use(traceRoutes(traces, annotations));
+  api.use(compareRoutes(compare));
   app.use("/api/v1", api);
 
   app.use(notFoundHandler);

@@ -4,6 +4,11 @@ import { z } from "zod";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
+// OTLP/HTTP recommends accepting 64 MiB after decompression.
+export const DEFAULT_OTLP_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_INGEST_MAX_INFLIGHT = 4;
+export const DEFAULT_INGEST_MAX_QUEUED = 32;
+
 const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   // Loopback by default: exposing the service is a deliberate act (the Dockerfile sets 0.0.0.0).
@@ -19,6 +24,9 @@ const ConfigSchema = z.object({
   PROMPTREG_RESOLVE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   PROMPTREG_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   PROMPTREG_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  PROMPTREG_OTLP_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_OTLP_MAX_BYTES),
+  PROMPTREG_INGEST_MAX_INFLIGHT: z.coerce.number().int().min(0).default(DEFAULT_INGEST_MAX_INFLIGHT),
+  PROMPTREG_INGEST_MAX_QUEUED: z.coerce.number().int().min(0).default(DEFAULT_INGEST_MAX_QUEUED),
 });
 
 export interface Config {
@@ -33,6 +41,11 @@ export interface Config {
   resolveCacheSize: number;
   dbPoolSize: number;
   shutdownTimeoutMs: number;
+  /** Largest OTLP request body, after decompression. */
+  otlpMaxBytes: number;
+  /** OTLP requests processed at once; more wait in a queue of `ingestMaxQueued`, then get 503. */
+  ingestMaxInFlight: number;
+  ingestMaxQueued: number;
 }
 
 export class ConfigError extends Error {}
@@ -56,5 +69,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     resolveCacheSize: e.PROMPTREG_RESOLVE_CACHE_SIZE,
     dbPoolSize: e.PROMPTREG_DB_POOL_SIZE,
     shutdownTimeoutMs: e.PROMPTREG_SHUTDOWN_TIMEOUT_MS,
+    otlpMaxBytes: e.PROMPTREG_OTLP_MAX_BYTES,
+    ingestMaxInFlight: e.PROMPTREG_INGEST_MAX_INFLIGHT,
+    ingestMaxQueued: e.PROMPTREG_INGEST_MAX_QUEUED,
   };
 }

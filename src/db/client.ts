@@ -23,9 +23,21 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
+export interface QueryResult<T> {
+  rows: T[];
+  /** Rows inserted, updated or deleted by the statement. */
+  rowCount: number;
+}
+
 export interface Database {
   kind: "pglite" | "postgres";
   prisma: PrismaClient;
+  /**
+   * One SQL statement straight on the driver, bypassing Prisma's per-call overhead: for hot paths that move many
+   * rows in one statement. Parameters are `$1..$n`; int8 comes back as a string on PostgreSQL, so cast in SQL
+   * (e.g. `id::text`) when both databases must return the same type. Runs outside any Prisma transaction.
+   */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
   /** Applies pending migrations; returns the names applied now. */
   migrate(): Promise<string[]>;
   /** A dedicated connection that receives NOTIFY messages (PostgreSQL only). */
@@ -51,6 +63,11 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     kind: "pglite",
     prisma,
+    // PGlite runs a plain query only between transactions, so this never lands inside one of Prisma's.
+    async query<T>(sql: string, params: unknown[] = []) {
+      const result = await pglite.query<T>(sql, params);
+      return { rows: result.rows, rowCount: result.affectedRows ?? 0 };
+    },
     migrate: () => applyMigrations(migrationPaths(), factory),
     async close() {
       await prisma.$disconnect();
@@ -60,11 +77,27 @@ async function openPglite(dataDir: string): Promise<Database> {
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: poolSize }) });
+  // One pool shared by Prisma and raw queries, so the connection budget is the configured size, not twice it.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle connection dropped by the server is discarded by the pool; unhandled, the event would end the process.
+  pool.on("error", () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     kind: "postgres",
     prisma,
-    migrate: () => applyMigrations(migrationPaths(), new PrismaPg({ connectionString: url, max: 1 }) as SqlMigrationAwareDriverAdapterFactory),
+    async query<T>(sql: string, params: unknown[] = []) {
+      const result = await pool.query(sql, params);
+      return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+    },
+    async migrate() {
+      // Our own pool, ended afterwards: an idle pool would otherwise keep a short-lived process (the CLI) alive.
+      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      try {
+        return await applyMigrations(migrationPaths(), new PrismaPg(pool) as SqlMigrationAwareDriverAdapterFactory);
+      } finally {
+        await pool.end();
+      }
+    },
     async listen(channel, onMessage, onLost) {
       const client = new pg.Client({ connectionString: url });
       client.on("notification", (msg) => {
@@ -83,6 +116,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     },
     async close() {
       await prisma.$disconnect();
+      await pool.end();
     },
   };
 }

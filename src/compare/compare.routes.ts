@@ -1,0 +1,77 @@
+import { Router } from "express";
+import { z } from "zod";
+import { LabelNameSchema } from "@promptreg/client/contract";
+import { principalOf } from "../auth/principal.js";
+import { AppError } from "../http/errors.js";
+import { parse } from "../http/validate.js";
+import { NameParams } from "../prompts/prompts.routes.js";
+import type { CompareService, FailureDefinition } from "./compare.service.js";
+
+const time = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}/.test(s) && !Number.isNaN(Date.parse(s)), "must be an ISO 8601 time")
+  .transform((s) => new Date(s));
+
+const FiltersQuery = z.object({
+  versions: z
+    .string()
+    .max(1_000)
+    .transform((s) => s.split(",").map((v) => v.trim()).filter(Boolean))
+    .optional(),
+  from: time.optional(),
+  to: time.optional(),
+  label: z.string().max(64).optional(),
+  model: z.string().max(256).optional(),
+  session: z.string().max(256).optional(),
+  user: z.string().max(256).optional(),
+  source: z.string().max(32).optional(),
+  failure: z.string().max(200).default("status"),
+  threshold: z.coerce.number().finite().optional(),
+});
+
+const CompareQuery = FiltersQuery.extend({
+  unit: z.enum(["span", "trace"]).default("span"),
+  minSample: z.coerce.number().int().min(1).max(1_000_000).default(100),
+});
+
+const TimeseriesQuery = FiltersQuery.extend({
+  bucket: z.enum(["5m", "1h", "1d"]).default("1h"),
+  eventsLabel: LabelNameSchema.default("production"),
+});
+
+/** `status`, `annotation:<name>`, `any` (status or any failing annotation) or `any:<name>`. */
+function parseFailure(text: string, threshold: number | undefined): FailureDefinition {
+  const t = threshold ?? null;
+  if (text === "status") return { kind: "status" };
+  if (text === "any") return { kind: "any", name: null, threshold: t };
+  const m = text.match(/^(annotation|any):([A-Za-z0-9_.:-]{1,100})$/);
+  if (m) return m[1] === "annotation" ? { kind: "annotation", name: m[2]!, threshold: t } : { kind: "any", name: m[2]!, threshold: t };
+  throw new AppError("validation_error", `unknown failure definition '${text}': use status, annotation:<name>, any or any:<name>`, {
+    issues: [{ path: "query.failure", message: "unknown failure definition" }],
+  });
+}
+
+function checkRange(from?: Date, to?: Date): void {
+  if (from && to && from >= to)
+    throw new AppError("validation_error", "bad time range: 'from' must be before 'to'", { issues: [{ path: "query.from", message: "must be before 'to'" }] });
+}
+
+export function compareRoutes(compare: CompareService): Router {
+  const r = Router();
+
+  r.get("/prompts/:name/compare", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    const q = parse(CompareQuery, req.query, "query");
+    checkRange(q.from, q.to);
+    res.json(await compare.compare(principalOf(res), name, { ...q, failure: parseFailure(q.failure, q.threshold) }));
+  });
+
+  r.get("/prompts/:name/timeseries", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    const q = parse(TimeseriesQuery, req.query, "query");
+    checkRange(q.from, q.to);
+    res.json(await compare.timeseries(principalOf(res), name, { ...q, failure: parseFailure(q.failure, q.threshold) }));
+  });
+
+  return r;
+}

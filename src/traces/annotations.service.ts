@@ -1,0 +1,102 @@
+// Outcomes that spans cannot carry: the only module that writes the annotations table. A batch is one upsert
+// statement, so it is stored entirely or not at all, and a value sent again for the same (trace, span, name, kind)
+// replaces the earlier one. Spans are not required to exist yet: feedback often arrives before the exporter flushes.
+import type { Principal } from "../auth/principal.js";
+import { requireRole } from "../auth/principal.js";
+import type { Database } from "../db/client.js";
+
+export const ANNOTATION_KINDS = ["human", "eval", "code"] as const;
+export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
+
+export interface AnnotationInput {
+  /** 32 lowercase hex digits. */
+  traceId: string;
+  /** 16 lowercase hex digits; absent for an annotation of the whole trace. */
+  spanId?: string | null;
+  name: string;
+  kind: AnnotationKind;
+  score?: number | null;
+  label?: string | null;
+  passed?: boolean | null;
+  comment?: string | null;
+}
+
+export interface AnnotationView {
+  traceId: string;
+  spanId: string | null;
+  name: string;
+  kind: AnnotationKind;
+  score: number | null;
+  label: string | null;
+  passed: boolean | null;
+  comment: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AnnotationRow {
+  trace_id: string;
+  span_id: string;
+  name: string;
+  kind: AnnotationKind;
+  score: number | null;
+  label: string | null;
+  passed: boolean | null;
+  comment: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const ANNOTATION_COLUMNS = "trace_id, span_id, name, kind, score, label, passed, comment, created_at, updated_at";
+
+const UPSERT = `
+INSERT INTO annotations (project_id, trace_id, span_id, name, kind, score, label, passed, comment)
+SELECT $1::uuid, a.trace_id, a.span_id, a.name, a.kind, a.score, a.label, a.passed, a.comment
+FROM json_to_recordset($2::json)
+  AS a(trace_id text, span_id text, name text, kind text, score double precision, label text, passed boolean, comment text)
+ON CONFLICT (project_id, trace_id, span_id, name, kind) DO UPDATE
+SET score = EXCLUDED.score, label = EXCLUDED.label, passed = EXCLUDED.passed, comment = EXCLUDED.comment, updated_at = now()
+RETURNING ${ANNOTATION_COLUMNS}`;
+
+export function annotationView(row: AnnotationRow): AnnotationView {
+  return {
+    traceId: row.trace_id,
+    spanId: row.span_id === "" ? null : row.span_id,
+    name: row.name,
+    kind: row.kind,
+    score: row.score,
+    label: row.label,
+    passed: row.passed,
+    comment: row.comment,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
+}
+
+export type AnnotationsService = ReturnType<typeof createAnnotationsService>;
+
+export function createAnnotationsService({ database }: { database: Database }) {
+  return {
+    /** Stores the batch (all or nothing) and returns the stored annotations. */
+    async upsert(p: Principal, annotations: AnnotationInput[]): Promise<AnnotationView[]> {
+      requireRole(p, "write");
+      // One statement may not update the same row twice, so within a batch the last value for a key wins here.
+      const latest = new Map<string, Omit<AnnotationRow, "created_at" | "updated_at">>();
+      for (const a of annotations) {
+        const row = {
+          trace_id: a.traceId,
+          span_id: a.spanId ?? "",
+          name: a.name,
+          kind: a.kind,
+          score: a.score ?? null,
+          label: a.label ?? null,
+          passed: a.passed ?? null,
+          comment: a.comment ?? null,
+        };
+        latest.set(JSON.stringify([row.trace_id, row.span_id, row.name, row.kind]), row);
+      }
+      const result = await database.query<AnnotationRow>(UPSERT, [p.projectId, JSON.stringify([...latest.values()])]);
+      return result.rows.map(annotationView);
+    },
+  };
+}

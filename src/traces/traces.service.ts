@@ -1,0 +1,282 @@
+// Reading spans back: one trace as a tree with its annotations, or a filtered, paginated list. Every read is scoped
+// by the key's project, so another project's trace is simply not found.
+import type { Principal } from "../auth/principal.js";
+import type { Database } from "../db/client.js";
+import { AppError, notFound } from "../http/errors.js";
+import { ANNOTATION_COLUMNS, annotationView, type AnnotationRow, type AnnotationView } from "./annotations.service.js";
+import { isoMicros } from "./mapping.js";
+import type { Attributes, SpanEvent } from "./otlp.js";
+
+// A trace view beyond this many spans is cut (and says so) rather than built in one response.
+const MAX_TRACE_SPANS = 10_000;
+
+export const LINK_STATUSES = ["linked", "unknown_prompt", "unknown_version", "none"] as const;
+/** Span status names, indexed by OTLP status code. */
+export const SPAN_STATUSES = ["unset", "ok", "error"] as const;
+
+export interface SpanView {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  name: string;
+  /** OTLP SpanKind number. */
+  kind: number;
+  spanKind: string | null;
+  startTime: string;
+  endTime: string;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  latencyMs: number;
+  status: (typeof SPAN_STATUSES)[number];
+  statusCode: number;
+  failed: boolean;
+  errorMessage: string | null;
+  promptName: string | null;
+  promptVersion: string | null;
+  promptId: string | null;
+  versionId: string | null;
+  linkStatus: (typeof LINK_STATUSES)[number];
+  label: string | null;
+  source: string | null;
+  model: string | null;
+  provider: string | null;
+  sessionId: string | null;
+  userId: string | null;
+  tokensPrompt: number | null;
+  tokensCompletion: number | null;
+  tokensTotal: number | null;
+  costUsd: number | null;
+  attributes: Attributes;
+  resourceAttributes: Attributes;
+  events: SpanEvent[];
+  receivedAt: string;
+}
+
+export interface SpanNode extends SpanView {
+  annotations: AnnotationView[];
+  children: SpanNode[];
+}
+
+export interface TraceView {
+  traceId: string;
+  spanCount: number;
+  truncated: boolean;
+  /** Annotations of the whole trace, and of spans not (yet) stored. */
+  annotations: AnnotationView[];
+  /** Root spans (and spans whose parent is not stored), each with its children nested, by start time. */
+  spans: SpanNode[];
+}
+
+export interface SpanQuery {
+  prompt?: string;
+  version?: string;
+  label?: string;
+  status?: (typeof SPAN_STATUSES)[number];
+  failed?: boolean;
+  session?: string;
+  user?: string;
+  model?: string;
+  linkStatus?: (typeof LINK_STATUSES)[number];
+  spanKind?: string;
+  from?: string;
+  to?: string;
+  cursor?: string;
+  limit: number;
+}
+
+interface SpanRowOut {
+  id: string;
+  trace_id: string;
+  span_id: string;
+  parent_span_id: string | null;
+  name: string;
+  otel_kind: number;
+  span_kind: string | null;
+  start_ns: string;
+  end_ns: string;
+  latency_ms: number;
+  status_code: number;
+  failed: boolean;
+  error_message: string | null;
+  prompt_name: string | null;
+  prompt_version: string | null;
+  prompt_id: string | null;
+  version_id: string | null;
+  link_status: SpanView["linkStatus"];
+  label: string | null;
+  source: string | null;
+  model: string | null;
+  provider: string | null;
+  session_id: string | null;
+  user_id: string | null;
+  tokens_prompt: number | null;
+  tokens_completion: number | null;
+  tokens_total: number | null;
+  cost_usd: number | null;
+  attributes: Attributes;
+  resource_attributes: Attributes;
+  events: SpanEvent[];
+  received_at: Date;
+}
+
+// bigints as text: the two drivers return int8 differently (string vs BigInt).
+const SPAN_COLUMNS = `id::text AS id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
+  start_time_unix_nano::text AS start_ns, end_time_unix_nano::text AS end_ns, latency_ms, status_code, failed,
+  error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, label, source, model, provider,
+  session_id, user_id, tokens_prompt, tokens_completion, tokens_total, cost_usd, attributes, resource_attributes,
+  events, received_at`;
+
+function spanView(r: SpanRowOut): SpanView {
+  return {
+    traceId: r.trace_id,
+    spanId: r.span_id,
+    parentSpanId: r.parent_span_id,
+    name: r.name,
+    kind: r.otel_kind,
+    spanKind: r.span_kind,
+    startTime: isoMicros(BigInt(r.start_ns)),
+    endTime: isoMicros(BigInt(r.end_ns)),
+    startTimeUnixNano: r.start_ns,
+    endTimeUnixNano: r.end_ns,
+    latencyMs: r.latency_ms,
+    status: SPAN_STATUSES[r.status_code] ?? "unset",
+    statusCode: r.status_code,
+    failed: r.failed,
+    errorMessage: r.error_message,
+    promptName: r.prompt_name,
+    promptVersion: r.prompt_version,
+    promptId: r.prompt_id,
+    versionId: r.version_id,
+    linkStatus: r.link_status,
+    label: r.label,
+    source: r.source,
+    model: r.model,
+    provider: r.provider,
+    sessionId: r.session_id,
+    userId: r.user_id,
+    tokensPrompt: r.tokens_prompt,
+    tokensCompletion: r.tokens_completion,
+    tokensTotal: r.tokens_total,
+    costUsd: r.cost_usd,
+    attributes: r.attributes,
+    resourceAttributes: r.resource_attributes,
+    events: r.events,
+    receivedAt: new Date(r.received_at).toISOString(),
+  };
+}
+
+export type TracesService = ReturnType<typeof createTracesService>;
+
+export function createTracesService({ database }: { database: Database }) {
+  return {
+    async getTrace(p: Principal, traceId: string): Promise<TraceView> {
+      const [spans, annotations] = await Promise.all([
+        database.query<SpanRowOut>(
+          `SELECT ${SPAN_COLUMNS} FROM spans WHERE project_id = $1::uuid AND trace_id = $2
+           ORDER BY start_time_unix_nano, span_id LIMIT ${MAX_TRACE_SPANS + 1}`,
+          [p.projectId, traceId],
+        ),
+        database.query<AnnotationRow>(
+          `SELECT ${ANNOTATION_COLUMNS} FROM annotations WHERE project_id = $1::uuid AND trace_id = $2 ORDER BY created_at, id`,
+          [p.projectId, traceId],
+        ),
+      ]);
+      if (spans.rows.length === 0) throw notFound(`trace '${traceId}'`);
+      const truncated = spans.rows.length > MAX_TRACE_SPANS;
+      const rows = truncated ? spans.rows.slice(0, MAX_TRACE_SPANS) : spans.rows;
+      const { roots, nodes } = buildTree(rows.map(spanView));
+      const traceLevel: AnnotationView[] = [];
+      for (const a of annotations.rows.map(annotationView)) {
+        const node = a.spanId === null ? undefined : nodes.get(a.spanId);
+        if (node) node.annotations.push(a);
+        else traceLevel.push(a);
+      }
+      return { traceId, spanCount: rows.length, truncated, annotations: traceLevel, spans: roots };
+    },
+
+    async listSpans(p: Principal, q: SpanQuery): Promise<{ data: SpanView[]; nextCursor: string | null }> {
+      const params: unknown[] = [p.projectId];
+      const where = ["project_id = $1::uuid"];
+      const add = (sql: (ref: string) => string, value: unknown) => {
+        params.push(value);
+        where.push(sql(`$${params.length}`));
+      };
+      if (q.prompt !== undefined) add((x) => `prompt_name = ${x}`, q.prompt);
+      if (q.version !== undefined) add((x) => `prompt_version = ${x}`, q.version);
+      if (q.label !== undefined) add((x) => `label = ${x}`, q.label);
+      if (q.status !== undefined) add((x) => `status_code = ${x}::smallint`, SPAN_STATUSES.indexOf(q.status));
+      if (q.failed !== undefined) add((x) => `failed = ${x}::boolean`, q.failed);
+      if (q.session !== undefined) add((x) => `session_id = ${x}`, q.session);
+      if (q.user !== undefined) add((x) => `user_id = ${x}`, q.user);
+      if (q.model !== undefined) add((x) => `model = ${x}`, q.model);
+      if (q.linkStatus !== undefined) add((x) => `link_status = ${x}`, q.linkStatus);
+      if (q.spanKind !== undefined) add((x) => `span_kind = ${x}`, q.spanKind.toUpperCase());
+      if (q.from !== undefined) add((x) => `start_time >= ${x}::timestamptz`, q.from);
+      if (q.to !== undefined) add((x) => `start_time < ${x}::timestamptz`, q.to);
+      if (q.cursor !== undefined) {
+        const after = decodeCursor(q.cursor);
+        params.push(after.startTime, after.id);
+        where.push(`(start_time, id) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`);
+      }
+      params.push(q.limit + 1);
+      const result = await database.query<SpanRowOut>(
+        `SELECT ${SPAN_COLUMNS} FROM spans WHERE ${where.join(" AND ")}
+         ORDER BY start_time DESC, id DESC LIMIT $${params.length}`,
+        params,
+      );
+      const more = result.rows.length > q.limit;
+      const rows = more ? result.rows.slice(0, q.limit) : result.rows;
+      const last = rows[rows.length - 1];
+      return { data: rows.map(spanView), nextCursor: more && last ? encodeCursor(last) : null };
+    },
+  };
+}
+
+/**
+ * Nests spans under their parents without recursion (traces can be deep). Input is in start order, so children
+ * come out in start order too. A span whose parent is not stored becomes a root; so does one span of any parent
+ * cycle (malformed input), so every span appears exactly once.
+ */
+function buildTree(views: SpanView[]): { roots: SpanNode[]; nodes: Map<string, SpanNode> } {
+  const nodes = new Map<string, SpanNode>();
+  for (const v of views) nodes.set(v.spanId, { ...v, annotations: [], children: [] });
+  const roots: SpanNode[] = [];
+  const parentOf = new Map<SpanNode, SpanNode>();
+  for (const node of nodes.values()) {
+    const parent = node.parentSpanId === null ? undefined : nodes.get(node.parentSpanId);
+    if (parent && parent !== node) {
+      parent.children.push(node);
+      parentOf.set(node, parent);
+    } else roots.push(node);
+  }
+  const reached = new Set<SpanNode>();
+  const walk = (start: SpanNode) => {
+    const stack = [start];
+    while (stack.length) {
+      const node = stack.pop()!;
+      reached.add(node);
+      stack.push(...node.children);
+    }
+  };
+  roots.forEach(walk);
+  for (const node of nodes.values()) {
+    if (reached.has(node)) continue;
+    const parent = parentOf.get(node)!;
+    parent.children.splice(parent.children.indexOf(node), 1);
+    roots.push(node);
+    walk(node);
+  }
+  return { roots, nodes };
+}
+
+const INVALID_CURSOR = () => new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
+
+function encodeCursor(row: SpanRowOut): string {
+  return Buffer.from(`${isoMicros(BigInt(row.start_ns))}|${row.id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { startTime: string; id: string } {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString());
+  if (!match) throw INVALID_CURSOR();
+  return { startTime: match[1]!, id: match[2]! };
+}
