@@ -4,7 +4,7 @@ import type { Principal } from "../auth/principal.js";
 import type { Database } from "../db/client.js";
 import { AppError, notFound } from "../http/errors.js";
 import { ANNOTATION_COLUMNS, annotationView, type AnnotationRow, type AnnotationView } from "./annotations.service.js";
-import { isoMicros } from "./mapping.js";
+import { isoMicros, type SpanRow } from "./mapping.js";
 import type { Attributes, SpanEvent } from "./otlp.js";
 
 // A trace view beyond this many spans is cut (and says so) rather than built in one response.
@@ -84,37 +84,15 @@ export interface SpanQuery {
   limit: number;
 }
 
-interface SpanRowOut {
+/** A `spans` row as read back: the stored columns, plus the link and bookkeeping ones. */
+interface SpanRowOut
+  extends Omit<SpanRow, "start_time" | "start_time_unix_nano" | "end_time_unix_nano" | "events"> {
   id: string;
-  trace_id: string;
-  span_id: string;
-  parent_span_id: string | null;
-  name: string;
-  otel_kind: number;
-  span_kind: string | null;
   start_ns: string;
   end_ns: string;
-  latency_ms: number;
-  status_code: number;
-  failed: boolean;
-  error_message: string | null;
-  prompt_name: string | null;
-  prompt_version: string | null;
   prompt_id: string | null;
   version_id: string | null;
   link_status: SpanView["linkStatus"];
-  label: string | null;
-  source: string | null;
-  model: string | null;
-  provider: string | null;
-  session_id: string | null;
-  user_id: string | null;
-  tokens_prompt: number | null;
-  tokens_completion: number | null;
-  tokens_total: number | null;
-  cost_usd: number | null;
-  attributes: Attributes;
-  resource_attributes: Attributes;
   events: SpanEvent[];
   received_at: Date;
 }
