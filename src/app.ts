@@ -76,9 +76,6 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     }
   });
 
-  // OTLP/HTTP lives at the conventional /v1/traces and reads its own raw body, so it comes before the JSON API.
-  app.use(otlpRoutes({ auth, ingest, limiter: ingestLimiter, maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES, logger }));
-
   const api = express.Router();
   api.use((req, _res, next) => {
     // A body in anything but JSON would otherwise be silently ignored and reported as missing fields.
@@ -88,13 +85,17 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
   api.use(express.json({ limit: config.bodyLimitBytes, strict: false }));
   api.use(authenticate(auth));
-  api.use(authRoutes(auth));
+  // Prompt routes first: resolving is the hot path, and every router passed costs a few matches.
   api.use(promptRoutes(prompts));
+  api.use(authRoutes(auth));
   api.use(labelRoutes(labels));
   api.use(renderRoutes(prompts, renderer));
   api.use(traceRoutes(traces, annotations));
   api.use(compareRoutes(compare));
   app.use("/api/v1", api);
+
+  // OTLP/HTTP lives at the conventional /v1/traces, outside the JSON API (it reads its own raw body).
+  app.use(otlpRoutes({ auth, ingest, limiter: ingestLimiter, maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES, logger }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -9,7 +9,7 @@ import { createAuthService } from "./auth/auth.service.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { createInvalidationBus } from "./db/invalidation.js";
-import { createLogger } from "./logger.js";
+import { createLogger, flushLogger } from "./logger.js";
 import { startServer } from "./server.js";
 
 const USAGE = `usage: promptreg <command>
@@ -54,9 +54,13 @@ async function main(argv: string[]): Promise<number> {
       const shutdown = (signal: string) => {
         logger.info({ signal }, "shutting down");
         running.stop().then(
-          () => process.exit(0),
+          () => {
+            flushLogger(logger);
+            process.exit(0);
+          },
           (err) => {
             logger.error({ err }, "shutdown failed");
+            flushLogger(logger);
             process.exit(1);
           },
         );

@@ -1,5 +1,8 @@
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../src/app.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -33,5 +36,29 @@ describe("http edges", () => {
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe("payload_too_large");
     expect(await h.database.prisma.prompt.count()).toBe(0);
+  });
+});
+
+describe("request logs", () => {
+  it("log one JSON line per request with its id: writes at info, failures at warn, successful reads at debug", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    const logger = pino({ level: "info" }, sink);
+    const { app } = createApp({ config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 10 }, database: h.database, bus: h.bus, logger });
+    const key = `Bearer ${h.adminKey}`;
+    await request(app).post("/api/v1/prompts/logged/versions").set("Authorization", key).set("X-Request-Id", "w-1").send({ template: "x" });
+    await request(app).get("/api/v1/prompts/logged/resolve?ref=latest").set("Authorization", key).set("X-Request-Id", "r-1");
+    await request(app).get("/api/v1/prompts/missing").set("Authorization", key).set("X-Request-Id", "e-1");
+    await new Promise((r) => setImmediate(r));
+    const requests = lines.filter((l) => l.msg === "request");
+    expect(requests).toEqual([
+      expect.objectContaining({ level: 30, reqId: "w-1", method: "POST", path: "/api/v1/prompts/logged/versions", status: 201, ms: expect.any(Number) }),
+      expect.objectContaining({ level: 40, reqId: "e-1", method: "GET", status: 404 }),
+    ]);
   });
 });

@@ -2,8 +2,8 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pino } from "pino";
 import { loadConfig } from "../../dist/src/config.js";
+import { createLogger } from "../../dist/src/logger.js";
 import { startServer } from "../../dist/src/server.js";
 
 const dataDir = await mkdtemp(path.join(tmpdir(), "promptreg-bench-"));
@@ -13,8 +13,9 @@ const config = loadConfig({
   PROMPTREG_ADMIN_KEY: process.env.BENCH_ADMIN_KEY,
   ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
 });
-// Request logs are written as in production, to a sink that costs no terminal time.
-const logger = pino({ level: "info" }, pino.destination("/dev/null"));
+// Request logs are written as in production (the service's own logger, one line per request), to a sink that costs
+// no terminal time.
+const logger = createLogger("info", "/dev/null");
 const running = await startServer(config, logger);
 process.send({ port: running.port });
 process.once("SIGTERM", () => running.stop().then(() => process.exit(0)));

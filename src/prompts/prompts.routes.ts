@@ -61,9 +61,14 @@ export function promptRoutes(prompts: PromptsService): Router {
   });
 
   r.get("/prompts/:name/resolve", async (req, res) => {
-    const { name } = parse(NameParams, req.params, "params");
-    const { ref } = parse(ResolveQuery, req.query, "query");
-    const resolved = await prompts.resolve(principalOf(res), name, ref);
+    const principal = principalOf(res);
+    const rawRef = req.query.ref;
+    let resolved = typeof rawRef === "string" || rawRef === undefined ? prompts.cached(principal, req.params.name!, rawRef) : undefined;
+    if (!resolved) {
+      const { name } = parse(NameParams, req.params, "params");
+      const { ref } = parse(ResolveQuery, req.query, "query");
+      resolved = await prompts.resolve(principal, name, ref);
+    }
     res.setHeader("ETag", resolved.etag);
     res.setHeader("Cache-Control", "private, no-cache");
     if (etagMatches(req.get("if-none-match"), resolved.etag)) {

@@ -293,11 +293,20 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       return versionView(prompt, await findVersion(db, prompt.id, name, exact));
     },
 
+    /**
+     * A cached resolution, if there is one. Only valid names and references are ever stored, so callers may look up
+     * unvalidated input here first and validate only on a miss (the hot path of every application).
+     */
+    cached(p: Principal, name: string, refText: string = DEFAULT_REF): ResolvedBody | undefined {
+      if (!bus.healthy) return undefined;
+      const pk = promptKey(p, name);
+      return cache.get(pk, `${pk}\u0000${refText}`);
+    },
+
     /** Resolves a reference, from memory when it can. */
     async resolve(p: Principal, name: string, refText: string = DEFAULT_REF): Promise<ResolvedBody> {
       const pk = promptKey(p, name);
       const key = `${pk}\u0000${refText}`;
-      // Only valid, cacheable references are ever stored, so a hit needs no parsing (the hot path).
       const hit = bus.healthy ? cache.get(pk, key) : undefined;
       if (hit) return hit;
       const ref = parseRef(refText);
