@@ -6,6 +6,7 @@ import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { Db, Tx } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
+import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "../prompts/lookup.js";
 import { labelLooksLikeVersion } from "../prompts/refs.js";
@@ -179,7 +180,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
 
     async history(p: Principal, name: string, label: string, page: { limit: number; cursor?: string }) {
       const prompt = await findPrompt(db, p.projectId, name);
-      const before = page.cursor ? decodeCursor(page.cursor) : undefined;
+      const before = page.cursor ? decodeCursor(page.cursor, (id) => (/^\d{1,19}$/.test(id) ? BigInt(id) : null)) : undefined;
       const rows = await db.labelEvent.findMany({
         where: { promptId: prompt.id, label, ...(before ? { id: { lt: before } } : {}) },
         orderBy: { id: "desc" },
@@ -198,14 +199,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
           createdAt: e.createdAt.toISOString(),
         }),
       );
-      return { data, nextCursor: more ? encodeCursor(rows[page.limit - 1]!.id) : null };
+      return { data, nextCursor: more ? encodeCursor(rows[page.limit - 1]!.id.toString()) : null };
     },
   };
-}
-
-const encodeCursor = (id: bigint) => Buffer.from(id.toString()).toString("base64url");
-function decodeCursor(cursor: string): bigint {
-  const text = Buffer.from(cursor, "base64url").toString();
-  if (!/^\d{1,19}$/.test(text)) throw new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
-  return BigInt(text);
 }

@@ -15,6 +15,7 @@ import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
+import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
 import { checkSettableLabel, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
 import { diffVersions } from "./diff.js";
@@ -123,7 +124,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     },
 
     async list(p: Principal, q: { prefix?: string; tag?: string; cursor?: string; limit: number }) {
-      const after = q.cursor ? decodeNameCursor(q.cursor) : undefined;
+      const after = q.cursor ? decodeCursor(q.cursor, (name) => name || null) : undefined;
       const folder = q.prefix?.replace(/\/+$/, "");
       const rows = await db.prompt.findMany({
         where: {
@@ -141,7 +142,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         versionCount: r._count.versions,
         labels: Object.fromEntries(r.labels.map((l) => [l.name, l.version.version])),
       }));
-      return { data, nextCursor: more ? Buffer.from(data[data.length - 1]!.name).toString("base64url") : null };
+      return { data, nextCursor: more ? encodeCursor(data[data.length - 1]!.name) : null };
     },
 
     async get(p: Principal, name: string) {
@@ -264,7 +265,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
 
     async listVersions(p: Principal, name: string, page: { limit: number; cursor?: string }) {
       const prompt = await findPrompt(db, p.projectId, name);
-      const before = page.cursor ? decodeVersionCursor(page.cursor) : undefined;
+      const before = page.cursor ? decodeCursor(page.cursor, (v) => semver.parse(v)) : undefined;
       const rows = await db.promptVersion.findMany({
         where: {
           promptId: prompt.id,
@@ -283,7 +284,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       });
       const more = rows.length > page.limit;
       const data = rows.slice(0, page.limit).map((r) => versionView(prompt, r));
-      return { data, nextCursor: more ? Buffer.from(data[data.length - 1]!.version).toString("base64url") : null };
+      return { data, nextCursor: more ? encodeCursor(data[data.length - 1]!.version) : null };
     },
 
     async getVersion(p: Principal, name: string, version: string) {
@@ -338,16 +339,3 @@ function promptMeta(row: { id: string; name: string; type: PromptType; descripti
     updatedAt: row.updatedAt.toISOString(),
   };
 }
-
-function decodeNameCursor(cursor: string): string {
-  const name = Buffer.from(cursor, "base64url").toString();
-  if (!name) throw new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
-  return name;
-}
-
-function decodeVersionCursor(cursor: string) {
-  const parsed = semver.parse(Buffer.from(cursor, "base64url").toString());
-  if (!parsed) throw new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
-  return parsed;
-}
-

@@ -2,7 +2,8 @@
 // by the key's project, so another project's trace is simply not found.
 import type { Principal } from "../auth/principal.js";
 import type { Database } from "../db/client.js";
-import { AppError, notFound } from "../http/errors.js";
+import { decodeCursor, encodeCursor } from "../http/cursor.js";
+import { notFound } from "../http/errors.js";
 import { ANNOTATION_COLUMNS, annotationView, type AnnotationRow, type AnnotationView } from "./annotations.service.js";
 import { isoMicros, type SpanRow } from "./mapping.js";
 import type { Attributes, SpanEvent } from "./otlp.js";
@@ -192,7 +193,7 @@ export function createTracesService({ database }: { database: Database }) {
       if (q.from !== undefined) add((x) => `start_time >= ${x}::timestamptz`, q.from);
       if (q.to !== undefined) add((x) => `start_time < ${x}::timestamptz`, q.to);
       if (q.cursor !== undefined) {
-        const after = decodeCursor(q.cursor);
+        const after = decodeCursor(q.cursor, readSpanCursor);
         params.push(after.startTime, after.id);
         where.push(`(start_time, id) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`);
       }
@@ -205,7 +206,7 @@ export function createTracesService({ database }: { database: Database }) {
       const more = result.rows.length > q.limit;
       const rows = more ? result.rows.slice(0, q.limit) : result.rows;
       const last = rows[rows.length - 1];
-      return { data: rows.map(spanView), nextCursor: more && last ? encodeCursor(last) : null };
+      return { data: rows.map(spanView), nextCursor: more && last ? spanCursor(last) : null };
     },
   };
 }
@@ -247,14 +248,11 @@ function buildTree(views: SpanView[]): { roots: SpanNode[]; nodes: Map<string, S
   return { roots, nodes };
 }
 
-const INVALID_CURSOR = () => new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
-
-function encodeCursor(row: SpanRowOut): string {
-  return Buffer.from(`${isoMicros(BigInt(row.start_ns))}|${row.id}`).toString("base64url");
+function spanCursor(row: SpanRowOut): string {
+  return encodeCursor(`${isoMicros(BigInt(row.start_ns))}|${row.id}`);
 }
 
-function decodeCursor(cursor: string): { startTime: string; id: string } {
-  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString());
-  if (!match) throw INVALID_CURSOR();
-  return { startTime: match[1]!, id: match[2]! };
+function readSpanCursor(position: string): { startTime: string; id: string } | null {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(\d{1,19})$/.exec(position);
+  return match && { startTime: match[1]!, id: match[2]! };
 }
