@@ -169,6 +169,10 @@ describe("reading", () => {
     expect(p1.body.data.map((v: { version: string }) => v.version)).toEqual(["1.0.4", "1.0.3", "1.0.2"]);
     const p2 = await writer.get(`/api/v1/prompts/paged/versions?limit=3&cursor=${p1.body.nextCursor}`);
     expect(p2.body.data.map((v: { version: string }) => v.version)).toEqual(["1.0.1", "1.0.0"]);
+    const bad = await writer.get("/api/v1/prompts/paged/versions?cursor=bm90LWEtdmVyc2lvbg");
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.details.issues[0].path).toBe("query.cursor");
+    expect((await writer.get("/api/v1/prompts/paged/labels/latest/history?cursor=eHl6")).status).toBe(422);
   });
 
   it("diffs two versions: template lines, config, variables and the bump", async () => {
