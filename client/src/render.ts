@@ -278,6 +278,8 @@ interface Prepared {
   /** Paths below a root whose absence is reported when the root is given, e.g. ["user", "name"]. */
   paths: string[][];
   placeholders: string[];
+  /** The contract's required names (the content hash covers the template and schema they come from). */
+  required: string[];
   validate?: ValidateFunction;
 }
 
@@ -310,6 +312,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
       templates: sources.map((source) => (source === undefined ? undefined : handlebars.compile(source, COMPILE_OPTIONS))),
       paths: [...usage.paths.values()].filter((path) => path.needed).map((path) => path.parts),
       placeholders: [...usage.placeholders],
+      required: version.variables.filter((v) => v.required).map((v) => v.name),
       validate: version.variablesSchema ? compileSchema((ajv ??= new Ajv(AJV_OPTIONS)), version.variablesSchema) : undefined,
     };
   }
@@ -330,19 +333,21 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
   function render(version: RenderableVersion, values: Record<string, unknown>, renderOptions: RenderOptions = {}): RenderResult {
     const prepared = load(version);
 
-    const missing = new Set(version.variables.filter((v) => v.required && !has(values, v.name)).map((v) => v.name));
+    // Nothing is allocated unless something is missing: this runs on every render.
+    let missing: Set<string> | undefined;
+    for (const name of prepared.required) if (!has(values, name)) (missing ??= new Set()).add(name);
     for (const parts of prepared.paths) {
       if (!has(values, parts[0])) continue;
       let value = values[parts[0]];
       for (let i = 1; i < parts.length; i++) {
         if (!has(value, parts[i])) {
-          missing.add(parts.slice(0, i + 1).join("."));
+          (missing ??= new Set()).add(parts.slice(0, i + 1).join("."));
           break;
         }
         value = (value as Record<string, unknown>)[parts[i]];
       }
     }
-    if (missing.size > 0) {
+    if (missing) {
       const names = [...missing].sort();
       throw new RenderError("missing_variables", `missing variables: ${names.join(", ")}`, { missing: names });
     }
