@@ -1,6 +1,7 @@
 // Comparison on data with a known truth, delivered through the real OTLP receiver.
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HISTOGRAM_RELATIVE_ERROR } from "../src/compare/histogram.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 
@@ -255,5 +256,98 @@ describe("timeseries", () => {
     expect((await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=2h")).status).toBe(422);
     const daily = await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=1d");
     expect(daily.body.series[0].points.map((p: { count: number }) => p.count)).toEqual([1440, 560]);
+  });
+});
+
+describe("compare from rollups", () => {
+  const versionsOf = async (query: string) => {
+    const res = await compare(query);
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+
+  it("agrees with the raw spans: counts, failures, sums and means exactly, percentiles within the histogram bound", async () => {
+    expect(HISTOGRAM_RELATIVE_ERROR).toBeLessThan(0.01);
+    const filters = [
+      "",
+      "&model=gpt-4o-mini",
+      "&source=stale",
+      "&label=production",
+      "&label=staging", // no span has it
+      "&from=2026-11-20T03:00:00Z&to=2026-11-20T09:00:00Z", // whole hours only
+      "&from=2026-11-20T00:30:00Z&to=2026-11-21T05:10:30Z", // partial hours at both edges
+      "&from=2026-11-20T03:10:00Z&to=2026-11-20T03:50:00Z", // inside one hour
+      "&to=2026-11-20T10:20:30.5Z",
+      "&from=2026-11-21T07:59:59.999Z&source=network",
+    ];
+    for (const f of filters) {
+      const exact = await versionsOf(`versions=1.4.2,1.5.0&percentiles=exact${f}`);
+      const hist = await versionsOf(`versions=1.4.2,1.5.0&percentiles=histogram${f}`);
+      expect(exact.percentiles).toBe("exact");
+      expect(hist.percentiles).toMatch(/^histogram \(<=0\.995% relative error\)$/);
+      for (const [i, e] of exact.versions.entries()) {
+        const r = hist.versions[i];
+        expect([r.units, r.spans, r.failures, r.failureRate], f).toEqual([e.units, e.spans, e.failures, e.failureRate]);
+        expect(r.bySource, f).toEqual(e.bySource);
+        for (const k of ["prompt", "completion", "total"]) {
+          expect(r.tokens[k].sum, f).toBe(e.tokens[k].sum);
+          if (e.tokens[k].mean === null) expect(r.tokens[k].mean).toBeNull();
+          else expect(r.tokens[k].mean, f).toBeCloseTo(e.tokens[k].mean, 9);
+        }
+        expect(r.costUsd.sum, f).toBeCloseTo(e.costUsd.sum, 12);
+        if (e.units === 0) {
+          expect(r.latencyMs).toEqual({ p50: null, p95: null, p99: null, mean: null });
+          expect(r.costUsd.mean).toBeNull();
+          continue;
+        }
+        expect(r.costUsd.mean, f).toBeCloseTo(e.costUsd.mean, 12);
+        expect(r.latencyMs.mean, f).toBeCloseTo(e.latencyMs.mean, 9);
+        for (const q of ["p50", "p95", "p99"]) {
+          const err = Math.abs(r.latencyMs[q] - e.latencyMs[q]) / e.latencyMs[q];
+          expect(err, `${f} ${q}`).toBeLessThanOrEqual(HISTOGRAM_RELATIVE_ERROR * (1 + 1e-9));
+        }
+      }
+      expect(hist.comparisons[0].verdict).toBe(exact.comparisons[0].verdict);
+      expect(hist.comparisons[0].pValue).toBe(exact.comparisons[0].pValue);
+    }
+  });
+
+  it("stays exact when the sample is small, or when rollups cannot give exact counts", async () => {
+    expect((await versionsOf("versions=1.4.2,1.5.0")).percentiles).toBe("exact"); // 4,000 spans: under the threshold
+    for (const q of ["unit=trace", "failure=annotation:helpful", "failure=any", "session=s1", "user=u1"])
+      expect((await versionsOf(`versions=1.4.2,1.5.0&percentiles=histogram&${q}`)).percentiles, q).toBe("exact");
+    expect((await compare("versions=1.4.2,1.5.0&percentiles=sometimes")).status).toBe(422);
+  });
+
+  it("serves the time series' totals from the same spans", async () => {
+    const series = await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2,1.5.0&bucket=1d");
+    const hist = await versionsOf("versions=1.4.2,1.5.0&percentiles=histogram");
+    for (const [i, s] of series.body.series.entries())
+      expect(s.points.reduce((n: number, p: { count: number }) => n + p.count, 0)).toBe(hist.versions[i].units);
+  });
+
+  it("gives the same time series from rollups: counts and failures exactly, p95 within the bound", async () => {
+    for (const q of ["bucket=1h", "bucket=1d", "bucket=1h&from=2026-11-20T02:30:00Z&to=2026-11-20T09:45:00Z", "bucket=1d&source=stale&to=2026-11-21T03:20:00Z"]) {
+      const exact = await admin.get(`/api/v1/prompts/triage/timeseries?versions=1.4.2,1.5.0&percentiles=exact&${q}`);
+      const hist = await admin.get(`/api/v1/prompts/triage/timeseries?versions=1.4.2,1.5.0&percentiles=histogram&${q}`);
+      expect([exact.status, hist.status]).toEqual([200, 200]);
+      expect(exact.body.percentiles).toBe("exact");
+      expect(hist.body.percentiles).toMatch(/^histogram/);
+      expect(hist.body.events).toEqual(exact.body.events);
+      for (const [i, series] of exact.body.series.entries()) {
+        const rolled = hist.body.series[i].points;
+        expect(rolled.map((p: { start: string }) => p.start), q).toEqual(series.points.map((p: { start: string }) => p.start));
+        for (const [j, e] of series.points.entries()) {
+          const r = rolled[j];
+          expect([r.count, r.failures, r.failureRate], q).toEqual([e.count, e.failures, e.failureRate]);
+          expect(r.costMeanUsd, q).toBeCloseTo(e.costMeanUsd, 12);
+          expect(Math.abs(r.latencyP95Ms - e.latencyP95Ms) / e.latencyP95Ms, q).toBeLessThanOrEqual(HISTOGRAM_RELATIVE_ERROR * (1 + 1e-9));
+        }
+      }
+    }
+    const fine = await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=5m&percentiles=histogram&from=2026-11-20T00:00:00Z&to=2026-11-20T02:00:00Z");
+    expect(fine.body.percentiles).toBe("exact");
+    const tooLong = await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=1h&percentiles=histogram&from=2020-01-01T00:00:00Z");
+    expect(tooLong.status).toBe(422);
   });
 });

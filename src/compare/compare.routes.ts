@@ -32,11 +32,15 @@ const FiltersQuery = z.object({
 const CompareQuery = FiltersQuery.extend({
   unit: z.enum(["span", "trace"]).default("span"),
   minSample: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  // auto: exact up to EXACT_PERCENTILES_UP_TO compared spans, then from the rollups' histograms where they apply.
+  percentiles: z.enum(["auto", "exact", "histogram"]).default("auto"),
 });
 
 const TimeseriesQuery = FiltersQuery.extend({
   bucket: z.enum(["5m", "1h", "1d"]).default("1h"),
   eventsLabel: LabelNameSchema.default("production"),
+  // As for compare; 5m buckets are always exact (the rollups are hourly).
+  percentiles: z.enum(["auto", "exact", "histogram"]).default("auto"),
 });
 
 /** `status`, `annotation:<name>`, `any` (status or any failing annotation) or `any:<name>`. */

@@ -1,12 +1,17 @@
 // Compares trace outcomes of prompt versions. Everything is aggregated in the database (one statement for the
 // per-version metrics and the per-source breakdown, one for annotation summaries); no raw spans reach Node.
-// Reads spans and annotations; writes nothing.
+// Large comparisons read span_rollups instead of the spans (see rollups.ts): counts, failures, sums and means stay
+// exact, percentiles come from the latency histogram within the bound stated in histogram.ts. Only figures the
+// rollups hold exactly go that way (unit=span, status failures, no session/user filter); the rest reads the spans.
+// Reads spans, span_rollups and annotations; writes nothing.
 import semver from "semver";
 import { PRODUCTION_LABEL } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
 import { AppError, notFound } from "../http/errors.js";
 import { findPrompt } from "../prompts/lookup.js";
+import { bucketMidpoint, HISTOGRAM_RELATIVE_ERROR, histogramPercentiles } from "./histogram.js";
+import { COUNTED } from "./rollups.js";
 import { differenceInterval, failureVerdict, wilsonInterval, type Verdict } from "./stats.js";
 
 export type FailureDefinition =
@@ -29,6 +34,11 @@ export interface CompareQuery extends CompareFilters {
   failure: FailureDefinition;
   unit: "span" | "trace";
   minSample: number;
+  /**
+   * auto: from span_rollups when they can give exact counts and more than EXACT_PERCENTILES_UP_TO spans are
+   * compared, else exact; exact: always from the raw spans; histogram: from span_rollups whenever they can.
+   */
+  percentiles?: "auto" | "exact" | "histogram";
 }
 
 export interface TimeseriesQuery extends CompareFilters {
@@ -37,16 +47,17 @@ export interface TimeseriesQuery extends CompareFilters {
   bucket: "5m" | "1h" | "1d";
   /** The label whose moves are returned as events (default production). */
   eventsLabel: string;
+  /** As for CompareQuery; 5m buckets always come from the raw spans (rollups are hourly). */
+  percentiles?: "auto" | "exact" | "histogram";
 }
+
+/** Up to this many compared spans, percentile_cont over the raw spans is cheap enough to stay exact. */
+export const EXACT_PERCENTILES_UP_TO = 50_000;
+const HOUR_MS = 3_600_000;
+const PERCENTILES = { exact: "exact", histogram: `histogram (<=${(HISTOGRAM_RELATIVE_ERROR * 100).toFixed(3)}% relative error)` };
 
 const BUCKETS = { "5m": "5 minutes", "1h": "1 hour", "1d": "1 day" } as const;
 const MAX_BUCKETS = 5_000;
-
-/**
- * The spans that count: LLM spans (or, when a span has no kind, one with a model or token counts). Context
- * propagation also puts the prompt attributes on parent CHAIN/AGENT/TOOL spans; those never count.
- */
-const COUNTED = `(s.span_kind = 'LLM' OR (s.span_kind IS NULL AND (s.model IS NOT NULL OR s.tokens_total IS NOT NULL OR s.tokens_prompt IS NOT NULL)))`;
 
 /** Builds positional parameters for hand-written SQL. */
 class Params {
@@ -80,6 +91,126 @@ function failedSql(p: Params, projectId: string, def: FailureDefinition): string
 }
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/** One version's figures, whichever table they come from. */
+interface Figures {
+  units: number;
+  spans: number;
+  failures: number;
+  pct: (number | null)[] | null;
+  latencyMean: number | null;
+  tokens: Record<"prompt" | "completion" | "total", { mean: number | null; sum: number }>;
+  cost: { mean: number | null; sum: number };
+  bySource: { source: string; units: number; failures: number }[];
+}
+
+/** Figures from the raw-spans statement's rows (GROUPING SETS: all sources, then each source). */
+function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures {
+  const all = rows.find((r) => r.version_id === versionId && r.all_sources === 1);
+  return {
+    units: num(all?.units) ?? 0,
+    spans: num(all?.spans) ?? 0,
+    failures: num(all?.failures) ?? 0,
+    pct: (all?.latency_pct as number[] | null) ?? null,
+    latencyMean: num(all?.latency_mean),
+    tokens: {
+      prompt: { mean: num(all?.prompt_mean), sum: num(all?.prompt_sum) ?? 0 },
+      completion: { mean: num(all?.completion_mean), sum: num(all?.completion_sum) ?? 0 },
+      total: { mean: num(all?.total_mean), sum: num(all?.total_sum) ?? 0 },
+    },
+    cost: { mean: num(all?.cost_mean), sum: num(all?.cost_sum) ?? 0 },
+    bySource: rows
+      .filter((r) => r.version_id === versionId && r.all_sources === 0)
+      .map((r) => ({ source: r.source as string, units: num(r.units)!, failures: num(r.failures)! })),
+  };
+}
+
+/** Figures from rollup rows (one per version, source and latency bucket): exact but for the percentiles. */
+function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figures {
+  const mine = rows.filter((r) => r.version_id === versionId);
+  const total = (column: string) => mine.reduce((s, r) => s + Number(r[column]), 0);
+  const hist = new Map<number, number>();
+  const bySource = new Map<string, { source: string; units: number; failures: number }>();
+  for (const r of mine) {
+    const bucket = Number(r.bucket);
+    hist.set(bucket, (hist.get(bucket) ?? 0) + Number(r.spans));
+    const source = r.source as string;
+    const entry = bySource.get(source) ?? { source, units: 0, failures: 0 };
+    entry.units += Number(r.spans);
+    entry.failures += Number(r.failures);
+    bySource.set(source, entry);
+  }
+  const spans = total("spans");
+  const mean = (sum: string, count: string) => (total(count) ? total(sum) / total(count) : null);
+  return {
+    units: spans,
+    spans,
+    failures: total("failures"),
+    pct: spans ? histogramPercentiles(hist, [0.5, 0.95, 0.99]) : null,
+    latencyMean: spans ? total("latency_sum") / spans : null,
+    tokens: {
+      prompt: { mean: mean("prompt_sum", "prompt_count"), sum: total("prompt_sum") },
+      completion: { mean: mean("completion_sum", "completion_count"), sum: total("completion_sum") },
+      total: { mean: mean("total_sum", "total_count"), sum: total("total_sum") },
+    },
+    cost: { mean: mean("cost_sum", "cost_count"), sum: total("cost_sum") },
+    bySource: [...bySource.values()],
+  };
+}
+
+/**
+ * The rows to aggregate instead of the raw spans: whole UTC hours inside [from, to) from span_rollups, plus the raw
+ * spans of the partial hours at either edge, bucketed the same way. With `bin` (an interval parameter), each row
+ * also carries the start of its time-series bucket; bins are whole hours or days, so an hour never straddles two.
+ */
+function rollupSource(p: Params, projectId: string, versionIds: string[], f: CompareFilters, bin?: string): string {
+  const fromHour = f.from && new Date(Math.ceil(f.from.getTime() / HOUR_MS) * HOUR_MS);
+  const toHour = f.to && new Date(Math.floor(f.to.getTime() / HOUR_MS) * HOUR_MS);
+  const noWholeHour = fromHour && toHour && fromHour >= toHour;
+  const binOf = (column: string) => (bin ? `date_bin(${bin}, ${column}, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bin,` : "");
+  const parts: string[] = [];
+  if (!noWholeHour) {
+    const where = [`r.project_id = ${p.add(projectId, "::uuid")}`, `r.version_id = ANY(${p.add(versionIds, "::uuid[]")})`];
+    if (fromHour) where.push(`r.hour >= ${p.add(fromHour.toISOString(), "::timestamptz")}`);
+    if (toHour) where.push(`r.hour < ${p.add(toHour.toISOString(), "::timestamptz")}`);
+    if (f.label) where.push(`r.label = ${p.add(f.label)}`);
+    if (f.model) where.push(`r.model = ${p.add(f.model)}`);
+    if (f.source) where.push(`r.source = ${p.add(f.source)}`);
+    parts.push(`SELECT r.version_id, ${binOf("r.hour")} r.source, r.latency_bucket, r.spans, r.failures, r.latency_sum,
+        r.tokens_prompt_sum, r.tokens_prompt_count, r.tokens_completion_sum, r.tokens_completion_count, r.tokens_total_sum,
+        r.tokens_total_count, r.cost_sum, r.cost_count
+      FROM span_rollups r WHERE ${where.join(" AND ")}`);
+  }
+  const edges: string[] = [];
+  if (noWholeHour) edges.push("TRUE");
+  else {
+    if (fromHour && fromHour.getTime() !== f.from!.getTime()) edges.push(`s.start_time < ${p.add(fromHour.toISOString(), "::timestamptz")}`);
+    if (toHour && toHour.getTime() !== f.to!.getTime()) edges.push(`s.start_time >= ${p.add(toHour.toISOString(), "::timestamptz")}`);
+  }
+  if (edges.length)
+    parts.push(`SELECT s.version_id, ${binOf("s.start_time")} coalesce(s.source, 'unspecified') AS source,
+        promptreg_latency_bucket(s.latency_ms) AS latency_bucket, 1 AS spans, s.failed::int AS failures, s.latency_ms AS latency_sum,
+        s.tokens_prompt::bigint AS tokens_prompt_sum, (s.tokens_prompt IS NOT NULL)::int AS tokens_prompt_count,
+        s.tokens_completion::bigint AS tokens_completion_sum, (s.tokens_completion IS NOT NULL)::int AS tokens_completion_count,
+        s.tokens_total::bigint AS tokens_total_sum, (s.tokens_total IS NOT NULL)::int AS tokens_total_count,
+        s.cost_usd AS cost_sum, (s.cost_usd IS NOT NULL)::int AS cost_count
+      FROM spans s WHERE ${filterSql(p, projectId, versionIds, f)} AND (${edges.join(" OR ")})`);
+  return `(${parts.join(" UNION ALL ")})`;
+}
+
+/** A comparison's rollup rows: one per version, source and latency bucket. */
+function rollupQuery(projectId: string, versionIds: string[], f: CompareFilters): { sql: string; values: unknown[] } {
+  const p = new Params();
+  const sql = `SELECT x.version_id::text AS version_id, x.source, x.latency_bucket::int AS bucket, sum(x.spans)::int AS spans,
+      sum(x.failures)::int AS failures, sum(x.latency_sum)::float8 AS latency_sum,
+      sum(x.tokens_prompt_sum)::float8 AS prompt_sum, sum(x.tokens_prompt_count)::int AS prompt_count,
+      sum(x.tokens_completion_sum)::float8 AS completion_sum, sum(x.tokens_completion_count)::int AS completion_count,
+      sum(x.tokens_total_sum)::float8 AS total_sum, sum(x.tokens_total_count)::int AS total_count,
+      coalesce(sum(x.cost_sum), 0)::float8 AS cost_sum, sum(x.cost_count)::int AS cost_count
+    FROM ${rollupSource(p, projectId, versionIds, f)} x
+    GROUP BY 1, 2, 3`;
+  return { sql, values: p.values };
+}
 
 export type CompareService = ReturnType<typeof createCompareService>;
 
@@ -119,63 +250,76 @@ export function createCompareService({ db }: { db: Db }) {
     async compare(p: Principal, name: string, q: CompareQuery) {
       const { versions } = await pickVersions(p, name, q.versions);
       const ids = versions.map((v) => v.id);
-      const params = new Params();
-      const where = filterSql(params, p.projectId, ids, q);
-      const failed = failedSql(params, p.projectId, q.failure);
-      const units = q.unit === "span" ? "count(*)" : "count(DISTINCT s.trace_id)";
-      const failures = q.unit === "span" ? "count(*) FILTER (WHERE f.failed)" : "count(DISTINCT s.trace_id) FILTER (WHERE f.failed)";
-      // One statement: per version, and per version and source (GROUPING SETS), with exact percentiles.
-      const metrics = await db.$queryRawUnsafe<Record<string, unknown>[]>(
-        `SELECT s.version_id::text AS version_id, coalesce(s.source, 'unspecified') AS source, GROUPING(coalesce(s.source, 'unspecified'))::int AS all_sources,
-           ${units}::int AS units, ${failures}::int AS failures, count(*)::int AS spans,
-           percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_pct,
-           avg(s.latency_ms) AS latency_mean,
-           avg(s.tokens_prompt)::float8 AS prompt_mean, sum(s.tokens_prompt)::float8 AS prompt_sum,
-           avg(s.tokens_completion)::float8 AS completion_mean, sum(s.tokens_completion)::float8 AS completion_sum,
-           avg(s.tokens_total)::float8 AS total_mean, sum(s.tokens_total)::float8 AS total_sum,
-           avg(s.cost_usd) AS cost_mean, sum(s.cost_usd) AS cost_sum
-         FROM spans s CROSS JOIN LATERAL (SELECT ${failed} AS failed) f
-         WHERE ${where}
-         GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`,
-        ...params.values,
-      );
+      const mode = q.percentiles ?? "auto";
+
+      // Rollups count spans and status failures by version, hour, label, source and model: any other unit, failure
+      // definition or filter needs the raw spans.
+      let rolled: Record<string, unknown>[] | null = null;
+      if (mode !== "exact" && q.unit === "span" && q.failure.kind === "status" && !q.session && !q.user) {
+        const { sql, values } = rollupQuery(p.projectId, ids, q);
+        const rows = await db.$queryRawUnsafe<Record<string, unknown>[]>(sql, ...values);
+        const compared = rows.reduce((s, r) => s + Number(r.spans), 0);
+        if (mode === "histogram" || compared > EXACT_PERCENTILES_UP_TO) rolled = rows;
+      }
+
+      let figures: (id: string) => Figures;
+      if (rolled) figures = (id) => rolledFigures(rolled, id);
+      else {
+        const params = new Params();
+        const where = filterSql(params, p.projectId, ids, q);
+        const failed = failedSql(params, p.projectId, q.failure);
+        const units = q.unit === "span" ? "count(*)" : "count(DISTINCT s.trace_id)";
+        const failures = q.unit === "span" ? "count(*) FILTER (WHERE f.failed)" : "count(DISTINCT s.trace_id) FILTER (WHERE f.failed)";
+        // One statement: per version, and per version and source (GROUPING SETS), with exact percentiles.
+        const metrics = await db.$queryRawUnsafe<Record<string, unknown>[]>(
+          `SELECT s.version_id::text AS version_id, coalesce(s.source, 'unspecified') AS source, GROUPING(coalesce(s.source, 'unspecified'))::int AS all_sources,
+             ${units}::int AS units, ${failures}::int AS failures, count(*)::int AS spans,
+             percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_pct,
+             avg(s.latency_ms) AS latency_mean,
+             avg(s.tokens_prompt)::float8 AS prompt_mean, sum(s.tokens_prompt)::float8 AS prompt_sum,
+             avg(s.tokens_completion)::float8 AS completion_mean, sum(s.tokens_completion)::float8 AS completion_sum,
+             avg(s.tokens_total)::float8 AS total_mean, sum(s.tokens_total)::float8 AS total_sum,
+             avg(s.cost_usd) AS cost_mean, sum(s.cost_usd) AS cost_sum
+           FROM spans s CROSS JOIN LATERAL (SELECT ${failed} AS failed) f
+           WHERE ${where}
+           GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`,
+          ...params.values,
+        );
+        figures = (id) => rawFigures(metrics, id);
+      }
+
       const annParams = new Params();
       const annWhere = filterSql(annParams, p.projectId, ids, q);
-      // Annotations attached to the counted spans (a trace-level one counts once per span of its trace).
+      // Annotations attached to the counted spans (a trace-level one counts once per span of its trace). The
+      // uncorrelated EXISTS is a one-time filter: a project without annotations never scans its spans here.
       const annotations = await db.$queryRawUnsafe<Record<string, unknown>[]>(
         `SELECT s.version_id::text AS version_id, an.name, count(*)::int AS count,
            avg(CASE WHEN an.passed THEN 1.0 WHEN an.passed = false THEN 0.0 END)::float8 AS pass_rate, avg(an.score) AS mean_score
          FROM spans s JOIN annotations an ON an.project_id = s.project_id AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '')
-         WHERE ${annWhere}
+         WHERE ${annWhere} AND EXISTS (SELECT 1 FROM annotations a0 WHERE a0.project_id = ${annParams.add(p.projectId, "::uuid")})
          GROUP BY s.version_id, an.name ORDER BY an.name`,
         ...annParams.values,
       );
 
       const perVersion = versions.map(({ version, id }) => {
-        const all = metrics.find((r) => r.version_id === id && r.all_sources === 1);
-        const n = num(all?.units) ?? 0;
-        const k = num(all?.failures) ?? 0;
-        const pct = (all?.latency_pct as number[] | null) ?? null;
+        const f = figures(id);
+        const n = f.units;
+        const k = f.failures;
         return {
           version,
           units: n,
-          spans: num(all?.spans) ?? 0,
+          spans: f.spans,
           failures: k,
           failureRate: n ? k / n : null,
           failureRateCI: n ? wilsonInterval(k, n) : null,
-          latencyMs: { p50: pct?.[0] ?? null, p95: pct?.[1] ?? null, p99: pct?.[2] ?? null, mean: num(all?.latency_mean) },
-          tokens: {
-            prompt: { mean: num(all?.prompt_mean), sum: num(all?.prompt_sum) ?? 0 },
-            completion: { mean: num(all?.completion_mean), sum: num(all?.completion_sum) ?? 0 },
-            total: { mean: num(all?.total_mean), sum: num(all?.total_sum) ?? 0 },
-          },
-          costUsd: { mean: num(all?.cost_mean), sum: num(all?.cost_sum) ?? 0 },
+          latencyMs: { p50: f.pct?.[0] ?? null, p95: f.pct?.[1] ?? null, p99: f.pct?.[2] ?? null, mean: f.latencyMean },
+          tokens: f.tokens,
+          costUsd: f.cost,
           annotations: annotations
             .filter((a) => a.version_id === id)
             .map((a) => ({ name: a.name as string, count: num(a.count)!, passRate: num(a.pass_rate), meanScore: num(a.mean_score) })),
-          bySource: metrics
-            .filter((r) => r.version_id === id && r.all_sources === 0)
-            .map((r) => ({ source: r.source as string, units: num(r.units)!, failures: num(r.failures)!, failureRate: num(r.units) ? num(r.failures)! / num(r.units)! : null }))
+          bySource: f.bySource
+            .map((r) => ({ source: r.source, units: r.units, failures: r.failures, failureRate: r.units ? r.failures / r.units : null }))
             .sort((a, b) => a.source.localeCompare(b.source)),
         };
       });
@@ -217,6 +361,8 @@ export function createCompareService({ db }: { db: Db }) {
           user: q.user ?? null,
           source: q.source ?? null,
         },
+        // How p50/p95/p99 were computed; every other figure is exact either way.
+        percentiles: rolled ? PERCENTILES.histogram : PERCENTILES.exact,
         baseline: baseline!.version,
         versions: perVersion,
         comparisons,
@@ -226,32 +372,83 @@ export function createCompareService({ db }: { db: Db }) {
     async timeseries(p: Principal, name: string, q: TimeseriesQuery) {
       const { prompt, versions } = await pickVersions(p, name, q.versions, 1);
       const ids = versions.map((v) => v.id);
-      const params = new Params();
-      const where = filterSql(params, p.projectId, ids, q);
-      const failed = failedSql(params, p.projectId, q.failure);
-      const interval = params.add(BUCKETS[q.bucket], "::interval");
-      // Refuse ranges that would produce an unbounded number of buckets.
-      const rangeParams = new Params();
-      const span = await db.$queryRawUnsafe<{ lo: Date | null; hi: Date | null }[]>(
-        `SELECT min(s.start_time) AS lo, max(s.start_time) AS hi FROM spans s WHERE ${filterSql(rangeParams, p.projectId, ids, q)}`,
-        ...rangeParams.values,
-      );
-      const lo = q.from ?? span[0]?.lo ?? null;
-      const hi = q.to ?? span[0]?.hi ?? null;
+      const mode = q.percentiles ?? "auto";
       const bucketMs = { "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000 }[q.bucket];
-      if (lo && hi && (new Date(hi).getTime() - new Date(lo).getTime()) / bucketMs > MAX_BUCKETS)
-        throw new AppError("validation_error", `that range holds more than ${MAX_BUCKETS} buckets of ${q.bucket}: narrow it or use a larger bucket`, {
-          issues: [{ path: "query.bucket", message: "too many buckets for the range" }],
-        });
-      const rows = await db.$queryRawUnsafe<Record<string, unknown>[]>(
-        `SELECT s.version_id::text AS version_id, date_bin(${interval}, s.start_time, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bucket,
-           count(*)::int AS count, (count(*) FILTER (WHERE f.failed))::int AS failures,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_p95, avg(s.cost_usd) AS cost_mean
-         FROM spans s CROSS JOIN LATERAL (SELECT ${failed} AS failed) f
-         WHERE ${where}
-         GROUP BY 1, 2 ORDER BY 2, 1`,
-        ...params.values,
-      );
+      // Refuse ranges that would produce an unbounded number of buckets.
+      const checkRange = (lo: Date | null, hi: Date | null) => {
+        if (lo && hi && (new Date(hi).getTime() - new Date(lo).getTime()) / bucketMs > MAX_BUCKETS)
+          throw new AppError("validation_error", `that range holds more than ${MAX_BUCKETS} buckets of ${q.bucket}: narrow it or use a larger bucket`, {
+            issues: [{ path: "query.bucket", message: "too many buckets for the range" }],
+          });
+      };
+
+      let rows: Record<string, unknown>[] | null = null;
+      if (mode !== "exact" && q.bucket !== "5m" && q.failure.kind === "status" && !q.session && !q.user) {
+        if (!q.from || !q.to) {
+          // Hour starts: the range may read up to an hour short, which never matters against MAX_BUCKETS.
+          const rp = new Params();
+          const where = [`r.project_id = ${rp.add(p.projectId, "::uuid")}`, `r.version_id = ANY(${rp.add(ids, "::uuid[]")})`];
+          if (q.label) where.push(`r.label = ${rp.add(q.label)}`);
+          if (q.model) where.push(`r.model = ${rp.add(q.model)}`);
+          if (q.source) where.push(`r.source = ${rp.add(q.source)}`);
+          const range = await db.$queryRawUnsafe<{ lo: Date | null; hi: Date | null }[]>(
+            `SELECT min(r.hour) AS lo, max(r.hour) AS hi FROM span_rollups r WHERE ${where.join(" AND ")}`,
+            ...rp.values,
+          );
+          checkRange(q.from ?? range[0]?.lo ?? null, q.to ?? range[0]?.hi ?? null);
+        }
+        const tp = new Params();
+        const source = rollupSource(tp, p.projectId, ids, q, tp.add(BUCKETS[q.bucket], "::interval"));
+        // Per version and bin, the latency buckets holding the two ranks percentile_cont(0.95) interpolates between
+        // (rank k sits in the first bucket whose running count exceeds k); histogram.ts has the error bound.
+        const rolled = await db.$queryRawUnsafe<Record<string, unknown>[]>(
+          `WITH h AS (
+             SELECT x.version_id, x.bin, x.latency_bucket, sum(x.spans) AS c, sum(x.failures) AS failures,
+               sum(x.cost_sum) AS cost_sum, sum(x.cost_count) AS cost_count
+             FROM ${source} x GROUP BY 1, 2, 3
+           ), ranked AS (
+             SELECT h.*, sum(h.c) OVER (PARTITION BY h.version_id, h.bin ORDER BY h.latency_bucket) AS cum,
+               sum(h.c) OVER (PARTITION BY h.version_id, h.bin) AS n
+             FROM h
+           )
+           SELECT version_id::text AS version_id, bin AS bucket, sum(c)::int AS count, sum(failures)::int AS failures,
+             (sum(cost_sum) / nullif(sum(cost_count), 0))::float8 AS cost_mean,
+             min(latency_bucket) FILTER (WHERE cum > floor(0.95 * (n - 1)))::int AS p95_lo,
+             min(latency_bucket) FILTER (WHERE cum > ceil(0.95 * (n - 1)))::int AS p95_hi,
+             min(0.95 * (n - 1) - floor(0.95 * (n - 1)))::float8 AS p95_frac
+           FROM ranked GROUP BY 1, 2 ORDER BY 2, 1`,
+          ...tp.values,
+        );
+        if (mode === "histogram" || rolled.reduce((n, r) => n + Number(r.count), 0) > EXACT_PERCENTILES_UP_TO)
+          rows = rolled.map((r) => {
+            const lo = bucketMidpoint(Number(r.p95_lo));
+            return { ...r, latency_p95: lo + Number(r.p95_frac) * (bucketMidpoint(Number(r.p95_hi)) - lo) };
+          });
+      }
+
+      const histogram = rows !== null;
+      if (!rows) {
+        const params = new Params();
+        const where = filterSql(params, p.projectId, ids, q);
+        const failed = failedSql(params, p.projectId, q.failure);
+        const interval = params.add(BUCKETS[q.bucket], "::interval");
+        const rangeParams = new Params();
+        const span = await db.$queryRawUnsafe<{ lo: Date | null; hi: Date | null }[]>(
+          `SELECT min(s.start_time) AS lo, max(s.start_time) AS hi FROM spans s WHERE ${filterSql(rangeParams, p.projectId, ids, q)}`,
+          ...rangeParams.values,
+        );
+        checkRange(q.from ?? span[0]?.lo ?? null, q.to ?? span[0]?.hi ?? null);
+        rows = await db.$queryRawUnsafe<Record<string, unknown>[]>(
+          `SELECT s.version_id::text AS version_id, date_bin(${interval}, s.start_time, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bucket,
+             count(*)::int AS count, (count(*) FILTER (WHERE f.failed))::int AS failures,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_p95, avg(s.cost_usd) AS cost_mean
+           FROM spans s CROSS JOIN LATERAL (SELECT ${failed} AS failed) f
+           WHERE ${where}
+           GROUP BY 1, 2 ORDER BY 2, 1`,
+          ...params.values,
+        );
+      }
+      const points = rows;
       const events = await db.labelEvent.findMany({
         where: {
           promptId: prompt.id,
@@ -264,9 +461,10 @@ export function createCompareService({ db }: { db: Db }) {
         prompt: name,
         bucket: q.bucket,
         versions: versions.map((v) => v.version),
+        percentiles: histogram ? PERCENTILES.histogram : PERCENTILES.exact,
         series: versions.map((v) => ({
           version: v.version,
-          points: rows
+          points: points
             .filter((r) => r.version_id === v.id)
             .map((r) => ({
               start: (r.bucket as Date).toISOString(),

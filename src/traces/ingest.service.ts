@@ -1,6 +1,8 @@
 // Stores OTLP spans: the only module that writes the spans table. One INSERT per chunk of spans: the rows travel as
 // one JSON parameter expanded by json_to_recordset, and the prompt link is resolved in the same statement by joining
 // the key's prompts and versions, so a request costs one round trip per chunk whatever its size or prompt mix.
+// The same statement adds the new spans to span_rollups (see compare/rollups.ts).
+import { rollupUpsertSql } from "../compare/rollups.js";
 import type { Database } from "../db/client.js";
 import { toSpanRow } from "./mapping.js";
 import type { OtlpSpan } from "./otlp.js";
@@ -19,7 +21,10 @@ const ROW_COLUMNS = `
 
 // A span naming a prompt is linked when the prompt exists in the key's project and has exactly that version string;
 // otherwise it is kept and flagged. A resent span (same trace and span id) is skipped, so exporter retries are safe.
+// The rollup upsert reads the insert's RETURNING: only rows actually inserted, so a resent span never counts twice,
+// and spans and rollups commit together.
 const INSERT_SPANS = `
+WITH ins AS (
 INSERT INTO spans (
   project_id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
   start_time, start_time_unix_nano, end_time_unix_nano, latency_ms, status_code, failed, error_message,
@@ -42,7 +47,13 @@ SELECT
 FROM json_to_recordset($2::json) AS r(${ROW_COLUMNS})
 LEFT JOIN prompts p ON p.project_id = $1::uuid AND p.name = r.prompt_name
 LEFT JOIN prompt_versions v ON v.prompt_id = p.id AND v.version = r.prompt_version
-ON CONFLICT (project_id, trace_id, span_id) DO NOTHING`;
+ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
+RETURNING project_id, version_id, start_time, label, source, model, latency_ms, failed, span_kind,
+  tokens_prompt, tokens_completion, tokens_total, cost_usd
+), rolled AS (
+${rollupUpsertSql("ins")}
+)
+SELECT count(*)::int AS inserted FROM ins`;
 
 export type IngestService = ReturnType<typeof createIngestService>;
 
@@ -56,8 +67,8 @@ export function createIngestService({ database }: { database: Database }) {
       let inserted = 0;
       for (let i = 0; i < spans.length; i += CHUNK_SIZE) {
         const rows = spans.slice(i, i + CHUNK_SIZE).map(toSpanRow);
-        const result = await database.query(INSERT_SPANS, [projectId, JSON.stringify(rows)]);
-        inserted += result.rowCount;
+        const result = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, JSON.stringify(rows)]);
+        inserted += result.rows[0]!.inserted;
       }
       return { inserted };
     },

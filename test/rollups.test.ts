@@ -1,0 +1,240 @@
+// span_rollups: the histogram bound (pure functions and the SQL bucket function), and ingest keeping the rollups
+// equal to the counted spans: resends not counted twice, non-LLM spans never counted, concurrent ingests.
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  bucketMidpoint,
+  HISTOGRAM_RELATIVE_ERROR,
+  histogramPercentiles,
+  LATENCY_FLOOR_MS,
+  LATENCY_RATIO,
+  latencyBucket,
+} from "../src/compare/histogram.js";
+import { rollUpStoredSpans } from "../src/compare/rollups.js";
+import { createHarness, type Client, type Harness } from "./helpers/harness.js";
+import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
+
+const BOUND = HISTOGRAM_RELATIVE_ERROR * (1 + 1e-12);
+const relErr = (approx: number, exact: number) => (exact === 0 ? Math.abs(approx) : Math.abs(approx - exact) / Math.abs(exact));
+
+/** Deterministic values over 1 ns .. 10^12 ms (and their negatives), plus every bucket edge and its neighbours. */
+function wideRange(): number[] {
+  const values = [0];
+  let seed = 12345;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 20_000; i++) {
+    const v = 10 ** (-6 + 18 * rand());
+    values.push(v, -v);
+  }
+  for (let b = 0; b < 2100; b += 1) {
+    const edge = LATENCY_FLOOR_MS * LATENCY_RATIO ** b;
+    values.push(edge, edge * (1 + 1e-15), edge * (1 - 1e-15));
+  }
+  // What OTLP produces: whole nanoseconds.
+  for (let ns = 1; ns <= 5000; ns++) values.push(ns / 1e6);
+  return values.filter((v) => v === 0 || Math.abs(v) >= LATENCY_FLOOR_MS);
+}
+
+/** percentile_cont, as the database computes it. */
+function percentileCont(sorted: number[], p: number): number {
+  const h = p * (sorted.length - 1);
+  const lo = Math.floor(h);
+  return sorted[lo]! + (h - lo) * (sorted[Math.ceil(h)]! - sorted[lo]!);
+}
+
+describe("latency histogram", () => {
+  it("reports every value within 1% relative error: its bucket's midpoint is within sqrt(1.02) - 1", () => {
+    expect(HISTOGRAM_RELATIVE_ERROR).toBeCloseTo(0.00995, 5);
+    for (const v of wideRange()) {
+      const b = latencyBucket(v);
+      expect(Math.abs(b)).toBeLessThan(2600); // fits a smallint with room
+      expect(relErr(bucketMidpoint(b), v), `${v}`).toBeLessThanOrEqual(BOUND);
+    }
+    // Larger values never land in a smaller bucket (the histogram keeps the ranks' order).
+    const sorted = wideRange().sort((a, b) => a - b);
+    for (let i = 1; i < sorted.length; i++) expect(latencyBucket(sorted[i]!)).toBeGreaterThanOrEqual(latencyBucket(sorted[i - 1]!));
+  });
+
+  it("gives percentiles within the bound of percentile_cont's value, on several distributions", () => {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const distributions: Record<string, () => number> = {
+      uniform: () => 50 + 1000 * rand(),
+      lognormal: () => Math.exp(5 + 1.5 * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())),
+      bimodal: () => (rand() < 0.9 ? 80 + 20 * rand() : 30_000 + 5000 * rand()),
+      whole_ns: () => Math.ceil(rand() * 2_000_000) / 1e6,
+      constant: () => 123.456,
+      with_zeros: () => (rand() < 0.3 ? 0 : 1 + rand()),
+    };
+    for (const [name, draw] of Object.entries(distributions)) {
+      for (const n of [1, 2, 3, 10, 101, 5000]) {
+        const values = Array.from({ length: n }, draw).sort((a, b) => a - b);
+        const counts = new Map<number, number>();
+        for (const v of values) counts.set(latencyBucket(v), (counts.get(latencyBucket(v)) ?? 0) + 1);
+        const ps = [0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1];
+        const got = histogramPercentiles(counts, ps);
+        ps.forEach((p, i) => expect(relErr(got[i]!, percentileCont(values, p)), `${name} n=${n} p=${p}`).toBeLessThanOrEqual(BOUND));
+      }
+    }
+    expect(histogramPercentiles(new Map(), [0.5])).toEqual([null]);
+  });
+});
+
+let h: Harness;
+let admin: Client;
+const HOUR_NS = 3_600_000_000_000n;
+const BASE_NS = BigInt(Date.parse("2026-11-22T00:00:00Z")) * 1_000_000n;
+const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
+
+async function send(spans: SpanSpec[]) {
+  const res = await request(h.app)
+    .post("/v1/traces")
+    .set("Authorization", `Bearer ${h.adminKey}`)
+    .set("Content-Type", "application/json")
+    .send(otlpJson(spans));
+  expect(res.status).toBe(200);
+  expect(res.body.partialSuccess ?? {}).toEqual({});
+}
+
+/** The rollups of the project's versions of `prompt`, totalled. */
+async function rollupTotals(prompt: string) {
+  const { rows } = await h.database.query<Record<string, number>>(
+    `SELECT coalesce(sum(r.spans), 0)::int AS spans, coalesce(sum(r.failures), 0)::int AS failures,
+       coalesce(sum(r.tokens_total_sum), 0)::int AS tokens, coalesce(sum(r.tokens_total_count), 0)::int AS tokens_count,
+       count(*)::int AS rows
+     FROM span_rollups r JOIN prompt_versions v ON v.id = r.version_id JOIN prompts p ON p.id = v.prompt_id WHERE p.name = $1`,
+    [prompt],
+  );
+  return rows[0]!;
+}
+
+/** A linked span of `prompt`@1.0.0: `i` picks its time (within 3 hours), latency, status and tokens. */
+function span(prompt: string, trace: number, i: number, attributes: Record<string, string | number> = { "openinference.span.kind": "LLM" }): SpanSpec {
+  const start = BASE_NS + (BigInt(i % 3) * HOUR_NS) + BigInt(i) * 1_000_000n;
+  return {
+    traceId: hex(trace, 32),
+    spanId: hex(trace * 10_000 + i + 1, 16),
+    start: start.toString(),
+    end: (start + BigInt(1 + ((i * 7919) % 5000)) * 1_000_000n).toString(),
+    status: i % 7 === 0 ? { code: 2, message: "boom" } : { code: 1 },
+    attributes: { "prompt.id": prompt, "llm.prompt_template.version": "1.0.0", "llm.token_count.total": 10, ...attributes },
+  };
+}
+
+beforeAll(async () => {
+  h = await createHarness();
+  admin = h.as(h.adminKey);
+  for (const name of ["rolled", "resent", "concurrent"])
+    expect((await admin.post(`/api/v1/prompts/${name}/versions`, { template: `${name} {{q}}`, version: "1.0.0" })).status).toBe(201);
+}, 120_000);
+afterAll(() => h?.close());
+
+describe("span_rollups at ingest", () => {
+  it("rounds a database value into the same bucket as the bound's proof (promptreg_latency_bucket)", async () => {
+    const values = wideRange();
+    const { rows } = await h.database.query<{ v: number; b: number }>(
+      "SELECT v, promptreg_latency_bucket(v)::int AS b FROM unnest($1::float8[]) AS v",
+      [values],
+    );
+    expect(rows).toHaveLength(values.length);
+    let same = 0;
+    for (const { v, b } of rows) {
+      expect(relErr(bucketMidpoint(b), v), `${v}`).toBeLessThanOrEqual(BOUND);
+      if (b === latencyBucket(v)) same++;
+    }
+    // Only values a rounding error away from an edge may land on the other side of it.
+    expect(same / rows.length).toBeGreaterThan(0.99);
+  });
+
+  it("counts only LLM spans (or kind-less spans with a model or tokens) linked to a version", async () => {
+    const spans: SpanSpec[] = [];
+    for (let i = 0; i < 60; i++) spans.push(span("rolled", 1, i)); // 60 LLM
+    for (let i = 60; i < 70; i++) spans.push(span("rolled", 1, i, { "openinference.span.kind": "CHAIN" }));
+    for (let i = 70; i < 75; i++) spans.push(span("rolled", 1, i, { "llm.model_name": "gpt-4o" })); // no kind, a model: counted
+    for (let i = 75; i < 80; i++) {
+      const s = span("rolled", 1, i, {});
+      s.attributes = { "prompt.id": "rolled", "llm.prompt_template.version": "1.0.0" }; // no kind, model or tokens
+      spans.push(s);
+    }
+    for (let i = 80; i < 90; i++) spans.push(span("rolled", 1, i, { "openinference.span.kind": "LLM", "llm.prompt_template.version": "9.9.9" }));
+    await send(spans);
+    const counted = Array.from({ length: 75 }, (_, i) => i).filter((i) => i < 60 || i >= 70);
+    expect(await rollupTotals("rolled")).toMatchObject({
+      spans: counted.length,
+      failures: counted.filter((i) => i % 7 === 0).length,
+      tokens: 10 * counted.length,
+      tokens_count: counted.length,
+    });
+    // The stored rows' hours are the UTC hours of the spans.
+    const { rows } = await h.database.query<{ hour: Date }>(
+      `SELECT DISTINCT r.hour FROM span_rollups r JOIN prompt_versions v ON v.id = r.version_id JOIN prompts p ON p.id = v.prompt_id
+       WHERE p.name = 'rolled' ORDER BY 1`,
+    );
+    expect(rows.map((r) => new Date(r.hour).toISOString())).toEqual(["2026-11-22T00:00:00.000Z", "2026-11-22T01:00:00.000Z", "2026-11-22T02:00:00.000Z"]);
+  });
+
+  it("never counts a resent span twice, alone or mixed with new ones", async () => {
+    const first = Array.from({ length: 50 }, (_, i) => span("resent", 2, i));
+    await send(first);
+    const before = await rollupTotals("resent");
+    expect(before.spans).toBe(50);
+    await send(first);
+    expect(await rollupTotals("resent")).toEqual(before);
+    await send([...first.slice(0, 25), ...Array.from({ length: 10 }, (_, i) => span("resent", 2, 50 + i))]);
+    expect((await rollupTotals("resent")).spans).toBe(60);
+  });
+
+  it("stays exact under concurrent ingests upserting the same rollup rows", async () => {
+    // 12 requests at once, 300 spans each, all over the same hours and buckets, half of them in reverse order.
+    const requests = Array.from({ length: 12 }, (_, r) => {
+      const spans = Array.from({ length: 300 }, (_, i) => span("concurrent", 100 + r, i));
+      return r % 2 ? spans.reverse() : spans;
+    });
+    await Promise.all(requests.map(send));
+    await Promise.all(requests.slice(0, 6).map(send)); // and resends racing each other
+    const totals = await rollupTotals("concurrent");
+    expect(totals.spans).toBe(12 * 300);
+    expect(totals.failures).toBe(12 * Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 7 === 0).length);
+    const { rows } = await h.database.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM spans s JOIN prompts p ON p.id = s.prompt_id WHERE p.name = 'concurrent'`,
+    );
+    expect(rows[0]!.n).toBe(12 * 300);
+  });
+
+  it("are what the migration's backfill and rollUpStoredSpans compute from the stored spans", async () => {
+    const snapshot = async () =>
+      (
+        await h.database.query<Record<string, unknown>>(
+          `SELECT project_id, version_id, hour, label, source, model, latency_bucket, spans, failures, latency_sum, tokens_prompt_sum::int,
+             tokens_prompt_count, tokens_completion_sum::int, tokens_completion_count, tokens_total_sum::int, tokens_total_count, cost_sum, cost_count
+           FROM span_rollups ORDER BY project_id, version_id, hour, label, source, model, latency_bucket`,
+        )
+      ).rows;
+    const expectSame = (got: Record<string, unknown>[], want: Record<string, unknown>[]) => {
+      expect(got.length).toBe(want.length);
+      got.forEach((row, i) => {
+        const { latency_sum, cost_sum, ...rest } = row;
+        const { latency_sum: wantLatency, cost_sum: wantCost, ...wantRest } = want[i]!;
+        expect(rest).toEqual(wantRest);
+        expect(latency_sum as number).toBeCloseTo(wantLatency as number, 6);
+        expect(cost_sum as number).toBeCloseTo(wantCost as number, 12);
+      });
+    };
+    const maintained = await snapshot();
+    expect(maintained.length).toBeGreaterThan(10);
+
+    const dir = path.resolve(import.meta.dirname, "../prisma/migrations");
+    const migration = readFileSync(path.join(dir, readdirSync(dir).find((d) => d.endsWith("_span_rollups"))!, "migration.sql"), "utf8");
+    const backfill = migration.slice(migration.indexOf("INSERT INTO span_rollups"));
+    await h.database.query("DELETE FROM span_rollups");
+    await h.database.query(backfill);
+    expectSame(await snapshot(), maintained);
+
+    await h.database.query("DELETE FROM span_rollups");
+    const { rows } = await h.database.query<{ id: string }>("SELECT id FROM projects");
+    for (const { id } of rows) await rollUpStoredSpans(h.database, id);
+    expectSame(await snapshot(), maintained);
+  });
+});
