@@ -6,32 +6,16 @@
 // The spans are generated inside the database (INSERT ... SELECT generate_series): the ingest path has its own bench.
 // Bypassing ingest, they are then added to span_rollups by the same SQL ingest runs (rollUpStoredSpans).
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { pino } from "pino";
 import { createApp } from "../dist/src/app.js";
 import { rollUpStoredSpans } from "../dist/src/compare/rollups.js";
 import { openDatabase } from "../dist/src/db/client.js";
 import { createInvalidationBus } from "../dist/src/db/invalidation.js";
-import { fmt, median } from "./lib.mjs";
+import { fmt, median, withFreshPostgres } from "./lib.mjs";
 
 const SPANS = Number(process.env.BENCH_COMPARE_SPANS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_COMPARE_RUNS ?? 15);
 const logger = pino({ level: "silent" });
-
-async function withFreshPostgres(url, fn) {
-  const name = `promptreg_bench_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  try {
-    return await fn(u.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
-}
 
 async function run(label, databaseOptions) {
   const database = await openDatabase(databaseOptions);

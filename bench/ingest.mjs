@@ -11,6 +11,7 @@ import { createApp } from "../dist/src/app.js";
 import { openDatabase } from "../dist/src/db/client.js";
 import { createInvalidationBus } from "../dist/src/db/invalidation.js";
 import { ExportTraceServiceRequest } from "../dist/src/traces/otlp-proto.js";
+import { withFreshPostgres } from "./lib.mjs";
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
@@ -197,22 +198,7 @@ async function benchReference(url) {
   }
 }
 
-async function withFreshPostgres(fn) {
-  const name = `promptreg_bench_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(DATABASE_URL);
-  url.pathname = `/${name}`;
-  try {
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
-}
-
-const postgres = await withFreshPostgres(async (url) => {
+const postgres = await withFreshPostgres(DATABASE_URL, async (url) => {
   const database = await openDatabase({ url, poolSize: 10 });
   try {
     const ours = await benchService(database);

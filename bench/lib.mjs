@@ -1,6 +1,8 @@
 // Shared bench helpers: servers run in child processes so the load generator never shares their event loop.
 import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
+import pg from "pg";
 
 /** Forks a server script that sends `{ port }` over IPC once it listens. */
 export async function startChild(script, env = {}) {
@@ -32,3 +34,25 @@ export async function measure(url, { connections = 10, duration = 5, headers = {
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const fmt = (n) => Math.round(n).toLocaleString("en-US");
+
+/** Runs `fn` with the URL of a new, empty database on the server of `serverUrl`, dropped afterwards. */
+export async function withFreshPostgres(serverUrl, fn) {
+  const name = `promptreg_bench_${randomBytes(6).toString("hex")}`;
+  const admin = async (sql) => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  }
+}

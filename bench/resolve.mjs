@@ -1,7 +1,7 @@
 // Resolve-by-label throughput vs a bare Express 5 route returning a constant JSON body of the same size.
 // Target: ratio >= 0.7. Rounds alternate between the servers; the median of each is reported.
 import { randomBytes } from "node:crypto";
-import { fmt, measure, median, startChild, startChild as start } from "./lib.mjs";
+import { fmt, measure, median, startChild, startChild as start, withFreshPostgres } from "./lib.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -66,6 +66,7 @@ export async function benchResolve({ databaseUrl } = {}) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = [await benchResolve()];
-  if (process.env.BENCH_DATABASE_URL) results.push(await benchResolve({ databaseUrl: process.env.BENCH_DATABASE_URL }));
+  if (process.env.BENCH_DATABASE_URL)
+    results.push(await withFreshPostgres(process.env.BENCH_DATABASE_URL, (databaseUrl) => benchResolve({ databaseUrl })));
   console.log(JSON.stringify({ bench: "resolve", results }));
 }

@@ -77,16 +77,19 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
 
   const api = express.Router();
-  api.use((req, _res, next) => {
+  const json = express.json({ limit: config.bodyLimitBytes, strict: false });
+  api.use((req, res, next) => {
+    // Reads carry no body: nothing to check or parse on the resolve hot path.
+    if (req.method === "GET" || req.method === "HEAD") return next();
     // A body in anything but JSON would otherwise be silently ignored and reported as missing fields.
     if (req.headers["content-length"] !== "0" && (req.headers["content-length"] || req.headers["transfer-encoding"]) && !req.is("application/json"))
       throw new AppError("unsupported_media_type", `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`);
-    next();
+    json(req, res, next);
   });
-  api.use(express.json({ limit: config.bodyLimitBytes, strict: false }));
   api.use(authenticate(auth));
-  // Prompt routes first: resolving is the hot path, and every router passed costs a few matches.
-  api.use(promptRoutes(prompts));
+  // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
+  // and route passed costs a few matches.
+  promptRoutes(prompts, api);
   api.use(authRoutes(auth));
   api.use(labelRoutes(labels));
   api.use(renderRoutes(prompts, renderer));

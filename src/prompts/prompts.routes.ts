@@ -22,8 +22,28 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
 }
 
-export function promptRoutes(prompts: PromptsService): Router {
-  const r = Router();
+/** Registers the prompt routes on `r` (a new router by default). */
+export function promptRoutes(prompts: PromptsService, r: Router = Router()): Router {
+  // First: resolving is what every application calls on every request.
+  r.get("/prompts/:name/resolve", async (req, res) => {
+    const principal = principalOf(res);
+    const rawRef = req.query.ref;
+    let resolved = typeof rawRef === "string" || rawRef === undefined ? prompts.cached(principal, req.params.name!, rawRef) : undefined;
+    if (!resolved) {
+      const { name } = parse(NameParams, req.params, "params");
+      const { ref } = parse(ResolveQuery, req.query, "query");
+      resolved = await prompts.resolve(principal, name, ref);
+    }
+    res.setHeader("ETag", resolved.etag);
+    res.setHeader("Cache-Control", "private, no-cache");
+    if (etagMatches(req.get("if-none-match"), resolved.etag)) {
+      res.status(304).end();
+      return;
+    }
+    res.setHeader("Content-Type", "application/json; charset=utf-8");
+    res.send(resolved.body);
+  });
+
 
   r.post("/prompts", async (req, res) => {
     res.status(201).json(await prompts.create(principalOf(res), parse(CreatePromptBodySchema, req.body)));
@@ -58,24 +78,6 @@ export function promptRoutes(prompts: PromptsService): Router {
   r.get("/prompts/:name/versions/:version", async (req, res) => {
     const { name, version } = parse(VersionParams, req.params, "params");
     res.json(await prompts.getVersion(principalOf(res), name, version));
-  });
-
-  r.get("/prompts/:name/resolve", async (req, res) => {
-    const principal = principalOf(res);
-    const rawRef = req.query.ref;
-    let resolved = typeof rawRef === "string" || rawRef === undefined ? prompts.cached(principal, req.params.name!, rawRef) : undefined;
-    if (!resolved) {
-      const { name } = parse(NameParams, req.params, "params");
-      const { ref } = parse(ResolveQuery, req.query, "query");
-      resolved = await prompts.resolve(principal, name, ref);
-    }
-    res.setHeader("ETag", resolved.etag);
-    res.setHeader("Cache-Control", "private, no-cache");
-    if (etagMatches(req.get("if-none-match"), resolved.etag)) {
-      res.status(304).end();
-      return;
-    }
-    res.type("application/json").send(resolved.body);
   });
 
   r.get("/prompts/:name/diff", async (req, res) => {

@@ -58,8 +58,8 @@ export function versionView(prompt: { name: string; type: PromptType }, row: Ver
 }
 
 export interface ResolvedBody {
-  /** The JSON body, serialized once and served from memory afterwards. */
-  body: string;
+  /** The JSON body, serialized and encoded once, served from memory afterwards. */
+  body: Buffer;
   etag: string;
   version: PromptVersion;
 }
@@ -315,7 +315,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       const cacheable = ref.kind !== "labelAt" && bus.healthy;
       const epoch = cache.epochOf(pk);
       const version = await resolveRef(p, name, ref);
-      const body = JSON.stringify(version);
+      const body = Buffer.from(JSON.stringify(version));
       const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
       if (cacheable) cache.set(key, { body, etag, version, epoch });
       return { body, etag, version };

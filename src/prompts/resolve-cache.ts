@@ -4,7 +4,8 @@
 import type { PromptVersion } from "@promptreg/client/contract";
 
 export interface CachedResolve {
-  body: string;
+  /** The JSON body as bytes: encoded once, written as is on every hit. */
+  body: Buffer;
   version: PromptVersion;
   etag: string;
   epoch: number;
