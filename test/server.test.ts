@@ -85,6 +85,54 @@ describe("promptreg serve", () => {
     }
   });
 
+  it("on SIGTERM stops accepting but finishes the request in flight, then exits 0", async () => {
+    const key = "pr_env_admin_key_for_the_shutdown_test";
+    const r = await serve({ PROMPTREG_DATA_DIR: path.join(dataDir, "shutdown"), PROMPTREG_ADMIN_KEY: key });
+    const spans = Array.from({ length: 200 }, (_, i) => ({
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: (i + 1).toString(16).padStart(16, "0"),
+      name: "s",
+      startTimeUnixNano: "1700000000000000000",
+      endTimeUnixNano: "1700000000001000000",
+    }));
+    const body = new TextEncoder().encode(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }));
+    const half = Math.floor(body.length / 2);
+    let sentFirstHalf!: () => void;
+    const firstHalfSent = new Promise<void>((resolve) => (sentFirstHalf = resolve));
+    // The body arrives in two parts with a pause between: SIGTERM lands while the request is being received.
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(body.slice(0, half));
+        sentFirstHalf();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        controller.enqueue(body.slice(half));
+        controller.close();
+      },
+    });
+    const response = fetch(`http://127.0.0.1:${r.port}/v1/traces`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Length": String(body.length) },
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
+    await firstHalfSent;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const exited = stop(r);
+    const res = await response;
+    expect(res.status).toBe(200);
+    expect(await exited).toBe(0);
+    // Stopped accepting: a new connection is refused.
+    await expect(fetch(`http://127.0.0.1:${r.port}/healthz`)).rejects.toThrow();
+    // And what the in-flight request wrote is there on the next start.
+    const again = await serve({ PROMPTREG_DATA_DIR: path.join(dataDir, "shutdown"), PROMPTREG_ADMIN_KEY: key });
+    try {
+      const stored = await call(again, key, "GET", "/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736");
+      expect((await stored.json()).spanCount).toBe(200);
+    } finally {
+      expect(await stop(again)).toBe(0);
+    }
+  });
+
   it("with PROMPTREG_ADMIN_KEY, on the suite's database (PostgreSQL when TEST_DATABASE_URL is set): data survives a restart", async () => {
     const key = "pr_env_admin_key_for_the_server_test";
     const env: Record<string, string> = testDb.url
