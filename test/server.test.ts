@@ -127,7 +127,7 @@ describe("promptreg serve", () => {
     const again = await serve({ PROMPTREG_DATA_DIR: path.join(dataDir, "shutdown"), PROMPTREG_ADMIN_KEY: key });
     try {
       const stored = await call(again, key, "GET", "/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736");
-      expect((await stored.json()).spanCount).toBe(200);
+      expect(((await stored.json()) as { spanCount: number }).spanCount).toBe(200);
     } finally {
       expect(await stop(again)).toBe(0);
     }
