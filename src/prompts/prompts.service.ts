@@ -75,6 +75,14 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
   const promptKey = (p: Principal, name: string) => `${p.projectId}:${name}`;
   const changed = (p: Principal, name: string) => bus.publish(`prompt:${promptKey(p, name)}`);
 
+  const cacheKey = (pk: string, refText: string) => `${pk}\u0000${refText}`;
+
+  function cached(p: Principal, name: string, refText: string = DEFAULT_REF): ResolvedBody | undefined {
+    if (!bus.healthy) return undefined;
+    const pk = promptKey(p, name);
+    return cache.get(pk, cacheKey(pk, refText));
+  }
+
   async function resolveRef(p: Principal, name: string, ref: Ref): Promise<PromptVersion> {
     const prompt = await findPrompt(db, p.projectId, name);
     switch (ref.kind) {
@@ -298,18 +306,13 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
      * A cached resolution, if there is one. Only valid names and references are ever stored, so callers may look up
      * unvalidated input here first and validate only on a miss (the hot path of every application).
      */
-    cached(p: Principal, name: string, refText: string = DEFAULT_REF): ResolvedBody | undefined {
-      if (!bus.healthy) return undefined;
-      const pk = promptKey(p, name);
-      return cache.get(pk, `${pk}\u0000${refText}`);
-    },
+    cached,
 
     /** Resolves a reference, from memory when it can. */
     async resolve(p: Principal, name: string, refText: string = DEFAULT_REF): Promise<ResolvedBody> {
-      const pk = promptKey(p, name);
-      const key = `${pk}\u0000${refText}`;
-      const hit = bus.healthy ? cache.get(pk, key) : undefined;
+      const hit = cached(p, name, refText);
       if (hit) return hit;
+      const pk = promptKey(p, name);
       const ref = parseRef(refText);
       // A label at a moment can still change while the moment is in the future: never cache those.
       const cacheable = ref.kind !== "labelAt" && bus.healthy;
@@ -317,7 +320,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       const version = await resolveRef(p, name, ref);
       const body = Buffer.from(JSON.stringify(version));
       const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
-      if (cacheable) cache.set(key, { body, etag, version, epoch });
+      if (cacheable) cache.set(cacheKey(pk, refText), { body, etag, version, epoch });
       return { body, etag, version };
     },
 
