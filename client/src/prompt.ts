@@ -36,7 +36,7 @@ interface PromptCommon {
   readonly variables: readonly VariableSpec[];
   /** The label the version was resolved through, when it was. */
   readonly label: string | undefined;
-  /** Where this came from: `network`, `cache` (fresh), `stale` (expired or server unreachable), `snapshot`, `fallback`. */
+  /** Where this came from: `network`, `cache` (registry answering), `stale` (registry failing), `snapshot`, `fallback`. */
   readonly source: PromptSource;
   readonly contentHash: string;
   /** The version's URL on the server; undefined for a fallback of no known version. */
