@@ -413,15 +413,15 @@ describe("render", () => {
     it("caches per contentHash, including chat messages by index", () => {
       const r = createRenderer({ cacheSize: 1 });
       const chat = version([
-        { role: "a", content: "{{x}}1" },
+        { role: "system", content: "{{x}}1" },
         { type: "placeholder", name: "h" },
-        { role: "b", content: "{{x}}2" },
+        { role: "user", content: "{{x}}2" },
       ]);
       for (let i = 0; i < 3; i++) {
         expect(r.render(chat, { x: i, h: [] })).toEqual({
           messages: [
-            { role: "a", content: `${i}1` },
-            { role: "b", content: `${i}2` },
+            { role: "system", content: `${i}1` },
+            { role: "user", content: `${i}2` },
           ],
         });
         expect(r.render(version("{{x}}"), { x: i })).toEqual({ text: `${i}` });
