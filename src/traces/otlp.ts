@@ -248,18 +248,18 @@ function toAttributes(list: unknown, depth: number): Attributes {
   return out;
 }
 
-const ANY_VALUE_MEMBERS = new Set(["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"]);
+const ANY_VALUE_MEMBERS = ["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"] as const;
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
  * The AnyValue member that is set, told by presence and never by value: a decoded protobuf message holds own
  * properties only for the fields on the wire (the others fall through to defaults on its prototype, intValue's
- * being Long 0, which once turned every double into 0), and a parsed JSON object only for its keys. When several
- * are present the last one wins, as it does for a oneof on the wire.
+ * being Long 0, which once turned every double into 0), and a parsed JSON object only for its keys. A value with
+ * several members is malformed either way; the first in field order is taken.
  */
-function setMember(v: Obj): string | undefined {
-  let member: string | undefined;
-  for (const key of Object.keys(v)) if (ANY_VALUE_MEMBERS.has(key) && v[key] != null) member = key;
-  return member;
+function setMember(v: Obj): (typeof ANY_VALUE_MEMBERS)[number] | undefined {
+  for (const key of ANY_VALUE_MEMBERS) if (hasOwn.call(v, key) && v[key] != null) return key;
+  return undefined;
 }
 
 function anyValue(v: unknown, depth: number): AttributeValue {
