@@ -278,7 +278,7 @@ describe("annotation-based failures", () => {
     for (const query of ["failure=annotation:helpful", "failure=any"]) {
       const none = await admin.get(`/api/v1/prompts/unjudged/compare?versions=1.0.0,1.0.1&${query}`);
       expect(none.status, query).toBe(422);
-      expect(none.body.error.message).toMatch(/was recorded on spans of prompt 'unjudged'; none has been recorded yet/);
+      expect(none.body.error.message).toMatch(/on spans of prompt 'unjudged'(; no annotation at all has been recorded on them)? yet: use failure=status/);
       expect(none.body.error.details.annotationNames).toEqual([]);
     }
   });

@@ -41,21 +41,24 @@ export async function requireRecordedAnnotations(db: Db, projectId: string, prom
   const onPrompt = Prisma.sql`an.project_id = ${projectId}::uuid AND EXISTS (
     SELECT 1 FROM spans s WHERE s.project_id = an.project_id AND s.trace_id = an.trace_id
       AND (an.span_id = '' OR s.span_id = an.span_id) AND s.prompt_id = ${prompt.id}::uuid)`;
-  if (def.name !== null) {
-    const hit = await db.$queryRaw<unknown[]>`SELECT 1 FROM annotations an WHERE ${onPrompt} AND an.name = ${def.name} LIMIT 1`;
-    if (hit.length) return;
-  }
-  // COLLATE "C": the same order on every database, whatever its locale.
+  const named = def.name === null ? Prisma.empty : Prisma.sql`AND an.name = ${def.name}`;
+  const hit = await db.$queryRaw<unknown[]>`SELECT 1 FROM annotations an WHERE ${onPrompt} ${named} LIMIT 1`;
+  if (hit.length) return;
+  // Only on the way to the error: COLLATE "C" gives the same order on every database, whatever its locale.
   const rows = await db.$queryRaw<{ name: string }[]>`
     SELECT DISTINCT an.name COLLATE "C" AS name FROM annotations an WHERE ${onPrompt} ORDER BY 1 LIMIT ${LISTED_NAMES + 1}`;
-  if (def.name === null && rows.length) return;
   const names = rows.slice(0, LISTED_NAMES).map((r) => r.name);
-  const asked = def.name === null ? `failure=${def.kind}` : `failure=${def.kind}:${def.name}`;
-  const recorded = names.length
-    ? `the names recorded are ${names.map((n) => `'${n}'`).join(", ")}${rows.length > LISTED_NAMES ? " and more" : ""}`
-    : "none has been recorded yet: use failure=status, or record annotations first";
-  const missing = def.name === null ? "no annotation" : `no annotation named '${def.name}'`;
-  throw new AppError("validation_error", `${asked} judges only annotated units, but ${missing} was recorded on spans of prompt '${prompt.name}'; ${recorded}`, {
+  const asked = `failure=${def.kind}${def.name === null ? "" : `:${def.name}`} judges only annotated units`;
+  const none = "use failure=status, or record annotations first";
+  let message: string;
+  if (def.name === null) message = `${asked}, but no annotation has been recorded on spans of prompt '${prompt.name}' yet: ${none}`;
+  else {
+    const recorded = names.length
+      ? `the names recorded are ${names.map((n) => `'${n}'`).join(", ")}${rows.length > LISTED_NAMES ? " and more" : ""}`
+      : `no annotation at all has been recorded on them yet: ${none}`;
+    message = `${asked}, but no annotation named '${def.name}' was recorded on spans of prompt '${prompt.name}'; ${recorded}`;
+  }
+  throw new AppError("validation_error", message, {
     issues: [{ path: "query.failure", message: def.name === null ? "no annotation recorded for this prompt" : "annotation name never recorded for this prompt" }],
     annotationNames: names,
   });
