@@ -47,7 +47,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const ingest = createIngestService({ database });
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
-  const compare = createCompareService({ db });
+  const compare = createCompareService({ db, prompts });
   const ingestLimiter = createLimiter({
     maxInFlight: config.ingestMaxInFlight ?? DEFAULT_INGEST_MAX_INFLIGHT,
     maxQueued: config.ingestMaxQueued ?? DEFAULT_INGEST_MAX_QUEUED,
