@@ -1,6 +1,7 @@
 // The composition root: builds the services from their dependencies and mounts thin routers. No globals, no listen.
 import express from "express";
 import type { Logger } from "pino";
+import { PROMPT_NAME_PATTERN } from "@promptreg/client/contract";
 import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
 import { authRoutes } from "./auth/auth.routes.js";
@@ -37,6 +38,49 @@ export interface AppDeps {
   bus: InvalidationBus;
   logger: Logger;
 }
+
+// What may follow a prompt's name in a route ("*" is one segment), most specific first; [] is the prompt itself.
+const PROMPT_ROUTE_TAILS = [
+  ["labels", "*", "history"],
+  ["labels", "*", "rollback"],
+  ["labels", "*"],
+  ["versions", "*"],
+  ["labels"],
+  ["versions"],
+  ["resolve"],
+  ["render"],
+  ["diff"],
+  ["compare"],
+  ["timeseries"],
+  [],
+];
+
+/**
+ * `support/triage` must travel as `support%2Ftriage`: a route parameter is one path segment. A request that sent
+ * the `/` as is matches no route; when its path reads as a prompt route with a folder name, say how to send it.
+ */
+const unencodedSlashHint: express.RequestHandler = (req, _res, next) => {
+  const segments = req.path.split("/").slice(1);
+  if (segments[0] !== "prompts") return next();
+  const rest = segments.slice(1);
+  for (const tail of PROMPT_ROUTE_TAILS) {
+    const nameSegments = rest.length - tail.length;
+    if (nameSegments < 2 || !tail.every((t, i) => t === "*" || t === rest[nameSegments + i])) continue;
+    let name: string;
+    try {
+      name = rest.slice(0, nameSegments).map(decodeURIComponent).join("/");
+    } catch {
+      return next();
+    }
+    if (!PROMPT_NAME_PATTERN.test(name)) continue;
+    const encoded = [`${req.baseUrl}/prompts`, encodeURIComponent(name), ...rest.slice(nameSegments)].join("/");
+    throw new AppError(
+      "not_found",
+      `no route for ${req.method} ${req.baseUrl}${req.path}: a prompt name containing '/' must be sent URL-encoded as %2F, as in ${req.method} ${encoded}`,
+    );
+  }
+  next();
+};
 
 export function createApp({ config, database, bus, logger }: AppDeps) {
   const db = database.prisma;
@@ -95,6 +139,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   api.use(renderRoutes(prompts, renderer));
   api.use(traceRoutes(traces, annotations));
   api.use(compareRoutes(compare));
+  api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 
   // OTLP/HTTP lives at the conventional /v1/traces, outside the JSON API (it reads its own raw body).
