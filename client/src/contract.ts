@@ -73,6 +73,8 @@ export const VariableSpecSchema = z.object({
   name: z.string(),
   required: z.boolean(),
   type: VariableTypeSchema.nullable(),
+  /** Paths below the variable that must be present whenever it is given (`user.plan`); absent when there are none. */
+  paths: z.array(z.string()).optional(),
 });
 export type VariableSpec = z.infer<typeof VariableSpecSchema>;
 

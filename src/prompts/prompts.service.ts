@@ -22,7 +22,7 @@ import { diffVersions } from "./diff.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
 import { ResolveCache } from "./resolve-cache.js";
-import { contentHash, pickVersion, requiredBump } from "./versioning.js";
+import { contentHash, contractOf, pickVersion, requiredBump } from "./versioning.js";
 
 type VersionRow = {
   id: string;
@@ -202,7 +202,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       let variables: VariableSpec[];
       try {
         if (variablesSchema) checkVariablesSchema(variablesSchema);
-        variables = analyzeTemplate(body.template, variablesSchema);
+        variables = analyzeTemplate(body.template, variablesSchema, { publishing: true });
       } catch (err) {
         if (err instanceof TemplateError) throw new AppError("invalid_template", err.message, err.details);
         throw err;
@@ -235,7 +235,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
           created = false;
         } else {
           const required = highest
-            ? requiredBump({ variables: highest.variables as VariableSpec[], config: highest.config }, { variables, config })
+            ? requiredBump(contractOf(versionView(prompt, highest)), { template: body.template, config, variablesSchema, variables })
             : { bump: "major" as const, reasons: ["first version"] };
           const version = pickVersion(highest?.version ?? null, required, body);
           const parsed = semver.parse(version)!;
