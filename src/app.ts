@@ -73,7 +73,9 @@ const unencodedSlashHint: express.RequestHandler = (req, _res, next) => {
       return next();
     }
     if (!PROMPT_NAME_PATTERN.test(name)) continue;
-    const encoded = [`${req.baseUrl}/prompts`, encodeURIComponent(name), ...rest.slice(nameSegments)].join("/");
+    // With the query as sent, so that the path given can be used as it is (compare?versions=...).
+    const query = req.originalUrl.includes("?") ? req.originalUrl.slice(req.originalUrl.indexOf("?")) : "";
+    const encoded = [`${req.baseUrl}/prompts`, encodeURIComponent(name), ...rest.slice(nameSegments)].join("/") + query;
     throw new AppError(
       "not_found",
       `no route for ${req.method} ${req.baseUrl}${req.path}: a prompt name containing '/' must be sent URL-encoded as %2F, as in ${req.method} ${encoded}`,

@@ -1,6 +1,7 @@
 // The embedded data folder's lock, in-process: who may take it, when a left-over lock is stale, and that takers
 // racing for one stale lock cannot both win. (test/server.test.ts covers it with real `serve` processes.)
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
@@ -86,6 +87,30 @@ describe("data folder lock", () => {
     }
   });
 
+  it.runIf(existsSync("/proc/self/stat"))("takes over the lock of a process killed but not reaped yet (a zombie)", async () => {
+    // `sh` starts the owner in the background and becomes `sleep`, which never reaps it: once killed, the owner stays
+    // a zombie, which signal 0 still reaches.
+    const parent = spawn("sh", ["-c", "sleep 600 & echo $!; exec sleep 601"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const [line] = (await once(parent.stdout, "data")) as [Buffer];
+      const pid = Number(line.toString().trim());
+      const start = procStart(pid);
+      process.kill(pid, "SIGKILL");
+      // Death is asynchronous: wait for the kernel to say so (a state change, not a delay).
+      for (let i = 0; procFields(pid)[0] !== "Z"; i++) {
+        if (i > 100_000) throw new Error(`pid ${pid} did not become a zombie`);
+        await new Promise(setImmediate);
+      }
+      const dir = folder();
+      await plant(dir, { pid, processStart: start });
+      const lock = await lockDataDir(dir, { command: "promptreg serve" });
+      expect((await readLock(dir)).pid).toBe(process.pid);
+      await lock.release();
+    } finally {
+      parent.kill("SIGKILL");
+    }
+  });
+
   it("refuses a live owner, and never guesses about a process on another host", async () => {
     const live = folder();
     const start = existsSync(`/proc/${process.ppid}/stat`) ? procStart(process.ppid) : undefined;
@@ -153,7 +178,12 @@ describe("data folder lock", () => {
   });
 });
 
-function procStart(pid: number): string {
+/** The fields of /proc/<pid>/stat from the third (state) on. */
+function procFields(pid: number): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+function procStart(pid: number): string {
+  return procFields(pid)[19]!;
 }

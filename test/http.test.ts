@@ -33,11 +33,12 @@ describe("http edges", () => {
       ["GET", "/api/v1/prompts/support/triage", "/api/v1/prompts/support%2Ftriage"],
       ["PUT", "/api/v1/prompts/support/emails/triage/labels/staging", "/api/v1/prompts/support%2Femails%2Ftriage/labels/staging"],
       ["GET", "/api/v1/prompts/support/triage/labels/production/history", "/api/v1/prompts/support%2Ftriage/labels/production/history"],
+      ["GET", "/api/v1/prompts/support/triage/compare?versions=production,staging", "/api/v1/prompts/support%2Ftriage/compare?versions=production,staging"],
     ] as const) {
       const res = await auth(request(h.app)[method.toLowerCase() as "get"](sent));
       expect(res.status, sent).toBe(404);
       expect(res.body.error.message).toBe(
-        `no route for ${method} ${sent}: a prompt name containing '/' must be sent URL-encoded as %2F, as in ${method} ${encoded}`,
+        `no route for ${method} ${sent.split("?")[0]}: a prompt name containing '/' must be sent URL-encoded as %2F, as in ${method} ${encoded}`,
       );
     }
     // The encoded path it gives reaches the route, which looks for the prompt by its full name.

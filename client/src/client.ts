@@ -264,9 +264,12 @@ export function createClient(options: ClientOptions): RegistryClient {
     return { renderer, baseUrl, sessionId: selector.sessionId, userId: selector.userId };
   }
 
-  /** On the first answer that names the key's project: a snapshot of another project is dropped, not served later. */
-  function checkProject(project: string | undefined): void {
-    if (projectChecked || project === undefined) return;
+  /**
+   * On the first answer that names the key's project, a refusal such as a 404 included: a snapshot of another project
+   * is dropped, not served later.
+   */
+  function checkProject(project: string): void {
+    if (projectChecked) return;
     projectChecked = true;
     if (options.project !== undefined && project !== options.project) {
       report(
@@ -307,6 +310,7 @@ export function createClient(options: ClientOptions): RegistryClient {
         result = await resolveRemote(http, target.name, target.ref, {
           etag: previous?.etag,
           deadline: now() + coldBudgetMs,
+          onProject: checkProject,
           ...(probe ? { maxRetries: 0 } : {}),
         });
       } catch (err) {
@@ -322,7 +326,6 @@ export function createClient(options: ClientOptions): RegistryClient {
         clearTimeout(budget);
       }
       breaker.answered();
-      checkProject(result.project);
       const expiresAt = target.exact ? Infinity : now() + ttlMs;
       let entry: CacheEntry;
       if (result.notModified) {

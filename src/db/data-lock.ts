@@ -207,19 +207,26 @@ function holderState(holder: LockRecord): HolderState {
     // EPERM: the process exists but belongs to another user.
     if ((err as NodeJS.ErrnoException).code === "ESRCH") return "dead";
   }
-  if (holder.processStart !== undefined) {
-    const now = processStart(holder.pid);
-    if (now !== undefined && now !== holder.processStart) return "dead"; // the pid was reused
-  }
+  const stat = procStat(holder.pid);
+  // A killed process stays a zombie until its parent reaps it, and signal 0 still reaches it; but it has exited and
+  // holds no file: a restart right after `kill -9` must not wait for the reaper.
+  if (stat?.state === "Z" || stat?.state === "X") return "dead";
+  if (holder.processStart !== undefined && stat !== undefined && stat.start !== holder.processStart) return "dead"; // the pid was reused
   return "alive";
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or undefined where there is no /proc. */
+/** Start time in clock ticks since boot (field 22 of /proc/<pid>/stat). */
 function processStart(pid: number): string | undefined {
+  return procStat(pid)?.start;
+}
+
+/** Fields 3 (state) and 22 (start time) of /proc/<pid>/stat, or undefined where there is no /proc. */
+function procStat(pid: number): { state: string | undefined; start: string | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) is in parentheses and may contain spaces or parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0], start: fields[19] };
   } catch {
     return undefined;
   }
