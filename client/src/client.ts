@@ -395,7 +395,13 @@ export function createClient(options: ClientOptions): RegistryClient {
   }
 
   /** The last good value, the snapshot, the inline fallback, in this order; or `unavailable`. Never waits. */
-  function serveWithoutRegistry(target: Target, previous: CacheEntry | undefined, selector: GetOptions | undefined, failure: unknown): Prompt {
+  function serveWithoutRegistry(
+    target: Target,
+    previous: CacheEntry | undefined,
+    selector: GetOptions | undefined,
+    failure: unknown,
+    breakerOpen = false,
+  ): Prompt {
     if (previous) {
       // Served stale until the registry answers again, then revalidated in the background like any expired value.
       previous.invalidated = false;
@@ -409,7 +415,9 @@ export function createClient(options: ClientOptions): RegistryClient {
       const linkable = version.version !== FALLBACK_VERSION;
       return createPrompt(version, "fallback", { ...contextFor(selector), baseUrl: linkable ? baseUrl : undefined });
     }
-    const reason = failure instanceof Error ? failure.message : String(failure);
+    const cause = failure instanceof Error ? failure.message : String(failure);
+    // With the breaker open this call asked nobody: the reason is the failure that opened it, not this call's wait.
+    const reason = breakerOpen ? `the registry is unreachable; not asked while the breaker is open, last failure: ${cause}` : cause;
     throw new RegistryError({
       status: 0,
       code: "unavailable",
@@ -451,7 +459,7 @@ export function createClient(options: ClientOptions): RegistryClient {
     }
     if (breaker.isOpen) {
       probe(target, entry);
-      return serveWithoutRegistry(target, entry, selector, breaker.lastFailure);
+      return serveWithoutRegistry(target, entry, selector, breaker.lastFailure, true);
     }
     return fetchCold(target, entry, selector);
   }
