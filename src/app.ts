@@ -15,6 +15,7 @@ import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
 import { AppError } from "./http/errors.js";
+import { guardJsonBody, guardUrl } from "./http/input-guard.js";
 import { requestContext } from "./http/request-context.js";
 import { labelRoutes } from "./labels/labels.routes.js";
 import { createLabelsService } from "./labels/labels.service.js";
@@ -77,6 +78,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
 
   const api = express.Router();
+  // Before anything reads the request: a NUL or a lone surrogate is a 422 here, never a database error later.
+  api.use(guardUrl);
   const json = express.json({ limit: config.bodyLimitBytes, strict: false });
   api.use((req, res, next) => {
     // Reads carry no body: nothing to check or parse on the resolve hot path.
@@ -86,6 +89,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
       throw new AppError("unsupported_media_type", `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`);
     json(req, res, next);
   });
+  api.use(guardJsonBody);
   api.use(authenticate(auth));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
   // and route passed costs a few matches.
