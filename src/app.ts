@@ -5,12 +5,7 @@ import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
 import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
-import {
-  DEFAULT_INGEST_MAX_INFLIGHT,
-  DEFAULT_INGEST_MAX_QUEUED,
-  DEFAULT_OTLP_MAX_BYTES,
-  type Config,
-} from "./config.js";
+import { DEFAULT_OTLP_MAX_BYTES, INGEST_DEFAULTS, type Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
@@ -50,8 +45,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db });
   const ingestLimiter = createLimiter({
-    maxInFlight: config.ingestMaxInFlight ?? DEFAULT_INGEST_MAX_INFLIGHT,
-    maxQueued: config.ingestMaxQueued ?? DEFAULT_INGEST_MAX_QUEUED,
+    maxInFlight: config.ingestMaxInFlight ?? INGEST_DEFAULTS[database.kind].maxInFlight,
+    maxQueued: config.ingestMaxQueued ?? INGEST_DEFAULTS[database.kind].maxQueued,
     // Shorter than an OTLP exporter's default 10 s timeout, so it gets an answer it can act on.
     maxWaitMs: 5_000,
     retryAfterSeconds: 1,
