@@ -174,6 +174,60 @@ describe("a flood of OTLP requests", () => {
   });
 });
 
+describe("a request that gives up while queued", () => {
+  it("hands its slot back: the next request is processed", async () => {
+    const { app } = createApp({
+      config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100, ingestMaxInFlight: 1, ingestMaxQueued: 1 },
+      database: h.database,
+      bus: h.bus,
+      logger: pino({ level: "silent" }),
+    });
+    const { server, port, close } = await listen(app);
+    try {
+      const post = (traceId: string) => {
+        const body = otlpJson([{ traceId }]);
+        return `POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${writerKey}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+      };
+      const responses: http.ServerResponse[] = [];
+      let onArrival = () => {};
+      server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => (responses.push(res), onArrival()));
+      const arrived = (n: number) =>
+        new Promise<void>((resolve) => {
+          onArrival = () => responses.length >= n && resolve();
+          onArrival();
+        });
+      // A holds the slot: its body is never finished until the end.
+      const holding = new Promise<void>((resolve) =>
+        server.once("request", (req: http.IncomingMessage) => req.on("newListener", (event) => event === "data" && resolve())),
+      );
+      const a = net.connect(port, "127.0.0.1");
+      const aAnswer = answerOf(a);
+      const aText = post(newTraceId());
+      a.write(aText.slice(0, aText.length - 5));
+      await holding;
+      // B waits in the queue, then its caller goes away.
+      const b = net.connect(port, "127.0.0.1");
+      b.on("error", () => {});
+      b.write(post(newTraceId()));
+      await arrived(2);
+      const bClosed = new Promise((resolve) => responses[1]!.once("close", resolve));
+      b.destroy();
+      await bClosed;
+      // A finishes; the slot passes to B, which is gone, and must come back.
+      a.end(aText.slice(aText.length - 5));
+      expect((await aAnswer).status).toBe(200);
+      const traceId = newTraceId();
+      const c = net.connect(port, "127.0.0.1");
+      const cAnswer = answerOf(c);
+      c.write(post(traceId));
+      expect((await cAnswer).status).toBe(200);
+      expect(await countSpans([traceId])).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe("the shed log", () => {
   afterEach(() => {
     vi.useRealTimers();

@@ -74,6 +74,8 @@ export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger, shedLogInt
       shedLog.record();
       throw err;
     }
+    // A caller that gave up while queued is already gone, its 'close' fired: give the slot straight back.
+    if (res.closed) return release();
     res.once("close", release);
     // On the embedded database a query runs on this thread and an ingest's promise chain never yields to the event
     // loop: without this turn each request would run to its end before the next one is even parsed, so none could
