@@ -214,7 +214,7 @@ describe("a request that gives up while queued", () => {
       b.destroy();
       await bClosed;
       // A finishes; the slot passes to B, which is gone, and must come back.
-      a.end(aText.slice(aText.length - 5));
+      a.write(aText.slice(aText.length - 5));
       expect((await aAnswer).status).toBe(200);
       const traceId = newTraceId();
       const c = net.connect(port, "127.0.0.1");
