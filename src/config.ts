@@ -11,7 +11,7 @@ export const DEFAULT_OTLP_MAX_BYTES = 64 * 1024 * 1024;
  * one at a time: a second ingest in flight would not go faster, it would only make reads wait behind both.
  */
 export const INGEST_DEFAULTS = {
-  pglite: { maxInFlight: 1, maxQueued: 8 },
+  pglite: { maxInFlight: 1, maxQueued: 32 },
   postgres: { maxInFlight: 4, maxQueued: 32 },
 } as const;
 
