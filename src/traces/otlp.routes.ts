@@ -40,8 +40,6 @@ export interface OtlpRoutesOptions {
   /** Largest body accepted, measured after decompression. */
   maxBytes: number;
   logger: Logger;
-  /** How often refused requests are summarised in the log; see createShedLog. */
-  shedLogIntervalMs?: number;
 }
 
 const encodingOfResponse = (res: Response): OtlpEncoding => (res.locals.otlpEncoding as OtlpEncoding | undefined) ?? "json";
@@ -58,9 +56,9 @@ const negotiate: RequestHandler = (req, res, next) => {
   next();
 };
 
-export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger, shedLogIntervalMs }: OtlpRoutesOptions): Router {
+export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRoutesOptions): Router {
   const r = Router();
-  const shedLog = createShedLog(logger, "the trace receiver is saturated", shedLogIntervalMs);
+  const shedLog = createShedLog(logger, "the trace receiver is saturated");
 
   // Before authentication and before the body is read: a refused request costs no database lookup and no decoding.
   // The slot is held until the answer has gone out.
