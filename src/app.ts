@@ -6,16 +6,12 @@ import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
 import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
-import {
-  DEFAULT_INGEST_MAX_INFLIGHT,
-  DEFAULT_INGEST_MAX_QUEUED,
-  DEFAULT_OTLP_MAX_BYTES,
-  type Config,
-} from "./config.js";
+import { DEFAULT_OTLP_MAX_BYTES, INGEST_DEFAULTS, type Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
 import { AppError } from "./http/errors.js";
+import { guardJsonBody, guardUrl } from "./http/input-guard.js";
 import { requestContext } from "./http/request-context.js";
 import { labelRoutes } from "./labels/labels.routes.js";
 import { createLabelsService } from "./labels/labels.service.js";
@@ -95,8 +91,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, prompts });
   const ingestLimiter = createLimiter({
-    maxInFlight: config.ingestMaxInFlight ?? DEFAULT_INGEST_MAX_INFLIGHT,
-    maxQueued: config.ingestMaxQueued ?? DEFAULT_INGEST_MAX_QUEUED,
+    maxInFlight: config.ingestMaxInFlight ?? INGEST_DEFAULTS[database.kind].maxInFlight,
+    maxQueued: config.ingestMaxQueued ?? INGEST_DEFAULTS[database.kind].maxQueued,
     // Shorter than an OTLP exporter's default 10 s timeout, so it gets an answer it can act on.
     maxWaitMs: 5_000,
     retryAfterSeconds: 1,
@@ -123,6 +119,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
 
   const api = express.Router();
+  // Before anything reads the request: a NUL or a lone surrogate is a 422 here, never a database error later.
+  api.use(guardUrl);
   const json = express.json({ limit: config.bodyLimitBytes, strict: false });
   api.use((req, res, next) => {
     // Reads carry no body: nothing to check or parse on the resolve hot path.
@@ -132,6 +130,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
       throw new AppError("unsupported_media_type", `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`);
     json(req, res, next);
   });
+  api.use(guardJsonBody);
   api.use(authenticate(auth));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
   // and route passed costs a few matches.

@@ -196,7 +196,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
 
     async history(p: Principal, name: string, label: string, page: { limit: number; cursor?: string }) {
       const prompt = await findPrompt(db, p.projectId, name);
-      const before = page.cursor ? decodeCursor(page.cursor, (id) => (/^\d{1,19}$/.test(id) ? BigInt(id) : null)) : undefined;
+      const before = page.cursor ? decodeCursor(page.cursor, (id) => (/^\d{1,18}$/.test(id) ? BigInt(id) : null)) : undefined;
       const rows = await db.labelEvent.findMany({
         where: { promptId: prompt.id, label, ...(before ? { id: { lt: before } } : {}) },
         orderBy: { id: "desc" },

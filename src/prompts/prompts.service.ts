@@ -3,6 +3,7 @@ import { createHash, randomUUID } from "node:crypto";
 import semver from "semver";
 import {
   LATEST_LABEL,
+  PROMPT_NAME_PATTERN,
   type CreatePromptBody,
   type PromptType,
   type PromptVersion,
@@ -132,12 +133,12 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     },
 
     async list(p: Principal, q: { prefix?: string; tag?: string; cursor?: string; limit: number }) {
-      const after = q.cursor ? decodeCursor(q.cursor, (name) => name || null) : undefined;
+      const after = q.cursor ? decodeCursor(q.cursor, (name) => (PROMPT_NAME_PATTERN.test(name) ? name : null)) : undefined;
       const folder = q.prefix?.replace(/\/+$/, "");
       const rows = await db.prompt.findMany({
         where: {
           projectId: p.projectId,
-          ...(folder ? { name: { startsWith: `${folder}/`, ...(after ? { gt: after } : {}) } } : after ? { name: { gt: after } } : {}),
+          ...(folder ? { name: { startsWith: `${escapeLike(folder)}/`, ...(after ? { gt: after } : {}) } } : after ? { name: { gt: after } } : {}),
           ...(q.tag ? { tags: { has: q.tag } } : {}),
         },
         include: { labels: { include: { version: { select: { version: true } } } }, _count: { select: { versions: true } } },
@@ -325,11 +326,18 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     },
 
     async diff(p: Principal, name: string, fromRef: string, toRef: string) {
-      const [from, to] = await Promise.all([resolveRef(p, name, parseRef(fromRef)), resolveRef(p, name, parseRef(toRef))]);
+      // Both refs are parsed before either lookup starts: a bad `to` must not leave the `from` lookup running with
+      // nobody to catch its rejection (an unhandled rejection ends the process).
+      const refs = [parseRef(fromRef), parseRef(toRef)] as const;
+      const [from, to] = await Promise.all([resolveRef(p, name, refs[0]), resolveRef(p, name, refs[1])]);
       return diffVersions(from, to);
     },
   };
 }
+
+// Prisma turns startsWith into LIKE without escaping its wildcards: `_` (allowed in names) and `%` would match
+// other folders. PostgreSQL's LIKE escape character is the backslash.
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, "\\$&");
 
 function promptMeta(row: { id: string; name: string; type: PromptType; description: string; tags: string[]; createdAt: Date; updatedAt: Date }) {
   return {
