@@ -72,7 +72,7 @@ export async function setLabelInTx(tx: Tx, input: SetLabelInput): Promise<{ from
 export function checkSettableLabel(label: string): void {
   const parsed = LabelNameSchema.safeParse(label);
   if (!parsed.success) throw labelError(label, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$");
-  if (label === LATEST_LABEL) throw labelError(label, "'latest' is kept on the highest version automatically");
+  if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
   if (labelLooksLikeVersion(label)) throw labelError(label, "looks like a version or range, which would make references ambiguous");
 }
 
@@ -138,7 +138,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
     },
 
     async remove(p: Principal, name: string, label: string, reason?: string): Promise<void> {
-      if (label === LATEST_LABEL) throw labelError(label, "'latest' is kept on the highest version automatically");
+      if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
       await db.$transaction(async (tx) => {
