@@ -263,6 +263,7 @@ const ROUTES: Record<string, RouteSpec> = {
     ),
   },
   "POST /api/v1/annotations": { body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }) },
+  "GET /api/v1/whoami": {},
   "GET /api/v1/traces/:traceId": { params: { traceId: [TRACE_ID, TRACE_ID.toUpperCase(), "0".repeat(32), newTraceId()] } },
   "GET /api/v1/spans": {
     query: {
