@@ -16,8 +16,10 @@ export const TEMPLATE_LIMITS = Object.freeze({
 });
 
 export const RENDER_LIMITS = Object.freeze({
-  /** Loop iterations of one render, each counted as the number of nodes in the loop's body. */
+  /** Steps of one render: every loop iteration costs `stepsPerIteration` plus the nodes in the loop's body. */
   maxSteps: 250_000,
+  /** What an iteration costs by itself (a new data frame, the call), in nodes evaluated in the same time. */
+  stepsPerIteration: 5,
   /** Characters rendered, over all messages. */
   maxOutputChars: 5_000_000,
 });
@@ -230,9 +232,9 @@ export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (
       return each.call(this, context, {
         ...options,
         fn(value: unknown, frame?: Handlebars.RuntimeOptions) {
-          steps += weight;
+          steps += weight + RENDER_LIMITS.stepsPerIteration;
           if (steps > RENDER_LIMITS.maxSteps) {
-            throw exceeded(`rendering needs more than ${RENDER_LIMITS.maxSteps} steps (loop iterations × nodes in the loop's body)`, {
+            throw exceeded(`rendering needs more than ${RENDER_LIMITS.maxSteps} steps (loop iterations × (${RENDER_LIMITS.stepsPerIteration} + nodes in the loop's body))`, {
               limit: "render steps",
               max: RENDER_LIMITS.maxSteps,
               found: steps,

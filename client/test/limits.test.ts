@@ -129,11 +129,12 @@ describe("render limits", () => {
     const err = thrown(() => renderer.render(nested, { a: items }));
     expect(err).toBeInstanceOf(RenderError);
     expect(err).toMatchObject({ code: "limit_exceeded", details: { limit: { limit: "render steps", max: RENDER_LIMITS.maxSteps } } });
-    expect(err.message).toBe("rendering needs more than 250000 steps (loop iterations × nodes in the loop's body)");
-    // A small body over many items fits: 35,000 iterations of a 7-node block (`each rows` and two mustaches).
+    expect(err.message).toBe("rendering needs more than 250000 steps (loop iterations × (5 + nodes in the loop's body))");
+    // A small body over many items fits: 20,000 iterations of a 7-node block (`each rows` and two mustaches), 12 steps each.
     const rows = version("{{#each rows}}{{id}},{{name}}\n{{/each}}");
-    const many = Array.from({ length: 35_000 }, (_, i) => ({ id: i, name: "n" }));
-    expect((renderer.render(rows, { rows: many }) as { text: string }).text.split("\n")).toHaveLength(35_001);
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: "n" }));
+    expect((renderer.render(rows, { rows: many }) as { text: string }).text.split("\n")).toHaveLength(20_001);
+    expect(() => renderer.render(rows, { rows: [...many, ...many.slice(0, 900)] })).toThrow(/250000 steps/);
     // Mustache sections over arrays iterate through the same helper.
     const sections = version("{{#a}}{{#@root.b}}{{#@root.c}}x{{/@root.c}}{{/@root.b}}{{/a}}");
     expect(() => renderer.render(sections, { a: items, b: items, c: items })).toThrow(/250000 steps/);
@@ -193,7 +194,7 @@ describe("schema limits", () => {
 
   it("refuses schemas too large, too deep, or expanding through $ref", () => {
     expect(problem({ properties: { a: { enum: Array.from({ length: 5_000 }, (_, i) => i) } } })).toBe(
-      "variablesSchema exceeds a limit: schema nodes 2001 (limit 2000)",
+      "variablesSchema exceeds a limit: schema nodes 501 (limit 500)",
     );
     let deep: Record<string, unknown> = { type: "string" };
     for (let i = 0; i < 20; i++) deep = { type: "object", properties: { x: deep } };
@@ -229,12 +230,21 @@ describe("schema limits", () => {
     const v = version("{{#each tags}}{{this}} {{/each}}", schema);
     expect(renderer.render(v, { tags: ["ab", "cd"] })).toEqual({ text: "ab cd " });
     expect(thrown(() => renderer.render(v, { tags: ["ab", "C"] }))).toMatchObject({ code: "invalid_variables" });
-    // 285,714 values × 7 nodes is the limit of 2,000,000 checks.
-    expect(thrown(() => renderer.render(v, { tags: Array(285_714).fill("a") }))).toMatchObject({
+    // Without the pattern the schema is 6 nodes: 41,666 values × 6 is the limit of 250,000 checks; the values are the
+    // object, the array and its items.
+    const plain = version("{{tags}}", { type: "object", properties: { tags: { type: "array", items: { type: "string" } } } });
+    expect(renderer.render(plain, { tags: Array(41_664).fill("a") })).toEqual({ text: Array(41_664).fill("a").join(",") });
+    expect(thrown(() => renderer.render(plain, { tags: Array(41_665).fill("a") }))).toMatchObject({
       code: "limit_exceeded",
       details: { limit: { limit: "variable values × schema nodes", max: SCHEMA_LIMITS.maxValidationWork } },
     });
-    // Few values, long strings: the pattern budget.
+    // Errors past the first hundred are counted, not listed.
+    const many = thrown(() => renderer.render(v, { tags: Array(250).fill("A") })) as RenderError;
+    expect(many.details.errors).toHaveLength(101);
+    expect(many.details.errors![100]).toEqual({ path: "/", message: "and 150 more errors" });
+    // The pattern budget: 8,928 matches of one character, or fewer of longer strings.
+    expect(renderer.render(v, { tags: Array(8_928).fill("a") })).toMatchObject({ text: expect.stringMatching(/^(a ){8928}$/) });
+    expect(thrown(() => renderer.render(v, { tags: Array(8_929).fill("a") }))).toMatchObject({ details: { limit: { limit: "pattern steps" } } });
     expect(thrown(() => renderer.render(v, { tags: Array(10).fill("a".repeat(20_000)) }))).toMatchObject({
       code: "limit_exceeded",
       message: "pattern checks need more than 500000 steps (characters checked × pattern size)",
