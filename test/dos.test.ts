@@ -113,14 +113,14 @@ const publish = (s: Server, name: string, body: unknown) => attack(s, "POST", `/
 const render = (s: Server, name: string, variables: unknown) => attack(s, "POST", `/api/v1/prompts/${name}/render`, s.readKey, { ref: "latest", variables });
 
 describe("one request cannot block the others", () => {
-  it("a backtracking schema pattern runs in linear time: 40 characters and 50,000 are answered at once", async () => {
+  it("a backtracking schema pattern runs in linear time: 40 characters and 20,000 are answered at once", async () => {
     const s = await live();
     const published = await publish(s, "evil-pattern", {
       template: "Hi {{name}}",
       variablesSchema: { type: "object", properties: { name: { type: "string", pattern: "^(a+)+$" } }, required: ["name"] },
     });
     expect(published.status).toBe(201);
-    for (const name of ["a".repeat(40) + "!", "a".repeat(50_000) + "!"]) {
+    for (const name of ["a".repeat(40) + "!", "a".repeat(20_000) + "!"]) {
       const o = await render(s, "evil-pattern", { name });
       expect(o.status).toBe(422);
       expect(o.body.error).toMatchObject({ code: "invalid_variables", message: 'invalid variables: /name must match pattern "^(a+)+$"' });
@@ -129,7 +129,7 @@ describe("one request cannot block the others", () => {
     // Linear is not free: past the budget of pattern steps, the render is refused before it takes long.
     const long = await render(s, "evil-pattern", { name: "a".repeat(200_000) });
     expect(long.status).toBe(422);
-    expect(long.body.error).toMatchObject({ code: "limit_exceeded", details: { limit: { limit: "pattern steps", max: 500_000 } } });
+    expect(long.body.error).toMatchObject({ code: "limit_exceeded", details: { limit: { limit: "pattern steps", max: 200_000 } } });
     expectResponsive(long);
     const ok = await render(s, "evil-pattern", { name: "a".repeat(40) });
     expect(ok.status).toBe(200);

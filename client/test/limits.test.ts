@@ -242,13 +242,13 @@ describe("schema limits", () => {
     const many = thrown(() => renderer.render(v, { tags: Array(250).fill("A") })) as RenderError;
     expect(many.details.errors).toHaveLength(101);
     expect(many.details.errors![100]).toEqual({ path: "/", message: "and 150 more errors" });
-    // The pattern budget: 8,928 matches of one character, or fewer of longer strings.
-    expect(renderer.render(v, { tags: Array(8_928).fill("a") })).toMatchObject({ text: expect.stringMatching(/^(a ){8928}$/) });
-    expect(thrown(() => renderer.render(v, { tags: Array(8_929).fill("a") }))).toMatchObject({ details: { limit: { limit: "pattern steps" } } });
+    // The pattern budget: 3,571 matches of one character (56 steps each), or fewer of longer strings.
+    expect(renderer.render(v, { tags: Array(3_571).fill("a") })).toMatchObject({ text: expect.stringMatching(/^(a ){3571}$/) });
+    expect(thrown(() => renderer.render(v, { tags: Array(3_572).fill("a") }))).toMatchObject({ details: { limit: { limit: "pattern steps" } } });
     expect(thrown(() => renderer.render(v, { tags: Array(10).fill("a".repeat(20_000)) }))).toMatchObject({
       code: "limit_exceeded",
-      message: "pattern checks need more than 500000 steps (characters checked × pattern size)",
-      details: { limit: { limit: "pattern steps", max: 500_000 } },
+      message: "pattern checks need more than 200000 steps (characters checked × pattern size)",
+      details: { limit: { limit: "pattern steps", max: 200_000 } },
     });
   });
 });
