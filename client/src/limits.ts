@@ -194,7 +194,7 @@ export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (
   let steps = 0;
   let output = 0;
   let loops = 0;
-  let current: { source: string; lineStarts?: number[]; weights: Map<string, number> } | undefined;
+  let current: { source: string; lineStarts?: number[]; weights: Map<number, number> } | undefined;
 
   function tooLong(found: number): Error {
     return exceeded(`the rendered text would exceed ${RENDER_LIMITS.maxOutputChars} characters`, {
@@ -208,7 +208,8 @@ export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (
   // whole template when there is no location.
   function weightOf(loc: Loc | undefined): number {
     if (!current) return 1;
-    const key = loc ? `${loc.start.line}:${loc.start.column}` : "";
+    // A number, not a string: this runs at every loop of every render.
+    const key = loc ? loc.start.line * 1_048_576 + loc.start.column : -1;
     let weight = current.weights.get(key);
     if (weight === undefined) {
       let body = current.source;
@@ -228,24 +229,23 @@ export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (
     const fn = options.fn;
     const outermost = loops === 0;
     loops++;
+    // `options` is a new object for every call of the helper: replacing its `fn` touches nothing else.
+    options.fn = function (value: unknown, frame?: Handlebars.RuntimeOptions) {
+      steps += weight + RENDER_LIMITS.stepsPerIteration;
+      if (steps > RENDER_LIMITS.maxSteps) {
+        throw exceeded(`rendering needs more than ${RENDER_LIMITS.maxSteps} steps (loop iterations × (${RENDER_LIMITS.stepsPerIteration} + nodes in the loop's body))`, {
+          limit: "render steps",
+          max: RENDER_LIMITS.maxSteps,
+          found: steps,
+        });
+      }
+      const text: string = fn(value, frame);
+      // Inner loops' text is part of the outer iteration's: counted once, there.
+      if (outermost && (output += text.length) > RENDER_LIMITS.maxOutputChars) throw tooLong(output);
+      return text;
+    };
     try {
-      return each.call(this, context, {
-        ...options,
-        fn(value: unknown, frame?: Handlebars.RuntimeOptions) {
-          steps += weight + RENDER_LIMITS.stepsPerIteration;
-          if (steps > RENDER_LIMITS.maxSteps) {
-            throw exceeded(`rendering needs more than ${RENDER_LIMITS.maxSteps} steps (loop iterations × (${RENDER_LIMITS.stepsPerIteration} + nodes in the loop's body))`, {
-              limit: "render steps",
-              max: RENDER_LIMITS.maxSteps,
-              found: steps,
-            });
-          }
-          const text: string = fn(value, frame);
-          // Inner loops' text is part of the outer iteration's: counted once, there.
-          if (outermost && (output += text.length) > RENDER_LIMITS.maxOutputChars) throw tooLong(output);
-          return text;
-        },
-      });
+      return each.call(this, context, options);
     } finally {
       loops--;
     }
@@ -258,7 +258,7 @@ export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (
       output = 0;
     },
     wrap(template, source) {
-      const weights = new Map<string, number>();
+      const weights = new Map<number, number>();
       return (values, options) => {
         const outer = current;
         const before = output;
