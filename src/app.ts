@@ -15,6 +15,7 @@ import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
 import { AppError } from "./http/errors.js";
+import { checkJsonDepth } from "./http/json-depth.js";
 import { requestContext } from "./http/request-context.js";
 import { labelRoutes } from "./labels/labels.routes.js";
 import { createLabelsService } from "./labels/labels.service.js";
@@ -84,7 +85,16 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     // A body in anything but JSON would otherwise be silently ignored and reported as missing fields.
     if (req.headers["content-length"] !== "0" && (req.headers["content-length"] || req.headers["transfer-encoding"]) && !req.is("application/json"))
       throw new AppError("unsupported_media_type", `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`);
-    json(req, res, next);
+    json(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      // Called back from the body reader, outside Express' own try: errors must go through next.
+      try {
+        checkJsonDepth(req.body);
+      } catch (depthError) {
+        return next(depthError);
+      }
+      next();
+    });
   });
   api.use(authenticate(auth));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level

@@ -90,7 +90,8 @@ async function attack(s: Server, method: string, p: string, key: string, body: u
     res = await fetch(`${s.base}${p}`, {
       method,
       headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+      // A string is sent as it is: JSON.stringify itself overflows the stack on the deepest bodies.
+      body: typeof body === "string" ? body : JSON.stringify(body),
       signal: AbortSignal.timeout(HANG_MS),
     });
   } catch (err) {
@@ -216,6 +217,24 @@ describe("one request cannot block the others", () => {
     expect(recursive.status).toBe(422);
     expect(recursive.body.error!.message).toBe('$ref "#" is recursive; recursive schemas are not supported in variablesSchema');
     expectResponsive(recursive);
+  });
+
+  it("bodies nested 100,000 deep are refused with a 422, not a stack overflow", async () => {
+    const s = await live();
+    const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
+    const config = await publish(s, "deep-config", `{"template": "x", "config": {"a": ${deep(100_000)}}}`);
+    expect(config.status).toBe(422);
+    expect(config.body.error).toMatchObject({
+      code: "validation_error",
+      message: "request body nests deeper than 64 levels of objects and arrays",
+      details: { limits: [{ limit: "JSON nesting depth", max: 64 }] },
+    });
+    expectResponsive(config);
+    expect((await publish(s, "deep-ok", `{"template": "{{a}}", "config": {"a": ${deep(60)}}}`)).status).toBe(201);
+    const variables = await attack(s, "POST", "/api/v1/prompts/deep-ok/render", s.readKey, `{"ref": "latest", "variables": {"a": ${deep(100_000)}}}`);
+    expect(variables.status).toBe(422);
+    expect(variables.body.error!.code).toBe("validation_error");
+    expectResponsive(variables);
   });
 
   it("validation work is bounded by values × schema size: 200,000 values against a 9-node schema are refused", async () => {
