@@ -2,10 +2,12 @@
 // process of its own (test/helpers/dos-server.ts), while a loop sends health checks; each attack must be answered
 // with a clear 4xx, and neither the server's event loop delay nor a health check may approach a blocked process.
 //
-// The thresholds sit above what a loaded 2-core machine adds by itself (scheduling, garbage collection, the embedded
-// database running in the same process) and far below what the attacks did before: a render that never returned, a
-// publish that took 552 s, one that blocked for a second. An attack not answered within HANG_MS counts as a hang; the
-// server is then killed and the next test starts a new one.
+// The thresholds sit above what a 2-core machine running other test files at the same time adds by itself
+// (scheduling, garbage collection, the embedded database running in the server's process: up to a few hundred ms was
+// seen) and far below what the attacks did before: a render that never returned, a publish that took 552 s, one that
+// blocked for a second or more. The 50 ms target for the worst input each limit allows is a figure of
+// bench/limits.mjs, not a timed test. An attack not answered within HANG_MS counts as a hang; the server is then
+// killed and the next test starts a new one.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
@@ -14,8 +16,8 @@ import type { DosServerCommand, DosServerMessage } from "./helpers/dos-server.js
 
 const root = path.resolve(import.meta.dirname, "..");
 const HANG_MS = 10_000;
-const MAX_LOOP_DELAY_MS = 250;
-const MAX_HEALTH_MS = 500;
+const MAX_LOOP_DELAY_MS = 500;
+const MAX_HEALTH_MS = 1_000;
 
 interface Server {
   child: ChildProcess;
