@@ -5,6 +5,9 @@ import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
 import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
+import { sessionRoutes } from "./auth/session.routes.js";
+import { createSessionService } from "./auth/sessions.js";
+import { consoleRoutes } from "./console/console.routes.js";
 import {
   DEFAULT_INGEST_MAX_INFLIGHT,
   DEFAULT_INGEST_MAX_QUEUED,
@@ -32,7 +35,7 @@ import { traceRoutes } from "./traces/traces.routes.js";
 
 export interface AppDeps {
   config: Pick<Config, "bodyLimitBytes" | "resolveCacheSize"> &
-    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued">>;
+    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued" | "consoleDir">>;
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
@@ -41,6 +44,7 @@ export interface AppDeps {
 export function createApp({ config, database, bus, logger }: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
+  const sessions = createSessionService({ db, auth });
   const prompts = createPromptsService({ db, bus, cacheSize: config.resolveCacheSize });
   const labels = createLabelsService({ db, bus });
   const renderer = createRenderer();
@@ -86,7 +90,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
       throw new AppError("unsupported_media_type", `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`);
     json(req, res, next);
   });
-  api.use(authenticate(auth));
+  api.use(sessionRoutes(sessions));
+  api.use(authenticate(auth, sessions));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
   // and route passed costs a few matches.
   promptRoutes(prompts, api);
@@ -99,6 +104,9 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
 
   // OTLP/HTTP lives at the conventional /v1/traces, outside the JSON API (it reads its own raw body).
   app.use(otlpRoutes({ auth, ingest, limiter: ingestLimiter, maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES, logger }));
+
+  // The web console: static files, and its client-side routes fall back to index.html.
+  app.use(consoleRoutes({ dir: config.consoleDir }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

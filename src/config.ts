@@ -27,6 +27,7 @@ const ConfigSchema = z.object({
   PROMPTREG_OTLP_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_OTLP_MAX_BYTES),
   PROMPTREG_INGEST_MAX_INFLIGHT: z.coerce.number().int().min(0).default(DEFAULT_INGEST_MAX_INFLIGHT),
   PROMPTREG_INGEST_MAX_QUEUED: z.coerce.number().int().min(0).default(DEFAULT_INGEST_MAX_QUEUED),
+  PROMPTREG_CONSOLE_DIR: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -46,6 +47,8 @@ export interface Config {
   /** OTLP requests processed at once; more wait in a queue of `ingestMaxQueued`, then get 503. */
   ingestMaxInFlight: number;
   ingestMaxQueued: number;
+  /** The built web console; default web/dist in the package. */
+  consoleDir?: string;
 }
 
 export class ConfigError extends Error {}
@@ -72,5 +75,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     otlpMaxBytes: e.PROMPTREG_OTLP_MAX_BYTES,
     ingestMaxInFlight: e.PROMPTREG_INGEST_MAX_INFLIGHT,
     ingestMaxQueued: e.PROMPTREG_INGEST_MAX_QUEUED,
+    ...(e.PROMPTREG_CONSOLE_DIR ? { consoleDir: path.resolve(e.PROMPTREG_CONSOLE_DIR) } : {}),
   };
 }
