@@ -167,12 +167,13 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
     const cookies = await admin.cookies();
     expect(cookies).toHaveLength(1);
     expect(cookies[0]).toMatchObject({ name: "promptreg_session", httpOnly: true, sameSite: "Strict", path: "/api" });
-    const stored = await page.evaluate(() => ({
+    // A string, because the tests are type-checked without the DOM library.
+    const stored = await page.evaluate<{ cookie: string; local: string; session: string; html: string }>(`({
       cookie: document.cookie,
       local: JSON.stringify({ ...localStorage }),
       session: JSON.stringify({ ...sessionStorage }),
       html: document.documentElement.outerHTML,
-    }));
+    })`);
     expect(stored.cookie).toBe("");
     for (const place of [stored.local, stored.session, stored.html]) expect(place).not.toContain(ADMIN_KEY);
     expect(cookies[0]!.value).not.toContain(ADMIN_KEY);
@@ -293,13 +294,13 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
 
     // The API refuses what the page does not offer, with or without the CSRF token.
     const forged = await rp.evaluate(async () => {
-      const session = await (await fetch("/api/v1/session")).json();
+      const session = (await (await fetch("/api/v1/session")).json()) as { csrfToken: string };
       const post = (headers: Record<string, string>) =>
         fetch("/api/v1/prompts/support%2Ftriage/labels/production", {
           method: "PUT",
           headers: { "Content-Type": "application/json", ...headers },
           body: JSON.stringify({ version: "1.0.0", reason: "forged" }),
-        }).then(async (r) => ({ status: r.status, body: await r.json() }));
+        }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error: { message: string } } }));
       return { withToken: await post({ "X-CSRF-Token": session.csrfToken }), without: await post({}) };
     });
     expect(forged.without.status).toBe(403);
@@ -324,7 +325,7 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
         body: JSON.stringify({ template: "forged {{x}}" }),
       });
       const exists = await fetch("/api/v1/prompts/csrf%2Fprobe");
-      return { status: r.status, body: await r.json(), exists: exists.status };
+      return { status: r.status, body: (await r.json()) as { error: { message: string } }, exists: exists.status };
     });
     expect(result.status).toBe(403);
     expect(result.body.error.message).toMatch(/CSRF/);
@@ -348,6 +349,7 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
       await page.goto(url);
       await ready(page);
       found[name] = await seriousViolations(page);
+      await shot(page, `page-${name}`);
     }
     const anonymous = await newContext();
     const ap = await newPage(anonymous);

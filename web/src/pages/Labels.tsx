@@ -53,8 +53,10 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
     <div>
       {done && (
         <div className="notice" role="status">
-          <strong>{done.label}</strong> now serves <strong>{done.version}</strong>
-          {done.previousVersion ? ` (was ${done.previousVersion})` : ""}.
+          <span>
+            <strong>{done.label}</strong> now serves <strong>{done.version}</strong>
+            {done.previousVersion ? ` (was ${done.previousVersion})` : ""}.
+          </span>
           {done.previousVersion && done.previousVersion !== done.version && canMoveLabel(session, done.label) && (
             <button
               type="button"

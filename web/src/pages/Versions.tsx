@@ -171,7 +171,8 @@ function Snippets({ version: v }: { version: PromptVersion }) {
   const origin = window.location.origin;
   const production = v.label ?? "production";
   const vars = Object.fromEntries(v.variables.filter((x) => !x.name.includes(".")).map((x) => [x.name, exampleValue(x.type)]));
-  const varsTs = Object.keys(vars).length ? JSON.stringify(vars, null, 2).replace(/\n/g, "\n") : "{}";
+  const entries = Object.entries(vars);
+  const varsTs = entries.length ? `{ ${entries.map(([k, value]) => `${k}: ${JSON.stringify(value)}`).join(", ")} }` : "{}";
   const client = `import { createClient } from "@promptreg/client";
 
 const registry = createClient({ baseUrl: "${origin}", apiKey: process.env.PROMPTREG_API_KEY! });
