@@ -100,3 +100,23 @@ describe("protected labels", () => {
     await admin.patch("/api/v1/projects/default", { protectedLabels: ["production"] });
   });
 });
+
+describe("whoami", () => {
+  it("tells any key its project and role, and every authenticated answer names the project", async () => {
+    const reader = h.as(await h.newKey("read"));
+    const me = await reader.get("/api/v1/whoami");
+    expect(me.status).toBe(200);
+    expect(me.body).toEqual({ project: "default", role: "read" });
+    expect(me.headers["x-promptreg-project"]).toBe("default");
+
+    const created = await admin.post("/api/v1/projects", { name: "team-whoami" });
+    const other = h.as(await h.newKey("write", created.body.adminKey.key));
+    expect((await other.get("/api/v1/whoami")).body).toEqual({ project: "team-whoami", role: "write" });
+    const resolved = await other.get("/api/v1/prompts/none/resolve?ref=latest");
+    expect([resolved.status, resolved.headers["x-promptreg-project"]]).toEqual([404, "team-whoami"]);
+
+    const anonymous = await request(h.app).get("/api/v1/whoami");
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers["x-promptreg-project"]).toBeUndefined();
+  });
+});

@@ -189,19 +189,43 @@ describe("compare", () => {
     expect(b.failures).toBe(180); // the 9 failing residues are in 9 different traces per 50 traces
   });
 
-  it("uses annotations as the failure definition, span-level and trace-level", async () => {
+  it("judges only annotated units under an annotation failure, giving each version's coverage", async () => {
     const res = await compare("versions=1.4.2,1.5.0&failure=annotation:helpful");
+    expect(res.status).toBe(200);
     const [a, b] = res.body.versions;
-    expect(a.failures).toBe(50); // 1 in 4 of the 200 annotated spans
-    expect(b.failures).toBe(100); // 50 failing traces x their 2 spans
+    // 1.4.2: 200 annotated spans, 1 in 4 failing; 1.5.0: 100 annotated traces of 2 spans each, 1 in 2 failing.
+    expect([a.units, a.failures, a.failureRate, a.spans]).toEqual([200, 50, 0.25, N]);
+    expect([b.units, b.failures, b.failureRate, b.spans]).toEqual([200, 100, 0.5, N]);
+    expect(a.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
+    expect(b.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
+    expect(a.latencyMs.mean).toBeCloseTo(Array.from({ length: N }, (_, i) => TRUTHS[0]!.latency(i)).reduce((x, y) => x + y, 0) / N, 6);
     expect(a.annotations).toEqual([{ name: "helpful", count: 200, passRate: 0.75, meanScore: 0.75 }]);
     expect(b.annotations).toEqual([{ name: "helpful", count: 200, passRate: 0.5, meanScore: 0.5 }]);
+    expect(res.body.comparisons[0]).toMatchObject({ verdict: "worse" });
+    expect(res.body.comparisons[0].explanation).toMatch(/Only annotated spans are judged; coverage 1\.4\.2 10\.0%, 1\.5\.0 10\.0%\.$/);
+
     const threshold = await compare("versions=1.4.2,1.5.0&failure=annotation:helpful&threshold=2");
-    expect(threshold.body.versions[0].failures).toBe(200); // every score is under 2
-    const any = await compare("versions=1.4.2,1.5.0&failure=any:helpful");
-    // status failures (multiples of 20) or annotation failures (multiples of 4 below 200), counted once
-    const expected = Array.from({ length: N }, (_, i) => i % 20 === 0 || (i < 200 && i % 4 === 0)).filter(Boolean).length;
-    expect(any.body.versions[0].failures).toBe(expected);
+    expect([threshold.body.versions[0].units, threshold.body.versions[0].failures]).toEqual([200, 200]); // every score is under 2
+
+    // any: the same annotated units, failing on their status or their annotation.
+    const annotationFails = [(i: number) => i % 4 === 0, (i: number) => Math.floor(i / 2) % 2 === 0];
+    for (const query of ["failure=any:helpful", "failure=any"]) {
+      const any = await compare(`versions=1.4.2,1.5.0&${query}`);
+      for (const [j, t] of TRUTHS.entries()) {
+        const units = Array.from({ length: 200 }, (_, i) => i); // the annotated spans of either version
+        const v = any.body.versions[j];
+        expect([v.units, v.failures], query).toEqual([units.length, units.filter((i) => fails(t, i) || annotationFails[j]!(i)).length]);
+        expect(v.coverage, query).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
+      }
+    }
+
+    const traces = await compare("versions=1.4.2,1.5.0&failure=annotation:helpful&unit=trace");
+    // 1.4.2: the annotated spans 0..199 are traces 0..99, a trace failing with its span i % 4 === 0 (even traces).
+    expect(traces.body.versions.map((v: { units: number; failures: number; coverage: unknown }) => [v.units, v.failures, v.coverage])).toEqual([
+      [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1 }],
+      [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1 }],
+    ]);
+    expect((await compare("versions=1.4.2,1.5.0")).body.versions[0].coverage).toBeNull();
   });
 
   it("filters by model, source and time", async () => {
@@ -237,6 +261,179 @@ describe("compare", () => {
     await admin.post("/api/v1/prompts/fresh/versions", { template: "x" });
     const noLedger = await admin.get("/api/v1/prompts/fresh/compare");
     expect(noLedger.status).toBe(422);
+  });
+});
+
+describe("annotation-based failures", () => {
+  it("refuses a name never recorded on the prompt's spans with 422, naming those recorded, or saying there are none", async () => {
+    for (const query of ["failure=annotation:helpfull", "failure=any:helpfull"]) {
+      const typo = await compare(`versions=1.4.2,1.5.0&${query}`);
+      expect(typo.status, query).toBe(422);
+      expect(typo.body.error.message).toMatch(/no annotation named 'helpfull' was recorded on spans of prompt 'triage'; the names recorded are 'helpful'$/);
+      expect(typo.body.error.details).toMatchObject({ annotationNames: ["helpful"], issues: [{ path: "query.failure" }] });
+    }
+    expect((await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&failure=annotation:helpfull")).status).toBe(422);
+
+    for (const template of ["Unjudged {{q}}", "Unjudged again {{q}}"]) await admin.post("/api/v1/prompts/unjudged/versions", { template });
+    for (const query of ["failure=annotation:helpful", "failure=any"]) {
+      const none = await admin.get(`/api/v1/prompts/unjudged/compare?versions=1.0.0,1.0.1&${query}`);
+      expect(none.status, query).toBe(422);
+      expect(none.body.error.message).toMatch(/on spans of prompt 'unjudged'(; no annotation at all has been recorded on them)? yet: use failure=status/);
+      expect(none.body.error.details.annotationNames).toEqual([]);
+    }
+  });
+
+  it("gives a version without annotations no units and coverage 0: insufficient data, not 'better' or 'worse'", async () => {
+    // 20 of small 1.5.0's 30 spans annotated, 10 of them failing; none of 1.4.2's.
+    const annotations = Array.from({ length: 20 }, (_, i) => ({
+      traceId: hex(600_000 + Math.floor(i / 2) + 1, 32),
+      spanId: hex(6_000_000 + i + 1, 16),
+      name: "reviewed",
+      kind: "human",
+      passed: i % 2 === 1,
+    }));
+    expect((await admin.post("/api/v1/annotations", { annotations })).status).toBe(200);
+    for (const failure of ["annotation:reviewed", "any:reviewed"]) {
+      const res = await admin.get(`/api/v1/prompts/small/compare?versions=1.4.2,1.5.0&failure=${failure}&minSample=20`);
+      expect(res.status).toBe(200);
+      const [a, b] = res.body.versions;
+      expect([a.units, a.failures, a.failureRate, a.spans]).toEqual([0, 0, null, 30]);
+      expect(a.coverage).toStrictEqual({ annotatedUnits: 0, allUnits: 30, rate: 0 });
+      expect([b.units, b.spans]).toEqual([20, 30]);
+      expect(b.coverage).toStrictEqual({ annotatedUnits: 20, allUnits: 30, rate: 20 / 30 });
+      if (failure === "annotation:reviewed") expect([b.failures, b.failureRate]).toEqual([10, 0.5]);
+      expect(res.body.comparisons[0]).toMatchObject({ verdict: "insufficient-data", pValue: null });
+      expect(res.body.comparisons[0].explanation).toMatch(/1\.4\.2 has 0 spans.*coverage 1\.4\.2 0\.0%, 1\.5\.0 66\.7%/);
+    }
+    const series = await admin.get("/api/v1/prompts/small/timeseries?versions=1.4.2,1.5.0&bucket=1d&failure=annotation:reviewed");
+    expect(series.status).toBe(200);
+    const sum = (i: number, key: "count" | "spans" | "failures") =>
+      series.body.series[i].points.reduce((n: number, p: Record<string, number>) => n + p[key]!, 0);
+    expect([sum(0, "count"), sum(0, "spans"), sum(0, "failures")]).toEqual([0, 30, 0]);
+    expect([sum(1, "count"), sum(1, "spans"), sum(1, "failures")]).toEqual([20, 30, 10]);
+  });
+});
+
+describe("version references", () => {
+  it("accepts labels, ranges, latest and label@time, saying what each resolved to", async () => {
+    expect((await admin.put("/api/v1/prompts/triage/labels/staging", { version: "1.4.2" })).status).toBe(200);
+    const explicit = await compare("versions=1.4.2,1.5.0");
+    const figures = (body: { versions: { version: string; units: number; failures: number }[] }) =>
+      body.versions.map((v) => [v.version, v.units, v.failures]);
+    const now = `production@${new Date().toISOString()}`;
+    const cases: [string, string][][] = [
+      [["staging", "1.4.2"], ["production", "1.5.0"]],
+      [["~1.4", "1.4.2"], ["latest", "1.5.0"]],
+      [["1.4.2", "1.4.2"], [now, "1.5.0"]],
+      [["1.4.2", "1.4.2"], ["^1.0.0", "1.5.0"]],
+    ];
+    for (const refs of cases) {
+      const versions = refs.map(([ref]) => ref).join(",");
+      const res = await compare(`versions=${encodeURIComponent(versions)}`);
+      expect(res.status, versions).toBe(200);
+      expect(figures(res.body), versions).toEqual(figures(explicit.body));
+      expect(res.body.refs, versions).toEqual(refs.map(([ref, version]) => ({ ref, version })));
+    }
+    expect((await compare("")).body.refs).toEqual([
+      { ref: "production before its last move", version: "1.4.2" },
+      { ref: "production", version: "1.5.0" },
+    ]);
+    const series = await admin.get("/api/v1/prompts/triage/timeseries?versions=production&bucket=1d");
+    expect(series.status).toBe(200);
+    expect(series.body).toMatchObject({ versions: ["1.5.0"], refs: [{ ref: "production", version: "1.5.0" }] });
+  });
+
+  it("answers 404 naming an unknown reference, and 422 for a malformed one or two resolving to one version", async () => {
+    for (const [ref, message] of [
+      ["canary", /label 'canary' of prompt 'triage' not found/],
+      ["^3", /a version of prompt 'triage' satisfying '\^3' not found/],
+      ["9.9.9", /version 9\.9\.9 of prompt 'triage' not found/],
+      ["production@2000-01-01T00:00:00Z", /label 'production' of prompt 'triage' at 2000-01-01T00:00:00\.000Z \(it did not exist yet\)/],
+    ] as const) {
+      const res = await compare(`versions=1.4.2,${encodeURIComponent(ref)}`);
+      expect(res.status, ref).toBe(404);
+      expect(res.body.error.message, ref).toMatch(message);
+    }
+    const same = await compare("versions=production,1.5.0");
+    expect(same.status).toBe(422);
+    expect(same.body.error.message).toMatch(/at least 2 different versions \(production is 1\.5\.0, 1\.5\.0\)/);
+    const bad = await compare(`versions=1.4.2,${encodeURIComponent("no such!")}`);
+    expect(bad.status).toBe(422);
+    expect(bad.body.error).toMatchObject({ message: expect.stringMatching(/invalid reference 'no such!'/), details: { issues: [{ path: "query.versions" }] } });
+  });
+});
+
+describe("unattributed LLM spans", () => {
+  const at = (iso: string, i: number) => (BigInt(Date.parse(iso)) * 1_000_000n + BigInt(i) * 1_000_000_000n).toString();
+  let next = 0;
+  /** LLM spans of prompt 'outage' with these attributes, as our client sets them (source, version). */
+  const outage = (count: number, attributes: Record<string, string>, when = "2026-11-22T10:00:00Z", kind = "LLM"): SpanSpec[] =>
+    Array.from({ length: count }, () => {
+      const i = next++;
+      return {
+        traceId: hex(900_000 + i, 32),
+        spanId: hex(9_000_000 + i, 16),
+        name: "ChatCompletion",
+        start: at(when, i),
+        status: { code: 1 },
+        attributes: { "openinference.span.kind": kind, "prompt.id": "outage", "llm.model_name": "gpt-4o", ...attributes },
+      };
+    });
+  const fallback = (version: string) => ({ "promptreg.prompt.source": "fallback", "llm.prompt_template.version": version });
+  const network = (version: string) => ({ "promptreg.prompt.source": "network", "llm.prompt_template.version": version });
+  const window = "from=2026-11-22T00:00:00Z&to=2026-11-23T00:00:00Z";
+
+  beforeAll(async () => {
+    // Before the prompt exists: linked to nothing, and never linked later.
+    await ingest([...outage(2, network("1.0.0")), ...outage(1, fallback("fallback"))]);
+    for (const version of ["1.0.0", "1.1.0"]) expect((await admin.post("/api/v1/prompts/outage/versions", { template: `Outage ${version} {{q}}`, version })).status).toBe(201);
+    await ingest([
+      ...outage(5, network("1.0.0")),
+      ...outage(5, network("1.1.0")),
+      ...outage(4, fallback("1.0.0")), // a fallback copied from 1.0.0: linked to it, source fallback
+      ...outage(3, fallback("fallback")), // a fallback of no known version
+      ...outage(2, network("7.7.7")),
+      ...outage(1, fallback("7.7.7")),
+      ...outage(1, fallback("fallback"), "2026-11-22T10:00:00Z", "CHAIN"), // not an LLM call: never counted
+      ...outage(1, fallback("fallback"), "2026-11-21T10:00:00Z"), // outside the window
+    ]);
+  });
+
+  it("links a fallback that names its version to it, with source fallback", async () => {
+    const res = await admin.get(`/api/v1/prompts/outage/compare?versions=1.0.0,1.1.0&minSample=1&${window}`);
+    expect(res.status).toBe(200);
+    const [a, b] = res.body.versions;
+    expect(a.units).toBe(9);
+    expect(a.bySource).toEqual([
+      { source: "fallback", units: 4, failures: 0, failureRate: 0 },
+      { source: "network", units: 5, failures: 0, failureRate: 0 },
+    ]);
+    expect(b.units).toBe(5);
+  });
+
+  it("counts, for the prompt and window, the LLM spans no version holds, by reason", async () => {
+    const res = await admin.get(`/api/v1/prompts/outage/compare?versions=1.0.0,1.1.0&minSample=1&${window}`);
+    expect(res.body.unattributed).toEqual({
+      total: 9,
+      fallbackWithoutVersion: 4,
+      unknownVersion: 3,
+      unknownPrompt: 2,
+      explanation:
+        "9 LLM spans naming prompt 'outage' are in no version's figures for this window (4 served from an inline fallback that names no version; 3 naming a version the prompt does not have; 2 sent before the prompt existed).",
+    });
+    const everything = await admin.get("/api/v1/prompts/outage/compare?versions=1.0.0,1.1.0&minSample=1");
+    expect(everything.body.unattributed).toMatchObject({ total: 10, fallbackWithoutVersion: 5 });
+    const onlyFallback = await admin.get(`/api/v1/prompts/outage/compare?versions=1.0.0,1.1.0&minSample=1&source=fallback&${window}`);
+    expect(onlyFallback.body.unattributed).toMatchObject({ total: 5, fallbackWithoutVersion: 4, unknownVersion: 1, unknownPrompt: 0 });
+    const spans = await admin.get(`/api/v1/spans?prompt=outage&linkStatus=unknown_prompt`);
+    expect(spans.body.data).toHaveLength(3);
+    expect((await compare("versions=1.4.2,1.5.0")).body.unattributed).toEqual({
+      total: 0,
+      fallbackWithoutVersion: 0,
+      unknownVersion: 0,
+      unknownPrompt: 0,
+      explanation: "Every LLM span naming prompt 'triage' in this window is attributed to one of its versions.",
+    });
   });
 });
 

@@ -190,7 +190,7 @@ describe("publish dry run", () => {
     expect(breaking.body).toMatchObject({
       created: true,
       previousVersion: "1.0.0",
-      requiredBump: { bump: "major", reasons: ["required variable 'tier' added"] },
+      requiredBump: { bump: "major", reasons: ["required variable 'tier' added", "template text changed"] },
       version: { version: "2.0.0", commitMessage: "tiers" },
     });
     const published = await admin.post(`/api/v1/prompts/${enc("support/dry")}/versions`, { template: "Classify for the {{tier}} tier: {{question}}" });

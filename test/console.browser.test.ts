@@ -201,7 +201,7 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
 
     await typeInEditor(page, "Template", "You support Acme.\nClassify for the {{tier}} tier: {{question}}");
     await page.getByLabel("Commit message").fill("Route by support tier");
-    await expect(page.getByTestId("preview-verdict").textContent()).resolves.toBe("2.0.0: major change from 1.0.0, required variable 'tier' added");
+    await expect(page.getByTestId("preview-verdict").textContent()).resolves.toBe("2.0.0: major change from 1.0.0, required variable 'tier' added; template text changed");
     await shot(page, "04-publish-preview");
     await page.getByRole("button", { name: "Publish 2.0.0" }).click();
     await page.waitForURL(/\?version=2\.0\.0$/);
@@ -218,7 +218,7 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
   it("opens the diff of the two versions: the bump first, then the template side by side", async () => {
     await page.getByRole("link", { name: "Diff with 1.0.0" }).click();
     await page.waitForURL(/\/-\/diff\?from=1\.0\.0&to=2\.0\.0$/);
-    await expect(page.locator(".verdict").textContent()).resolves.toBe("1.0.0 → 2.0.0 needs a major bump: required variable 'tier' added.");
+    await expect(page.locator(".verdict").textContent()).resolves.toBe("1.0.0 → 2.0.0 needs a major bump: required variable 'tier' added; template text changed.");
     await page.locator(".d2h-files-diff").waitFor();
     await expect(page.locator(".d2h-ins .d2h-code-line-ctn").first().textContent()).resolves.toBe("Classify for the {{tier}} tier: {{question}}");
     await expect(page.getByRole("row", { name: /tier added/ }).count()).resolves.toBe(1);

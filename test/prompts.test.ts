@@ -98,6 +98,33 @@ describe("publishing", () => {
     expect(wrong.body.error.message).toMatch(/chat prompt/);
   });
 
+  it("refuses a chat message role other than system, developer, user or assistant: 422 naming the message", async () => {
+    const name = "support/roles";
+    const res = await publish(name, {
+      template: [
+        { role: "system", content: "You help {{company}}." },
+        { type: "placeholder", name: "history" },
+        { role: "bogus", content: "{{question}}" },
+      ],
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe("validation_error");
+    expect(res.body.error.details.issues).toEqual([
+      { path: "body.template.2.role", message: 'must be one of system, developer, user, assistant, got "bogus"' },
+    ]);
+    expect(res.body.error.message).toContain("body.template.2.role");
+    // Case matters to chat APIs; `tool` needs a tool call id that a template cannot have; empty is no role.
+    for (const role of ["System", "tool", "function", ""]) {
+      const bad = await publish(name, { template: [{ role, content: "x" }] });
+      expect(bad.body.error.details.issues, role).toEqual([{ path: "body.template.0.role", message: expect.stringContaining(`got ${JSON.stringify(role)}`) }]);
+    }
+    expect((await writer.get(`/api/v1/prompts/${enc(name)}`)).status).toBe(404);
+
+    const ok = await publish(name, { template: ["system", "developer", "user", "assistant"].map((role) => ({ role, content: `as ${role} 0.25 ü` })) });
+    expect(ok.status).toBe(201);
+    expect(ok.body.template.map((m: { role: string }) => m.role)).toEqual(["system", "developer", "user", "assistant"]);
+  });
+
   it("rejects bad input with a 422 naming the field, and invalid templates", async () => {
     const noTemplate = await publish("bad", { config: {} });
     expect(noTemplate.status).toBe(422);

@@ -8,7 +8,11 @@ export interface CacheEntry {
   readonly etag: string | undefined;
   /** Fresh until then (epoch ms); Infinity for exact versions, which never change. */
   expiresAt: number;
-  /** No background refresh starts before then, so an outage does not turn every call into a request. */
+  /**
+   * No background refresh starts before then. Past `expiresAt` and before this, the value is served `stale`: its
+   * refresh was refused (e.g. 401 for a revoked key), and asking again on every call would not change the answer.
+   * (An unreachable registry is the breaker's business, not this.)
+   */
   refreshAfter: number;
   /** `invalidate()` was called: the next `get` must ask the server, and this value is only its fallback. */
   invalidated: boolean;

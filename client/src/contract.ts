@@ -28,8 +28,26 @@ export type PromptType = z.infer<typeof PromptTypeSchema>;
 /** A variable name as Handlebars sees a top-level identifier. */
 export const VariableNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an identifier");
 
+/**
+ * The roles a chat template's message may have: those that chat APIs (OpenAI's `ChatCompletionMessageParam` among
+ * them) take with plain text content and nothing else. `tool` is not one: such a message needs the id of the call it
+ * answers, which a template cannot know.
+ */
+export const CHAT_ROLES = ["system", "developer", "user", "assistant"] as const;
+export type ChatRole = (typeof CHAT_ROLES)[number];
+
+export function isChatRole(value: unknown): value is ChatRole {
+  return (CHAT_ROLES as readonly unknown[]).includes(value);
+}
+
+// A refinement, not z.enum: inside the template's unions an enum failure is reported as "Invalid input" at `template`,
+// while a failed refinement lets zod pick the branch and report the issue where it is (`template.2.role`).
+export const ChatRoleSchema = z
+  .string()
+  .refine(isChatRole, { error: (issue) => `must be one of ${CHAT_ROLES.join(", ")}, got ${JSON.stringify(issue.input)}` });
+
 export const ChatMessageSchema = z.object({
-  role: z.string().min(1).max(64),
+  role: ChatRoleSchema,
   content: z.string().max(1_000_000),
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
@@ -55,6 +73,8 @@ export const VariableSpecSchema = z.object({
   name: z.string(),
   required: z.boolean(),
   type: VariableTypeSchema.nullable(),
+  /** Paths below the variable that must be present whenever it is given (`user.plan`); absent when there are none. */
+  paths: z.array(z.string()).optional(),
 });
 export type VariableSpec = z.infer<typeof VariableSpecSchema>;
 

@@ -1,5 +1,7 @@
-// One HTTP call of the client (resolving a reference), with its timeout, retries and error mapping.
-import { ErrorBodySchema, PromptVersionSchema, type PromptVersion } from "./contract.js";
+// One HTTP call of the client (resolving a reference, or asking which project a key belongs to), with its timeout,
+// retries and error mapping.
+import { z } from "zod";
+import { ErrorBodySchema, PromptVersionSchema, RoleSchema, type PromptVersion } from "./contract.js";
 import { RegistryError } from "./errors.js";
 
 export interface HttpSettings {
@@ -10,15 +12,30 @@ export interface HttpSettings {
   requestTimeoutMs: number;
   maxRetries: number;
   retryBaseDelayMs: number;
+  /** The clock (epoch ms) that deadlines and Retry-After dates are read against. */
+  now: () => number;
 }
 
-export type ResolveResult = { notModified: true } | { notModified: false; version: PromptVersion; etag: string | undefined };
+/**
+ * The project of the key, sent by the server on every authenticated answer. The same literal is in the server's
+ * auth middleware (the server imports only the contract, and the contract holds no HTTP details).
+ */
+export const PROJECT_HEADER = "x-promptreg-project";
+
+export type ResolveResult = ({ notModified: true } | { notModified: false; version: PromptVersion; etag: string | undefined }) & {
+  /** The key's project, when the server said (`x-promptreg-project`). */
+  project: string | undefined;
+};
 
 export interface ResolveOptions {
   /** Sent as If-None-Match: the server answers 304 when the resolved version is still this one. */
   etag?: string;
   /** No retry starts after this time (epoch ms). Without it a server's Retry-After is capped at 30 s. */
   deadline?: number;
+  /** Overrides `HttpSettings.maxRetries`: a breaker's probe makes one attempt, its backoff is the retry. */
+  maxRetries?: number;
+  /** Told the key's project whenever an answer names it (`x-promptreg-project`), a refusal such as a 404 included. */
+  onProject?: (project: string) => void;
 }
 
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -37,16 +54,39 @@ export function versionUrl(baseUrl: string, name: string, version: string): stri
  * @throws {RegistryError} the last failure
  */
 export async function resolveRemote(http: HttpSettings, name: string, ref: string, options: ResolveOptions = {}): Promise<ResolveResult> {
-  const url = resolveUrl(http.baseUrl, name, ref);
+  const answer = await getWithRetries(http, resolveUrl(http.baseUrl, name, ref), PromptVersionSchema, "a prompt version", options);
+  if (answer.notModified) return answer;
+  return { notModified: false, version: answer.value, etag: answer.etag, project: answer.project };
+}
+
+/** What `GET /api/v1/whoami` answers: the project and role of the key. */
+export const WhoamiSchema = z.object({ project: z.string().min(1), role: RoleSchema });
+export type Whoami = z.infer<typeof WhoamiSchema>;
+
+/**
+ * Asks the server which project the key belongs to.
+ * @throws {RegistryError} the last failure
+ */
+export async function whoami(http: HttpSettings): Promise<Whoami> {
+  const answer = await getWithRetries(http, `${http.baseUrl}/api/v1/whoami`, WhoamiSchema, "an identity", {});
+  if (answer.notModified) throw new RegistryError({ status: 304, code: "invalid_response", message: "unexpected 304 Not Modified" });
+  return answer.value;
+}
+
+type Answer<T> = ({ notModified: true } | { notModified: false; value: T; etag: string | undefined }) & { project: string | undefined };
+
+async function getWithRetries<T>(http: HttpSettings, url: string, schema: z.ZodType<T>, what: string, options: ResolveOptions): Promise<Answer<T>> {
+  const maxRetries = options.maxRetries ?? http.maxRetries;
   for (let attempt = 0; ; attempt++) {
-    const outcome = await attemptOnce(http, url, options.etag);
+    const outcome = await attemptOnce(http, url, options.etag, schema, what);
+    if (outcome.project !== undefined) options.onProject?.(outcome.project);
     if (!("error" in outcome)) return outcome;
     const { error, retryAfterMs } = outcome;
-    if (!isRetryable(error) || attempt >= http.maxRetries) throw error;
+    if (!isRetryable(error) || attempt >= maxRetries) throw error;
     const backoff = http.retryBaseDelayMs * 2 ** attempt;
     // Half fixed, half random: spreads out clients that failed together without ever retrying immediately.
     const delay = retryAfterMs ?? backoff / 2 + Math.random() * (backoff / 2);
-    if (options.deadline !== undefined ? Date.now() + delay > options.deadline : delay > MAX_RETRY_DELAY_MS) throw error;
+    if (options.deadline !== undefined ? http.now() + delay > options.deadline : delay > MAX_RETRY_DELAY_MS) throw error;
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
@@ -55,9 +95,9 @@ function isRetryable(err: RegistryError): boolean {
   return err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500;
 }
 
-type Attempt = ResolveResult | { error: RegistryError; retryAfterMs?: number };
+type Attempt<T> = Answer<T> | { error: RegistryError; retryAfterMs?: number; project?: string | undefined };
 
-async function attemptOnce(http: HttpSettings, url: string, etag: string | undefined): Promise<Attempt> {
+async function attemptOnce<T>(http: HttpSettings, url: string, etag: string | undefined, schema: z.ZodType<T>, what: string): Promise<Attempt<T>> {
   const headers: Record<string, string> = { Authorization: `Bearer ${http.apiKey}`, Accept: "application/json" };
   if (etag !== undefined) headers["If-None-Match"] = etag;
   // The signal also bounds reading the body: a server that sends headers and then stalls is a timeout too.
@@ -73,22 +113,27 @@ async function attemptOnce(http: HttpSettings, url: string, etag: string | undef
     return { error: networkError(err, url, http.requestTimeoutMs) };
   }
   const requestId = response.headers.get("x-request-id") ?? undefined;
+  const project = response.headers.get(PROJECT_HEADER) ?? undefined;
 
-  if (status === 304 && etag !== undefined) return { notModified: true };
+  if (status === 304 && etag !== undefined) return { notModified: true, project };
   if (status === 200) {
-    const parsed = parseJson(text);
-    const version = PromptVersionSchema.safeParse(parsed);
-    if (version.success) return { notModified: false, version: version.data, etag: response.headers.get("etag") ?? undefined };
+    const parsed = schema.safeParse(parseJson(text));
+    if (parsed.success) return { notModified: false, value: parsed.data, etag: response.headers.get("etag") ?? undefined, project };
     return {
       error: new RegistryError({
         status,
         code: "invalid_response",
-        message: `GET ${url}: the answer is not a prompt version (${version.error.issues[0]?.message ?? "not JSON"})`,
+        message: `GET ${url}: the answer is not ${what} (${parsed.error.issues[0]?.message ?? "not JSON"})`,
         requestId,
       }),
+      project,
     };
   }
-  return { error: errorFromBody(status, text, url, requestId), retryAfterMs: parseRetryAfter(response.headers.get("retry-after")) };
+  return {
+    error: errorFromBody(status, text, url, requestId),
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), http.now),
+    project,
+  };
 }
 
 function errorFromBody(status: number, text: string, url: string, requestId: string | undefined): RegistryError {
@@ -119,11 +164,11 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Retry-After in delay-seconds or as an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(header: string | null): number | undefined {
+/** Retry-After in delay-seconds or as an HTTP date (read against `now`); undefined when absent or unreadable. */
+export function parseRetryAfter(header: string | null, now: () => number = Date.now): number | undefined {
   if (header === null) return undefined;
   const value = header.trim();
   if (/^\d+$/.test(value)) return Number(value) * 1000;
   const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now());
 }

@@ -3,10 +3,11 @@
 export { createClient } from "./client.js";
 export type { ClientOptions, Fallback, GetOptions, PreloadOptions, PreloadResult, RegistryClient } from "./client.js";
 export type { PromptRef, RefSelector } from "./cache.js";
-export type { ChatMessage, Template, VariableSpec } from "./contract.js";
+export type { ChatMessage, ChatRole, Template, VariableSpec } from "./contract.js";
 export { RegistryError } from "./errors.js";
 export type { ChatPrompt, Prompt, TagOptions, TextPrompt, TraceOptions } from "./prompt.js";
-export type { RenderOptions } from "./render.js";
+export { RenderError } from "./render.js";
+export type { RenderErrorCode, RenderErrorDetails, RenderOptions } from "./render.js";
 export { pullSnapshot } from "./snapshot.js";
 export type { PullSnapshotOptions, Snapshot, SnapshotEntry } from "./snapshot.js";
 export { createPromptSpanProcessor, promptSpanAttributes, tagSpan, withPrompt } from "./tracing.js";

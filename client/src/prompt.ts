@@ -36,16 +36,29 @@ interface PromptCommon {
   readonly variables: readonly VariableSpec[];
   /** The label the version was resolved through, when it was. */
   readonly label: string | undefined;
-  /** Where this came from: `network`, `cache` (fresh), `stale` (expired or server unreachable), `snapshot`, `fallback`. */
+  /** Where this came from: `network`, `cache` (registry answering), `stale` (registry failing), `snapshot`, `fallback`. */
   readonly source: PromptSource;
   readonly contentHash: string;
   /** The version's URL on the server; undefined for a fallback of no known version. */
   readonly url: string | undefined;
   /**
+   * Renders a text prompt: what `render` returns when `type` is `"text"`, typed without narrowing first.
+   * @throws {RenderError} as `render` does
+   * @throws {TypeError} when this is a chat prompt
+   */
+  renderText(values?: Record<string, unknown>, options?: RenderOptions): string;
+  /**
+   * Renders a chat prompt: what `render` returns when `type` is `"chat"`, typed without narrowing first. The messages
+   * can be given as they are to chat APIs such as OpenAI's `chat.completions.create`.
+   * @throws {RenderError} as `render` does
+   * @throws {TypeError} when this is a text prompt
+   */
+  renderMessages(values?: Record<string, unknown>, options?: RenderOptions): ChatMessage[];
+  /**
    * Runs `fn` (the LLM call) with the prompt linked to the spans it starts: OpenInference instrumentations pick the
    * link up, and other spans do with `createPromptSpanProcessor()`.
    * @example
-   * const messages = prompt.render({ question });
+   * const messages = prompt.renderMessages({ question });
    * await prompt.trace(() => openai.chat.completions.create({ model, messages }));
    */
   trace<T>(fn: () => T, options?: TraceOptions): T;
@@ -59,7 +72,9 @@ export interface TextPrompt extends PromptCommon {
   readonly type: "text";
   /**
    * Renders the template with `values` (Handlebars, no HTML escaping), exactly as the server's render endpoint does.
-   * @throws {RenderError} (from `@promptreg/client/render`) on missing, unexpected (`strictExtras`) or invalid variables
+   * @throws {RenderError} code `missing_variables` (`details.missing`: every missing name, nested paths included),
+   * `unexpected_variables` (with `strictExtras`; `details.unexpected`) or `invalid_variables` (a placeholder given
+   * something other than a list of messages, or values against the version's JSON Schema; `details.errors`)
    */
   render(values?: Record<string, unknown>, options?: RenderOptions): string;
 }
@@ -68,12 +83,17 @@ export interface ChatPrompt extends PromptCommon {
   readonly type: "chat";
   /**
    * Renders each message (placeholders are filled with the given message lists, never rendered as templates).
-   * @throws {RenderError} (from `@promptreg/client/render`) on missing, unexpected (`strictExtras`) or invalid variables
+   * @throws {RenderError} code `missing_variables` (`details.missing`: every missing name, nested paths included),
+   * `unexpected_variables` (with `strictExtras`; `details.unexpected`) or `invalid_variables` (a placeholder given
+   * something other than a list of messages, or values against the version's JSON Schema; `details.errors`)
    */
   render(values?: Record<string, unknown>, options?: RenderOptions): ChatMessage[];
 }
 
-/** A prompt version ready to render and to link to spans; narrow on `type` for the type of `render`'s result. */
+/**
+ * A prompt version ready to render and to link to spans. `renderText()` / `renderMessages()` are typed without
+ * narrowing (and throw on the other type); narrowing on `type` types `render()`'s result.
+ */
 export type Prompt = TextPrompt | ChatPrompt;
 
 export interface PromptContext {
@@ -132,6 +152,27 @@ class RegistryPrompt {
     const result = this.#context.renderer.render(this.#version, values, options);
     this.#lastValues = values;
     return "text" in result ? result.text : result.messages;
+  }
+
+  renderText(values?: Record<string, unknown>, options?: RenderOptions): string {
+    this.#expect("text", "renderText");
+    return this.render(values, options) as string;
+  }
+
+  renderMessages(values?: Record<string, unknown>, options?: RenderOptions): ChatMessage[] {
+    this.#expect("chat", "renderMessages");
+    return this.render(values, options) as ChatMessage[];
+  }
+
+  // Checked before rendering, so that a wrong call fails the same way whatever the values.
+  #expect(type: PromptType, method: string): void {
+    const { name, version, type: actual } = this.#version;
+    if (actual === type) return;
+    // The source matters: an inline fallback of the other type only shows up during an outage.
+    throw new TypeError(
+      `${method}() needs a ${type} prompt; ${name} ${version} (source ${this.source}) is a ${actual} prompt: ` +
+        `use ${type === "text" ? "renderMessages" : "renderText"}(), or render() after checking prompt.type`,
+    );
   }
 
   trace<T>(fn: () => T, options: TraceOptions = {}): T {

@@ -5,14 +5,17 @@ import { z } from "zod";
 import { PromptVersionSchema, type PromptVersion } from "./contract.js";
 import { deepFreeze, formatPromptRef, keyOf, parsePromptRef, targetOf, type PromptRef } from "./cache.js";
 import { RegistryError, batchError } from "./errors.js";
-import { resolveRemote } from "./http.js";
+import { resolveRemote, whoami, type HttpSettings } from "./http.js";
 
 export const SNAPSHOT_FORMAT = "promptreg-snapshot/1";
 
 const SnapshotSchema = z.object({
   format: z.literal(SNAPSHOT_FORMAT),
   createdAt: z.string(),
+  /** The registry it was pulled from. */
   baseUrl: z.string(),
+  /** The project of the key it was pulled with. Snapshots written before this field existed have none, and are read. */
+  project: z.string().min(1).optional(),
   entries: z.array(z.object({ name: z.string().min(1), ref: z.string().min(1), version: PromptVersionSchema })),
 });
 
@@ -22,6 +25,10 @@ export type SnapshotEntry = Snapshot["entries"][number];
 
 /** A snapshot ready for lookups. */
 export interface SnapshotIndex {
+  /** Where it came from, for messages: `snapshot file <path>` or `the snapshot option`. */
+  source: string;
+  baseUrl: string;
+  project: string | undefined;
   find(name: string, ref: string, exact: boolean): PromptVersion | undefined;
 }
 
@@ -43,6 +50,9 @@ export function indexSnapshot(value: unknown, source: string): SnapshotIndex {
     byVersion.set(keyOf(entry.name, version.version), version);
   }
   return {
+    source,
+    baseUrl: parsed.data.baseUrl,
+    project: parsed.data.project,
     find: (name, ref, exact) => (exact ? byVersion : byRef).get(keyOf(name, ref)),
   };
 }
@@ -82,23 +92,29 @@ export interface PullSnapshotOptions {
 }
 
 /**
- * Fetches each reference from the registry, for a snapshot file to bundle with an application.
- * @throws {RegistryError} code `snapshot_failed` naming every reference that could not be fetched
+ * Fetches each reference from the registry, for a snapshot file to bundle with an application. The snapshot records
+ * the registry's URL and the key's project (asked of `GET /api/v1/whoami`), so that a client of another project
+ * refuses it.
+ * @throws {RegistryError} code `snapshot_failed` naming every reference that could not be fetched; the server's error
+ * when it cannot say which project the key belongs to
  * @example
  * const snapshot = await pullSnapshot({ baseUrl, apiKey, refs: ["support/triage", "support/reply:staging"] });
  * await writeFile("prompts.snapshot.json", JSON.stringify(snapshot));
  */
 export async function pullSnapshot(options: PullSnapshotOptions): Promise<Snapshot> {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const http = {
+  const http: HttpSettings = {
     baseUrl,
     apiKey: options.apiKey,
     fetch: options.fetch ?? globalThis.fetch,
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     maxRetries: 2,
     retryBaseDelayMs: 200,
+    now: Date.now,
   };
   const wanted = options.refs.map(parsePromptRef);
+  // First, so that a wrong key fails once, with the server's own answer, rather than once per reference.
+  const { project } = await whoami(http);
   const results = await Promise.allSettled(
     wanted.map(async ({ name, ref }) => {
       const result = await resolveRemote(http, name, ref);
@@ -114,5 +130,5 @@ export async function pullSnapshot(options: PullSnapshotOptions): Promise<Snapsh
     else failures.push({ ref: formatPromptRef(wanted[i]!.name, wanted[i]!.ref), error: result.reason });
   });
   if (failures.length > 0) throw batchError("snapshot_failed", "pulling a snapshot", wanted.length, failures);
-  return { format: SNAPSHOT_FORMAT, createdAt: new Date().toISOString(), baseUrl, entries };
+  return { format: SNAPSHOT_FORMAT, createdAt: new Date().toISOString(), baseUrl, project, entries };
 }

@@ -30,6 +30,12 @@ afterAll(async () => {
 const client = (options: Partial<ClientOptions> = {}) =>
   createClient({ baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, ...options });
 
+/** The client's clock, moved by the test: no test sleeps for a TTL to pass. */
+function manualClock(start = Date.parse("2026-03-01T09:00:00Z")) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => (t += ms) };
+}
+
 async function caught(promise: Promise<unknown>): Promise<RegistryError> {
   const err = await promise.then(
     () => undefined,
@@ -53,22 +59,24 @@ describe("cache", () => {
     expect(rec.calls.map((call) => call.url)).toEqual([`${registry.baseUrl}/api/v1/prompts/cache%2Ffresh/resolve?ref=production`]);
   });
 
-  it("returns a stale hit at once and revalidates it with one background request (If-None-Match, 304)", async () => {
+  it("returns an expired hit at once and revalidates it with one background request (If-None-Match, 304)", async () => {
     await registry.publish("cache/stale", "Stale {{x}}", ["production"]);
     let slow = false;
     const rec = recordingFetch({ delayMs: () => (slow ? 300 : 0) });
-    const c = client({ fetch: rec.fetch, ttlMs: 100 });
+    const clock = manualClock();
+    const c = client({ fetch: rec.fetch, ttlMs: 100, now: clock.now });
     const first = await c.get("cache/stale");
-    await sleep(150);
+    clock.advance(150);
     slow = true;
     const start = performance.now();
-    const stale = await Promise.all(Array.from({ length: 5 }, () => c.get("cache/stale")));
+    const expired = await Promise.all(Array.from({ length: 5 }, () => c.get("cache/stale")));
     expect(performance.now() - start).toBeLessThan(150);
-    expect(stale.map((p) => p.source)).toEqual(Array(5).fill("stale"));
-    await vi.waitFor(() => expect(rec.calls[1]?.status).toBe(304), { timeout: 2_000 });
-    await sleep(20);
+    // The registry answers: served from memory while it is asked, so `cache`, not `stale`.
+    expect(expired.map((p) => p.source)).toEqual(Array(5).fill("cache"));
+    // Shares the revalidation still running, so this waits for it without a request of its own.
+    await c.preload(["cache/stale"]);
     expect(rec.calls).toHaveLength(2);
-    expect(rec.calls[1]!.ifNoneMatch).toMatch(/^".+"$/);
+    expect(rec.calls[1]).toMatchObject({ status: 304, ifNoneMatch: expect.stringMatching(/^".+"$/) });
     const renewed = await c.get("cache/stale");
     expect(renewed.source).toBe("cache");
     expect(renewed.contentHash).toBe(first.contentHash);
@@ -77,14 +85,15 @@ describe("cache", () => {
 
   it("sees a label moved on the server after the TTL plus one call", async () => {
     const v1 = await registry.publish("cache/moved", "one {{x}}", ["production"]);
-    const c = client({ ttlMs: 100 });
+    const clock = manualClock();
+    const c = client({ ttlMs: 100, now: clock.now });
     expect((await c.get("cache/moved")).version).toBe(v1);
     const v2 = await registry.publish("cache/moved", "two {{x}}", ["production"]);
     expect(v2).not.toBe(v1);
     expect((await c.get("cache/moved")).version).toBe(v1);
-    await sleep(150);
-    const stale = await c.get("cache/moved");
-    expect([stale.source, stale.version]).toEqual(["stale", v1]);
+    clock.advance(150);
+    const expired = await c.get("cache/moved");
+    expect([expired.source, expired.version]).toEqual(["cache", v1]);
     await vi.waitFor(async () => {
       const moved = await c.get("cache/moved");
       expect([moved.source, moved.version, moved.template]).toEqual(["cache", v2, "two {{x}}"]);
@@ -94,11 +103,12 @@ describe("cache", () => {
   it("evicts a label deleted on the server once the refresh gets 404: the next get throws, even with a fallback", async () => {
     await registry.publish("cache/deleted", "beta {{x}}", ["beta"]);
     const errors: RegistryError[] = [];
-    const c = client({ ttlMs: 100, onError: (e) => errors.push(e) });
+    const clock = manualClock();
+    const c = client({ ttlMs: 100, now: clock.now, onError: (e) => errors.push(e) });
     expect((await c.get("cache/deleted", { label: "beta" })).source).toBe("network");
     await registry.api("DELETE", `/prompts/${enc("cache/deleted")}/labels/beta`, undefined, 204);
-    await sleep(150);
-    expect((await c.get("cache/deleted", { label: "beta" })).source).toBe("stale");
+    clock.advance(150);
+    expect((await c.get("cache/deleted", { label: "beta" })).source).toBe("cache");
     await vi.waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]).toMatchObject({ status: 404, code: "not_found" });
     const err = await caught(c.get("cache/deleted", { label: "beta", fallback: "fallback {{x}}" }));
@@ -133,14 +143,15 @@ describe("cache", () => {
   it("never refetches an exact version, while a range expires with the TTL", async () => {
     const v = await registry.publish("cache/exact", "exact {{x}}");
     const rec = recordingFetch();
-    const c = client({ fetch: rec.fetch, ttlMs: 50 });
+    const clock = manualClock();
+    const c = client({ fetch: rec.fetch, ttlMs: 50, now: clock.now });
     expect((await c.get("cache/exact", { version: v })).source).toBe("network");
     expect((await c.get("cache/exact", { version: "^1" })).source).toBe("network");
-    await sleep(100);
+    clock.advance(100);
     const again = await c.get("cache/exact", { version: v });
     expect([again.source, again.version]).toEqual(["cache", v]);
     expect((await c.get("cache/exact", { version: `v${v}` })).source).toBe("cache");
-    expect((await c.get("cache/exact", { version: "^1" })).source).toBe("stale");
+    expect((await c.get("cache/exact", { version: "^1" })).source).toBe("cache");
     await vi.waitFor(() => expect(rec.calls).toHaveLength(3));
     expect(rec.calls.filter((call) => call.url.endsWith(`ref=${v}`))).toHaveLength(1);
   });
@@ -171,15 +182,19 @@ describe("when the registry cannot be reached", () => {
     const errors: RegistryError[] = [];
     const options = { baseUrl: listener.url, apiKey, retryBaseDelayMs: 1 };
     const rec = recordingFetch();
-    const warm = createClient({ ...options, fetch: rec.fetch, ttlMs: 100, onError: (e) => errors.push(e) });
+    const clock = manualClock();
+    const warm = createClient({ ...options, fetch: rec.fetch, ttlMs: 100, now: clock.now, onError: (e) => errors.push(e) });
     await warm.get(name);
     const snapshot = await pullSnapshot({ baseUrl: listener.url, apiKey, refs: [name] });
     await listener.close();
 
-    await sleep(150);
+    clock.advance(150);
+    // Nothing has failed yet: expired and being revalidated, the value is still `cache`.
+    const expired = await warm.get(name);
+    expect([expired.source, expired.version]).toEqual(["cache", version]);
+    await vi.waitFor(() => expect(errors.map((e) => e.code)).toContain("network_error"));
     const stale = await warm.get(name);
     expect([stale.source, stale.version]).toEqual(["stale", version]);
-    await vi.waitFor(() => expect(errors.map((e) => e.code)).toContain("network_error"));
     warm.invalidate(name);
     const invalidated = await warm.get(name);
     expect([invalidated.source, invalidated.version]).toEqual(["stale", version]);
@@ -431,6 +446,17 @@ describe("rendering and linking", () => {
         [S.PROMPT_TEMPLATE_VARIABLES]: JSON.stringify({ y: "two" }),
         "promptreg.prompt.source": "fallback",
       });
+      // A fallback copied from a published version links its spans to that version, still as source `fallback`.
+      const named = await createClient({ baseUrl: down.url, apiKey: "k", coldBudgetMs: 100 }).get("link/a", {
+        fallback: { template: "Link {{x}}", version },
+      });
+      named.trace(() => tracer.startActiveSpan("llm", llm));
+      expect(exporter.getFinishedSpans()[2]!.attributes).toMatchObject({
+        [S.PROMPT_ID]: "link/a",
+        [S.PROMPT_URL]: `${down.url}/api/v1/prompts/link%2Fa/versions/${version}`,
+        [S.PROMPT_TEMPLATE_VERSION]: version,
+        "promptreg.prompt.source": "fallback",
+      });
     } finally {
       context.disable();
       await provider.shutdown();
@@ -468,7 +494,7 @@ describe("snapshots", () => {
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain("cli/missing:production");
     expect(await readdir(dir)).toEqual(["prompts.snapshot.json"]);
-    expect(JSON.parse(await readFile(out, "utf8"))).toMatchObject({ format: "promptreg-snapshot/1", baseUrl: registry.baseUrl });
+    expect(JSON.parse(await readFile(out, "utf8"))).toMatchObject({ format: "promptreg-snapshot/1", baseUrl: registry.baseUrl, project: "default" });
 
     const down = await registry.listenAgain();
     await down.close();

@@ -25,6 +25,8 @@ export function authenticate(auth: AuthService, sessions?: SessionService): Requ
     const principal = await auth.authenticate(match[1]!);
     if (!principal) throw new AppError("unauthorized", "invalid API key");
     res.locals.principal = principal;
+    // Lets a client check, on any answer, that its snapshot belongs to the key's project (PROJECT_HEADER in the client).
+    res.setHeader("X-Promptreg-Project", principal.projectName);
     next();
   };
 }

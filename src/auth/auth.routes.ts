@@ -13,6 +13,13 @@ const UpdateProjectBody = z.strictObject({ protectedLabels: z.array(LabelNameSch
 export function authRoutes(auth: AuthService): Router {
   const r = Router();
 
+  // Any key may ask which project it belongs to: `promptreg pull` records it in snapshots, so that a client of another
+  // project refuses them.
+  r.get("/whoami", (_req, res) => {
+    const p = principalOf(res);
+    res.json({ project: p.projectName, role: p.role });
+  });
+
   r.post("/keys", async (req, res) => {
     const p = principalOf(res);
     requireRole(p, "admin");

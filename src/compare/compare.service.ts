@@ -1,33 +1,23 @@
 // Compares trace outcomes of prompt versions. Everything is aggregated in the database (one statement for the
-// per-version metrics and the per-source breakdown, one for annotation summaries); no raw spans reach Node.
-// Large comparisons read span_rollups instead of the spans (see rollups.ts): counts, failures, sums and means stay
-// exact, percentiles come from the latency histogram within the bound stated in histogram.ts. Only figures the
-// rollups hold exactly go that way (unit=span, status failures, no session/user filter); the rest reads the spans.
-// Reads spans, span_rollups and annotations; writes nothing.
-import semver from "semver";
-import { PRODUCTION_LABEL } from "@promptreg/client/contract";
+// per-version metrics and the per-source breakdown, one for annotation summaries, one for the prompt's
+// unattributed spans); no raw spans reach Node. Large comparisons read span_rollups instead of the spans (see
+// rollups.ts): counts, failures, sums and means stay exact, percentiles come from the latency histogram within the
+// bound stated in histogram.ts. Only figures the rollups hold exactly go that way (unit=span, status failures, no
+// session/user filter); the rest reads the spans. Reads spans, span_rollups and annotations; writes nothing.
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
-import { AppError, notFound } from "../http/errors.js";
-import { findPrompt } from "../prompts/lookup.js";
+import { Prisma } from "../generated/prisma/client.js";
+import { AppError } from "../http/errors.js";
+import type { PromptsService } from "../prompts/prompts.service.js";
+import { judgementSql, requireRecordedAnnotations, type FailureDefinition } from "./failure.js";
+import { rollupFilters, versionSpanFilters, type CompareFilters } from "./filters.js";
 import { bucketMidpoint, HISTOGRAM_RELATIVE_ERROR, histogramPercentiles } from "./histogram.js";
-import { COUNTED } from "./rollups.js";
 import { differenceInterval, failureVerdict, wilsonInterval, type Verdict } from "./stats.js";
+import { countUnattributed } from "./unattributed.js";
+import { pickVersions } from "./versions.js";
 
-export type FailureDefinition =
-  | { kind: "status" }
-  | { kind: "annotation"; name: string; threshold: number | null }
-  | { kind: "any"; name: string | null; threshold: number | null };
-
-export interface CompareFilters {
-  from?: Date;
-  to?: Date;
-  label?: string;
-  model?: string;
-  session?: string;
-  user?: string;
-  source?: string;
-}
+export type { CompareFilters } from "./filters.js";
+export type { FailureDefinition } from "./failure.js";
 
 export interface CompareQuery extends CompareFilters {
   versions?: string[];
@@ -59,42 +49,15 @@ const PERCENTILES = { exact: "exact", histogram: `histogram (<=${(HISTOGRAM_RELA
 const BUCKETS = { "5m": "5 minutes", "1h": "1 hour", "1d": "1 day" } as const;
 const MAX_BUCKETS = 5_000;
 
-/** Builds positional parameters for hand-written SQL. */
-class Params {
-  readonly values: unknown[] = [];
-  add(value: unknown, cast = ""): string {
-    this.values.push(value);
-    return `$${this.values.length}${cast}`;
-  }
-}
-
-function filterSql(p: Params, projectId: string, versionIds: string[], f: CompareFilters): string {
-  const where = [`s.project_id = ${p.add(projectId, "::uuid")}`, `s.version_id = ANY(${p.add(versionIds, "::uuid[]")})`, COUNTED];
-  if (f.from) where.push(`s.start_time >= ${p.add(f.from.toISOString(), "::timestamptz")}`);
-  if (f.to) where.push(`s.start_time < ${p.add(f.to.toISOString(), "::timestamptz")}`);
-  if (f.label) where.push(`s.label = ${p.add(f.label)}`);
-  if (f.model) where.push(`s.model = ${p.add(f.model)}`);
-  if (f.session) where.push(`s.session_id = ${p.add(f.session)}`);
-  if (f.user) where.push(`s.user_id = ${p.add(f.user)}`);
-  if (f.source) where.push(`coalesce(s.source, 'unspecified') = ${p.add(f.source)}`);
-  return where.join(" AND ");
-}
-
-/** SQL for "this span failed" under the definition. An annotation without a span id applies to its trace's spans. */
-function failedSql(p: Params, projectId: string, def: FailureDefinition): string {
-  if (def.kind === "status") return "s.failed";
-  const name = def.name === null ? "" : `AND an.name = ${p.add(def.name)}`;
-  const threshold = def.threshold === null ? "" : `OR an.score < ${p.add(def.threshold, "::float8")}`;
-  const annotated = `EXISTS (SELECT 1 FROM annotations an WHERE an.project_id = ${p.add(projectId, "::uuid")}
-    AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '') ${name} AND (an.passed = false ${threshold}))`;
-  return def.kind === "annotation" ? annotated : `(s.failed OR ${annotated})`;
-}
-
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const percent = (rate: number | null) => (rate === null ? "none (no units)" : `${(rate * 100).toFixed(1)}%`);
 
 /** One version's figures, whichever table they come from. */
 interface Figures {
+  /** Units the failure definition judges (all of them by status, the annotated ones by an annotation). */
   units: number;
+  /** Every unit, judged or not: the denominator of an annotation's coverage. */
+  allUnits: number;
   spans: number;
   failures: number;
   pct: (number | null)[] | null;
@@ -109,6 +72,7 @@ function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures
   const all = rows.find((r) => r.version_id === versionId && r.all_sources === 1);
   return {
     units: num(all?.units) ?? 0,
+    allUnits: num(all?.all_units) ?? 0,
     spans: num(all?.spans) ?? 0,
     failures: num(all?.failures) ?? 0,
     pct: (all?.latency_pct as number[] | null) ?? null,
@@ -144,6 +108,7 @@ function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figu
   const mean = (sum: string, count: string) => (total(count) ? total(sum) / total(count) : null);
   return {
     units: spans,
+    allUnits: spans,
     spans,
     failures: total("failures"),
     pct: spans ? histogramPercentiles(hist, [0.5, 0.95, 0.99]) : null,
@@ -160,95 +125,61 @@ function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figu
 
 /**
  * The rows to aggregate instead of the raw spans: whole UTC hours inside [from, to) from span_rollups, plus the raw
- * spans of the partial hours at either edge, bucketed the same way. With `bin` (an interval parameter), each row
- * also carries the start of its time-series bucket; bins are whole hours or days, so an hour never straddles two.
+ * spans of the partial hours at either edge, bucketed the same way. With `bin` (an interval such as '1 hour'), each
+ * row also carries the start of its time-series bucket; bins are whole hours or days, so an hour never straddles two.
  */
-function rollupSource(p: Params, projectId: string, versionIds: string[], f: CompareFilters, bin?: string): string {
+function rollupSource(projectId: string, versionIds: string[], f: CompareFilters, bin?: string): Prisma.Sql {
   const fromHour = f.from && new Date(Math.ceil(f.from.getTime() / HOUR_MS) * HOUR_MS);
   const toHour = f.to && new Date(Math.floor(f.to.getTime() / HOUR_MS) * HOUR_MS);
   const noWholeHour = fromHour && toHour && fromHour >= toHour;
-  const binOf = (column: string) => (bin ? `date_bin(${bin}, ${column}, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bin,` : "");
-  const parts: string[] = [];
+  const binOf = (column: string) =>
+    bin ? Prisma.sql`date_bin(${bin}::interval, ${Prisma.raw(column)}, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bin,` : Prisma.empty;
+  const parts: Prisma.Sql[] = [];
   if (!noWholeHour) {
-    const where = [`r.project_id = ${p.add(projectId, "::uuid")}`, `r.version_id = ANY(${p.add(versionIds, "::uuid[]")})`];
-    if (fromHour) where.push(`r.hour >= ${p.add(fromHour.toISOString(), "::timestamptz")}`);
-    if (toHour) where.push(`r.hour < ${p.add(toHour.toISOString(), "::timestamptz")}`);
-    if (f.label) where.push(`r.label = ${p.add(f.label)}`);
-    if (f.model) where.push(`r.model = ${p.add(f.model)}`);
-    if (f.source) where.push(`r.source = ${p.add(f.source)}`);
-    parts.push(`SELECT r.version_id, ${binOf("r.hour")} r.source, r.latency_bucket, r.spans, r.failures, r.latency_sum,
+    const where = rollupFilters(projectId, versionIds, f);
+    if (fromHour) where.push(Prisma.sql`r.hour >= ${fromHour.toISOString()}::timestamptz`);
+    if (toHour) where.push(Prisma.sql`r.hour < ${toHour.toISOString()}::timestamptz`);
+    parts.push(Prisma.sql`SELECT r.version_id, ${binOf("r.hour")} r.source, r.latency_bucket, r.spans, r.failures, r.latency_sum,
         r.tokens_prompt_sum, r.tokens_prompt_count, r.tokens_completion_sum, r.tokens_completion_count, r.tokens_total_sum,
         r.tokens_total_count, r.cost_sum, r.cost_count
-      FROM span_rollups r WHERE ${where.join(" AND ")}`);
+      FROM span_rollups r WHERE ${Prisma.join(where, " AND ")}`);
   }
-  const edges: string[] = [];
-  if (noWholeHour) edges.push("TRUE");
+  const edges: Prisma.Sql[] = [];
+  if (noWholeHour) edges.push(Prisma.sql`TRUE`);
   else {
-    if (fromHour && fromHour.getTime() !== f.from!.getTime()) edges.push(`s.start_time < ${p.add(fromHour.toISOString(), "::timestamptz")}`);
-    if (toHour && toHour.getTime() !== f.to!.getTime()) edges.push(`s.start_time >= ${p.add(toHour.toISOString(), "::timestamptz")}`);
+    if (fromHour && fromHour.getTime() !== f.from!.getTime()) edges.push(Prisma.sql`s.start_time < ${fromHour.toISOString()}::timestamptz`);
+    if (toHour && toHour.getTime() !== f.to!.getTime()) edges.push(Prisma.sql`s.start_time >= ${toHour.toISOString()}::timestamptz`);
   }
   if (edges.length)
-    parts.push(`SELECT s.version_id, ${binOf("s.start_time")} coalesce(s.source, 'unspecified') AS source,
+    parts.push(Prisma.sql`SELECT s.version_id, ${binOf("s.start_time")} coalesce(s.source, 'unspecified') AS source,
         promptreg_latency_bucket(s.latency_ms) AS latency_bucket, 1 AS spans, s.failed::int AS failures, s.latency_ms AS latency_sum,
         s.tokens_prompt::bigint AS tokens_prompt_sum, (s.tokens_prompt IS NOT NULL)::int AS tokens_prompt_count,
         s.tokens_completion::bigint AS tokens_completion_sum, (s.tokens_completion IS NOT NULL)::int AS tokens_completion_count,
         s.tokens_total::bigint AS tokens_total_sum, (s.tokens_total IS NOT NULL)::int AS tokens_total_count,
         s.cost_usd AS cost_sum, (s.cost_usd IS NOT NULL)::int AS cost_count
-      FROM spans s WHERE ${filterSql(p, projectId, versionIds, f)} AND (${edges.join(" OR ")})`);
-  return `(${parts.join(" UNION ALL ")})`;
+      FROM spans s WHERE ${versionSpanFilters(projectId, versionIds, f)} AND (${Prisma.join(edges, " OR ")})`);
+  return Prisma.sql`(${Prisma.join(parts, " UNION ALL ")})`;
 }
 
 /** A comparison's rollup rows: one per version, source and latency bucket. */
-function rollupQuery(projectId: string, versionIds: string[], f: CompareFilters): { sql: string; values: unknown[] } {
-  const p = new Params();
-  const sql = `SELECT x.version_id::text AS version_id, x.source, x.latency_bucket::int AS bucket, sum(x.spans)::int AS spans,
+function rollupQuery(projectId: string, versionIds: string[], f: CompareFilters): Prisma.Sql {
+  return Prisma.sql`SELECT x.version_id::text AS version_id, x.source, x.latency_bucket::int AS bucket, sum(x.spans)::int AS spans,
       sum(x.failures)::int AS failures, sum(x.latency_sum)::float8 AS latency_sum,
       sum(x.tokens_prompt_sum)::float8 AS prompt_sum, sum(x.tokens_prompt_count)::int AS prompt_count,
       sum(x.tokens_completion_sum)::float8 AS completion_sum, sum(x.tokens_completion_count)::int AS completion_count,
       sum(x.tokens_total_sum)::float8 AS total_sum, sum(x.tokens_total_count)::int AS total_count,
       coalesce(sum(x.cost_sum), 0)::float8 AS cost_sum, sum(x.cost_count)::int AS cost_count
-    FROM ${rollupSource(p, projectId, versionIds, f)} x
+    FROM ${rollupSource(projectId, versionIds, f)} x
     GROUP BY 1, 2, 3`;
-  return { sql, values: p.values };
 }
 
 export type CompareService = ReturnType<typeof createCompareService>;
 
-export function createCompareService({ db }: { db: Db }) {
-  /** The versions to compare: as listed (the first is the baseline), or what production holds now vs before its last move. */
-  async function pickVersions(p: Principal, name: string, listed?: string[], atLeast = 2) {
-    const prompt = await findPrompt(db, p.projectId, name);
-    let wanted = listed;
-    if (!wanted) {
-      const events = await db.$queryRaw<{ from_version: string | null; to_version: string | null }[]>`
-        SELECT from_version, to_version FROM label_events
-        WHERE prompt_id = ${prompt.id}::uuid AND label = ${PRODUCTION_LABEL} AND from_version IS DISTINCT FROM to_version
-        ORDER BY id DESC LIMIT 1`;
-      const last = events[0];
-      if (!last?.from_version || !last.to_version)
-        throw new AppError("validation_error", `'${PRODUCTION_LABEL}' of prompt '${name}' has not moved between two versions yet: pass versions=A,B`, {
-          issues: [{ path: "query.versions", message: "needed: the label ledger has no earlier version to compare with" }],
-        });
-      wanted = [last.from_version, last.to_version];
-    }
-    const unique = [...new Set(wanted)];
-    if (unique.length < atLeast)
-      throw new AppError("validation_error", `this needs at least ${atLeast} different version${atLeast > 1 ? "s" : ""}`, {
-        issues: [{ path: "query.versions", message: "list at least two versions, the baseline first" }],
-      });
-    for (const v of unique)
-      if (!semver.valid(v))
-        throw new AppError("validation_error", `'${v}' is not a version`, { issues: [{ path: "query.versions", message: "must be MAJOR.MINOR.PATCH versions" }] });
-    const rows = await db.promptVersion.findMany({ where: { promptId: prompt.id, version: { in: unique } }, select: { id: true, version: true } });
-    const byVersion = new Map(rows.map((r) => [r.version, r.id]));
-    const missing = unique.filter((v) => !byVersion.has(v));
-    if (missing.length) throw notFound(`version ${missing.join(", ")} of prompt '${name}'`);
-    return { prompt, versions: unique.map((v) => ({ version: v, id: byVersion.get(v)! })) };
-  }
-
+export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<PromptsService, "resolve"> }) {
   return {
     async compare(p: Principal, name: string, q: CompareQuery) {
-      const { versions } = await pickVersions(p, name, q.versions);
+      const { prompt, versions, refs } = await pickVersions({ db, prompts }, p, name, q.versions, 2);
+      await requireRecordedAnnotations(db, p.projectId, prompt, q.failure);
       const ids = versions.map((v) => v.id);
       const mode = q.percentiles ?? "auto";
 
@@ -256,8 +187,7 @@ export function createCompareService({ db }: { db: Db }) {
       // definition or filter needs the raw spans.
       let rolled: Record<string, unknown>[] | null = null;
       if (mode !== "exact" && q.unit === "span" && q.failure.kind === "status" && !q.session && !q.user) {
-        const { sql, values } = rollupQuery(p.projectId, ids, q);
-        const rows = await db.$queryRawUnsafe<Record<string, unknown>[]>(sql, ...values);
+        const rows = await db.$queryRaw<Record<string, unknown>[]>(rollupQuery(p.projectId, ids, q));
         const compared = rows.reduce((s, r) => s + Number(r.spans), 0);
         if (mode === "histogram" || compared > EXACT_PERCENTILES_UP_TO) rolled = rows;
       }
@@ -265,41 +195,35 @@ export function createCompareService({ db }: { db: Db }) {
       let figures: (id: string) => Figures;
       if (rolled) figures = (id) => rolledFigures(rolled, id);
       else {
-        const params = new Params();
-        const where = filterSql(params, p.projectId, ids, q);
-        const failed = failedSql(params, p.projectId, q.failure);
-        const units = q.unit === "span" ? "count(*)" : "count(DISTINCT s.trace_id)";
-        const failures = q.unit === "span" ? "count(*) FILTER (WHERE f.failed)" : "count(DISTINCT s.trace_id) FILTER (WHERE f.failed)";
+        const unit = Prisma.raw(q.unit === "span" ? "*" : "DISTINCT s.trace_id");
         // One statement: per version, and per version and source (GROUPING SETS), with exact percentiles.
-        const metrics = await db.$queryRawUnsafe<Record<string, unknown>[]>(
-          `SELECT s.version_id::text AS version_id, coalesce(s.source, 'unspecified') AS source, GROUPING(coalesce(s.source, 'unspecified'))::int AS all_sources,
-             ${units}::int AS units, ${failures}::int AS failures, count(*)::int AS spans,
+        const metrics = await db.$queryRaw<Record<string, unknown>[]>`
+          SELECT s.version_id::text AS version_id, coalesce(s.source, 'unspecified') AS source, GROUPING(coalesce(s.source, 'unspecified'))::int AS all_sources,
+             (count(${unit}) FILTER (WHERE f.judged))::int AS units, (count(${unit}) FILTER (WHERE f.judged AND f.failed))::int AS failures,
+             count(${unit})::int AS all_units, count(*)::int AS spans,
              percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_pct,
              avg(s.latency_ms) AS latency_mean,
              avg(s.tokens_prompt)::float8 AS prompt_mean, sum(s.tokens_prompt)::float8 AS prompt_sum,
              avg(s.tokens_completion)::float8 AS completion_mean, sum(s.tokens_completion)::float8 AS completion_sum,
              avg(s.tokens_total)::float8 AS total_mean, sum(s.tokens_total)::float8 AS total_sum,
              avg(s.cost_usd) AS cost_mean, sum(s.cost_usd) AS cost_sum
-           FROM spans s CROSS JOIN LATERAL (SELECT ${failed} AS failed) f
-           WHERE ${where}
-           GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`,
-          ...params.values,
-        );
+           FROM spans s CROSS JOIN LATERAL ${judgementSql(p.projectId, q.failure)} f
+           WHERE ${versionSpanFilters(p.projectId, ids, q)}
+           GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`;
         figures = (id) => rawFigures(metrics, id);
       }
 
-      const annParams = new Params();
-      const annWhere = filterSql(annParams, p.projectId, ids, q);
       // Annotations attached to the counted spans (a trace-level one counts once per span of its trace). The
       // uncorrelated EXISTS is a one-time filter: a project without annotations never scans its spans here.
-      const annotations = await db.$queryRawUnsafe<Record<string, unknown>[]>(
-        `SELECT s.version_id::text AS version_id, an.name, count(*)::int AS count,
+      const annotations = await db.$queryRaw<Record<string, unknown>[]>`
+        SELECT s.version_id::text AS version_id, an.name, count(*)::int AS count,
            avg(CASE WHEN an.passed THEN 1.0 WHEN an.passed = false THEN 0.0 END)::float8 AS pass_rate, avg(an.score) AS mean_score
          FROM spans s JOIN annotations an ON an.project_id = s.project_id AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '')
-         WHERE ${annWhere} AND EXISTS (SELECT 1 FROM annotations a0 WHERE a0.project_id = ${annParams.add(p.projectId, "::uuid")})
-         GROUP BY s.version_id, an.name ORDER BY an.name`,
-        ...annParams.values,
-      );
+         WHERE ${versionSpanFilters(p.projectId, ids, q)} AND EXISTS (SELECT 1 FROM annotations a0 WHERE a0.project_id = ${p.projectId}::uuid)
+         GROUP BY s.version_id, an.name ORDER BY an.name`;
+
+      const unattributed = await countUnattributed(db, p.projectId, prompt, q);
+      const annotationBased = q.failure.kind !== "status";
 
       const perVersion = versions.map(({ version, id }) => {
         const f = figures(id);
@@ -312,6 +236,8 @@ export function createCompareService({ db }: { db: Db }) {
           failures: k,
           failureRate: n ? k / n : null,
           failureRateCI: n ? wilsonInterval(k, n) : null,
+          // Under an annotation-based failure: how many of the version's units carry the annotation.
+          coverage: annotationBased ? { annotatedUnits: n, allUnits: f.allUnits, rate: f.allUnits ? n / f.allUnits : null } : null,
           latencyMs: { p50: f.pct?.[0] ?? null, p95: f.pct?.[1] ?? null, p99: f.pct?.[2] ?? null, mean: f.latencyMean },
           tokens: f.tokens,
           costUsd: f.cost,
@@ -325,6 +251,9 @@ export function createCompareService({ db }: { db: Db }) {
       });
 
       const [baseline, ...candidates] = perVersion;
+      const coverageNote = annotationBased
+        ? ` Only annotated ${q.unit}s are judged; coverage ${perVersion.map((v) => `${v.version} ${percent(v.coverage!.rate)}`).join(", ")}.`
+        : "";
       const comparisons = candidates.map((c) => {
         const verdict = failureVerdict({
           baseline: { label: baseline!.version, failures: baseline!.failures, total: baseline!.units },
@@ -338,7 +267,7 @@ export function createCompareService({ db }: { db: Db }) {
           version: c.version,
           baseline: baseline!.version,
           verdict: verdict.verdict as Verdict,
-          explanation: verdict.sentence,
+          explanation: verdict.sentence + coverageNote,
           minSample: verdict.minSample,
           failureRateDiff: diff && { diff: diff.diff, low: diff.low, high: diff.high },
           pValue: verdict.pValue,
@@ -352,6 +281,7 @@ export function createCompareService({ db }: { db: Db }) {
         prompt: name,
         unit: q.unit,
         failure: q.failure,
+        refs,
         filters: {
           from: q.from?.toISOString() ?? null,
           to: q.to?.toISOString() ?? null,
@@ -366,11 +296,13 @@ export function createCompareService({ db }: { db: Db }) {
         baseline: baseline!.version,
         versions: perVersion,
         comparisons,
+        unattributed,
       };
     },
 
     async timeseries(p: Principal, name: string, q: TimeseriesQuery) {
-      const { prompt, versions } = await pickVersions(p, name, q.versions, 1);
+      const { prompt, versions, refs } = await pickVersions({ db, prompts }, p, name, q.versions, 1);
+      await requireRecordedAnnotations(db, p.projectId, prompt, q.failure);
       const ids = versions.map((v) => v.id);
       const mode = q.percentiles ?? "auto";
       const bucketMs = { "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000 }[q.bucket];
@@ -386,23 +318,15 @@ export function createCompareService({ db }: { db: Db }) {
       if (mode !== "exact" && q.bucket !== "5m" && q.failure.kind === "status" && !q.session && !q.user) {
         if (!q.from || !q.to) {
           // Hour starts: the range may read up to an hour short, which never matters against MAX_BUCKETS.
-          const rp = new Params();
-          const where = [`r.project_id = ${rp.add(p.projectId, "::uuid")}`, `r.version_id = ANY(${rp.add(ids, "::uuid[]")})`];
-          if (q.label) where.push(`r.label = ${rp.add(q.label)}`);
-          if (q.model) where.push(`r.model = ${rp.add(q.model)}`);
-          if (q.source) where.push(`r.source = ${rp.add(q.source)}`);
-          const range = await db.$queryRawUnsafe<{ lo: Date | null; hi: Date | null }[]>(
-            `SELECT min(r.hour) AS lo, max(r.hour) AS hi FROM span_rollups r WHERE ${where.join(" AND ")}`,
-            ...rp.values,
-          );
+          const range = await db.$queryRaw<{ lo: Date | null; hi: Date | null }[]>`
+            SELECT min(r.hour) AS lo, max(r.hour) AS hi FROM span_rollups r WHERE ${Prisma.join(rollupFilters(p.projectId, ids, q), " AND ")}`;
           checkRange(q.from ?? range[0]?.lo ?? null, q.to ?? range[0]?.hi ?? null);
         }
-        const tp = new Params();
-        const source = rollupSource(tp, p.projectId, ids, q, tp.add(BUCKETS[q.bucket], "::interval"));
+        const source = rollupSource(p.projectId, ids, q, BUCKETS[q.bucket]);
         // Per version and bin, the latency buckets holding the two ranks percentile_cont(0.95) interpolates between
         // (rank k sits in the first bucket whose running count exceeds k); histogram.ts has the error bound.
-        const rolled = await db.$queryRawUnsafe<Record<string, unknown>[]>(
-          `WITH h AS (
+        const rolled = await db.$queryRaw<Record<string, unknown>[]>`
+           WITH h AS (
              SELECT x.version_id, x.bin, x.latency_bucket, sum(x.spans) AS c, sum(x.failures) AS failures,
                sum(x.cost_sum) AS cost_sum, sum(x.cost_count) AS cost_count
              FROM ${source} x GROUP BY 1, 2, 3
@@ -411,14 +335,12 @@ export function createCompareService({ db }: { db: Db }) {
                sum(h.c) OVER (PARTITION BY h.version_id, h.bin) AS n
              FROM h
            )
-           SELECT version_id::text AS version_id, bin AS bucket, sum(c)::int AS count, sum(failures)::int AS failures,
+           SELECT version_id::text AS version_id, bin AS bucket, sum(c)::int AS count, sum(c)::int AS spans, sum(failures)::int AS failures,
              (sum(cost_sum) / nullif(sum(cost_count), 0))::float8 AS cost_mean,
              min(latency_bucket) FILTER (WHERE cum > floor(0.95 * (n - 1)))::int AS p95_lo,
              min(latency_bucket) FILTER (WHERE cum > ceil(0.95 * (n - 1)))::int AS p95_hi,
              min(0.95 * (n - 1) - floor(0.95 * (n - 1)))::float8 AS p95_frac
-           FROM ranked GROUP BY 1, 2 ORDER BY 2, 1`,
-          ...tp.values,
-        );
+           FROM ranked GROUP BY 1, 2 ORDER BY 2, 1`;
         if (mode === "histogram" || rolled.reduce((n, r) => n + Number(r.count), 0) > EXACT_PERCENTILES_UP_TO)
           rows = rolled.map((r) => {
             const lo = bucketMidpoint(Number(r.p95_lo));
@@ -428,25 +350,18 @@ export function createCompareService({ db }: { db: Db }) {
 
       const histogram = rows !== null;
       if (!rows) {
-        const params = new Params();
-        const where = filterSql(params, p.projectId, ids, q);
-        const failed = failedSql(params, p.projectId, q.failure);
-        const interval = params.add(BUCKETS[q.bucket], "::interval");
-        const rangeParams = new Params();
-        const span = await db.$queryRawUnsafe<{ lo: Date | null; hi: Date | null }[]>(
-          `SELECT min(s.start_time) AS lo, max(s.start_time) AS hi FROM spans s WHERE ${filterSql(rangeParams, p.projectId, ids, q)}`,
-          ...rangeParams.values,
-        );
+        const where = versionSpanFilters(p.projectId, ids, q);
+        const span = await db.$queryRaw<{ lo: Date | null; hi: Date | null }[]>`
+          SELECT min(s.start_time) AS lo, max(s.start_time) AS hi FROM spans s WHERE ${where}`;
         checkRange(q.from ?? span[0]?.lo ?? null, q.to ?? span[0]?.hi ?? null);
-        rows = await db.$queryRawUnsafe<Record<string, unknown>[]>(
-          `SELECT s.version_id::text AS version_id, date_bin(${interval}, s.start_time, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bucket,
-             count(*)::int AS count, (count(*) FILTER (WHERE f.failed))::int AS failures,
+        // count and failures are the judged units, as in compare; latency and cost cover every span of the bucket.
+        rows = await db.$queryRaw<Record<string, unknown>[]>`
+          SELECT s.version_id::text AS version_id, date_bin(${BUCKETS[q.bucket]}::interval, s.start_time, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bucket,
+             (count(*) FILTER (WHERE f.judged))::int AS count, count(*)::int AS spans, (count(*) FILTER (WHERE f.judged AND f.failed))::int AS failures,
              percentile_cont(0.95) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_p95, avg(s.cost_usd) AS cost_mean
-           FROM spans s CROSS JOIN LATERAL (SELECT ${failed} AS failed) f
+           FROM spans s CROSS JOIN LATERAL ${judgementSql(p.projectId, q.failure)} f
            WHERE ${where}
-           GROUP BY 1, 2 ORDER BY 2, 1`,
-          ...params.values,
-        );
+           GROUP BY 1, 2 ORDER BY 2, 1`;
       }
       const points = rows;
       const events = await db.labelEvent.findMany({
@@ -461,6 +376,7 @@ export function createCompareService({ db }: { db: Db }) {
         prompt: name,
         bucket: q.bucket,
         versions: versions.map((v) => v.version),
+        refs,
         percentiles: histogram ? PERCENTILES.histogram : PERCENTILES.exact,
         series: versions.map((v) => ({
           version: v.version,
@@ -469,6 +385,7 @@ export function createCompareService({ db }: { db: Db }) {
             .map((r) => ({
               start: (r.bucket as Date).toISOString(),
               count: num(r.count)!,
+              spans: num(r.spans)!,
               failures: num(r.failures)!,
               failureRate: num(r.count) ? num(r.failures)! / num(r.count)! : null,
               latencyP95Ms: num(r.latency_p95),

@@ -3,6 +3,7 @@ import { createHash, randomUUID } from "node:crypto";
 import semver from "semver";
 import {
   LATEST_LABEL,
+  PROMPT_NAME_PATTERN,
   type CreatePromptBody,
   type PromptType,
   type PromptVersion,
@@ -23,7 +24,7 @@ import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
 import { ResolveCache } from "./resolve-cache.js";
 import { templateErrorLocation } from "./template-location.js";
-import { contentHash, pickVersion, requiredBump, type RequiredBump } from "./versioning.js";
+import { contentHash, contractOf, pickVersion, requiredBump, type RequiredBump } from "./versioning.js";
 
 type VersionRow = {
   id: string;
@@ -146,15 +147,15 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     },
 
     async list(p: Principal, q: { prefix?: string; tag?: string; q?: string; cursor?: string; limit: number }) {
-      const after = q.cursor ? decodeCursor(q.cursor, (name) => name || null) : undefined;
+      const after = q.cursor ? decodeCursor(q.cursor, (name) => (PROMPT_NAME_PATTERN.test(name) ? name : null)) : undefined;
       const folder = q.prefix?.replace(/\/+$/, "");
       const rows = await db.prompt.findMany({
         where: {
           projectId: p.projectId,
-          ...(folder ? { name: { startsWith: `${folder}/`, ...(after ? { gt: after } : {}) } } : after ? { name: { gt: after } } : {}),
+          ...(folder ? { name: { startsWith: `${escapeLike(folder)}/`, ...(after ? { gt: after } : {}) } } : after ? { name: { gt: after } } : {}),
           ...(q.tag ? { tags: { has: q.tag } } : {}),
           // A name search: a substring anywhere in the full name, folders included.
-          ...(q.q ? { AND: [{ name: { contains: q.q, mode: "insensitive" as const } }] } : {}),
+          ...(q.q ? { AND: [{ name: { contains: escapeLike(q.q), mode: "insensitive" as const } }] } : {}),
         },
         include: { labels: { include: { version: { select: { version: true } } } }, _count: { select: { versions: true } } },
         orderBy: { name: "asc" },
@@ -234,7 +235,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       let variables: VariableSpec[];
       try {
         if (variablesSchema) checkVariablesSchema(variablesSchema);
-        variables = analyzeTemplate(body.template, variablesSchema);
+        variables = analyzeTemplate(body.template, variablesSchema, { publishing: true });
       } catch (err) {
         if (err instanceof TemplateError)
           throw new AppError("invalid_template", err.message, err.details ?? templateErrorLocation(body.template, err.message));
@@ -269,7 +270,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
           created = false;
         } else {
           required = highest
-            ? requiredBump({ variables: highest.variables as VariableSpec[], config: highest.config }, { variables, config })
+            ? requiredBump(contractOf(versionView(prompt, highest)), { template: body.template, config, variablesSchema, variables })
             : { bump: "major" as const, reasons: ["first version"] };
           const version = pickVersion(highest?.version ?? null, required, body);
           const parsed = semver.parse(version)!;
@@ -365,11 +366,18 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     },
 
     async diff(p: Principal, name: string, fromRef: string, toRef: string) {
-      const [from, to] = await Promise.all([resolveRef(p, name, parseRef(fromRef)), resolveRef(p, name, parseRef(toRef))]);
+      // Both refs are parsed before either lookup starts: a bad `to` must not leave the `from` lookup running with
+      // nobody to catch its rejection (an unhandled rejection ends the process).
+      const refs = [parseRef(fromRef), parseRef(toRef)] as const;
+      const [from, to] = await Promise.all([resolveRef(p, name, refs[0]), resolveRef(p, name, refs[1])]);
       return diffVersions(from, to);
     },
   };
 }
+
+// Prisma turns startsWith into LIKE without escaping its wildcards: `_` (allowed in names) and `%` would match
+// other folders. PostgreSQL's LIKE escape character is the backslash.
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, "\\$&");
 
 function promptMeta(row: { id: string; name: string; type: PromptType; description: string; tags: string[]; createdAt: Date; updatedAt: Date }) {
   return {

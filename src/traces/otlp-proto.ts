@@ -11,7 +11,8 @@ package promptreg.otlp;
 
 // A oneof in the specification. Declared as proto3 optional fields instead, which is the same on the wire and
 // keeps presence (an explicit "" or 0 is still a value): for a real oneof, protobufjs clears the other members with
-// a delete each time one is set, which made decoding several times slower.
+// a delete each time one is set, which made decoding several times slower. Only presence says which member is set:
+// an absent int_value still reads as Long 0 through the message's prototype (see setMember in otlp.ts).
 message AnyValue {
   optional string string_value = 1;
   optional bool bool_value = 2;

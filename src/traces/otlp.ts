@@ -248,28 +248,57 @@ function toAttributes(list: unknown, depth: number): Attributes {
   return out;
 }
 
-// Absent members are undefined in JSON and null on a decoded protobuf message.
-function anyValue(v: unknown, depth: number): AttributeValue {
-  if (!isObj(v) || depth > MAX_VALUE_DEPTH) return null;
-  if (v.stringValue != null) return typeof v.stringValue === "string" ? cleanText(v.stringValue) : String(v.stringValue);
-  if (v.boolValue != null) return v.boolValue === true || v.boolValue === "true";
-  if (v.intValue != null) return intValue(v.intValue);
-  if (v.doubleValue != null) return doubleValue(v.doubleValue);
-  if (v.arrayValue != null) {
-    const values = isObj(v.arrayValue) && Array.isArray(v.arrayValue.values) ? v.arrayValue.values : [];
-    return values.map((x) => anyValue(x, depth + 1));
-  }
-  if (v.kvlistValue != null) return toAttributes(isObj(v.kvlistValue) ? v.kvlistValue.values : undefined, depth + 1);
-  if (v.bytesValue != null) {
-    if (typeof v.bytesValue === "string") return v.bytesValue;
-    if (v.bytesValue instanceof Uint8Array) return Buffer.from(v.bytesValue).toString("base64");
-  }
-  return null;
+const ANY_VALUE_MEMBERS = ["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"] as const;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * The AnyValue member that is set, told by presence and never by value: a decoded protobuf message holds own
+ * properties only for the fields on the wire (the others fall through to defaults on its prototype, intValue's
+ * being Long 0, which once turned every double into 0), and a parsed JSON object only for its keys. A value with
+ * several members is malformed either way; the first in field order is taken.
+ */
+function setMember(v: Obj): (typeof ANY_VALUE_MEMBERS)[number] | undefined {
+  for (const key of ANY_VALUE_MEMBERS) if (hasOwn.call(v, key) && v[key] != null) return key;
+  return undefined;
 }
 
-// JSON numbers cannot hold every int64: beyond 2^53 the exact decimal string is kept instead.
+function anyValue(v: unknown, depth: number): AttributeValue {
+  if (!isObj(v) || depth > MAX_VALUE_DEPTH) return null;
+  switch (setMember(v)) {
+    case "stringValue":
+      return typeof v.stringValue === "string" ? cleanText(v.stringValue) : String(v.stringValue);
+    case "boolValue":
+      return v.boolValue === true || v.boolValue === "true";
+    case "intValue":
+      return intValue(v.intValue);
+    case "doubleValue":
+      return doubleValue(v.doubleValue);
+    case "arrayValue": {
+      const values = isObj(v.arrayValue) && Array.isArray(v.arrayValue.values) ? v.arrayValue.values : [];
+      return values.map((x) => anyValue(x, depth + 1));
+    }
+    case "kvlistValue":
+      return toAttributes(isObj(v.kvlistValue) ? v.kvlistValue.values : undefined, depth + 1);
+    case "bytesValue":
+      if (typeof v.bytesValue === "string") return v.bytesValue;
+      if (v.bytesValue instanceof Uint8Array) return Buffer.from(v.bytesValue).toString("base64");
+      return null;
+    default:
+      return null;
+  }
+}
+
+const INT64_LIMIT = 2 ** 63;
+
+// JSON numbers cannot hold every int64: beyond 2^53 the exact decimal string is kept instead, whichever encoding
+// brought it. A JSON number outside int64 (the JSON exporter sends any integral JS number as intValue) stays the
+// number it is, as the proto exporter sends it as a double.
 function intValue(value: unknown): AttributeValue {
-  if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) : null;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return null;
+    const n = Math.trunc(value);
+    return Number.isSafeInteger(n) || Math.abs(n) >= INT64_LIMIT ? n : BigInt(n).toString();
+  }
   if (isLong(value)) {
     const n = value.unsigned ? (value.high >>> 0) * 2 ** 32 + (value.low >>> 0) : value.high * 2 ** 32 + (value.low >>> 0);
     return Number.isSafeInteger(n) ? n : longToBigInt(value).toString();

@@ -2,7 +2,13 @@
 import { randomBytes } from "node:crypto";
 import { ExportTraceServiceRequest, ExportTraceServiceResponse } from "../../src/traces/otlp-proto.js";
 
-export type AttrInput = string | number | boolean | AttrInput[] | { [key: string]: AttrInput };
+/** An AnyValue exactly as it goes on the wire (e.g. `{ doubleValue: -0 }`, `{ intValue: "9223372036854775807" }`, `{}`). */
+export class WireValue {
+  constructor(readonly value: object) {}
+}
+export const wire = (value: object) => new WireValue(value);
+
+export type AttrInput = string | number | boolean | WireValue | AttrInput[] | { [key: string]: AttrInput };
 
 export interface SpanSpec {
   traceId: string;
@@ -27,6 +33,7 @@ let clock = 0n;
 export const nextNs = (stepMs = 1) => (BASE_NS + (clock += BigInt(stepMs) * 1_000_000n)).toString();
 
 function anyValue(v: AttrInput, json: boolean): object {
+  if (v instanceof WireValue) return v.value;
   if (typeof v === "string") return { stringValue: v };
   if (typeof v === "boolean") return { boolValue: v };
   if (typeof v === "number") return Number.isInteger(v) ? { intValue: json ? String(v) : v } : { doubleValue: v };

@@ -4,10 +4,12 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import {
+  CHAT_ROLES,
   PROMPT_NAME_PATTERN,
   PromptVersionSchema,
   PublishPreviewSchema,
   TemplateErrorDetailsSchema,
+  type ChatRole,
   type ChatTemplateItem,
   type PromptDetail,
   type PromptType,
@@ -19,7 +21,7 @@ import { TemplateEditor } from "../components/TemplateEditor";
 import { ErrorBox, Loading } from "../components/ui";
 import { promptHref } from "./PromptRoute";
 
-const ROLES = ["system", "developer", "user", "assistant", "tool"];
+const ROLES: readonly string[] = CHAT_ROLES;
 const PREVIEW_DELAY_MS = 400;
 
 type ChatItem = { key: number; kind: "message"; role: string; content: string } | { key: number; kind: "placeholder"; name: string };
@@ -28,7 +30,7 @@ let nextKey = 1;
 const toItems = (template: ChatTemplateItem[]): ChatItem[] =>
   template.map((t) => ("type" in t ? { key: nextKey++, kind: "placeholder", name: t.name } : { key: nextKey++, kind: "message", role: t.role, content: t.content }));
 const fromItems = (items: ChatItem[]): ChatTemplateItem[] =>
-  items.map((i) => (i.kind === "placeholder" ? { type: "placeholder" as const, name: i.name } : { role: i.role, content: i.content }));
+  items.map((i) => (i.kind === "placeholder" ? { type: "placeholder" as const, name: i.name } : { role: i.role as ChatRole, content: i.content }));
 
 export default function Publish({ prompt }: { prompt?: PromptDetail }) {
   const latest = useQuery({

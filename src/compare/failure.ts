@@ -1,0 +1,65 @@
+// What "failed" means in a comparison, and which units a definition can judge at all. By status, every counted
+// span is judged. By an annotation, only the units that carry it are: a unit nobody annotated has no verdict, and
+// counting it as a pass made a misspelt name look perfect and a version annotated more often look worse than one
+// never annotated. `any` judges the same annotated units and adds their status to the annotation's verdict, so its
+// figures stay comparable with `annotation:<name>`'s; counting unannotated units by status alone would mix the
+// two populations again.
+import type { Db } from "../db/client.js";
+import { Prisma } from "../generated/prisma/client.js";
+import { AppError } from "../http/errors.js";
+
+export type FailureDefinition =
+  | { kind: "status" }
+  | { kind: "annotation"; name: string; threshold: number | null }
+  | { kind: "any"; name: string | null; threshold: number | null };
+
+/** At most this many recorded names are listed when a definition names one never recorded. */
+const LISTED_NAMES = 20;
+
+/**
+ * A lateral subquery over the span `s` giving `judged` (the definition has a verdict on it) and `failed` (that
+ * verdict is a failure; only meaningful when judged). An annotation fails on `passed = false`, or on a score under
+ * the threshold when one is given. An annotation without a span id is its trace's: it judges every span of it.
+ */
+export function judgementSql(projectId: string, def: FailureDefinition): Prisma.Sql {
+  if (def.kind === "status") return Prisma.sql`(SELECT TRUE AS judged, s.failed AS failed)`;
+  const name = def.name === null ? Prisma.empty : Prisma.sql`AND an.name = ${def.name}`;
+  const low = def.threshold === null ? Prisma.empty : Prisma.sql`OR an.score < ${def.threshold}::float8`;
+  const status = def.kind === "any" ? Prisma.sql`s.failed OR` : Prisma.empty;
+  return Prisma.sql`(SELECT count(*) > 0 AS judged, ${status} coalesce(bool_or(an.passed = false ${low}), false) AS failed
+    FROM annotations an
+    WHERE an.project_id = ${projectId}::uuid AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '') ${name})`;
+}
+
+/**
+ * Refuses (422) an annotation-based definition when nothing it names was ever recorded on the prompt's spans (any
+ * version, any time): that is a misspelt name or a missing integration, never a comparison. The error lists the
+ * names that were recorded, or says there are none.
+ */
+export async function requireRecordedAnnotations(db: Db, projectId: string, prompt: { id: string; name: string }, def: FailureDefinition): Promise<void> {
+  if (def.kind === "status") return;
+  const onPrompt = Prisma.sql`an.project_id = ${projectId}::uuid AND EXISTS (
+    SELECT 1 FROM spans s WHERE s.project_id = an.project_id AND s.trace_id = an.trace_id
+      AND (an.span_id = '' OR s.span_id = an.span_id) AND s.prompt_id = ${prompt.id}::uuid)`;
+  const named = def.name === null ? Prisma.empty : Prisma.sql`AND an.name = ${def.name}`;
+  const hit = await db.$queryRaw<unknown[]>`SELECT 1 FROM annotations an WHERE ${onPrompt} ${named} LIMIT 1`;
+  if (hit.length) return;
+  // Only on the way to the error: COLLATE "C" gives the same order on every database, whatever its locale.
+  const rows = await db.$queryRaw<{ name: string }[]>`
+    SELECT DISTINCT an.name COLLATE "C" AS name FROM annotations an WHERE ${onPrompt} ORDER BY 1 LIMIT ${LISTED_NAMES + 1}`;
+  const names = rows.slice(0, LISTED_NAMES).map((r) => r.name);
+  const asked = `failure=${def.kind}${def.name === null ? "" : `:${def.name}`} judges only annotated units`;
+  const none = "use failure=status, or record annotations first";
+  let message: string;
+  if (def.name === null) message = `${asked}, but no annotation has been recorded on spans of prompt '${prompt.name}' yet: ${none}`;
+  else {
+    const recorded = names.length
+      ? `the names recorded are ${names.map((n) => `'${n}'`).join(", ")}${rows.length > LISTED_NAMES ? " and more" : ""}`
+      : `no annotation at all has been recorded on them yet: ${none}`;
+    message = `${asked}, but no annotation named '${def.name}' was recorded on spans of prompt '${prompt.name}'; ${recorded}`;
+  }
+  throw new AppError("validation_error", message, {
+    issues: [{ path: "query.failure", message: def.name === null ? "no annotation recorded for this prompt" : "annotation name never recorded for this prompt" }],
+    annotationNames: names,
+  });
+}
