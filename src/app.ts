@@ -6,6 +6,9 @@ import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
 import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
+import { sessionRoutes } from "./auth/session.routes.js";
+import { createSessionService } from "./auth/sessions.js";
+import { consoleRoutes } from "./console/console.routes.js";
 import { DEFAULT_OTLP_MAX_BYTES, INGEST_DEFAULTS, type Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
@@ -29,7 +32,7 @@ import { traceRoutes } from "./traces/traces.routes.js";
 
 export interface AppDeps {
   config: Pick<Config, "bodyLimitBytes" | "resolveCacheSize"> &
-    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued">>;
+    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued" | "consoleDir">>;
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
@@ -83,6 +86,7 @@ const unencodedSlashHint: express.RequestHandler = (req, _res, next) => {
 export function createApp({ config, database, bus, logger }: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
+  const sessions = createSessionService({ db, auth });
   const prompts = createPromptsService({ db, bus, cacheSize: config.resolveCacheSize });
   const labels = createLabelsService({ db, bus });
   const renderer = createRenderer();
@@ -131,7 +135,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     json(req, res, next);
   });
   api.use(guardJsonBody);
-  api.use(authenticate(auth));
+  api.use(sessionRoutes(sessions));
+  api.use(authenticate(auth, sessions));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
   // and route passed costs a few matches.
   promptRoutes(prompts, api);
@@ -145,6 +150,9 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
 
   // OTLP/HTTP lives at the conventional /v1/traces, outside the JSON API (it reads its own raw body).
   app.use(otlpRoutes({ auth, ingest, limiter: ingestLimiter, maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES, logger }));
+
+  // The web console: static files, and its client-side routes fall back to index.html.
+  app.use(consoleRoutes({ dir: config.consoleDir }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -35,6 +35,12 @@ in PROMPTREG_DATA_DIR, default ./.promptreg), PORT (4000), HOST (127.0.0.1), PRO
 
 class UsageError extends Error {}
 
+/** The address a person opens: a wildcard host is reachable on loopback. */
+function consoleUrl(host: string, port: number): string {
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  return `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}/`;
+}
+
 const KEY_ON_COMMAND_LINE =
   "refusing --key: a key on the command line is printed by npm (and kept in shell history); set PROMPTREG_API_KEY instead";
 
@@ -72,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "serve": {
       const running = await startServer(config, logger);
+      console.log(`\npromptreg console: ${consoleUrl(config.host, running.port)}  (sign in with an API key)\n`);
       const shutdown = (signal: string) => {
         logger.info({ signal }, "shutting down");
         running.stop().then(

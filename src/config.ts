@@ -33,6 +33,7 @@ const ConfigSchema = z.object({
   PROMPTREG_OTLP_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_OTLP_MAX_BYTES),
   PROMPTREG_INGEST_MAX_INFLIGHT: z.coerce.number().int().min(0).optional(),
   PROMPTREG_INGEST_MAX_QUEUED: z.coerce.number().int().min(0).optional(),
+  PROMPTREG_CONSOLE_DIR: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -52,6 +53,8 @@ export interface Config {
   /** OTLP requests processed at once; more wait in a queue of `ingestMaxQueued`, then get 503. See INGEST_DEFAULTS. */
   ingestMaxInFlight: number;
   ingestMaxQueued: number;
+  /** The built web console; default web/dist in the package. */
+  consoleDir?: string;
 }
 
 export class ConfigError extends Error {}
@@ -79,5 +82,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     otlpMaxBytes: e.PROMPTREG_OTLP_MAX_BYTES,
     ingestMaxInFlight: e.PROMPTREG_INGEST_MAX_INFLIGHT ?? ingestDefaults.maxInFlight,
     ingestMaxQueued: e.PROMPTREG_INGEST_MAX_QUEUED ?? ingestDefaults.maxQueued,
+    ...(e.PROMPTREG_CONSOLE_DIR ? { consoleDir: path.resolve(e.PROMPTREG_CONSOLE_DIR) } : {}),
   };
 }

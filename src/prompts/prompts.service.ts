@@ -23,7 +23,8 @@ import { diffVersions } from "./diff.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
 import { ResolveCache } from "./resolve-cache.js";
-import { contentHash, contractOf, pickVersion, requiredBump } from "./versioning.js";
+import { templateErrorLocation } from "./template-location.js";
+import { contentHash, contractOf, pickVersion, requiredBump, type RequiredBump } from "./versioning.js";
 
 type VersionRow = {
   id: string;
@@ -66,6 +67,19 @@ export interface ResolvedBody {
 }
 
 export type PromptsService = ReturnType<typeof createPromptsService>;
+
+export interface PublishOutcome {
+  created: boolean;
+  version: PromptVersion;
+  previousVersion: string | null;
+  /** What the change needed from the highest version; null when nothing would be created. */
+  requiredBump: RequiredBump | null;
+}
+
+/** Thrown out of a dry run's transaction so that everything it wrote is rolled back; carries the answer. */
+class DryRun {
+  constructor(readonly outcome: PublishOutcome) {}
+}
 
 export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: InvalidationBus; cacheSize: number }) {
   const cache = new ResolveCache(cacheSize);
@@ -132,7 +146,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       }
     },
 
-    async list(p: Principal, q: { prefix?: string; tag?: string; cursor?: string; limit: number }) {
+    async list(p: Principal, q: { prefix?: string; tag?: string; q?: string; cursor?: string; limit: number }) {
       const after = q.cursor ? decodeCursor(q.cursor, (name) => (PROMPT_NAME_PATTERN.test(name) ? name : null)) : undefined;
       const folder = q.prefix?.replace(/\/+$/, "");
       const rows = await db.prompt.findMany({
@@ -140,6 +154,8 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
           projectId: p.projectId,
           ...(folder ? { name: { startsWith: `${escapeLike(folder)}/`, ...(after ? { gt: after } : {}) } } : after ? { name: { gt: after } } : {}),
           ...(q.tag ? { tags: { has: q.tag } } : {}),
+          // A name search: a substring anywhere in the full name, folders included.
+          ...(q.q ? { AND: [{ name: { contains: escapeLike(q.q), mode: "insensitive" as const } }] } : {}),
         },
         include: { labels: { include: { version: { select: { version: true } } } }, _count: { select: { versions: true } } },
         orderBy: { name: "asc" },
@@ -183,6 +199,19 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       };
     },
 
+    /** The folders directly inside `prefix` (the project's root when absent), with how many prompts each holds. */
+    async folders(p: Principal, prefix?: string): Promise<{ name: string; prompts: number }[]> {
+      const folder = prefix?.replace(/\/+$/, "") ?? "";
+      const start = folder ? `${folder}/` : "";
+      const pattern = `${start.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const rows = await db.$queryRaw<{ segment: string; prompts: number }[]>`
+        SELECT split_part(substr(name, ${start.length + 1}::int), '/', 1) AS segment, count(*)::int AS prompts
+        FROM prompts
+        WHERE project_id = ${p.projectId}::uuid AND name LIKE ${pattern} AND strpos(substr(name, ${start.length + 1}::int), '/') > 0
+        GROUP BY 1 ORDER BY 1 LIMIT 1000`;
+      return rows.map((r) => ({ name: start + r.segment, prompts: r.prompts }));
+    },
+
     async remove(p: Principal, name: string) {
       requireRole(p, "admin");
       const prompt = await findPrompt(db, p.projectId, name);
@@ -190,8 +219,11 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       await changed(p, name);
     },
 
-    /** Publishes a version; `created: false` when the content equals the latest version's (nothing is written). */
-    async publish(p: Principal, name: string, body: PublishVersionBody): Promise<{ created: boolean; version: PromptVersion }> {
+    /**
+     * Publishes a version; `created: false` when the content equals the latest version's (nothing is written).
+     * A dry run goes through the very same transaction and rolls it back, so its answer is the publish's own.
+     */
+    async publish(p: Principal, name: string, body: PublishVersionBody, options: { dryRun?: boolean } = {}): Promise<PublishOutcome> {
       requireRole(p, "write");
       const type: PromptType = typeof body.template === "string" ? "text" : "chat";
       for (const label of body.labels ?? []) {
@@ -205,7 +237,8 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         if (variablesSchema) checkVariablesSchema(variablesSchema);
         variables = analyzeTemplate(body.template, variablesSchema, { publishing: true });
       } catch (err) {
-        if (err instanceof TemplateError) throw new AppError("invalid_template", err.message, err.details);
+        if (err instanceof TemplateError)
+          throw new AppError("invalid_template", err.message, err.details ?? templateErrorLocation(body.template, err.message));
         throw err;
       }
       const hash = contentHash({ type, template: body.template, config, variablesSchema });
@@ -231,11 +264,12 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         });
         let row: VersionRow;
         let created: boolean;
+        let required: RequiredBump | null = null;
         if (highest && highest.contentHash === hash && body.version === undefined) {
           row = highest;
           created = false;
         } else {
-          const required = highest
+          required = highest
             ? requiredBump(contractOf(versionView(prompt, highest)), { template: body.template, config, variablesSchema, variables })
             : { bump: "major" as const, reasons: ["first version"] };
           const version = pickVersion(highest?.version ?? null, required, body);
@@ -265,8 +299,14 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
           if (current?.versionId !== row.id)
             await setLabelInTx(tx, { promptId: prompt.id, label, version: row, actor: p.keyName, reason: body.commitMessage || `published ${row.version}`, action: "set" });
         }
-        return { created, version: versionView(prompt, row) };
-      }, TX_OPTIONS);
+        const outcome = { created, version: versionView(prompt, row), previousVersion: highest?.version ?? null, requiredBump: required };
+        if (options.dryRun) throw new DryRun(outcome);
+        return outcome;
+      }, TX_OPTIONS).catch((err: unknown) => {
+        if (err instanceof DryRun) return err.outcome;
+        throw err;
+      });
+      if (options.dryRun) return result;
       // After commit: best effort. A failed notification must not fail the request (a retry would publish twice).
       await changed(p, name).catch(() => {});
       return result;
