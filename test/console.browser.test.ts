@@ -4,10 +4,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import AxeBuilder from "@axe-core/playwright";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -143,6 +144,17 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
   afterEach(async ({ task }) => {
     // A picture of the page as it was when a test failed, next to the other screenshots.
     if (task.result?.state === "fail") await shot(page, `failed-${task.name.slice(0, 40).replace(/\W+/g, "-")}`);
+  });
+
+  it("keeps the first load under 250 KB of gzipped JavaScript", async () => {
+    // What index.html loads before the first page shows: its script and the chunks it preloads.
+    const dir = path.join(tmp, "console");
+    const html = await readFile(path.join(dir, "index.html"), "utf8");
+    const files = [...html.matchAll(/(?:src|href)="\/(assets\/[^"]+\.js)"/g)].map((m) => m[1]!);
+    expect(files.length).toBeGreaterThan(0);
+    let gzipped = 0;
+    for (const file of files) gzipped += gzipSync(await readFile(path.join(dir, file))).length;
+    expect(gzipped).toBeLessThanOrEqual(250 * 1024);
   });
 
   it("serves the console with its security headers, and signs in with a key that stays nowhere in the page", async () => {
