@@ -226,8 +226,10 @@ describe("one request cannot block the others", () => {
     const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
     const config = await publish(s, "deep-config", `{"template": "x", "config": {"a": ${deep(100_000)}}}`);
     expect(config.status).toBe(422);
-    expect(config.body.error.code).toBe("validation_error");
-    expect(config.body.error.details.issues[0].message).toBe("nested deeper than 64 levels");
+    expect(config.body.error).toMatchObject({
+      code: "validation_error",
+      details: { issues: [{ message: "nested deeper than 64 levels" }] },
+    });
     expectResponsive(config);
     expect((await publish(s, "deep-ok", `{"template": "{{a}}", "config": {"a": ${deep(60)}}}`)).status).toBe(201);
     const variables = await attack(s, "POST", "/api/v1/prompts/deep-ok/render", s.readKey, `{"ref": "latest", "variables": {"a": ${deep(100_000)}}}`);
