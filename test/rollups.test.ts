@@ -15,6 +15,20 @@ import {
 import { rollUpStoredSpans } from "../src/compare/rollups.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
+import {
+  LLM_MODEL_NAME,
+  OpenInferenceSpanKind,
+  PROMPT_ID,
+  PROMPT_TEMPLATE_VERSION,
+  SemanticConventions,
+} from "@arizeai/openinference-semantic-conventions";
+import {
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
+} from "@opentelemetry/semantic-conventions/incubating";
+
+const { OPENINFERENCE_SPAN_KIND } = SemanticConventions;
 
 const BOUND = HISTOGRAM_RELATIVE_ERROR * (1 + 1e-12);
 const relErr = (approx: number, exact: number) => (exact === 0 ? Math.abs(approx) : Math.abs(approx - exact) / Math.abs(exact));
@@ -148,25 +162,48 @@ describe("span_rollups at ingest", () => {
     expect(same / rows.length).toBeGreaterThan(0.99);
   });
 
-  it("counts only LLM spans (or kind-less spans with a model or tokens) linked to a version", async () => {
+  it("counts only LLM calls linked to a version: a declared LLM kind, a GenAI chat in any case, OpenLLMetry's chat", async () => {
     const spans: SpanSpec[] = [];
-    for (let i = 0; i < 60; i++) spans.push(span("rolled", 1, i)); // 60 LLM
-    for (let i = 60; i < 70; i++) spans.push(span("rolled", 1, i, { "openinference.span.kind": "CHAIN" }));
-    for (let i = 70; i < 75; i++) spans.push(span("rolled", 1, i, { "llm.model_name": "gpt-4o" })); // no kind, a model: counted
-    for (let i = 75; i < 80; i++) {
-      const s = span("rolled", 1, i, {});
-      s.attributes = { "prompt.id": "rolled", "llm.prompt_template.version": "1.0.0" }; // no kind, model or tokens
-      spans.push(s);
-    }
-    for (let i = 80; i < 90; i++) spans.push(span("rolled", 1, i, { "openinference.span.kind": "LLM", "llm.prompt_template.version": "9.9.9" }));
+    const counted: number[] = [];
+    const add = (from: number, to: number, attributes: Record<string, string | number> | null, counts: boolean) => {
+      for (let i = from; i < to; i++) {
+        const s = span("rolled", 1, i, attributes ?? {});
+        if (attributes === null) s.attributes = { [PROMPT_ID]: "rolled", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }; // no kind, model or tokens
+        spans.push(s);
+        if (counts) counted.push(i);
+      }
+    };
+    add(0, 60, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM }, true);
+    add(60, 70, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.CHAIN }, false);
+    // No kind: a model and tokens are no evidence of a chat call (embeddings, reranks, images carry them too).
+    add(70, 75, { [LLM_MODEL_NAME]: "gpt-4o" }, false);
+    add(75, 80, null, false);
+    add(80, 90, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, [PROMPT_TEMPLATE_VERSION]: "9.9.9" }, false);
+    add(90, 95, { [ATTR_GEN_AI_OPERATION_NAME]: "Chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" }, true);
+    add(95, 100, { [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" }, false);
+    add(100, 105, { [ATTR_GEN_AI_OPERATION_NAME]: "image_generation", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-image-1" }, false);
+    // OpenLLMetry marks its spans with llm.request.type (its own convention; no package here exports the key).
+    add(105, 110, { "llm.request.type": "chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" }, true);
+    add(110, 115, { "llm.request.type": "embedding", [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" }, false);
+    add(115, 120, { "llm.request.type": "rerank", [ATTR_GEN_AI_REQUEST_MODEL]: "rerank-v3.5" }, false);
     await send(spans);
-    const counted = Array.from({ length: 75 }, (_, i) => i).filter((i) => i < 60 || i >= 70);
     expect(await rollupTotals("rolled")).toMatchObject({
       spans: counted.length,
       failures: counted.filter((i) => i % 7 === 0).length,
       tokens: 10 * counted.length,
       tokens_count: counted.length,
     });
+    const kinds = await h.database.query<{ span_kind: string | null; n: number }>(
+      `SELECT span_kind, count(*)::int AS n FROM spans s JOIN prompts p ON p.id = s.prompt_id WHERE p.name = 'rolled' GROUP BY 1 ORDER BY 1`,
+    );
+    expect(kinds.rows).toEqual([
+      { span_kind: "CHAIN", n: 10 },
+      { span_kind: "EMBEDDING", n: 10 },
+      { span_kind: "LLM", n: 80 },
+      { span_kind: "OTHER", n: 5 },
+      { span_kind: "RERANKER", n: 5 },
+      { span_kind: null, n: 10 },
+    ]);
     // The stored rows' hours are the UTC hours of the spans.
     const { rows } = await h.database.query<{ hour: Date }>(
       `SELECT DISTINCT r.hour FROM span_rollups r JOIN prompt_versions v ON v.id = r.version_id JOIN prompts p ON p.id = v.prompt_id
@@ -208,26 +245,30 @@ describe("span_rollups at ingest", () => {
       (
         await h.database.query<Record<string, unknown>>(
           `SELECT project_id, version_id, hour, label, source, model, latency_bucket, spans, failures, latency_sum, tokens_prompt_sum::int,
-             tokens_prompt_count, tokens_completion_sum::int, tokens_completion_count, tokens_total_sum::int, tokens_total_count, cost_sum, cost_count
-           FROM span_rollups ORDER BY project_id, version_id, hour, label, source, model, latency_bucket`,
+             tokens_prompt_count, tokens_completion_sum::int, tokens_completion_count, tokens_total_sum::int, tokens_total_count, cost_sum, cost_count,
+             cache_read_sum::int, cache_read_count, cache_write_sum::int, cache_write_count, reasoning_sum::int, reasoning_count,
+             cost_sent_sum, cost_sent_count, cost_computed_sum, cost_computed_count
+           FROM span_rollups WHERE spans <> 0 ORDER BY project_id, version_id, hour, label, source, model, latency_bucket`,
         )
       ).rows;
     const expectSame = (got: Record<string, unknown>[], want: Record<string, unknown>[]) => {
       expect(got.length).toBe(want.length);
       got.forEach((row, i) => {
-        const { latency_sum, cost_sum, ...rest } = row;
-        const { latency_sum: wantLatency, cost_sum: wantCost, ...wantRest } = want[i]!;
+        const { latency_sum, cost_sum, cost_sent_sum, cost_computed_sum, ...rest } = row;
+        const { latency_sum: wantLatency, cost_sum: wantCost, cost_sent_sum: wantSent, cost_computed_sum: wantComputed, ...wantRest } = want[i]!;
         expect(rest).toEqual(wantRest);
         expect(latency_sum as number).toBeCloseTo(wantLatency as number, 6);
-        expect(cost_sum as number).toBeCloseTo(wantCost as number, 12);
+        for (const [got, wanted] of [[cost_sum, wantCost], [cost_sent_sum, wantSent], [cost_computed_sum, wantComputed]])
+          expect(got as number).toBeCloseTo(wanted as number, 12);
       });
     };
     const maintained = await snapshot();
     expect(maintained.length).toBeGreaterThan(10);
 
     const dir = path.resolve(import.meta.dirname, "../prisma/migrations");
-    const migration = readFileSync(path.join(dir, readdirSync(dir).find((d) => d.endsWith("_span_rollups"))!, "migration.sql"), "utf8");
-    const backfill = migration.slice(migration.indexOf("INSERT INTO span_rollups"));
+    const migration = readFileSync(path.join(dir, readdirSync(dir).find((d) => d.endsWith("_real_instrumentations"))!, "migration.sql"), "utf8");
+    // The migration's last statement rebuilds the rollups from the spans (after re-reading them by the new rules).
+    const backfill = migration.slice(migration.lastIndexOf("INSERT INTO span_rollups"));
     await h.database.query("DELETE FROM span_rollups");
     await h.database.query(backfill);
     expectSame(await snapshot(), maintained);

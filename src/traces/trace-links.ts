@@ -1,0 +1,67 @@
+// Links that depend on other spans of the trace, brought up to date after each chunk is stored, whatever order the
+// spans arrive in (a trace's spans often come in several requests, children before their parents):
+// - LLM calls under an EVALUATOR or GUARDRAIL span, at any depth, are flagged in_evaluation: an LLM judge inherits
+//   the prompt attributes through context but is not the prompt's traffic, so it leaves the counts.
+// - Arthur's SDK puts the prompt on a PROMPT span of its own, and the LLM call that follows is a sibling without
+//   prompt attributes: an LLM span without a prompt takes the link of the latest PROMPT span under the same parent
+//   that started before it.
+// Each statement runs after the chunk's insert has committed and reads every stored span of the chunk's traces, so
+// of two requests carrying related spans, the one committed last always sees both. Flags and links only ever go
+// one way (never unflagged, never relinked), and each change adds the span to the rollups or takes it out in the
+// same statement, so the rollups stay exact on resends and concurrent ingests.
+import { rollupInputColumns, rollupUpsertSql } from "../compare/rollups.js";
+import type { Database } from "../db/client.js";
+
+// The anchors are read through the partial index spans_trace_anchors_idx, so traces without any cost one probe.
+const FLAG_EVALUATIONS = `
+WITH RECURSIVE anchors AS (
+  SELECT a.trace_id, a.span_id, a.span_kind FROM spans a
+  WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind IN ('PROMPT', 'EVALUATOR', 'GUARDRAIL')
+), judged AS (
+  SELECT trace_id, span_id FROM anchors WHERE span_kind <> 'PROMPT'
+  UNION
+  SELECT c.trace_id, c.span_id FROM judged j
+  JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = j.trace_id AND c.parent_span_id = j.span_id
+), flagged AS (
+  UPDATE spans s SET in_evaluation = TRUE FROM judged j
+  WHERE s.project_id = $1::uuid AND s.trace_id = j.trace_id AND s.span_id = j.span_id AND NOT s.in_evaluation
+  RETURNING ${rollupInputColumns("s")}
+), unrolled AS (
+${rollupUpsertSql("flagged", { counted: "s.span_kind = 'LLM'", sign: -1 })}
+)
+SELECT (SELECT count(*) FROM flagged)::int AS flagged, EXISTS (SELECT 1 FROM anchors WHERE span_kind = 'PROMPT') AS prompts`;
+
+const LINK_PROMPT_SIBLINGS = `
+WITH prompt_spans AS (
+  SELECT a.trace_id, a.span_id, a.parent_span_id, a.start_time_unix_nano, a.prompt_name, a.prompt_version, a.prompt_id,
+    a.version_id, a.link_status, a.label
+  FROM spans a
+  WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind = 'PROMPT' AND a.prompt_name IS NOT NULL
+), picks AS (
+  SELECT DISTINCT ON (c.id) c.id, ps.span_id AS prompt_span_id, ps.prompt_name, ps.prompt_version, ps.prompt_id,
+    ps.version_id, ps.link_status, ps.label
+  FROM prompt_spans ps
+  JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = ps.trace_id AND c.parent_span_id IS NOT DISTINCT FROM ps.parent_span_id
+    AND c.start_time_unix_nano >= ps.start_time_unix_nano
+  WHERE c.span_kind = 'LLM' AND c.prompt_name IS NULL AND c.prompt_span_id IS NULL
+  ORDER BY c.id, ps.start_time_unix_nano DESC, ps.span_id DESC
+), linked AS (
+  UPDATE spans s SET prompt_name = k.prompt_name, prompt_version = k.prompt_version, prompt_id = k.prompt_id,
+    version_id = k.version_id, link_status = k.link_status, label = coalesce(s.label, k.label), prompt_span_id = k.prompt_span_id
+  FROM picks k
+  WHERE s.id = k.id AND s.prompt_name IS NULL AND s.prompt_span_id IS NULL
+  RETURNING ${rollupInputColumns("s")}
+), rolled AS (
+${rollupUpsertSql("linked")}
+)
+SELECT count(*)::int AS linked FROM linked`;
+
+/** Brings the trace-level links of `traceIds` (stored spans of `projectId`) up to date. */
+export async function linkTraces(database: Database, projectId: string, traceIds: string[]): Promise<{ flagged: number; linked: number }> {
+  if (traceIds.length === 0) return { flagged: 0, linked: 0 };
+  const flags = await database.query<{ flagged: number; prompts: boolean }>(FLAG_EVALUATIONS, [projectId, traceIds]);
+  const { flagged, prompts } = flags.rows[0]!;
+  if (!prompts) return { flagged, linked: 0 };
+  const links = await database.query<{ linked: number }>(LINK_PROMPT_SIBLINGS, [projectId, traceIds]);
+  return { flagged, linked: links.rows[0]!.linked };
+}
