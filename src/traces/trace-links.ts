@@ -4,7 +4,8 @@
 //   the prompt attributes through context but is not the prompt's traffic, so it leaves the counts.
 // - Arthur's SDK puts the prompt on a PROMPT span of its own, and the LLM call that follows is a sibling without
 //   prompt attributes: an LLM span without a prompt takes the link of the latest PROMPT span under the same parent
-//   that started before it.
+//   that had ended when it started (Arthur's getPrompt ends its span before it returns the prompt; a call running
+//   beside it is not its follower).
 // Each statement runs after the chunk's insert has committed and reads every stored span of the chunk's traces, so
 // of two requests carrying related spans, the one committed last always sees both. Flags and links only ever go
 // one way (never unflagged, never relinked), and each change adds the span to the rollups or takes it out in the
@@ -33,7 +34,7 @@ SELECT (SELECT count(*) FROM flagged)::int AS flagged, EXISTS (SELECT 1 FROM anc
 
 const LINK_PROMPT_SIBLINGS = `
 WITH prompt_spans AS (
-  SELECT a.trace_id, a.span_id, a.parent_span_id, a.start_time_unix_nano, a.prompt_name, a.prompt_version, a.prompt_id,
+  SELECT a.trace_id, a.span_id, a.parent_span_id, a.start_time_unix_nano, a.end_time_unix_nano, a.prompt_name, a.prompt_version, a.prompt_id,
     a.version_id, a.link_status, a.label
   FROM spans a
   WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind = 'PROMPT' AND a.prompt_name IS NOT NULL
@@ -42,7 +43,7 @@ WITH prompt_spans AS (
     ps.version_id, ps.link_status, ps.label
   FROM prompt_spans ps
   JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = ps.trace_id AND c.parent_span_id IS NOT DISTINCT FROM ps.parent_span_id
-    AND c.start_time_unix_nano >= ps.start_time_unix_nano
+    AND c.start_time_unix_nano >= ps.end_time_unix_nano
   WHERE c.span_kind = 'LLM' AND c.prompt_name IS NULL AND c.prompt_span_id IS NULL
   ORDER BY c.id, ps.start_time_unix_nano DESC, ps.span_id DESC
 ), linked AS (

@@ -168,13 +168,14 @@ WITH RECURSIVE judged AS (
 UPDATE spans s SET in_evaluation = TRUE FROM judged j
 WHERE s.project_id = j.project_id AND s.trace_id = j.trace_id AND s.span_id = j.span_id AND NOT s.in_evaluation;
 
--- LLM spans without a prompt take the link of the latest earlier PROMPT span under the same parent (trace-links.ts).
+-- LLM spans without a prompt take the link of the latest PROMPT span under the same parent that had ended when they
+-- started (trace-links.ts).
 WITH picks AS (
   SELECT DISTINCT ON (c.id) c.id, ps.span_id AS prompt_span_id, ps.prompt_name, ps.prompt_version, ps.prompt_id,
     ps.version_id, ps.link_status, ps.label
   FROM spans ps
   JOIN spans c ON c.project_id = ps.project_id AND c.trace_id = ps.trace_id AND c.parent_span_id IS NOT DISTINCT FROM ps.parent_span_id
-    AND c.start_time_unix_nano >= ps.start_time_unix_nano
+    AND c.start_time_unix_nano >= ps.end_time_unix_nano
   WHERE ps.span_kind = 'PROMPT' AND ps.prompt_name IS NOT NULL
     AND c.span_kind = 'LLM' AND c.prompt_name IS NULL AND c.prompt_span_id IS NULL
   ORDER BY c.id, ps.start_time_unix_nano DESC, ps.span_id DESC
