@@ -17,6 +17,7 @@ import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 import {
   LLM_MODEL_NAME,
+  LLM_TOKEN_COUNT_TOTAL,
   OpenInferenceSpanKind,
   PROMPT_ID,
   PROMPT_TEMPLATE_VERSION,
@@ -140,7 +141,7 @@ function span(prompt: string, trace: number, i: number, attributes: Record<strin
 beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
-  for (const name of ["rolled", "resent", "concurrent"])
+  for (const name of ["rolled", "resent", "concurrent", "linked-later"])
     expect((await admin.post(`/api/v1/prompts/${name}/versions`, { template: `${name} {{q}}`, version: "1.0.0" })).status).toBe(201);
 }, 120_000);
 afterAll(() => h?.close());
@@ -238,6 +239,42 @@ describe("span_rollups at ingest", () => {
       `SELECT count(*)::int AS n FROM spans s JOIN prompts p ON p.id = s.prompt_id WHERE p.name = 'concurrent'`,
     );
     expect(rows[0]!.n).toBe(12 * 300);
+  });
+
+  it("stay exact when judges and Arthur's PROMPT spans arrive in other requests, concurrently and resent", async () => {
+    // 30 traces: an agent with an Arthur PROMPT span, two LLM calls after it, and an evaluator with an LLM judge that
+    // carries the prompt attributes. Their spans are dealt over 6 requests sent at once, then 3 of them again.
+    const at = (trace: number, ms: number) => (BASE_NS + BigInt(trace) * HOUR_NS / 7n + BigInt(ms) * 1_000_000n).toString();
+    const spans: SpanSpec[] = [];
+    for (let t = 0; t < 30; t++) {
+      const traceId = hex(5000 + t, 32);
+      const id = (k: number) => hex(50_000_000 + t * 10 + k, 16);
+      const span = (k: number, parent: number | null, from: number, to: number, attributes: Record<string, string | number>, failed = false): SpanSpec => ({
+        traceId, spanId: id(k), parentSpanId: parent === null ? undefined : id(parent), name: `span ${k}`, start: at(t, from), end: at(t, to),
+        status: failed ? { code: 2 } : { code: 1 }, attributes,
+      });
+      const call = { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, [LLM_MODEL_NAME]: "gpt-4o", [LLM_TOKEN_COUNT_TOTAL]: 10 };
+      spans.push(
+        span(0, null, 0, 5000, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.AGENT }),
+        span(1, 0, 1, 15, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.PROMPT, "arthur.prompt.name": "linked-later", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }),
+        span(2, 0, 20, 900, call, t % 3 === 0),
+        span(3, 0, 1000, 1900, call),
+        span(4, 0, 2000, 3000, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EVALUATOR }),
+        span(5, 4, 2100, 2900, { ...call, [PROMPT_ID]: "linked-later", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }),
+      );
+    }
+    let seed = 42;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const requests: SpanSpec[][] = Array.from({ length: 6 }, () => []);
+    for (const s of spans) requests[Math.floor(rand() * 6)]!.push(s);
+    await Promise.all(requests.map(send));
+    await Promise.all(requests.slice(0, 3).map(send));
+    expect(await rollupTotals("linked-later")).toMatchObject({ spans: 60, failures: 10, tokens: 600, tokens_count: 60 });
+    const { rows } = await h.database.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM spans s JOIN prompts p ON p.id = s.prompt_id
+       WHERE p.name = 'linked-later' AND s.span_kind = 'LLM' AND s.prompt_span_id IS NOT NULL AND NOT s.in_evaluation`,
+    );
+    expect(rows[0]!.n).toBe(60);
   });
 
   it("are what the migration's backfill and rollUpStoredSpans compute from the stored spans", async () => {

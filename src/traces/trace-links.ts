@@ -9,7 +9,8 @@
 // Each statement runs after the chunk's insert has committed and reads every stored span of the chunk's traces, so
 // of two requests carrying related spans, the one committed last always sees both. Flags and links only ever go
 // one way (never unflagged, never relinked), and each change adds the span to the rollups or takes it out in the
-// same statement, so the rollups stay exact on resends and concurrent ingests.
+// same statement, so the rollups stay exact on resends and concurrent ingests. Span rows are locked in id order,
+// then rollup rows in key order, as every ingest statement does, so concurrent ones cannot deadlock.
 import { rollupInputColumns, rollupUpsertSql } from "../compare/rollups.js";
 import type { Database } from "../db/client.js";
 
@@ -23,9 +24,13 @@ WITH RECURSIVE anchors AS (
   UNION
   SELECT c.trace_id, c.span_id FROM judged j
   JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = j.trace_id AND c.parent_span_id = j.span_id
+), locked AS (
+  SELECT s.id FROM spans s JOIN judged j ON s.project_id = $1::uuid AND s.trace_id = j.trace_id AND s.span_id = j.span_id
+  WHERE NOT s.in_evaluation
+  ORDER BY s.id FOR UPDATE OF s
 ), flagged AS (
-  UPDATE spans s SET in_evaluation = TRUE FROM judged j
-  WHERE s.project_id = $1::uuid AND s.trace_id = j.trace_id AND s.span_id = j.span_id AND NOT s.in_evaluation
+  UPDATE spans s SET in_evaluation = TRUE FROM locked l
+  WHERE s.id = l.id AND NOT s.in_evaluation
   RETURNING ${rollupInputColumns("s")}
 ), unrolled AS (
 ${rollupUpsertSql("flagged", { counted: "s.span_kind = 'LLM'", sign: -1 })}
@@ -46,10 +51,13 @@ WITH prompt_spans AS (
     AND c.start_time_unix_nano >= ps.end_time_unix_nano
   WHERE c.span_kind = 'LLM' AND c.prompt_name IS NULL AND c.prompt_span_id IS NULL
   ORDER BY c.id, ps.start_time_unix_nano DESC, ps.span_id DESC
+), locked AS (
+  SELECT s.id FROM spans s WHERE s.id IN (SELECT id FROM picks) AND s.prompt_name IS NULL AND s.prompt_span_id IS NULL
+  ORDER BY s.id FOR UPDATE
 ), linked AS (
   UPDATE spans s SET prompt_name = k.prompt_name, prompt_version = k.prompt_version, prompt_id = k.prompt_id,
     version_id = k.version_id, link_status = k.link_status, label = coalesce(s.label, k.label), prompt_span_id = k.prompt_span_id
-  FROM picks k
+  FROM picks k JOIN locked l ON l.id = k.id
   WHERE s.id = k.id AND s.prompt_name IS NULL AND s.prompt_span_id IS NULL
   RETURNING ${rollupInputColumns("s")}
 ), rolled AS (
