@@ -29,7 +29,7 @@ const TASK = "7c1f4a52-9d0e-4b8a-8f3e-2a6b1c9d0e4f";
 let h: Harness;
 let admin: Client;
 let receiver: Receiver;
-const times: Record<"v1" | "v2" | "moved", number> = { v1: 0, v2: 0, moved: 0 };
+const times: Record<"v1" | "production" | "v2" | "moved", number> = { v1: 0, production: 0, v2: 0, moved: 0 };
 
 beforeAll(async () => {
   h = await createHarness();
@@ -43,10 +43,12 @@ beforeAll(async () => {
     (await admin.get(`/api/v1/prompts/${enc(NAME)}/labels/${label}/history`)).body.data.map((e: { toVersion: string; createdAt: string }) => [e.toVersion, Date.parse(e.createdAt)]);
   const latest = new Map<string, number>(await history("latest"));
   const production = new Map<string, number>(await history("production"));
+  // Each ledger entry has its own time, even two written by one publish.
   times.v1 = latest.get("1.0.0")!;
+  times.production = production.get("1.0.0")!;
   times.v2 = latest.get("1.1.0")!;
   times.moved = production.get("1.1.0")!;
-  expect(times.v1 < times.v2 && times.v2 < times.moved, JSON.stringify(times)).toBe(true);
+  expect(times.v1 <= times.production && times.production < times.v2 && times.v2 < times.moved, JSON.stringify(times)).toBe(true);
 });
 afterAll(async () => {
   await receiver?.close();
@@ -104,16 +106,16 @@ const compare = async (query = "") => {
 };
 
 it("links the LLM calls after Arthur's PROMPT span to the version its tag or `latest` held then, whatever order they arrive in", async () => {
-  const between = Math.floor((times.v1 + times.v2) / 2);
+  const between = times.production;
   const afterMove = times.moved + 60_000;
-  // Before 1.1.0: production and latest were 1.0.0.
+  // From production's first entry on (before 1.1.0): production was 1.0.0.
   const early = agent(between, (root) => {
     getPrompt(root, between + 1, "production");
     llmCall(root, between + 20);
     llmCall(root, between + 1_000, "second call");
   });
   // Between the publish of 1.1.0 and the move: latest is 1.1.0, production still 1.0.0.
-  const mid = Math.floor((times.v2 + times.moved) / 2);
+  const mid = times.v2 - 1; // its production PROMPT span starts at the publish of 1.1.0, before the move
   const mixed = agent(mid, (root) => {
     getPrompt(root, mid + 1, "production");
     llmCall(root, mid + 20, "call after production");

@@ -68,7 +68,9 @@ LEFT JOIN LATERAL (
       + coalesce(r.tokens_cache_write, 0)::numeric * coalesce(mp.cache_write_per_mtok, mp.input_per_mtok)
       + r.tokens_completion::numeric * mp.output_per_mtok) / 1000000)::float8 AS cost
   FROM model_prices mp
+  -- The EXISTS is uncorrelated, so it runs once per statement: a project without prices never looks per span.
   WHERE r.cost_usd IS NULL AND r.tokens_prompt IS NOT NULL AND r.tokens_completion IS NOT NULL
+    AND EXISTS (SELECT 1 FROM model_prices p0 WHERE p0.project_id = $1::uuid)
     AND coalesce(r.tokens_cache_read, 0) + coalesce(r.tokens_cache_write, 0) <= r.tokens_prompt
     AND mp.project_id = $1::uuid AND mp.model IN (r.response_model, r.model) AND mp.effective_from <= r.start_time
   ORDER BY (mp.model IS NOT DISTINCT FROM r.response_model) DESC, mp.effective_from DESC

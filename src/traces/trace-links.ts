@@ -14,13 +14,17 @@
 import { rollupInputColumns, rollupUpsertSql } from "../compare/rollups.js";
 import type { Database } from "../db/client.js";
 
-// The anchors are read through the partial index spans_trace_anchors_idx, so traces without any cost one probe.
+// Which links the traces need at all, through the partial index spans_trace_anchors_idx: for most traces (no
+// PROMPT, EVALUATOR or GUARDRAIL span) this one small read is all.
+const PROBE_ANCHORS = `
+SELECT coalesce(bool_or(a.span_kind <> 'PROMPT'), FALSE) AS judges, coalesce(bool_or(a.span_kind = 'PROMPT'), FALSE) AS prompts
+FROM spans a
+WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind IN ('PROMPT', 'EVALUATOR', 'GUARDRAIL')`;
+
 const FLAG_EVALUATIONS = `
-WITH RECURSIVE anchors AS (
-  SELECT a.trace_id, a.span_id, a.span_kind FROM spans a
-  WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind IN ('PROMPT', 'EVALUATOR', 'GUARDRAIL')
-), judged AS (
-  SELECT trace_id, span_id FROM anchors WHERE span_kind <> 'PROMPT'
+WITH RECURSIVE judged AS (
+  SELECT a.trace_id, a.span_id FROM spans a
+  WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind IN ('EVALUATOR', 'GUARDRAIL')
   UNION
   SELECT c.trace_id, c.span_id FROM judged j
   JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = j.trace_id AND c.parent_span_id = j.span_id
@@ -35,7 +39,7 @@ WITH RECURSIVE anchors AS (
 ), unrolled AS (
 ${rollupUpsertSql("flagged", { counted: "s.span_kind = 'LLM'", sign: -1 })}
 )
-SELECT (SELECT count(*) FROM flagged)::int AS flagged, EXISTS (SELECT 1 FROM anchors WHERE span_kind = 'PROMPT') AS prompts`;
+SELECT count(*)::int AS flagged FROM flagged`;
 
 const LINK_PROMPT_SIBLINGS = `
 WITH prompt_spans AS (
@@ -68,9 +72,9 @@ SELECT count(*)::int AS linked FROM linked`;
 /** Brings the trace-level links of `traceIds` (stored spans of `projectId`) up to date. */
 export async function linkTraces(database: Database, projectId: string, traceIds: string[]): Promise<{ flagged: number; linked: number }> {
   if (traceIds.length === 0) return { flagged: 0, linked: 0 };
-  const flags = await database.query<{ flagged: number; prompts: boolean }>(FLAG_EVALUATIONS, [projectId, traceIds]);
-  const { flagged, prompts } = flags.rows[0]!;
-  if (!prompts) return { flagged, linked: 0 };
-  const links = await database.query<{ linked: number }>(LINK_PROMPT_SIBLINGS, [projectId, traceIds]);
-  return { flagged, linked: links.rows[0]!.linked };
+  const params = [projectId, traceIds];
+  const { judges, prompts } = (await database.query<{ judges: boolean; prompts: boolean }>(PROBE_ANCHORS, params)).rows[0]!;
+  const flagged = judges ? (await database.query<{ flagged: number }>(FLAG_EVALUATIONS, params)).rows[0]!.flagged : 0;
+  const linked = prompts ? (await database.query<{ linked: number }>(LINK_PROMPT_SIBLINGS, params)).rows[0]!.linked : 0;
+  return { flagged, linked };
 }
