@@ -33,6 +33,7 @@ import {
 } from "@opentelemetry/semantic-conventions/incubating";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROMPT_VENDOR as CLIENT_PROMPT_VENDOR } from "@promptreg/client";
+import { ATTR_PROMPTREG_SOURCE } from "@promptreg/client/tracing";
 import { PROMPTREG_VENDOR } from "../src/traces/mapping.js";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
 import { sdkTracer, startReceiver, under, type Receiver } from "./helpers/sdk.js";
@@ -242,7 +243,8 @@ describe("what counts as an LLM call", () => {
     call.end();
     // An LLM judge inherits the prompt attributes through context.
     const evaluator = tracer.startSpan("judge", { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EVALUATOR } }, under(root));
-    const judgeCall = tracer.startSpan("judge call", { attributes: { ...linked("judged"), [LLM_TOKEN_COUNT_PROMPT]: 7, [LLM_TOKEN_COUNT_COMPLETION]: 1 } }, under(evaluator));
+    // Its own source, so that the rollup row it was first counted in holds nothing once it is taken out.
+    const judgeCall = tracer.startSpan("judge call", { attributes: { ...linked("judged"), [ATTR_PROMPTREG_SOURCE]: "cache", [LLM_TOKEN_COUNT_PROMPT]: 7, [LLM_TOKEN_COUNT_COMPLETION]: 1 } }, under(evaluator));
     judgeCall.setStatus({ code: SpanStatusCode.ERROR });
     judgeCall.end();
     evaluator.end();
@@ -257,7 +259,7 @@ describe("what counts as an LLM call", () => {
     const units = async () => {
       const exact = (await compare("judged", "&percentiles=exact")).versions[0];
       const rolled = (await compare("judged", "&percentiles=histogram")).versions[0];
-      expect([rolled.units, rolled.failures, rolled.tokens.prompt.sum]).toEqual([exact.units, exact.failures, exact.tokens.prompt.sum]);
+      expect([rolled.units, rolled.failures, rolled.tokens.prompt.sum, rolled.bySource]).toEqual([exact.units, exact.failures, exact.tokens.prompt.sum, exact.bySource]);
       return exact.units;
     };
 

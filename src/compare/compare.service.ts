@@ -194,7 +194,8 @@ function rollupSource(projectId: string, versionIds: string[], f: CompareFilters
     bin ? Prisma.sql`date_bin(${bin}::interval, ${Prisma.raw(column)}, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bin,` : Prisma.empty;
   const parts: Prisma.Sql[] = [];
   if (!noWholeHour) {
-    const where = rollupFilters(projectId, versionIds, f);
+    // A row whose spans were all taken out again (LLM judges found later) holds nothing.
+    const where = [...rollupFilters(projectId, versionIds, f), Prisma.sql`r.spans <> 0`];
     if (fromHour) where.push(Prisma.sql`r.hour >= ${fromHour.toISOString()}::timestamptz`);
     if (toHour) where.push(Prisma.sql`r.hour < ${toHour.toISOString()}::timestamptz`);
     parts.push(Prisma.sql`SELECT r.version_id, ${binOf("r.hour")} r.source, r.latency_bucket, r.spans, r.failures, r.latency_sum,
