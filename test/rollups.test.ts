@@ -2,19 +2,6 @@
 // equal to the counted spans: resends not counted twice, non-LLM spans never counted, concurrent ingests.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import request from "supertest";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  bucketMidpoint,
-  HISTOGRAM_RELATIVE_ERROR,
-  histogramPercentiles,
-  LATENCY_FLOOR_MS,
-  LATENCY_RATIO,
-  latencyBucket,
-} from "../src/compare/histogram.js";
-import { rollUpStoredSpans } from "../src/compare/rollups.js";
-import { createHarness, type Client, type Harness } from "./helpers/harness.js";
-import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 import {
   LLM_MODEL_NAME,
   LLM_TOKEN_COUNT_TOTAL,
@@ -28,9 +15,21 @@ import {
   ATTR_GEN_AI_REQUEST_MODEL,
   GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
 } from "@opentelemetry/semantic-conventions/incubating";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  bucketMidpoint,
+  HISTOGRAM_RELATIVE_ERROR,
+  histogramPercentiles,
+  LATENCY_FLOOR_MS,
+  LATENCY_RATIO,
+  latencyBucket,
+} from "../src/compare/histogram.js";
+import { rollUpStoredSpans } from "../src/compare/rollups.js";
+import { createHarness, type Client, type Harness } from "./helpers/harness.js";
+import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 
 const { OPENINFERENCE_SPAN_KIND } = SemanticConventions;
-
 const BOUND = HISTOGRAM_RELATIVE_ERROR * (1 + 1e-12);
 const relErr = (approx: number, exact: number) => (exact === 0 ? Math.abs(approx) : Math.abs(approx - exact) / Math.abs(exact));
 
