@@ -1,20 +1,20 @@
 // The composition root: builds the services from their dependencies and mounts thin routers. No globals, no listen.
 import express from "express";
 import type { Logger } from "pino";
+import { PROMPT_NAME_PATTERN } from "@promptreg/client/contract";
 import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
 import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
-import {
-  DEFAULT_INGEST_MAX_INFLIGHT,
-  DEFAULT_INGEST_MAX_QUEUED,
-  DEFAULT_OTLP_MAX_BYTES,
-  type Config,
-} from "./config.js";
+import { sessionRoutes } from "./auth/session.routes.js";
+import { createSessionService } from "./auth/sessions.js";
+import { consoleRoutes } from "./console/console.routes.js";
+import { DEFAULT_OTLP_MAX_BYTES, INGEST_DEFAULTS, type Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
 import { AppError } from "./http/errors.js";
+import { guardJsonBody, guardUrl } from "./http/input-guard.js";
 import { requestContext } from "./http/request-context.js";
 import { labelRoutes } from "./labels/labels.routes.js";
 import { createLabelsService } from "./labels/labels.service.js";
@@ -34,15 +34,61 @@ import { traceRoutes } from "./traces/traces.routes.js";
 
 export interface AppDeps {
   config: Pick<Config, "bodyLimitBytes" | "resolveCacheSize"> &
-    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued">>;
+    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued" | "consoleDir">>;
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
 }
 
+// What may follow a prompt's name in a route ("*" is one segment), most specific first; [] is the prompt itself.
+const PROMPT_ROUTE_TAILS = [
+  ["labels", "*", "history"],
+  ["labels", "*", "rollback"],
+  ["labels", "*"],
+  ["versions", "*"],
+  ["labels"],
+  ["versions"],
+  ["resolve"],
+  ["render"],
+  ["diff"],
+  ["compare"],
+  ["timeseries"],
+  [],
+];
+
+/**
+ * `support/triage` must travel as `support%2Ftriage`: a route parameter is one path segment. A request that sent
+ * the `/` as is matches no route; when its path reads as a prompt route with a folder name, say how to send it.
+ */
+const unencodedSlashHint: express.RequestHandler = (req, _res, next) => {
+  const segments = req.path.split("/").slice(1);
+  if (segments[0] !== "prompts") return next();
+  const rest = segments.slice(1);
+  for (const tail of PROMPT_ROUTE_TAILS) {
+    const nameSegments = rest.length - tail.length;
+    if (nameSegments < 2 || !tail.every((t, i) => t === "*" || t === rest[nameSegments + i])) continue;
+    let name: string;
+    try {
+      name = rest.slice(0, nameSegments).map(decodeURIComponent).join("/");
+    } catch {
+      return next();
+    }
+    if (!PROMPT_NAME_PATTERN.test(name)) continue;
+    // With the query as sent, so that the path given can be used as it is (compare?versions=...).
+    const query = req.originalUrl.includes("?") ? req.originalUrl.slice(req.originalUrl.indexOf("?")) : "";
+    const encoded = [`${req.baseUrl}/prompts`, encodeURIComponent(name), ...rest.slice(nameSegments)].join("/") + query;
+    throw new AppError(
+      "not_found",
+      `no route for ${req.method} ${req.baseUrl}${req.path}: a prompt name containing '/' must be sent URL-encoded as %2F, as in ${req.method} ${encoded}`,
+    );
+  }
+  next();
+};
+
 export function createApp({ config, database, bus, logger }: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
+  const sessions = createSessionService({ db, auth });
   const prompts = createPromptsService({ db, bus, cacheSize: config.resolveCacheSize });
   const labels = createLabelsService({ db, bus });
   const renderer = createRenderer();
@@ -51,8 +97,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, prompts });
   const ingestLimiter = createLimiter({
-    maxInFlight: config.ingestMaxInFlight ?? DEFAULT_INGEST_MAX_INFLIGHT,
-    maxQueued: config.ingestMaxQueued ?? DEFAULT_INGEST_MAX_QUEUED,
+    maxInFlight: config.ingestMaxInFlight ?? INGEST_DEFAULTS[database.kind].maxInFlight,
+    maxQueued: config.ingestMaxQueued ?? INGEST_DEFAULTS[database.kind].maxQueued,
     // Shorter than an OTLP exporter's default 10 s timeout, so it gets an answer it can act on.
     maxWaitMs: 5_000,
     retryAfterSeconds: 1,
@@ -79,6 +125,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
 
   const api = express.Router();
+  // Before anything reads the request: a NUL or a lone surrogate is a 422 here, never a database error later.
+  api.use(guardUrl);
   const json = express.json({ limit: config.bodyLimitBytes, strict: false });
   api.use((req, res, next) => {
     // Reads carry no body: nothing to check or parse on the resolve hot path.
@@ -88,7 +136,9 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
       throw new AppError("unsupported_media_type", `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`);
     json(req, res, next);
   });
-  api.use(authenticate(auth));
+  api.use(guardJsonBody);
+  api.use(sessionRoutes(sessions));
+  api.use(authenticate(auth, sessions));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
   // and route passed costs a few matches.
   promptRoutes(prompts, api);
@@ -98,10 +148,14 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   api.use(traceRoutes(traces, annotations));
   api.use(compareRoutes(compare));
   api.use(priceRoutes(createPricesService({ db })));
+  api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 
   // OTLP/HTTP lives at the conventional /v1/traces, outside the JSON API (it reads its own raw body).
   app.use(otlpRoutes({ auth, ingest, limiter: ingestLimiter, maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES, logger }));
+
+  // The web console: static files, and its client-side routes fall back to index.html.
+  app.use(consoleRoutes({ dir: config.consoleDir }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -6,8 +6,14 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 
 // OTLP/HTTP recommends accepting 64 MiB after decompression.
 export const DEFAULT_OTLP_MAX_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_INGEST_MAX_INFLIGHT = 4;
-export const DEFAULT_INGEST_MAX_QUEUED = 32;
+/**
+ * OTLP ingest limits when none are configured. The embedded database runs every query on the server's own thread,
+ * one at a time: a second ingest in flight would not go faster, it would only make reads wait behind both.
+ */
+export const INGEST_DEFAULTS = {
+  pglite: { maxInFlight: 1, maxQueued: 32 },
+  postgres: { maxInFlight: 4, maxQueued: 32 },
+} as const;
 
 const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -25,8 +31,9 @@ const ConfigSchema = z.object({
   PROMPTREG_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   PROMPTREG_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   PROMPTREG_OTLP_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_OTLP_MAX_BYTES),
-  PROMPTREG_INGEST_MAX_INFLIGHT: z.coerce.number().int().min(0).default(DEFAULT_INGEST_MAX_INFLIGHT),
-  PROMPTREG_INGEST_MAX_QUEUED: z.coerce.number().int().min(0).default(DEFAULT_INGEST_MAX_QUEUED),
+  PROMPTREG_INGEST_MAX_INFLIGHT: z.coerce.number().int().min(0).optional(),
+  PROMPTREG_INGEST_MAX_QUEUED: z.coerce.number().int().min(0).optional(),
+  PROMPTREG_CONSOLE_DIR: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -43,9 +50,11 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Largest OTLP request body, after decompression. */
   otlpMaxBytes: number;
-  /** OTLP requests processed at once; more wait in a queue of `ingestMaxQueued`, then get 503. */
+  /** OTLP requests processed at once; more wait in a queue of `ingestMaxQueued`, then get 503. See INGEST_DEFAULTS. */
   ingestMaxInFlight: number;
   ingestMaxQueued: number;
+  /** The built web console; default web/dist in the package. */
+  consoleDir?: string;
 }
 
 export class ConfigError extends Error {}
@@ -58,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
   const e = parsed.data;
+  const ingestDefaults = INGEST_DEFAULTS[e.DATABASE_URL ? "postgres" : "pglite"];
   return {
     port: e.PORT,
     host: e.HOST,
@@ -70,7 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     dbPoolSize: e.PROMPTREG_DB_POOL_SIZE,
     shutdownTimeoutMs: e.PROMPTREG_SHUTDOWN_TIMEOUT_MS,
     otlpMaxBytes: e.PROMPTREG_OTLP_MAX_BYTES,
-    ingestMaxInFlight: e.PROMPTREG_INGEST_MAX_INFLIGHT,
-    ingestMaxQueued: e.PROMPTREG_INGEST_MAX_QUEUED,
+    ingestMaxInFlight: e.PROMPTREG_INGEST_MAX_INFLIGHT ?? ingestDefaults.maxInFlight,
+    ingestMaxQueued: e.PROMPTREG_INGEST_MAX_QUEUED ?? ingestDefaults.maxQueued,
+    ...(e.PROMPTREG_CONSOLE_DIR ? { consoleDir: path.resolve(e.PROMPTREG_CONSOLE_DIR) } : {}),
   };
 }

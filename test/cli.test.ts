@@ -1,5 +1,6 @@
 // The `promptreg` command's database subcommands, run as a user would (on the suite's database).
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -35,6 +36,7 @@ describe("promptreg CLI", () => {
     expect(first.out).toMatch(/applied: \d+_init/);
     const second = cli("migrate");
     expect(second.out).toContain("database is up to date");
+    expect(existsSync(path.join(dataDir, "lock"))).toBe(false); // the embedded database's lock is released
   });
 
   it("creates projects and keys whose secrets are stored hashed", async () => {
@@ -47,6 +49,7 @@ describe("promptreg CLI", () => {
     expect(key.code, key.err).toBe(0);
     const { key: secret, role } = JSON.parse(key.out);
     expect(role).toBe("write");
+    expect(existsSync(path.join(dataDir, "lock"))).toBe(false);
     const database = await openDatabase(testDb.url ? { url: testDb.url } : { dataDir });
     try {
       const row = await database.prisma.apiKey.findUnique({ where: { hash: hashKey(secret) }, include: { project: true } });
@@ -62,6 +65,10 @@ describe("promptreg CLI", () => {
     expect(badRole.err).toContain("--role must be read, write or admin");
     expect(cli("keys", "create", "--name", "x", "--role", "read", "--project", "nope").err).toContain("no project named 'nope'");
     expect(cli("frobnicate").code).toBe(2);
+    // A key is never taken from the command line, where npm prints it.
+    const keyFlag = cli("keys", "create", "--name", "x", "--role", "read", "--url", "http://127.0.0.1:4000", "--key", "pr_secret_on_the_command_line");
+    expect(keyFlag.code).toBe(2);
+    expect(keyFlag.err).toContain("refusing --key: a key on the command line is printed by npm (and kept in shell history); set PROMPTREG_API_KEY instead");
     const dup = cli("projects", "create", "--name", "cli-team");
     expect(dup.code).toBe(1);
     expect(dup.err).toContain("already exists");

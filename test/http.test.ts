@@ -26,6 +26,27 @@ describe("http edges", () => {
     expect(res.body).toEqual({ error: { code: "not_found", message: "no route for GET /api/v1/nowhere", requestId: "abc-123" } });
   });
 
+  it("says to encode a '/' in a prompt name when a path reads as a prompt route with the '/' sent as is", async () => {
+    for (const [method, sent, encoded] of [
+      ["POST", "/api/v1/prompts/support/triage/versions", "/api/v1/prompts/support%2Ftriage/versions"],
+      ["GET", "/api/v1/prompts/support/triage/resolve", "/api/v1/prompts/support%2Ftriage/resolve"],
+      ["GET", "/api/v1/prompts/support/triage", "/api/v1/prompts/support%2Ftriage"],
+      ["PUT", "/api/v1/prompts/support/emails/triage/labels/staging", "/api/v1/prompts/support%2Femails%2Ftriage/labels/staging"],
+      ["GET", "/api/v1/prompts/support/triage/labels/production/history", "/api/v1/prompts/support%2Ftriage/labels/production/history"],
+      ["GET", "/api/v1/prompts/support/triage/compare?versions=production,staging", "/api/v1/prompts/support%2Ftriage/compare?versions=production,staging"],
+    ] as const) {
+      const res = await auth(request(h.app)[method.toLowerCase() as "get"](sent));
+      expect(res.status, sent).toBe(404);
+      expect(res.body.error.message).toBe(
+        `no route for ${method} ${sent.split("?")[0]}: a prompt name containing '/' must be sent URL-encoded as %2F, as in ${method} ${encoded}`,
+      );
+    }
+    // The encoded path it gives reaches the route, which looks for the prompt by its full name.
+    expect((await auth(request(h.app).get("/api/v1/prompts/support%2Ftriage"))).body.error.message).toBe("prompt 'support/triage' not found");
+    // A path that cannot be a prompt route keeps the plain answer.
+    expect((await auth(request(h.app).get("/api/v1/prompts/_drafts/x"))).body.error.message).toBe("no route for GET /api/v1/prompts/_drafts/x");
+  });
+
   it("refuses malformed JSON (400), other media types (415) and oversized bodies (413), writing nothing", async () => {
     const malformed = await auth(request(h.app).post("/api/v1/prompts/x/versions")).set("Content-Type", "application/json").send('{"template": ');
     expect(malformed.status).toBe(400);

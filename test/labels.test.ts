@@ -67,6 +67,25 @@ describe("labels", () => {
     expect((await admin.delete("/api/v1/prompts/names/labels/latest")).status).toBe(422);
   });
 
+  it("points a label only at an exact version: a range or a label is a 422 saying so, not a 404", async () => {
+    await seed("exact", 2); // 1.0.0, 1.0.1
+    for (const version of ["^1", "~1.0", "1.x", "1.0", "production", "latest"]) {
+      const res = await move(writer, "exact", "staging", version);
+      expect(res.status, version).toBe(422);
+      expect(res.body.error).toMatchObject({
+        code: "validation_error",
+        message: `label staging must point to an exact version such as 1.4.2; got ${version}`,
+        details: { issues: [{ path: "body.version", message: "must be an exact version such as 1.4.2" }] },
+      });
+    }
+    const rollbackTo = await writer.post("/api/v1/prompts/exact/labels/staging/rollback", { to: "^1" });
+    expect(rollbackTo.status).toBe(422);
+    expect(rollbackTo.body.error.message).toBe("label staging must point to an exact version such as 1.4.2; got ^1");
+    // An exact version that does not exist is still a 404; one written with a leading "v" is that version.
+    expect((await move(writer, "exact", "staging", "1.0.9")).status).toBe(404);
+    expect((await move(writer, "exact", "staging", "v1.0.1")).body).toEqual({ label: "staging", version: "1.0.1", previousVersion: null });
+  });
+
   it("rolls back in one call, and a second rollback undoes the first", async () => {
     await seed("rb", 3);
     await move(admin, "rb", "production", "1.0.0");

@@ -1,10 +1,17 @@
-// The `promptreg serve` command as a user runs it: a real process, first-start bootstrap, restart, SIGTERM.
+// The `promptreg serve` command as a user runs it: a real process, first-start bootstrap, restart, SIGTERM, and the
+// one-owner rule of the embedded data folder.
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "./helpers/harness.js";
+import { hashKey } from "../src/auth/keys.js";
+import { loadConfig } from "../src/config.js";
+import { openDatabase } from "../src/db/client.js";
+import { startServer } from "../src/server.js";
+import { createTestDatabase, silentLogger, type TestDatabase } from "./helpers/harness.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 let dataDir: string;
@@ -26,14 +33,14 @@ interface Running {
 }
 
 async function serve(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {
+  // stderr joins stdout in the child (one pipe), so the output keeps the order in which the process wrote it.
+  const child = spawn("/bin/sh", ["-c", 'exec "$0" "$@" 2>&1', process.execPath, "--import", "tsx", "src/cli.ts", "serve"], {
     cwd: root,
     env: { PATH: process.env.PATH!, PORT: "0", PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "ignore"],
   });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no 'listening' line within 60 s:\n${out}`)), 60_000);
     const check = () => {
@@ -47,6 +54,30 @@ async function serve(env: Record<string, string>): Promise<Running> {
     child.on("exit", (code) => reject(new Error(`exited with ${code}:\n${out}`)));
   });
   return { child, port, output: () => out };
+}
+
+/**
+ * A command that is expected to end by itself. A `serve` that starts listening instead is stopped and reported as
+ * code "listening", so that a wrong start fails the test at once instead of running until the timeout.
+ */
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null | "listening"; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH!, PORT: "0", PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  let listening = false;
+  child.stdout!.on("data", (d) => {
+    stdout += d;
+    if (!listening && stdout.includes('"msg":"promptreg listening"')) {
+      listening = true;
+      child.kill("SIGTERM");
+    }
+  });
+  child.stderr!.on("data", (d) => (stderr += d));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code: listening ? "listening" : code, stdout, stderr })));
 }
 
 async function stop(r: Running): Promise<number | null> {
@@ -63,25 +94,76 @@ const call = (r: Running, key: string, method: string, p: string, body?: unknown
   });
 
 describe("promptreg serve", () => {
-  it("on the embedded database: generates the admin key once (0600), keeps data across restarts, stops on SIGTERM", async () => {
+  it("on the embedded database: generates the admin key once (0600), owns its data folder, keeps data across restarts", async () => {
     const first = await serve({});
     const keyFile = path.join(dataDir, "admin-key");
     const key = (await readFile(keyFile, "utf8")).trim();
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
-    expect(first.output()).toContain(key);
+    // The key comes after what announces it, never before a line that points "below" to it.
+    const output = first.output();
+    expect(output.slice(output.indexOf(key))).not.toMatch(/below/);
+    expect(output.slice(0, output.indexOf(key))).toContain("generated the admin key of project 'default'; shown once here");
     expect((await call(first, key, "POST", "/api/v1/prompts/kept/versions", { template: "kept {{x}}", labels: ["staging"] })).status).toBe(201);
+
+    // One process per data folder: a second server, or an admin command opening the database itself, exits at once
+    // naming the owner and the way through its API.
+    const url = `http://127.0.0.1:${first.port}`;
+    const lockFile = path.join(dataDir, "lock");
+    expect(JSON.parse(await readFile(lockFile, "utf8"))).toMatchObject({ pid: first.child.pid, port: first.port, url, command: "promptreg serve" });
+    const [secondServer, offline] = await Promise.all([run(["serve"]), run(["keys", "create", "--name", "ci", "--role", "write"])]);
+    for (const refused of [secondServer, offline]) {
+      expect(refused.code, refused.stdout + refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(`the data folder ${dataDir} is in use by \`promptreg serve\` (pid ${first.child.pid}, serving ${url}`);
+      expect(refused.stderr).toContain(`--url ${url} (with an admin key in PROMPTREG_API_KEY)`);
+    }
+    // Through the server's API instead: the new key works at once, and after a restart.
+    const viaApi = await run(["keys", "create", "--name", "ci", "--role", "write", "--url", url], { PROMPTREG_API_KEY: key });
+    expect(viaApi.code, viaApi.stderr).toBe(0);
+    const ciKey = (JSON.parse(viaApi.stdout) as { key: string }).key;
+    expect((await call(first, ciKey, "POST", "/api/v1/prompts/ci/versions", { template: "ci {{x}}" })).status).toBe(201);
+
     expect(await stop(first)).toBe(0);
     expect(first.output()).toContain("promptreg stopped");
+    expect(existsSync(lockFile)).toBe(false); // released on SIGTERM
 
     const second = await serve({});
+    expect(second.output()).not.toContain(key); // printed on first start only
+    const res = await call(second, key, "GET", "/api/v1/prompts/kept/resolve?ref=staging");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ version: "1.0.0", template: "kept {{x}}" });
+    expect((await call(second, ciKey, "GET", "/api/v1/prompts/ci/resolve?ref=latest")).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${second.port}/readyz`)).status).toBe(200);
+
+    // Killed outright, the server leaves its lock behind; the next owner (here this process) takes it over.
+    const killed = new Promise((resolve) => second.child.on("exit", (_code, signal) => resolve(signal)));
+    second.child.kill("SIGKILL");
+    expect(await killed).toBe("SIGKILL");
+    expect(JSON.parse(await readFile(lockFile, "utf8")).pid).toBe(second.child.pid);
+    const database = await openDatabase({ dataDir, owner: { command: "server.test" } });
     try {
-      expect(second.output()).not.toContain(key); // printed on first start only
-      const res = await call(second, key, "GET", "/api/v1/prompts/kept/resolve?ref=staging");
-      expect(res.status).toBe(200);
-      expect(await res.json()).toMatchObject({ version: "1.0.0", template: "kept {{x}}" });
-      expect((await fetch(`http://127.0.0.1:${second.port}/readyz`)).status).toBe(200);
+      expect(JSON.parse(await readFile(lockFile, "utf8")).pid).toBe(process.pid);
+      expect(await database.prisma.apiKey.findUnique({ where: { hash: hashKey(ciKey) } })).toMatchObject({ name: "ci", role: "write" });
     } finally {
-      expect(await stop(second)).toBe(0);
+      await database.close();
+    }
+    expect(existsSync(lockFile)).toBe(false);
+  });
+
+  it("on a busy port fails before creating the data folder or a key, naming the port", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const dir = path.join(dataDir, "busy-port");
+    try {
+      const config = loadConfig({ PORT: String(port), PROMPTREG_DATA_DIR: dir, LOG_LEVEL: "silent" });
+      const failed = await startServer(config, silentLogger).then(
+        (running) => running.stop(),
+        (err: unknown) => err,
+      );
+      expect(existsSync(dir)).toBe(false);
+      expect((failed as Error).message).toBe(`port ${port} on 127.0.0.1 is already in use: stop what listens there, or set PORT to a free port`);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
     }
   });
 

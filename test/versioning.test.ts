@@ -1,29 +1,41 @@
 import { describe, expect, it } from "vitest";
 import type { VariableSpec } from "@promptreg/client/contract";
 import { parseRef } from "../src/prompts/refs.js";
-import { canonicalJson, contentHash, pickVersion, requiredBump } from "../src/prompts/versioning.js";
+import { canonicalJson, contentHash, pickVersion, requiredBump, type Contract } from "../src/prompts/versioning.js";
 
 const v = (name: string, required = true, type: VariableSpec["type"] = null): VariableSpec => ({ name, required, type });
 
 describe("requiredBump", () => {
-  const base = { variables: [v("a"), v("b", false)], config: { model: "m1" } };
-  it("is patch when only the text changes", () => {
-    expect(requiredBump(base, { ...base }).bump).toBe("patch");
+  const base: Contract = { template: "t", variablesSchema: null, variables: [v("a"), v("b", false)], config: { model: "m1" } };
+  it("is patch when only the text changes, and says so", () => {
+    expect(requiredBump(base, { ...base, template: "u" })).toEqual({ bump: "patch", reasons: ["template text changed"] });
   });
-  it("is minor for a new optional variable or a config change", () => {
+  it("is minor for a new optional variable, one no longer required, or a config change", () => {
     expect(requiredBump(base, { ...base, variables: [...base.variables, v("c", false)] }).bump).toBe("minor");
+    expect(requiredBump(base, { ...base, variables: [v("a", false), v("b", false)] }).reasons).toEqual(["variable 'a' became optional"]);
     expect(requiredBump(base, { ...base, config: { model: "m2" } }).bump).toBe("minor");
   });
-  it("is major for a required variable added or removed, or a type change", () => {
+  it("is major for a required variable added, any variable removed, or a placeholder", () => {
     expect(requiredBump(base, { ...base, variables: [...base.variables, v("c")] })).toMatchObject({
       bump: "major",
       reasons: ["required variable 'c' added"],
     });
     expect(requiredBump(base, { ...base, variables: [v("b", false)] }).reasons).toEqual(["required variable 'a' removed"]);
-    expect(requiredBump(base, { ...base, variables: [v("a", true, "array"), v("b", false)] }).bump).toBe("major");
+    // strictExtras refuses a variable the version no longer has.
+    expect(requiredBump(base, { ...base, variables: [v("a")] }).reasons).toEqual(["optional variable 'b' removed"]);
+    expect(requiredBump(base, { ...base, variables: [v("a", true, "messages"), v("b", false)] }).bump).toBe("major");
+  });
+  it("never bumps on a type alone: types come from the schema, which is compared as a schema", () => {
+    expect(requiredBump(base, { ...base, variables: [v("a", true, "array"), v("b", false)] }).bump).toBe("patch");
+  });
+  it("is major for a required path added below a variable, minor for one dropped", () => {
+    const paths = (...p: string[]): Contract => ({ ...base, variables: [{ ...v("a"), paths: p }, v("b", false)] });
+    expect(requiredBump(paths("a.x"), paths("a.x", "a.y"))).toEqual({ bump: "major", reasons: ["required path 'a.y' added"] });
+    expect(requiredBump(paths("a.x", "a.y"), paths("a.y"))).toEqual({ bump: "minor", reasons: ["path 'a.x' no longer required"] });
   });
   it("ignores key order in config", () => {
-    expect(requiredBump({ variables: [], config: { a: 1, b: 2 } }, { variables: [], config: { b: 2, a: 1 } }).bump).toBe("patch");
+    const empty: Contract = { template: "t", variablesSchema: null, variables: [], config: { a: 1, b: 2 } };
+    expect(requiredBump(empty, { ...empty, config: { b: 2, a: 1 } })).toEqual({ bump: "patch", reasons: [] });
   });
 });
 

@@ -264,9 +264,12 @@ export function createClient(options: ClientOptions): RegistryClient {
     return { renderer, baseUrl, sessionId: selector.sessionId, userId: selector.userId };
   }
 
-  /** On the first answer that names the key's project: a snapshot of another project is dropped, not served later. */
-  function checkProject(project: string | undefined): void {
-    if (projectChecked || project === undefined) return;
+  /**
+   * On the first answer that names the key's project, a refusal such as a 404 included: a snapshot of another project
+   * is dropped, not served later.
+   */
+  function checkProject(project: string): void {
+    if (projectChecked) return;
     projectChecked = true;
     if (options.project !== undefined && project !== options.project) {
       report(
@@ -307,6 +310,7 @@ export function createClient(options: ClientOptions): RegistryClient {
         result = await resolveRemote(http, target.name, target.ref, {
           etag: previous?.etag,
           deadline: now() + coldBudgetMs,
+          onProject: checkProject,
           ...(probe ? { maxRetries: 0 } : {}),
         });
       } catch (err) {
@@ -322,7 +326,6 @@ export function createClient(options: ClientOptions): RegistryClient {
         clearTimeout(budget);
       }
       breaker.answered();
-      checkProject(result.project);
       const expiresAt = target.exact ? Infinity : now() + ttlMs;
       let entry: CacheEntry;
       if (result.notModified) {
@@ -392,7 +395,13 @@ export function createClient(options: ClientOptions): RegistryClient {
   }
 
   /** The last good value, the snapshot, the inline fallback, in this order; or `unavailable`. Never waits. */
-  function serveWithoutRegistry(target: Target, previous: CacheEntry | undefined, selector: GetOptions | undefined, failure: unknown): Prompt {
+  function serveWithoutRegistry(
+    target: Target,
+    previous: CacheEntry | undefined,
+    selector: GetOptions | undefined,
+    failure: unknown,
+    breakerOpen = false,
+  ): Prompt {
     if (previous) {
       // Served stale until the registry answers again, then revalidated in the background like any expired value.
       previous.invalidated = false;
@@ -406,7 +415,9 @@ export function createClient(options: ClientOptions): RegistryClient {
       const linkable = version.version !== FALLBACK_VERSION;
       return createPrompt(version, "fallback", { ...contextFor(selector), baseUrl: linkable ? baseUrl : undefined });
     }
-    const reason = failure instanceof Error ? failure.message : String(failure);
+    const cause = failure instanceof Error ? failure.message : String(failure);
+    // With the breaker open this call asked nobody: the reason is the failure that opened it, not this call's wait.
+    const reason = breakerOpen ? `the registry is unreachable; not asked while the breaker is open, last failure: ${cause}` : cause;
     throw new RegistryError({
       status: 0,
       code: "unavailable",
@@ -448,7 +459,7 @@ export function createClient(options: ClientOptions): RegistryClient {
     }
     if (breaker.isOpen) {
       probe(target, entry);
-      return serveWithoutRegistry(target, entry, selector, breaker.lastFailure);
+      return serveWithoutRegistry(target, entry, selector, breaker.lastFailure, true);
     }
     return fetchCold(target, entry, selector);
   }

@@ -73,6 +73,8 @@ export const VariableSpecSchema = z.object({
   name: z.string(),
   required: z.boolean(),
   type: VariableTypeSchema.nullable(),
+  /** Paths below the variable that must be present whenever it is given (`user.plan`); absent when there are none. */
+  paths: z.array(z.string()).optional(),
 });
 export type VariableSpec = z.infer<typeof VariableSpecSchema>;
 
@@ -157,3 +159,153 @@ export const ErrorBodySchema = z.object({
   }),
 });
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+// ---- listings, labels, keys and the console session ----
+// Responses the web console reads (it parses every answer with these), so the console and the API cannot drift.
+
+const page = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+
+export const SignInBodySchema = z.strictObject({ key: z.string().min(1).max(512) });
+export type SignInBody = z.infer<typeof SignInBodySchema>;
+
+/** Who a console session acts as, and the token its writes must echo in `X-CSRF-Token`. */
+export const SessionSchema = z.object({
+  keyName: z.string(),
+  role: RoleSchema,
+  projectName: z.string(),
+  protectedLabels: z.array(z.string()),
+  csrfToken: z.string(),
+  expiresAt: z.string(),
+});
+export type Session = z.infer<typeof SessionSchema>;
+
+const PromptMetaShape = {
+  id: z.string(),
+  name: z.string(),
+  type: PromptTypeSchema,
+  description: z.string(),
+  tags: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+};
+
+export const PromptListItemSchema = z.object({
+  ...PromptMetaShape,
+  versionCount: z.number().int(),
+  /** Label name -> the version it holds. */
+  labels: z.record(z.string(), z.string()),
+});
+export const PromptListSchema = page(PromptListItemSchema);
+export type PromptListItem = z.infer<typeof PromptListItemSchema>;
+
+export const FolderListSchema = z.object({ data: z.array(z.object({ name: z.string(), prompts: z.number().int() })) });
+
+export const LabelViewSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  updatedAt: z.string(),
+  updatedBy: z.string(),
+  protected: z.boolean(),
+});
+export type LabelView = z.infer<typeof LabelViewSchema>;
+export const LabelListSchema = z.object({ data: z.array(LabelViewSchema) });
+
+export const PromptDetailSchema = z.object({
+  ...PromptMetaShape,
+  labels: z.array(LabelViewSchema),
+  versions: z.object({
+    count: z.number().int(),
+    latest: z.string().nullable(),
+    recent: z.array(z.object({ version: z.string(), commitMessage: z.string(), author: z.string(), createdAt: z.string() })),
+  }),
+});
+export type PromptDetail = z.infer<typeof PromptDetailSchema>;
+
+export const VersionListSchema = page(PromptVersionSchema);
+
+export const LabelEventSchema = z.object({
+  id: z.string(),
+  label: z.string(),
+  action: z.enum(["set", "delete", "rollback"]),
+  fromVersion: z.string().nullable(),
+  toVersion: z.string().nullable(),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type LabelEvent = z.infer<typeof LabelEventSchema>;
+export const LabelHistorySchema = page(LabelEventSchema);
+
+export const LabelMoveResultSchema = z.object({ label: z.string(), version: z.string(), previousVersion: z.string().nullable() });
+
+export const RequiredBumpSchema = z.object({ bump: BumpSchema, reasons: z.array(z.string()) });
+export type RequiredBump = z.infer<typeof RequiredBumpSchema>;
+
+/** `POST …/versions?dryRun=true`: what the publish would answer, and why that version; nothing is written. */
+export const PublishPreviewSchema = z.object({
+  dryRun: z.literal(true),
+  /** False when the content equals the highest version's: a publish would create nothing. */
+  created: z.boolean(),
+  version: PromptVersionSchema,
+  previousVersion: z.string().nullable(),
+  requiredBump: RequiredBumpSchema.nullable(),
+});
+export type PublishPreview = z.infer<typeof PublishPreviewSchema>;
+
+/** `details` of an `invalid_template` error: where in the template (1-based), and which chat message. */
+export const TemplateErrorDetailsSchema = z.object({
+  line: z.number().int(),
+  column: z.number().int().optional(),
+  messageIndex: z.number().int().optional(),
+});
+export type TemplateErrorDetails = z.infer<typeof TemplateErrorDetailsSchema>;
+
+const ValueChangeSchema = z.object({
+  path: z.string(),
+  change: z.enum(["added", "removed", "changed"]),
+  from: z.unknown().optional(),
+  to: z.unknown().optional(),
+});
+const DiffSideSchema = z.object({ version: z.string(), contentHash: z.string(), label: z.string().optional() });
+
+export const VersionDiffSchema = z.object({
+  name: z.string(),
+  from: DiffSideSchema,
+  to: DiffSideSchema,
+  identical: z.boolean(),
+  template: z.object({ changed: z.boolean(), unified: z.string() }),
+  config: z.array(ValueChangeSchema),
+  variablesSchema: z.array(ValueChangeSchema),
+  variables: z.object({
+    added: z.array(VariableSpecSchema),
+    removed: z.array(VariableSpecSchema),
+    changed: z.array(z.object({ name: z.string(), from: VariableSpecSchema, to: VariableSpecSchema })),
+  }),
+  requiredBump: RequiredBumpSchema.nullable(),
+});
+export type VersionDiff = z.infer<typeof VersionDiffSchema>;
+
+export const RenderResponseSchema = z.object({
+  text: z.string().optional(),
+  messages: z.array(ChatMessageSchema).optional(),
+  prompt: z.object({ promptId: z.string(), name: z.string(), type: PromptTypeSchema, version: z.string(), contentHash: z.string(), label: z.string().optional() }),
+});
+export type RenderResponse = z.infer<typeof RenderResponseSchema>;
+
+export const KeyViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: RoleSchema,
+  prefix: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
+export type KeyView = z.infer<typeof KeyViewSchema>;
+export const KeyListSchema = z.object({ data: z.array(KeyViewSchema) });
+/** The secret is in this answer only. */
+export const CreatedKeySchema = KeyViewSchema.extend({ key: z.string() });
+
+export const ProjectViewSchema = z.object({ id: z.string(), name: z.string(), protectedLabels: z.array(z.string()), createdAt: z.string() });
+export type ProjectView = z.infer<typeof ProjectViewSchema>;
+export const ProjectListSchema = z.object({ data: z.array(ProjectViewSchema) });
+export const CreatedProjectSchema = z.object({ project: ProjectViewSchema, adminKey: CreatedKeySchema });

@@ -34,6 +34,8 @@ export interface ResolveOptions {
   deadline?: number;
   /** Overrides `HttpSettings.maxRetries`: a breaker's probe makes one attempt, its backoff is the retry. */
   maxRetries?: number;
+  /** Told the key's project whenever an answer names it (`x-promptreg-project`), a refusal such as a 404 included. */
+  onProject?: (project: string) => void;
 }
 
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -77,6 +79,7 @@ async function getWithRetries<T>(http: HttpSettings, url: string, schema: z.ZodT
   const maxRetries = options.maxRetries ?? http.maxRetries;
   for (let attempt = 0; ; attempt++) {
     const outcome = await attemptOnce(http, url, options.etag, schema, what);
+    if (outcome.project !== undefined) options.onProject?.(outcome.project);
     if (!("error" in outcome)) return outcome;
     const { error, retryAfterMs } = outcome;
     if (!isRetryable(error) || attempt >= maxRetries) throw error;
@@ -92,7 +95,7 @@ function isRetryable(err: RegistryError): boolean {
   return err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500;
 }
 
-type Attempt<T> = Answer<T> | { error: RegistryError; retryAfterMs?: number };
+type Attempt<T> = Answer<T> | { error: RegistryError; retryAfterMs?: number; project?: string | undefined };
 
 async function attemptOnce<T>(http: HttpSettings, url: string, etag: string | undefined, schema: z.ZodType<T>, what: string): Promise<Attempt<T>> {
   const headers: Record<string, string> = { Authorization: `Bearer ${http.apiKey}`, Accept: "application/json" };
@@ -123,9 +126,14 @@ async function attemptOnce<T>(http: HttpSettings, url: string, etag: string | un
         message: `GET ${url}: the answer is not ${what} (${parsed.error.issues[0]?.message ?? "not JSON"})`,
         requestId,
       }),
+      project,
     };
   }
-  return { error: errorFromBody(status, text, url, requestId), retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), http.now) };
+  return {
+    error: errorFromBody(status, text, url, requestId),
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), http.now),
+    project,
+  };
 }
 
 function errorFromBody(status: number, text: string, url: string, requestId: string | undefined): RegistryError {

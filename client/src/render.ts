@@ -3,6 +3,9 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from "ajv";
 import Handlebars from "handlebars";
 import { VariableTypeSchema, type ChatMessage, type Template, type VariableSpec, type VariableType } from "./contract.js";
+import { createRenderGuard, describeExceeded, templateLimitsExceeded, type LimitExceeded } from "./limits.js";
+import { safeRegExp } from "./safe-regexp.js";
+import { boundValidate, checkSchemaLimits } from "./schema-limits.js";
 
 export class TemplateError extends Error {
   override readonly name = "TemplateError";
@@ -14,11 +17,12 @@ export class TemplateError extends Error {
   }
 }
 
-export type RenderErrorCode = "missing_variables" | "unexpected_variables" | "invalid_variables";
+export type RenderErrorCode = "missing_variables" | "unexpected_variables" | "invalid_variables" | "limit_exceeded";
 export interface RenderErrorDetails {
   missing?: string[];
   unexpected?: string[];
   errors?: { path: string; message: string }[];
+  limit?: LimitExceeded;
 }
 
 export class RenderError extends Error {
@@ -35,6 +39,10 @@ export class RenderError extends Error {
 export interface RenderableVersion {
   contentHash: string;
   template: Template;
+  /**
+   * The contract as stored. Rendering derives the one it enforces from the template and schema: the same for
+   * versions published by this release.
+   */
   variables: VariableSpec[];
   variablesSchema?: Record<string, unknown> | null;
 }
@@ -51,74 +59,100 @@ export interface RendererOptions {
 }
 
 // Prompts are not HTML, and `strict: true` would throw on the first absent optional value instead of rendering it
-// empty; missing required values are reported up front, all at once, by `render`.
-const COMPILE_OPTIONS: CompileOptions = Object.freeze({ noEscape: true, strict: false });
+// empty; missing required values are reported up front, all at once, by `render`. `log` is not a helper here (see
+// HELPERS), and Handlebars would otherwise compile `{{log}}` as a call to it.
+const COMPILE_OPTIONS: CompileOptions = Object.freeze({ noEscape: true, strict: false, knownHelpers: Object.freeze({ log: false }) });
 // Handlebars' defaults, spelled out: being explicit also stops it from logging a warning for every denied property.
 const RUNTIME_OPTIONS: Handlebars.RuntimeOptions = Object.freeze({
   allowProtoPropertiesByDefault: false,
   allowProtoMethodsByDefault: false,
 });
-const AJV_OPTIONS = { allErrors: true, strict: false } as const;
+// Schema patterns run on a linear-time engine: see safe-regexp.ts.
+const AJV_OPTIONS = { allErrors: true, strict: false, code: { regExp: safeRegExp } } as const;
 
-// The helpers a fresh Handlebars environment has, with the number of arguments each must get: any other count
-// throws at render time, so it is refused when the template is published. -1: any number.
-const HELPER_ARITY = new Map([
-  ["if", 1],
-  ["unless", 1],
-  ["each", 1],
-  ["with", 1],
-  ["lookup", 2],
-  ["log", -1],
-]);
-// Registered too, so a bare `{{helperMissing}}` is a helper call (that crashes), never a variable.
+// Block helpers throw when called inline (`{{if x}}`, `(each x)`): Handlebars gives them no block to render.
+const BLOCK_HELPERS = new Set(["if", "unless", "each", "with"]);
+// The helpers of the rendering environment. `log` is not one: it wrote to the console of whoever renders, and
+// `{{log}}` reads a variable like any other name.
+const HELPERS = new Set([...BLOCK_HELPERS, "lookup"]);
+// Registered by Handlebars itself, so a bare `{{helperMissing}}` calls it.
 const INTERNAL_HELPERS = new Set(["helperMissing", "blockHelperMissing"]);
+// Handlebars' own test for a scoped path (`this.x`, `./x`, `../x`): never a helper, never a block param.
+const SCOPED = /^\.|this\b/;
+// The characters Handlebars takes in a bare path segment; any other segment is printed in brackets.
+const BARE_SEGMENT = /^[^\s!"#%-,./;->@[-^`{-~]+$/;
 
 // ---- analysis ----
 
+/** A place in the variables: `["user", "name"]` is `user.name`, `[]` the variables object itself. */
+type Path = string[];
+
 interface Usage {
-  /** Root names. `needed`: used somewhere other than as an if/unless condition. */
-  roots: Map<string, { needed: boolean; type: VariableType | null }>;
-  /** Paths below a root in the root context (`user.name`), keyed by the dotted path. */
-  paths: Map<string, { parts: string[]; needed: boolean }>;
+  /** Every root variable read; `required` when some use needs it given. */
+  roots: Map<string, { required: boolean }>;
+  /** Paths below a root that must be present whenever their parent is given, by their printed form. */
+  paths: Map<string, Path>;
   placeholders: Set<string>;
 }
 
-// When one variable is used in several ways, the most specific type wins.
-const TYPE_RANK: Partial<Record<VariableType, number>> = { object: 1, array: 2, messages: 3 };
+/**
+ * `value`: the output needs it. `condition`: only whether it is there is asked (`#if x`, or what `#with x` and
+ * `#each x` enter), and its absence takes a branch the author wrote.
+ */
+type Role = "value" | "condition";
 
-function record(usage: Usage, parts: string[], condition: boolean, type: VariableType | null): void {
-  const root = usage.roots.get(parts[0]) ?? { needed: false, type: null };
-  root.needed ||= !condition;
-  const inferred = parts.length > 1 ? "object" : type;
-  if (inferred && (TYPE_RANK[inferred] ?? 0) > (root.type ? (TYPE_RANK[root.type] ?? 0) : 0)) root.type = inferred;
-  usage.roots.set(parts[0], root);
-  if (parts.length > 1) {
-    const key = parts.join(".");
-    const path = usage.paths.get(key) ?? { parts, needed: false };
-    path.needed ||= !condition;
-    usage.paths.set(key, path);
-  }
-}
-
-interface Walk {
+interface Scope {
   usage: Usage;
-  /** Number of enclosing blocks that changed the context: a path reaches the root when its `../` count equals it. */
-  depth: number;
+  /** The contexts blocks entered, innermost last: the path each one is, or null when it is no fixed path. */
+  contexts: (Path | null)[];
+  /** Block params in scope (`as |item|`): the path each one is, or null. */
+  params: Map<string, Path | null>;
+  /** Paths that enclosing blocks render only with present: `#if x`, `#with x`, `#each x`, the else of `#unless x`. */
+  guards: Path[];
+  /** Refuse what renders ambiguously. Rendering does not, so that versions published before stay renderable. */
+  publishing: boolean;
 }
 
 type Call = hbs.AST.MustacheStatement | hbs.AST.BlockStatement | hbs.AST.SubExpression;
+
+/** `user.name`, or `user.[first name]` where a segment needs brackets to read as one. */
+function formatPath(path: Path): string {
+  return path.map((segment) => (BARE_SEGMENT.test(segment) ? segment : `[${segment}]`)).join(".");
+}
+
+function commonPrefix(a: Path, b: Path): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
+function use(scope: Scope, path: Path | null, role: Role): void {
+  if (!path || path.length === 0) return;
+  const { usage } = scope;
+  let root = usage.roots.get(path[0]);
+  if (!root) usage.roots.set(path[0], (root = { required: false }));
+  if (role === "condition") return;
+  // A guard on `a.b` proves `a` and `a.b` present where it holds; every segment past what is proven is needed.
+  let proven = 0;
+  for (const guard of scope.guards) proven = Math.max(proven, commonPrefix(path, guard));
+  if (proven === 0) root.required = true;
+  for (let end = Math.max(proven, 1) + 1; end <= path.length; end++) {
+    const needed = path.slice(0, end);
+    usage.paths.set(formatPath(needed), needed);
+  }
+}
 
 function fail(message: string, node: hbs.AST.Node): never {
   // Same location suffix as Handlebars' own errors.
   throw new TemplateError(node.loc ? `${message} - ${node.loc.start.line}:${node.loc.start.column}` : message);
 }
 
-function walkProgram(program: hbs.AST.Program | undefined, walk: Walk): void {
+function walkProgram(program: hbs.AST.Program | undefined, scope: Scope): void {
   for (const node of program?.body ?? []) {
     switch (node.type) {
       case "MustacheStatement":
       case "BlockStatement":
-        walkCall(node as Call, walk);
+        statement(node as hbs.AST.MustacheStatement | hbs.AST.BlockStatement, scope);
         break;
       case "PartialStatement":
       case "PartialBlockStatement":
@@ -138,56 +172,150 @@ function headPath(node: Call): hbs.AST.PathExpression {
   return { type: "PathExpression", data: false, depth: 0, parts: [name], original: name, loc: head.loc };
 }
 
-function walkCall(node: Call, walk: Walk): void {
-  const path = headPath(node);
+function resolvePath(node: hbs.AST.PathExpression, scope: Scope): Path | null {
+  // `@root.x` is the root's x; `@index`, `@key` and other data variables are not values the caller gives.
+  if (node.data) return node.parts[0] === "root" ? node.parts.slice(1) : null;
+  if (!SCOPED.test(node.original) && node.parts.length > 0 && scope.params.has(node.parts[0])) {
+    const param = scope.params.get(node.parts[0])!;
+    return param && [...param, ...node.parts.slice(1)];
+  }
+  // Past the outermost context (more `../` than blocks that entered one) Handlebars finds nothing.
+  const context = scope.contexts[scope.contexts.length - 1 - node.depth];
+  return context ? [...context, ...node.parts] : null;
+}
+
+/** Records the uses in an expression; returns the path its value is, when it is a fixed path. */
+function expression(node: hbs.AST.Expression, scope: Scope, role: Role): Path | null {
+  if (node.type === "SubExpression") {
+    const call = node as hbs.AST.SubExpression;
+    helperName(call, headPath(call), scope);
+    return lookup(call, scope, role);
+  }
+  if (node.type !== "PathExpression") return null;
+  const path = resolvePath(node as hbs.AST.PathExpression, scope);
+  use(scope, path, role);
+  return path;
+}
+
+/** The helper a call invokes, checked to work at render time; undefined when it reads a variable or is a section. */
+function helperName(node: Call, head: hbs.AST.PathExpression, scope: Scope): string | undefined {
   // Mirrors Handlebars' own test: a sub-expression, or anything with params or a hash, invokes a helper.
   const isCall = node.type === "SubExpression" || node.params.length > 0 || node.hash !== undefined;
-  const simple = path.parts.length === 1 && path.depth === 0 && !path.data && !/^\.|this\b/.test(path.original);
-  const name = simple ? path.parts[0] : undefined;
-  let changesContext: boolean;
-  if (isCall || (name !== undefined && (HELPER_ARITY.has(name) || INTERNAL_HELPERS.has(name)))) {
-    const arity = name === undefined ? undefined : HELPER_ARITY.get(name);
-    if (arity === undefined) {
-      fail(`unknown helper "${path.original}" (available: ${[...HELPER_ARITY.keys()].join(", ")})`, node);
+  const simple = head.parts.length === 1 && head.depth === 0 && !head.data && !SCOPED.test(head.original);
+  const name = simple ? head.parts[0] : undefined;
+  if (!isCall) {
+    if (name === undefined || scope.params.has(name) || !(HELPERS.has(name) || INTERNAL_HELPERS.has(name))) return undefined;
+    if (node.type === "MustacheStatement") {
+      fail(
+        `{{${name}}} calls the built-in helper "${name}", so it cannot read a variable of that name: ` +
+          `write {{this.${name}}} or rename the variable`,
+        node,
+      );
     }
-    if (arity >= 0 && node.params.length !== arity) {
-      fail(`${name} takes exactly ${arity} argument${arity === 1 ? "" : "s"}`, node);
-    }
-    const condition = name === "if" || name === "unless";
-    const type = name === "each" ? "array" : name === "with" ? "object" : null;
-    for (const param of node.params) walkExpression(param, walk, condition, type);
-    for (const pair of node.hash?.pairs ?? []) walkExpression(pair.value, walk, false, null);
-    changesContext = name === "each" || name === "with";
-  } else {
-    walkExpression(path, walk, false, null);
-    // A mustache section (`{{#items}}`) iterates an array or enters an object.
-    changesContext = true;
   }
-  if (node.type === "BlockStatement") {
-    walkProgram(node.program, changesContext ? { ...walk, depth: walk.depth + 1 } : walk);
-    // `{{else}}` runs in the block's outer context, whatever the helper.
-    walkProgram(node.inverse, walk);
+  if (name === undefined || !HELPERS.has(name)) fail(`unknown helper "${head.original}" (available: ${[...HELPERS].join(", ")})`, node);
+  if (BLOCK_HELPERS.has(name) && node.type !== "BlockStatement") fail(`${name} only works as a block: {{#${name} …}}…{{/${name}}}`, node);
+  const arity = name === "lookup" ? 2 : 1;
+  if (node.params.length !== arity) fail(`${name} takes exactly ${arity} argument${arity === 1 ? "" : "s"}`, node);
+  return name;
+}
+
+/** `lookup`, the one helper with a value: a literal key extends the path (`lookup user "plan"` is `user.plan`). */
+function lookup(node: Call, scope: Scope, role: Role): Path | null {
+  for (const pair of node.hash?.pairs ?? []) expression(pair.value, scope, "value");
+  const [target, key] = node.params;
+  const base = target.type === "PathExpression" ? resolvePath(target as hbs.AST.PathExpression, scope) : expression(target, scope, role);
+  if (base && (key.type === "StringLiteral" || key.type === "NumberLiteral")) {
+    const path = [...base, String((key as hbs.AST.StringLiteral | hbs.AST.NumberLiteral).value)];
+    use(scope, path, role);
+    return path;
+  }
+  if (target.type === "PathExpression") use(scope, base, role);
+  // The key picks what is read: without it the lookup means nothing, even as a condition.
+  expression(key, scope, "value");
+  return null;
+}
+
+function guarded(scope: Scope, guard: Path | null): Scope {
+  return guard && guard.length > 0 ? { ...scope, guards: [...scope.guards, guard] } : scope;
+}
+
+/**
+ * The scope of a block's body that renders in `context` (`same`: the context it is already in) with the block params
+ * given, only when `guard` is present.
+ */
+function entered(
+  scope: Scope,
+  program: hbs.AST.Program | undefined,
+  context: Path | null,
+  same: boolean,
+  guard: Path | null,
+  params: (Path | null)[],
+): Scope {
+  // An inverted block (`{{^with x}}`) has no body of its own.
+  const names = program?.blockParams ?? [];
+  return {
+    ...guarded(scope, guard),
+    // Handlebars adds no context level for a block that enters the context it is already in (`#with this`).
+    contexts: same ? scope.contexts : [...scope.contexts, context],
+    params: names.length > 0 ? new Map([...scope.params, ...names.map((name, i) => [name, params[i] ?? null] as const)]) : scope.params,
+  };
+}
+
+function statement(node: hbs.AST.MustacheStatement | hbs.AST.BlockStatement, scope: Scope): void {
+  const head = headPath(node);
+  const name = helperName(node, head, scope);
+  if (node.type === "MustacheStatement") {
+    if (name === undefined) expression(head, scope, "value");
+    else lookup(node, scope, "value");
+    return;
+  }
+  const block = node as hbs.AST.BlockStatement;
+  if (name === "lookup") {
+    lookup(block, scope, "value");
+    walkProgram(block.program, scope);
+    walkProgram(block.inverse, scope);
+    return;
+  }
+  for (const pair of block.hash?.pairs ?? []) expression(pair.value, scope, "value");
+  // `{{else}}` always renders in the block's outer context.
+  if (name === "if" || name === "unless") {
+    const path = expression(block.params[0], scope, "condition");
+    walkProgram(block.program, name === "if" ? guarded(scope, path) : scope);
+    walkProgram(block.inverse, name === "if" ? scope : guarded(scope, path));
+  } else if (name === "with") {
+    const param = block.params[0] as hbs.AST.PathExpression;
+    const path = expression(param, scope, "condition");
+    const current = scope.contexts[scope.contexts.length - 1];
+    const here = param.type === "PathExpression" && !param.data && param.parts.length === 0 && param.depth === 0;
+    const same = here || (path !== null && current !== null && path.length === current.length && commonPrefix(path, current) === path.length);
+    walkProgram(block.program, entered(scope, block.program, path, same, path, [path]));
+    walkProgram(block.inverse, scope);
+  } else if (name === "each") {
+    const path = expression(block.params[0], scope, "condition");
+    walkProgram(block.program, entered(scope, block.program, null, false, path, []));
+    walkProgram(block.inverse, scope);
+  } else {
+    // A Mustache-style section. `{{^x}}…{{/x}}` renders only when x is absent, false or empty, in the outer context.
+    const path = expression(head, scope, "condition");
+    if (block.program) {
+      // `{{#x}}…{{/x}}` renders its body in the outer context when x is `true`, in x when x is an object, once per
+      // item when x is a list: which variables it reads cannot be told from the template.
+      if (scope.publishing) {
+        const x = head.original;
+        fail(
+          `{{#${x}}}…{{/${x}}} is a Mustache-style section, which reads the outer variables or those inside ${x} depending on its value: ` +
+            `write {{#if ${x}}}…{{/if}} to test it, {{#with ${x}}}…{{/with}} to enter an object or {{#each ${x}}}…{{/each}} to loop over a list`,
+          node,
+        );
+      }
+      walkProgram(block.program, entered(scope, block.program, null, false, path, []));
+    }
+    walkProgram(block.inverse, scope);
   }
 }
 
-function walkExpression(node: hbs.AST.Expression, walk: Walk, condition: boolean, type: VariableType | null): void {
-  if (node.type === "SubExpression") return walkCall(node as hbs.AST.SubExpression, walk);
-  if (node.type !== "PathExpression") return;
-  const path = node as hbs.AST.PathExpression;
-  let parts: string[];
-  if (path.data) {
-    // `@root.x` is the root's x; `@index`, `@key` and other data variables are not values the caller gives.
-    if (path.parts[0] !== "root") return;
-    parts = path.parts.slice(1);
-  } else {
-    // Fewer `../` than enclosing context changes: an inner context. More: past the root, Handlebars yields nothing.
-    if (path.depth !== walk.depth) return;
-    parts = path.parts;
-  }
-  if (parts.length > 0) record(walk.usage, parts, condition, type);
-}
-
-function analyzeSource(source: string, usage: Usage, where: string): void {
+function analyzeSource(source: string, usage: Usage, publishing: boolean, where: string): void {
   let ast: hbs.AST.Program;
   try {
     ast = Handlebars.parse(source);
@@ -195,24 +323,26 @@ function analyzeSource(source: string, usage: Usage, where: string): void {
     throw new TemplateError(where + (err instanceof Error ? err.message : String(err)));
   }
   try {
-    walkProgram(ast, { usage, depth: 0 });
+    walkProgram(ast, { usage, contexts: [[]], params: new Map(), guards: [], publishing });
   } catch (err) {
     if (err instanceof TemplateError) err.message = where + err.message;
     throw err;
   }
 }
 
-function analyze(template: Template): Usage {
+function analyze(template: Template, publishing: boolean): Usage {
+  const exceeded = templateLimitsExceeded(template);
+  if (exceeded.length > 0) throw new TemplateError(describeExceeded("template", exceeded), { limits: exceeded });
   const usage: Usage = { roots: new Map(), paths: new Map(), placeholders: new Set() };
   if (typeof template === "string") {
-    analyzeSource(template, usage, "");
+    analyzeSource(template, usage, publishing, "");
   } else {
     template.forEach((item, index) => {
       if ("type" in item) {
         usage.placeholders.add(item.name);
-        record(usage, [item.name], false, "messages");
+        usage.roots.set(item.name, { required: true });
       } else {
-        analyzeSource(item.content, usage, `messages[${index}]: `);
+        analyzeSource(item.content, usage, publishing, `messages[${index}]: `);
       }
     });
   }
@@ -223,20 +353,25 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-export function analyzeTemplate(template: Template, variablesSchema?: Record<string, unknown> | null): VariableSpec[] {
-  const { roots } = analyze(template);
+function contract(usage: Usage, variablesSchema: Record<string, unknown> | null | undefined): VariableSpec[] {
   const properties = isRecord(variablesSchema?.properties) ? variablesSchema.properties : {};
   const required = new Set(
     Array.isArray(variablesSchema?.required)
       ? variablesSchema.required.filter((name): name is string => typeof name === "string")
       : [],
   );
-  const names = new Set([...roots.keys(), ...Object.keys(properties), ...required]);
+  const paths = new Map<string, string[]>();
+  for (const [printed, path] of usage.paths) {
+    const list = paths.get(path[0]);
+    if (list) list.push(printed);
+    else paths.set(path[0], [printed]);
+  }
+  const names = new Set([...usage.roots.keys(), ...Object.keys(properties), ...required]);
   // Plain code-unit order, not localeCompare: the server and a client must agree whatever their locale.
   return [...names].sort().map((name) => {
-    const used = roots.get(name);
-    let type = used?.type ?? null;
-    let isRequired = used?.needed ?? false;
+    // Only a placeholder proves a type: `{{x.length}}` reads strings and lists alike, `#each` walks objects too.
+    let type: VariableType | null = usage.placeholders.has(name) ? "messages" : null;
+    let isRequired = usage.roots.get(name)?.required ?? false;
     const declared = Object.hasOwn(properties, name) ? properties[name] : undefined;
     if (isRecord(declared)) {
       const schemaType = VariableTypeSchema.safeParse(Array.isArray(declared.type) ? declared.type[0] : declared.type);
@@ -245,8 +380,30 @@ export function analyzeTemplate(template: Template, variablesSchema?: Record<str
     }
     if (required.has(name)) isRequired = true;
     else if (Object.hasOwn(properties, name)) isRequired = false;
-    return { name, required: isRequired, type };
+    const below = paths.get(name)?.sort();
+    return below ? { name, required: isRequired, type, paths: below } : { name, required: isRequired, type };
   });
+}
+
+export interface AnalyzeOptions {
+  /**
+   * Also refuse what renders ambiguously (Mustache-style `{{#x}}` sections), as publishing does. Without it, as when
+   * rendering, such a section's body derives nothing, so that versions published before stay renderable.
+   */
+  publishing?: boolean;
+}
+
+/**
+ * The variable contract of a template: every root variable it reads, required unless each use is guarded by the
+ * template itself (an `#if`, `#with`, `#each` or `^` section on it), the paths below each one that must be present
+ * whenever it is given, and the types only the variables schema or a placeholder can tell.
+ */
+export function analyzeTemplate(
+  template: Template,
+  variablesSchema?: Record<string, unknown> | null,
+  options: AnalyzeOptions = {},
+): VariableSpec[] {
+  return contract(analyze(template, options.publishing ?? false), variablesSchema);
 }
 
 // ---- variables schema ----
@@ -255,8 +412,10 @@ function compileSchema(ajv: Ajv, schema: Record<string, unknown>): ValidateFunct
   if (schema.type !== undefined && schema.type !== "object") {
     throw new TemplateError(`variablesSchema must be an object schema (type "object"), got type ${JSON.stringify(schema.type)}`);
   }
+  const limits = checkSchemaLimits(schema);
+  if (limits.problem !== undefined) throw new TemplateError(limits.problem, limits.exceeded && { limits: limits.exceeded });
   try {
-    return ajv.compile(schema as SchemaObject);
+    return boundValidate(ajv.compile(schema as SchemaObject), limits.cost, limitError);
   } catch (err) {
     throw new TemplateError(`invalid variablesSchema: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
@@ -270,20 +429,53 @@ export function checkVariablesSchema(schema: Record<string, unknown>): void {
   compileSchema(new Ajv(AJV_OPTIONS), schema);
 }
 
+/** Ajv as rendering configures it, for comparing two schemas: which keywords it validates, and what a schema accepts. */
+export interface SchemaProbe {
+  isKeyword(name: string): boolean;
+  /** Whether `schema`, on its own, accepts `value`; undefined when it cannot be compiled on its own (a `$ref` out). */
+  accepts(schema: unknown, value: unknown): boolean | undefined;
+}
+
+export function createSchemaProbe(): SchemaProbe {
+  const ajv = new Ajv(AJV_OPTIONS);
+  const compiled = new WeakMap<object, ValidateFunction | null>();
+  return {
+    isKeyword: (name) => ajv.getKeyword(name) !== false,
+    accepts(schema, value) {
+      if (typeof schema === "boolean") return schema;
+      if (!isRecord(schema)) return undefined;
+      let validate = compiled.get(schema);
+      if (validate === undefined) {
+        try {
+          validate = ajv.compile(schema as SchemaObject);
+        } catch {
+          validate = null;
+        } finally {
+          ajv.removeSchema(schema as SchemaObject);
+        }
+        compiled.set(schema, validate);
+      }
+      return validate ? validate(value) : undefined;
+    },
+  };
+}
+
 // ---- rendering ----
 
 interface Prepared {
   /** Index-aligned with a chat template's items (placeholders have none); one entry for a text template. */
   templates: (HandlebarsTemplateDelegate | undefined)[];
-  /** Paths below a root whose absence is reported when the root is given, e.g. ["user", "name"]. */
-  paths: string[][];
-  placeholders: string[];
-  /** The contract's required names (the content hash covers the template and schema they come from). */
+  /** Root variables that must be given. */
   required: string[];
+  /** Paths below a root that must be present whenever their parent is given and not null, e.g. ["user", "name"]. */
+  paths: { parts: string[]; printed: string }[];
+  placeholders: string[];
+  /** Every variable of the contract, for `strictExtras`. */
+  known: Set<string>;
   validate?: ValidateFunction;
 }
 
-/** Present the way Handlebars sees it: own property, not undefined. */
+/** Present the way Handlebars sees it: own property, not undefined. Null is a value: it renders as empty text. */
 function has(parent: unknown, key: string): boolean {
   return (
     parent !== null &&
@@ -301,18 +493,27 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
   const cacheSize = options.cacheSize ?? 1000;
   if (!(cacheSize >= 1)) throw new RangeError(`cacheSize must be at least 1, got ${cacheSize}`);
   const handlebars = Handlebars.create();
+  // `log` writes to the console of whoever renders; `{{log}}` is a variable here. A new object rather than
+  // `unregisterHelper`: a deleted key leaves it in slow dictionary mode, and Handlebars copies it on every render.
+  const { log: _log, ...helpers } = handlebars.helpers;
+  (handlebars as { helpers: typeof helpers }).helpers = helpers;
+  const guard = createRenderGuard(handlebars, limitError);
   const cache = new Map<string, Prepared>();
   let ajv: Ajv | undefined;
 
   function prepare(version: RenderableVersion): Prepared {
-    const usage = analyze(version.template);
+    // The contract is derived here, as at publish, from the content the hash covers: what a version accepts is
+    // decided by today's rules, the same ones the versioning compares versions by.
+    const usage = analyze(version.template, false);
+    const variables = contract(usage, version.variablesSchema);
     const sources = typeof version.template === "string" ? [version.template] : version.template.map((item) => ("type" in item ? undefined : item.content));
     return {
       // Handlebars compiles on the first call of each function, so a message is only compiled once it is rendered.
-      templates: sources.map((source) => (source === undefined ? undefined : handlebars.compile(source, COMPILE_OPTIONS))),
-      paths: [...usage.paths.values()].filter((path) => path.needed).map((path) => path.parts),
+      templates: sources.map((source) => (source === undefined ? undefined : guard.wrap(handlebars.compile(source, COMPILE_OPTIONS), source))),
+      required: variables.filter((v) => v.required).map((v) => v.name),
+      paths: [...usage.paths].map(([printed, parts]) => ({ parts, printed })),
       placeholders: [...usage.placeholders],
-      required: version.variables.filter((v) => v.required).map((v) => v.name),
+      known: new Set(variables.map((v) => v.name)),
       validate: version.variablesSchema ? compileSchema((ajv ??= new Ajv(AJV_OPTIONS)), version.variablesSchema) : undefined,
     };
   }
@@ -336,16 +537,17 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     // Nothing is allocated unless something is missing: this runs on every render.
     let missing: Set<string> | undefined;
     for (const name of prepared.required) if (!has(values, name)) (missing ??= new Set()).add(name);
-    for (const parts of prepared.paths) {
-      if (!has(values, parts[0])) continue;
-      let value = values[parts[0]];
-      for (let i = 1; i < parts.length; i++) {
-        if (!has(value, parts[i])) {
-          (missing ??= new Set()).add(parts.slice(0, i + 1).join("."));
-          break;
-        }
-        value = (value as Record<string, unknown>)[parts[i]];
+    for (const { parts, printed } of prepared.paths) {
+      // Checked only where the parent is there: an absent parent is reported by its own entry, or is allowed.
+      let parent: unknown = values;
+      let i = 0;
+      for (; i < parts.length - 1; i++) {
+        if (!has(parent, parts[i])) break;
+        parent = (parent as Record<string, unknown>)[parts[i]];
+        // Null renders as empty text, and so does everything below it.
+        if (parent === null) break;
       }
+      if (i === parts.length - 1 && !has(parent, parts[i])) (missing ??= new Set()).add(printed);
     }
     if (missing) {
       const names = [...missing].sort();
@@ -366,9 +568,8 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     if (errors.length > 0) throw invalid(errors);
 
     if (renderOptions.strictExtras) {
-      const known = new Set(version.variables.map((v) => v.name));
       const unexpected = Object.keys(values)
-        .filter((key) => values[key] !== undefined && !known.has(key))
+        .filter((key) => values[key] !== undefined && !prepared.known.has(key))
         .sort();
       if (unexpected.length > 0) {
         throw new RenderError("unexpected_variables", `unexpected variables: ${unexpected.join(", ")}`, { unexpected });
@@ -379,6 +580,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
       throw invalid((prepared.validate.errors ?? []).map((e) => ({ path: e.instancePath || "/", message: e.message ?? "is invalid" })));
     }
 
+    guard.begin();
     if (typeof version.template === "string") return { text: prepared.templates[0]!(values, RUNTIME_OPTIONS) };
     const messages: ChatMessage[] = [];
     version.template.forEach((item, index) => {
@@ -394,6 +596,10 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
   }
 
   return { render };
+}
+
+function limitError(message: string, limit: LimitExceeded): RenderError {
+  return new RenderError("limit_exceeded", message, { limit });
 }
 
 function invalid(errors: { path: string; message: string }[]): RenderError {

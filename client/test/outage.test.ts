@@ -375,4 +375,29 @@ describe("snapshots know their registry and project", () => {
       await flaky.close();
     }
   });
+
+  it("drops it too when that first answer is a refusal (404), which names the key's project as well", async () => {
+    const teamKey = await otherProjectKey("team-refused");
+    const put = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("refused/a")}/versions`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
+    });
+    expect(put.status).toBe(201);
+    const team = await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: ["refused/a"] });
+
+    const flaky = await startFlaky(registry.baseUrl);
+    const errors: RegistryError[] = [];
+    try {
+      const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), snapshot: team, retryBaseDelayMs: 1, onError: (e) => errors.push(e) });
+      // The default project has no such prompt: the 404 is thrown, and it says which project the key is in.
+      expect(await rejection(c.get("refused/a"))).toMatchObject({ status: 404 });
+      expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch", "snapshot_project_mismatch"]);
+      // So the other project's prompt is not served when the registry is down.
+      flaky.mode = "fail";
+      expect(await rejection(c.get("refused/a"))).toMatchObject({ code: "unavailable" });
+    } finally {
+      await flaky.close();
+    }
+  });
 });

@@ -42,8 +42,10 @@ describe("analyzeTemplate", () => {
     ]);
   });
 
-  it("types a root used through a nested path as an object", () => {
-    expect(analyzeTemplate("{{user.name}} {{user.address.city}}")).toEqual([{ name: "user", required: true, type: "object" }]);
+  it("lists the paths below a root that must be given, and guesses no type from them", () => {
+    expect(analyzeTemplate("{{user.name}} {{user.address.city}} {{user.[first name]}}")).toEqual([
+      { name: "user", required: true, type: null, paths: ["user.[first name]", "user.address", "user.address.city", "user.name"] },
+    ]);
   });
 
   it("ignores comments and plain text", () => {
@@ -60,10 +62,10 @@ describe("analyzeTemplate", () => {
         "{{#with profile}}{{bio}} {{../x}} {{@root.cfg.mode}}{{/with}}",
     );
     expect(spec).toEqual([
-      { name: "cfg", required: true, type: "object" },
-      { name: "items", required: true, type: "array" },
+      { name: "cfg", required: true, type: null, paths: ["cfg.mode"] },
+      { name: "items", required: false, type: null },
       { name: "prefix", required: true, type: null },
-      { name: "profile", required: true, type: "object" },
+      { name: "profile", required: false, type: null, paths: ["profile.bio"] },
       { name: "suffix", required: true, type: null },
       { name: "x", required: true, type: null },
     ]);
@@ -81,7 +83,7 @@ describe("analyzeTemplate", () => {
     expect(names("{{#section}}{{inner}}{{/section}}{{^none}}{{fallback}}{{/none}}")).toEqual(["fallback", "none", "section"]);
   });
 
-  it("makes a variable optional only when every use is an if/unless condition", () => {
+  it("makes a variable optional when every use is a condition or inside its own guard", () => {
     expect(
       analyzeTemplate(
         "{{#if a}}A{{/if}}{{#unless b}}B{{/unless}}{{#if c}}{{c}}{{/if}}{{#if d.e}}D{{else if f}}F{{/if}}{{#if g}}{{else}}{{g.h}}{{/if}}",
@@ -89,27 +91,28 @@ describe("analyzeTemplate", () => {
     ).toEqual([
       { name: "a", required: false, type: null },
       { name: "b", required: false, type: null },
-      { name: "c", required: true, type: null },
-      { name: "d", required: false, type: "object" },
+      { name: "c", required: false, type: null },
+      { name: "d", required: false, type: null },
       { name: "f", required: false, type: null },
-      { name: "g", required: true, type: "object" },
+      // An else branch proves nothing present.
+      { name: "g", required: true, type: null, paths: ["g.h"] },
     ]);
   });
 
   it("takes helper params and hash values as variables, not the helper name", () => {
-    expect(analyzeTemplate('{{lookup obj key}} {{lookup map "k"}} {{log msg level=lvl}} {{log}}')).toEqual([
+    expect(analyzeTemplate('{{lookup obj key}} {{lookup map "k"}} {{#if flag includeZero=zero}}y{{/if}}')).toEqual([
+      { name: "flag", required: false, type: null },
       { name: "key", required: true, type: null },
-      { name: "lvl", required: true, type: null },
-      { name: "map", required: true, type: null },
-      { name: "msg", required: true, type: null },
+      { name: "map", required: true, type: null, paths: ["map.k"] },
       { name: "obj", required: true, type: null },
+      { name: "zero", required: true, type: null },
     ]);
   });
 
-  it("walks sub-expressions, and a sub-expression condition is not a bare condition", () => {
+  it("walks sub-expressions: a lookup's target is read as the condition asks, its key is needed", () => {
     expect(analyzeTemplate('{{#if (lookup flags name)}}y{{/if}}{{#each (lookup groups "a")}}{{member}}{{/each}}')).toEqual([
-      { name: "flags", required: true, type: null },
-      { name: "groups", required: true, type: null },
+      { name: "flags", required: false, type: null },
+      { name: "groups", required: false, type: null },
       { name: "name", required: true, type: null },
     ]);
   });
@@ -126,7 +129,7 @@ describe("analyzeTemplate", () => {
       { name: "history", required: true, type: "messages" },
       { name: "persona", required: true, type: null },
       { name: "question", required: true, type: null },
-      { name: "style", required: true, type: null },
+      { name: "style", required: false, type: null },
     ]);
   });
 
@@ -193,7 +196,10 @@ describe("analyzeTemplate", () => {
     expect(() => analyzeTemplate("{{upper name}}")).toThrow(/unknown helper "upper"/);
     expect(() => analyzeTemplate("{{#if (upper name)}}x{{/if}}")).toThrow(/unknown helper "upper"/);
     expect(() => analyzeTemplate("{{#list items x=1}}{{/list}}")).toThrow(/unknown helper "list"/);
-    expect(() => analyzeTemplate("{{helperMissing}}")).toThrow(/unknown helper "helperMissing"/);
+    expect(() => analyzeTemplate("{{helperMissing}}")).toThrow(/calls the built-in helper "helperMissing"/);
+    expect(() => analyzeTemplate("{{#helperMissing x}}{{/helperMissing}}")).toThrow(/unknown helper "helperMissing"/);
+    expect(() => analyzeTemplate("{{if a}}")).toThrow(/if only works as a block/);
+    expect(() => analyzeTemplate("{{log a}}")).toThrow(/unknown helper "log"/);
     expect(() => analyzeTemplate("{{#if a b}}x{{/if}}")).toThrow(/if takes exactly 1 argument/);
     expect(() => analyzeTemplate("{{#each}}x{{/each}}")).toThrow(/each takes exactly 1 argument/);
     expect(() => analyzeTemplate("{{lookup a}}")).toThrow(/lookup takes exactly 2 arguments/);
@@ -374,22 +380,25 @@ describe("render", () => {
     it("never resolves inherited properties inside a changed context", () => {
       const user = Object.assign(Object.create({ secret: "s" }) as object, { name: "n" });
       const out = createRenderer().render(
-        version('{{#with user}}[{{name}}|{{constructor.name}}|{{__proto__}}|{{secret}}|{{toString}}|{{lookup this "constructor"}}]{{/with}}'),
+        version(
+          "{{#with user}}[{{name}}|{{#if constructor.name}}c{{/if}}|{{#if __proto__}}p{{/if}}|{{#if secret}}s{{/if}}|" +
+            '{{#if toString}}t{{/if}}|{{#if (lookup this "constructor")}}l{{/if}}]{{/with}}',
+        ),
         { user },
       );
       expect(out).toEqual({ text: "[n|||||]" });
+      // Inherited properties are not given either: read as values they are missing.
+      const err = thrown(() => createRenderer().render(version("{{#with user}}{{secret}}{{constructor.name}}{{/with}}"), { user }));
+      expect((err as RenderError).details.missing).toEqual(["user.constructor", "user.secret"]);
     });
 
     it("renders constructor and __proto__ empty at the root", () => {
-      const v: RenderableVersion = {
-        contentHash: "proto-root",
-        template: "[{{constructor.name}}|{{__proto__}}|{{constructor}}]",
-        variables: [
-          { name: "__proto__", required: false, type: null },
-          { name: "constructor", required: false, type: "object" },
-        ],
-      };
-      expect(createRenderer().render(v, {})).toEqual({ text: "[||]" });
+      const v = version("[{{#with constructor}}{{name}}{{/with}}|{{#if __proto__}}p{{/if}}|{{^constructor}}none{{/constructor}}]");
+      expect(v.variables).toEqual([
+        { name: "__proto__", required: false, type: null },
+        { name: "constructor", required: false, type: null, paths: ["constructor.name"] },
+      ]);
+      expect(createRenderer().render(v, {})).toEqual({ text: "[||none]" });
     });
 
     it("does not count inherited properties as given", () => {

@@ -154,8 +154,9 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
       await mkdir(options.dataDir, { recursive: true });
       const file = path.join(options.dataDir, "admin-key");
       await writeFile(file, created.key + "\n", { mode: 0o600 });
-      options.logger.warn({ file }, "generated the admin key of project 'default'; it is printed once below and kept in the file");
-      process.stderr.write(`\npromptreg admin key (project 'default'): ${created.key}\n(also written to ${file}, mode 0600)\n\n`);
+      options.logger.warn({ file }, "generated the admin key of project 'default' and wrote it to the file (mode 0600); it is shown once on stderr");
+      // The announcement goes in the same write as the key: log lines are written asynchronously and may land after it.
+      process.stderr.write(`\npromptreg: generated the admin key of project 'default'; shown once here, kept in ${file} (mode 0600):\n${created.key}\n\n`);
       return { generatedKeyFile: file };
     },
   };

@@ -9,6 +9,7 @@ import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.js";
 import { migrationPaths } from "../paths.js";
+import { lockDataDir, type LockOwner } from "./data-lock.js";
 import { applyMigrations } from "./migrate.js";
 
 export type Db = PrismaClient;
@@ -21,6 +22,11 @@ export interface DatabaseOptions {
   /** Folder of the embedded database; `memory` keeps it in memory (tests). */
   dataDir?: string | "memory";
   poolSize?: number;
+  /**
+   * Who opens an embedded data folder, named to any other process that tries while it is open (the folder is
+   * locked from open to close).
+   */
+  owner?: LockOwner;
 }
 
 export interface QueryResult<T> {
@@ -46,18 +52,27 @@ export interface Database {
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPglite(options.dataDir ?? "memory");
+  return options.url
+    ? openPostgres(options.url, options.poolSize ?? 10)
+    : openPglite(options.dataDir ?? "memory", options.owner ?? { command: "another promptreg process" });
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, owner: LockOwner): Promise<Database> {
+  // Locked before anything touches pgdata: a second process would otherwise open the same files and split the data.
+  const lock = dataDir === "memory" ? undefined : await lockDataDir(dataDir, owner);
   let pglite: PGlite;
-  if (dataDir === "memory") pglite = new PGlite();
-  else {
-    const dir = path.join(dataDir, "pgdata");
-    await mkdir(dir, { recursive: true });
-    pglite = new PGlite(dir);
+  try {
+    if (dataDir === "memory") pglite = new PGlite();
+    else {
+      const dir = path.join(dataDir, "pgdata");
+      await mkdir(dir, { recursive: true });
+      pglite = new PGlite(dir);
+    }
+    await pglite.waitReady;
+  } catch (err) {
+    await lock?.release();
+    throw err;
   }
-  await pglite.waitReady;
   const factory = new PrismaPGlite(pglite);
   const prisma = new PrismaClient({ adapter: factory });
   return {
@@ -70,8 +85,12 @@ async function openPglite(dataDir: string): Promise<Database> {
     },
     migrate: () => applyMigrations(migrationPaths(), factory),
     async close() {
-      await prisma.$disconnect();
-      await pglite.close();
+      try {
+        await prisma.$disconnect();
+        await pglite.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }

@@ -13,6 +13,8 @@ export function requestContext(logger: Logger): RequestHandler {
     res.setHeader("X-Request-Id", id);
     const start = process.hrtime.bigint();
     res.on("finish", () => {
+      // Requests refused under load are summarised by their own counted log line instead.
+      if (res.locals.skipRequestLog) return;
       // Successful reads (resolves, thousands a second from every application) log at debug; writes at info;
       // client errors at warn and server errors at error.
       const status = res.statusCode;

@@ -1,6 +1,7 @@
 // Labels and their ledger: the only module that writes the labels and label_events tables. A move is one row
 // upsert plus one ledger entry in the same transaction, under the prompt's row lock, so the ledger's "from" is
 // always what the label really held.
+import semver from "semver";
 import { LATEST_LABEL, LabelNameSchema } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
@@ -71,12 +72,25 @@ export async function setLabelInTx(tx: Tx, input: SetLabelInput): Promise<{ from
 export function checkSettableLabel(label: string): void {
   const parsed = LabelNameSchema.safeParse(label);
   if (!parsed.success) throw labelError(label, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$");
-  if (label === LATEST_LABEL) throw labelError(label, "'latest' is kept on the highest version automatically");
+  if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
   if (labelLooksLikeVersion(label)) throw labelError(label, "looks like a version or range, which would make references ambiguous");
 }
 
 function labelError(label: string, message: string): AppError {
   return new AppError("validation_error", `label '${label}' ${message}`, { issues: [{ path: "label", message }] });
+}
+
+/**
+ * A label points at one version. A range or another label is refused by name rather than looked up (and "not
+ * found"): the label would otherwise have to pick whatever matches today and silently keep it.
+ */
+function exactVersion(label: string, version: string, path: string): string {
+  const exact = semver.valid(version.trim());
+  if (exact) return exact;
+  const message = "must be an exact version such as 1.4.2";
+  throw new AppError("validation_error", `label ${label} must point to an exact version such as 1.4.2; got ${version}`, {
+    issues: [{ path, message }],
+  });
 }
 
 /** Protected labels (per project, `production` by default) move only with an admin key. */
@@ -110,11 +124,12 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
 
     async move(p: Principal, name: string, label: string, input: { version: string; reason?: string }) {
       checkSettableLabel(label);
+      const target = exactVersion(label, input.version, "body.version");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
       const result = await db.$transaction(async (tx) => {
         await lockPrompt(tx, prompt.id);
-        const version = await findVersion(tx, prompt.id, name, input.version);
+        const version = await findVersion(tx, prompt.id, name, target);
         const { from } = await setLabelInTx(tx, { promptId: prompt.id, label, version, actor: p.keyName, reason: input.reason, action: "set" });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
@@ -123,7 +138,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
     },
 
     async remove(p: Principal, name: string, label: string, reason?: string): Promise<void> {
-      if (label === LATEST_LABEL) throw labelError(label, "'latest' is kept on the highest version automatically");
+      if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
       await db.$transaction(async (tx) => {
@@ -147,11 +162,12 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
      */
     async rollback(p: Principal, name: string, label: string, input: { reason?: string; to?: string }) {
       checkSettableLabel(label);
+      const to = input.to === undefined ? undefined : exactVersion(label, input.to, "body.to");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
       const result = await db.$transaction(async (tx) => {
         await lockPrompt(tx, prompt.id);
-        let target = input.to;
+        let target = to;
         if (target === undefined) {
           // Re-pointing a label at the version it already holds is recorded but is not a move worth undoing.
           const rows = await tx.$queryRaw<{ from_version: string | null }[]>`
@@ -180,7 +196,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
 
     async history(p: Principal, name: string, label: string, page: { limit: number; cursor?: string }) {
       const prompt = await findPrompt(db, p.projectId, name);
-      const before = page.cursor ? decodeCursor(page.cursor, (id) => (/^\d{1,19}$/.test(id) ? BigInt(id) : null)) : undefined;
+      const before = page.cursor ? decodeCursor(page.cursor, (id) => (/^\d{1,18}$/.test(id) ? BigInt(id) : null)) : undefined;
       const rows = await db.labelEvent.findMany({
         where: { promptId: prompt.id, label, ...(before ? { id: { lt: before } } : {}) },
         orderBy: { id: "desc" },

@@ -2,7 +2,7 @@
 // as structured changes, and the bump the versioning rules would require.
 import { createTwoFilesPatch } from "diff";
 import type { PromptVersion, Template } from "@promptreg/client/contract";
-import { canonicalJson, requiredBump } from "./versioning.js";
+import { canonicalJson, contractOf, requiredBump } from "./versioning.js";
 
 export interface ValueChange {
   path: string;
@@ -41,17 +41,19 @@ export function diffJson(from: unknown, to: unknown): ValueChange[] {
 export function diffVersions(from: PromptVersion, to: PromptVersion) {
   const fromText = templateText(from.template);
   const toText = templateText(to.template);
-  const before = new Map(from.variables.map((v) => [v.name, v]));
-  const after = new Map(to.variables.map((v) => [v.name, v]));
+  // Both contracts as they are enforced today, like the bump at publish.
+  const [fromContract, toContract] = [contractOf(from), contractOf(to)];
+  const before = new Map(fromContract.variables.map((v) => [v.name, v]));
+  const after = new Map(toContract.variables.map((v) => [v.name, v]));
   const variables = {
-    added: to.variables.filter((v) => !before.has(v.name)),
-    removed: from.variables.filter((v) => !after.has(v.name)),
-    changed: to.variables
+    added: toContract.variables.filter((v) => !before.has(v.name)),
+    removed: fromContract.variables.filter((v) => !after.has(v.name)),
+    changed: toContract.variables
       .filter((v) => before.has(v.name) && canonicalJson(before.get(v.name)) !== canonicalJson(v))
       .map((v) => ({ name: v.name, from: before.get(v.name)!, to: v })),
   };
   const config = diffJson(from.config, to.config);
-  const bump = requiredBump(from, to);
+  const bump = requiredBump(fromContract, toContract);
   return {
     name: from.name,
     from: { version: from.version, contentHash: from.contentHash, ...(from.label ? { label: from.label } : {}) },

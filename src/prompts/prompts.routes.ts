@@ -10,7 +10,13 @@ export const PageQuery = z.object({
   cursor: z.string().max(512).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
-const ListQuery = PageQuery.extend({ prefix: z.string().max(255).optional(), tag: z.string().max(64).optional() });
+const ListQuery = PageQuery.extend({
+  prefix: z.string().max(255).optional(),
+  tag: z.string().max(64).optional(),
+  q: z.string().max(255).optional(),
+});
+const FoldersQuery = z.object({ prefix: z.string().max(255).optional() });
+const PublishQuery = z.object({ dryRun: z.enum(["true", "false"], "must be true or false").optional() });
 const VersionParams = NameParams.extend({ version: z.string().min(1).max(64) });
 const ResolveQuery = z.object({ ref: z.string().min(1).max(128).optional() });
 const DiffQuery = z.object({ from: z.string().min(1).max(128), to: z.string().min(1).max(128) });
@@ -64,9 +70,21 @@ export function promptRoutes(prompts: PromptsService, r: Router = Router()): Rou
     res.status(204).end();
   });
 
+  r.get("/folders", async (req, res) => {
+    const { prefix } = parse(FoldersQuery, req.query, "query");
+    res.json({ data: await prompts.folders(principalOf(res), prefix) });
+  });
+
   r.post("/prompts/:name/versions", async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
-    const { created, version } = await prompts.publish(principalOf(res), name, parse(PublishVersionBodySchema, req.body));
+    const { dryRun } = parse(PublishQuery, req.query, "query");
+    const body = parse(PublishVersionBodySchema, req.body);
+    if (dryRun === "true") {
+      const preview = await prompts.publish(principalOf(res), name, body, { dryRun: true });
+      res.json({ dryRun: true, ...preview });
+      return;
+    }
+    const { created, version } = await prompts.publish(principalOf(res), name, body);
     res.status(created ? 201 : 200).json(version);
   });
 

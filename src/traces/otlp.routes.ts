@@ -2,6 +2,7 @@
 // JSON, optionally gzip) and answers errors the way OTLP exporters expect, as a google.rpc.Status in the request's
 // encoding, while still raising the project's AppError like every other route.
 import type { IncomingMessage } from "node:http";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { Router, type ErrorRequestHandler, type RequestHandler, type Response } from "express";
@@ -11,8 +12,9 @@ import type { AuthService } from "../auth/auth.service.js";
 import { principalOf, requireRole } from "../auth/principal.js";
 import { AppError } from "../http/errors.js";
 import { requestIdOf } from "../http/request-context.js";
+import { createShedLog } from "../http/shed-log.js";
 import type { IngestService } from "./ingest.service.js";
-import type { Limiter } from "./limiter.js";
+import type { Limiter, Release } from "./limiter.js";
 import { CONTENT_TYPES, decodeRequest, encodeResponse, encodeStatus, encodingOf, type OtlpEncoding } from "./otlp.js";
 
 const gunzipAsync = promisify(gunzip);
@@ -56,32 +58,50 @@ const negotiate: RequestHandler = (req, res, next) => {
 
 export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRoutesOptions): Router {
   const r = Router();
+  const shedLog = createShedLog(logger, "the trace receiver is saturated");
 
-  r.post("/v1/traces", negotiate, authenticate(auth), async (req, res) => {
+  // Before authentication and before the body is read: a refused request costs no database lookup and no decoding.
+  // The slot is held until the answer has gone out.
+  const admit: RequestHandler = async (_req, res, next) => {
+    let release: Release;
+    try {
+      release = await limiter.acquire();
+    } catch (err) {
+      // One line per interval for all of them, not an error line each (see createShedLog).
+      res.locals.skipRequestLog = true;
+      shedLog.record();
+      throw err;
+    }
+    // A caller that gave up while queued is already gone, its 'close' fired: give the slot straight back.
+    if (res.closed) return release();
+    res.once("close", release);
+    // On the embedded database a query runs on this thread and an ingest's promise chain never yields to the event
+    // loop: without this turn each request would run to its end before the next one is even parsed, so none could
+    // ever be refused (the limiter would never see two) and reads would wait behind every ingest in the socket queue.
+    await nextTurn();
+    next();
+  };
+
+  r.post("/v1/traces", negotiate, admit, authenticate(auth), async (req, res) => {
     const p = principalOf(res);
     // Before the body is read: a key that may not write never makes the server buffer and decode its payload.
     requireRole(p, "write");
     const encoding = encodingOfResponse(res);
-    const release = await limiter.acquire();
+    const decoded = decodeRequest(await readBody(req, maxBytes), encoding);
     try {
-      const decoded = decodeRequest(await readBody(req, maxBytes), encoding);
-      try {
-        await ingest.ingest(p.projectId, decoded.spans);
-      } catch (err) {
-        // Storage trouble is usually transient; 503 makes the exporter retry, and resent spans are deduplicated.
-        logger.error({ err, reqId: requestIdOf(res) }, "storing spans failed");
-        throw new AppError("unavailable", "the spans could not be stored; retry later", {
-          retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
-        });
-      }
-      const partial =
-        decoded.rejected > 0
-          ? { rejectedSpans: decoded.rejected, errorMessage: `${decoded.rejected} span(s) rejected: ${decoded.reasons.join("; ")}` }
-          : undefined;
-      res.status(200).type(CONTENT_TYPES[encoding]).send(encodeResponse(encoding, partial));
-    } finally {
-      release();
+      await ingest.ingest(p.projectId, decoded.spans);
+    } catch (err) {
+      // Storage trouble is usually transient; 503 makes the exporter retry, and resent spans are deduplicated.
+      logger.error({ err, reqId: requestIdOf(res) }, "storing spans failed");
+      throw new AppError("unavailable", "the spans could not be stored; retry later", {
+        retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
+      });
     }
+    const partial =
+      decoded.rejected > 0
+        ? { rejectedSpans: decoded.rejected, errorMessage: `${decoded.rejected} span(s) rejected: ${decoded.reasons.join("; ")}` }
+        : undefined;
+    res.status(200).type(CONTENT_TYPES[encoding]).send(encodeResponse(encoding, partial));
   });
 
   r.use(otlpErrorHandler(logger));

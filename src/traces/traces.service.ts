@@ -275,6 +275,13 @@ function spanCursor(row: SpanRowOut): string {
 }
 
 function readSpanCursor(position: string): { startTime: string; id: string } | null {
-  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(\d{1,19})$/.exec(position);
-  return match && { startTime: match[1]!, id: match[2]! };
+  // 18 digits always fit a bigint, and the time must be a real one: a forged cursor is a 422, not a database error.
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(\d{1,18})$/.exec(position);
+  return match && isRealTime(match[1]!) ? { startTime: match[1]!, id: match[2]! } : null;
+}
+
+// Date.parse takes 2024-02-30 (as 1 March), which PostgreSQL refuses: the time must read back as itself.
+function isRealTime(iso: string): boolean {
+  const ms = Date.parse(iso);
+  return !Number.isNaN(ms) && !iso.startsWith("0000") && new Date(ms).toISOString().slice(0, 19) === iso.slice(0, 19);
 }

@@ -1,0 +1,55 @@
+import { Router, type Request, type Response } from "express";
+import { SignInBodySchema } from "@promptreg/client/contract";
+import { AppError } from "../http/errors.js";
+import { parse } from "../http/validate.js";
+import { SESSION_COOKIE, readCookie, type SessionService } from "./sessions.js";
+
+// Only the API reads the cookie, so the browser sends it nowhere else.
+const COOKIE_PATH = "/api";
+
+/** Sign-in, who-am-I and sign-out for the console; mounted before the bearer check (they do their own). */
+export function sessionRoutes(sessions: SessionService): Router {
+  const r = Router();
+
+  const cookieOptions = (req: Request) => ({
+    httpOnly: true,
+    sameSite: "strict" as const,
+    secure: req.secure,
+    path: COOKIE_PATH,
+  });
+
+  const current = async (req: Request) => {
+    const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+    const session = token && (await sessions.find(token));
+    if (!token || !session) throw new AppError("unauthorized", "not signed in (or the session expired or its key was deleted): sign in with an API key");
+    return { token, session };
+  };
+
+  r.post("/session", async (req, res: Response) => {
+    const { key } = parse(SignInBodySchema, req.body);
+    const opened = await sessions.open(key);
+    if (!opened) throw new AppError("unauthorized", "invalid API key");
+    // A sign-in replaces the session this browser had.
+    const previous = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (previous) await sessions.close(previous);
+    res.cookie(SESSION_COOKIE, opened.token, { ...cookieOptions(req), maxAge: sessions.ttlMs });
+    res.setHeader("Cache-Control", "no-store");
+    res.status(201).json(opened.view);
+  });
+
+  r.get("/session", async (req, res) => {
+    const { session } = await current(req);
+    res.setHeader("Cache-Control", "no-store");
+    res.json(session.view);
+  });
+
+  r.delete("/session", async (req, res) => {
+    const { token } = await current(req);
+    sessions.requireCsrf(token, req);
+    await sessions.close(token);
+    res.clearCookie(SESSION_COOKIE, cookieOptions(req));
+    res.status(204).end();
+  });
+
+  return r;
+}

@@ -1,0 +1,102 @@
+// Text that URLs and JSON can carry but PostgreSQL cannot store: NUL (U+0000), refused in text and jsonb, and
+// unpaired UTF-16 surrogates, which are not Unicode (jsonb refuses their escapes; text would silently turn them into
+// U+FFFD). Both are refused here, once for every string of a request (path segments, query names and values, JSON
+// keys and values), so that no route can forget one and no database error becomes a 500.
+import type { RequestHandler } from "express";
+import { AppError } from "./errors.js";
+
+/**
+ * JSON bodies nested deeper than this are refused. Far beyond any prompt config, variables or JSON Schema, and far
+ * below the depth where recursive code (serialising a config for jsonb, rendering a nested variable) runs out of stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const MAX_ISSUES = 20;
+const SUSPECT = /[\u0000\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why PostgreSQL could not store `text`, or null when it can. */
+export function unstorableText(text: string): string | null {
+  if (!SUSPECT.test(text)) return null;
+  if (text.includes("\u0000")) return "must not contain NUL (U+0000)";
+  if (LONE_SURROGATE.test(text)) return "must not contain an unpaired UTF-16 surrogate (not valid Unicode)";
+  return null;
+}
+
+interface Issue {
+  path: string;
+  message: string;
+}
+
+// Offending text is quoted JSON-escaped and shortened: the answer names it without echoing megabytes or raw NULs.
+const quote = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+
+function refuse(where: string, all: Issue[]): never {
+  const issues = all.slice(0, MAX_ISSUES);
+  const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+  throw new AppError("validation_error", `invalid request ${where}: ${summary}`, { issues });
+}
+
+/** Path segments (percent-decoded) and query names and values. Needs no route, so it runs before any. */
+export const guardUrl: RequestHandler = (req, _res, next) => {
+  // Raw URL bytes reach us as latin-1 text and Node refuses control characters in a URL, so only a percent escape
+  // can produce a NUL: URLs without one (most resolves) cost nothing here.
+  if (!req.url.includes("%")) return next();
+  const issues: Issue[] = [];
+  for (const segment of req.path.split("/")) {
+    if (!segment.includes("%")) continue;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      continue; // Not UTF-8: the router answers 400 for such a parameter.
+    }
+    const why = unstorableText(decoded);
+    if (why) issues.push({ path: "params", message: `path segment ${quote(decoded)} ${why}` });
+  }
+  if (issues.length) refuse("path", issues);
+  for (const [name, value] of Object.entries(req.query as Record<string, unknown>)) {
+    const nameWhy = unstorableText(name);
+    if (nameWhy) issues.push({ path: "query", message: `parameter name ${quote(name)} ${nameWhy}` });
+    for (const v of Array.isArray(value) ? value : [value]) {
+      const why = typeof v === "string" ? unstorableText(v) : null;
+      if (why) issues.push({ path: `query.${name}`, message: why });
+    }
+  }
+  if (issues.length) refuse("query", issues);
+  next();
+};
+
+/** Every key and string of a parsed JSON body, and its nesting depth. Walks iteratively: depth is what it checks. */
+export const guardJsonBody: RequestHandler = (req, _res, next) => {
+  const body: unknown = req.body;
+  if (body === undefined || body === null || (typeof body !== "object" && typeof body !== "string")) return next();
+  const issues: Issue[] = [];
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value: body, path: "body", depth: 0 }];
+  while (stack.length && issues.length < MAX_ISSUES) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === "string") {
+      const why = unstorableText(value);
+      if (why) issues.push({ path, message: why });
+      continue;
+    }
+    if (value === null || typeof value !== "object") continue;
+    if (depth >= MAX_JSON_DEPTH) {
+      issues.push({ path, message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
+      continue;
+    }
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}.${i}`, depth: depth + 1 });
+      continue;
+    }
+    const children: typeof stack = [];
+    for (const [key, child] of Object.entries(value)) {
+      const why = unstorableText(key);
+      if (why) issues.push({ path, message: `key ${quote(key)} ${why}` });
+      else children.push({ value: child, path: `${path}.${key}`, depth: depth + 1 });
+    }
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+  }
+  if (issues.length) refuse("body", issues);
+  next();
+};

@@ -1,0 +1,472 @@
+// Property-based test of the edge: every route of the app, called with each role's key (and none), with generated
+// and hostile path parameters, query values, JSON bodies and numbers, on the test database (PGlite, or PostgreSQL
+// with TEST_DATABASE_URL). Properties: never a 5xx; every 4xx in the one error shape; nothing written on a 4xx. The
+// route list below is checked against the app's router stack, so a new route cannot be left out.
+// Fixed seed and bounded runs (about 20 s per database here); FUZZ_SEED (the base) and FUZZ_RUNS (per route)
+// override them. Route number i runs with seed FUZZ_SEED + i, which a failure prints.
+import type { Server } from "node:http";
+import fc from "fast-check";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeCursor } from "../src/http/cursor.js";
+import { MAX_JSON_DEPTH } from "../src/http/input-guard.js";
+import { createHarness, enc, type Harness } from "./helpers/harness.js";
+import { newSpanId, newTraceId, otlpJson } from "./helpers/otlp.js";
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20261124);
+const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 45);
+
+let h: Harness;
+let server: Server;
+const keys: Record<string, string> = {};
+let throwawayKeyId = "";
+const TRACE_ID = newTraceId();
+const SPAN_ID = newSpanId();
+
+beforeAll(async () => {
+  h = await createHarness();
+  server = h.app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const admin = h.as(h.adminKey);
+  keys.admin = h.adminKey;
+  keys.write = await h.newKey("write");
+  keys.read = await h.newKey("read");
+  const other = await admin.post("/api/v1/projects", { name: "fz-other" });
+  keys.other = other.body.adminKey.key;
+  throwawayKeyId = (await admin.post("/api/v1/keys", { name: "throwaway", role: "read" })).body.id;
+  const publish = (name: string, body: object) => admin.post(`/api/v1/prompts/${enc(name)}/versions`, body).expect((r) => r.status < 300 || fail(r));
+  await publish("fz/alpha", { template: "Hello {{name}}", labels: ["production"] });
+  await publish("fz/alpha", { template: "Hello {{name}}!", labels: ["staging"] });
+  await admin.put(`/api/v1/prompts/${enc("fz/alpha")}/labels/production`, { version: "1.0.1" }).expect(200);
+  await publish("fz_beta", { template: [{ role: "system", content: "Be {{tone}}" }, { type: "placeholder", name: "history" }] });
+  const spans = ["1.0.0", "1.0.1"].map((version, i) => ({
+    traceId: TRACE_ID,
+    spanId: i === 0 ? SPAN_ID : undefined,
+    name: "llm",
+    attributes: { "openinference.span.kind": "LLM", "prompt.id": "fz/alpha", "llm.prompt_template.version": version, "llm.model_name": "gpt" },
+  }));
+  await request(server).post("/v1/traces").set("Authorization", `Bearer ${h.adminKey}`).set("Content-Type", "application/json").send(otlpJson(spans)).expect(200);
+  await admin.post("/api/v1/annotations", { annotations: [{ traceId: TRACE_ID, spanId: SPAN_ID, name: "helpful", kind: "human", passed: true }] }).expect(200);
+  fingerprintSql = await buildFingerprintSql();
+});
+afterAll(async () => {
+  server?.close();
+  await h?.close();
+});
+
+function fail(r: request.Response): never {
+  throw new Error(`setup failed: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+// ---- what is fuzzed --------------------------------------------------------------------------------------------
+
+const cursor = (text: string | number[]) => (typeof text === "string" ? encodeCursor(text) : Buffer.from(text).toString("base64url"));
+const deep = (depth: number, leaf: unknown = 1): unknown => {
+  let v = leaf;
+  for (let i = 0; i < depth; i++) v = i % 2 ? [v] : { a: v };
+  return v;
+};
+
+const HOSTILE_STRINGS = [
+  "", " ", "\u0000", "a\u0000b", "\ud800", "x\udc00y", "\ud83d\ude00", "\uFEFF", "\u202E", "\uFFFD", "\n", "\r\n\t", "ß", "İ", "é".repeat(80),
+  "%", "_", "%_%", "a_b", "a%", "\\", "a\\", "..", "../", "../../etc/passwd", "/", "//", "a/../b", "%2e%2e", "%00", "%ZZ",
+  "'", "\"", "' OR '1'='1", "'; DROP TABLE prompts; --", "$1", "${x}", "<script>", "`", "null", "undefined", "true", "[]", "{}",
+  "NaN", "Infinity", "-Infinity", "-1", "0", "-0", "1.5", "1e309", "1e-400", "9".repeat(25), "0x10", "1_000", " 1", "+1",
+  "x".repeat(300), "🙂".repeat(70), "{{", "{{#each}}", "{{> partial}}", "{{constructor.constructor}}", "{{__proto__}}", "{{log 'x'}}",
+  "production", "latest", "staging", "^1", "~1.0", ">=1 <2", "*", "1.0.0-beta.1+build", "production@2026-01-01T00:00:00Z", "production@garbage",
+  "2024-02-30T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "__proto__", "constructor", "hasOwnProperty",
+  cursor("\u0000"), cursor("a\u0000b"), cursor([0xff, 0xfe, 0x00]), cursor("9999999999999999999"), cursor("99999999999999999999"),
+  cursor("2024-02-30T00:00:00.000000Z|1"), cursor("2024-01-01T00:00:00.000000Z|99999999999999999999"), cursor("fz/alpha"), cursor("1.0.0"),
+  cursor("%"), "YQ==", "!!!", "-_-_",
+];
+
+// Single code units, the awkward ones weighted in: NUL, lone surrogates, LIKE wildcards, separators, quotes.
+const codeUnit = fc.oneof(
+  { weight: 1, arbitrary: fc.constantFrom("\u0000", "\ud800", "\udfff", "%", "_", "/", "\\", "'", "\"", ".", "-", "?", "#", "&", "=", "+", " ") },
+  { weight: 3, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }) },
+);
+
+// Text PostgreSQL cannot store, somewhere inside otherwise ordinary text.
+const unstorable = fc
+  .tuple(fc.string({ maxLength: 6 }), fc.constantFrom("\u0000", "\ud800", "\udc00", "\u0000\u0000"), fc.string({ maxLength: 6 }))
+  .map((parts) => parts.join(""));
+
+const hostileString: fc.Arbitrary<string> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_STRINGS) },
+  { weight: 2, arbitrary: unstorable },
+  { weight: 2, arbitrary: fc.string({ unit: codeUnit, maxLength: 24 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 16 }) },
+  { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.double(), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n })).map(String) },
+);
+
+const hostileNumber = fc.oneof(
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(-1, 0, -0, 0.5, 1.5, 2 ** 53 + 2, Number.MAX_SAFE_INTEGER * 1000, 1e308, -1e308, 5e-324),
+);
+
+const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 4, arbitrary: hostileString },
+  { weight: 2, arbitrary: hostileNumber },
+  { weight: 1, arbitrary: fc.constantFrom(null, true, false, [], {}, deep(MAX_JSON_DEPTH + 6), deep(12, "\u0000"), "x".repeat(20_000)) },
+  { weight: 1, arbitrary: fc.dictionary(hostileString, hostileString, { maxKeys: 3 }) },
+  { weight: 1, arbitrary: fc.array(hostileString, { maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+);
+
+// Bodies that are not a JSON object, sent as they are with Content-Type: application/json.
+const RAW_BODIES = ["", "null", "[]", "\"\\u0000\"", "\"\\ud800\"", "{\"a\":1e400}", "[1e400]", "{\"limit\":-0}", "{", "nul", "{\"__proto__\":{\"x\":1}}", "\u0000"];
+
+interface Mutation {
+  at: number;
+  kind: "replace" | "addKey" | "remove";
+  key: string;
+  value: unknown;
+}
+const mutation: fc.Arbitrary<Mutation> = fc.record({
+  at: fc.nat(),
+  kind: fc.constantFrom("replace", "addKey", "remove"),
+  key: hostileString,
+  value: hostileJson,
+});
+
+/** Applies one mutation at the `at`-th place (the root included) of a copy of `body`. */
+function mutate(body: unknown, mutation: Mutation): unknown {
+  // Constants are shared between runs: a copy is mutated, never the constant itself (that could build a cycle).
+  const m = { ...mutation, value: structuredClone(mutation.value) };
+  const places: { parent: Record<string, unknown> | unknown[] | null; key: string | number; value: unknown }[] = [{ parent: null, key: "", value: body }];
+  for (let i = 0; i < places.length; i++) {
+    const v = places[i]!.value;
+    if (v !== null && typeof v === "object") for (const [k, child] of Object.entries(v)) places.push({ parent: v as Record<string, unknown>, key: k, value: child });
+  }
+  const place = places[m.at % places.length]!;
+  if (m.kind === "addKey" && place.value !== null && typeof place.value === "object" && !Array.isArray(place.value)) {
+    (place.value as Record<string, unknown>)[m.key] = m.value;
+    return body;
+  }
+  if (!place.parent) return m.kind === "remove" ? undefined : m.value;
+  if (m.kind === "remove") {
+    if (Array.isArray(place.parent)) place.parent.splice(Number(place.key), 1);
+    else delete place.parent[place.key as string];
+  } else (place.parent as Record<string, unknown>)[place.key as string] = m.value;
+  return body;
+}
+
+/** A valid-looking body with up to three hostile mutations, or a raw non-object body. */
+const bodyFrom = (valid: fc.Arbitrary<object>) =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.tuple(valid, fc.array(mutation, { maxLength: 3 })).map(([b, ms]) => ({ json: ms.reduce<unknown>((acc, m) => mutate(acc, m), structuredClone(b)) })) },
+    { weight: 1, arbitrary: fc.constantFrom(...RAW_BODIES).map((raw) => ({ raw })) },
+  );
+
+type Body = { json: unknown } | { raw: string } | undefined;
+
+// Repeats weight the prompts that exist, so that most calls get past the look-up to the queries behind it.
+const NAMES = ["fz/alpha", "fz/alpha", "fz/alpha", "fz_beta", "fz", "fz/alpha/deeper", "missing-one", "fz/new-one"];
+const REFS = ["production", "staging", "latest", "1.0.0", "1.0.1", "^1", "9.9.9", "production@2020-01-01T00:00:00Z"];
+const LABELS = ["production", "staging", "latest", "canary", "1.0.0"];
+// Valid values only: hostile ones come from the substitutions, one or two per call.
+const FROM = ["2020-01-01T00:00:00Z", "2024-02-29T12:00:00.000+02:00"];
+const TO = ["2099-01-01T00:00:00.000Z", "2099-12-31T23:59:59Z"];
+const LIMITS = ["1", "10", "200"];
+
+interface RouteSpec {
+  /** Valid values for each path parameter; hostile ones are mixed in. */
+  params?: Record<string, string[]>;
+  /** Valid values for each query parameter, all optional. */
+  query?: Record<string, string[]>;
+  body?: fc.Arbitrary<object>;
+}
+
+const pageQuery = { cursor: [cursor("fz/alpha")], limit: LIMITS };
+const filters = {
+  versions: ["1.0.0,1.0.1", "1.0.1,1.0.0"],
+  from: FROM,
+  to: TO,
+  label: LABELS,
+  model: ["gpt"],
+  session: ["s1"],
+  user: ["u1"],
+  source: ["cache", "stale", "fallback"],
+  failure: ["status", "annotation:helpful", "any", "any:helpful"],
+  threshold: ["0.5", "1", "-1"],
+};
+const versionBody = fc.record(
+  {
+    template: fc.oneof(fc.constant("Hello {{name}}"), fc.constant([{ role: "user", content: "Hi {{name}}" }]), hostileString),
+    config: fc.constant({ model: "gpt", temperature: 0.25 }),
+    commitMessage: hostileString,
+    bump: fc.constantFrom("major", "minor", "patch"),
+    labels: fc.constant(["staging"]),
+    variablesSchema: fc.constant({ type: "object", properties: { name: { type: "string" } } }),
+    description: hostileString,
+    tags: fc.constant(["a", "b"]),
+  },
+  { requiredKeys: ["template"] },
+);
+const annotation = fc.record(
+  {
+    traceId: fc.constantFrom(TRACE_ID, "0".repeat(32), "z".repeat(32)),
+    spanId: fc.constantFrom(SPAN_ID, null),
+    name: fc.constantFrom("helpful", "score"),
+    kind: fc.constantFrom("human", "llm", "code"),
+    score: hostileNumber,
+    label: hostileString,
+    passed: fc.boolean(),
+    comment: hostileString,
+  },
+  { requiredKeys: ["traceId", "name", "kind"] },
+);
+
+// Every route of the app, by method and pattern as registered.
+const ROUTES: Record<string, RouteSpec> = {
+  "GET /healthz": {},
+  "GET /readyz": {},
+  "GET /api/v1/prompts/:name/resolve": { params: { name: NAMES }, query: { ref: REFS } },
+  "POST /api/v1/prompts": {
+    body: fc.record({ name: fc.constantFrom(...NAMES, "fz/created"), type: fc.constantFrom("text", "chat"), description: hostileString, tags: fc.array(hostileString, { maxLength: 3 }) }, { requiredKeys: ["name", "type"] }),
+  },
+  "GET /api/v1/prompts": { query: { ...pageQuery, prefix: ["fz", "fz/", "fz_", "f%", "_z"], tag: ["a"], q: ["alp", "%", "_"] } },
+  "GET /api/v1/folders": { query: { prefix: ["fz", "fz/", "f%", "_z"] } },
+  "POST /api/v1/session": { body: fc.record({ key: fc.oneof(hostileString, fc.constant("pr_not_a_key")) }, { requiredKeys: [] }) },
+  "GET /api/v1/session": {},
+  "DELETE /api/v1/session": {},
+  "GET /api/v1/prompts/:name": { params: { name: NAMES } },
+  "DELETE /api/v1/prompts/:name": { params: { name: ["fz/new-one", "missing-one", "fz/created"] } },
+  "POST /api/v1/prompts/:name/versions": { params: { name: NAMES }, body: versionBody },
+  "GET /api/v1/prompts/:name/versions": { params: { name: NAMES }, query: { cursor: [cursor("1.0.1")], limit: LIMITS } },
+  "GET /api/v1/prompts/:name/versions/:version": { params: { name: NAMES, version: ["1.0.0", "1.0.1", "9.9.9"] } },
+  "GET /api/v1/prompts/:name/diff": { params: { name: NAMES }, query: { from: REFS, to: REFS } },
+  "POST /api/v1/keys": { body: fc.record({ name: hostileString, role: fc.constantFrom("read", "write", "admin", "root") }) },
+  "GET /api/v1/keys": {},
+  "DELETE /api/v1/keys/:id": { params: { id: ["00000000-0000-0000-0000-000000000000", "throwaway"] } },
+  "POST /api/v1/projects": { body: fc.record({ name: fc.constantFrom("fz-new", "fz-other", "default", "Bad Name") }) },
+  "GET /api/v1/projects": {},
+  "PATCH /api/v1/projects/:name": { params: { name: ["default", "fz-other", "nope"] }, body: fc.record({ protectedLabels: fc.constantFrom([], ["canary"], ["latest"]) }) },
+  "GET /api/v1/prompts/:name/labels": { params: { name: NAMES } },
+  "PUT /api/v1/prompts/:name/labels/:label": {
+    params: { name: NAMES, label: LABELS },
+    body: fc.record({ version: fc.constantFrom("1.0.0", "1.0.1", "^1", "9.9.9"), reason: hostileString }, { requiredKeys: ["version"] }),
+  },
+  "DELETE /api/v1/prompts/:name/labels/:label": { params: { name: NAMES, label: ["canary", "production", "latest"] }, query: { reason: ["why"] } },
+  "GET /api/v1/prompts/:name/labels/:label/history": { params: { name: NAMES, label: LABELS }, query: { cursor: [cursor("1")], limit: LIMITS } },
+  "POST /api/v1/prompts/:name/labels/:label/rollback": {
+    params: { name: NAMES, label: LABELS },
+    body: fc.record({ reason: hostileString, to: fc.constantFrom("1.0.0", "1.0.1", "^1") }, { requiredKeys: [] }),
+  },
+  "POST /api/v1/prompts/:name/render": {
+    params: { name: NAMES },
+    body: fc.record(
+      { ref: fc.constantFrom(...REFS), variables: fc.record(
+          { name: fc.oneof(fc.constant("Ada"), hostileJson), tone: fc.oneof(fc.constant("kind"), hostileJson), history: fc.constant([{ role: "user", content: "hi" }]) },
+          { requiredKeys: [] },
+        ),
+        strictExtras: fc.boolean(),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  "POST /api/v1/annotations": { body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }) },
+  "GET /api/v1/whoami": {},
+  "GET /api/v1/traces/:traceId": { params: { traceId: [TRACE_ID, TRACE_ID.toUpperCase(), "0".repeat(32), newTraceId()] } },
+  "GET /api/v1/spans": {
+    query: {
+      prompt: NAMES,
+      version: ["1.0.0"],
+      label: LABELS,
+      status: ["ok", "error", "unset"],
+      failed: ["true", "false"],
+      session: ["s1"],
+      user: ["u1"],
+      model: ["gpt"],
+      linkStatus: ["linked", "unknown_prompt"],
+      spanKind: ["LLM"],
+      from: FROM,
+      to: TO,
+      cursor: [cursor("2026-01-01T00:00:00.000000Z|1")],
+      limit: LIMITS,
+    },
+  },
+  "GET /api/v1/prompts/:name/compare": {
+    params: { name: NAMES },
+    query: { ...filters, unit: ["span", "trace"], minSample: ["1", "100"], percentiles: ["auto", "exact", "histogram"] },
+  },
+  "GET /api/v1/prompts/:name/timeseries": {
+    params: { name: NAMES },
+    query: { ...filters, bucket: ["5m", "1h", "1d"], eventsLabel: LABELS, percentiles: ["auto", "exact", "histogram"] },
+  },
+  "POST /v1/traces": {
+    body: fc
+      .tuple(hostileString, hostileString, hostileJson, fc.constantFrom(TRACE_ID, "zz", "0".repeat(32)))
+      .map(([name, key, value, traceId]) => JSON.parse(otlpJson([{ traceId, name, attributes: { "prompt.id": "fz/alpha", [key]: name, "llm.model_name": JSON.stringify(value) ?? "" } }]))),
+  },
+};
+
+/** "METHOD /path" of every route in the app's router stack, mounted routers included. */
+function routesOf(app: Harness["app"]): string[] {
+  type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: Layer[] }; rawPath?: string };
+  const out: string[] = [];
+  const walk = (stack: Layer[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) for (const method of Object.keys(layer.route.methods)) out.push(`${method.toUpperCase()} ${prefix}${layer.route.path}`);
+      else if (layer.handle?.stack) walk(layer.handle.stack, prefix + (typeof layer.rawPath === "string" && layer.rawPath !== "/" ? layer.rawPath : ""));
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, "");
+  return out;
+}
+
+// ---- how it is checked -----------------------------------------------------------------------------------------
+
+let fingerprintSql = "";
+
+/** Row counts of every table, and the content of the tables a failed request could corrupt without adding rows. */
+async function buildFingerprintSql(): Promise<string> {
+  const tables = await h.database.query<{ name: string }>(
+    `SELECT table_name AS name FROM information_schema.tables
+     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations' ORDER BY 1`,
+  );
+  // api_keys.last_used_at is updated in the background after any authenticated request; spans grow large.
+  const countOnly = new Set(["api_keys", "spans", "span_rollups"]);
+  return tables.rows
+    .map(({ name }) =>
+      countOnly.has(name)
+        ? `SELECT '${name}' AS t, count(*)::text AS f FROM "${name}"`
+        : `SELECT '${name}' AS t, count(*) || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '') AS f FROM "${name}" x`,
+    )
+    .join(" UNION ALL ");
+}
+
+async function fingerprint(): Promise<string> {
+  const result = await h.database.query<{ t: string; f: string }>(fingerprintSql);
+  return result.rows.map((r) => `${r.t}=${r.f}`).join(" ");
+}
+
+/** Percent-encodes all of a value's UTF-8 bytes when encodeURIComponent cannot (a lone surrogate). */
+function encodeValue(value: string): string {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return [...Buffer.from(value)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
+  }
+}
+
+interface Call {
+  role: string;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  /** Hostile values put in place of the `slot`-th parameter or query value (a query value left out is added). */
+  hostile: { slot: number; value: string }[];
+  extraQuery: [string, string] | null;
+  /** Appended raw to the last path segment: an invalid or overlong percent escape. */
+  rawTail: string;
+  body: Body;
+}
+
+// A valid call with a few hostile substitutions: all-hostile calls would stop at the first check and never reach
+// the services and queries behind it.
+function callArbitrary(spec: RouteSpec, method: string): fc.Arbitrary<Call> {
+  const params = fc.record(Object.fromEntries(Object.entries(spec.params ?? {}).map(([k, valid]) => [k, fc.constantFrom(...valid)])));
+  const query = fc.record(Object.fromEntries(Object.entries(spec.query ?? {}).map(([k, valid]) => [k, fc.constantFrom(...valid)])), { requiredKeys: [] });
+  const hasBody = method === "POST" || method === "PUT" || method === "PATCH";
+  return fc.record({
+    role: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("read", "write", "admin") }, { weight: 1, arbitrary: fc.constantFrom("other", "none", "bogus") }),
+    params: params as fc.Arbitrary<Record<string, string>>,
+    query: query as fc.Arbitrary<Record<string, string>>,
+    hostile: fc.oneof(
+      { weight: 1, arbitrary: fc.constant<Call["hostile"]>([]) },
+      { weight: 1, arbitrary: fc.array(fc.record({ slot: fc.nat(), value: hostileString }), { minLength: 1, maxLength: 2 }) },
+    ),
+    extraQuery: fc.option(fc.tuple(hostileString, hostileString), { freq: 8 }),
+    // Only where the route has parameters: elsewhere it would only test the not-found answer.
+    rawTail: !spec.params
+      ? fc.constant("")
+      : fc.oneof({ weight: 12, arbitrary: fc.constant("") }, { weight: 1, arbitrary: fc.constantFrom("%", "%zz", "%ED%A0%80", "%C0%80", "%00", "%2F..%2F") }),
+    body: hasBody ? bodyFrom(spec.body ?? fc.constant({})) : fc.constant(undefined),
+  });
+}
+
+/** The call with its hostile substitutions made. */
+function substitute(spec: RouteSpec, call: Call): { params: Record<string, string>; query: Record<string, string> } {
+  const params = { ...call.params };
+  const query = { ...call.query };
+  const slots = [...Object.keys(spec.params ?? {}).map((k) => ["param", k] as const), ...Object.keys(spec.query ?? {}).map((k) => ["query", k] as const)];
+  for (const { slot, value } of slots.length ? call.hostile : []) {
+    const [where, key] = slots[slot % slots.length]!;
+    (where === "param" ? params : query)[key] = value;
+  }
+  return { params, query };
+}
+
+function pathOf(pattern: string, spec: RouteSpec, call: Call): string {
+  const { params, query } = substitute(spec, call);
+  let path = pattern.replace(/:(\w+)/g, (_, name: string) => {
+    const value = name === "id" && params[name] === "throwaway" ? throwawayKeyId : params[name]!;
+    // Prompt names are folders: keep their slashes unencoded half of the time, as a careless caller would.
+    return name === "name" && value.length % 2 ? value.split("/").map(encodeValue).join("/") : encodeValue(value);
+  });
+  path += call.rawTail;
+  const pairs = Object.entries(query).map(([k, v]) => `${encodeValue(k)}=${encodeValue(v)}`);
+  if (call.extraQuery) pairs.push(`${encodeValue(call.extraQuery[0])}=${encodeValue(call.extraQuery[1])}`);
+  return pairs.length ? `${path}?${pairs.join("&")}` : path;
+}
+
+async function send(method: string, path: string, call: Call): Promise<request.Response> {
+  let t = request(server)[method.toLowerCase() as "get"](path);
+  const key = call.role === "none" ? undefined : call.role === "bogus" ? "pr_not_a_key" : keys[call.role];
+  if (key) t = t.set("Authorization", `Bearer ${key}`);
+  const body = call.body;
+  if (body === undefined) return t;
+  t = t.set("Content-Type", "application/json");
+  if ("raw" in body) return t.send(body.raw);
+  return body.json === undefined ? t : t.send(JSON.stringify(body.json));
+}
+
+function checkErrorShape(route: string, res: request.Response): void {
+  if (route === "POST /v1/traces") {
+    // OTLP answers errors as a google.rpc.Status in the request's encoding (JSON here).
+    expect(res.headers["content-type"]).toMatch(/^application\/json/);
+    expect(res.body).toEqual(expect.objectContaining({ code: expect.any(Number), message: expect.any(String) }));
+    return;
+  }
+  expect(res.headers["content-type"]).toMatch(/^application\/json/);
+  expect(Object.keys(res.body)).toEqual(["error"]);
+  expect(res.body.error).toEqual(
+    expect.objectContaining({ code: expect.stringMatching(/^[a-z_]+$/), message: expect.any(String), requestId: expect.any(String) }),
+  );
+  expect(Object.keys(res.body.error).every((k) => ["code", "message", "details", "requestId"].includes(k))).toBe(true);
+}
+
+describe("every route, with hostile input", () => {
+  it("the list of fuzzed routes is the app's router stack", () => {
+    expect(routesOf(h.app).sort()).toEqual(Object.keys(ROUTES).sort());
+  });
+
+  const statuses: Record<string, Record<number, number>> = {};
+  afterAll(() => {
+    // FUZZ_VERBOSE=1 shows how far the calls got (statuses per route), to keep the generators reaching the queries.
+    if (process.env.FUZZ_VERBOSE) console.log(JSON.stringify(statuses, null, 1));
+  });
+
+  Object.entries(ROUTES).forEach(([route, spec], index) => {
+    const [method, pattern] = route.split(" ") as [string, string];
+    it(`${route}: never a 5xx, errors in the one shape, nothing written on a 4xx`, async () => {
+      let before = await fingerprint();
+      const seed = SEED + index;
+      const property = fc.asyncProperty(callArbitrary(spec, method), async (call) => {
+        const path = pathOf(pattern, spec, call);
+        const res = await send(method, path, call);
+        const context = `${method} ${path.slice(0, 300)} as ${call.role} (seed ${seed}): ${res.status} ${res.text.slice(0, 300)}`;
+        (statuses[route] ??= {})[res.status] = (statuses[route]![res.status] ?? 0) + 1;
+        expect(res.status, context).toBeLessThan(500);
+        const after = await fingerprint();
+        if (res.status >= 400) {
+          checkErrorShape(route, res);
+          expect(after, `${context}\nwrote on a ${res.status}`).toBe(before);
+        }
+        before = after;
+      });
+      await fc.assert(property, { seed, numRuns: RUNS_PER_ROUTE, endOnFailure: true });
+    });
+  });
+});
