@@ -20,6 +20,7 @@ let h: Harness;
 let server: Server;
 const keys: Record<string, string> = {};
 let throwawayKeyId = "";
+let priceId = "";
 const TRACE_ID = newTraceId();
 const SPAN_ID = newSpanId();
 
@@ -47,6 +48,7 @@ beforeAll(async () => {
   }));
   await request(server).post("/v1/traces").set("Authorization", `Bearer ${h.adminKey}`).set("Content-Type", "application/json").send(otlpJson(spans)).expect(200);
   await admin.post("/api/v1/annotations", { annotations: [{ traceId: TRACE_ID, spanId: SPAN_ID, name: "helpful", kind: "human", passed: true }] }).expect(200);
+  priceId = String((await admin.post("/api/v1/prices", { model: "gpt", inputPerMTok: "2.5", outputPerMTok: 10 }).expect(201)).body.id);
   fingerprintSql = await buildFingerprintSql();
 });
 afterAll(async () => {
@@ -218,6 +220,26 @@ const annotation = fc.record(
   { requiredKeys: ["traceId", "name", "kind"] },
 );
 
+// Mostly valid, so that calls reach the database (the body mutations add hostile values on top).
+const mostly = <T>(valid: fc.Arbitrary<T>, hostile: fc.Arbitrary<unknown>) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: hostile });
+const perMTok = mostly(
+  fc.constantFrom<string | number>("2.5", "0.000001", "999999999.999999999999", 0.25, 3, 0),
+  fc.oneof(fc.constantFrom("1e-7", "-1", "2.5.5", "", "1000000000"), hostileNumber, hostileString),
+);
+const priceBody = fc.record(
+  {
+    model: mostly(fc.constantFrom("gpt", "gpt-4o", "é模型😀".repeat(100)), hostileString),
+    effectiveFrom: mostly(fc.constantFrom(...FROM, ...TO), fc.oneof(fc.constantFrom("2020-13-01T00:00:00Z", "yesterday", "0001-01-01T00:00:00Z", "+275760-09-13T00:00:00Z"), hostileString)),
+    inputPerMTok: perMTok,
+    outputPerMTok: perMTok,
+    cacheReadPerMTok: fc.oneof(fc.constant(null), perMTok),
+    cacheWritePerMTok: fc.oneof(fc.constant(null), perMTok),
+  },
+  { requiredKeys: ["model", "inputPerMTok", "outputPerMTok"] },
+);
+// "price" is replaced by the id of the price made in setup.
+const PRICE_IDS = ["price", "price", "price", "price", "999999999999999999", "0", "-1", "1.5", "9".repeat(30)];
+
 // Every route of the app, by method and pattern as registered.
 const ROUTES: Record<string, RouteSpec> = {
   "GET /healthz": {},
@@ -295,6 +317,10 @@ const ROUTES: Record<string, RouteSpec> = {
     params: { name: NAMES },
     query: { ...filters, bucket: ["5m", "1h", "1d"], eventsLabel: LABELS, percentiles: ["auto", "exact", "histogram"] },
   },
+  "GET /api/v1/prices": { query: { model: ["gpt", "gpt-4o", "missing"] } },
+  "POST /api/v1/prices": { body: priceBody },
+  "PUT /api/v1/prices/:id": { params: { id: PRICE_IDS }, body: priceBody },
+  "DELETE /api/v1/prices/:id": { params: { id: PRICE_IDS } },
   "POST /v1/traces": {
     body: fc
       .tuple(hostileString, hostileString, hostileJson, fc.constantFrom(TRACE_ID, "zz", "0".repeat(32)))
@@ -401,7 +427,7 @@ function substitute(spec: RouteSpec, call: Call): { params: Record<string, strin
 function pathOf(pattern: string, spec: RouteSpec, call: Call): string {
   const { params, query } = substitute(spec, call);
   let path = pattern.replace(/:(\w+)/g, (_, name: string) => {
-    const value = name === "id" && params[name] === "throwaway" ? throwawayKeyId : params[name]!;
+    const value = name === "id" && params[name] === "throwaway" ? throwawayKeyId : name === "id" && params[name] === "price" ? priceId : params[name]!;
     // Prompt names are folders: keep their slashes unencoded half of the time, as a careless caller would.
     return name === "name" && value.length % 2 ? value.split("/").map(encodeValue).join("/") : encodeValue(value);
   });

@@ -5,7 +5,8 @@
 // The same statement adds the new spans to span_rollups (see compare/rollups.ts).
 import { rollupInputColumns, rollupUpsertSql } from "../compare/rollups.js";
 import type { Database } from "../db/client.js";
-import { toSpanRow } from "./mapping.js";
+import { dbErrorKind, sqlstateOf } from "../db/errors.js";
+import { toSpanRow, type SpanRow } from "./mapping.js";
 import type { OtlpSpan } from "./otlp.js";
 import { linkTraces } from "./trace-links.js";
 
@@ -85,23 +86,55 @@ SELECT count(*)::int AS inserted FROM ins`;
 
 export type IngestService = ReturnType<typeof createIngestService>;
 
+export interface IngestResult {
+  inserted: number;
+  /** Spans the database refused for their values (see storeRows). */
+  rejected: number;
+  reasons: string[];
+}
+
+const MAX_REASONS = 5;
+
 export function createIngestService({ database }: { database: Database }) {
+  /**
+   * Inserts `rows` in one statement. The checks of span-checks.ts are meant to leave nothing the database refuses;
+   * should a value still be refused (a data error, see db/errors.ts), the statement stored nothing, so the rows are
+   * split in halves and retried until the refused spans stand alone: they are rejected, the rest stored. Other
+   * errors are thrown as they are.
+   */
+  async function storeRows(projectId: string, rows: SpanRow[], result: IngestResult): Promise<void> {
+    try {
+      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, JSON.stringify(rows)]);
+      result.inserted += out[0]!.inserted;
+    } catch (err) {
+      if (dbErrorKind(err) !== "data") throw err;
+      if (rows.length === 1) {
+        const row = rows[0]!;
+        result.rejected++;
+        if (result.reasons.length < MAX_REASONS)
+          result.reasons.push(`span ${row.span_id} of trace ${row.trace_id}: refused by the database (SQLSTATE ${sqlstateOf(err)}: ${(err as Error).message})`);
+        return;
+      }
+      const half = Math.ceil(rows.length / 2);
+      await storeRows(projectId, rows.slice(0, half), result);
+      await storeRows(projectId, rows.slice(half), result);
+    }
+  }
+
   return {
     /**
-     * Stores `spans` in `projectId`; returns how many rows are new. Chunks commit one by one: a failure part-way
+     * Stores `spans` in `projectId`; returns how many rows are new and which spans were refused. Chunks commit one by one: a failure part-way
      * leaves earlier chunks stored, which the exporter's retry then skips as duplicates. After each chunk, the links
      * that depend on other spans of its traces are brought up to date (also when those came in another request).
      */
-    async ingest(projectId: string, spans: OtlpSpan[]): Promise<{ inserted: number }> {
-      let inserted = 0;
+    async ingest(projectId: string, spans: OtlpSpan[]): Promise<IngestResult> {
+      const result: IngestResult = { inserted: 0, rejected: 0, reasons: [] };
       for (let i = 0; i < spans.length; i += CHUNK_SIZE) {
         const chunk = spans.slice(i, i + CHUNK_SIZE);
-        const rows = chunk.map(toSpanRow);
-        const result = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, JSON.stringify(rows)]);
-        inserted += result.rows[0]!.inserted;
+        await storeRows(projectId, chunk.map(toSpanRow), result);
         await linkTraces(database, projectId, [...new Set(chunk.map((s) => s.traceId))]);
       }
-      return { inserted };
+      return result;
     },
   };
 }

@@ -4,6 +4,7 @@
 // resolved in SQL at insert time against the key's project, see ingest.service.ts; so are a cost from the project's
 // price table and the links that need other spans of the trace (Arthur's PROMPT spans, evaluator subtrees).
 import type { AttributeValue, Attributes, OtlpSpan } from "./otlp.js";
+import { clipText } from "./span-checks.js";
 
 /** One `spans` row without the project and link columns; keys are the SQL column names. */
 export interface SpanRow {
@@ -119,15 +120,17 @@ const MESSAGE_KEYS = ["gen_ai.input_messages", "gen_ai.output_messages"];
 const STATUS_OK = 1;
 const STATUS_ERROR = 2;
 const MAX_INT4 = 2 ** 31 - 1;
-// session_id, user_id, model, label and source are indexed (span_rollups' key holds the last three), and a btree
-// entry must stay under ~2.7 kB; the full value stays in attributes.
+// session_id, user_id, prompt_name, model, label and source are indexed (span_rollups' key holds the last three),
+// and a btree entry must stay under ~2.7 kB, so each is cut to 512 characters and 700 UTF-8 bytes; the full value
+// stays in attributes. (A prompt name is at most 255 characters, so a cut one could not have linked anyway.)
 const MAX_INDEXED_CHARS = 512;
+const MAX_INDEXED_BYTES = 700;
 
 export function toSpanRow(span: OtlpSpan): SpanRow {
   const a = span.attributes;
   const langfusePrompt = parseLangfusePrompt(a[LANGFUSE_PROMPT_JSON]);
   const kind = spanKind(a);
-  const promptName = firstPromptName(a) ?? langfusePrompt.name;
+  const promptName = clip(firstPromptName(a) ?? langfusePrompt.name, MAX_INDEXED_CHARS);
   const tokensPrompt = firstInt(a, PROMPT_TOKEN_KEYS);
   const tokensCompletion = firstInt(a, COMPLETION_TOKEN_KEYS);
   const { failed, errorMessage } = failure(span);
@@ -311,8 +314,5 @@ function sumOrNull(x: number, y: number, max: number): number | null {
 }
 
 function clip(s: string | null, max: number): string | null {
-  if (s === null || s.length <= max) return s;
-  const cut = s.slice(0, max);
-  // Never end on half of a surrogate pair: PostgreSQL would reject the string.
-  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+  return s === null ? s : clipText(s, max, MAX_INDEXED_BYTES);
 }

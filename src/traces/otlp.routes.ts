@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { authenticate } from "../auth/auth.middleware.js";
 import type { AuthService } from "../auth/auth.service.js";
 import { principalOf, requireRole } from "../auth/principal.js";
+import { dbErrorKind, sqlstateOf } from "../db/errors.js";
 import { AppError } from "../http/errors.js";
 import { requestIdOf } from "../http/request-context.js";
 import { createShedLog } from "../http/shed-log.js";
@@ -32,6 +33,7 @@ const RPC_CODES: Record<number, number> = {
 };
 const RPC_UNKNOWN = 2;
 const STORAGE_RETRY_AFTER_SECONDS = 5;
+const MAX_REASONS = 5;
 
 export interface OtlpRoutesOptions {
   auth: AuthService;
@@ -88,19 +90,25 @@ export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRout
     requireRole(p, "write");
     const encoding = encodingOfResponse(res);
     const decoded = decodeRequest(await readBody(req, maxBytes), encoding);
+    let stored;
     try {
-      await ingest.ingest(p.projectId, decoded.spans);
+      stored = await ingest.ingest(p.projectId, decoded.spans);
     } catch (err) {
-      // Storage trouble is usually transient; 503 makes the exporter retry, and resent spans are deduplicated.
       logger.error({ err, reqId: requestIdOf(res) }, "storing spans failed");
+      // Only trouble that may pass gets 503, which makes the exporter retry (resent spans are deduplicated). Data the
+      // database refuses would be refused again: exporters drop a 400. (Refused spans are normally set apart and
+      // rejected one by one in the ingest service; this is for what the data breaks beyond them.)
+      const kind = dbErrorKind(err);
+      if (kind === "data")
+        throw new AppError("bad_request", `the database refused the spans (SQLSTATE ${sqlstateOf(err)}): ${(err as Error).message}`);
+      if (kind === "bug") throw new AppError("internal", "internal error");
       throw new AppError("unavailable", "the spans could not be stored; retry later", {
         retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
       });
     }
-    const partial =
-      decoded.rejected > 0
-        ? { rejectedSpans: decoded.rejected, errorMessage: `${decoded.rejected} span(s) rejected: ${decoded.reasons.join("; ")}` }
-        : undefined;
+    const rejected = decoded.rejected + stored.rejected;
+    const reasons = [...decoded.reasons, ...stored.reasons].slice(0, MAX_REASONS);
+    const partial = rejected > 0 ? { rejectedSpans: rejected, errorMessage: `${rejected} span(s) rejected: ${reasons.join("; ")}` } : undefined;
     res.status(200).type(CONTENT_TYPES[encoding]).send(encodeResponse(encoding, partial));
   });
 

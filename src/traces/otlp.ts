@@ -1,9 +1,13 @@
 // OTLP/HTTP trace requests in both encodings, turned into one internal span model, and the answers back in the
 // request's encoding. Decoding problems of the request as a whole are a 400 (the exporter must not retry them);
-// a span that cannot be kept (bad ids, missing times) is only counted and described, for partial_success.
+// a span that cannot be kept (bad ids or times, values span-checks.ts refuses) is only counted and described, for
+// partial_success.
 import { AppError } from "../http/errors.js";
 import { SPAN_ID_HEX_LENGTH, TRACE_ID_HEX_LENGTH, bytesToHexId, normaliseHexId } from "./ids.js";
 import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from "./otlp-proto.js";
+import { SpanRejection, bytesValueOf, cleanText, spanKindOf, statusCodeOf, stringValueOf } from "./span-checks.js";
+
+export { cleanText };
 
 export type OtlpEncoding = "json" | "protobuf";
 
@@ -59,16 +63,6 @@ const MAX_VALUE_DEPTH = 16;
 // start_time_unix_nano is stored as bigint (int8); fixed64 values above it cannot be.
 const MAX_INT8 = 2n ** 63n - 1n;
 
-const SPAN_KINDS: Record<string, number> = {
-  SPAN_KIND_UNSPECIFIED: 0,
-  SPAN_KIND_INTERNAL: 1,
-  SPAN_KIND_SERVER: 2,
-  SPAN_KIND_CLIENT: 3,
-  SPAN_KIND_PRODUCER: 4,
-  SPAN_KIND_CONSUMER: 5,
-};
-const STATUS_CODES: Record<string, number> = { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 };
-
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -81,8 +75,6 @@ interface LongBits {
 const isLong = (v: unknown): v is LongBits =>
   typeof v === "object" && v !== null && typeof (v as LongBits).low === "number" && typeof (v as LongBits).high === "number";
 const longToBigInt = (v: LongBits): bigint => (BigInt(v.unsigned ? v.high >>> 0 : v.high) << 32n) + BigInt(v.low >>> 0);
-
-class SpanRejection extends Error {}
 
 export function decodeRequest(body: Buffer, encoding: OtlpEncoding): DecodedRequest {
   // An empty body is an empty request (nothing to export), which succeeds in either encoding.
@@ -126,7 +118,15 @@ function normaliseRequest(request: unknown): DecodedRequest {
   for (let r = 0; r < resourceSpans.length; r++) {
     const rsWhere = `resourceSpans[${r}]`;
     const rs = objectAt(resourceSpans, r, "resourceSpans");
-    const resourceAttributes = isObj(rs.resource) ? toAttributes(rs.resource.attributes, 0) : {};
+    // A resource attribute that cannot be read rejects each of the resource's spans, with the same reason.
+    let resourceAttributes: Attributes = {};
+    let resourceRejection: SpanRejection | null = null;
+    try {
+      if (isObj(rs.resource)) resourceAttributes = toAttributes(rs.resource.attributes, 0);
+    } catch (err) {
+      if (!(err instanceof SpanRejection)) throw err;
+      resourceRejection = new SpanRejection(`resource ${err.message}`);
+    }
     const scopeSpans = listAt(rs, "scopeSpans", rsWhere);
     for (let s = 0; s < scopeSpans.length; s++) {
       const ssWhere = `${rsWhere}.scopeSpans[${s}]`;
@@ -134,6 +134,7 @@ function normaliseRequest(request: unknown): DecodedRequest {
       for (let i = 0; i < spans.length; i++) {
         const raw = objectAt(spans, i, `${ssWhere}.spans`);
         try {
+          if (resourceRejection) throw resourceRejection;
           out.spans.push(normaliseSpan(raw, resourceAttributes));
         } catch (err) {
           if (!(err instanceof SpanRejection)) throw err;
@@ -174,10 +175,10 @@ function normaliseSpan(raw: Obj, resourceAttributes: Attributes): OtlpSpan {
     spanId,
     parentSpanId,
     name: typeof raw.name === "string" ? cleanText(raw.name) : "",
-    kind: enumValue(raw.kind, SPAN_KINDS),
+    kind: spanKindOf(raw.kind),
     startTimeUnixNano: start,
     endTimeUnixNano: end,
-    statusCode: enumValue(status.code, STATUS_CODES),
+    statusCode: statusCodeOf(status.code),
     statusMessage: typeof status.message === "string" ? cleanText(status.message) : "",
     attributes: toAttributes(raw.attributes, 0),
     resourceAttributes,
@@ -227,19 +228,13 @@ function optionalNanos(value: unknown): string {
   return n === null ? "0" : n.toString();
 }
 
-function enumValue(value: unknown, names: Record<string, number>): number {
-  if (typeof value === "number" && Number.isInteger(value)) return value;
-  if (typeof value === "string") return names[value] ?? (/^\d+$/.test(value) ? Number(value) : 0);
-  return 0;
-}
-
 function toAttributes(list: unknown, depth: number): Attributes {
   const out: Attributes = {};
   if (!Array.isArray(list)) return out;
   for (const kv of list) {
     if (!isObj(kv) || typeof kv.key !== "string") continue;
     const key = cleanText(kv.key);
-    const value = anyValue(kv.value, depth);
+    const value = anyValue(kv.value, depth, key);
     // Plain assignment of "__proto__" would replace the prototype instead of adding an attribute. (Objects with a
     // null prototype would avoid this, but V8 keeps those in slow dictionary mode, which cost more than the rest.)
     if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
@@ -262,27 +257,27 @@ function setMember(v: Obj): (typeof ANY_VALUE_MEMBERS)[number] | undefined {
   return undefined;
 }
 
-function anyValue(v: unknown, depth: number): AttributeValue {
+function anyValue(v: unknown, depth: number, key: string): AttributeValue {
   if (!isObj(v) || depth > MAX_VALUE_DEPTH) return null;
   switch (setMember(v)) {
     case "stringValue":
-      return typeof v.stringValue === "string" ? cleanText(v.stringValue) : String(v.stringValue);
+      return stringValueOf(v.stringValue, key);
     case "boolValue":
-      return v.boolValue === true || v.boolValue === "true";
+      if (v.boolValue === true || v.boolValue === "true") return true;
+      return v.boolValue === false || v.boolValue === "false" ? false : null;
     case "intValue":
       return intValue(v.intValue);
     case "doubleValue":
       return doubleValue(v.doubleValue);
     case "arrayValue": {
       const values = isObj(v.arrayValue) && Array.isArray(v.arrayValue.values) ? v.arrayValue.values : [];
-      return values.map((x) => anyValue(x, depth + 1));
+      return values.map((x) => anyValue(x, depth + 1, key));
     }
     case "kvlistValue":
       return toAttributes(isObj(v.kvlistValue) ? v.kvlistValue.values : undefined, depth + 1);
     case "bytesValue":
-      if (typeof v.bytesValue === "string") return v.bytesValue;
       if (v.bytesValue instanceof Uint8Array) return Buffer.from(v.bytesValue).toString("base64");
-      return null;
+      return bytesValueOf(v.bytesValue, key);
     default:
       return null;
   }
@@ -315,14 +310,6 @@ function doubleValue(value: unknown): AttributeValue {
   const n = typeof value === "string" ? Number(value) : value;
   if (typeof n !== "number") return null;
   return Number.isFinite(n) ? n : String(n);
-}
-
-const SUSPECT = /[\u0000\uD800-\uDFFF]/;
-const BAD_CHARS = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** PostgreSQL text and JSON reject NUL and unpaired surrogates; they become U+FFFD instead of failing the batch. */
-export function cleanText(s: string): string {
-  return SUSPECT.test(s) ? s.replace(BAD_CHARS, "\uFFFD") : s;
 }
 
 export interface PartialSuccess {
