@@ -2,6 +2,7 @@
 // more than it has to, and falls back (last good value, snapshot, inline template) when the registry is unreachable:
 // at once, without waiting again, once it has failed (the breaker).
 import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import semver from "semver";
 import { Breaker } from "./breaker.js";
 import { ProjectNameSchema, type PromptVersion, type Template } from "./contract.js";
@@ -215,8 +216,8 @@ export function createClient(options: ClientOptions): RegistryClient {
   const breaker = new Breaker({ baseDelayMs: setting("breakerBaseDelayMs"), maxDelayMs: setting("breakerMaxDelayMs"), now });
   const versions = new LruCache<CacheEntry>(setting("versionCacheSize"));
   const refs = new LruCache<CacheEntry>(setting("refCacheSize"));
-  // Built once per reference and template, not at every call of an outage.
-  const fallbacks = new LruCache<BuiltFallback>(setting("refCacheSize"));
+  // Built once per reference and template, not at every call of an outage. Off the hot path: one joined key is fine.
+  const fallbacks = new LRUCache<string, BuiltFallback>({ max: refs.maxSize });
   const inflight = new Map<string, Promise<CacheEntry>>();
   const abandoned = new WeakSet<Promise<CacheEntry>>();
   let snapshot: SnapshotIndex | undefined =
@@ -417,7 +418,7 @@ export function createClient(options: ClientOptions): RegistryClient {
 
   function fallbackFor(target: Target, selector: GetOptions): PromptVersion {
     const given = selector.fallback!;
-    const built = fallbacks.get(target.name, target.ref);
+    const built = fallbacks.get(target.key);
     if (built?.given === given) return built.version;
     // Inline fallbacks are usually literals, a new object at every call: the same content is the same fallback.
     const json = JSON.stringify(given);
@@ -427,7 +428,7 @@ export function createClient(options: ClientOptions): RegistryClient {
     }
     // Built from a copy: the caller's objects stay theirs, and the version can be frozen like any other.
     const version = deepFreeze(fallbackVersion(target, selector, JSON.parse(json) as Fallback));
-    fallbacks.set(target.name, target.ref, { given, json, version });
+    fallbacks.set(target.key, { given, json, version });
     return version;
   }
 

@@ -1,6 +1,7 @@
 // API keys and projects: the only module that writes the api_keys and projects tables.
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import type { Role } from "@promptreg/client/contract";
 import type { Db } from "../db/client.js";
@@ -38,7 +39,8 @@ export interface ProjectView {
 export type AuthService = ReturnType<typeof createAuthService>;
 
 export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus }) {
-  const cache = new Map<string, { principal: Principal; expires: number }>();
+  // By the key's hash. At the bound the least recently used key makes room, not every cached key at once.
+  const cache = new LRUCache<string, Principal>({ max: PRINCIPAL_CACHE_MAX, ttl: PRINCIPAL_TTL_MS });
   bus.subscribe((topic) => {
     if (topic === "*" || topic.startsWith("key:") || topic.startsWith("project:")) cache.clear();
   });
@@ -54,8 +56,8 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
     /** The caller behind a bearer secret, or null. */
     async authenticate(secret: string): Promise<Principal | null> {
       const hash = hashKey(secret);
-      const hit = cache.get(hash);
-      if (hit && hit.expires > Date.now() && bus.healthy) return hit.principal;
+      const hit = bus.healthy ? cache.get(hash) : undefined;
+      if (hit) return hit;
       const row = await db.apiKey.findUnique({ where: { hash }, include: { project: true } });
       // The lookup is by hash; comparing the stored hash in constant time keeps the check itself timing-safe.
       if (!row || !sameHash(row.hash, hash)) {
@@ -70,8 +72,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
         projectName: row.project.name,
         protectedLabels: row.project.protectedLabels,
       };
-      if (cache.size >= PRINCIPAL_CACHE_MAX) cache.clear();
-      cache.set(hash, { principal, expires: Date.now() + PRINCIPAL_TTL_MS });
+      cache.set(hash, principal);
       // Best effort, at most once per cache period per key.
       void db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
       return principal;
