@@ -42,7 +42,8 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
   // By the key's hash. At the bound the least recently used key makes room, not every cached key at once.
   const cache = new LRUCache<string, Principal>({ max: PRINCIPAL_CACHE_MAX, ttl: PRINCIPAL_TTL_MS });
   bus.subscribe((topic) => {
-    if (topic === "*" || topic.startsWith("key:") || topic.startsWith("project:")) cache.clear();
+    // A principal is made of its key and its project; any other kind than a prompt's may concern them.
+    if (topic.kind !== "prompt") cache.clear();
   });
 
   async function insertKey(projectId: string, name: string, role: Role, secret = generateKey()): Promise<CreatedKey> {
@@ -95,7 +96,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
         }
         await tx.apiKey.delete({ where: { id } });
       });
-      await bus.publish(`key:${id}`);
+      await bus.publish({ kind: "key", keyId: id });
     },
 
     async createProject(name: string): Promise<{ project: ProjectView; adminKey: CreatedKey }> {
@@ -122,7 +123,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
     /** Replaces a project's list of protected labels; keys see the change at once (their cache is dropped). */
     async setProtectedLabels(projectId: string, labels: string[]): Promise<ProjectView> {
       const row = await db.project.update({ where: { id: projectId }, data: { protectedLabels: [...new Set(labels)].sort() } });
-      await bus.publish(`project:${projectId}`);
+      await bus.publish({ kind: "project", projectId });
       return projectView(row);
     },
 

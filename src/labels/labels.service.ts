@@ -103,7 +103,7 @@ export function requireLabelRole(p: Principal, label: string): void {
 export type LabelsService = ReturnType<typeof createLabelsService>;
 
 export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus }) {
-  const changed = (p: Principal, name: string) => bus.publish(`prompt:${p.projectId}:${name}`);
+  const changed = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
 
   return {
     async list(p: Principal, name: string): Promise<LabelView[]> {

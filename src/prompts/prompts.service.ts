@@ -68,18 +68,19 @@ export type PromptsService = ReturnType<typeof createPromptsService>;
 
 export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: InvalidationBus; cacheSize: number }) {
   const cache = new ResolveCache(cacheSize);
+  // The resolve cache's own key of a prompt; the bus's text form of a topic is none of its business.
+  const promptKey = (projectId: string, name: string) => `${projectId}:${name}`;
   bus.subscribe((topic) => {
-    if (topic === "*") cache.clear();
-    else if (topic.startsWith("prompt:")) cache.invalidate(topic.slice("prompt:".length));
+    if (topic.kind === "all") cache.clear();
+    else if (topic.kind === "prompt") cache.invalidate(promptKey(topic.projectId, topic.name));
   });
-  const promptKey = (p: Principal, name: string) => `${p.projectId}:${name}`;
-  const changed = (p: Principal, name: string) => bus.publish(`prompt:${promptKey(p, name)}`);
+  const changed = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
 
   const cacheKey = (pk: string, refText: string) => `${pk}\u0000${refText}`;
 
   function cached(p: Principal, name: string, refText: string = DEFAULT_REF): ResolvedBody | undefined {
     if (!bus.healthy) return undefined;
-    const pk = promptKey(p, name);
+    const pk = promptKey(p.projectId, name);
     return cache.get(pk, cacheKey(pk, refText));
   }
 
@@ -312,7 +313,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     async resolve(p: Principal, name: string, refText: string = DEFAULT_REF): Promise<ResolvedBody> {
       const hit = cached(p, name, refText);
       if (hit) return hit;
-      const pk = promptKey(p, name);
+      const pk = promptKey(p.projectId, name);
       const ref = parseRef(refText);
       // A label at a moment can still change while the moment is in the future: never cache those.
       const cacheable = ref.kind !== "labelAt" && bus.healthy;
