@@ -191,8 +191,8 @@ main(process.argv.slice(2)).then(
       console.error(`promptreg: ${err.message}\n\n${USAGE}`);
       process.exit(2);
     } else {
-      const e = err as { code?: string; message?: string };
-      console.error(`promptreg: ${e.code === "P2002" ? "already exists" : (e.message ?? String(err))}`);
+      // Services say what already exists themselves (a 409 AppError, e.g. "project 'x' already exists").
+      console.error(`promptreg: ${err instanceof Error ? err.message : String(err)}`);
       process.exit(1);
     }
   },

@@ -20,7 +20,7 @@ import {
   type Target,
 } from "./cache.js";
 import { RegistryError, batchError, isDefinitive } from "./errors.js";
-import { resolveRemote, type HttpSettings } from "./http.js";
+import { HTTP_DEFAULTS, resolveRemote, trimBaseUrl, type HttpSettings } from "./http.js";
 import { createPrompt, type Prompt, type PromptContext } from "./prompt.js";
 import { analyzeTemplate, createRenderer } from "./render.js";
 import { indexSnapshot, readSnapshotFile, type Snapshot, type SnapshotIndex } from "./snapshot.js";
@@ -168,9 +168,7 @@ export interface RegistryClient {
 const DEFAULTS = {
   ttlMs: 60_000,
   coldBudgetMs: 2_000,
-  requestTimeoutMs: 10_000,
-  maxRetries: 2,
-  retryBaseDelayMs: 200,
+  ...HTTP_DEFAULTS,
   versionCacheSize: 500,
   refCacheSize: 1_000,
   breakerBaseDelayMs: 1_000,
@@ -203,7 +201,7 @@ export function createClient(options: ClientOptions): RegistryClient {
   const ttlMs = setting("ttlMs");
   const coldBudgetMs = setting("coldBudgetMs");
   const now = options.now ?? Date.now;
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const baseUrl = trimBaseUrl(options.baseUrl);
   const http: HttpSettings = {
     baseUrl,
     apiKey: options.apiKey,
@@ -499,7 +497,7 @@ interface BuiltFallback {
 }
 
 function normalizeUrl(url: string): string {
-  return URL.canParse(url) ? new URL(url).href.replace(/\/+$/, "") : url;
+  return URL.canParse(url) ? trimBaseUrl(new URL(url).href) : url;
 }
 
 /** Checked at every call, not only during an outage: a wrong version must show up when the code is written. */

@@ -16,6 +16,12 @@ export interface HttpSettings {
   now: () => number;
 }
 
+/** Defaults of the HTTP options that `createClient` and `pullSnapshot` share. */
+export const HTTP_DEFAULTS = { requestTimeoutMs: 10_000, maxRetries: 2, retryBaseDelayMs: 200 } as const;
+
+/** The registry's URL as requests are built from it. */
+export const trimBaseUrl = (url: string) => url.replace(/\/+$/, "");
+
 /**
  * The project of the key, sent by the server on every authenticated answer. The same literal is in the server's
  * auth middleware (the server imports only the contract, and the contract holds no HTTP details).

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { PromptVersionSchema, type PromptVersion } from "./contract.js";
 import { deepFreeze, formatPromptRef, keyOf, parsePromptRef, targetOf, type PromptRef } from "./cache.js";
 import { RegistryError, batchError } from "./errors.js";
-import { resolveRemote, whoami, type HttpSettings } from "./http.js";
+import { HTTP_DEFAULTS, resolveRemote, trimBaseUrl, whoami, type HttpSettings } from "./http.js";
 
 export const SNAPSHOT_FORMAT = "promptreg-snapshot/1";
 
@@ -87,7 +87,7 @@ export interface PullSnapshotOptions {
   refs: PromptRef[];
   /** Default: the global `fetch`. */
   fetch?: typeof globalThis.fetch;
-  /** Per HTTP attempt. Default: 10 000 ms. */
+  /** Per HTTP attempt. Default: 10 000 ms (as `createClient`'s). */
   requestTimeoutMs?: number;
 }
 
@@ -102,14 +102,13 @@ export interface PullSnapshotOptions {
  * await writeFile("prompts.snapshot.json", JSON.stringify(snapshot));
  */
 export async function pullSnapshot(options: PullSnapshotOptions): Promise<Snapshot> {
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const baseUrl = trimBaseUrl(options.baseUrl);
   const http: HttpSettings = {
+    ...HTTP_DEFAULTS,
     baseUrl,
     apiKey: options.apiKey,
     fetch: options.fetch ?? globalThis.fetch,
-    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
-    maxRetries: 2,
-    retryBaseDelayMs: 200,
+    requestTimeoutMs: options.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs,
     now: Date.now,
   };
   const wanted = options.refs.map(parsePromptRef);

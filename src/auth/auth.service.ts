@@ -4,7 +4,7 @@ import path from "node:path";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import type { Role } from "@promptreg/client/contract";
-import type { Db } from "../db/client.js";
+import { isUniqueViolation, type Db } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import { AppError, notFound } from "../http/errors.js";
 import { displayPrefix, generateKey, hashKey, sameHash } from "./keys.js";
@@ -110,7 +110,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
           return { project: projectView(project), adminKey: { ...keyView(row), key: secret } };
         });
       } catch (err) {
-        if ((err as { code?: string }).code === "P2002") throw new AppError("conflict", `project '${name}' already exists`);
+        if (isUniqueViolation(err)) throw new AppError("conflict", `project '${name}' already exists`);
         throw err;
       }
     },

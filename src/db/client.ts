@@ -16,6 +16,11 @@ export type Db = PrismaClient;
 /** An interactive transaction's client. */
 export type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
 
+/** Prisma's error for a row that breaks a unique constraint (P2002): the one place that knows the code. */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "P2002";
+}
+
 export interface DatabaseOptions {
   /** PostgreSQL server URL; when absent the embedded database is used. */
   url?: string;
@@ -46,6 +51,8 @@ export interface Database {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
   /** Applies pending migrations; returns the names applied now. */
   migrate(): Promise<string[]>;
+  /** Resolves when the database answers and no migration is unfinished; otherwise rejects saying why. */
+  ready(): Promise<void>;
   /** A dedicated connection that receives NOTIFY messages (PostgreSQL only). */
   listen?(channel: string, onMessage: (payload: string) => void, onLost: (err: Error) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -84,6 +91,7 @@ async function openPglite(dataDir: string, owner: LockOwner): Promise<Database> 
       return { rows: result.rows, rowCount: result.affectedRows ?? 0 };
     },
     migrate: () => applyMigrations(migrationPaths(), factory),
+    ready: () => checkReady(prisma),
     async close() {
       try {
         await prisma.$disconnect();
@@ -117,6 +125,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
         await pool.end();
       }
     },
+    ready: () => checkReady(prisma),
     async listen(channel, onMessage, onLost) {
       const client = new pg.Client({ connectionString: url });
       client.on("notification", (msg) => {
@@ -138,4 +147,10 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       await pool.end();
     },
   };
+}
+
+async function checkReady(prisma: PrismaClient): Promise<void> {
+  const rows = await prisma.$queryRaw<{ pending: number }[]>`
+    SELECT count(*)::int AS pending FROM _prisma_migrations WHERE finished_at IS NULL OR rolled_back_at IS NOT NULL`;
+  if (rows[0]!.pending > 0) throw new Error("unfinished migrations");
 }

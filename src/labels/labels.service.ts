@@ -22,6 +22,20 @@ export interface LabelView {
   protected: boolean;
 }
 
+/** A label row with its version's number, as every listing shows it. */
+export function labelView(
+  row: { name: string; version: { version: string }; updatedAt: Date; updatedBy: string },
+  protectedLabels: string[],
+): LabelView {
+  return {
+    name: row.name,
+    version: row.version.version,
+    updatedAt: row.updatedAt.toISOString(),
+    updatedBy: row.updatedBy,
+    protected: protectedLabels.includes(row.name),
+  };
+}
+
 export interface LabelEventView {
   id: string;
   label: string;
@@ -113,13 +127,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         include: { version: { select: { version: true } } },
         orderBy: { name: "asc" },
       });
-      return rows.map((l) => ({
-        name: l.name,
-        version: l.version.version,
-        updatedAt: l.updatedAt.toISOString(),
-        updatedBy: l.updatedBy,
-        protected: p.protectedLabels.includes(l.name),
-      }));
+      return rows.map((row) => labelView(row, p.protectedLabels));
     },
 
     async move(p: Principal, name: string, label: string, input: { version: string; reason?: string }) {

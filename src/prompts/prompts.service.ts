@@ -10,14 +10,14 @@ import {
   type Template,
   type VariableSpec,
 } from "@promptreg/client/contract";
-import { TemplateError, analyzeTemplate, checkVariablesSchema } from "@promptreg/client/render";
+import { analyzeTemplate, checkVariablesSchema } from "@promptreg/client/render";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
-import type { Db } from "../db/client.js";
+import { isUniqueViolation, type Db } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
-import { checkSettableLabel, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
+import { checkSettableLabel, labelView, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
 import { diffVersions } from "./diff.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
@@ -127,7 +127,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         });
         return promptMeta(row);
       } catch (err) {
-        if ((err as { code?: string }).code === "P2002") throw new AppError("conflict", `prompt '${body.name}' already exists`);
+        if (isUniqueViolation(err)) throw new AppError("conflict", `prompt '${body.name}' already exists`);
         throw err;
       }
     },
@@ -168,13 +168,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       ]);
       return {
         ...promptMeta(prompt),
-        labels: labels.map((l) => ({
-          name: l.name,
-          version: l.version.version,
-          updatedAt: l.updatedAt.toISOString(),
-          updatedBy: l.updatedBy,
-          protected: p.protectedLabels.includes(l.name),
-        })),
+        labels: labels.map((row) => labelView(row, p.protectedLabels)),
         versions: {
           count,
           latest: recent[0]?.version ?? null,
@@ -200,14 +194,9 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       }
       const config = body.config ?? {};
       const variablesSchema = body.variablesSchema ?? null;
-      let variables: VariableSpec[];
-      try {
-        if (variablesSchema) checkVariablesSchema(variablesSchema);
-        variables = analyzeTemplate(body.template, variablesSchema, { publishing: true });
-      } catch (err) {
-        if (err instanceof TemplateError) throw new AppError("invalid_template", err.message, err.details);
-        throw err;
-      }
+      // A TemplateError here is the 422 `invalid_template` (mapped by the error handler).
+      if (variablesSchema) checkVariablesSchema(variablesSchema);
+      const variables = analyzeTemplate(body.template, variablesSchema, { publishing: true });
       const hash = contentHash({ type, template: body.template, config, variablesSchema });
 
       const result = await db.$transaction(async (tx) => {
