@@ -109,7 +109,10 @@ async function attemptOnce<T>(http: HttpSettings, url: string, etag: string | un
   let text: string;
   let response: Response;
   try {
-    response = await http.fetch(url, { headers, signal });
+    // Called as a plain function: browsers refuse their fetch called as a method of another object ("Illegal
+    // invocation"), which `http.fetch(...)` would be.
+    const fetch = http.fetch;
+    response = await fetch(url, { headers, signal });
     status = response.status;
     text = status === 304 ? "" : await response.text();
   } catch (err) {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseRetryAfter } from "../src/http.js";
 import { createClient, createPromptSpanProcessor, pullSnapshot, RegistryError, type ClientOptions } from "../src/index.js";
 import { RenderError } from "../src/render.js";
+import { readSnapshotFile } from "../src/snapshot-file.js";
 import { enc, recordingFetch, sleep, startBlackHole, startRegistry, startScripted, type Registry } from "./helpers.js";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -498,19 +499,30 @@ describe("snapshots", () => {
 
     const down = await registry.listenAgain();
     await down.close();
-    const c = createClient({ baseUrl: down.url, apiKey: "k", snapshot: out, retryBaseDelayMs: 1 });
+    const c = createClient({ baseUrl: down.url, apiKey: "k", snapshot: readSnapshotFile(out), retryBaseDelayMs: 1 });
     const prompts = await Promise.all([c.get("cli/a"), c.get("cli/a", { label: "staging" }), c.get("cli/a", { version })]);
     expect(prompts.map((p) => [p.source, p.version])).toEqual(Array(3).fill(["snapshot", version]));
     expect(prompts[0]!.render({ x: 1 })).toBe("cli 1");
   });
 
-  it("refuses a bad snapshot when the client is created, naming the file", async () => {
+  it("refuses a bad snapshot file when it is read, naming the file", async () => {
     const bad = path.join(dir, "bad.snapshot.json");
     await writeFile(bad, JSON.stringify({ format: "promptreg-snapshot/1", createdAt: "now", baseUrl: "x", entries: [{ name: "a" }] }));
-    expect(() => createClient({ baseUrl: registry.baseUrl, apiKey: "k", snapshot: bad })).toThrow(
+    expect(() => readSnapshotFile(bad)).toThrow(
       expect.objectContaining({ code: "invalid_snapshot", message: expect.stringMatching(/bad\.snapshot\.json.*entries\.0/) }),
     );
-    expect(() => createClient({ baseUrl: registry.baseUrl, apiKey: "k", snapshot: path.join(dir, "absent.json") })).toThrow(/absent\.json/);
+    expect(() => readSnapshotFile(path.join(dir, "absent.json"))).toThrow(/absent\.json/);
+    await writeFile(bad, "{ not json");
+    expect(() => readSnapshotFile(bad)).toThrow(expect.objectContaining({ code: "invalid_snapshot", message: expect.stringMatching(/bad\.snapshot\.json is not JSON/) }));
     await rm(bad);
+  });
+
+  it("says how to read a snapshot file when given its path", () => {
+    const options = { baseUrl: registry.baseUrl, apiKey: "k", snapshot: "prompts.snapshot.json" } as unknown as ClientOptions;
+    expect(() => createClient(options)).toThrow(
+      new TypeError(
+        "snapshot takes a snapshot object; to use a file written by `promptreg pull`, pass readSnapshotFile(path) from '@promptreg/client/snapshot-file'",
+      ),
+    );
   });
 });
