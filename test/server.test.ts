@@ -1,8 +1,10 @@
 // The `promptreg serve` command as a user runs it: a real process, first-start bootstrap, restart, SIGTERM, and the
 // one-owner rule of the embedded data folder.
 import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -78,6 +80,19 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   });
   child.stderr!.on("data", (d) => (stderr += d));
   return new Promise((resolve) => child.on("close", (code) => resolve({ code: listening ? "listening" : code, stdout, stderr })));
+}
+
+/** Resolves once the server has written `text`. */
+function outputContains(r: Running, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!r.output().includes(text)) return;
+      r.child.stdout!.off("data", check);
+      resolve();
+    };
+    r.child.stdout!.on("data", check);
+    check();
+  });
 }
 
 async function stop(r: Running): Promise<number | null> {
@@ -177,31 +192,24 @@ describe("promptreg serve", () => {
       startTimeUnixNano: "1700000000000000000",
       endTimeUnixNano: "1700000000001000000",
     }));
-    const body = new TextEncoder().encode(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }));
+    const body = Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }));
     const half = Math.floor(body.length / 2);
-    let sentFirstHalf!: () => void;
-    const firstHalfSent = new Promise<void>((resolve) => (sentFirstHalf = resolve));
-    // The body arrives in two parts with a pause between: SIGTERM lands while the request is being received.
-    const stream = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(body.slice(0, half));
-        sentFirstHalf();
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        controller.enqueue(body.slice(half));
-        controller.close();
-      },
-    });
-    const response = fetch(`http://127.0.0.1:${r.port}/v1/traces`, {
+    // The body is sent in two parts, and SIGTERM lands between them, each step on an event rather than after a pause:
+    // the server's "100 Continue" says it has the request, its "shutting down" line that it is stopping.
+    const req = httpRequest(`http://127.0.0.1:${r.port}/v1/traces`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Length": String(body.length) },
-      body: stream,
-      duplex: "half",
-    } as RequestInit);
-    await firstHalfSent;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Length": body.length, Expect: "100-continue" },
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => req.on("response", resolve).on("error", reject));
+    await once(req, "continue");
+    req.write(body.subarray(0, half));
+    const shuttingDown = outputContains(r, '"msg":"shutting down"');
     const exited = stop(r);
+    await shuttingDown;
+    req.end(body.subarray(half));
     const res = await response;
-    expect(res.status).toBe(200);
+    res.resume();
+    expect(res.statusCode).toBe(200);
     expect(await exited).toBe(0);
     // Stopped accepting: a new connection is refused.
     await expect(fetch(`http://127.0.0.1:${r.port}/healthz`)).rejects.toThrow();
