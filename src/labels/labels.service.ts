@@ -117,7 +117,7 @@ export function requireLabelRole(p: Principal, label: string): void {
 export type LabelsService = ReturnType<typeof createLabelsService>;
 
 export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus }) {
-  const changed = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
+  const publishChange = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
 
   return {
     async list(p: Principal, name: string): Promise<LabelView[]> {
@@ -141,7 +141,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         const { from } = await setLabelInTx(tx, { promptId: prompt.id, label, version, actor: p.keyName, reason: input.reason, action: "set" });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
-      await changed(p, name);
+      await publishChange(p, name);
       return result;
     },
 
@@ -161,7 +161,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
           data: { promptId: prompt.id, label, action: "delete", fromVersion: current.version.version, toVersion: null, actor: p.keyName, reason: reason ?? null },
         });
       }, TX_OPTIONS);
-      await changed(p, name);
+      await publishChange(p, name);
     },
 
     /**
@@ -198,7 +198,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
-      await changed(p, name);
+      await publishChange(p, name);
       return result;
     },
 

@@ -74,7 +74,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     if (topic.kind === "all") cache.clear();
     else if (topic.kind === "prompt") cache.invalidate(promptKey(topic.projectId, topic.name));
   });
-  const changed = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
+  const publishChange = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
 
   const cacheKey = (pk: string, refText: string) => `${pk}\u0000${refText}`;
 
@@ -181,7 +181,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       requireRole(p, "admin");
       const prompt = await findPrompt(db, p.projectId, name);
       await db.prompt.delete({ where: { id: prompt.id } });
-      await changed(p, name);
+      await publishChange(p, name);
     },
 
     /** Publishes a version; `created: false` when the content equals the latest version's (nothing is written). */
@@ -257,7 +257,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         return { created, version: versionView(prompt, row) };
       }, TX_OPTIONS);
       // After commit: best effort. A failed notification must not fail the request (a retry would publish twice).
-      await changed(p, name).catch(() => {});
+      await publishChange(p, name).catch(() => {});
       return result;
     },
 
