@@ -1,17 +1,18 @@
-#!/usr/bin/env node
-// The `promptreg` command. The only place (with config.ts) that reads the environment or exits the process.
+// The `promptreg` commands, as a function of the arguments, the environment and two output streams: cli.ts runs them
+// as the process; tests call them in-process.
 import { rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { pullSnapshot } from "@promptreg/client";
 import { RoleSchema } from "@promptreg/client/contract";
+import type { Logger } from "pino";
 import { createAdminClient, type AdminClient } from "./admin-client.js";
 import { createAuthService } from "./auth/auth.service.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { createInvalidationBus } from "./db/invalidation.js";
-import { createLogger, flushLogger } from "./logger.js";
-import { startServer } from "./server.js";
+import { createLogger } from "./logger.js";
+import { startServer, type RunningServer } from "./server.js";
 
 const USAGE = `usage: promptreg <command>
 
@@ -60,36 +61,50 @@ function remoteAdmin(url: string, apiKey: string | undefined): AdminClient {
   return createAdminClient({ url, apiKey });
 }
 
-async function main(argv: string[]): Promise<number> {
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  /** Standard output, one call per line or block. */
+  out(text: string): void;
+  /** Standard error. */
+  err(text: string): void;
+}
+
+/** What `serve` leaves running: the caller stops it (on a signal, for the process). */
+export interface Serving {
+  running: RunningServer;
+  logger: Logger;
+}
+
+/**
+ * Runs one command. Resolves with its exit code (2 for wrong usage or configuration, explained on `err`; 1 for a
+ * failure), or, for `serve`, with the server it started.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number | Serving> {
+  try {
+    return await run(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      io.err(`promptreg: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    // Services say what already exists themselves (a 409 AppError, e.g. "project 'x' already exists").
+    io.err(`promptreg: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+async function run(argv: string[], io: CliIo): Promise<number | Serving> {
   const [command, sub, ...rest] = argv;
   if (!command || command === "help" || command === "--help") {
-    console.log(USAGE);
+    io.out(USAGE);
     return command ? 0 : 2;
   }
-  const config = loadConfig(process.env);
+  const config = loadConfig(io.env);
   const logger = createLogger(config.logLevel);
 
   switch (command) {
-    case "serve": {
-      const running = await startServer(config, logger);
-      const shutdown = (signal: string) => {
-        logger.info({ signal }, "shutting down");
-        running.stop().then(
-          () => {
-            flushLogger(logger);
-            process.exit(0);
-          },
-          (err) => {
-            logger.error({ err }, "shutdown failed");
-            flushLogger(logger);
-            process.exit(1);
-          },
-        );
-      };
-      process.once("SIGTERM", () => shutdown("SIGTERM"));
-      process.once("SIGINT", () => shutdown("SIGINT"));
-      return -1; // keep running
-    }
+    case "serve":
+      return { running: await startServer(config, logger), logger };
     case "migrate": {
       const database = await openDatabase({
         url: config.databaseUrl,
@@ -99,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
       });
       try {
         const names = await database.migrate();
-        console.log(names.length ? `applied: ${names.join(", ")}` : "database is up to date");
+        io.out(names.length ? `applied: ${names.join(", ")}` : "database is up to date");
       } finally {
         await database.close();
       }
@@ -120,12 +135,12 @@ async function main(argv: string[]): Promise<number> {
       if (values.url !== undefined) {
         if (values.project !== undefined)
           throw new UsageError("--project does not go with --url: the key is created in the project of the admin key in PROMPTREG_API_KEY");
-        const server = remoteAdmin(values.url, process.env.PROMPTREG_API_KEY);
+        const server = remoteAdmin(values.url, io.env.PROMPTREG_API_KEY);
         const created =
           command === "keys"
             ? await server.post("/keys", { name: values.name, role: role.data })
             : await server.post("/projects", { name: values.name });
-        console.log(JSON.stringify(created, null, 2));
+        io.out(JSON.stringify(created, null, 2));
         return 0;
       }
       return withDatabase(config, `promptreg ${command} ${sub}`, async (database) => {
@@ -134,13 +149,13 @@ async function main(argv: string[]): Promise<number> {
         try {
           if (command === "projects") {
             const { project, adminKey } = await auth.createProject(values.name!);
-            console.log(JSON.stringify({ project, adminKey }, null, 2));
+            io.out(JSON.stringify({ project, adminKey }, null, 2));
             return 0;
           }
           const projectName = values.project ?? "default";
           const project = await auth.findProject(projectName);
           if (!project) throw new UsageError(`no project named '${projectName}'`);
-          console.log(JSON.stringify(await auth.createKey(project.id, values.name!, role.data!), null, 2));
+          io.out(JSON.stringify(await auth.createKey(project.id, values.name!, role.data!), null, 2));
           return 0;
         } finally {
           await bus.close();
@@ -155,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
         strict: true,
       });
       if (values.key !== undefined) throw new UsageError(KEY_ON_COMMAND_LINE);
-      const apiKey = process.env.PROMPTREG_API_KEY;
+      const apiKey = io.env.PROMPTREG_API_KEY;
       if (!values.url) throw new UsageError("--url is required");
       if (!values.out) throw new UsageError("--out is required");
       if (!apiKey) throw new UsageError("an API key is required in PROMPTREG_API_KEY");
@@ -171,29 +186,11 @@ async function main(argv: string[]): Promise<number> {
         await rm(temp, { force: true });
         throw err;
       }
-      console.log(`wrote ${out}: ${snapshot.entries.length} prompt${snapshot.entries.length === 1 ? "" : "s"} from ${snapshot.baseUrl}`);
-      for (const entry of snapshot.entries) console.log(`  ${entry.name}:${entry.ref} -> ${entry.version.version}`);
+      io.out(`wrote ${out}: ${snapshot.entries.length} prompt${snapshot.entries.length === 1 ? "" : "s"} from ${snapshot.baseUrl}`);
+      for (const entry of snapshot.entries) io.out(`  ${entry.name}:${entry.ref} -> ${entry.version.version}`);
       return 0;
     }
     default:
       throw new UsageError(`unknown command: ${command}`);
   }
 }
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    // One-shot commands exit explicitly: the WASM schema engine leaves a timer (its lock timeout) scheduled for
-    // about 10 s after a migration, which would otherwise keep the process alive doing nothing.
-    if (code >= 0) process.exit(code);
-  },
-  (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      console.error(`promptreg: ${err.message}\n\n${USAGE}`);
-      process.exit(2);
-    } else {
-      // Services say what already exists themselves (a 409 AppError, e.g. "project 'x' already exists").
-      console.error(`promptreg: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    }
-  },
-);

@@ -1,6 +1,5 @@
 // The client against the real registry on a real port: caching, revalidation, fallbacks, retries, errors, snapshots
 // and rendering parity with the server. No mocks: misbehaving servers are small real servers.
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,13 +9,13 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type SpanProcessor } from "@
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { SemanticConventions as S } from "@arizeai/openinference-semantic-conventions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../../src/commands.js";
 import { parseRetryAfter } from "../src/http.js";
 import { createClient, createPromptSpanProcessor, pullSnapshot, RegistryError, type ClientOptions } from "../src/index.js";
 import { RenderError } from "../src/render.js";
 import { readSnapshotFile } from "../src/snapshot-file.js";
 import { enc, recordingFetch, startBlackHole, startRegistry, startScripted, type Registry } from "./helpers.js";
 
-const root = path.resolve(import.meta.dirname, "../..");
 let registry: Registry;
 let dir: string;
 
@@ -488,19 +487,12 @@ describe("rendering and linking", () => {
 });
 
 describe("snapshots", () => {
-  function cli(args: string[], env: Record<string, string>) {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH!, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      child.on("close", (code) => resolve({ code, stdout, stderr })),
-    );
+  /** `promptreg` in-process, as its binary runs it (test/cli.test.ts runs the process itself once). */
+  async function cli(args: string[], env: Record<string, string>) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(args, { env: { PATH: process.env.PATH!, ...env }, out: (t) => out.push(t), err: (t) => err.push(t) });
+    return { code, stdout: out.join("\n"), stderr: err.join("\n") };
   }
 
   it("`promptreg pull` writes a snapshot file that a client serves from when the registry is down", async () => {

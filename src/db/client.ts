@@ -26,6 +26,11 @@ export interface DatabaseOptions {
   url?: string;
   /** Folder of the embedded database; `memory` keeps it in memory (tests). */
   dataDir?: string | "memory";
+  /**
+   * Embedded database in memory only: start from this data folder (from `dumpDataDir`, e.g. of a migrated database)
+   * rather than an empty one. Tests use it to skip creating and migrating a database for each file.
+   */
+  initialData?: Blob;
   poolSize?: number;
   /**
    * Who opens an embedded data folder, named to any other process that tries while it is open (the folder is
@@ -53,6 +58,8 @@ export interface Database {
   migrate(): Promise<string[]>;
   /** Resolves when the database answers and no migration is unfinished; otherwise rejects saying why. */
   ready(): Promise<void>;
+  /** The embedded database's data folder as a tarball, for `initialData` (embedded only). */
+  dumpDataDir?(): Promise<Blob>;
   /** A dedicated connection that receives NOTIFY messages (PostgreSQL only). */
   listen?(channel: string, onMessage: (payload: string) => void, onLost: (err: Error) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -61,15 +68,16 @@ export interface Database {
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.url
     ? openPostgres(options.url, options.poolSize ?? 10)
-    : openPglite(options.dataDir ?? "memory", options.owner ?? { command: "another promptreg process" });
+    : openPglite(options.dataDir ?? "memory", options.owner ?? { command: "another promptreg process" }, options.initialData);
 }
 
-async function openPglite(dataDir: string, owner: LockOwner): Promise<Database> {
+async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob | undefined): Promise<Database> {
+  if (initialData && dataDir !== "memory") throw new Error("initialData is for an in-memory database only");
   // Locked before anything touches pgdata: a second process would otherwise open the same files and split the data.
   const lock = dataDir === "memory" ? undefined : await lockDataDir(dataDir, owner);
   let pglite: PGlite;
   try {
-    if (dataDir === "memory") pglite = new PGlite();
+    if (dataDir === "memory") pglite = new PGlite(initialData ? { loadDataDir: initialData } : {});
     else {
       const dir = path.join(dataDir, "pgdata");
       await mkdir(dir, { recursive: true });
@@ -92,6 +100,7 @@ async function openPglite(dataDir: string, owner: LockOwner): Promise<Database> 
     },
     migrate: () => applyMigrations(migrationPaths(), factory),
     ready: () => checkReady(prisma),
+    dumpDataDir: () => pglite.dumpDataDir("none"),
     async close() {
       try {
         await prisma.$disconnect();
