@@ -115,13 +115,11 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
   app.get("/readyz", async (_req, res) => {
     try {
-      const rows = await db.$queryRaw<{ pending: number }[]>`
-        SELECT count(*)::int AS pending FROM _prisma_migrations WHERE finished_at IS NULL OR rolled_back_at IS NOT NULL`;
-      if (rows[0]!.pending > 0) throw new Error("unfinished migrations");
-      res.json({ status: "ready", database: database.kind });
+      await database.ready();
     } catch (err) {
       throw new AppError("unavailable", `database not ready: ${(err as Error).message}`);
     }
+    res.json({ status: "ready", database: database.kind });
   });
 
   const api = express.Router();

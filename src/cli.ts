@@ -1,206 +1,33 @@
 #!/usr/bin/env node
-// The `promptreg` command. The only place (with config.ts) that reads the environment or exits the process.
-import { rename, rm, writeFile } from "node:fs/promises";
-import path from "node:path";
-import { parseArgs } from "node:util";
-import { pullSnapshot } from "@promptreg/client";
-import { RoleSchema } from "@promptreg/client/contract";
-import { createAdminClient, type AdminClient } from "./admin-client.js";
-import { createAuthService } from "./auth/auth.service.js";
-import { ConfigError, loadConfig, type Config } from "./config.js";
-import { openDatabase } from "./db/client.js";
-import { createInvalidationBus } from "./db/invalidation.js";
-import { createLogger, flushLogger } from "./logger.js";
-import { startServer } from "./server.js";
+// The `promptreg` process: runs a command (commands.ts) and exits with its code, or keeps `serve` running until a
+// signal. The only place (with config.ts) that reads the environment or exits the process.
+import { runCli } from "./commands.js";
+import { flushLogger } from "./logger.js";
 
-const USAGE = `usage: promptreg <command>
-
-  serve                                        start the service (applies migrations first)
-  migrate                                      apply pending migrations and exit
-  keys create --name N --role read|write|admin [--project P] [--url URL]
-                                               create an API key (printed once)
-  projects create --name N [--url URL]         create a project and its first admin key
-  pull --url URL --out FILE name[:ref] ...
-                                               write a snapshot of prompts for the client's \`snapshot\` option;
-                                               ref defaults to production, e.g. support/triage:staging, a:1.4.2,
-                                               a:production@2026-11-01T12:00:00Z
-
-Without --url, keys and projects open the database themselves (not while a server holds the embedded database's
-data folder). With --url they go through that running server's API, as the admin key in PROMPTREG_API_KEY: keys
-are created in that key's project; projects need an admin key of the 'default' project. Keys are read only from
-PROMPTREG_API_KEY, never from the command line: npm prints the command it runs, and shells keep a history.
-
-Configuration comes from the environment: DATABASE_URL (a PostgreSQL server; otherwise the embedded database
-in PROMPTREG_DATA_DIR, default ./.promptreg), PORT (4000), HOST (127.0.0.1), PROMPTREG_ADMIN_KEY, LOG_LEVEL.`;
-
-class UsageError extends Error {}
-
-/** The address a person opens: a wildcard host is reachable on loopback. */
-function consoleUrl(host: string, port: number): string {
-  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  return `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}/`;
+const result = await runCli(process.argv.slice(2), {
+  env: process.env,
+  out: (text) => console.log(text),
+  err: (text) => console.error(text),
+});
+if (typeof result === "number") {
+  // One-shot commands exit explicitly: the WASM schema engine leaves a timer (its lock timeout) scheduled for about
+  // 10 s after a migration, which would otherwise keep the process alive doing nothing.
+  process.exit(result);
 }
-
-const KEY_ON_COMMAND_LINE =
-  "refusing --key: a key on the command line is printed by npm (and kept in shell history); set PROMPTREG_API_KEY instead";
-
-async function withDatabase<T>(
-  config: Config,
-  command: string,
-  fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>,
-): Promise<T> {
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, owner: { command } });
-  try {
-    await database.migrate();
-    return await fn(database);
-  } finally {
-    await database.close();
-  }
-}
-
-/** The admin API of the server at --url, as the key in PROMPTREG_API_KEY. */
-function remoteAdmin(url: string, apiKey: string | undefined): AdminClient {
-  if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url))
-    throw new UsageError(`--url must be the running server's address, e.g. http://127.0.0.1:4000; got '${url}'`);
-  if (!apiKey) throw new UsageError("--url needs an admin key in PROMPTREG_API_KEY (it is never read from the command line)");
-  return createAdminClient({ url, apiKey });
-}
-
-async function main(argv: string[]): Promise<number> {
-  const [command, sub, ...rest] = argv;
-  if (!command || command === "help" || command === "--help") {
-    console.log(USAGE);
-    return command ? 0 : 2;
-  }
-  const config = loadConfig(process.env);
-  const logger = createLogger(config.logLevel);
-
-  switch (command) {
-    case "serve": {
-      const running = await startServer(config, logger);
-      console.log(`\npromptreg console: ${consoleUrl(config.host, running.port)}  (sign in with an API key)\n`);
-      const shutdown = (signal: string) => {
-        logger.info({ signal }, "shutting down");
-        running.stop().then(
-          () => {
-            flushLogger(logger);
-            process.exit(0);
-          },
-          (err) => {
-            logger.error({ err }, "shutdown failed");
-            flushLogger(logger);
-            process.exit(1);
-          },
-        );
-      };
-      process.once("SIGTERM", () => shutdown("SIGTERM"));
-      process.once("SIGINT", () => shutdown("SIGINT"));
-      return -1; // keep running
-    }
-    case "migrate": {
-      const database = await openDatabase({
-        url: config.databaseUrl,
-        dataDir: config.dataDir,
-        poolSize: 1,
-        owner: { command: "promptreg migrate" },
-      });
-      try {
-        const names = await database.migrate();
-        console.log(names.length ? `applied: ${names.join(", ")}` : "database is up to date");
-      } finally {
-        await database.close();
-      }
-      return 0;
-    }
-    case "keys":
-    case "projects": {
-      const { values } = parseArgs({
-        args: rest,
-        options: { name: { type: "string" }, role: { type: "string" }, project: { type: "string" }, url: { type: "string" }, key: { type: "string" } },
-        strict: true,
-      });
-      if (values.key !== undefined) throw new UsageError(KEY_ON_COMMAND_LINE);
-      if (sub !== "create") throw new UsageError(`unknown command: ${command} ${sub ?? ""}`);
-      if (!values.name) throw new UsageError("--name is required");
-      const role = RoleSchema.safeParse(values.role);
-      if (command === "keys" && !role.success) throw new UsageError("--role must be read, write or admin");
-      if (values.url !== undefined) {
-        if (values.project !== undefined)
-          throw new UsageError("--project does not go with --url: the key is created in the project of the admin key in PROMPTREG_API_KEY");
-        const server = remoteAdmin(values.url, process.env.PROMPTREG_API_KEY);
-        const created =
-          command === "keys"
-            ? await server.post("/keys", { name: values.name, role: role.data })
-            : await server.post("/projects", { name: values.name });
-        console.log(JSON.stringify(created, null, 2));
-        return 0;
-      }
-      return withDatabase(config, `promptreg ${command} ${sub}`, async (database) => {
-        const bus = await createInvalidationBus(database, logger);
-        const auth = createAuthService({ db: database.prisma, bus });
-        try {
-          if (command === "projects") {
-            const { project, adminKey } = await auth.createProject(values.name!);
-            console.log(JSON.stringify({ project, adminKey }, null, 2));
-            return 0;
-          }
-          const projectName = values.project ?? "default";
-          const project = await auth.findProject(projectName);
-          if (!project) throw new UsageError(`no project named '${projectName}'`);
-          console.log(JSON.stringify(await auth.createKey(project.id, values.name!, role.data!), null, 2));
-          return 0;
-        } finally {
-          await bus.close();
-        }
-      });
-    }
-    case "pull": {
-      const { values, positionals } = parseArgs({
-        args: argv.slice(1),
-        options: { url: { type: "string" }, key: { type: "string" }, out: { type: "string" } },
-        allowPositionals: true,
-        strict: true,
-      });
-      if (values.key !== undefined) throw new UsageError(KEY_ON_COMMAND_LINE);
-      const apiKey = process.env.PROMPTREG_API_KEY;
-      if (!values.url) throw new UsageError("--url is required");
-      if (!values.out) throw new UsageError("--out is required");
-      if (!apiKey) throw new UsageError("an API key is required in PROMPTREG_API_KEY");
-      if (positionals.length === 0) throw new UsageError("name at least one prompt (name or name:ref)");
-      const snapshot = await pullSnapshot({ baseUrl: values.url, apiKey, refs: positionals });
-      // Written next to the target and renamed over it, so a reader never sees half a file.
-      const out = path.resolve(values.out);
-      const temp = `${out}.${process.pid}.tmp`;
-      try {
-        await writeFile(temp, `${JSON.stringify(snapshot, null, 2)}\n`);
-        await rename(temp, out);
-      } catch (err) {
-        await rm(temp, { force: true });
-        throw err;
-      }
-      console.log(`wrote ${out}: ${snapshot.entries.length} prompt${snapshot.entries.length === 1 ? "" : "s"} from ${snapshot.baseUrl}`);
-      for (const entry of snapshot.entries) console.log(`  ${entry.name}:${entry.ref} -> ${entry.version.version}`);
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command: ${command}`);
-  }
-}
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    // One-shot commands exit explicitly: the WASM schema engine leaves a timer (its lock timeout) scheduled for
-    // about 10 s after a migration, which would otherwise keep the process alive doing nothing.
-    if (code >= 0) process.exit(code);
-  },
-  (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      console.error(`promptreg: ${err.message}\n\n${USAGE}`);
-      process.exit(2);
-    } else {
-      const e = err as { code?: string; message?: string };
-      console.error(`promptreg: ${e.code === "P2002" ? "already exists" : (e.message ?? String(err))}`);
+const { running, logger } = result;
+const shutdown = (signal: string) => {
+  logger.info({ signal }, "shutting down");
+  running.stop().then(
+    () => {
+      flushLogger(logger);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      logger.error({ err }, "shutdown failed");
+      flushLogger(logger);
       process.exit(1);
-    }
-  },
-);
+    },
+  );
+};
+process.once("SIGTERM", () => shutdown("SIGTERM"));
+process.once("SIGINT", () => shutdown("SIGINT"));

@@ -19,6 +19,21 @@ describe("http edges", () => {
     expect((await request(h.app).get("/readyz")).body).toMatchObject({ status: "ready" });
   });
 
+  it("is not ready while a migration is unfinished", async () => {
+    await h.database.query(
+      "INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('00000000-0000-4000-8000-00000000dead', 'x', '99990101000000_half_done')",
+    );
+    try {
+      await expect(h.database.ready()).rejects.toThrow("unfinished migrations");
+      const res = await request(h.app).get("/readyz");
+      expect(res.status).toBe(503);
+      expect(res.body.error).toMatchObject({ code: "unavailable", message: "database not ready: unfinished migrations" });
+    } finally {
+      await h.database.query("DELETE FROM _prisma_migrations WHERE id = '00000000-0000-4000-8000-00000000dead'");
+    }
+    expect((await request(h.app).get("/readyz")).status).toBe(200);
+  });
+
   it("uses one error shape with the request id, honouring a caller's X-Request-Id", async () => {
     const res = await auth(request(h.app).get("/api/v1/nowhere")).set("X-Request-Id", "abc-123");
     expect(res.status).toBe(404);

@@ -162,20 +162,20 @@ describe("resolving", () => {
 
   it("resolves a label at a moment from the ledger", async () => {
     await seed("when", 3);
-    const t0 = new Date(Date.now() - 1000).toISOString();
     await move(admin, "when", "production", "1.0.0");
-    await new Promise((r) => setTimeout(r, 30));
-    const t1 = new Date().toISOString();
-    await new Promise((r) => setTimeout(r, 30));
     await move(admin, "when", "production", "1.0.2");
-    await new Promise((r) => setTimeout(r, 30));
-    const t2 = new Date().toISOString();
-    await new Promise((r) => setTimeout(r, 30));
     await admin.delete("/api/v1/prompts/when/labels/production");
-    expect((await resolve("when", `production@${t0}`)).status).toBe(404);
-    expect((await resolve("when", `production@${t1}`)).body).toMatchObject({ version: "1.0.0", label: "production" });
-    expect((await resolve("when", `production@${t2}`)).body.version).toBe("1.0.2");
-    const gone = await resolve("when", `production@${new Date().toISOString()}`);
+    // The moments are the ledger's own: no waiting for the clock to move between the changes.
+    const history = await reader.get("/api/v1/prompts/when/labels/production/history");
+    const [deleted, second, first] = (history.body.data as { action: string; createdAt: string }[]).map((e) => new Date(e.createdAt));
+    expect(first! < second! && second! < deleted!, "three changes at distinct milliseconds").toBe(true);
+    const before = (t: Date) => new Date(t.getTime() - 1).toISOString();
+    expect((await resolve("when", `production@${before(first!)}`)).status).toBe(404);
+    expect((await resolve("when", `production@${first!.toISOString()}`)).body).toMatchObject({ version: "1.0.0", label: "production" });
+    expect((await resolve("when", `production@${before(second!)}`)).body.version).toBe("1.0.0");
+    expect((await resolve("when", `production@${second!.toISOString()}`)).body.version).toBe("1.0.2");
+    expect((await resolve("when", `production@${before(deleted!)}`)).body.version).toBe("1.0.2");
+    const gone = await resolve("when", `production@${deleted!.toISOString()}`);
     expect(gone.status).toBe(404);
     expect(gone.body.error.message).toMatch(/deleted/);
   });

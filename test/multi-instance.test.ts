@@ -5,7 +5,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
 import { openDatabase, type Database } from "../src/db/client.js";
-import { createInvalidationBus, type InvalidationBus } from "../src/db/invalidation.js";
+import { createInvalidationBus, type InvalidationBus, type Topic } from "../src/db/invalidation.js";
 import { TEST_DATABASE_URL, createTestDatabase, silentLogger, type TestDatabase } from "./helpers/harness.js";
 
 const reason = "cross-instance cache invalidation uses PostgreSQL LISTEN/NOTIFY: set TEST_DATABASE_URL to run it";
@@ -44,35 +44,46 @@ describe.skipIf(!TEST_DATABASE_URL)("several instances on one PostgreSQL databas
   });
 
   const resolveOn = (i: Instance, ref: string) => request(i.app).get(`/api/v1/prompts/shared/resolve?ref=${ref}`).set(H);
-  const waitFor = async (check: () => Promise<boolean>) => {
-    for (let t = 0; t < 100; t++) {
-      if (await check()) return true;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return false;
+  /**
+   * The next topic `i` receives that `match`es. Subscribers run in order, so when this resolves the instance's own
+   * caches (subscribed when it was created) have already seen the topic.
+   */
+  const nextTopic = (i: Instance, match: (topic: Topic) => boolean) =>
+    new Promise<Topic>((resolve) => i.bus.subscribe((topic) => match(topic) && resolve(topic)));
+  /** Runs a change of `shared` on a, and returns once b has been told of it (each change is one notification). */
+  const changeSeenByB = async (change: () => Promise<unknown>) => {
+    const notified = nextTopic(b, (topic) => topic.kind === "prompt" && topic.name === "shared");
+    await change();
+    await notified;
   };
 
   it("a label moved on one instance is served by the other at once", async () => {
-    await request(a.app).post("/api/v1/prompts/shared/versions").set(H).send({ template: "one", labels: ["production"] });
-    await request(a.app).post("/api/v1/prompts/shared/versions").set(H).send({ template: "two" });
+    // Waiting for each notification in turn, so that a late one cannot be taken for the next.
+    await changeSeenByB(() => request(a.app).post("/api/v1/prompts/shared/versions").set(H).send({ template: "one", labels: ["production"] }));
+    await changeSeenByB(() => request(a.app).post("/api/v1/prompts/shared/versions").set(H).send({ template: "two" }));
     expect((await resolveOn(b, "production")).body.version).toBe("1.0.0"); // now cached on b
     expect((await resolveOn(b, "production")).body.version).toBe("1.0.0");
-    await request(a.app).put("/api/v1/prompts/shared/labels/production").set(H).send({ version: "1.0.1" });
-    expect(await waitFor(async () => (await resolveOn(b, "production")).body.version === "1.0.1")).toBe(true);
-    await request(a.app).post("/api/v1/prompts/shared/labels/production/rollback").set(H).send({});
-    expect(await waitFor(async () => (await resolveOn(b, "production")).body.version === "1.0.0")).toBe(true);
+    await changeSeenByB(() => request(a.app).put("/api/v1/prompts/shared/labels/production").set(H).send({ version: "1.0.1" }));
+    expect((await resolveOn(b, "production")).body.version).toBe("1.0.1");
+    await changeSeenByB(() => request(a.app).post("/api/v1/prompts/shared/labels/production/rollback").set(H).send({}));
+    expect((await resolveOn(b, "production")).body.version).toBe("1.0.0");
   });
 
   it("an instance that loses its LISTEN connection stops serving from memory, then recovers", async () => {
     expect(b.bus.healthy).toBe(true);
+    // The bus tells its subscribers to drop everything when it loses the connection, and again once it is back.
+    const lost = nextTopic(b, (topic) => topic.kind === "all");
     const admin = new pg.Client({ connectionString: testDb.url });
     await admin.connect();
     await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = current_database()`);
     await admin.end();
-    expect(await waitFor(async () => !b.bus.healthy)).toBe(true);
+    await lost;
+    const back = nextTopic(b, (topic) => topic.kind === "all");
+    expect(b.bus.healthy).toBe(false);
     // While blind to notifications, b reads the database: a move made through a's pool is visible immediately.
     await a.database.prisma.$executeRaw`UPDATE labels SET version_id = (SELECT id FROM prompt_versions WHERE version = '1.0.1') WHERE name = 'production'`;
     if (!b.bus.healthy) expect((await resolveOn(b, "production")).body.version).toBe("1.0.1");
-    expect(await waitFor(async () => b.bus.healthy)).toBe(true);
+    await back;
+    expect(b.bus.healthy).toBe(true);
   });
 });

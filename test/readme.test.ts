@@ -81,7 +81,8 @@ beforeAll(() => {
   copyFileSync(path.join(root, "client", "package.json"), path.join(packageDir, "package.json"));
   const config = ts.getParsedCommandLineOfConfigFile(
     path.join(root, "client", "tsconfig.json"),
-    { outDir: path.join(packageDir, "dist"), emitDeclarationOnly: true, sourceMap: false, declarationMap: false },
+    // Not composite: its build info would land in client/dist and tell `tsc -b` that the real build is up to date.
+    { outDir: path.join(packageDir, "dist"), emitDeclarationOnly: true, sourceMap: false, declarationMap: false, composite: false, incremental: false },
     {
       ...ts.sys,
       onUnRecoverableConfigFileDiagnostic: (d) => {

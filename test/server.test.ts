@@ -1,13 +1,18 @@
 // The `promptreg serve` command as a user runs it: a real process, first-start bootstrap, restart, SIGTERM, and the
-// one-owner rule of the embedded data folder.
+// one-owner rule of the embedded data folder. A process is spawned where only a process shows the behaviour (the key
+// printed on first start, signals, a lock left by a killed server); the rest runs in-process through runCli and
+// startServer, the functions the binary runs.
 import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashKey } from "../src/auth/keys.js";
+import { runCli } from "../src/commands.js";
 import { loadConfig } from "../src/config.js";
 import { openDatabase } from "../src/db/client.js";
 import { startServer } from "../src/server.js";
@@ -57,27 +62,32 @@ async function serve(env: Record<string, string>): Promise<Running> {
 }
 
 /**
- * A command that is expected to end by itself. A `serve` that starts listening instead is stopped and reported as
- * code "listening", so that a wrong start fails the test at once instead of running until the timeout.
+ * A command that is expected to end by itself, in-process. A `serve` that starts instead is stopped and reported as
+ * code "listening", so that a wrong start fails the test at once.
  */
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null | "listening"; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH!, PORT: "0", PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | "listening"; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const result = await runCli(args, {
+    env: { PORT: "0", PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...env },
+    out: (text) => out.push(text),
+    err: (text) => err.push(text),
   });
-  let stdout = "";
-  let stderr = "";
-  let listening = false;
-  child.stdout!.on("data", (d) => {
-    stdout += d;
-    if (!listening && stdout.includes('"msg":"promptreg listening"')) {
-      listening = true;
-      child.kill("SIGTERM");
-    }
+  if (typeof result !== "number") await result.running.stop();
+  return { code: typeof result === "number" ? result : "listening", stdout: out.join("\n"), stderr: err.join("\n") };
+}
+
+/** Resolves once the server has written `text`. */
+function outputContains(r: Running, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!r.output().includes(text)) return;
+      r.child.stdout!.off("data", check);
+      resolve();
+    };
+    r.child.stdout!.on("data", check);
+    check();
   });
-  child.stderr!.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code: listening ? "listening" : code, stdout, stderr })));
 }
 
 async function stop(r: Running): Promise<number | null> {
@@ -86,8 +96,8 @@ async function stop(r: Running): Promise<number | null> {
   return exited;
 }
 
-const call = (r: Running, key: string, method: string, p: string, body?: unknown) =>
-  fetch(`http://127.0.0.1:${r.port}${p}`, {
+const call = (server: { port: number }, key: string, method: string, urlPath: string, body?: unknown) =>
+  fetch(`http://127.0.0.1:${server.port}${urlPath}`, {
     method,
     headers: { Authorization: `Bearer ${key}`, ...(body ? { "Content-Type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
@@ -177,41 +187,33 @@ describe("promptreg serve", () => {
       startTimeUnixNano: "1700000000000000000",
       endTimeUnixNano: "1700000000001000000",
     }));
-    const body = new TextEncoder().encode(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }));
+    const body = Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }));
     const half = Math.floor(body.length / 2);
-    let sentFirstHalf!: () => void;
-    const firstHalfSent = new Promise<void>((resolve) => (sentFirstHalf = resolve));
-    // The body arrives in two parts with a pause between: SIGTERM lands while the request is being received.
-    const stream = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(body.slice(0, half));
-        sentFirstHalf();
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        controller.enqueue(body.slice(half));
-        controller.close();
-      },
-    });
-    const response = fetch(`http://127.0.0.1:${r.port}/v1/traces`, {
+    // The body is sent in two parts, and SIGTERM lands between them, each step on an event rather than after a pause:
+    // the server's "100 Continue" says it has the request, its "shutting down" line that it is stopping.
+    const req = httpRequest(`http://127.0.0.1:${r.port}/v1/traces`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Length": String(body.length) },
-      body: stream,
-      duplex: "half",
-    } as RequestInit);
-    await firstHalfSent;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Length": body.length, Expect: "100-continue" },
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => req.on("response", resolve).on("error", reject));
+    await once(req, "continue");
+    req.write(body.subarray(0, half));
+    const shuttingDown = outputContains(r, '"msg":"shutting down"');
     const exited = stop(r);
+    await shuttingDown;
+    req.end(body.subarray(half));
     const res = await response;
-    expect(res.status).toBe(200);
+    res.resume();
+    expect(res.statusCode).toBe(200);
     expect(await exited).toBe(0);
     // Stopped accepting: a new connection is refused.
     await expect(fetch(`http://127.0.0.1:${r.port}/healthz`)).rejects.toThrow();
-    // And what the in-flight request wrote is there on the next start.
-    const again = await serve({ PROMPTREG_DATA_DIR: path.join(dataDir, "shutdown"), PROMPTREG_ADMIN_KEY: key });
+    // And what the in-flight request wrote is in the database.
+    const database = await openDatabase({ dataDir: path.join(dataDir, "shutdown"), owner: { command: "server.test" } });
     try {
-      const stored = await call(again, key, "GET", "/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736");
-      expect(((await stored.json()) as { spanCount: number }).spanCount).toBe(200);
+      expect(await database.prisma.span.count({ where: { traceId: "4bf92f3577b34da6a3ce929d0e0e4736" } })).toBe(200);
     } finally {
-      expect(await stop(again)).toBe(0);
+      await database.close();
     }
   });
 
@@ -220,15 +222,17 @@ describe("promptreg serve", () => {
     const env: Record<string, string> = testDb.url
       ? { DATABASE_URL: testDb.url, PROMPTREG_ADMIN_KEY: key }
       : { PROMPTREG_DATA_DIR: path.join(dataDir, "second"), PROMPTREG_ADMIN_KEY: key };
-    const first = await serve(env);
-    expect(first.output()).toContain(testDb.url ? '"database":"postgres"' : '"database":"pglite"');
+    // In-process: what the binary's `serve` runs, with the configuration read from these variables.
+    const start = () => startServer(loadConfig({ PORT: "0", LOG_LEVEL: "silent", ...env }), silentLogger);
+    const first = await start();
+    expect(first.database.kind).toBe(testDb.url ? "postgres" : "pglite");
     expect((await call(first, key, "POST", "/api/v1/prompts/env/versions", { template: "env {{x}}" })).status).toBe(201);
-    expect(await stop(first)).toBe(0);
-    const second = await serve(env);
+    await first.stop();
+    const second = await start();
     try {
       expect(await (await call(second, key, "GET", "/api/v1/prompts/env/resolve?ref=latest")).json()).toMatchObject({ template: "env {{x}}" });
     } finally {
-      expect(await stop(second)).toBe(0);
+      await second.stop();
     }
   });
 });

@@ -485,8 +485,13 @@ describe("OTLP/HTTP errors", () => {
       // Once the handler listens for body data it has passed the limiter, i.e. it holds the only slot.
       const reading = new Promise<void>((resolve) =>
         one.server.once("request", (req: http.IncomingMessage) => {
-          const check = () => (req.listenerCount("data") > 0 ? resolve() : setTimeout(check, 5));
-          check();
+          if (req.listenerCount("data") > 0) return resolve();
+          const onListener = (event: string | symbol) => {
+            if (event !== "data") return;
+            req.off("newListener", onListener);
+            resolve();
+          };
+          req.on("newListener", onListener);
         }),
       );
       slow.write(body.subarray(0, 10));

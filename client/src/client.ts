@@ -1,7 +1,7 @@
 // The registry client: resolves prompt references with a cache that never makes the application wait on the registry
 // more than it has to, and falls back (last good value, snapshot, inline template) when the registry is unreachable:
 // at once, without waiting again, once it has failed (the breaker).
-import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import semver from "semver";
 import { Breaker } from "./breaker.js";
 import { ProjectNameSchema, type PromptVersion, type Template } from "./contract.js";
@@ -19,10 +19,10 @@ import {
   type Target,
 } from "./cache.js";
 import { RegistryError, batchError, isDefinitive } from "./errors.js";
-import { resolveRemote, type HttpSettings } from "./http.js";
+import { HTTP_DEFAULTS, resolveRemote, trimBaseUrl, type HttpSettings } from "./http.js";
 import { createPrompt, type Prompt, type PromptContext } from "./prompt.js";
 import { analyzeTemplate, createRenderer } from "./render.js";
-import { indexSnapshot, readSnapshotFile, type Snapshot, type SnapshotIndex } from "./snapshot.js";
+import { indexSnapshot, type Snapshot, type SnapshotIndex } from "./snapshot.js";
 
 export interface ClientOptions {
   /** The registry's URL, e.g. `https://prompts.example.com`. Required. */
@@ -77,15 +77,15 @@ export interface ClientOptions {
    */
   project?: string;
   /**
-   * Prompts to serve when the registry is unreachable and nothing is cached: the path of a snapshot file written by
-   * `promptreg pull`, or a snapshot object (from `pullSnapshot`). A file is read when the client is created, so a bad
-   * one fails at startup rather than during an outage. It is refused (`snapshot_project_mismatch`) when it records
+   * Prompts to serve when the registry is unreachable and nothing is cached: a snapshot, from `pullSnapshot` or, on
+   * Node, from a file written by `promptreg pull` through `readSnapshotFile(path)` of `@promptreg/client/snapshot-file`
+   * (read when the application starts, so that a bad file fails then rather than during an outage). It is refused (`snapshot_project_mismatch`) when it records
    * another project than `project`; it is dropped, with the same code passed to `onError`, when the registry's first
    * answer says the key belongs to another project than the snapshot's; pulled from another URL than `baseUrl`, it is
    * used, with a `snapshot_url_mismatch` warning passed to `onError` (the same registry often has two URLs). Snapshots
    * written before they recorded a project are read as before, without the project checks. Default: none.
    */
-  snapshot?: string | Snapshot;
+  snapshot?: Snapshot;
   /**
    * Called with failures nobody awaits: background revalidations, probes, and requests that ended after `get` fell
    * back; and with the warnings `snapshot_url_mismatch`, `snapshot_project_mismatch` and `project_mismatch`.
@@ -167,9 +167,7 @@ export interface RegistryClient {
 const DEFAULTS = {
   ttlMs: 60_000,
   coldBudgetMs: 2_000,
-  requestTimeoutMs: 10_000,
-  maxRetries: 2,
-  retryBaseDelayMs: 200,
+  ...HTTP_DEFAULTS,
   versionCacheSize: 500,
   refCacheSize: 1_000,
   breakerBaseDelayMs: 1_000,
@@ -180,10 +178,10 @@ const DEFAULTS = {
  * Creates a registry client. It reads no environment variable and keeps its state (caches, renderer, breaker) to
  * itself.
  * @throws {TypeError | RangeError} on an invalid option
- * @throws {RegistryError} code `invalid_snapshot` for an unreadable or invalid snapshot, `snapshot_project_mismatch`
- * for a snapshot of another project than the `project` option
+ * @throws {RegistryError} code `invalid_snapshot` for an invalid snapshot, `snapshot_project_mismatch` for a snapshot
+ * of another project than the `project` option
  * @example
- * const registry = createClient({ baseUrl: "https://prompts.example.com", apiKey, snapshot: "prompts.snapshot.json" });
+ * const registry = createClient({ baseUrl: "https://prompts.example.com", apiKey, snapshot: readSnapshotFile("prompts.snapshot.json") });
  */
 export function createClient(options: ClientOptions): RegistryClient {
   if (typeof options.baseUrl !== "string" || !URL.canParse(options.baseUrl)) {
@@ -202,7 +200,7 @@ export function createClient(options: ClientOptions): RegistryClient {
   const ttlMs = setting("ttlMs");
   const coldBudgetMs = setting("coldBudgetMs");
   const now = options.now ?? Date.now;
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const baseUrl = trimBaseUrl(options.baseUrl);
   const http: HttpSettings = {
     baseUrl,
     apiKey: options.apiKey,
@@ -215,16 +213,16 @@ export function createClient(options: ClientOptions): RegistryClient {
   const breaker = new Breaker({ baseDelayMs: setting("breakerBaseDelayMs"), maxDelayMs: setting("breakerMaxDelayMs"), now });
   const versions = new LruCache<CacheEntry>(setting("versionCacheSize"));
   const refs = new LruCache<CacheEntry>(setting("refCacheSize"));
-  // Built once per reference and template, not at every call of an outage.
-  const fallbacks = new LruCache<BuiltFallback>(setting("refCacheSize"));
+  // Built once per reference and template, not at every call of an outage. Off the hot path: one joined key is fine.
+  const fallbacks = new LRUCache<string, BuiltFallback>({ max: refs.maxSize });
   const inflight = new Map<string, Promise<CacheEntry>>();
   const abandoned = new WeakSet<Promise<CacheEntry>>();
-  let snapshot: SnapshotIndex | undefined =
-    options.snapshot === undefined
-      ? undefined
-      : typeof options.snapshot === "string"
-        ? readSnapshotFile(options.snapshot)
-        : indexSnapshot(options.snapshot, "the snapshot option");
+  if (typeof options.snapshot === "string") {
+    throw new TypeError(
+      "snapshot takes a snapshot object; to use a file written by `promptreg pull`, pass readSnapshotFile(path) from '@promptreg/client/snapshot-file'",
+    );
+  }
+  let snapshot: SnapshotIndex | undefined = options.snapshot === undefined ? undefined : indexSnapshot(options.snapshot, "the snapshot option");
   if (snapshot?.project !== undefined && options.project !== undefined && snapshot.project !== options.project) {
     throw new RegistryError({
       status: 0,
@@ -428,7 +426,7 @@ export function createClient(options: ClientOptions): RegistryClient {
 
   function fallbackFor(target: Target, selector: GetOptions): PromptVersion {
     const given = selector.fallback!;
-    const built = fallbacks.get(target.name, target.ref);
+    const built = fallbacks.get(target.key);
     if (built?.given === given) return built.version;
     // Inline fallbacks are usually literals, a new object at every call: the same content is the same fallback.
     const json = JSON.stringify(given);
@@ -438,7 +436,7 @@ export function createClient(options: ClientOptions): RegistryClient {
     }
     // Built from a copy: the caller's objects stay theirs, and the version can be frozen like any other.
     const version = deepFreeze(fallbackVersion(target, selector, JSON.parse(json) as Fallback));
-    fallbacks.set(target.name, target.ref, { given, json, version });
+    fallbacks.set(target.key, { given, json, version });
     return version;
   }
 
@@ -509,7 +507,7 @@ interface BuiltFallback {
 }
 
 function normalizeUrl(url: string): string {
-  return URL.canParse(url) ? new URL(url).href.replace(/\/+$/, "") : url;
+  return URL.canParse(url) ? trimBaseUrl(new URL(url).href) : url;
 }
 
 /** Checked at every call, not only during an outage: a wrong version must show up when the code is written. */
@@ -539,8 +537,9 @@ function fallbackVersion(target: Target, selector: GetOptions, fallback: Fallbac
     variablesSchema: null,
     commitMessage: "",
     author: "",
-    // The renderer caches compiled templates by this hash.
-    contentHash: `fallback:${createHash("sha256").update(JSON.stringify(template)).digest("base64url")}`,
+    // The renderer caches compiled templates by this key. The content itself rather than a digest: exact, and no
+    // synchronous hash function exists in browsers (Web Crypto's is asynchronous).
+    contentHash: `fallback:${JSON.stringify(template)}`,
     createdAt: "",
     // `production@2026-11-01T12:00:00Z` stands in for the label `production`.
     ...(selector.version === undefined ? { label: target.ref.split("@")[0] } : {}),

@@ -16,6 +16,12 @@ export interface HttpSettings {
   now: () => number;
 }
 
+/** Defaults of the HTTP options that `createClient` and `pullSnapshot` share. */
+export const HTTP_DEFAULTS = { requestTimeoutMs: 10_000, maxRetries: 2, retryBaseDelayMs: 200 } as const;
+
+/** The registry's URL as requests are built from it. */
+export const trimBaseUrl = (url: string) => url.replace(/\/+$/, "");
+
 /**
  * The project of the key, sent by the server on every authenticated answer. The same literal is in the server's
  * auth middleware (the server imports only the contract, and the contract holds no HTTP details).
@@ -106,7 +112,10 @@ async function attemptOnce<T>(http: HttpSettings, url: string, etag: string | un
   let text: string;
   let response: Response;
   try {
-    response = await http.fetch(url, { headers, signal });
+    // Called as a plain function: browsers refuse their fetch called as a method of another object ("Illegal
+    // invocation"), which `http.fetch(...)` would be.
+    const fetch = http.fetch;
+    response = await fetch(url, { headers, signal });
     status = response.status;
     text = status === 304 ? "" : await response.text();
   } catch (err) {

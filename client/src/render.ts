@@ -2,6 +2,7 @@
 // on both sides. Nothing here keeps module-level mutable state: caches belong to the renderer that created them.
 import { Ajv, type SchemaObject, type ValidateFunction } from "ajv";
 import Handlebars from "handlebars";
+import { LRUCache } from "lru-cache";
 import { VariableTypeSchema, type ChatMessage, type Template, type VariableSpec, type VariableType } from "./contract.js";
 import { createRenderGuard, describeExceeded, templateLimitsExceeded, type LimitExceeded } from "./limits.js";
 import { safeRegExp } from "./safe-regexp.js";
@@ -491,14 +492,14 @@ function isMessage(value: unknown): value is ChatMessage {
 
 export function createRenderer(options: RendererOptions = {}): Renderer {
   const cacheSize = options.cacheSize ?? 1000;
-  if (!(cacheSize >= 1)) throw new RangeError(`cacheSize must be at least 1, got ${cacheSize}`);
+  if (!(Number.isSafeInteger(cacheSize) && cacheSize >= 1)) throw new RangeError(`cacheSize must be an integer >= 1, got ${cacheSize}`);
   const handlebars = Handlebars.create();
   // `log` writes to the console of whoever renders; `{{log}}` is a variable here. A new object rather than
   // `unregisterHelper`: a deleted key leaves it in slow dictionary mode, and Handlebars copies it on every render.
   const { log: _log, ...helpers } = handlebars.helpers;
   (handlebars as { helpers: typeof helpers }).helpers = helpers;
   const guard = createRenderGuard(handlebars, limitError);
-  const cache = new Map<string, Prepared>();
+  const cache = new LRUCache<string, Prepared>({ max: cacheSize });
   let ajv: Ajv | undefined;
 
   function prepare(version: RenderableVersion): Prepared {
@@ -521,13 +522,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
   function load(version: RenderableVersion): Prepared {
     const key = version.contentHash;
     let prepared = cache.get(key);
-    if (prepared) {
-      cache.delete(key);
-    } else {
-      prepared = prepare(version);
-      if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
-    }
-    cache.set(key, prepared);
+    if (prepared === undefined) cache.set(key, (prepared = prepare(version)));
     return prepared;
   }
 

@@ -1,11 +1,10 @@
-// Snapshot files: prompts pulled from the registry ahead of time (at build or deploy), the last resort when the
-// registry cannot be reached and nothing is cached yet.
-import { readFileSync } from "node:fs";
+// Snapshots: prompts pulled from the registry ahead of time (at build or deploy), the last resort when the registry
+// cannot be reached and nothing is cached yet. Reading one from a file is Node's business: ./snapshot-file.ts.
 import { z } from "zod";
 import { PromptVersionSchema, type PromptVersion } from "./contract.js";
 import { deepFreeze, formatPromptRef, keyOf, parsePromptRef, targetOf, type PromptRef } from "./cache.js";
 import { RegistryError, batchError } from "./errors.js";
-import { resolveRemote, whoami, type HttpSettings } from "./http.js";
+import { HTTP_DEFAULTS, resolveRemote, trimBaseUrl, whoami, type HttpSettings } from "./http.js";
 
 export const SNAPSHOT_FORMAT = "promptreg-snapshot/1";
 
@@ -33,48 +32,38 @@ export interface SnapshotIndex {
 }
 
 /**
+ * Validates a snapshot.
+ * @throws {RegistryError} code `invalid_snapshot`, naming `source` and the first problems
+ */
+export function parseSnapshot(value: unknown, source: string): Snapshot {
+  const parsed = SnapshotSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+  throw invalidSnapshot(`${source} is not a ${SNAPSHOT_FORMAT} snapshot: ${problems.join("; ")}`);
+}
+
+/**
  * Validates a snapshot and indexes it by reference and, since versions never change, by exact version too.
  * @throws {RegistryError} code `invalid_snapshot`, naming `source` and the first problems
  */
 export function indexSnapshot(value: unknown, source: string): SnapshotIndex {
-  const parsed = SnapshotSchema.safeParse(value);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-    throw invalidSnapshot(`${source} is not a ${SNAPSHOT_FORMAT} snapshot: ${problems.join("; ")}`);
-  }
+  const snapshot = parseSnapshot(value, source);
   const byRef = new Map<string, PromptVersion>();
   const byVersion = new Map<string, PromptVersion>();
-  for (const entry of parsed.data.entries) {
+  for (const entry of snapshot.entries) {
     const version = deepFreeze(entry.version);
     byRef.set(targetOf(entry.name, entry.ref).key, version);
     byVersion.set(keyOf(entry.name, version.version), version);
   }
   return {
     source,
-    baseUrl: parsed.data.baseUrl,
-    project: parsed.data.project,
+    baseUrl: snapshot.baseUrl,
+    project: snapshot.project,
     find: (name, ref, exact) => (exact ? byVersion : byRef).get(keyOf(name, ref)),
   };
 }
 
-/** Reads and indexes a snapshot file; synchronous, so that a bad file is found when the client is created. */
-export function readSnapshotFile(path: string): SnapshotIndex {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw invalidSnapshot(`cannot read snapshot file ${path}: ${(err as Error).message}`, err);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw invalidSnapshot(`snapshot file ${path} is not JSON: ${(err as Error).message}`, err);
-  }
-  return indexSnapshot(value, `snapshot file ${path}`);
-}
-
-function invalidSnapshot(message: string, cause?: unknown): RegistryError {
+export function invalidSnapshot(message: string, cause?: unknown): RegistryError {
   return new RegistryError({ status: 0, code: "invalid_snapshot", message, cause });
 }
 
@@ -87,7 +76,7 @@ export interface PullSnapshotOptions {
   refs: PromptRef[];
   /** Default: the global `fetch`. */
   fetch?: typeof globalThis.fetch;
-  /** Per HTTP attempt. Default: 10 000 ms. */
+  /** Per HTTP attempt. Default: 10 000 ms (as `createClient`'s). */
   requestTimeoutMs?: number;
 }
 
@@ -102,14 +91,13 @@ export interface PullSnapshotOptions {
  * await writeFile("prompts.snapshot.json", JSON.stringify(snapshot));
  */
 export async function pullSnapshot(options: PullSnapshotOptions): Promise<Snapshot> {
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const baseUrl = trimBaseUrl(options.baseUrl);
   const http: HttpSettings = {
+    ...HTTP_DEFAULTS,
     baseUrl,
     apiKey: options.apiKey,
     fetch: options.fetch ?? globalThis.fetch,
-    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
-    maxRetries: 2,
-    retryBaseDelayMs: 200,
+    requestTimeoutMs: options.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs,
     now: Date.now,
   };
   const wanted = options.refs.map(parsePromptRef);

@@ -33,8 +33,6 @@ const ATTR_GEN_AI_OPERATION_NAME = "gen_ai.operation.name";
 const ATTR_ERROR_TYPE = "error.type";
 const GEN_AI_LLM_OPERATIONS: readonly string[] = ["chat", "text_completion", "generate_content"];
 
-const S = SemanticConventions;
-
 // Keys that describe the prompt, not the caller: a nested withPrompt must drop an outer prompt's values for them even
 // when the inner link has none (e.g. no label), or the span would mix two prompts.
 const PROMPT_KEY_PREFIXES = ["prompt.", "promptreg.", "llm.prompt_template."];
@@ -54,18 +52,18 @@ export type TagSpanOptions = { span?: Span; force?: boolean };
 /** The attributes that link a span to `link`'s prompt version. */
 export function promptSpanAttributes(link: PromptLink): Attributes {
   const attributes: Attributes = {
-    [S.PROMPT_VENDOR]: PROMPT_VENDOR,
-    [S.PROMPT_ID]: link.name,
-    [S.PROMPT_TEMPLATE_TEMPLATE]: templateText(link.template),
-    [S.PROMPT_TEMPLATE_VERSION]: link.version,
+    [SemanticConventions.PROMPT_VENDOR]: PROMPT_VENDOR,
+    [SemanticConventions.PROMPT_ID]: link.name,
+    [SemanticConventions.PROMPT_TEMPLATE_TEMPLATE]: templateText(link.template),
+    [SemanticConventions.PROMPT_TEMPLATE_VERSION]: link.version,
     [ATTR_PROMPTREG_SOURCE]: link.source,
   };
   const optional: Record<string, AttributeValue | undefined> = {
-    [S.PROMPT_URL]: link.url,
-    [S.PROMPT_TEMPLATE_VARIABLES]: link.variables === undefined ? undefined : safeJson(link.variables),
+    [SemanticConventions.PROMPT_URL]: link.url,
+    [SemanticConventions.PROMPT_TEMPLATE_VARIABLES]: link.variables === undefined ? undefined : safeJson(link.variables),
     [ATTR_PROMPTREG_LABEL]: link.label,
-    [S.SESSION_ID]: link.sessionId,
-    [S.USER_ID]: link.userId,
+    [SemanticConventions.SESSION_ID]: link.sessionId,
+    [SemanticConventions.USER_ID]: link.userId,
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) attributes[key] = value;
   return attributes;
@@ -140,11 +138,11 @@ export function createPromptSpanProcessor(): SpanProcessorLike {
       if (call instanceof TracedCall && call.add(span)) callOf.set(span, call);
       const fromContext = getAttributesFromContext(parentContext);
       // Without our vendor marker the context was not set by withPrompt, and its keys are someone else's business.
-      if (fromContext[S.PROMPT_VENDOR] !== PROMPT_VENDOR) return;
+      if (fromContext[SemanticConventions.PROMPT_VENDOR] !== PROMPT_VENDOR) return;
       const own = readAttributes(span) ?? {};
       const copied: Attributes = {};
       for (const [key, value] of Object.entries(fromContext)) {
-        const ours = isPromptKey(key) || key === S.SESSION_ID || key === S.USER_ID;
+        const ours = isPromptKey(key) || key === SemanticConventions.SESSION_ID || key === SemanticConventions.USER_ID;
         if (ours && value !== undefined && own[key] === undefined) copied[key] = value;
       }
       span.setAttributes(copied);
@@ -233,11 +231,14 @@ function promptContext(parent: Context, link: PromptLink): Context {
   // the caller's keys but not keys we set through the named setters (their stale copy in the bag would win).
   const bag: Attributes = {};
   for (const [key, value] of Object.entries(getAttributes(parent) ?? {})) {
-    const replaced = isPromptKey(key) || (key === S.SESSION_ID && link.sessionId !== undefined) ||
-      (key === S.USER_ID && link.userId !== undefined);
+    const replaced =
+      isPromptKey(key) ||
+      (key === SemanticConventions.SESSION_ID && link.sessionId !== undefined) ||
+      (key === SemanticConventions.USER_ID && link.userId !== undefined);
     if (!replaced) bag[key] = value;
   }
-  for (const key of [S.PROMPT_ID, S.PROMPT_VENDOR, S.PROMPT_URL, ATTR_PROMPTREG_LABEL, ATTR_PROMPTREG_SOURCE]) {
+  const linkKeys = [SemanticConventions.PROMPT_ID, SemanticConventions.PROMPT_VENDOR, SemanticConventions.PROMPT_URL, ATTR_PROMPTREG_LABEL, ATTR_PROMPTREG_SOURCE];
+  for (const key of linkKeys) {
     if (attributes[key] !== undefined) bag[key] = attributes[key];
   }
   // Cleared first because setPromptTemplate leaves an outer prompt's variables in place when the link has none.
@@ -257,13 +258,13 @@ function promptContext(parent: Context, link: PromptLink): Context {
 function isModelCallSpan(span: Span): boolean {
   const attributes = readAttributes(span);
   if (!attributes) return false;
-  return attributes[S.OPENINFERENCE_SPAN_KIND] !== undefined || attributes[ATTR_GEN_AI_OPERATION_NAME] !== undefined;
+  return attributes[SemanticConventions.OPENINFERENCE_SPAN_KIND] !== undefined || attributes[ATTR_GEN_AI_OPERATION_NAME] !== undefined;
 }
 
 function isLlmSpan(span: Span): boolean {
   const attributes = readAttributes(span);
   if (!attributes) return false;
-  if (attributes[S.OPENINFERENCE_SPAN_KIND] === OpenInferenceSpanKind.LLM) return true;
+  if (attributes[SemanticConventions.OPENINFERENCE_SPAN_KIND] === OpenInferenceSpanKind.LLM) return true;
   const operation = attributes[ATTR_GEN_AI_OPERATION_NAME];
   return typeof operation === "string" && GEN_AI_LLM_OPERATIONS.includes(operation);
 }

@@ -23,7 +23,6 @@ export interface Listener {
 }
 
 export const enc = encodeURIComponent;
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function listen(server: http.Server | net.Server): Promise<Listener> {
   const sockets = new Set<net.Socket>();
@@ -86,15 +85,17 @@ export interface Call {
   status?: number;
 }
 
-/** A fetch that records each request and its status, optionally delaying answers. */
-export function recordingFetch(options: { delayMs?: () => number } = {}) {
+/**
+ * A fetch that records each request and its status. With `hold`, an answer is handed over only once the promise it
+ * returns settles: the test decides when a request ends, without timing it.
+ */
+export function recordingFetch(options: { hold?: () => Promise<void> | undefined } = {}) {
   const calls: Call[] = [];
   const fetchFn: typeof fetch = async (input, init) => {
     const call: Call = { url: String(input), ifNoneMatch: new Headers(init?.headers).get("if-none-match") };
     calls.push(call);
     const res = await fetch(input, init);
-    const delay = options.delayMs?.() ?? 0;
-    if (delay > 0) await sleep(delay);
+    await options.hold?.();
     call.status = res.status;
     return res;
   };

@@ -437,9 +437,10 @@ describe("render", () => {
       }
     });
 
-    it("rejects a cache size below one", () => {
+    it("rejects a cache size below one or not whole", () => {
       expect(() => createRenderer({ cacheSize: 0 })).toThrow(RangeError);
       expect(() => createRenderer({ cacheSize: Number.NaN })).toThrow(RangeError);
+      expect(() => createRenderer({ cacheSize: 1.5 })).toThrow(RangeError);
     });
   });
 });

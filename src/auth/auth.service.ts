@@ -1,9 +1,10 @@
 // API keys and projects: the only module that writes the api_keys and projects tables.
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import type { Role } from "@promptreg/client/contract";
-import type { Db } from "../db/client.js";
+import { isUniqueViolation, type Db } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import { AppError, notFound } from "../http/errors.js";
 import { displayPrefix, generateKey, hashKey, sameHash } from "./keys.js";
@@ -38,9 +39,11 @@ export interface ProjectView {
 export type AuthService = ReturnType<typeof createAuthService>;
 
 export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus }) {
-  const cache = new Map<string, { principal: Principal; expires: number }>();
+  // By the key's hash. At the bound the least recently used key makes room, not every cached key at once.
+  const cache = new LRUCache<string, Principal>({ max: PRINCIPAL_CACHE_MAX, ttl: PRINCIPAL_TTL_MS });
   bus.subscribe((topic) => {
-    if (topic === "*" || topic.startsWith("key:") || topic.startsWith("project:")) cache.clear();
+    // A principal is made of its key and its project; any other kind than a prompt's may concern them.
+    if (topic.kind !== "prompt") cache.clear();
   });
 
   async function insertKey(projectId: string, name: string, role: Role, secret = generateKey()): Promise<CreatedKey> {
@@ -54,8 +57,8 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
     /** The caller behind a bearer secret, or null. */
     async authenticate(secret: string): Promise<Principal | null> {
       const hash = hashKey(secret);
-      const hit = cache.get(hash);
-      if (hit && hit.expires > Date.now() && bus.healthy) return hit.principal;
+      const hit = bus.healthy ? cache.get(hash) : undefined;
+      if (hit) return hit;
       const row = await db.apiKey.findUnique({ where: { hash }, include: { project: true } });
       // The lookup is by hash; comparing the stored hash in constant time keeps the check itself timing-safe.
       if (!row || !sameHash(row.hash, hash)) {
@@ -70,8 +73,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
         projectName: row.project.name,
         protectedLabels: row.project.protectedLabels,
       };
-      if (cache.size >= PRINCIPAL_CACHE_MAX) cache.clear();
-      cache.set(hash, { principal, expires: Date.now() + PRINCIPAL_TTL_MS });
+      cache.set(hash, principal);
       // Best effort, at most once per cache period per key.
       void db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
       return principal;
@@ -94,7 +96,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
         }
         await tx.apiKey.delete({ where: { id } });
       });
-      await bus.publish(`key:${id}`);
+      await bus.publish({ kind: "key", keyId: id });
     },
 
     async createProject(name: string): Promise<{ project: ProjectView; adminKey: CreatedKey }> {
@@ -108,7 +110,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
           return { project: projectView(project), adminKey: { ...keyView(row), key: secret } };
         });
       } catch (err) {
-        if ((err as { code?: string }).code === "P2002") throw new AppError("conflict", `project '${name}' already exists`);
+        if (isUniqueViolation(err)) throw new AppError("conflict", `project '${name}' already exists`);
         throw err;
       }
     },
@@ -121,7 +123,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
     /** Replaces a project's list of protected labels; keys see the change at once (their cache is dropped). */
     async setProtectedLabels(projectId: string, labels: string[]): Promise<ProjectView> {
       const row = await db.project.update({ where: { id: projectId }, data: { protectedLabels: [...new Set(labels)].sort() } });
-      await bus.publish(`project:${projectId}`);
+      await bus.publish({ kind: "project", projectId });
       return projectView(row);
     },
 

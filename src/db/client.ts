@@ -16,11 +16,21 @@ export type Db = PrismaClient;
 /** An interactive transaction's client. */
 export type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
 
+/** Prisma's error for a row that breaks a unique constraint (P2002): the one place that knows the code. */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "P2002";
+}
+
 export interface DatabaseOptions {
   /** PostgreSQL server URL; when absent the embedded database is used. */
   url?: string;
   /** Folder of the embedded database; `memory` keeps it in memory (tests). */
   dataDir?: string | "memory";
+  /**
+   * Embedded database in memory only: start from this data folder (from `dumpDataDir`, e.g. of a migrated database)
+   * rather than an empty one. Tests use it to skip creating and migrating a database for each file.
+   */
+  initialData?: Blob;
   poolSize?: number;
   /**
    * Who opens an embedded data folder, named to any other process that tries while it is open (the folder is
@@ -46,6 +56,10 @@ export interface Database {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
   /** Applies pending migrations; returns the names applied now. */
   migrate(): Promise<string[]>;
+  /** Resolves when the database answers and no migration is unfinished; otherwise rejects saying why. */
+  ready(): Promise<void>;
+  /** The embedded database's data folder as a tarball, for `initialData` (embedded only). */
+  dumpDataDir?(): Promise<Blob>;
   /** A dedicated connection that receives NOTIFY messages (PostgreSQL only). */
   listen?(channel: string, onMessage: (payload: string) => void, onLost: (err: Error) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -54,15 +68,16 @@ export interface Database {
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.url
     ? openPostgres(options.url, options.poolSize ?? 10)
-    : openPglite(options.dataDir ?? "memory", options.owner ?? { command: "another promptreg process" });
+    : openPglite(options.dataDir ?? "memory", options.owner ?? { command: "another promptreg process" }, options.initialData);
 }
 
-async function openPglite(dataDir: string, owner: LockOwner): Promise<Database> {
+async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob | undefined): Promise<Database> {
+  if (initialData && dataDir !== "memory") throw new Error("initialData is for an in-memory database only");
   // Locked before anything touches pgdata: a second process would otherwise open the same files and split the data.
   const lock = dataDir === "memory" ? undefined : await lockDataDir(dataDir, owner);
   let pglite: PGlite;
   try {
-    if (dataDir === "memory") pglite = new PGlite();
+    if (dataDir === "memory") pglite = new PGlite(initialData ? { loadDataDir: initialData } : {});
     else {
       const dir = path.join(dataDir, "pgdata");
       await mkdir(dir, { recursive: true });
@@ -84,6 +99,8 @@ async function openPglite(dataDir: string, owner: LockOwner): Promise<Database> 
       return { rows: result.rows, rowCount: result.affectedRows ?? 0 };
     },
     migrate: () => applyMigrations(migrationPaths(), factory),
+    ready: () => checkReady(prisma),
+    dumpDataDir: () => pglite.dumpDataDir("none"),
     async close() {
       try {
         await prisma.$disconnect();
@@ -117,6 +134,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
         await pool.end();
       }
     },
+    ready: () => checkReady(prisma),
     async listen(channel, onMessage, onLost) {
       const client = new pg.Client({ connectionString: url });
       client.on("notification", (msg) => {
@@ -138,4 +156,10 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       await pool.end();
     },
   };
+}
+
+async function checkReady(prisma: PrismaClient): Promise<void> {
+  const rows = await prisma.$queryRaw<{ pending: number }[]>`
+    SELECT count(*)::int AS pending FROM _prisma_migrations WHERE finished_at IS NULL OR rolled_back_at IS NOT NULL`;
+  if (rows[0]!.pending > 0) throw new Error("unfinished migrations");
 }

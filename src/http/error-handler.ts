@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
+import { RenderError, TemplateError } from "@promptreg/client/render";
 import { AppError } from "./errors.js";
 import { requestIdOf } from "./request-context.js";
 
@@ -26,6 +27,9 @@ export const notFoundHandler: RequestHandler = (req) => {
 
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  // The renderer is shared with the client, so it throws its own errors; their codes are ours.
+  if (err instanceof RenderError) return new AppError(err.code, err.message, err.details);
+  if (err instanceof TemplateError) return new AppError("invalid_template", err.message, err.details);
   // body-parser errors carry a `type` and an HTTP status.
   const e = err as { type?: string; status?: number; limit?: number; message?: string };
   if (e?.type === "entity.too.large") return new AppError("payload_too_large", `request body exceeds ${e.limit} bytes`);

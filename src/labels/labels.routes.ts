@@ -3,7 +3,7 @@ import { z } from "zod";
 import { MoveLabelBodySchema, RollbackBodySchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
 import { parse } from "../http/validate.js";
-import { NameParams, PageQuery } from "../prompts/prompts.routes.js";
+import { NameParams, PageQuery } from "../prompts/params.js";
 import type { LabelsService } from "./labels.service.js";
 
 const LabelParams = NameParams.extend({ label: z.string().min(1).max(64) });

@@ -22,6 +22,20 @@ export interface LabelView {
   protected: boolean;
 }
 
+/** A label row with its version's number, as every listing shows it. */
+export function labelView(
+  row: { name: string; version: { version: string }; updatedAt: Date; updatedBy: string },
+  protectedLabels: string[],
+): LabelView {
+  return {
+    name: row.name,
+    version: row.version.version,
+    updatedAt: row.updatedAt.toISOString(),
+    updatedBy: row.updatedBy,
+    protected: protectedLabels.includes(row.name),
+  };
+}
+
 export interface LabelEventView {
   id: string;
   label: string;
@@ -103,7 +117,7 @@ export function requireLabelRole(p: Principal, label: string): void {
 export type LabelsService = ReturnType<typeof createLabelsService>;
 
 export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus }) {
-  const changed = (p: Principal, name: string) => bus.publish(`prompt:${p.projectId}:${name}`);
+  const publishChange = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
 
   return {
     async list(p: Principal, name: string): Promise<LabelView[]> {
@@ -113,13 +127,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         include: { version: { select: { version: true } } },
         orderBy: { name: "asc" },
       });
-      return rows.map((l) => ({
-        name: l.name,
-        version: l.version.version,
-        updatedAt: l.updatedAt.toISOString(),
-        updatedBy: l.updatedBy,
-        protected: p.protectedLabels.includes(l.name),
-      }));
+      return rows.map((row) => labelView(row, p.protectedLabels));
     },
 
     async move(p: Principal, name: string, label: string, input: { version: string; reason?: string }) {
@@ -133,7 +141,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         const { from } = await setLabelInTx(tx, { promptId: prompt.id, label, version, actor: p.keyName, reason: input.reason, action: "set" });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
-      await changed(p, name);
+      await publishChange(p, name);
       return result;
     },
 
@@ -153,7 +161,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
           data: { promptId: prompt.id, label, action: "delete", fromVersion: current.version.version, toVersion: null, actor: p.keyName, reason: reason ?? null },
         });
       }, TX_OPTIONS);
-      await changed(p, name);
+      await publishChange(p, name);
     },
 
     /**
@@ -190,7 +198,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
-      await changed(p, name);
+      await publishChange(p, name);
       return result;
     },
 

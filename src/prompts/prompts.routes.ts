@@ -1,15 +1,13 @@
 import { Router } from "express";
 import { z } from "zod";
-import { CreatePromptBodySchema, PromptNameSchema, PublishVersionBodySchema } from "@promptreg/client/contract";
+import { CreatePromptBodySchema, PublishVersionBodySchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
 import { parse } from "../http/validate.js";
+import { NameParams, PageQuery } from "./params.js";
 import type { PromptsService } from "./prompts.service.js";
 
-export const NameParams = z.object({ name: PromptNameSchema });
-export const PageQuery = z.object({
-  cursor: z.string().max(512).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-});
+// compare.routes.ts still imports NameParams from here; its home is ./params.js.
+export { NameParams } from "./params.js";
 const ListQuery = PageQuery.extend({
   prefix: z.string().max(255).optional(),
   tag: z.string().max(64).optional(),

@@ -14,11 +14,11 @@ import {
 import { TemplateError, analyzeTemplate, checkVariablesSchema } from "@promptreg/client/render";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
-import type { Db } from "../db/client.js";
+import { isUniqueViolation, type Db } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
-import { checkSettableLabel, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
+import { checkSettableLabel, labelView, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
 import { diffVersions } from "./diff.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
@@ -83,18 +83,19 @@ class DryRun {
 
 export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: InvalidationBus; cacheSize: number }) {
   const cache = new ResolveCache(cacheSize);
+  // The resolve cache's own key of a prompt; the bus's text form of a topic is none of its business.
+  const promptKey = (projectId: string, name: string) => `${projectId}:${name}`;
   bus.subscribe((topic) => {
-    if (topic === "*") cache.clear();
-    else if (topic.startsWith("prompt:")) cache.invalidate(topic.slice("prompt:".length));
+    if (topic.kind === "all") cache.clear();
+    else if (topic.kind === "prompt") cache.invalidate(promptKey(topic.projectId, topic.name));
   });
-  const promptKey = (p: Principal, name: string) => `${p.projectId}:${name}`;
-  const changed = (p: Principal, name: string) => bus.publish(`prompt:${promptKey(p, name)}`);
+  const publishChange = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
 
   const cacheKey = (pk: string, refText: string) => `${pk}\u0000${refText}`;
 
   function cached(p: Principal, name: string, refText: string = DEFAULT_REF): ResolvedBody | undefined {
     if (!bus.healthy) return undefined;
-    const pk = promptKey(p, name);
+    const pk = promptKey(p.projectId, name);
     return cache.get(pk, cacheKey(pk, refText));
   }
 
@@ -141,7 +142,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         });
         return promptMeta(row);
       } catch (err) {
-        if ((err as { code?: string }).code === "P2002") throw new AppError("conflict", `prompt '${body.name}' already exists`);
+        if (isUniqueViolation(err)) throw new AppError("conflict", `prompt '${body.name}' already exists`);
         throw err;
       }
     },
@@ -189,13 +190,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       ]);
       return {
         ...promptMeta(prompt),
-        labels: labels.map((l) => ({
-          name: l.name,
-          version: l.version.version,
-          updatedAt: l.updatedAt.toISOString(),
-          updatedBy: l.updatedBy,
-          protected: p.protectedLabels.includes(l.name),
-        })),
+        labels: labels.map((row) => labelView(row, p.protectedLabels)),
         versions: {
           count,
           latest: recent[0]?.version ?? null,
@@ -221,7 +216,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       requireRole(p, "admin");
       const prompt = await findPrompt(db, p.projectId, name);
       await db.prompt.delete({ where: { id: prompt.id } });
-      await changed(p, name);
+      await publishChange(p, name);
     },
 
     /**
@@ -313,7 +308,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       });
       if (options.dryRun) return result;
       // After commit: best effort. A failed notification must not fail the request (a retry would publish twice).
-      await changed(p, name).catch(() => {});
+      await publishChange(p, name).catch(() => {});
       return result;
     },
 
@@ -358,7 +353,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     async resolve(p: Principal, name: string, refText: string = DEFAULT_REF): Promise<ResolvedBody> {
       const hit = cached(p, name, refText);
       if (hit) return hit;
-      const pk = promptKey(p, name);
+      const pk = promptKey(p.projectId, name);
       const ref = parseRef(refText);
       // A label at a moment can still change while the moment is in the future: never cache those.
       const cacheable = ref.kind !== "labelAt" && bus.healthy;

@@ -1,10 +1,9 @@
 import { Router } from "express";
 import { RenderBodySchema } from "@promptreg/client/contract";
-import { RenderError, TemplateError, type Renderer } from "@promptreg/client/render";
+import type { Renderer } from "@promptreg/client/render";
 import { principalOf } from "../auth/principal.js";
-import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
-import { NameParams } from "../prompts/prompts.routes.js";
+import { NameParams } from "../prompts/params.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 
 export function renderRoutes(prompts: PromptsService, renderer: Renderer): Router {
@@ -14,15 +13,9 @@ export function renderRoutes(prompts: PromptsService, renderer: Renderer): Route
     const { name } = parse(NameParams, req.params, "params");
     const body = parse(RenderBodySchema, req.body);
     const { version } = await prompts.resolve(principalOf(res), name, body.ref);
-    let rendered;
-    try {
-      rendered = renderer.render(version, body.variables, { strictExtras: body.strictExtras });
-    } catch (err) {
-      if (err instanceof RenderError) throw new AppError(err.code, err.message, err.details);
-      // Templates are checked at publish; this only guards rows written by other means.
-      if (err instanceof TemplateError) throw new AppError("invalid_template", err.message, err.details);
-      throw err;
-    }
+    // RenderError is a 422 naming the variables; a TemplateError (templates are checked at publish) only guards rows
+    // written by other means. The error handler maps both.
+    const rendered = renderer.render(version, body.variables, { strictExtras: body.strictExtras });
     res.json({
       ...rendered,
       prompt: {

@@ -1,9 +1,11 @@
 // The real app on a real database: in-memory PGlite by default, or a fresh database created on the PostgreSQL
 // server named by TEST_DATABASE_URL (dropped afterwards), so test files never share state.
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { pino } from "pino";
 import pg from "pg";
 import request from "supertest";
+import { inject } from "vitest";
 import type { Role } from "@promptreg/client/contract";
 import { createApp } from "../../src/app.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
@@ -18,9 +20,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, empty database for one test file. */
+/** A fresh database for one test file: empty, or on the embedded database a copy of the run's migrated one. */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  if (!TEST_DATABASE_URL) return { open: () => openDatabase({ dataDir: "memory" }), drop: async () => {} };
+  if (!TEST_DATABASE_URL) {
+    // Made by global-setup.ts; absent when a file runs outside the suite's configuration.
+    const template = inject("pgliteTemplate");
+    const initialData = template ? new Blob([await readFile(template)]) : undefined;
+    return { open: () => openDatabase({ dataDir: "memory", initialData }), drop: async () => {} };
+  }
   const name = `promptreg_t_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();
