@@ -70,7 +70,7 @@ export const LedgerEventSchema = z.object({
   fromVersion: z.string().nullable(),
   toVersion: z.string().nullable(),
   actor: z.string(),
-  reason: z.string(),
+  reason: z.string().nullable(),
   at: z.string(),
 });
 export type LedgerEvent = z.infer<typeof LedgerEventSchema>;

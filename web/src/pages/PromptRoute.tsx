@@ -13,8 +13,9 @@ import { Versions } from "./Versions";
 
 const Publish = lazy(() => import("./Publish"));
 const Diff = lazy(() => import("./Diff"));
+const Compare = lazy(() => import("./Compare"));
 
-const PAGES = ["versions", "labels", "diff", "try", "publish"] as const;
+const PAGES = ["versions", "labels", "diff", "try", "publish", "compare"] as const;
 type Page = (typeof PAGES)[number];
 
 export const promptHref = (name: string, page: Page = "versions", query?: Record<string, string>) => {
@@ -64,6 +65,7 @@ export function PromptRoute() {
           Versions
         </NavLink>
         <NavLink to={promptHref(name, "labels")}>Labels</NavLink>
+        <NavLink to={promptHref(name, "compare")}>Compare</NavLink>
         <NavLink to={promptHref(name, "diff")}>Diff</NavLink>
         <NavLink to={promptHref(name, "try")}>Try it</NavLink>
         {can(session, "write") && <NavLink to={promptHref(name, "publish")}>Publish</NavLink>}
@@ -72,6 +74,7 @@ export function PromptRoute() {
         {page === "versions" && <Versions prompt={prompt.data} />}
         {page === "labels" && <Labels prompt={prompt.data} />}
         {page === "diff" && <Diff prompt={prompt.data} />}
+        {page === "compare" && <Compare prompt={prompt.data} />}
         {page === "try" && <TryIt prompt={prompt.data} />}
         {page === "publish" && (can(session, "write") ? <Publish prompt={prompt.data} /> : <p>Publishing needs a key with the write role.</p>)}
       </Suspense>
