@@ -2,8 +2,8 @@
 // failure rates with their intervals, the series over time with the label's moves, then the tables. Every choice on
 // the page (versions, range, failure definition, unit, bucket) is in the address. Everything drawn comes from the
 // compare and timeseries aggregates; no span is loaded here.
-import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Suspense, lazy, useMemo, useState, type ReactNode } from "react";
+import { keepPreviousData, queryOptions, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Suspense, lazy, useEffect, useMemo, useState, type ReactNode } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { PRODUCTION_LABEL, type PromptDetail } from "@promptreg/client/contract";
 import { ApiError, api, promptPath } from "../api";
@@ -32,21 +32,14 @@ export function spansHref(prompt: string, version: string, from: Date, to: Date,
   return `/traces?${q}`;
 }
 
-export default function Compare({ prompt }: { prompt: PromptDetail }) {
-  const [params, setParams] = useSearchParams();
-  const navigate = useNavigate();
-  const queryClient = useQueryClient();
-  const session = useSession();
-  const [now, setNow] = useState(() => Date.now());
-  const range = useMemo(() => readRange(params, now), [params, now]);
+/** Everything the page's address says, and the two queries it makes from it. */
+function compareState(params: URLSearchParams, now: number) {
+  const range = readRange(params, now);
   const bucket = readBucket(params, range);
   const versions = params.get("versions") ?? "";
   const failure = params.get("failure") ?? "status";
   const unit = params.get("unit") === "trace" ? "trace" : "span";
   const eventsLabel = params.get("label") ?? PRODUCTION_LABEL;
-  const [rollback, setRollback] = useState<LabelAction | null>(null);
-  const [rolledBack, setRolledBack] = useState<{ version: string; previousVersion: string | null } | null>(null);
-
   const common: Query = {
     versions: versions || undefined,
     from: range.from.toISOString(),
@@ -54,18 +47,44 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
     failure,
     threshold: params.get("threshold") ?? undefined,
   };
-  const compareQuery = { ...common, unit, minSample: params.get("minSample") ?? undefined };
-  const compare = useQuery({
-    queryKey: ["compare", prompt.name, compareQuery],
-    queryFn: () => api(`${promptPath(prompt.name)}/compare`, CompareSchema, { query: compareQuery }),
-    placeholderData: keepPreviousData,
-  });
-  const seriesQuery = { ...common, bucket, eventsLabel };
-  const timeseries = useQuery({
-    queryKey: ["timeseries", prompt.name, seriesQuery],
-    queryFn: () => api(`${promptPath(prompt.name)}/timeseries`, TimeseriesSchema, { query: seriesQuery }),
-    placeholderData: keepPreviousData,
-  });
+  const compareQuery: Query = { ...common, unit, minSample: params.get("minSample") ?? undefined };
+  const seriesQuery: Query = { ...common, bucket, eventsLabel };
+  return { range, bucket, versions, failure, unit, eventsLabel, compareQuery, seriesQuery };
+}
+
+const compareOptions = (name: string, query: Query) =>
+  queryOptions({ queryKey: ["compare", name, query], queryFn: () => api(`${promptPath(name)}/compare`, CompareSchema, { query }) });
+const timeseriesOptions = (name: string, query: Query) =>
+  queryOptions({ queryKey: ["timeseries", name, query], queryFn: () => api(`${promptPath(name)}/timeseries`, TimeseriesSchema, { query }) });
+
+/**
+ * Starts the compare page's two queries while the prompt itself is still loading, so that the verdict waits for one
+ * round trip after sign-in instead of three. The page then finds them in flight under the same keys.
+ */
+export function usePrefetchCompare(name: string, enabled: boolean): void {
+  const queryClient = useQueryClient();
+  const [params] = useSearchParams();
+  const wanted = enabled ? params.toString() : null;
+  useEffect(() => {
+    if (wanted === null) return;
+    const { compareQuery, seriesQuery } = compareState(new URLSearchParams(wanted), Date.now());
+    void queryClient.prefetchQuery(compareOptions(name, compareQuery));
+    void queryClient.prefetchQuery(timeseriesOptions(name, seriesQuery));
+    // Once per prompt and address: the page keeps its own queries current after that.
+  }, [queryClient, name, wanted]);
+}
+
+export default function Compare({ prompt }: { prompt: PromptDetail }) {
+  const [params, setParams] = useSearchParams();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const session = useSession();
+  const [now, setNow] = useState(() => Date.now());
+  const { range, bucket, versions, failure, unit, eventsLabel, compareQuery, seriesQuery } = useMemo(() => compareState(params, now), [params, now]);
+  const [rollback, setRollback] = useState<LabelAction | null>(null);
+  const [rolledBack, setRolledBack] = useState<{ version: string; previousVersion: string | null } | null>(null);
+  const compare = useQuery({ ...compareOptions(prompt.name, compareQuery), placeholderData: keepPreviousData });
+  const timeseries = useQuery({ ...timeseriesOptions(prompt.name, seriesQuery), placeholderData: keepPreviousData });
 
   const update = (changes: Query) => {
     const next = new URLSearchParams(params);

@@ -7,13 +7,13 @@ import { PromptDetailSchema, type PromptDetail } from "@promptreg/client/contrac
 import { ApiError, api, promptPath } from "../api";
 import { Badge, ErrorBox, LabelBadge, Loading } from "../components/ui";
 import { can, useSession } from "../session";
+import Compare, { usePrefetchCompare } from "./Compare";
 import { Labels } from "./Labels";
 import { TryIt } from "./TryIt";
 import { Versions } from "./Versions";
 
 const Publish = lazy(() => import("./Publish"));
 const Diff = lazy(() => import("./Diff"));
-const Compare = lazy(() => import("./Compare"));
 
 const PAGES = ["versions", "labels", "diff", "try", "publish", "compare"] as const;
 type Page = (typeof PAGES)[number];
@@ -32,6 +32,9 @@ export function PromptRoute() {
   const [name, pageText] = splat.includes("/-/") ? [splat.slice(0, splat.indexOf("/-/")), splat.slice(splat.indexOf("/-/") + 3)] : [splat.replace(/\/+$/, ""), "versions"];
   const page = (PAGES as readonly string[]).includes(pageText) ? (pageText as Page) : null;
   const prompt = usePrompt(name);
+  // Not lazy, and its data asked for alongside the prompt's: the compare page's verdict is what an on-call engineer
+  // opens this for, so it must not wait for a chunk and then for the prompt before it even asks.
+  usePrefetchCompare(name, page === "compare");
   const session = useSession();
 
   if (prompt.isPending) return <Loading label={`Loading ${name}`} />;
