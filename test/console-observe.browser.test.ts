@@ -142,8 +142,10 @@ async function apiJson(p: string, init: RequestInit = {}): Promise<{ status: num
   return { status: res.status, body: await res.json() };
 }
 
-async function shot(p: Page, name: string): Promise<void> {
-  if (screenshotDir) await p.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
+async function shot(p: Page, name: string, clipHeight?: number): Promise<void> {
+  if (!screenshotDir) return;
+  const clip = clipHeight ? { x: 0, y: 0, width: p.viewportSize()!.width, height: clipHeight } : undefined;
+  await p.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true, ...(clip ? { clip } : {}) });
 }
 
 async function seriousViolations(p: Page): Promise<string[]> {
@@ -292,6 +294,11 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await tip.waitFor();
     await expect(tip.textContent()).resolves.toContain(REASON_MOVE);
     await shot(page, "observe-02-marker");
+    // The top of the page (verdict, rates, charts with the hovered marker): the README's picture, docs/console-compare.png.
+    await page.mouse.move(0, 0);
+    await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+    await markers.nth(1).hover();
+    await shot(page, "observe-02-compare-top", 1250);
 
     // After the move, the candidate's bucket failure rates are its own: the table under the chart has them.
     const series = await apiJson(`/prompts/${ENC}/timeseries?bucket=5m&from=${new Date(MOVE_MS - 4 * HOUR).toISOString()}`);
@@ -319,6 +326,26 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await page.getByRole("button", { name: "24 h" }).click();
     await page.waitForURL(/range=24h/);
     await page.getByRole("button", { name: "24 h", pressed: true }).waitFor();
+  });
+
+  it("lists a version's spans of one bucket from a click on its line", async () => {
+    const over = page.locator(".time-chart .u-over").first();
+    await over.scrollIntoViewIfNeeded();
+    const box = (await over.boundingBox())!;
+    // Half an hour before the end of the range, near the top of the count chart: 2.0.0's line (1.0.0 is at 0 then).
+    await page.mouse.click(box.x + box.width * (1 - 0.5 / 24), box.y + box.height * 0.15);
+    await page.waitForURL(/\/traces\?/);
+    const url = new URL(page.url());
+    expect(Object.fromEntries([...url.searchParams].filter(([k]) => k !== "from" && k !== "to"))).toEqual({ prompt: NAME, version: "2.0.0", spanKind: "LLM" });
+    expect(Date.parse(url.searchParams.get("to")!) - Date.parse(url.searchParams.get("from")!)).toBe(5 * 60_000);
+    const rows = page.locator("table.span-table tbody tr");
+    await rows.first().waitFor();
+    const count = await rows.count();
+    // A 5-minute bucket of 2.0.0 holds 55 or 56 spans (one every 5.37 s): the first page of 50.
+    expect(count).toBe(50);
+    expect(await page.locator("table.span-table tbody").getByRole("link", { name: /support\/triage 2\.0\.0/ }).count()).toBe(count);
+    await page.goBack();
+    await page.getByTestId("verdict-sentence").waitFor();
   });
 
   it("opens a failing span of the candidate from the compare page, and shows its exception in the trace", async () => {
@@ -406,6 +433,13 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await page.locator("table.span-table tbody tr").first().getByRole("link").first().click();
     await page.getByTestId("span-error").waitFor();
     found.trace = await seriousViolations(page);
+    // The same colours must read in dark mode too.
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.goto(`/prompts/${NAME}/-/compare?range=24h&versions=1.0.0,2.0.0`);
+    await page.locator(".time-chart .u-over").first().waitFor();
+    found["compare, dark"] = await seriousViolations(page);
+    await shot(page, "observe-08-compare-dark");
+    await page.emulateMedia({ colorScheme: "light" });
     expect(Object.entries(found).filter(([, v]) => v.length > 0)).toEqual([]);
     expect(cspViolations).toEqual([]);
   });

@@ -82,7 +82,7 @@ export default function TimeCharts(props: TimeChartsProps) {
 
 function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metric: Metric; starts: number[]; scheme: number }) {
   const box = useRef<HTMLDivElement>(null);
-  const [markers, setMarkers] = useState<{ left: number; top: number; height: number; event: LedgerEvent }[]>([]);
+  const [markers, setMarkers] = useState<{ left: number; top: number; height: number; flip: boolean; event: LedgerEvent }[]>([]);
   const callbacks = useRef(p);
   callbacks.current = p;
 
@@ -112,7 +112,8 @@ function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metri
         p.events
           .map((event, i) => ({ event, x: u.valToPos(eventTimes[i]!, "x") }))
           .filter(({ x }) => x >= 0 && x <= over.width)
-          .map(({ event, x }) => ({ event, left: over.left - outer.left + x, top: over.top - outer.top, height: over.height })),
+          // A marker in the right half opens its tooltip to the left, so that it stays on the page.
+          .map(({ event, x }) => ({ event, left: over.left - outer.left + x, top: over.top - outer.top, height: over.height, flip: x > over.width / 2 })),
       );
     };
 
@@ -220,7 +221,7 @@ function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metri
       <div className="chart-box" ref={box}>
         <div className="chart-canvas" role="img" aria-label={`${metric.title} per ${p.bucket} bucket, for ${p.series.map((s) => s.version).join(" and ")}; the numbers are in the table below`} />
         {markers.map((m, i) => (
-          <span key={i} className="marker" style={{ left: m.left, top: m.top, height: m.height }}>
+          <span key={i} className={m.flip ? "marker flip" : "marker"} style={{ left: m.left, top: m.top, height: m.height }}>
             <button type="button" className="marker-handle" aria-describedby={`${titleId}-marker-${i}`} aria-label={describeEvent(m.event)} />
             <span role="tooltip" id={`${titleId}-marker-${i}`} className="marker-tip">
               <strong>{describeEvent(m.event)}</strong>
