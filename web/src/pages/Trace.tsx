@@ -45,7 +45,7 @@ export default function TracePage() {
         <h1>Trace</h1>
         <ErrorBox error={trace.error} />
         <p>
-          <Link to="/traces">Back to the spans</Link>
+          <Link to="/traces">Back to the traces</Link>
         </p>
       </section>
     );
@@ -61,7 +61,7 @@ export default function TracePage() {
   return (
     <section className="trace-page">
       <nav className="breadcrumbs" aria-label="Back">
-        <Link to="/traces">Spans</Link> / trace
+        <Link to="/traces">Traces</Link> / trace
       </nav>
       <h1>
         Trace <code className="trace-id">{t.traceId}</code>
