@@ -26,11 +26,11 @@ const consoleDir = path.join(root, "web", "dist");
 const chromiumPath =
   process.env.CHROMIUM_PATH ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((candidate) => existsSync(candidate));
 if (!chromiumPath) {
-  console.error("bench console: no Chromium (apt-get install -y chromium, or set CHROMIUM_PATH)");
+  console.error("bench compare-page: no Chromium (apt-get install -y chromium, or set CHROMIUM_PATH)");
   process.exit(1);
 }
 if (!existsSync(path.join(consoleDir, "index.html"))) {
-  console.error("bench console: web/dist is not built (npm run build)");
+  console.error("bench compare-page: web/dist is not built (npm run build)");
   process.exit(1);
 }
 
@@ -144,5 +144,5 @@ try {
 } finally {
   await browser.close();
 }
-console.log(JSON.stringify({ bench: "console", sizes, results }));
+console.log(JSON.stringify({ bench: "compare-page", sizes, results }));
 process.exit(0);
