@@ -4,12 +4,14 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY client/package.json client/
+COPY web/package.json web/
 COPY prisma prisma
 COPY scripts scripts
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.json tsconfig.build.json ./
 COPY client client
 COPY src src
+COPY web web
 RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # Runtime stage: compiled code, production dependencies and the migrations (applied at start). Runs as `node`.
@@ -24,6 +26,7 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/client/package.json client/package.json
 COPY --from=build /app/client/dist client/dist
 COPY --from=build /app/dist dist
+COPY --from=build /app/web/dist web/dist
 COPY --from=build /app/prisma prisma
 RUN mkdir -p /data && chown node:node /data
 USER node

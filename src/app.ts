@@ -22,6 +22,8 @@ import { promptRoutes } from "./prompts/prompts.routes.js";
 import { createPromptsService } from "./prompts/prompts.service.js";
 import { compareRoutes } from "./compare/compare.routes.js";
 import { createCompareService } from "./compare/compare.service.js";
+import { priceRoutes } from "./compare/prices.routes.js";
+import { createPricesService } from "./compare/prices.service.js";
 import { renderRoutes } from "./render/render.routes.js";
 import { createAnnotationsService } from "./traces/annotations.service.js";
 import { createIngestService } from "./traces/ingest.service.js";
@@ -145,6 +147,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   api.use(renderRoutes(prompts, renderer));
   api.use(traceRoutes(traces, annotations));
   api.use(compareRoutes(compare));
+  api.use(priceRoutes(createPricesService({ db })));
   api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 

@@ -245,6 +245,9 @@ describe("listing for the console", () => {
   it("searches names case-insensitively across folders, with tags and pages", async () => {
     const found = PromptListSchema.parse((await admin.get("/api/v1/prompts?q=OUTREACH")).body);
     expect(found.data.map((p) => p.name)).toEqual(["sales/Outreach"]);
+    expect(found.data[0]).toMatchObject({ versionCount: 1, labels: { latest: "1.0.0" } });
+    const twice = await admin.get("/api/v1/prompts?q=csrf-test");
+    expect(twice.body.data[0]).toMatchObject({ name: "csrf-test", versionCount: 2, labels: { latest: "1.0.1" } });
     const billing = await admin.get("/api/v1/prompts?q=r&prefix=support/billing&limit=1");
     expect(billing.body.data.map((p: { name: string }) => p.name)).toEqual(["support/billing/disputes"]);
     const next = await admin.get(`/api/v1/prompts?q=r&prefix=support/billing&limit=1&cursor=${billing.body.nextCursor}`);

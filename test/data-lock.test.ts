@@ -95,6 +95,11 @@ describe("data folder lock", () => {
       const [line] = (await once(parent.stdout, "data")) as [Buffer];
       const pid = Number(line.toString().trim());
       const start = procStart(pid);
+      // Until `sh` has become `sleep`, it would reap the killed child itself (and leave no zombie): wait for the exec.
+      for (let i = 0; readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim() !== "sleep"; i++) {
+        if (i > 100_000) throw new Error(`sh (pid ${parent.pid}) did not exec sleep`);
+        await new Promise(setImmediate);
+      }
       process.kill(pid, "SIGKILL");
       // Death is asynchronous: wait for the kernel to say so (a state change, not a delay).
       for (let i = 0; procFields(pid)[0] !== "Z"; i++) {

@@ -226,7 +226,11 @@ const ROUTES: Record<string, RouteSpec> = {
   "POST /api/v1/prompts": {
     body: fc.record({ name: fc.constantFrom(...NAMES, "fz/created"), type: fc.constantFrom("text", "chat"), description: hostileString, tags: fc.array(hostileString, { maxLength: 3 }) }, { requiredKeys: ["name", "type"] }),
   },
-  "GET /api/v1/prompts": { query: { ...pageQuery, prefix: ["fz", "fz/", "fz_", "f%", "_z"], tag: ["a"] } },
+  "GET /api/v1/prompts": { query: { ...pageQuery, prefix: ["fz", "fz/", "fz_", "f%", "_z"], tag: ["a"], q: ["alp", "%", "_"] } },
+  "GET /api/v1/folders": { query: { prefix: ["fz", "fz/", "f%", "_z"] } },
+  "POST /api/v1/session": { body: fc.record({ key: fc.oneof(hostileString, fc.constant("pr_not_a_key")) }, { requiredKeys: [] }) },
+  "GET /api/v1/session": {},
+  "DELETE /api/v1/session": {},
   "GET /api/v1/prompts/:name": { params: { name: NAMES } },
   "DELETE /api/v1/prompts/:name": { params: { name: ["fz/new-one", "missing-one", "fz/created"] } },
   "POST /api/v1/prompts/:name/versions": { params: { name: NAMES }, body: versionBody },
@@ -263,6 +267,7 @@ const ROUTES: Record<string, RouteSpec> = {
     ),
   },
   "POST /api/v1/annotations": { body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }) },
+  "GET /api/v1/whoami": {},
   "GET /api/v1/traces/:traceId": { params: { traceId: [TRACE_ID, TRACE_ID.toUpperCase(), "0".repeat(32), newTraceId()] } },
   "GET /api/v1/spans": {
     query: {

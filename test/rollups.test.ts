@@ -2,6 +2,19 @@
 // equal to the counted spans: resends not counted twice, non-LLM spans never counted, concurrent ingests.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import {
+  LLM_MODEL_NAME,
+  LLM_TOKEN_COUNT_TOTAL,
+  OpenInferenceSpanKind,
+  PROMPT_ID,
+  PROMPT_TEMPLATE_VERSION,
+  SemanticConventions,
+} from "@arizeai/openinference-semantic-conventions";
+import {
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
+} from "@opentelemetry/semantic-conventions/incubating";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -16,6 +29,7 @@ import { rollUpStoredSpans } from "../src/compare/rollups.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 
+const { OPENINFERENCE_SPAN_KIND } = SemanticConventions;
 const BOUND = HISTOGRAM_RELATIVE_ERROR * (1 + 1e-12);
 const relErr = (approx: number, exact: number) => (exact === 0 ? Math.abs(approx) : Math.abs(approx - exact) / Math.abs(exact));
 
@@ -126,7 +140,7 @@ function span(prompt: string, trace: number, i: number, attributes: Record<strin
 beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
-  for (const name of ["rolled", "resent", "concurrent"])
+  for (const name of ["rolled", "resent", "concurrent", "linked-later"])
     expect((await admin.post(`/api/v1/prompts/${name}/versions`, { template: `${name} {{q}}`, version: "1.0.0" })).status).toBe(201);
 }, 120_000);
 afterAll(() => h?.close());
@@ -148,25 +162,48 @@ describe("span_rollups at ingest", () => {
     expect(same / rows.length).toBeGreaterThan(0.99);
   });
 
-  it("counts only LLM spans (or kind-less spans with a model or tokens) linked to a version", async () => {
+  it("counts only LLM calls linked to a version: a declared LLM kind, a GenAI chat in any case, OpenLLMetry's chat", async () => {
     const spans: SpanSpec[] = [];
-    for (let i = 0; i < 60; i++) spans.push(span("rolled", 1, i)); // 60 LLM
-    for (let i = 60; i < 70; i++) spans.push(span("rolled", 1, i, { "openinference.span.kind": "CHAIN" }));
-    for (let i = 70; i < 75; i++) spans.push(span("rolled", 1, i, { "llm.model_name": "gpt-4o" })); // no kind, a model: counted
-    for (let i = 75; i < 80; i++) {
-      const s = span("rolled", 1, i, {});
-      s.attributes = { "prompt.id": "rolled", "llm.prompt_template.version": "1.0.0" }; // no kind, model or tokens
-      spans.push(s);
-    }
-    for (let i = 80; i < 90; i++) spans.push(span("rolled", 1, i, { "openinference.span.kind": "LLM", "llm.prompt_template.version": "9.9.9" }));
+    const counted: number[] = [];
+    const add = (from: number, to: number, attributes: Record<string, string | number> | null, counts: boolean) => {
+      for (let i = from; i < to; i++) {
+        const s = span("rolled", 1, i, attributes ?? {});
+        if (attributes === null) s.attributes = { [PROMPT_ID]: "rolled", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }; // no kind, model or tokens
+        spans.push(s);
+        if (counts) counted.push(i);
+      }
+    };
+    add(0, 60, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM }, true);
+    add(60, 70, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.CHAIN }, false);
+    // No kind: a model and tokens are no evidence of a chat call (embeddings, reranks, images carry them too).
+    add(70, 75, { [LLM_MODEL_NAME]: "gpt-4o" }, false);
+    add(75, 80, null, false);
+    add(80, 90, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, [PROMPT_TEMPLATE_VERSION]: "9.9.9" }, false);
+    add(90, 95, { [ATTR_GEN_AI_OPERATION_NAME]: "Chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" }, true);
+    add(95, 100, { [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" }, false);
+    add(100, 105, { [ATTR_GEN_AI_OPERATION_NAME]: "image_generation", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-image-1" }, false);
+    // OpenLLMetry marks its spans with llm.request.type (its own convention; no package here exports the key).
+    add(105, 110, { "llm.request.type": "chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" }, true);
+    add(110, 115, { "llm.request.type": "embedding", [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" }, false);
+    add(115, 120, { "llm.request.type": "rerank", [ATTR_GEN_AI_REQUEST_MODEL]: "rerank-v3.5" }, false);
     await send(spans);
-    const counted = Array.from({ length: 75 }, (_, i) => i).filter((i) => i < 60 || i >= 70);
     expect(await rollupTotals("rolled")).toMatchObject({
       spans: counted.length,
       failures: counted.filter((i) => i % 7 === 0).length,
       tokens: 10 * counted.length,
       tokens_count: counted.length,
     });
+    const kinds = await h.database.query<{ span_kind: string | null; n: number }>(
+      `SELECT span_kind, count(*)::int AS n FROM spans s JOIN prompts p ON p.id = s.prompt_id WHERE p.name = 'rolled' GROUP BY 1 ORDER BY 1`,
+    );
+    expect(kinds.rows).toEqual([
+      { span_kind: "CHAIN", n: 10 },
+      { span_kind: "EMBEDDING", n: 10 },
+      { span_kind: "LLM", n: 80 },
+      { span_kind: "OTHER", n: 5 },
+      { span_kind: "RERANKER", n: 5 },
+      { span_kind: null, n: 10 },
+    ]);
     // The stored rows' hours are the UTC hours of the spans.
     const { rows } = await h.database.query<{ hour: Date }>(
       `SELECT DISTINCT r.hour FROM span_rollups r JOIN prompt_versions v ON v.id = r.version_id JOIN prompts p ON p.id = v.prompt_id
@@ -203,31 +240,71 @@ describe("span_rollups at ingest", () => {
     expect(rows[0]!.n).toBe(12 * 300);
   });
 
+  it("stay exact when judges and Arthur's PROMPT spans arrive in other requests, concurrently and resent", async () => {
+    // 30 traces: an agent with an Arthur PROMPT span, two LLM calls after it, and an evaluator with an LLM judge that
+    // carries the prompt attributes. Their spans are dealt over 6 requests sent at once, then 3 of them again.
+    const at = (trace: number, ms: number) => (BASE_NS + BigInt(trace) * HOUR_NS / 7n + BigInt(ms) * 1_000_000n).toString();
+    const spans: SpanSpec[] = [];
+    for (let t = 0; t < 30; t++) {
+      const traceId = hex(5000 + t, 32);
+      const id = (k: number) => hex(50_000_000 + t * 10 + k, 16);
+      const span = (k: number, parent: number | null, from: number, to: number, attributes: Record<string, string | number>, failed = false): SpanSpec => ({
+        traceId, spanId: id(k), parentSpanId: parent === null ? undefined : id(parent), name: `span ${k}`, start: at(t, from), end: at(t, to),
+        status: failed ? { code: 2 } : { code: 1 }, attributes,
+      });
+      const call = { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, [LLM_MODEL_NAME]: "gpt-4o", [LLM_TOKEN_COUNT_TOTAL]: 10 };
+      spans.push(
+        span(0, null, 0, 5000, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.AGENT }),
+        span(1, 0, 1, 15, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.PROMPT, "arthur.prompt.name": "linked-later", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }),
+        span(2, 0, 20, 900, call, t % 3 === 0),
+        span(3, 0, 1000, 1900, call),
+        span(4, 0, 2000, 3000, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EVALUATOR }),
+        span(5, 4, 2100, 2900, { ...call, [PROMPT_ID]: "linked-later", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }),
+      );
+    }
+    let seed = 42;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const requests: SpanSpec[][] = Array.from({ length: 6 }, () => []);
+    for (const s of spans) requests[Math.floor(rand() * 6)]!.push(s);
+    await Promise.all(requests.map(send));
+    await Promise.all(requests.slice(0, 3).map(send));
+    expect(await rollupTotals("linked-later")).toMatchObject({ spans: 60, failures: 10, tokens: 600, tokens_count: 60 });
+    const { rows } = await h.database.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM spans s JOIN prompts p ON p.id = s.prompt_id
+       WHERE p.name = 'linked-later' AND s.span_kind = 'LLM' AND s.prompt_span_id IS NOT NULL AND NOT s.in_evaluation`,
+    );
+    expect(rows[0]!.n).toBe(60);
+  });
+
   it("are what the migration's backfill and rollUpStoredSpans compute from the stored spans", async () => {
     const snapshot = async () =>
       (
         await h.database.query<Record<string, unknown>>(
           `SELECT project_id, version_id, hour, label, source, model, latency_bucket, spans, failures, latency_sum, tokens_prompt_sum::int,
-             tokens_prompt_count, tokens_completion_sum::int, tokens_completion_count, tokens_total_sum::int, tokens_total_count, cost_sum, cost_count
-           FROM span_rollups ORDER BY project_id, version_id, hour, label, source, model, latency_bucket`,
+             tokens_prompt_count, tokens_completion_sum::int, tokens_completion_count, tokens_total_sum::int, tokens_total_count, cost_sum, cost_count,
+             cache_read_sum::int, cache_read_count, cache_write_sum::int, cache_write_count, reasoning_sum::int, reasoning_count,
+             cost_sent_sum, cost_sent_count, cost_computed_sum, cost_computed_count
+           FROM span_rollups WHERE spans <> 0 ORDER BY project_id, version_id, hour, label, source, model, latency_bucket`,
         )
       ).rows;
     const expectSame = (got: Record<string, unknown>[], want: Record<string, unknown>[]) => {
       expect(got.length).toBe(want.length);
       got.forEach((row, i) => {
-        const { latency_sum, cost_sum, ...rest } = row;
-        const { latency_sum: wantLatency, cost_sum: wantCost, ...wantRest } = want[i]!;
+        const { latency_sum, cost_sum, cost_sent_sum, cost_computed_sum, ...rest } = row;
+        const { latency_sum: wantLatency, cost_sum: wantCost, cost_sent_sum: wantSent, cost_computed_sum: wantComputed, ...wantRest } = want[i]!;
         expect(rest).toEqual(wantRest);
         expect(latency_sum as number).toBeCloseTo(wantLatency as number, 6);
-        expect(cost_sum as number).toBeCloseTo(wantCost as number, 12);
+        for (const [got, wanted] of [[cost_sum, wantCost], [cost_sent_sum, wantSent], [cost_computed_sum, wantComputed]])
+          expect(got as number).toBeCloseTo(wanted as number, 12);
       });
     };
     const maintained = await snapshot();
     expect(maintained.length).toBeGreaterThan(10);
 
     const dir = path.resolve(import.meta.dirname, "../prisma/migrations");
-    const migration = readFileSync(path.join(dir, readdirSync(dir).find((d) => d.endsWith("_span_rollups"))!, "migration.sql"), "utf8");
-    const backfill = migration.slice(migration.indexOf("INSERT INTO span_rollups"));
+    const migration = readFileSync(path.join(dir, readdirSync(dir).find((d) => d.endsWith("_real_instrumentations"))!, "migration.sql"), "utf8");
+    // The migration's last statement rebuilds the rollups from the spans (after re-reading them by the new rules).
+    const backfill = migration.slice(migration.lastIndexOf("INSERT INTO span_rollups"));
     await h.database.query("DELETE FROM span_rollups");
     await h.database.query(backfill);
     expectSame(await snapshot(), maintained);

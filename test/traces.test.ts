@@ -362,9 +362,9 @@ describe("attribute values (AnyValue) through the official exporters", () => {
     expect((await traceOf(spans[0]!.spanContext().traceId)).body.spans[0]).toMatchObject({ linkStatus: "linked", costUsd: 0.25 });
     const res = await writer.get("/api/v1/prompts/costed/compare?versions=1.0.0,1.0.1&minSample=1");
     expect(res.status).toBe(200);
-    expect(res.body.versions.map((v: { costUsd: unknown }) => v.costUsd)).toStrictEqual([
-      { sum: 0.75, mean: 0.25 },
-      { sum: 4.5, mean: 1.5 },
+    expect(res.body.versions.map((v: { costUsd: { sum: number; mean: number; sent: unknown } }) => [v.costUsd.sum, v.costUsd.mean, v.costUsd.sent])).toStrictEqual([
+      [0.75, 0.25, { sum: 0.75, count: 3 }],
+      [4.5, 1.5, { sum: 4.5, count: 3 }],
     ]);
     expect(res.body.comparisons[0].meanCostDiffUsd).toBe(1.25);
   });
@@ -568,7 +568,8 @@ describe("mapping and linking", () => {
       linkStatus: "linked",
       versionId: summarize["1.0.0"],
       spanKind: "LLM",
-      model: "claude-2025",
+      model: "claude",
+      responseModel: "claude-2025",
       provider: "anthropic",
       tokensPrompt: 100,
       tokensCompletion: 20,
@@ -658,7 +659,8 @@ describe("mapping and linking", () => {
       label: "production",
       source: "cache",
       provider: "openai",
-      model: "gpt-4o-2024",
+      model: "gpt-4o",
+      responseModel: "gpt-4o-2024",
       tokensTotal: 42,
       costUsd: 0.75,
       userId: "u-1",

@@ -3,6 +3,9 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from "ajv";
 import Handlebars from "handlebars";
 import { VariableTypeSchema, type ChatMessage, type Template, type VariableSpec, type VariableType } from "./contract.js";
+import { createRenderGuard, describeExceeded, templateLimitsExceeded, type LimitExceeded } from "./limits.js";
+import { safeRegExp } from "./safe-regexp.js";
+import { boundValidate, checkSchemaLimits } from "./schema-limits.js";
 
 export class TemplateError extends Error {
   override readonly name = "TemplateError";
@@ -14,11 +17,12 @@ export class TemplateError extends Error {
   }
 }
 
-export type RenderErrorCode = "missing_variables" | "unexpected_variables" | "invalid_variables";
+export type RenderErrorCode = "missing_variables" | "unexpected_variables" | "invalid_variables" | "limit_exceeded";
 export interface RenderErrorDetails {
   missing?: string[];
   unexpected?: string[];
   errors?: { path: string; message: string }[];
+  limit?: LimitExceeded;
 }
 
 export class RenderError extends Error {
@@ -63,7 +67,8 @@ const RUNTIME_OPTIONS: Handlebars.RuntimeOptions = Object.freeze({
   allowProtoPropertiesByDefault: false,
   allowProtoMethodsByDefault: false,
 });
-const AJV_OPTIONS = { allErrors: true, strict: false } as const;
+// Schema patterns run on a linear-time engine: see safe-regexp.ts.
+const AJV_OPTIONS = { allErrors: true, strict: false, code: { regExp: safeRegExp } } as const;
 
 // Block helpers throw when called inline (`{{if x}}`, `(each x)`): Handlebars gives them no block to render.
 const BLOCK_HELPERS = new Set(["if", "unless", "each", "with"]);
@@ -326,6 +331,8 @@ function analyzeSource(source: string, usage: Usage, publishing: boolean, where:
 }
 
 function analyze(template: Template, publishing: boolean): Usage {
+  const exceeded = templateLimitsExceeded(template);
+  if (exceeded.length > 0) throw new TemplateError(describeExceeded("template", exceeded), { limits: exceeded });
   const usage: Usage = { roots: new Map(), paths: new Map(), placeholders: new Set() };
   if (typeof template === "string") {
     analyzeSource(template, usage, publishing, "");
@@ -405,8 +412,10 @@ function compileSchema(ajv: Ajv, schema: Record<string, unknown>): ValidateFunct
   if (schema.type !== undefined && schema.type !== "object") {
     throw new TemplateError(`variablesSchema must be an object schema (type "object"), got type ${JSON.stringify(schema.type)}`);
   }
+  const limits = checkSchemaLimits(schema);
+  if (limits.problem !== undefined) throw new TemplateError(limits.problem, limits.exceeded && { limits: limits.exceeded });
   try {
-    return ajv.compile(schema as SchemaObject);
+    return boundValidate(ajv.compile(schema as SchemaObject), limits.cost, limitError);
   } catch (err) {
     throw new TemplateError(`invalid variablesSchema: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
@@ -488,6 +497,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
   // `unregisterHelper`: a deleted key leaves it in slow dictionary mode, and Handlebars copies it on every render.
   const { log: _log, ...helpers } = handlebars.helpers;
   (handlebars as { helpers: typeof helpers }).helpers = helpers;
+  const guard = createRenderGuard(handlebars, limitError);
   const cache = new Map<string, Prepared>();
   let ajv: Ajv | undefined;
 
@@ -499,7 +509,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     const sources = typeof version.template === "string" ? [version.template] : version.template.map((item) => ("type" in item ? undefined : item.content));
     return {
       // Handlebars compiles on the first call of each function, so a message is only compiled once it is rendered.
-      templates: sources.map((source) => (source === undefined ? undefined : handlebars.compile(source, COMPILE_OPTIONS))),
+      templates: sources.map((source) => (source === undefined ? undefined : guard.wrap(handlebars.compile(source, COMPILE_OPTIONS), source))),
       required: variables.filter((v) => v.required).map((v) => v.name),
       paths: [...usage.paths].map(([printed, parts]) => ({ parts, printed })),
       placeholders: [...usage.placeholders],
@@ -570,6 +580,7 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
       throw invalid((prepared.validate.errors ?? []).map((e) => ({ path: e.instancePath || "/", message: e.message ?? "is invalid" })));
     }
 
+    guard.begin();
     if (typeof version.template === "string") return { text: prepared.templates[0]!(values, RUNTIME_OPTIONS) };
     const messages: ChatMessage[] = [];
     version.template.forEach((item, index) => {
@@ -585,6 +596,10 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
   }
 
   return { render };
+}
+
+function limitError(message: string, limit: LimitExceeded): RenderError {
+  return new RenderError("limit_exceeded", message, { limit });
 }
 
 function invalid(errors: { path: string; message: string }[]): RenderError {

@@ -64,10 +64,79 @@ interface Figures {
   failures: number;
   pct: (number | null)[] | null;
   latencyMean: number | null;
-  tokens: Record<"prompt" | "completion" | "total", { mean: number | null; sum: number }>;
-  cost: { mean: number | null; sum: number };
+  tokens: Record<TokenKind, TokenFigures>;
+  cost: CostFigures;
   bySource: { source: string; units: number; failures: number }[];
 }
+
+/** Token kinds as compare reports them; cache tokens are parts of the prompt tokens, reasoning of the completion. */
+const TOKEN_KINDS = ["prompt", "completion", "total", "cacheRead", "cacheWrite", "reasoning"] as const;
+type TokenKind = (typeof TOKEN_KINDS)[number];
+/** Sum and mean over the spans that reported the count (`count` of them): a span that did not (a streamed call) is unknown, not 0. */
+interface TokenFigures {
+  mean: number | null;
+  sum: number;
+  count: number;
+}
+/**
+ * Cost over the spans that have one (`count`): `sent` by the span, or `computed` at ingest from the price table;
+ * `unknown` spans have neither and are in no sum or mean.
+ */
+interface CostFigures {
+  mean: number | null;
+  sum: number;
+  count: number;
+  sent: { sum: number; count: number };
+  computed: { sum: number; count: number };
+  unknown: number;
+}
+
+// Column prefixes of both statements' rows, per token kind.
+const TOKEN_COLUMNS: Record<TokenKind, string> = {
+  prompt: "prompt",
+  completion: "completion",
+  total: "total",
+  cacheRead: "cache_read",
+  cacheWrite: "cache_write",
+  reasoning: "reasoning",
+};
+
+/** Token and cost figures from a row (or the sum of rows) holding <kind>_sum, <kind>_count and the cost columns. */
+function amounts(get: (column: string) => number, spans: number): Pick<Figures, "tokens" | "cost"> {
+  const mean = (sum: number, count: number) => (count ? sum / count : null);
+  const tokens = Object.fromEntries(
+    TOKEN_KINDS.map((kind) => {
+      const sum = get(`${TOKEN_COLUMNS[kind]}_sum`);
+      const count = get(`${TOKEN_COLUMNS[kind]}_count`);
+      return [kind, { mean: mean(sum, count), sum, count }];
+    }),
+  ) as Record<TokenKind, TokenFigures>;
+  const costCount = get("cost_count");
+  return {
+    tokens,
+    cost: {
+      mean: mean(get("cost_sum"), costCount),
+      sum: get("cost_sum"),
+      count: costCount,
+      sent: { sum: get("cost_sent_sum"), count: get("cost_sent_count") },
+      computed: { sum: get("cost_computed_sum"), count: get("cost_computed_count") },
+      unknown: spans - costCount,
+    },
+  };
+}
+
+// The raw-spans aggregates behind amounts(), over spans `s`.
+const RAW_AMOUNTS = Prisma.raw(
+  [
+    ...TOKEN_KINDS.map((kind) => {
+      const column = { prompt: "tokens_prompt", completion: "tokens_completion", total: "tokens_total", cacheRead: "tokens_cache_read", cacheWrite: "tokens_cache_write", reasoning: "tokens_reasoning" }[kind];
+      return `coalesce(sum(s.${column}), 0)::float8 AS ${TOKEN_COLUMNS[kind]}_sum, count(s.${column})::int AS ${TOKEN_COLUMNS[kind]}_count`;
+    }),
+    "coalesce(sum(s.cost_usd), 0)::float8 AS cost_sum, count(s.cost_usd)::int AS cost_count",
+    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'), 0)::float8 AS cost_sent_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'))::int AS cost_sent_count",
+    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'), 0)::float8 AS cost_computed_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'))::int AS cost_computed_count",
+  ].join(",\n"),
+);
 
 /** Figures from the raw-spans statement's rows (GROUPING SETS: all sources, then each source). */
 function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures {
@@ -79,12 +148,7 @@ function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures
     failures: num(all?.failures) ?? 0,
     pct: (all?.latency_pct as number[] | null) ?? null,
     latencyMean: num(all?.latency_mean),
-    tokens: {
-      prompt: { mean: num(all?.prompt_mean), sum: num(all?.prompt_sum) ?? 0 },
-      completion: { mean: num(all?.completion_mean), sum: num(all?.completion_sum) ?? 0 },
-      total: { mean: num(all?.total_mean), sum: num(all?.total_sum) ?? 0 },
-    },
-    cost: { mean: num(all?.cost_mean), sum: num(all?.cost_sum) ?? 0 },
+    ...amounts((column) => num(all?.[column]) ?? 0, num(all?.spans) ?? 0),
     bySource: rows
       .filter((r) => r.version_id === versionId && r.all_sources === 0)
       .map((r) => ({ source: r.source as string, units: num(r.units)!, failures: num(r.failures)! })),
@@ -107,7 +171,6 @@ function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figu
     bySource.set(source, entry);
   }
   const spans = total("spans");
-  const mean = (sum: string, count: string) => (total(count) ? total(sum) / total(count) : null);
   return {
     units: spans,
     allUnits: spans,
@@ -115,12 +178,7 @@ function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figu
     failures: total("failures"),
     pct: spans ? histogramPercentiles(hist, [0.5, 0.95, 0.99]) : null,
     latencyMean: spans ? total("latency_sum") / spans : null,
-    tokens: {
-      prompt: { mean: mean("prompt_sum", "prompt_count"), sum: total("prompt_sum") },
-      completion: { mean: mean("completion_sum", "completion_count"), sum: total("completion_sum") },
-      total: { mean: mean("total_sum", "total_count"), sum: total("total_sum") },
-    },
-    cost: { mean: mean("cost_sum", "cost_count"), sum: total("cost_sum") },
+    ...amounts(total, spans),
     bySource: [...bySource.values()],
   };
 }
@@ -138,12 +196,14 @@ function rollupSource(projectId: string, versionIds: string[], f: CompareFilters
     bin ? Prisma.sql`date_bin(${bin}::interval, ${Prisma.raw(column)}, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bin,` : Prisma.empty;
   const parts: Prisma.Sql[] = [];
   if (!noWholeHour) {
-    const where = rollupFilters(projectId, versionIds, f);
+    // A row whose spans were all taken out again (LLM judges found later) holds nothing.
+    const where = [...rollupFilters(projectId, versionIds, f), Prisma.sql`r.spans <> 0`];
     if (fromHour) where.push(Prisma.sql`r.hour >= ${fromHour.toISOString()}::timestamptz`);
     if (toHour) where.push(Prisma.sql`r.hour < ${toHour.toISOString()}::timestamptz`);
     parts.push(Prisma.sql`SELECT r.version_id, ${binOf("r.hour")} r.source, r.latency_bucket, r.spans, r.failures, r.latency_sum,
         r.tokens_prompt_sum, r.tokens_prompt_count, r.tokens_completion_sum, r.tokens_completion_count, r.tokens_total_sum,
-        r.tokens_total_count, r.cost_sum, r.cost_count
+        r.tokens_total_count, r.cost_sum, r.cost_count, r.cache_read_sum, r.cache_read_count, r.cache_write_sum, r.cache_write_count,
+        r.reasoning_sum, r.reasoning_count, r.cost_sent_sum, r.cost_sent_count, r.cost_computed_sum, r.cost_computed_count
       FROM span_rollups r WHERE ${Prisma.join(where, " AND ")}`);
   }
   const edges: Prisma.Sql[] = [];
@@ -158,7 +218,12 @@ function rollupSource(projectId: string, versionIds: string[], f: CompareFilters
         s.tokens_prompt::bigint AS tokens_prompt_sum, (s.tokens_prompt IS NOT NULL)::int AS tokens_prompt_count,
         s.tokens_completion::bigint AS tokens_completion_sum, (s.tokens_completion IS NOT NULL)::int AS tokens_completion_count,
         s.tokens_total::bigint AS tokens_total_sum, (s.tokens_total IS NOT NULL)::int AS tokens_total_count,
-        s.cost_usd AS cost_sum, (s.cost_usd IS NOT NULL)::int AS cost_count
+        s.cost_usd AS cost_sum, (s.cost_usd IS NOT NULL)::int AS cost_count,
+        s.tokens_cache_read::bigint AS cache_read_sum, (s.tokens_cache_read IS NOT NULL)::int AS cache_read_count,
+        s.tokens_cache_write::bigint AS cache_write_sum, (s.tokens_cache_write IS NOT NULL)::int AS cache_write_count,
+        s.tokens_reasoning::bigint AS reasoning_sum, (s.tokens_reasoning IS NOT NULL)::int AS reasoning_count,
+        CASE WHEN s.cost_source = 'sent' THEN s.cost_usd END AS cost_sent_sum, (s.cost_source = 'sent' AND s.cost_usd IS NOT NULL)::int AS cost_sent_count,
+        CASE WHEN s.cost_source = 'computed' THEN s.cost_usd END AS cost_computed_sum, (s.cost_source = 'computed' AND s.cost_usd IS NOT NULL)::int AS cost_computed_count
       FROM spans s WHERE ${versionSpanFilters(projectId, versionIds, f)} AND (${Prisma.join(edges, " OR ")})`);
   return Prisma.sql`(${Prisma.join(parts, " UNION ALL ")})`;
 }
@@ -170,9 +235,20 @@ function rollupQuery(projectId: string, versionIds: string[], f: CompareFilters)
       sum(x.tokens_prompt_sum)::float8 AS prompt_sum, sum(x.tokens_prompt_count)::int AS prompt_count,
       sum(x.tokens_completion_sum)::float8 AS completion_sum, sum(x.tokens_completion_count)::int AS completion_count,
       sum(x.tokens_total_sum)::float8 AS total_sum, sum(x.tokens_total_count)::int AS total_count,
-      coalesce(sum(x.cost_sum), 0)::float8 AS cost_sum, sum(x.cost_count)::int AS cost_count
+      coalesce(sum(x.cost_sum), 0)::float8 AS cost_sum, sum(x.cost_count)::int AS cost_count,
+      sum(x.cache_read_sum)::float8 AS cache_read_sum, sum(x.cache_read_count)::int AS cache_read_count,
+      sum(x.cache_write_sum)::float8 AS cache_write_sum, sum(x.cache_write_count)::int AS cache_write_count,
+      sum(x.reasoning_sum)::float8 AS reasoning_sum, sum(x.reasoning_count)::int AS reasoning_count,
+      coalesce(sum(x.cost_sent_sum), 0)::float8 AS cost_sent_sum, sum(x.cost_sent_count)::int AS cost_sent_count,
+      coalesce(sum(x.cost_computed_sum), 0)::float8 AS cost_computed_sum, sum(x.cost_computed_count)::int AS cost_computed_count
     FROM ${rollupSource(projectId, versionIds, f)} x
     GROUP BY 1, 2, 3`;
+}
+
+function explainCost(c: CostFigures, spans: number): string {
+  if (spans === 0) return "no spans";
+  const parts = [`${c.sent.count} sent by the span`, `${c.computed.count} computed from the price table`, `${c.unknown} unknown`];
+  return `cost of ${spans} span${spans === 1 ? "" : "s"}: ${parts.join(", ")}; sums and means cover the ${c.count} with a cost`;
 }
 
 export type CompareService = ReturnType<typeof createCompareService>;
@@ -204,11 +280,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
              (count(${unit}) FILTER (WHERE f.judged))::int AS units, (count(${unit}) FILTER (WHERE f.judged AND f.failed))::int AS failures,
              count(${unit})::int AS all_units, count(*)::int AS spans,
              percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_pct,
-             avg(s.latency_ms) AS latency_mean,
-             avg(s.tokens_prompt)::float8 AS prompt_mean, sum(s.tokens_prompt)::float8 AS prompt_sum,
-             avg(s.tokens_completion)::float8 AS completion_mean, sum(s.tokens_completion)::float8 AS completion_sum,
-             avg(s.tokens_total)::float8 AS total_mean, sum(s.tokens_total)::float8 AS total_sum,
-             avg(s.cost_usd) AS cost_mean, sum(s.cost_usd) AS cost_sum
+             avg(s.latency_ms) AS latency_mean, ${RAW_AMOUNTS}
            FROM spans s CROSS JOIN LATERAL ${judgementSql(p.projectId, q.failure)} f
            WHERE ${versionSpanFilters(p.projectId, ids, q)}
            GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`;
@@ -242,7 +314,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           coverage: annotationBased ? { annotatedUnits: n, allUnits: f.allUnits, rate: f.allUnits ? n / f.allUnits : null } : null,
           latencyMs: { p50: f.pct?.[0] ?? null, p95: f.pct?.[1] ?? null, p99: f.pct?.[2] ?? null, mean: f.latencyMean },
           tokens: f.tokens,
-          costUsd: f.cost,
+          costUsd: { ...f.cost, explanation: explainCost(f.cost, f.spans) },
           annotations: annotations
             .filter((a) => a.version_id === id)
             .map((a) => ({ name: a.name as string, count: num(a.count)!, passRate: num(a.pass_rate), meanScore: num(a.mean_score) })),

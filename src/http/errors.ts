@@ -16,6 +16,7 @@ const STATUS = {
   missing_variables: 422,
   unexpected_variables: 422,
   invalid_variables: 422,
+  limit_exceeded: 422,
   rate_limited: 429,
   internal: 500,
   unavailable: 503,

@@ -1,11 +1,13 @@
 // Stores OTLP spans: the only module that writes the spans table. One INSERT per chunk of spans: the rows travel as
-// one JSON parameter expanded by json_to_recordset, and the prompt link is resolved in the same statement by joining
-// the key's prompts and versions, so a request costs one round trip per chunk whatever its size or prompt mix.
+// one JSON parameter expanded by json_to_recordset, and the prompt link and a missing cost are resolved in the same
+// statement (the key's prompts, versions, label ledger and price table), so a request costs one round trip per chunk
+// whatever its size or prompt mix, plus one for the links that need the rest of the trace (trace-links.ts).
 // The same statement adds the new spans to span_rollups (see compare/rollups.ts).
-import { rollupUpsertSql } from "../compare/rollups.js";
+import { rollupInputColumns, rollupUpsertSql } from "../compare/rollups.js";
 import type { Database } from "../db/client.js";
 import { toSpanRow } from "./mapping.js";
 import type { OtlpSpan } from "./otlp.js";
+import { linkTraces } from "./trace-links.js";
 
 // Big enough to amortise the round trip, small enough to keep one statement's JSON parameter a few MB.
 const CHUNK_SIZE = 1000;
@@ -15,12 +17,17 @@ const ROW_COLUMNS = `
   trace_id text, span_id text, parent_span_id text, name text, otel_kind smallint, span_kind text,
   start_time timestamptz, start_time_unix_nano bigint, end_time_unix_nano bigint, latency_ms double precision,
   status_code smallint, failed boolean, error_message text, prompt_name text, prompt_version text,
-  label text, source text, model text, provider text, session_id text, user_id text,
-  tokens_prompt integer, tokens_completion integer, tokens_total integer, cost_usd double precision,
+  label text, source text, model text, response_model text, provider text, session_id text, user_id text,
+  tokens_prompt integer, tokens_completion integer, tokens_total integer, tokens_cache_read integer,
+  tokens_cache_write integer, tokens_reasoning integer, cost_usd double precision, cost_source text,
   attributes jsonb, resource_attributes jsonb, events jsonb`;
 
-// A span naming a prompt is linked when the prompt exists in the key's project and has exactly that version string;
-// otherwise it is kept and flagged. A resent span (same trace and span id) is skipped, so exporter retries are safe.
+// A span naming a prompt is linked when the prompt exists in the key's project and has that exact version string,
+// or when the "version" is a label (Arthur's SDK sends `latest` or a tag): then the version the label held at the
+// span's start, from the label ledger, and the label is kept in `label`. Otherwise it is kept and flagged. A span
+// without a cost is priced from model_prices: the response model's price, else the request model's, effective at
+// the span's start; it needs both token counts, and cache tokens are parts of the prompt tokens, so more cache than
+// prompt tokens is no price. A resent span (same trace and span id) is skipped, so exporter retries are safe.
 // The rollup upsert reads the insert's RETURNING: only rows actually inserted, so a resent span never counts twice,
 // and spans and rollups commit together.
 const INSERT_SPANS = `
@@ -28,28 +35,49 @@ WITH ins AS (
 INSERT INTO spans (
   project_id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
   start_time, start_time_unix_nano, end_time_unix_nano, latency_ms, status_code, failed, error_message,
-  prompt_name, prompt_version, prompt_id, version_id, link_status, label, source, model, provider,
-  session_id, user_id, tokens_prompt, tokens_completion, tokens_total, cost_usd,
-  attributes, resource_attributes, events)
+  prompt_name, prompt_version, prompt_id, version_id, link_status, label, source, model, response_model, provider,
+  session_id, user_id, tokens_prompt, tokens_completion, tokens_total, tokens_cache_read, tokens_cache_write,
+  tokens_reasoning, cost_usd, cost_source, attributes, resource_attributes, events)
 SELECT
   $1::uuid, r.trace_id, r.span_id, r.parent_span_id, r.name, r.otel_kind, r.span_kind,
   r.start_time, r.start_time_unix_nano, r.end_time_unix_nano, r.latency_ms, r.status_code, r.failed, r.error_message,
-  r.prompt_name, r.prompt_version, p.id, v.id,
+  r.prompt_name, coalesce(lv.version, r.prompt_version), p.id, coalesce(v.id, lv.id),
   CASE
-    WHEN r.prompt_name IS NULL AND r.prompt_version IS NULL THEN 'none'
-    WHEN v.id IS NOT NULL THEN 'linked'
+    WHEN r.prompt_name IS NULL THEN 'none'
+    WHEN v.id IS NOT NULL OR lv.id IS NOT NULL THEN 'linked'
     WHEN p.id IS NOT NULL THEN 'unknown_version'
     ELSE 'unknown_prompt'
   END,
-  r.label, r.source, r.model, r.provider,
-  r.session_id, r.user_id, r.tokens_prompt, r.tokens_completion, r.tokens_total, r.cost_usd,
+  CASE WHEN lv.id IS NOT NULL THEN coalesce(r.label, r.prompt_version) ELSE r.label END,
+  r.source, r.model, r.response_model, r.provider,
+  r.session_id, r.user_id, r.tokens_prompt, r.tokens_completion, r.tokens_total, r.tokens_cache_read, r.tokens_cache_write,
+  r.tokens_reasoning, coalesce(r.cost_usd, price.cost), CASE WHEN r.cost_usd IS NOT NULL THEN r.cost_source WHEN price.cost IS NOT NULL THEN 'computed' END,
   r.attributes, r.resource_attributes, r.events
 FROM json_to_recordset($2::json) AS r(${ROW_COLUMNS})
 LEFT JOIN prompts p ON p.project_id = $1::uuid AND p.name = r.prompt_name
 LEFT JOIN prompt_versions v ON v.prompt_id = p.id AND v.version = r.prompt_version
+LEFT JOIN LATERAL (
+  SELECT le.to_version FROM label_events le
+  WHERE v.id IS NULL AND le.prompt_id = p.id AND le.label = r.prompt_version AND le.created_at <= r.start_time
+  ORDER BY le.created_at DESC, le.id DESC LIMIT 1
+) le ON TRUE
+LEFT JOIN prompt_versions lv ON lv.prompt_id = p.id AND lv.version = le.to_version
+LEFT JOIN LATERAL (
+  SELECT (((r.tokens_prompt - coalesce(r.tokens_cache_read, 0) - coalesce(r.tokens_cache_write, 0))::numeric * mp.input_per_mtok
+      + coalesce(r.tokens_cache_read, 0)::numeric * coalesce(mp.cache_read_per_mtok, mp.input_per_mtok)
+      + coalesce(r.tokens_cache_write, 0)::numeric * coalesce(mp.cache_write_per_mtok, mp.input_per_mtok)
+      + r.tokens_completion::numeric * mp.output_per_mtok) / 1000000)::float8 AS cost
+  FROM model_prices mp
+  -- The EXISTS is uncorrelated, so it runs once per statement: a project without prices never looks per span.
+  WHERE r.cost_usd IS NULL AND r.tokens_prompt IS NOT NULL AND r.tokens_completion IS NOT NULL
+    AND EXISTS (SELECT 1 FROM model_prices p0 WHERE p0.project_id = $1::uuid)
+    AND coalesce(r.tokens_cache_read, 0) + coalesce(r.tokens_cache_write, 0) <= r.tokens_prompt
+    AND mp.project_id = $1::uuid AND mp.model IN (r.response_model, r.model) AND mp.effective_from <= r.start_time
+  ORDER BY (mp.model IS NOT DISTINCT FROM r.response_model) DESC, mp.effective_from DESC
+  LIMIT 1
+) price ON TRUE
 ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
-RETURNING project_id, version_id, start_time, label, source, model, latency_ms, failed, span_kind,
-  tokens_prompt, tokens_completion, tokens_total, cost_usd
+RETURNING ${rollupInputColumns()}
 ), rolled AS (
 ${rollupUpsertSql("ins")}
 )
@@ -61,14 +89,17 @@ export function createIngestService({ database }: { database: Database }) {
   return {
     /**
      * Stores `spans` in `projectId`; returns how many rows are new. Chunks commit one by one: a failure part-way
-     * leaves earlier chunks stored, which the exporter's retry then skips as duplicates.
+     * leaves earlier chunks stored, which the exporter's retry then skips as duplicates. After each chunk, the links
+     * that depend on other spans of its traces are brought up to date (also when those came in another request).
      */
     async ingest(projectId: string, spans: OtlpSpan[]): Promise<{ inserted: number }> {
       let inserted = 0;
       for (let i = 0; i < spans.length; i += CHUNK_SIZE) {
-        const rows = spans.slice(i, i + CHUNK_SIZE).map(toSpanRow);
+        const chunk = spans.slice(i, i + CHUNK_SIZE);
+        const rows = chunk.map(toSpanRow);
         const result = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, JSON.stringify(rows)]);
         inserted += result.rows[0]!.inserted;
+        await linkTraces(database, projectId, [...new Set(chunk.map((s) => s.traceId))]);
       }
       return { inserted };
     },

@@ -37,16 +37,27 @@ export interface SpanView {
   promptId: string | null;
   versionId: string | null;
   linkStatus: (typeof LINK_STATUSES)[number];
+  /** The PROMPT span (Arthur's SDK) the link was taken from, for an LLM span that named no prompt itself. */
+  promptSpanId: string | null;
+  /** Under an EVALUATOR or GUARDRAIL span: never counted as the prompt's traffic. */
+  inEvaluation: boolean;
   label: string | null;
   source: string | null;
+  /** The request model (what compare groups by). */
   model: string | null;
+  responseModel: string | null;
   provider: string | null;
   sessionId: string | null;
   userId: string | null;
   tokensPrompt: number | null;
   tokensCompletion: number | null;
   tokensTotal: number | null;
+  tokensCacheRead: number | null;
+  tokensCacheWrite: number | null;
+  tokensReasoning: number | null;
   costUsd: number | null;
+  /** sent: the span carried it; computed: from the price table at ingest; null: unknown. */
+  costSource: "sent" | "computed" | null;
   attributes: Attributes;
   resourceAttributes: Attributes;
   events: SpanEvent[];
@@ -89,13 +100,16 @@ export interface SpanQuery {
 
 /** A `spans` row as read back: the stored columns, plus the link and bookkeeping ones. */
 interface SpanRowOut
-  extends Omit<SpanRow, "start_time" | "start_time_unix_nano" | "end_time_unix_nano" | "events"> {
+  extends Omit<SpanRow, "start_time" | "start_time_unix_nano" | "end_time_unix_nano" | "events" | "cost_source"> {
   id: string;
   start_ns: string;
   end_ns: string;
   prompt_id: string | null;
   version_id: string | null;
   link_status: SpanView["linkStatus"];
+  prompt_span_id: string | null;
+  in_evaluation: boolean;
+  cost_source: SpanView["costSource"];
   events: SpanEvent[];
   received_at: Date;
 }
@@ -103,8 +117,9 @@ interface SpanRowOut
 // bigints as text: the two drivers return int8 differently (string vs BigInt).
 const SPAN_COLUMNS = `id::text AS id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
   start_time_unix_nano::text AS start_ns, end_time_unix_nano::text AS end_ns, latency_ms, status_code, failed,
-  error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, label, source, model, provider,
-  session_id, user_id, tokens_prompt, tokens_completion, tokens_total, cost_usd, attributes, resource_attributes,
+  error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id, in_evaluation, label,
+  source, model, response_model, provider, session_id, user_id, tokens_prompt, tokens_completion, tokens_total,
+  tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd, cost_source, attributes, resource_attributes,
   events, received_at`;
 
 function spanView(r: SpanRowOut): SpanView {
@@ -129,16 +144,23 @@ function spanView(r: SpanRowOut): SpanView {
     promptId: r.prompt_id,
     versionId: r.version_id,
     linkStatus: r.link_status,
+    promptSpanId: r.prompt_span_id,
+    inEvaluation: r.in_evaluation,
     label: r.label,
     source: r.source,
     model: r.model,
+    responseModel: r.response_model,
     provider: r.provider,
     sessionId: r.session_id,
     userId: r.user_id,
     tokensPrompt: r.tokens_prompt,
     tokensCompletion: r.tokens_completion,
     tokensTotal: r.tokens_total,
+    tokensCacheRead: r.tokens_cache_read,
+    tokensCacheWrite: r.tokens_cache_write,
+    tokensReasoning: r.tokens_reasoning,
     costUsd: r.cost_usd,
+    costSource: r.cost_source,
     attributes: r.attributes,
     resourceAttributes: r.resource_attributes,
     events: r.events,

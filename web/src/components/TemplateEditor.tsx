@@ -103,15 +103,20 @@ const errorField = StateField.define<DecorationSet>({
   provide: (field) => EditorView.decorations.from(field),
 });
 
+/**
+ * Uncontrolled: the editor owns its document from `initialValue` on and reports every change. Pushing React state
+ * back into it would race with typing (a render of an older value would undo the keystrokes typed since); to start
+ * over, give the component a new `key`.
+ */
 export function TemplateEditor({
-  value,
+  initialValue,
   onChange,
   label,
   error,
   placeholder,
   minLines = 6,
 }: {
-  value: string;
+  initialValue: string;
   onChange: (value: string) => void;
   label: string;
   error?: EditorError | null;
@@ -122,9 +127,6 @@ export function TemplateEditor({
   const view = useRef<EditorView | null>(null);
   const latestOnChange = useRef(onChange);
   latestOnChange.current = onChange;
-  // What the editor itself last reported: a `value` equal to it is an echo, not a change from outside. Comparing
-  // with the document instead would undo keystrokes typed while React was still rendering an older value.
-  const emitted = useRef(value);
 
   useEffect(() => {
     // CodeMirror injects its styles at run time. In a shadow root it uses a constructed stylesheet, which the
@@ -136,7 +138,7 @@ export function TemplateEditor({
       root: shadow,
       parent,
       state: EditorState.create({
-        doc: value,
+        doc: initialValue,
         extensions: [
           lineNumbers(),
           history(),
@@ -150,9 +152,7 @@ export function TemplateEditor({
           EditorView.contentAttributes.of({ "aria-label": label, "aria-multiline": "true" }),
           EditorView.theme({ ".cm-content, .cm-gutter": { minHeight: `${minLines * 1.5}em` } }),
           EditorView.updateListener.of((update) => {
-            if (!update.docChanged) return;
-            emitted.current = update.state.doc.toString();
-            latestOnChange.current(emitted.current);
+            if (update.docChanged) latestOnChange.current(update.state.doc.toString());
           }),
         ],
       }),
@@ -162,20 +162,12 @@ export function TemplateEditor({
       editor.destroy();
       view.current = null;
     };
-    // The editor owns its document once created; outside changes arrive through the effect below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Created once: the editor owns its document (see above).
   }, []);
 
   useEffect(() => {
-    const editor = view.current;
-    if (!editor || value === emitted.current) return;
-    emitted.current = value;
-    editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: value } });
-  }, [value]);
-
-  useEffect(() => {
     view.current?.dispatch({ effects: setError.of(error ?? null) });
-  }, [error?.line, error?.column]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [error?.line, error?.column]);
 
   return <div className="editor" ref={host} />;
 }

@@ -31,7 +31,8 @@ export function PromptList() {
       else next.delete(k);
     }
     if (!("cursor" in changes)) next.delete("cursor");
-    setParams(next, { replace: "q" in changes });
+    // Typing in a filter replaces the history entry; following a folder or a page adds one.
+    setParams(next, { replace: "q" in changes || "tag" in changes });
   }
 
   const list = useQuery({

@@ -105,7 +105,6 @@ function PublishForm({
       ...(commitMessage ? { commitMessage } : {}),
     }),
     // The body is rebuilt from its text inputs; the JSON text is what identifies it.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [JSON.stringify(template), config, schema, commitMessage],
   );
   const localError = !nameValid ? "name" : configParsed.error ?? schemaParsed.error;
@@ -216,7 +215,7 @@ function PublishForm({
         becomes part of the version's contract.
       </p>
       {type === "text" ? (
-        <TemplateEditor value={text} onChange={setText} label="Template" error={errorFor(undefined)} placeholder="You support {{company}}. Classify: {{question}}" />
+        <TemplateEditor initialValue={text} onChange={setText} label="Template" error={errorFor(undefined)} placeholder="You support {{company}}. Classify: {{question}}" />
       ) : (
         <ol className="chat-editor">
           {items.map((item, index) => (
@@ -249,7 +248,7 @@ function PublishForm({
                 </button>
               </div>
               {item.kind === "message" ? (
-                <TemplateEditor value={item.content} onChange={(content) => updateItem(item.key, { content })} label={`Message ${index + 1} (${item.role})`} error={errorFor(index)} minLines={3} />
+                <TemplateEditor initialValue={item.content} onChange={(content) => updateItem(item.key, { content })} label={`Message ${index + 1} (${item.role})`} error={errorFor(index)} minLines={3} />
               ) : (
                 <p className="muted small">Filled at render time with a list of messages (e.g. the conversation so far).</p>
               )}
