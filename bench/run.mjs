@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
 const here = new URL(".", import.meta.url).pathname;
-const all = ["resolve", "client", "ingest", "compare", "limits", "console"];
+const all = ["resolve", "client", "ingest", "compare", "limits", "console", "compare-page"];
 const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const env = { ...process.env, BENCH_DATABASE_URL: process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test" };
 let failed = false;

@@ -257,6 +257,8 @@ describe("listing for the console", () => {
     expect(tagged.body.data.map((p: { name: string }) => p.name)).toEqual(["support/triage"]);
     // LIKE wildcards in the search are literal characters.
     expect((await admin.get("/api/v1/prompts?q=t_x")).body.data.map((p: { name: string }) => p.name)).toEqual(["support_x/odd"]);
+    expect((await admin.get("/api/v1/prompts?q=s_p")).body.data).toEqual([]); // unescaped, `_` would match the u of "support"
+    expect((await admin.get("/api/v1/prompts?q=%25")).body.data).toEqual([]);
   });
 
   it("lists the folders directly inside a folder with their prompt counts", async () => {

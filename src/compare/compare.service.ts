@@ -50,6 +50,8 @@ const BUCKETS = { "5m": "5 minutes", "1h": "1 hour", "1d": "1 day" } as const;
 const MAX_BUCKETS = 5_000;
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+// As failureVerdict counts: a side needs at least max(minSample, 1) units.
+const moreNeeded = (units: number, minSample: number) => Math.max(0, Math.max(minSample, 1) - units);
 const percent = (rate: number | null) => (rate === null ? "none (no units)" : `${(rate * 100).toFixed(1)}%`);
 
 /** One version's figures, whichever table they come from. */
@@ -341,6 +343,8 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           verdict: verdict.verdict as Verdict,
           explanation: verdict.sentence + coverageNote,
           minSample: verdict.minSample,
+          // How many more units each side needs before there is a verdict at all (0 when it has enough).
+          moreUnitsNeeded: { baseline: moreNeeded(baseline!.units, q.minSample), candidate: moreNeeded(c.units, q.minSample) },
           failureRateDiff: diff && { diff: diff.diff, low: diff.low, high: diff.high },
           pValue: verdict.pValue,
           test: verdict.test,

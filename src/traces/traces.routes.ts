@@ -48,6 +48,7 @@ const SpansQuery = z.object({
   session: filter,
   user: filter,
   model: filter,
+  source: filter,
   linkStatus: z.enum(LINK_STATUSES).optional(),
   spanKind: filter,
   from: z.iso.datetime({ offset: true }).optional(),

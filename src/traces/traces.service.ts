@@ -88,6 +88,8 @@ export interface SpanQuery {
   session?: string;
   user?: string;
   model?: string;
+  /** How the client got the prompt (network, cache, stale, snapshot, fallback); `unspecified` for spans naming none. */
+  source?: string;
   linkStatus?: (typeof LINK_STATUSES)[number];
   spanKind?: string;
   from?: string;
@@ -210,6 +212,8 @@ export function createTracesService({ database }: { database: Database }) {
       if (q.session !== undefined) add((x) => `session_id = ${x}`, q.session);
       if (q.user !== undefined) add((x) => `user_id = ${x}`, q.user);
       if (q.model !== undefined) add((x) => `model = ${x}`, q.model);
+      // As compare filters it: a span that names no source is `unspecified`.
+      if (q.source !== undefined) add((x) => `coalesce(source, 'unspecified') = ${x}`, q.source);
       if (q.linkStatus !== undefined) add((x) => `link_status = ${x}`, q.linkStatus);
       if (q.spanKind !== undefined) add((x) => `span_kind = ${x}`, q.spanKind.toUpperCase());
       if (q.from !== undefined) add((x) => `start_time >= ${x}::timestamptz`, q.from);

@@ -8,6 +8,8 @@ import { SessionProvider, can, useSession, useSessionQuery, useSignOut } from ".
 
 const Publish = lazy(() => import("./pages/Publish"));
 const Settings = lazy(() => import("./pages/Settings"));
+const Traces = lazy(() => import("./pages/Traces"));
+const Trace = lazy(() => import("./pages/Trace"));
 
 export function App() {
   const session = useSessionQuery();
@@ -35,6 +37,8 @@ export function App() {
             <Route path="/prompts" element={<PromptList />} />
             <Route path="/prompts/*" element={<PromptRoute />} />
             <Route path="/new" element={can(session.data, "write") ? <Publish /> : <Navigate to="/prompts" replace />} />
+            <Route path="/traces" element={<Traces />} />
+            <Route path="/traces/:traceId" element={<Trace />} />
             <Route path="/settings" element={<Settings />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
@@ -59,6 +63,7 @@ function Shell({ children }: { children: React.ReactNode }) {
         </Link>
         <nav aria-label="Main">
           <NavLink to="/prompts">Prompts</NavLink>
+          <NavLink to="/traces">Traces</NavLink>
           {can(session, "write") && <NavLink to="/new">New prompt</NavLink>}
           <NavLink to="/settings">Settings</NavLink>
         </nav>

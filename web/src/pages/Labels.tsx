@@ -11,9 +11,10 @@ import { useVersions } from "./Versions";
 // The client library's default cache TTL: how long a running application may keep serving the old version.
 const CLIENT_TTL_SECONDS = 60;
 
-type Action =
+export type LabelAction =
   | { kind: "move"; label: string; current: string | null; to?: string }
-  | { kind: "rollback"; label: string; current: string; to: string | null; undo?: boolean };
+  | { kind: "rollback"; label: string; current: string; to: string | null; undo?: boolean; reason?: string };
+type Action = LabelAction;
 
 function useHistory(name: string, label: string) {
   return useInfiniteQuery({
@@ -186,7 +187,7 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
 const dialogTitle = (a: Action) =>
   a.kind === "move" ? (a.label ? `Move ${a.label}` : "Point a label at a version") : a.undo ? `Undo: move ${a.label} back` : `Roll back ${a.label}`;
 
-function LabelActionForm({
+export function LabelActionForm({
   prompt,
   action,
   onCancel,
@@ -202,7 +203,7 @@ function LabelActionForm({
   const all = versions.data?.pages.flatMap((p) => p.data.map((v) => v.version)) ?? [];
   const [label, setLabel] = useState(action.label);
   const [version, setVersion] = useState(action.kind === "move" ? (action.to ?? "") : "");
-  const [reason, setReason] = useState(action.kind === "rollback" && action.undo ? `Undo: back to ${action.to}` : "");
+  const [reason, setReason] = useState(action.kind === "rollback" ? (action.reason ?? (action.undo ? `Undo: back to ${action.to}` : "")) : "");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 

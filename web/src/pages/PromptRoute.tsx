@@ -7,6 +7,7 @@ import { PromptDetailSchema, type PromptDetail } from "@promptreg/client/contrac
 import { ApiError, api, promptPath } from "../api";
 import { Badge, ErrorBox, LabelBadge, Loading } from "../components/ui";
 import { can, useSession } from "../session";
+import Compare, { usePrefetchCompare } from "./Compare";
 import { Labels } from "./Labels";
 import { TryIt } from "./TryIt";
 import { Versions } from "./Versions";
@@ -14,7 +15,7 @@ import { Versions } from "./Versions";
 const Publish = lazy(() => import("./Publish"));
 const Diff = lazy(() => import("./Diff"));
 
-const PAGES = ["versions", "labels", "diff", "try", "publish"] as const;
+const PAGES = ["versions", "labels", "diff", "try", "publish", "compare"] as const;
 type Page = (typeof PAGES)[number];
 
 export const promptHref = (name: string, page: Page = "versions", query?: Record<string, string>) => {
@@ -31,6 +32,9 @@ export function PromptRoute() {
   const [name, pageText] = splat.includes("/-/") ? [splat.slice(0, splat.indexOf("/-/")), splat.slice(splat.indexOf("/-/") + 3)] : [splat.replace(/\/+$/, ""), "versions"];
   const page = (PAGES as readonly string[]).includes(pageText) ? (pageText as Page) : null;
   const prompt = usePrompt(name);
+  // Not lazy, and its data asked for alongside the prompt's: the compare page's verdict is what an on-call engineer
+  // opens this for, so it must not wait for a chunk and then for the prompt before it even asks.
+  usePrefetchCompare(name, page === "compare");
   const session = useSession();
 
   if (prompt.isPending) return <Loading label={`Loading ${name}`} />;
@@ -64,6 +68,7 @@ export function PromptRoute() {
           Versions
         </NavLink>
         <NavLink to={promptHref(name, "labels")}>Labels</NavLink>
+        <NavLink to={promptHref(name, "compare")}>Compare</NavLink>
         <NavLink to={promptHref(name, "diff")}>Diff</NavLink>
         <NavLink to={promptHref(name, "try")}>Try it</NavLink>
         {can(session, "write") && <NavLink to={promptHref(name, "publish")}>Publish</NavLink>}
@@ -72,6 +77,7 @@ export function PromptRoute() {
         {page === "versions" && <Versions prompt={prompt.data} />}
         {page === "labels" && <Labels prompt={prompt.data} />}
         {page === "diff" && <Diff prompt={prompt.data} />}
+        {page === "compare" && <Compare prompt={prompt.data} />}
         {page === "try" && <TryIt prompt={prompt.data} />}
         {page === "publish" && (can(session, "write") ? <Publish prompt={prompt.data} /> : <p>Publishing needs a key with the write role.</p>)}
       </Suspense>

@@ -1,0 +1,263 @@
+// The time series of a comparison as four line charts (count, failure rate, p95 latency, mean cost), one line per
+// version, with a dashed vertical marker at every move of the chosen label. Loaded on demand: uPlot is only needed
+// here, and the verdict above must not wait for it. Points come from the timeseries endpoint's buckets, never from
+// spans. Dragging across a chart picks a time range; clicking a point lists that version's spans of that bucket.
+// Every figure is also in a table under each chart, for keyboards and screen readers.
+import { useEffect, useMemo, useRef, useState } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { Link } from "react-router";
+import { cssVar, seriesClass, seriesColour } from "./colors";
+import { int, ms, pct, usd } from "./format";
+import { BUCKET_MS, type Bucket } from "./range";
+import type { LedgerEvent, TimePoint } from "./schemas";
+
+export interface TimeChartsProps {
+  series: { version: string; colour: number; points: TimePoint[] }[];
+  events: LedgerEvent[];
+  from: Date;
+  to: Date;
+  bucket: Bucket;
+  unit: string;
+  /** The traces list of a version between two times. */
+  spansHref: (version: string, from: Date, to: Date) => string;
+  onSelectRange: (from: Date, to: Date) => void;
+  onOpenSpans: (version: string, from: Date, to: Date) => void;
+}
+
+interface Metric {
+  key: "count" | "failureRate" | "latencyP95Ms" | "costMeanUsd";
+  title: string;
+  format: (v: number | null) => string;
+  /** Axis labels: shorter than `format` where that is long ("100%", not "100.00%"). */
+  tick: (v: number) => string;
+  /** Tick steps the axis may use (counts are whole numbers). */
+  incrs?: number[];
+  /** A bucket without spans of the version: 0 for a count, no value for anything else. */
+  missing: number | null;
+}
+
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+
+const METRICS: Metric[] = [
+  { key: "count", title: "Count", format: int, tick: int, incrs: WHOLE_STEPS, missing: 0 },
+  { key: "failureRate", title: "Failure rate", format: pct, tick: (v) => `${+(v * 100).toFixed(2)}%`, missing: null },
+  { key: "latencyP95Ms", title: "Latency p95", format: ms, tick: ms, missing: null },
+  { key: "costMeanUsd", title: "Mean cost", format: usd, tick: usd, missing: null },
+];
+
+const SYNC_KEY = "promptreg-timeseries";
+
+/** Bucket starts from `from` to `to`, aligned as the server aligns them (multiples of the bucket since the epoch). */
+function bucketStarts(from: Date, to: Date, bucket: Bucket): number[] {
+  const step = BUCKET_MS[bucket];
+  const starts: number[] = [];
+  for (let t = Math.floor(from.getTime() / step) * step; t < to.getTime(); t += step) starts.push(t);
+  return starts;
+}
+
+function describeEvent(e: LedgerEvent): string {
+  const verb = e.action === "rollback" ? "rolled back" : e.action === "delete" ? "deleted" : "moved";
+  return `${e.label} ${verb} ${e.fromVersion ?? "—"} → ${e.toVersion ?? "—"} by ${e.actor}`;
+}
+
+export default function TimeCharts(props: TimeChartsProps) {
+  const starts = useMemo(() => bucketStarts(props.from, props.to, props.bucket), [props.from, props.to, props.bucket]);
+  const [scheme, setScheme] = useState(0);
+  useEffect(() => {
+    // Canvas colours are read from the style sheet when a chart is drawn: redraw when light/dark flips.
+    const media = window.matchMedia("(prefers-color-scheme: dark)");
+    const flip = () => setScheme((n) => n + 1);
+    media.addEventListener("change", flip);
+    return () => media.removeEventListener("change", flip);
+  }, []);
+  return (
+    <div className="time-charts">
+      {METRICS.map((m) => (
+        <MetricChart key={m.key} metric={m} starts={starts} scheme={scheme} {...props} />
+      ))}
+    </div>
+  );
+}
+
+function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metric: Metric; starts: number[]; scheme: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [markers, setMarkers] = useState<{ left: number; top: number; height: number; flip: boolean; event: LedgerEvent }[]>([]);
+  const callbacks = useRef(p);
+  callbacks.current = p;
+
+  const data = useMemo(() => {
+    const columns: (number | null)[][] = p.series.map((s) => {
+      const byStart = new Map(s.points.map((pt) => [Date.parse(pt.start), pt[metric.key]]));
+      return starts.map((t) => (byStart.has(t) ? (byStart.get(t) ?? null) : metric.missing));
+    });
+    return [starts.map((t) => t / 1000), ...columns] as uPlot.AlignedData;
+  }, [p.series, starts, metric]);
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const fg = cssVar("--fg-muted", "#666");
+    const grid = cssVar("--border", "#ddd");
+    const markerColour = cssVar("--marker", "#8a5a00");
+    const fromS = p.from.getTime() / 1000;
+    const toS = p.to.getTime() / 1000;
+    const eventTimes = p.events.map((e) => Date.parse(e.at) / 1000);
+    const bucketS = BUCKET_MS[p.bucket] / 1000;
+
+    const placeMarkers = (u: uPlot) => {
+      const over = u.over.getBoundingClientRect();
+      const outer = el.getBoundingClientRect();
+      setMarkers(
+        p.events
+          .map((event, i) => ({ event, x: u.valToPos(eventTimes[i]!, "x") }))
+          .filter(({ x }) => x >= 0 && x <= over.width)
+          // A marker in the right half opens its tooltip to the left, so that it stays on the page.
+          .map(({ event, x }) => ({ event, left: over.left - outer.left + x, top: over.top - outer.top, height: over.height, flip: x > over.width / 2 })),
+      );
+    };
+
+    const opts: uPlot.Options = {
+      width: Math.max(320, el.clientWidth),
+      height: 150,
+      series: [
+        { value: (_u, v) => (v == null ? "—" : new Date(v * 1000).toLocaleString()) },
+        ...p.series.map((s) => ({
+          label: s.version,
+          stroke: seriesColour(s.colour),
+          width: 2,
+          spanGaps: false,
+          points: { size: 5 },
+          value: (_u: uPlot, v: number | null) => metric.format(v),
+        })),
+      ],
+      scales: {
+        x: { time: true, range: () => [fromS, toS] },
+        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
+      },
+      axes: [
+        { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 64, values: (_u, splits) => splits.map(metric.tick), ...(metric.incrs ? { incrs: metric.incrs } : {}) },
+      ],
+      cursor: {
+        sync: { key: SYNC_KEY },
+        drag: { x: true, y: false, setScale: false },
+        points: { size: 7 },
+      },
+      legend: { live: true },
+      hooks: {
+        draw: [
+          (u) => {
+            const ctx = u.ctx;
+            const { top, height } = u.bbox;
+            ctx.save();
+            ctx.strokeStyle = markerColour;
+            ctx.lineWidth = 1.5 * devicePixelRatio;
+            ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio]);
+            for (const t of eventTimes) {
+              if (t < fromS || t > toS) continue;
+              const x = Math.round(u.valToPos(t, "x", true));
+              ctx.beginPath();
+              ctx.moveTo(x, top);
+              ctx.lineTo(x, top + height);
+              ctx.stroke();
+            }
+            ctx.restore();
+            placeMarkers(u);
+          },
+        ],
+        setSelect: [
+          (u) => {
+            if (u.select.width < 4) return;
+            const lo = u.posToVal(u.select.left, "x");
+            const hi = u.posToVal(u.select.left + u.select.width, "x");
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            callbacks.current.onSelectRange(new Date(lo * 1000), new Date(hi * 1000));
+          },
+        ],
+      },
+    };
+    const chart = new uPlot(opts, data, el.querySelector<HTMLElement>(".chart-canvas")!);
+
+    // A click on the plot opens the spans of the line nearest to the pointer, in that bucket.
+    const onClick = () => {
+      const idx = chart.cursor.idx;
+      const top = chart.cursor.top;
+      if (idx == null || top == null || top < 0) return;
+      let best: { version: string; distance: number } | null = null;
+      p.series.forEach((s, i) => {
+        const v = chart.data[i + 1]![idx];
+        if (v == null) return;
+        const distance = Math.abs(chart.valToPos(v, "y") - top);
+        if (!best || distance < best.distance) best = { version: s.version, distance };
+      });
+      const chosen = best as { version: string; distance: number } | null;
+      if (!chosen) return;
+      const start = chart.data[0][idx]!;
+      callbacks.current.onOpenSpans(chosen.version, new Date(start * 1000), new Date((start + bucketS) * 1000));
+    };
+    chart.over.addEventListener("click", onClick);
+    const resize = new ResizeObserver(() => chart.setSize({ width: Math.max(320, el.clientWidth), height: 150 }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      chart.over.removeEventListener("click", onClick);
+      chart.destroy();
+    };
+    // `p` changes identity every render; the chart depends only on what is listed.
+  }, [data, p.events, p.from, p.to, p.bucket, scheme]);
+
+  const titleId = `chart-${metric.key}`;
+  const rows = starts
+    .map((t, i) => ({ t, values: p.series.map((_, s) => (data[s + 1] as (number | null)[])[i] ?? null) }))
+    .filter((r) => p.series.some((s) => s.points.some((pt) => Date.parse(pt.start) === r.t)));
+  return (
+    <figure className="time-chart" aria-labelledby={titleId}>
+      <figcaption id={titleId}>
+        {metric.title}
+        {metric.key === "count" && <span className="muted"> ({p.unit}s judged)</span>}
+        <span className="muted"> per {p.bucket}</span>
+      </figcaption>
+      <div className="chart-box" ref={box}>
+        <div className="chart-canvas" role="img" aria-label={`${metric.title} per ${p.bucket} bucket, for ${p.series.map((s) => s.version).join(" and ")}; the numbers are in the table below`} />
+        {markers.map((m, i) => (
+          <span key={i} className={m.flip ? "marker flip" : "marker"} style={{ left: m.left, top: m.top, height: m.height }}>
+            <button type="button" className="marker-handle" aria-describedby={`${titleId}-marker-${i}`} aria-label={describeEvent(m.event)} />
+            <span role="tooltip" id={`${titleId}-marker-${i}`} className="marker-tip">
+              <strong>{describeEvent(m.event)}</strong>
+              <span className="muted small">{new Date(m.event.at).toLocaleString()}</span>
+              {m.event.reason && <span className="marker-reason">“{m.event.reason}”</span>}
+            </span>
+          </span>
+        ))}
+      </div>
+      <details className="chart-table">
+        <summary>Numbers</summary>
+        <table className="compact">
+          <thead>
+            <tr>
+              <th scope="col">Bucket start</th>
+              {p.series.map((s) => (
+                <th scope="col" key={s.version} className={seriesClass(s.colour)}>
+                  {s.version}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.t}>
+                <td>{new Date(r.t).toLocaleString()}</td>
+                {r.values.map((v, s) => (
+                  <td key={s} className="num">
+                    <Link to={p.spansHref(p.series[s]!.version, new Date(r.t), new Date(r.t + BUCKET_MS[p.bucket]))}>{metric.format(v)}</Link>
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </figure>
+  );
+}
