@@ -20,11 +20,22 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * The run's migrated embedded database, made by global-setup.ts; undefined when a file runs outside the suite's
+ * configuration, or in a process of its own (test/helpers/dos-server.ts), where vitest's state is not there to read.
+ */
+function pgliteTemplate(): string | undefined {
+  try {
+    return inject("pgliteTemplate");
+  } catch {
+    return undefined;
+  }
+}
+
 /** A fresh database for one test file: empty, or on the embedded database a copy of the run's migrated one. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (!TEST_DATABASE_URL) {
-    // Made by global-setup.ts; absent when a file runs outside the suite's configuration.
-    const template = inject("pgliteTemplate");
+    const template = pgliteTemplate();
     const initialData = template ? new Blob([await readFile(template)]) : undefined;
     return { open: () => openDatabase({ dataDir: "memory", initialData }), drop: async () => {} };
   }
