@@ -43,11 +43,12 @@ function report(label, fn) {
 const { maxChars, maxNodes, maxDepth } = TEMPLATE_LIMITS;
 const pad = (s) => s + "x".repeat(maxChars - s.length);
 const templates = {
-  "500 mustaches in 100,000 characters": pad("{{a}} ".repeat(maxNodes / 2)),
-  "32 nested ifs around 452 mustaches": "{{#if a}}".repeat(maxDepth) + "{{b}}".repeat((maxNodes - 3 * maxDepth) / 2) + "{{/if}}".repeat(maxDepth),
-  "1,000 long comments in 100,000 characters": pad("{{!-- c --}}".repeat(maxNodes)),
-  "one log with 998 arguments": "{{log " + "a ".repeat(maxNodes - 2) + "}}",
-  "166 ifs over a sub-expression": "{{#if (lookup a b)}}x{{/if}}".repeat(Math.floor(maxNodes / 6)),
+  [`${maxNodes / 2} mustaches in ${maxChars} characters`]: pad("{{a}} ".repeat(maxNodes / 2)),
+  [`${maxDepth} nested ifs around ${(maxNodes - 3 * maxDepth) / 2} mustaches`]:
+    "{{#if a}}".repeat(maxDepth) + "{{b}}".repeat((maxNodes - 3 * maxDepth) / 2) + "{{/if}}".repeat(maxDepth),
+  [`${maxNodes} long comments in ${maxChars} characters`]: pad("{{!-- c --}}".repeat(maxNodes)),
+  [`one name with ${maxNodes - 2} arguments`]: "{{name " + "a ".repeat(maxNodes - 2) + "}}",
+  [`${Math.floor(maxNodes / 6)} ifs over a sub-expression`]: "{{#if (lookup a b)}}x{{/if}}".repeat(Math.floor(maxNodes / 6)),
 };
 
 console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores`);

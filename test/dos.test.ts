@@ -172,16 +172,16 @@ describe("one request cannot block the others", () => {
     expect(huge.status).toBe(422);
     expect(huge.body.error).toMatchObject({
       code: "invalid_template",
-      message: "template exceeds limits: template size (characters) 900000 (limit 100000); template nodes 300000 (limit 1000)",
+      message: "template exceeds limits: template size (characters) 900000 (limit 100000); template nodes 300000 (limit 600)",
     });
     expectResponsive(huge);
     const nodes = await publish(s, "many-nodes", { template: "{{log " + "a ".repeat(20_000) + "}}" });
     expect(nodes.status).toBe(422);
-    expect(nodes.body.error!.message).toBe("template exceeds a limit: template nodes 20002 (limit 1000)");
+    expect(nodes.body.error!.message).toBe("template exceeds a limit: template nodes 20002 (limit 600)");
     expectResponsive(nodes);
     const chat = await publish(s, "many-messages", { template: Array.from({ length: 400 }, () => ({ role: "user", content: "{{a}}{{b}}" })) });
     expect(chat.status).toBe(422);
-    expect(chat.body.error!.message).toBe("template exceeds a limit: template nodes 1600 (limit 1000)");
+    expect(chat.body.error!.message).toBe("template exceeds a limit: template nodes 1600 (limit 600)");
     expectResponsive(chat);
   });
 

@@ -12,7 +12,7 @@ export const TEMPLATE_LIMITS = Object.freeze({
   /** Blocks and sub-expressions open inside each other. */
   maxDepth: 32,
   /** Tags plus the names, literals and sub-expressions inside them, over all messages. */
-  maxNodes: 1_000,
+  maxNodes: 600,
 });
 
 export const RENDER_LIMITS = Object.freeze({

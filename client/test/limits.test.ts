@@ -96,27 +96,27 @@ describe("templateLimitsExceeded", () => {
   it("names every limit a template exceeds, with the value found, as a TemplateError from the analysis", () => {
     const err = thrown(() => analyzeTemplate("{{#if a}}".repeat(2_000) + "{{/if}}".repeat(2_000)));
     expect(err).toBeInstanceOf(TemplateError);
-    expect(err.message).toBe("template exceeds limits: nesting depth 2000 (limit 32); template nodes 6000 (limit 1000)");
+    expect(err.message).toBe("template exceeds limits: nesting depth 2000 (limit 32); template nodes 6000 (limit 600)");
     expect((err as TemplateError).details).toEqual({
       limits: [
         { limit: "nesting depth", max: 32, found: 2000 },
-        { limit: "template nodes", max: 1000, found: 6000 },
+        { limit: "template nodes", max: 600, found: 6000 },
       ],
     });
     expect(thrown(() => analyzeTemplate("é".repeat(TEMPLATE_LIMITS.maxChars + 1))).message).toBe(
       "template exceeds a limit: template size (characters) 100001 (limit 100000)",
     );
-    expect(thrown(() => analyzeTemplate("{{log " + "a ".repeat(1_000) + "}}")).message).toContain("template nodes 1002 (limit 1000)");
+    expect(thrown(() => analyzeTemplate("{{log " + "a ".repeat(1_000) + "}}")).message).toContain("template nodes 1002 (limit 600)");
     expect(thrown(() => analyzeTemplate("{{lookup " + "(lookup ".repeat(40) + "a b" + ")".repeat(40) + " c}}")).message).toContain(
       "nesting depth 40 (limit 32)",
     );
   });
 
   it("adds up the messages of a chat template", () => {
-    const message = { role: "user" as const, content: "{{a}}".repeat(250) };
+    const message = { role: "user" as const, content: "{{a}}".repeat(150) };
     expect(templateLimitsExceeded([message, message])).toEqual([]);
     expect(templateLimitsExceeded([message, message, { type: "placeholder", name: "h" }, message, message])).toEqual([
-      { limit: "template nodes", max: 1000, found: 2000 },
+      { limit: "template nodes", max: 600, found: 1200 },
     ]);
   });
 });
@@ -155,7 +155,7 @@ describe("render limits", () => {
     expect(thrown(() => renderer.render(chat, { a: big })).message).toBe("the rendered text would exceed 5000000 characters");
     expect(renderer.render(version("{{a}}{{a}}{{a}}{{a}}{{a}}"), { a: big })).toMatchObject({ text: big.repeat(5) });
     // Past the longest string the engine can build: refused, not a crash.
-    const amplified = version("{{#each a}}" + "{{../b}}".repeat(300) + "{{/each}}");
+    const amplified = version("{{#each a}}" + "{{../b}}".repeat(200) + "{{/each}}");
     expect(thrown(() => renderer.render(amplified, { a: [1, 2], b: big }))).toMatchObject({ code: "limit_exceeded" });
     expect(thrown(() => renderer.render(version("{{b}}".repeat(300)), { b: big.repeat(2) }))).toMatchObject({
       code: "limit_exceeded",
