@@ -267,21 +267,7 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
           {variables && (
             <div>
               <h3>Variables</h3>
-              <table className="compact kv">
-                <caption className="visually-hidden">Variables the template was rendered with</caption>
-                <tbody>
-                  {Object.entries(variables).map(([k, v]) => (
-                    <tr key={k}>
-                      <th scope="row">
-                        <code>{k}</code>
-                      </th>
-                      <td>
-                        <pre className="value">{show(v)}</pre>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <AttributeTable attributes={variables} caption="Variables the template was rendered with" sorted={false} />
             </div>
           )}
         </div>
@@ -334,8 +320,10 @@ function Messages({ title, list }: { title: string; list: { role: string; conten
   );
 }
 
-function AttributeTable({ attributes, caption }: { attributes: Attributes; caption: string }) {
-  const entries = Object.entries(attributes).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+/** A key/value table; `sorted: false` keeps the given order (a template's variables, as rendered). */
+function AttributeTable({ attributes, caption, sorted = true }: { attributes: Record<string, unknown>; caption: string; sorted?: boolean }) {
+  const entries = Object.entries(attributes);
+  if (sorted) entries.sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
   if (entries.length === 0) return <p className="muted small">none</p>;
   return (
     <table className="compact kv">
