@@ -46,7 +46,12 @@ const logger = pino({ level: "silent" });
 const database = await openDatabase({ dataDir: "memory" });
 await database.migrate();
 const bus = await createInvalidationBus(database, logger);
-const { app, auth } = createApp({ config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 1000 }, database, bus, logger });
+const { app, auth } = createApp({
+  config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 1000 },
+  database,
+  bus,
+  logger,
+});
 const adminKey = `pr_bench_admin_${randomBytes(16).toString("hex")}`;
 await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger });
 const server = app.listen(0, "127.0.0.1");
@@ -111,9 +116,15 @@ try {
   const directOps = median(directRuns);
   const ratio = clientOps / directOps;
   const round = (n) => Math.round(n);
-  console.log(`client get + render (warm cache): ${round(clientOps)} ops/s (median of ${ROUNDS} rounds of ${ROUND_MS} ms)`);
-  console.log(`precompiled Handlebars template:  ${round(directOps)} ops/s (median of ${ROUNDS} rounds of ${ROUND_MS} ms)`);
-  console.log(`ratio: ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? "ok" : "BELOW TARGET"}`);
+  console.log(
+    `client get + render (warm cache): ${round(clientOps)} ops/s (median of ${ROUNDS} rounds of ${ROUND_MS} ms)`,
+  );
+  console.log(
+    `precompiled Handlebars template:  ${round(directOps)} ops/s (median of ${ROUNDS} rounds of ${ROUND_MS} ms)`,
+  );
+  console.log(
+    `ratio: ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? "ok" : "BELOW TARGET"}`,
+  );
   console.log(
     JSON.stringify({
       bench: "client",
@@ -129,9 +140,15 @@ try {
   const outage = await measureOutage();
   const ms = (n) => Number(n.toFixed(4));
   const ok = outage.p99 <= OUTAGE_TARGET_P99_MS && outage.maxInFlight <= OUTAGE_TARGET_IN_FLIGHT;
-  console.log(`\nbreaker, black-holed registry (after the first call, which waited ${outage.first.toFixed(0)} ms for the cold budget):`);
-  console.log(`  ${outage.calls} gets in ${OUTAGE_MS} ms (stale, snapshot, fallback in turn): p50 ${ms(outage.p50)} ms, p99 ${ms(outage.p99)} ms, max ${ms(outage.max)} ms (target p99 <= ${OUTAGE_TARGET_P99_MS} ms)`);
-  console.log(`  requests that reached the registry: ${outage.requests} (the first call's, then one probe at a time), at most ${outage.maxInFlight} in flight (target <= ${OUTAGE_TARGET_IN_FLIGHT}) ${ok ? "ok" : "BELOW TARGET"}`);
+  console.log(
+    `\nbreaker, black-holed registry (after the first call, which waited ${outage.first.toFixed(0)} ms for the cold budget):`,
+  );
+  console.log(
+    `  ${outage.calls} gets in ${OUTAGE_MS} ms (stale, snapshot, fallback in turn): p50 ${ms(outage.p50)} ms, p99 ${ms(outage.p99)} ms, max ${ms(outage.max)} ms (target p99 <= ${OUTAGE_TARGET_P99_MS} ms)`,
+  );
+  console.log(
+    `  requests that reached the registry: ${outage.requests} (the first call's, then one probe at a time), at most ${outage.maxInFlight} in flight (target <= ${OUTAGE_TARGET_IN_FLIGHT}) ${ok ? "ok" : "BELOW TARGET"}`,
+  );
   console.log(
     JSON.stringify({
       bench: "client-breaker",
@@ -172,7 +189,9 @@ async function measureOutage() {
       res.on("close", () => open--);
       return;
     }
-    const upstream = await fetch(`${baseUrl}${req.url}`, { headers: { authorization: req.headers.authorization ?? "" } });
+    const upstream = await fetch(`${baseUrl}${req.url}`, {
+      headers: { authorization: req.headers.authorization ?? "" },
+    });
     res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
     res.end(Buffer.from(await upstream.arrayBuffer()));
   });
@@ -231,7 +250,15 @@ async function measureOutage() {
     latencies.sort((a, b) => a - b);
     const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
     if (requests < 2) throw new Error(`expected probes during the outage, saw ${requests} requests`);
-    return { calls: latencies.length, p50: at(0.5), p99: at(0.99), max: latencies.at(-1), first: firstMs, requests, maxInFlight };
+    return {
+      calls: latencies.length,
+      p50: at(0.5),
+      p99: at(0.99),
+      max: latencies.at(-1),
+      first: firstMs,
+      requests,
+      maxInFlight,
+    };
   } finally {
     front.closeAllConnections();
     await new Promise((resolve) => front.close(resolve));

@@ -10,7 +10,11 @@ export const DATA_START = "2025-01-01T00:00:00Z";
 /** Publishes the prompts through the API at `base` and loads `spans` rows; returns what the benches look up. */
 export async function loadCompareData(database, { base, headers, spans }) {
   const publish = async (name, body) => {
-    const res = await fetch(`${base}/prompts/${name}/versions`, { method: "POST", headers, body: JSON.stringify(body) });
+    const res = await fetch(`${base}/prompts/${name}/versions`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+    });
     if (res.status !== 201) throw new Error(`publish ${name}: ${res.status} ${await res.text()}`);
     return (await res.json()).id;
   };
@@ -18,7 +22,8 @@ export async function loadCompareData(database, { base, headers, spans }) {
   for (let v = 0; v < 5; v++) targetVersions.push(await publish("target", { template: `target v${v} {{q}}` }));
   const others = [];
   for (let p = 0; p < 20; p++) others.push(await publish(`other-${p}`, { template: `other ${p} {{q}}` }));
-  const [{ project_id: projectId }] = (await database.query(`SELECT project_id FROM prompts WHERE name = 'target'`)).rows;
+  const [{ project_id: projectId }] = (await database.query(`SELECT project_id FROM prompts WHERE name = 'target'`))
+    .rows;
   const groups = [...targetVersions, ...others]; // 25 groups: 0-4 the target's versions, 5-24 the other prompts
 
   const t0 = Date.now();

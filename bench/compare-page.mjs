@@ -24,7 +24,8 @@ const logger = pino({ level: "silent" });
 const root = fileURLToPath(new URL("..", import.meta.url));
 const consoleDir = path.join(root, "web", "dist");
 const chromiumPath =
-  process.env.CHROMIUM_PATH ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((candidate) => existsSync(candidate));
+  process.env.CHROMIUM_PATH ??
+  ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((candidate) => existsSync(candidate));
 if (!chromiumPath) {
   console.error("bench compare-page: no Chromium (apt-get install -y chromium, or set CHROMIUM_PATH)");
   process.exit(1);
@@ -49,7 +50,12 @@ async function run(label, databaseOptions, browser) {
   const database = await openDatabase(databaseOptions);
   await database.migrate();
   const bus = await createInvalidationBus(database, logger);
-  const { app, auth } = createApp({ config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 1000, consoleDir }, database, bus, logger });
+  const { app, auth } = createApp({
+    config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 1000, consoleDir },
+    database,
+    bus,
+    logger,
+  });
   const key = `pr_bench_${randomBytes(12).toString("hex")}`;
   await auth.bootstrap({ adminKey: key, dataDir: "/nonexistent", logger });
   const server = app.listen(0, "127.0.0.1");
@@ -65,18 +71,29 @@ async function run(label, databaseOptions, browser) {
     // Production moved 1.0.0 -> 1.0.1 halfway through the data, so the page's default pair is those two and the
     // charts have a marker to draw.
     for (const version of ["1.0.0", "1.0.1"]) {
-      const res = await fetch(`${base}/prompts/target/labels/production`, { method: "PUT", headers, body: JSON.stringify({ version, reason: `bench ${version}` }) });
+      const res = await fetch(`${base}/prompts/target/labels/production`, {
+        method: "PUT",
+        headers,
+        body: JSON.stringify({ version, reason: `bench ${version}` }),
+      });
       if (res.status !== 200) throw new Error(`move production: ${res.status} ${await res.text()}`);
     }
-    await database.query(`UPDATE label_events SET created_at = TIMESTAMPTZ '2025-01-06T18:00:00Z' WHERE label = 'production' AND to_version = '1.0.1'`);
-    await database.query(`UPDATE label_events SET created_at = TIMESTAMPTZ '2025-01-01T00:00:00Z' WHERE label = 'production' AND to_version = '1.0.0'`);
+    await database.query(
+      `UPDATE label_events SET created_at = TIMESTAMPTZ '2025-01-06T18:00:00Z' WHERE label = 'production' AND to_version = '1.0.1'`,
+    );
+    await database.query(
+      `UPDATE label_events SET created_at = TIMESTAMPTZ '2025-01-01T00:00:00Z' WHERE label = 'production' AND to_version = '1.0.0'`,
+    );
 
     const from = new Date(DATA_START);
     const to = new Date(from.getTime() + Math.ceil(SPANS / 86_400) * 86_400_000);
     const pageUrl = `/prompts/target/-/compare?from=${from.toISOString()}&to=${to.toISOString()}`;
-    const apiCompare = await (await fetch(`${base}/prompts/target/compare?from=${from.toISOString()}&to=${to.toISOString()}`, { headers })).json();
+    const apiCompare = await (
+      await fetch(`${base}/prompts/target/compare?from=${from.toISOString()}&to=${to.toISOString()}`, { headers })
+    ).json();
     const expected = apiCompare.comparisons?.[0]?.explanation;
-    if (apiCompare.comparisons?.[0]?.verdict !== "worse") throw new Error(`unexpected answer: ${JSON.stringify(apiCompare).slice(0, 300)}`);
+    if (apiCompare.comparisons?.[0]?.verdict !== "worse")
+      throw new Error(`unexpected answer: ${JSON.stringify(apiCompare).slice(0, 300)}`);
 
     const context = await browser.newContext({ baseURL: origin, viewport: { width: 1360, height: 900 } });
     const page = await context.newPage();
@@ -93,17 +110,25 @@ async function run(label, databaseOptions, browser) {
       await p.goto(pageUrl, { waitUntil: "commit" });
       // Checked in the page at every animation frame, so the time is that of the first frame with the sentence, not
       // when a round trip from here noticed it (a check that starts late only makes the figure larger).
-      const seen = await p.waitForFunction(() => (document.querySelector('[data-testid="verdict-sentence"]') ? performance.now() : false), null, {
-        polling: "raf",
-        timeout: 30_000,
-      });
+      const seen = await p.waitForFunction(
+        () => (document.querySelector('[data-testid="verdict-sentence"]') ? performance.now() : false),
+        null,
+        {
+          polling: "raf",
+          timeout: 30_000,
+        },
+      );
       verdict.push(await seen.jsonValue());
       const shown = await p.getByTestId("verdict-sentence").textContent();
       if (shown !== expected) throw new Error(`the page shows '${shown}', the API says '${expected}'`);
-      const drawn = await p.waitForFunction(() => (document.querySelectorAll(".time-chart .u-over").length === 4 ? performance.now() : false), null, {
-        polling: "raf",
-        timeout: 30_000,
-      });
+      const drawn = await p.waitForFunction(
+        () => (document.querySelectorAll(".time-chart .u-over").length === 4 ? performance.now() : false),
+        null,
+        {
+          polling: "raf",
+          timeout: 30_000,
+        },
+      );
       charts.push(await drawn.jsonValue());
       if (p !== page) await p.close();
     }
@@ -135,7 +160,10 @@ console.log(
   `console assets, gzipped: first load ${sizes.firstLoadKb.toFixed(1)} KB, the compare page included (budget 250); ` +
     `charts (uPlot, loaded after the verdict) +${sizes.chartsKb.toFixed(1)} KB`,
 );
-const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"] });
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
+});
 const results = [];
 try {
   results.push(await run("pglite", { dataDir: "memory" }, browser));

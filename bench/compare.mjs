@@ -18,7 +18,12 @@ async function run(label, databaseOptions) {
   const database = await openDatabase(databaseOptions);
   await database.migrate();
   const bus = await createInvalidationBus(database, logger);
-  const { app, auth } = createApp({ config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 1000 }, database, bus, logger });
+  const { app, auth } = createApp({
+    config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 1000 },
+    database,
+    bus,
+    logger,
+  });
   const key = `pr_bench_${randomBytes(12).toString("hex")}`;
   await auth.bootstrap({ adminKey: key, dataDir: "/nonexistent", logger });
   const server = app.listen(0, "127.0.0.1");

@@ -15,7 +15,8 @@ const nameOf = (i) => `team-${i % 10}/area-${i % 7}/prompt-${String(i).padStart(
 
 async function latency(url, headers) {
   const result = await autocannon({ url, connections: 1, duration: DURATION, headers });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return { p50: result.latency.p50, p99: result.latency.p99, reqPerSec: result.requests.average };
 }
 
@@ -36,7 +37,11 @@ export async function benchConsole({ databaseUrl } = {}) {
         const res = await fetch(`${base}/prompts/${encodeURIComponent(nameOf(i))}/versions`, {
           method: "POST",
           headers,
-          body: JSON.stringify({ template: `Prompt ${i}: answer {{question}} for {{company}}`, tags: [`tag-${i % 5}`], ...(i % 3 === 0 ? { labels: ["production"] } : {}) }),
+          body: JSON.stringify({
+            template: `Prompt ${i}: answer {{question}} for {{company}}`,
+            tags: [`tag-${i % 5}`],
+            ...(i % 3 === 0 ? { labels: ["production"] } : {}),
+          }),
         });
         if (res.status !== 201) throw new Error(`publish ${i}: ${res.status} ${await res.text()}`);
       }
@@ -81,6 +86,8 @@ export async function benchConsole({ databaseUrl } = {}) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = [await benchConsole()];
   if (process.env.BENCH_DATABASE_URL)
-    results.push(await withFreshPostgres(process.env.BENCH_DATABASE_URL, (databaseUrl) => benchConsole({ databaseUrl })));
+    results.push(
+      await withFreshPostgres(process.env.BENCH_DATABASE_URL, (databaseUrl) => benchConsole({ databaseUrl })),
+    );
   console.log(JSON.stringify({ bench: "console", results }));
 }

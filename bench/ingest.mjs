@@ -98,7 +98,12 @@ async function runSenders(total, sendOne) {
 async function startService(database) {
   await database.migrate();
   const bus = await createInvalidationBus(database, logger);
-  const { app, auth } = createApp({ config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 1000 }, database, bus, logger });
+  const { app, auth } = createApp({
+    config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 1000 },
+    database,
+    bus,
+    logger,
+  });
   const adminKey = `pr_bench_${randomBytes(16).toString("hex")}`;
   await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger });
   const server = app.listen(0, "127.0.0.1");
@@ -129,7 +134,8 @@ async function benchService(database) {
       const res = await fetch(`${service.base}/v1/traces`, { method: "POST", headers, body });
       const answer = Buffer.from(await res.arrayBuffer());
       // A full success is 200 with an empty response; anything else (partial_success, 503) would skew the count.
-      if (res.status !== 200 || answer.length !== 0) throw new Error(`ingest answered ${res.status} (${answer.length} bytes)`);
+      if (res.status !== 200 || answer.length !== 0)
+        throw new Error(`ingest answered ${res.status} (${answer.length} bytes)`);
     };
     for (const batch of makeBatches(WARMUP_REQUESTS)) await post(protobufBody(batch));
     // Request bodies are encoded before the clock starts: the senders only send.
@@ -146,11 +152,38 @@ async function benchService(database) {
 }
 
 const COLUMNS = [
-  "project_id", "trace_id", "span_id", "parent_span_id", "name", "otel_kind", "span_kind", "start_time",
-  "start_time_unix_nano", "end_time_unix_nano", "latency_ms", "status_code", "failed", "error_message",
-  "prompt_name", "prompt_version", "prompt_id", "version_id", "link_status", "label", "source", "model", "provider",
-  "session_id", "user_id", "tokens_prompt", "tokens_completion", "tokens_total", "cost_usd",
-  "attributes", "resource_attributes", "events",
+  "project_id",
+  "trace_id",
+  "span_id",
+  "parent_span_id",
+  "name",
+  "otel_kind",
+  "span_kind",
+  "start_time",
+  "start_time_unix_nano",
+  "end_time_unix_nano",
+  "latency_ms",
+  "status_code",
+  "failed",
+  "error_message",
+  "prompt_name",
+  "prompt_version",
+  "prompt_id",
+  "version_id",
+  "link_status",
+  "label",
+  "source",
+  "model",
+  "provider",
+  "session_id",
+  "user_id",
+  "tokens_prompt",
+  "tokens_completion",
+  "tokens_total",
+  "cost_usd",
+  "attributes",
+  "resource_attributes",
+  "events",
 ];
 
 function isoMicros(ns) {
@@ -165,12 +198,38 @@ function referenceRows(batch, link) {
     const end = BigInt(s.endTimeUnixNano);
     const a = s.attributes;
     return [
-      link.projectId, s.traceId, s.spanId.toString("hex"), null, s.name, s.kind, "LLM", isoMicros(start),
-      s.startTimeUnixNano, s.endTimeUnixNano, Number(end - start) / 1e6, 1, false, null,
-      PROMPT, "1.0.0", link.promptId, link.versionId, "linked", "production", "cache", a["llm.model_name"], "openai",
-      a["session.id"], a["user.id"], a["llm.token_count.prompt"], a["llm.token_count.completion"],
-      a["llm.token_count.prompt"] + a["llm.token_count.completion"], null,
-      JSON.stringify(a), JSON.stringify({ "service.name": "bench-agent" }), "[]",
+      link.projectId,
+      s.traceId,
+      s.spanId.toString("hex"),
+      null,
+      s.name,
+      s.kind,
+      "LLM",
+      isoMicros(start),
+      s.startTimeUnixNano,
+      s.endTimeUnixNano,
+      Number(end - start) / 1e6,
+      1,
+      false,
+      null,
+      PROMPT,
+      "1.0.0",
+      link.promptId,
+      link.versionId,
+      "linked",
+      "production",
+      "cache",
+      a["llm.model_name"],
+      "openai",
+      a["session.id"],
+      a["user.id"],
+      a["llm.token_count.prompt"],
+      a["llm.token_count.completion"],
+      a["llm.token_count.prompt"] + a["llm.token_count.completion"],
+      null,
+      JSON.stringify(a),
+      JSON.stringify({ "service.name": "bench-agent" }),
+      "[]",
     ];
   });
 }
@@ -185,7 +244,10 @@ async function benchReference(url) {
     );
     const link = { projectId: rows[0].project_id, promptId: rows[0].prompt_id, versionId: rows[0].version_id };
     const placeholders = (n) =>
-      Array.from({ length: n }, (_, r) => `(${COLUMNS.map((_, c) => `$${r * COLUMNS.length + c + 1}`).join(", ")})`).join(", ");
+      Array.from(
+        { length: n },
+        (_, r) => `(${COLUMNS.map((_, c) => `$${r * COLUMNS.length + c + 1}`).join(", ")})`,
+      ).join(", ");
     const sql = `INSERT INTO spans (${COLUMNS.join(", ")}) VALUES ${placeholders(SPANS)}`;
     const params = makeBatches(REQUESTS).map((batch) => referenceRows(batch, link).flat());
     const count = async () => Number((await pool.query("SELECT count(*)::int AS n FROM spans")).rows[0].n);
@@ -222,7 +284,9 @@ const ratio = postgres.ours.spansPerSec / postgres.reference.spansPerSec;
 const setup = `${REQUESTS} requests x ${SPANS} spans, ${SENDERS} senders, protobuf`;
 console.log(`ingest PostgreSQL (${setup}): ${fmt(postgres.ours.spansPerSec)} spans/s stored (target >= 20,000)`);
 console.log(`ingest PGlite     (${setup}): ${fmt(pglite.spansPerSec)} spans/s stored (target >= 10,000)`);
-console.log(`reference pg multi-row INSERT (batches of ${SPANS}, ${SENDERS} connections): ${fmt(postgres.reference.spansPerSec)} spans/s`);
+console.log(
+  `reference pg multi-row INSERT (batches of ${SPANS}, ${SENDERS} connections): ${fmt(postgres.reference.spansPerSec)} spans/s`,
+);
 console.log(`ratio ours/reference on PostgreSQL: ${ratio.toFixed(2)} (target >= 0.5)`);
 console.log(
   JSON.stringify({

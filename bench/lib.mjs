@@ -28,7 +28,8 @@ export async function startChild(script, env = {}) {
 /** Requests per second that autocannon sustains against `url`; non-2xx answers make the run fail. */
 export async function measure(url, { connections = 10, duration = 5, headers = {} } = {}) {
   const result = await autocannon({ url, connections, duration, headers, pipelining: 1 });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return result.requests.average;
 }
 

@@ -37,7 +37,9 @@ const results = [];
 function report(label, fn) {
   const { best, median } = time(fn);
   results.push({ label, best: +best.toFixed(2), median: +median.toFixed(2) });
-  console.log(`${label.padEnd(64)} best ${best.toFixed(1).padStart(6)} ms, median ${median.toFixed(1).padStart(6)} ms${median > TARGET_MS ? "  OVER" : ""}`);
+  console.log(
+    `${label.padEnd(64)} best ${best.toFixed(1).padStart(6)} ms, median ${median.toFixed(1).padStart(6)} ms${median > TARGET_MS ? "  OVER" : ""}`,
+  );
 }
 
 const { maxChars, maxNodes, maxDepth } = TEMPLATE_LIMITS;
@@ -47,34 +49,58 @@ const templates = {
   [`${maxDepth} nested ifs around ${(maxNodes - 3 * maxDepth) / 2} mustaches`]:
     "{{#if a}}".repeat(maxDepth) + "{{b}}".repeat((maxNodes - 3 * maxDepth) / 2) + "{{/if}}".repeat(maxDepth),
   [`${maxNodes} long comments in ${maxChars} characters`]: pad("{{!-- c --}}".repeat(maxNodes)),
-  [`one name with ${maxNodes - 2} arguments`]: "{{name " + "a ".repeat(maxNodes - 2) + "}}",
-  [`${Math.floor(maxNodes / 6)} ifs over a sub-expression`]: "{{#if (lookup a b)}}x{{/if}}".repeat(Math.floor(maxNodes / 6)),
+  [`one name with ${maxNodes - 2} arguments`]: `{{name ${"a ".repeat(maxNodes - 2)}}}`,
+  [`${Math.floor(maxNodes / 6)} ifs over a sub-expression`]: "{{#if (lookup a b)}}x{{/if}}".repeat(
+    Math.floor(maxNodes / 6),
+  ),
 };
 
-console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores`);
-console.log(`limits: template ${maxChars} chars, depth ${maxDepth}, ${maxNodes} nodes; render ${RENDER_LIMITS.maxSteps} steps; ` +
-  `schema ${SCHEMA_LIMITS.maxNodes} nodes, ${SCHEMA_LIMITS.maxValidationWork} checks; patterns ${PATTERN_LIMITS.maxStepsPerValidation} steps`);
-report("scan of a 1 MB template (the largest body), before refusing it", () => scanTemplate("{{#if a}}{{b}}".repeat(75_000)));
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")} on ${cpus().length} cores`,
+);
+console.log(
+  `limits: template ${maxChars} chars, depth ${maxDepth}, ${maxNodes} nodes; render ${RENDER_LIMITS.maxSteps} steps; ` +
+    `schema ${SCHEMA_LIMITS.maxNodes} nodes, ${SCHEMA_LIMITS.maxValidationWork} checks; patterns ${PATTERN_LIMITS.maxStepsPerValidation} steps`,
+);
+report("scan of a 1 MB template (the largest body), before refusing it", () =>
+  scanTemplate("{{#if a}}{{b}}".repeat(75_000)),
+);
 for (const [label, source] of Object.entries(templates)) {
   report(`publish: analyze ${label}`, () => analyzeTemplate(source));
   const renderer = createRenderer();
-  report(`first render: compile ${label}`, (i) => renderer.render({ ...version(source), contentHash: `${label}-${i}` }, { a: 1, b: 2 }));
+  report(`first render: compile ${label}`, (i) =>
+    renderer.render({ ...version(source), contentHash: `${label}-${i}` }, { a: 1, b: 2 }),
+  );
 }
 
 const renderer = createRenderer();
 const items = Array.from({ length: 300 }, (_, i) => i);
 const cube = version("{{#each a}}{{#each ../a}}{{#each ../../a}}x{{/each}}{{/each}}{{/each}}");
-report(`render: nested loops until the ${RENDER_LIMITS.maxSteps}-step budget`, () => renderer.render(cube, { a: items }));
+report(`render: nested loops until the ${RENDER_LIMITS.maxSteps}-step budget`, () =>
+  renderer.render(cube, { a: items }),
+);
 
 const props = {};
-for (let i = 0; Object.keys(props).length * 5 + 5 < SCHEMA_LIMITS.maxNodes; i++) props[`p${i}`] = { type: "string", maxLength: 100 };
+for (let i = 0; Object.keys(props).length * 5 + 5 < SCHEMA_LIMITS.maxNodes; i++)
+  props[`p${i}`] = { type: "string", maxLength: 100 };
 const wideSchema = { type: "object", properties: props };
-report(`publish: check a ${Object.keys(props).length}-property schema (near ${SCHEMA_LIMITS.maxNodes} nodes)`, () => checkVariablesSchema(wideSchema));
-report("first render: compile it", (i) => createRenderer().render({ ...version("{{p0}}", wideSchema), contentHash: `wide-${i}` }, { p0: "x" }));
+report(`publish: check a ${Object.keys(props).length}-property schema (near ${SCHEMA_LIMITS.maxNodes} nodes)`, () =>
+  checkVariablesSchema(wideSchema),
+);
+report("first render: compile it", (i) =>
+  createRenderer().render({ ...version("{{p0}}", wideSchema), contentHash: `wide-${i}` }, { p0: "x" }),
+);
 
-const anyOf = { type: "object", properties: { rows: { type: "array", items: { anyOf: [{ type: "string" }, { type: "integer" }] } } } };
+const anyOf = {
+  type: "object",
+  properties: { rows: { type: "array", items: { anyOf: [{ type: "string" }, { type: "integer" }] } } },
+};
 const failing = Math.floor(SCHEMA_LIMITS.maxValidationWork / 9) - 2;
-report(`render: ${failing} values all failing an anyOf (the check budget)`, () => renderer.render(version("{{rows}}", anyOf), { rows: Array(failing).fill(true) }));
+report(`render: ${failing} values all failing an anyOf (the check budget)`, () =>
+  renderer.render(version("{{rows}}", anyOf), { rows: Array(failing).fill(true) }),
+);
 
 let seen = 0;
 for (const pattern of ["^(?:a|b)*a(?:a|b){20}$", "^(?:a|b)*a(?:a|b){100}$", "^\\p{L}+$"]) {
@@ -82,11 +108,15 @@ for (const pattern of ["^(?:a|b)*a(?:a|b){20}$", "^(?:a|b)*a(?:a|b){100}$", "^\\
   // matches), as a newly published schema would.
   const fresh = () => `${pattern}|^z${String(seen++).padStart(4, "0")}$`;
   // The longest string the budget allows, of the shape that defeats RE2's DFA.
-  const length = Math.floor((PATTERN_LIMITS.maxStepsPerValidation - PATTERN_LIMITS.stepsPerMatch) / compilePattern(fresh()).programSize);
+  const length = Math.floor(
+    (PATTERN_LIMITS.maxStepsPerValidation - PATTERN_LIMITS.stepsPerMatch) / compilePattern(fresh()).programSize,
+  );
   let input = "";
   for (let i = 0, x = 7; i < length; i++) input += (x = (x * 1103515245 + 12345) & 0x7fffffff) & 0x10000 ? "a" : "b";
   report(`render: new pattern ${pattern} on ${length} characters (step budget)`, () =>
-    renderer.render(version("{{s}}", { type: "object", properties: { s: { type: "string", pattern: fresh() } } }), { s: input }),
+    renderer.render(version("{{s}}", { type: "object", properties: { s: { type: "string", pattern: fresh() } } }), {
+      s: input,
+    }),
   );
 }
 

@@ -67,6 +67,8 @@ export async function benchResolve({ databaseUrl } = {}) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = [await benchResolve()];
   if (process.env.BENCH_DATABASE_URL)
-    results.push(await withFreshPostgres(process.env.BENCH_DATABASE_URL, (databaseUrl) => benchResolve({ databaseUrl })));
+    results.push(
+      await withFreshPostgres(process.env.BENCH_DATABASE_URL, (databaseUrl) => benchResolve({ databaseUrl })),
+    );
   console.log(JSON.stringify({ bench: "resolve", results }));
 }

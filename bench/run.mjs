@@ -7,7 +7,10 @@ import { existsSync } from "node:fs";
 const here = new URL(".", import.meta.url).pathname;
 const all = ["resolve", "client", "ingest", "compare", "limits", "console", "compare-page"];
 const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
-const env = { ...process.env, BENCH_DATABASE_URL: process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test" };
+const env = {
+  ...process.env,
+  BENCH_DATABASE_URL: process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test",
+};
 let failed = false;
 for (const name of all.filter((n) => !only || only.includes(n))) {
   const script = `${here}${name}.mjs`;

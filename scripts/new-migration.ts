@@ -13,7 +13,10 @@ if (!name || !/^[a-z0-9_]+$/.test(name)) {
   process.exit(2);
 }
 const root = path.resolve(import.meta.dirname, "..");
-const paths = { schemaPath: path.join(root, "prisma/schema.prisma"), migrationsDir: path.join(root, "prisma/migrations") };
+const paths = {
+  schemaPath: path.join(root, "prisma/schema.prisma"),
+  migrationsDir: path.join(root, "prisma/migrations"),
+};
 const sql = await diffMigrationsToSchema(paths, new PrismaPGlite(new PGlite()));
 if (!sql) {
   console.log("schema.prisma matches the migrations: nothing to write");

@@ -41,7 +41,10 @@ export function createAdminClient({ url, apiKey, timeoutMs = ADMIN_TIMEOUT_MS }:
       }
       if (res.ok && json !== undefined) return json;
       const failure = ErrorBodySchema.safeParse(json);
-      if (!failure.success) throw new Error(`${root} did not answer like a promptreg server: HTTP ${res.status} for POST /api/v1${apiPath}`);
+      if (!failure.success)
+        throw new Error(
+          `${root} did not answer like a promptreg server: HTTP ${res.status} for POST /api/v1${apiPath}`,
+        );
       const { code, message } = failure.data.error;
       if (res.status === 401) throw new Error(`the server at ${root} refused the key in PROMPTREG_API_KEY: ${message}`);
       if (res.status === 403) throw new Error(`the key in PROMPTREG_API_KEY may not do this: ${message}`);

@@ -130,8 +130,15 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     // Reads carry no body: nothing to check or parse on the resolve hot path.
     if (req.method === "GET" || req.method === "HEAD") return next();
     // A body in anything but JSON would otherwise be silently ignored and reported as missing fields.
-    if (req.headers["content-length"] !== "0" && (req.headers["content-length"] || req.headers["transfer-encoding"]) && !req.is("application/json"))
-      throw new AppError("unsupported_media_type", `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`);
+    if (
+      req.headers["content-length"] !== "0" &&
+      (req.headers["content-length"] || req.headers["transfer-encoding"]) &&
+      !req.is("application/json")
+    )
+      throw new AppError(
+        "unsupported_media_type",
+        `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`,
+      );
     json(req, res, next);
   });
   api.use(guardJsonBody);
@@ -150,7 +157,15 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   app.use("/api/v1", api);
 
   // OTLP/HTTP lives at the conventional /v1/traces, outside the JSON API (it reads its own raw body).
-  app.use(otlpRoutes({ auth, ingest, limiter: ingestLimiter, maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES, logger }));
+  app.use(
+    otlpRoutes({
+      auth,
+      ingest,
+      limiter: ingestLimiter,
+      maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES,
+      logger,
+    }),
+  );
 
   // The web console: static files, and its client-side routes fall back to index.html.
   app.use(consoleRoutes({ dir: config.consoleDir }));

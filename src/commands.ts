@@ -44,7 +44,12 @@ async function withDatabase<T>(
   command: string,
   fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>,
 ): Promise<T> {
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, owner: { command } });
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: 2,
+    owner: { command },
+  });
   try {
     await database.migrate();
     return await fn(database);
@@ -57,7 +62,8 @@ async function withDatabase<T>(
 function remoteAdmin(url: string, apiKey: string | undefined): AdminClient {
   if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url))
     throw new UsageError(`--url must be the running server's address, e.g. http://127.0.0.1:4000; got '${url}'`);
-  if (!apiKey) throw new UsageError("--url needs an admin key in PROMPTREG_API_KEY (it is never read from the command line)");
+  if (!apiKey)
+    throw new UsageError("--url needs an admin key in PROMPTREG_API_KEY (it is never read from the command line)");
   return createAdminClient({ url, apiKey });
 }
 
@@ -133,7 +139,13 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
     case "projects": {
       const { values } = parseArgs({
         args: rest,
-        options: { name: { type: "string" }, role: { type: "string" }, project: { type: "string" }, url: { type: "string" }, key: { type: "string" } },
+        options: {
+          name: { type: "string" },
+          role: { type: "string" },
+          project: { type: "string" },
+          url: { type: "string" },
+          key: { type: "string" },
+        },
         strict: true,
       });
       if (values.key !== undefined) throw new UsageError(KEY_ON_COMMAND_LINE);
@@ -143,7 +155,9 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
       if (command === "keys" && !role.success) throw new UsageError("--role must be read, write or admin");
       if (values.url !== undefined) {
         if (values.project !== undefined)
-          throw new UsageError("--project does not go with --url: the key is created in the project of the admin key in PROMPTREG_API_KEY");
+          throw new UsageError(
+            "--project does not go with --url: the key is created in the project of the admin key in PROMPTREG_API_KEY",
+          );
         const server = remoteAdmin(values.url, io.env.PROMPTREG_API_KEY);
         const created =
           command === "keys"
@@ -195,7 +209,9 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
         await rm(temp, { force: true });
         throw err;
       }
-      io.out(`wrote ${out}: ${snapshot.entries.length} prompt${snapshot.entries.length === 1 ? "" : "s"} from ${snapshot.baseUrl}`);
+      io.out(
+        `wrote ${out}: ${snapshot.entries.length} prompt${snapshot.entries.length === 1 ? "" : "s"} from ${snapshot.baseUrl}`,
+      );
       for (const entry of snapshot.entries) io.out(`  ${entry.name}:${entry.ref} -> ${entry.version.version}`);
       return 0;
     }

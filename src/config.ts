@@ -26,7 +26,11 @@ const ConfigSchema = z.object({
   PROMPTREG_DATA_DIR: z.string().min(1).default("./.promptreg"),
   PROMPTREG_ADMIN_KEY: z.string().min(20, "must be at least 20 characters").optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
-  PROMPTREG_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  PROMPTREG_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   PROMPTREG_RESOLVE_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   PROMPTREG_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   PROMPTREG_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),

@@ -7,7 +7,7 @@ export function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, "prisma", "schema.prisma"))) {
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error("cannot find prisma/schema.prisma above " + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error(`cannot find prisma/schema.prisma above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
   return dir;
@@ -15,5 +15,8 @@ export function packageRoot(): string {
 
 export function migrationPaths() {
   const root = packageRoot();
-  return { schemaPath: path.join(root, "prisma", "schema.prisma"), migrationsDir: path.join(root, "prisma", "migrations") };
+  return {
+    schemaPath: path.join(root, "prisma", "schema.prisma"),
+    migrationsDir: path.join(root, "prisma", "migrations"),
+  };
 }

@@ -34,7 +34,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       owner: { command: "promptreg serve", url: `http://${urlHost(config.host)}:${port}` },
     });
     const applied = await database.migrate();
-    logger.info({ database: database.kind, applied, dataDir: database.kind === "pglite" ? config.dataDir : undefined }, "database ready");
+    logger.info(
+      { database: database.kind, applied, dataDir: database.kind === "pglite" ? config.dataDir : undefined },
+      "database ready",
+    );
     bus = await createInvalidationBus(database, logger);
     const { app, auth } = createApp({ config, database, bus, logger });
     await auth.bootstrap({ adminKey: config.adminKey, dataDir: config.dataDir, logger });
@@ -69,8 +72,11 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE")
-        reject(new Error(`port ${port} on ${host} is already in use: stop what listens there, or set PORT to a free port`));
-      else if (err.code === "EACCES") reject(new Error(`no permission to listen on port ${port} on ${host}: choose a port above 1023 with PORT`));
+        reject(
+          new Error(`port ${port} on ${host} is already in use: stop what listens there, or set PORT to a free port`),
+        );
+      else if (err.code === "EACCES")
+        reject(new Error(`no permission to listen on port ${port} on ${host}: choose a port above 1023 with PORT`));
       else reject(err);
     };
     server.once("error", failed);
@@ -89,6 +95,10 @@ function urlHost(host: string): string {
 
 function starting(_req: IncomingMessage, res: ServerResponse): void {
   const requestId = randomUUID();
-  res.writeHead(503, { "Content-Type": "application/json; charset=utf-8", "Retry-After": "1", "X-Request-Id": requestId });
+  res.writeHead(503, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Retry-After": "1",
+    "X-Request-Id": requestId,
+  });
   res.end(JSON.stringify({ error: { code: "unavailable", message: "promptreg is starting", requestId } }));
 }

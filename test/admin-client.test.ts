@@ -29,7 +29,9 @@ describe("admin client (--url)", () => {
     const admin = createAdminClient({ url: `${url}/api/v1/`, apiKey: h.adminKey });
     const created = (await admin.post("/keys", { name: "ci", role: "write" })) as { key: string; role: string };
     expect(created).toMatchObject({ name: "ci", role: "write", key: expect.stringMatching(/^pr_/) });
-    expect((await h.as(created.key).post("/api/v1/prompts/via-url/versions", { template: "x {{y}}" })).status).toBe(201);
+    expect((await h.as(created.key).post("/api/v1/prompts/via-url/versions", { template: "x {{y}}" })).status).toBe(
+      201,
+    );
     expect(await admin.post("/projects", { name: "team-u" })).toMatchObject({
       project: { name: "team-u" },
       adminKey: { role: "admin", key: expect.stringMatching(/^pr_/) },
@@ -37,16 +39,20 @@ describe("admin client (--url)", () => {
   });
 
   it("says when the key is refused, not allowed, or the request is wrong", async () => {
-    await expect(createAdminClient({ url, apiKey: "pr_not_a_key_of_this_server" }).post("/keys", { name: "x", role: "read" })).rejects.toThrow(
-      `the server at ${url} refused the key in PROMPTREG_API_KEY: invalid API key`,
-    );
+    await expect(
+      createAdminClient({ url, apiKey: "pr_not_a_key_of_this_server" }).post("/keys", { name: "x", role: "read" }),
+    ).rejects.toThrow(`the server at ${url} refused the key in PROMPTREG_API_KEY: invalid API key`);
     const reader = createAdminClient({ url, apiKey: await h.newKey("read") });
-    await expect(reader.post("/keys", { name: "x", role: "read" })).rejects.toThrow("the key in PROMPTREG_API_KEY may not do this:");
+    await expect(reader.post("/keys", { name: "x", role: "read" })).rejects.toThrow(
+      "the key in PROMPTREG_API_KEY may not do this:",
+    );
     const admin = createAdminClient({ url, apiKey: h.adminKey });
     await expect(admin.post("/projects", { name: "équipe" })).rejects.toThrow(
       `${url} answered 422 validation_error: invalid request body: body.name: must match ^[a-z0-9][a-z0-9_-]{0,62}$`,
     );
-    await expect(admin.post("/projects", { name: "team-u" })).rejects.toThrow(`${url} answered 409 conflict: project 'team-u' already exists`);
+    await expect(admin.post("/projects", { name: "team-u" })).rejects.toThrow(
+      `${url} answered 409 conflict: project 'team-u' already exists`,
+    );
   });
 
   it("says when nothing answers at the address, something else answers, or the answer does not come", async () => {
@@ -54,12 +60,18 @@ describe("admin client (--url)", () => {
     const closedUrl = `http://127.0.0.1:${port(closed)}`;
     await close(closed);
     await expect(createAdminClient({ url: closedUrl, apiKey: h.adminKey }).post("/keys", {})).rejects.toThrow(
-      new RegExp(`^cannot reach promptreg at ${closedUrl} \\(.*ECONNREFUSED.*\\): is the server running, and is --url right\\?$`),
+      new RegExp(
+        `^cannot reach promptreg at ${closedUrl} \\(.*ECONNREFUSED.*\\): is the server running, and is --url right\\?$`,
+      ),
     );
 
-    const other = await listen(createServer((_req, res) => res.writeHead(404, { "Content-Type": "text/html" }).end("<h1>Not Found</h1>")));
+    const other = await listen(
+      createServer((_req, res) => res.writeHead(404, { "Content-Type": "text/html" }).end("<h1>Not Found</h1>")),
+    );
     try {
-      await expect(createAdminClient({ url: `http://127.0.0.1:${port(other)}`, apiKey: h.adminKey }).post("/keys", {})).rejects.toThrow(
+      await expect(
+        createAdminClient({ url: `http://127.0.0.1:${port(other)}`, apiKey: h.adminKey }).post("/keys", {}),
+      ).rejects.toThrow(
         `http://127.0.0.1:${port(other)} did not answer like a promptreg server: HTTP 404 for POST /api/v1/keys`,
       );
     } finally {
@@ -68,9 +80,12 @@ describe("admin client (--url)", () => {
 
     const silent = await listen(createServer(() => {}));
     try {
-      await expect(createAdminClient({ url: `http://127.0.0.1:${port(silent)}`, apiKey: h.adminKey, timeoutMs: 200 }).post("/keys", {})).rejects.toThrow(
-        `no answer from http://127.0.0.1:${port(silent)} within 0.2 s`,
-      );
+      await expect(
+        createAdminClient({ url: `http://127.0.0.1:${port(silent)}`, apiKey: h.adminKey, timeoutMs: 200 }).post(
+          "/keys",
+          {},
+        ),
+      ).rejects.toThrow(`no answer from http://127.0.0.1:${port(silent)} within 0.2 s`);
     } finally {
       silent.closeAllConnections();
       await close(silent);

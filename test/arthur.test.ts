@@ -36,11 +36,19 @@ beforeAll(async () => {
   admin = h.as(h.adminKey);
   receiver = await startReceiver(h);
   // 1.0.0 is latest and production; then 1.1.0 is published (latest); then production moves to it.
-  expect((await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: "Answer: {{q}}", labels: ["production"] })).status).toBe(201);
-  expect((await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: "Answer kindly: {{q}}", version: "1.1.0" })).status).toBe(201);
+  expect(
+    (await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: "Answer: {{q}}", labels: ["production"] }))
+      .status,
+  ).toBe(201);
+  expect(
+    (await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: "Answer kindly: {{q}}", version: "1.1.0" }))
+      .status,
+  ).toBe(201);
   expect((await admin.put(`/api/v1/prompts/${enc(NAME)}/labels/production`, { version: "1.1.0" })).status).toBe(200);
   const history = async (label: string) =>
-    (await admin.get(`/api/v1/prompts/${enc(NAME)}/labels/${label}/history`)).body.data.map((e: { toVersion: string; createdAt: string }) => [e.toVersion, Date.parse(e.createdAt)]);
+    (await admin.get(`/api/v1/prompts/${enc(NAME)}/labels/${label}/history`)).body.data.map(
+      (e: { toVersion: string; createdAt: string }) => [e.toVersion, Date.parse(e.createdAt)],
+    );
   const latest = new Map<string, number>(await history("latest"));
   const production = new Map<string, number>(await history("production"));
   // Each ledger entry has its own time, even two written by one publish.
@@ -48,7 +56,10 @@ beforeAll(async () => {
   times.production = production.get("1.0.0")!;
   times.v2 = latest.get("1.1.0")!;
   times.moved = production.get("1.1.0")!;
-  expect(times.v1 <= times.production && times.production < times.v2 && times.v2 < times.moved, JSON.stringify(times)).toBe(true);
+  expect(
+    times.v1 <= times.production && times.production < times.v2 && times.v2 < times.moved,
+    JSON.stringify(times),
+  ).toBe(true);
 });
 afterAll(async () => {
   await receiver?.close();
@@ -73,20 +84,27 @@ function getPrompt(parent: Span, ms: number, ref: string, name = NAME): void {
 
 /** The LLM call an OpenInference instrumentation records: no prompt attributes of its own. */
 function llmCall(parent: Span, ms: number, name = "OpenAI Chat Completions"): void {
-  const span = tracer.startSpan(name, {
-    startTime: ms,
-    attributes: {
-      [SemanticConventions.OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM,
-      [LLM_MODEL_NAME]: "gpt-4o",
-      [LLM_TOKEN_COUNT_PROMPT]: 40,
-      [LLM_TOKEN_COUNT_COMPLETION]: 8,
+  const span = tracer.startSpan(
+    name,
+    {
+      startTime: ms,
+      attributes: {
+        [SemanticConventions.OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM,
+        [LLM_MODEL_NAME]: "gpt-4o",
+        [LLM_TOKEN_COUNT_PROMPT]: 40,
+        [LLM_TOKEN_COUNT_COMPLETION]: 8,
+      },
     },
-  }, under(parent));
+    under(parent),
+  );
   span.end(ms + 900);
 }
 
 function agent(ms: number, build: (root: Span) => void): { traceId: string; spans: ReadableSpan[] } {
-  const root = tracer.startSpan("agent", { startTime: ms, attributes: { [SemanticConventions.OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.AGENT } });
+  const root = tracer.startSpan("agent", {
+    startTime: ms,
+    attributes: { [SemanticConventions.OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.AGENT },
+  });
   build(root);
   root.end(ms + 5_000);
   return { traceId: root.spanContext().traceId, spans: take() };
@@ -94,7 +112,12 @@ function agent(ms: number, build: (root: Span) => void): { traceId: string; span
 
 async function spansOf(traceId: string): Promise<any[]> {
   const flat: any[] = [];
-  const walk = (nodes: any[]) => nodes.forEach((n) => (flat.push(n), walk(n.children)));
+  const walk = (nodes: any[]): void => {
+    for (const n of nodes) {
+      flat.push(n);
+      walk(n.children);
+    }
+  };
   walk((await admin.get(`/api/v1/traces/${traceId}`)).body.spans);
   return flat;
 }
@@ -149,21 +172,41 @@ it("links the LLM calls after Arthur's PROMPT span to the version its tag or `la
   const byName = (spans: any[]) => Object.fromEntries(spans.map((s) => [s.name, s]));
   const e = await spansOf(early.traceId);
   const prompt = e.find((s) => s.name === "get_prompt");
-  expect(prompt).toMatchObject({ spanKind: "PROMPT", promptName: NAME, promptVersion: "1.0.0", label: "production", linkStatus: "linked" });
+  expect(prompt).toMatchObject({
+    spanKind: "PROMPT",
+    promptName: NAME,
+    promptVersion: "1.0.0",
+    label: "production",
+    linkStatus: "linked",
+  });
   for (const call of e.filter((s) => s.spanKind === "LLM"))
-    expect(call).toMatchObject({ promptName: NAME, promptVersion: "1.0.0", label: "production", linkStatus: "linked", promptSpanId: prompt.spanId });
+    expect(call).toMatchObject({
+      promptName: NAME,
+      promptVersion: "1.0.0",
+      label: "production",
+      linkStatus: "linked",
+      promptSpanId: prompt.spanId,
+    });
   const m = byName(await spansOf(mixed.traceId));
   expect(m["call after production"]).toMatchObject({ promptVersion: "1.0.0", label: "production" });
   expect(m["call after latest"]).toMatchObject({ promptVersion: "1.1.0", label: "latest" });
-  expect(byName(await spansOf(late.traceId))["OpenAI Chat Completions"]).toMatchObject({ promptVersion: "1.1.0", linkStatus: "linked" });
+  expect(byName(await spansOf(late.traceId))["OpenAI Chat Completions"]).toMatchObject({
+    promptVersion: "1.1.0",
+    linkStatus: "linked",
+  });
   const u = byName(await spansOf(unknown.traceId));
-  expect(u.get_prompt).toMatchObject({ promptName: NAME, promptVersion: "staging", linkStatus: "unknown_version", versionId: null });
+  expect(u.get_prompt).toMatchObject({
+    promptName: NAME,
+    promptVersion: "staging",
+    linkStatus: "unknown_version",
+    versionId: null,
+  });
   expect(u["OpenAI Chat Completions"]).toMatchObject({ promptVersion: "staging", linkStatus: "unknown_version" });
   expect(u["nested call"]).toMatchObject({ promptName: null, linkStatus: "none", promptSpanId: null });
 
   // PROMPT spans are never counted; the unknown tag's call shows as traffic no version holds.
   const res = await admin.get(`/api/v1/prompts/${enc(NAME)}/compare?versions=1.0.0,1.1.0&minSample=1`);
   expect(res.body.unattributed).toMatchObject({ total: 1, unknownVersion: 1 });
-  expect((await compare("&label=production"))).toEqual([3, 0]);
-  expect((await compare("&label=latest"))).toEqual([0, 2]);
+  expect(await compare("&label=production")).toEqual([3, 0]);
+  expect(await compare("&label=latest")).toEqual([0, 2]);
 });

@@ -26,7 +26,11 @@ describe("keys and roles", () => {
     const rows = await h.database.prisma.apiKey.findMany();
     expect(rows.some((r) => r.hash === created.body.key || JSON.stringify(r).includes(created.body.key))).toBe(false);
     const list = await admin.get("/api/v1/keys");
-    expect(list.body.data.find((k: { id: string }) => k.id === created.body.id)).toMatchObject({ name: "ci", role: "write", prefix: created.body.key.slice(0, 9) });
+    expect(list.body.data.find((k: { id: string }) => k.id === created.body.id)).toMatchObject({
+      name: "ci",
+      role: "write",
+      prefix: created.body.key.slice(0, 9),
+    });
     expect(JSON.stringify(list.body)).not.toContain(created.body.key);
   });
 
@@ -45,7 +49,9 @@ describe("keys and roles", () => {
     const key = await h.newKey("write");
     const c = h.as(key);
     expect((await c.get("/api/v1/prompts")).status).toBe(200);
-    const id = (await admin.get("/api/v1/keys")).body.data.find((k: { prefix: string }) => k.prefix === key.slice(0, 9)).id;
+    const id = (await admin.get("/api/v1/keys")).body.data.find(
+      (k: { prefix: string }) => k.prefix === key.slice(0, 9),
+    ).id;
     expect((await admin.delete(`/api/v1/keys/${id}`)).status).toBe(204);
     expect((await c.get("/api/v1/prompts")).status).toBe(401);
     const adminId = (await admin.get("/api/v1/keys")).body.data.find((k: { role: string }) => k.role === "admin").id;
@@ -85,7 +91,9 @@ describe("protected labels", () => {
     const writer = h.as(await h.newKey("write"));
     await writer.post("/api/v1/prompts/guarded/versions", { template: "x" });
     expect((await writer.put("/api/v1/prompts/guarded/labels/staging", { version: "1.0.0" })).status).toBe(200);
-    const denied = await h.as(await h.newKey("write")).put("/api/v1/prompts/guarded/labels/production", { version: "1.0.0" });
+    const denied = await h
+      .as(await h.newKey("write"))
+      .put("/api/v1/prompts/guarded/labels/production", { version: "1.0.0" });
     expect(denied.status).toBe(403);
     const set = await admin.patch("/api/v1/projects/default", { protectedLabels: ["production", "staging"] });
     expect(set.status).toBe(200);
@@ -96,7 +104,9 @@ describe("protected labels", () => {
     const other = await admin.post("/api/v1/projects", { name: "team-guard" });
     const otherAdmin = h.as(other.body.adminKey.key);
     expect((await otherAdmin.patch("/api/v1/projects/default", { protectedLabels: [] })).status).toBe(404);
-    expect((await otherAdmin.patch("/api/v1/projects/team-guard", { protectedLabels: [] })).body.protectedLabels).toEqual([]);
+    expect(
+      (await otherAdmin.patch("/api/v1/projects/team-guard", { protectedLabels: [] })).body.protectedLabels,
+    ).toEqual([]);
     await admin.patch("/api/v1/projects/default", { protectedLabels: ["production"] });
   });
 });

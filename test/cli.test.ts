@@ -19,7 +19,12 @@ let env: Record<string, string>;
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), "promptreg-cli-"));
   testDb = await createTestDatabase();
-  env = { PATH: process.env.PATH!, PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...(testDb.url ? { DATABASE_URL: testDb.url } : {}) };
+  env = {
+    PATH: process.env.PATH!,
+    PROMPTREG_DATA_DIR: dataDir,
+    LOG_LEVEL: "silent",
+    ...(testDb.url ? { DATABASE_URL: testDb.url } : {}),
+  };
 });
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
@@ -58,7 +63,10 @@ describe("promptreg CLI", () => {
     expect(existsSync(path.join(dataDir, "lock"))).toBe(false);
     const database = await openDatabase(testDb.url ? { url: testDb.url } : { dataDir });
     try {
-      const row = await database.prisma.apiKey.findUnique({ where: { hash: hashKey(secret) }, include: { project: true } });
+      const row = await database.prisma.apiKey.findUnique({
+        where: { hash: hashKey(secret) },
+        include: { project: true },
+      });
       expect(row).toMatchObject({ name: "ci", role: "write", project: { name: "cli-team" } });
     } finally {
       await database.close();
@@ -69,12 +77,27 @@ describe("promptreg CLI", () => {
     const badRole = await cli("keys", "create", "--name", "x", "--role", "root");
     expect(badRole.code).toBe(2);
     expect(badRole.err).toContain("--role must be read, write or admin");
-    expect((await cli("keys", "create", "--name", "x", "--role", "read", "--project", "nope")).err).toContain("no project named 'nope'");
+    expect((await cli("keys", "create", "--name", "x", "--role", "read", "--project", "nope")).err).toContain(
+      "no project named 'nope'",
+    );
     expect((await cli("frobnicate")).code).toBe(2);
     // A key is never taken from the command line, where npm prints it.
-    const keyFlag = await cli("keys", "create", "--name", "x", "--role", "read", "--url", "http://127.0.0.1:4000", "--key", "pr_secret_on_the_command_line");
+    const keyFlag = await cli(
+      "keys",
+      "create",
+      "--name",
+      "x",
+      "--role",
+      "read",
+      "--url",
+      "http://127.0.0.1:4000",
+      "--key",
+      "pr_secret_on_the_command_line",
+    );
     expect(keyFlag.code).toBe(2);
-    expect(keyFlag.err).toContain("refusing --key: a key on the command line is printed by npm (and kept in shell history); set PROMPTREG_API_KEY instead");
+    expect(keyFlag.err).toContain(
+      "refusing --key: a key on the command line is printed by npm (and kept in shell history); set PROMPTREG_API_KEY instead",
+    );
     const dup = await cli("projects", "create", "--name", "cli-team");
     expect(dup.code).toBe(1);
     expect(dup.err).toBe("promptreg: project 'cli-team' already exists");

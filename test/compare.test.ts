@@ -23,9 +23,23 @@ interface Truth {
 }
 
 const TRUTHS: Truth[] = [
-  { version: "1.4.2", failEvery: 20, latency: (i) => 100 + (i % 100), completion: (i) => 50 + (i % 10), cost: (i) => 0.001 + (i % 5) * 0.0001, traceBase: 0 },
+  {
+    version: "1.4.2",
+    failEvery: 20,
+    latency: (i) => 100 + (i % 100),
+    completion: (i) => 50 + (i % 10),
+    cost: (i) => 0.001 + (i % 5) * 0.0001,
+    traceBase: 0,
+  },
   // 9% failing: i % 100 in a fixed set of 9 residues.
-  { version: "1.5.0", failEvery: 0, latency: (i) => 130 + (i % 150), completion: (i) => 70 + (i % 10), cost: (i) => 0.002, traceBase: 100_000 },
+  {
+    version: "1.5.0",
+    failEvery: 0,
+    latency: (i) => 130 + (i % 150),
+    completion: (i) => 70 + (i % 10),
+    cost: () => 0.002,
+    traceBase: 100_000,
+  },
 ];
 const FAILS_150 = new Set([0, 11, 22, 33, 44, 55, 66, 77, 88]);
 const fails = (t: Truth, i: number) => (t.failEvery ? i % t.failEvery === 0 : FAILS_150.has(i % 100));
@@ -66,7 +80,12 @@ function llmSpans(t: Truth, prompt: string, count: number, withChains: boolean):
         start: start.toString(),
         end: (end + 1_000_000n).toString(),
         status: { code: 2, message: "chain failed" },
-        attributes: { "openinference.span.kind": "CHAIN", "prompt.id": prompt, "llm.prompt_template.version": t.version, "llm.token_count.total": 999 },
+        attributes: {
+          "openinference.span.kind": "CHAIN",
+          "prompt.id": prompt,
+          "llm.prompt_template.version": t.version,
+          "llm.token_count.total": 999,
+        },
       });
     }
   }
@@ -101,13 +120,19 @@ beforeAll(async () => {
     ["small", ["1.4.2", "1.5.0"]],
   ] as const) {
     for (const version of versions) {
-      const res = await admin.post(`/api/v1/prompts/${name}/versions`, { template: `${name} ${version} {{q}}`, version });
+      const res = await admin.post(`/api/v1/prompts/${name}/versions`, {
+        template: `${name} ${version} {{q}}`,
+        version,
+      });
       expect(res.status).toBe(201);
       await admin.put(`/api/v1/prompts/${name}/labels/production`, { version });
     }
   }
   await ingest([...llmSpans(TRUTHS[0]!, "triage", N, true), ...llmSpans(TRUTHS[1]!, "triage", N, true)]);
-  await ingest([...llmSpans({ ...TRUTHS[0]!, traceBase: 500_000 }, "small", 30, false), ...llmSpans({ ...TRUTHS[1]!, traceBase: 600_000 }, "small", 30, false)]);
+  await ingest([
+    ...llmSpans({ ...TRUTHS[0]!, traceBase: 500_000 }, "small", 30, false),
+    ...llmSpans({ ...TRUTHS[1]!, traceBase: 600_000 }, "small", 30, false),
+  ]);
   // "helpful" annotations: span-level on 1.4.2's first 200 spans (1 in 4 fails); trace-level on 1.5.0's first 100 traces (1 in 2 fails).
   const annotations = [
     ...Array.from({ length: 200 }, (_, i) => ({
@@ -118,7 +143,13 @@ beforeAll(async () => {
       passed: i % 4 !== 0,
       score: i % 4 !== 0 ? 1 : 0,
     })),
-    ...Array.from({ length: 100 }, (_, t) => ({ traceId: hex(100_000 + t + 1, 32), name: "helpful", kind: "eval", passed: t % 2 === 1, score: t % 2 })),
+    ...Array.from({ length: 100 }, (_, t) => ({
+      traceId: hex(100_000 + t + 1, 32),
+      name: "helpful",
+      kind: "eval",
+      passed: t % 2 === 1,
+      score: t % 2,
+    })),
   ];
   const res = await admin.post("/api/v1/annotations", { annotations });
   expect(res.status).toBeLessThan(300);
@@ -170,7 +201,17 @@ describe("compare", () => {
     expect(cmp.pValue).toBeCloseTo(7.1378e-7, 9);
     expect(cmp.failureRateDiff.low).toBeGreaterThan(0);
     expect(cmp.explanation).toMatch(/1\.5\.0 fails more often than 1\.4\.2/);
-    expect(cmp.latencyP95DiffMs).toBeCloseTo(percentile(Array.from({ length: N }, (_, i) => TRUTHS[1]!.latency(i)), 0.95) - percentile(Array.from({ length: N }, (_, i) => TRUTHS[0]!.latency(i)), 0.95), 6);
+    expect(cmp.latencyP95DiffMs).toBeCloseTo(
+      percentile(
+        Array.from({ length: N }, (_, i) => TRUTHS[1]!.latency(i)),
+        0.95,
+      ) -
+        percentile(
+          Array.from({ length: N }, (_, i) => TRUTHS[0]!.latency(i)),
+          0.95,
+        ),
+      6,
+    );
     expect(cmp.meanCostDiffUsd).toBeCloseTo(0.002 - 0.0012, 9);
   });
 
@@ -198,11 +239,16 @@ describe("compare", () => {
     expect([b.units, b.failures, b.failureRate, b.spans]).toEqual([200, 100, 0.5, N]);
     expect(a.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
     expect(b.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
-    expect(a.latencyMs.mean).toBeCloseTo(Array.from({ length: N }, (_, i) => TRUTHS[0]!.latency(i)).reduce((x, y) => x + y, 0) / N, 6);
+    expect(a.latencyMs.mean).toBeCloseTo(
+      Array.from({ length: N }, (_, i) => TRUTHS[0]!.latency(i)).reduce((x, y) => x + y, 0) / N,
+      6,
+    );
     expect(a.annotations).toEqual([{ name: "helpful", count: 200, passRate: 0.75, meanScore: 0.75 }]);
     expect(b.annotations).toEqual([{ name: "helpful", count: 200, passRate: 0.5, meanScore: 0.5 }]);
     expect(res.body.comparisons[0]).toMatchObject({ verdict: "worse" });
-    expect(res.body.comparisons[0].explanation).toMatch(/Only annotated spans are judged; coverage 1\.4\.2 10\.0%, 1\.5\.0 10\.0%\.$/);
+    expect(res.body.comparisons[0].explanation).toMatch(
+      /Only annotated spans are judged; coverage 1\.4\.2 10\.0%, 1\.5\.0 10\.0%\.$/,
+    );
 
     const threshold = await compare("versions=1.4.2,1.5.0&failure=annotation:helpful&threshold=2");
     expect([threshold.body.versions[0].units, threshold.body.versions[0].failures]).toEqual([200, 200]); // every score is under 2
@@ -214,14 +260,23 @@ describe("compare", () => {
       for (const [j, t] of TRUTHS.entries()) {
         const units = Array.from({ length: 200 }, (_, i) => i); // the annotated spans of either version
         const v = any.body.versions[j];
-        expect([v.units, v.failures], query).toEqual([units.length, units.filter((i) => fails(t, i) || annotationFails[j]!(i)).length]);
+        expect([v.units, v.failures], query).toEqual([
+          units.length,
+          units.filter((i) => fails(t, i) || annotationFails[j]!(i)).length,
+        ]);
         expect(v.coverage, query).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
       }
     }
 
     const traces = await compare("versions=1.4.2,1.5.0&failure=annotation:helpful&unit=trace");
     // 1.4.2: the annotated spans 0..199 are traces 0..99, a trace failing with its span i % 4 === 0 (even traces).
-    expect(traces.body.versions.map((v: { units: number; failures: number; coverage: unknown }) => [v.units, v.failures, v.coverage])).toEqual([
+    expect(
+      traces.body.versions.map((v: { units: number; failures: number; coverage: unknown }) => [
+        v.units,
+        v.failures,
+        v.coverage,
+      ]),
+    ).toEqual([
       [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1 }],
       [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1 }],
     ]);
@@ -269,16 +324,26 @@ describe("annotation-based failures", () => {
     for (const query of ["failure=annotation:helpfull", "failure=any:helpfull"]) {
       const typo = await compare(`versions=1.4.2,1.5.0&${query}`);
       expect(typo.status, query).toBe(422);
-      expect(typo.body.error.message).toMatch(/no annotation named 'helpfull' was recorded on spans of prompt 'triage'; the names recorded are 'helpful'$/);
-      expect(typo.body.error.details).toMatchObject({ annotationNames: ["helpful"], issues: [{ path: "query.failure" }] });
+      expect(typo.body.error.message).toMatch(
+        /no annotation named 'helpfull' was recorded on spans of prompt 'triage'; the names recorded are 'helpful'$/,
+      );
+      expect(typo.body.error.details).toMatchObject({
+        annotationNames: ["helpful"],
+        issues: [{ path: "query.failure" }],
+      });
     }
-    expect((await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&failure=annotation:helpfull")).status).toBe(422);
+    expect(
+      (await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&failure=annotation:helpfull")).status,
+    ).toBe(422);
 
-    for (const template of ["Unjudged {{q}}", "Unjudged again {{q}}"]) await admin.post("/api/v1/prompts/unjudged/versions", { template });
+    for (const template of ["Unjudged {{q}}", "Unjudged again {{q}}"])
+      await admin.post("/api/v1/prompts/unjudged/versions", { template });
     for (const query of ["failure=annotation:helpful", "failure=any"]) {
       const none = await admin.get(`/api/v1/prompts/unjudged/compare?versions=1.0.0,1.0.1&${query}`);
       expect(none.status, query).toBe(422);
-      expect(none.body.error.message).toMatch(/on spans of prompt 'unjudged'(; no annotation at all has been recorded on them)? yet: use failure=status/);
+      expect(none.body.error.message).toMatch(
+        /on spans of prompt 'unjudged'(; no annotation at all has been recorded on them)? yet: use failure=status/,
+      );
       expect(none.body.error.details.annotationNames).toEqual([]);
     }
   });
@@ -303,9 +368,13 @@ describe("annotation-based failures", () => {
       expect(b.coverage).toStrictEqual({ annotatedUnits: 20, allUnits: 30, rate: 20 / 30 });
       if (failure === "annotation:reviewed") expect([b.failures, b.failureRate]).toEqual([10, 0.5]);
       expect(res.body.comparisons[0]).toMatchObject({ verdict: "insufficient-data", pValue: null });
-      expect(res.body.comparisons[0].explanation).toMatch(/1\.4\.2 has 0 spans.*coverage 1\.4\.2 0\.0%, 1\.5\.0 66\.7%/);
+      expect(res.body.comparisons[0].explanation).toMatch(
+        /1\.4\.2 has 0 spans.*coverage 1\.4\.2 0\.0%, 1\.5\.0 66\.7%/,
+      );
     }
-    const series = await admin.get("/api/v1/prompts/small/timeseries?versions=1.4.2,1.5.0&bucket=1d&failure=annotation:reviewed");
+    const series = await admin.get(
+      "/api/v1/prompts/small/timeseries?versions=1.4.2,1.5.0&bucket=1d&failure=annotation:reviewed",
+    );
     expect(series.status).toBe(200);
     const sum = (i: number, key: "count" | "spans" | "failures") =>
       series.body.series[i].points.reduce((n: number, p: Record<string, number>) => n + p[key]!, 0);
@@ -322,10 +391,22 @@ describe("version references", () => {
       body.versions.map((v) => [v.version, v.units, v.failures]);
     const now = `production@${new Date().toISOString()}`;
     const cases: [string, string][][] = [
-      [["staging", "1.4.2"], ["production", "1.5.0"]],
-      [["~1.4", "1.4.2"], ["latest", "1.5.0"]],
-      [["1.4.2", "1.4.2"], [now, "1.5.0"]],
-      [["1.4.2", "1.4.2"], ["^1.0.0", "1.5.0"]],
+      [
+        ["staging", "1.4.2"],
+        ["production", "1.5.0"],
+      ],
+      [
+        ["~1.4", "1.4.2"],
+        ["latest", "1.5.0"],
+      ],
+      [
+        ["1.4.2", "1.4.2"],
+        [now, "1.5.0"],
+      ],
+      [
+        ["1.4.2", "1.4.2"],
+        ["^1.0.0", "1.5.0"],
+      ],
     ];
     for (const refs of cases) {
       const versions = refs.map(([ref]) => ref).join(",");
@@ -348,7 +429,10 @@ describe("version references", () => {
       ["canary", /label 'canary' of prompt 'triage' not found/],
       ["^3", /a version of prompt 'triage' satisfying '\^3' not found/],
       ["9.9.9", /version 9\.9\.9 of prompt 'triage' not found/],
-      ["production@2000-01-01T00:00:00Z", /label 'production' of prompt 'triage' at 2000-01-01T00:00:00\.000Z \(it did not exist yet\)/],
+      [
+        "production@2000-01-01T00:00:00Z",
+        /label 'production' of prompt 'triage' at 2000-01-01T00:00:00\.000Z \(it did not exist yet\)/,
+      ],
     ] as const) {
       const res = await compare(`versions=1.4.2,${encodeURIComponent(ref)}`);
       expect(res.status, ref).toBe(404);
@@ -359,7 +443,10 @@ describe("version references", () => {
     expect(same.body.error.message).toMatch(/at least 2 different versions \(production is 1\.5\.0, 1\.5\.0\)/);
     const bad = await compare(`versions=1.4.2,${encodeURIComponent("no such!")}`);
     expect(bad.status).toBe(422);
-    expect(bad.body.error).toMatchObject({ message: expect.stringMatching(/invalid reference 'no such!'/), details: { issues: [{ path: "query.versions" }] } });
+    expect(bad.body.error).toMatchObject({
+      message: expect.stringMatching(/invalid reference 'no such!'/),
+      details: { issues: [{ path: "query.versions" }] },
+    });
   });
 });
 
@@ -367,7 +454,12 @@ describe("unattributed LLM spans", () => {
   const at = (iso: string, i: number) => (BigInt(Date.parse(iso)) * 1_000_000n + BigInt(i) * 1_000_000_000n).toString();
   let next = 0;
   /** LLM spans of prompt 'outage' with these attributes, as our client sets them (source, version). */
-  const outage = (count: number, attributes: Record<string, string>, when = "2026-11-22T10:00:00Z", kind = "LLM"): SpanSpec[] =>
+  const outage = (
+    count: number,
+    attributes: Record<string, string>,
+    when = "2026-11-22T10:00:00Z",
+    kind = "LLM",
+  ): SpanSpec[] =>
     Array.from({ length: count }, () => {
       const i = next++;
       return {
@@ -376,17 +468,31 @@ describe("unattributed LLM spans", () => {
         name: "ChatCompletion",
         start: at(when, i),
         status: { code: 1 },
-        attributes: { "openinference.span.kind": kind, "prompt.id": "outage", "llm.model_name": "gpt-4o", ...attributes },
+        attributes: {
+          "openinference.span.kind": kind,
+          "prompt.id": "outage",
+          "llm.model_name": "gpt-4o",
+          ...attributes,
+        },
       };
     });
-  const fallback = (version: string) => ({ "promptreg.prompt.source": "fallback", "llm.prompt_template.version": version });
-  const network = (version: string) => ({ "promptreg.prompt.source": "network", "llm.prompt_template.version": version });
+  const fallback = (version: string) => ({
+    "promptreg.prompt.source": "fallback",
+    "llm.prompt_template.version": version,
+  });
+  const network = (version: string) => ({
+    "promptreg.prompt.source": "network",
+    "llm.prompt_template.version": version,
+  });
   const window = "from=2026-11-22T00:00:00Z&to=2026-11-23T00:00:00Z";
 
   beforeAll(async () => {
     // Before the prompt exists: linked to nothing, and never linked later.
     await ingest([...outage(2, network("1.0.0")), ...outage(1, fallback("fallback"))]);
-    for (const version of ["1.0.0", "1.1.0"]) expect((await admin.post("/api/v1/prompts/outage/versions", { template: `Outage ${version} {{q}}`, version })).status).toBe(201);
+    for (const version of ["1.0.0", "1.1.0"])
+      expect(
+        (await admin.post("/api/v1/prompts/outage/versions", { template: `Outage ${version} {{q}}`, version })).status,
+      ).toBe(201);
     await ingest([
       ...outage(5, network("1.0.0")),
       ...outage(5, network("1.1.0")),
@@ -423,8 +529,15 @@ describe("unattributed LLM spans", () => {
     });
     const everything = await admin.get("/api/v1/prompts/outage/compare?versions=1.0.0,1.1.0&minSample=1");
     expect(everything.body.unattributed).toMatchObject({ total: 10, fallbackWithoutVersion: 5 });
-    const onlyFallback = await admin.get(`/api/v1/prompts/outage/compare?versions=1.0.0,1.1.0&minSample=1&source=fallback&${window}`);
-    expect(onlyFallback.body.unattributed).toMatchObject({ total: 5, fallbackWithoutVersion: 4, unknownVersion: 1, unknownPrompt: 0 });
+    const onlyFallback = await admin.get(
+      `/api/v1/prompts/outage/compare?versions=1.0.0,1.1.0&minSample=1&source=fallback&${window}`,
+    );
+    expect(onlyFallback.body.unattributed).toMatchObject({
+      total: 5,
+      fallbackWithoutVersion: 4,
+      unknownVersion: 1,
+      unknownPrompt: 0,
+    });
     const spans = await admin.get(`/api/v1/spans?prompt=outage&linkStatus=unknown_prompt`);
     expect(spans.body.data).toHaveLength(3);
     expect((await compare("versions=1.4.2,1.5.0")).body.unattributed).toEqual({
@@ -524,7 +637,12 @@ describe("compare from rollups", () => {
   });
 
   it("gives the same time series from rollups: counts and failures exactly, p95 within the bound", async () => {
-    for (const q of ["bucket=1h", "bucket=1d", "bucket=1h&from=2026-11-20T02:30:00Z&to=2026-11-20T09:45:00Z", "bucket=1d&source=stale&to=2026-11-21T03:20:00Z"]) {
+    for (const q of [
+      "bucket=1h",
+      "bucket=1d",
+      "bucket=1h&from=2026-11-20T02:30:00Z&to=2026-11-20T09:45:00Z",
+      "bucket=1d&source=stale&to=2026-11-21T03:20:00Z",
+    ]) {
       const exact = await admin.get(`/api/v1/prompts/triage/timeseries?versions=1.4.2,1.5.0&percentiles=exact&${q}`);
       const hist = await admin.get(`/api/v1/prompts/triage/timeseries?versions=1.4.2,1.5.0&percentiles=histogram&${q}`);
       expect([exact.status, hist.status]).toEqual([200, 200]);
@@ -533,18 +651,27 @@ describe("compare from rollups", () => {
       expect(hist.body.events).toEqual(exact.body.events);
       for (const [i, series] of exact.body.series.entries()) {
         const rolled = hist.body.series[i].points;
-        expect(rolled.map((p: { start: string }) => p.start), q).toEqual(series.points.map((p: { start: string }) => p.start));
+        expect(
+          rolled.map((p: { start: string }) => p.start),
+          q,
+        ).toEqual(series.points.map((p: { start: string }) => p.start));
         for (const [j, e] of series.points.entries()) {
           const r = rolled[j];
           expect([r.count, r.failures, r.failureRate], q).toEqual([e.count, e.failures, e.failureRate]);
           expect(r.costMeanUsd, q).toBeCloseTo(e.costMeanUsd, 12);
-          expect(Math.abs(r.latencyP95Ms - e.latencyP95Ms) / e.latencyP95Ms, q).toBeLessThanOrEqual(HISTOGRAM_RELATIVE_ERROR * (1 + 1e-9));
+          expect(Math.abs(r.latencyP95Ms - e.latencyP95Ms) / e.latencyP95Ms, q).toBeLessThanOrEqual(
+            HISTOGRAM_RELATIVE_ERROR * (1 + 1e-9),
+          );
         }
       }
     }
-    const fine = await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=5m&percentiles=histogram&from=2026-11-20T00:00:00Z&to=2026-11-20T02:00:00Z");
+    const fine = await admin.get(
+      "/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=5m&percentiles=histogram&from=2026-11-20T00:00:00Z&to=2026-11-20T02:00:00Z",
+    );
     expect(fine.body.percentiles).toBe("exact");
-    const tooLong = await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=1h&percentiles=histogram&from=2020-01-01T00:00:00Z");
+    const tooLong = await admin.get(
+      "/api/v1/prompts/triage/timeseries?versions=1.4.2&bucket=1h&percentiles=histogram&from=2020-01-01T00:00:00Z",
+    );
     expect(tooLong.status).toBe(422);
   });
 });

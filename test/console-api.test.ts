@@ -22,7 +22,10 @@ let consoleDir: string;
 beforeAll(async () => {
   consoleDir = await mkdtemp(path.join(tmpdir(), "promptreg-console-"));
   await mkdir(path.join(consoleDir, "assets"));
-  await writeFile(path.join(consoleDir, "index.html"), '<!doctype html><html><head><script type="module" src="/assets/app-1a2b.js"></script></head><body></body></html>');
+  await writeFile(
+    path.join(consoleDir, "index.html"),
+    '<!doctype html><html><head><script type="module" src="/assets/app-1a2b.js"></script></head><body></body></html>',
+  );
   await writeFile(path.join(consoleDir, "assets", "app-1a2b.js"), "console.log('app');");
   await writeFile(path.join(consoleDir, "favicon.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>");
   h = await createHarness({ consoleDir });
@@ -141,7 +144,9 @@ describe("console sessions", () => {
     const key = await h.newKey("write");
     const revoked = await signIn(key);
     expect((await withCookie(revoked).get("/api/v1/prompts")).status).toBe(200);
-    const id = (await admin.get("/api/v1/keys")).body.data.find((k: { prefix: string }) => k.prefix === key.slice(0, 9)).id;
+    const id = (await admin.get("/api/v1/keys")).body.data.find(
+      (k: { prefix: string }) => k.prefix === key.slice(0, 9),
+    ).id;
     expect((await admin.delete(`/api/v1/keys/${id}`)).status).toBe(204);
     expect((await withCookie(revoked).get("/api/v1/prompts")).status).toBe(401);
     expect((await withCookie(revoked).get("/api/v1/session")).status).toBe(401);
@@ -151,7 +156,9 @@ describe("console sessions", () => {
     expect((await withCookie(s).delete("/api/v1/session")).status).toBe(403);
     const out = await withCookie(s).delete("/api/v1/session", s.csrf);
     expect(out.status).toBe(204);
-    expect(([] as string[]).concat(out.headers["set-cookie"] ?? [])[0]).toMatch(/^promptreg_session=;.*Expires=Thu, 01 Jan 1970/);
+    expect(([] as string[]).concat(out.headers["set-cookie"] ?? [])[0]).toMatch(
+      /^promptreg_session=;.*Expires=Thu, 01 Jan 1970/,
+    );
     expect((await withCookie(s).get("/api/v1/prompts")).status).toBe(401);
   });
 });
@@ -167,7 +174,11 @@ describe("publish dry run", () => {
       events: await h.database.prisma.labelEvent.count(),
       labels: await h.database.prisma.label.count(),
     };
-    const first = await dryRun("support/dry", { template: "Classify: {{question}}", labels: ["staging"], tags: ["support"] });
+    const first = await dryRun("support/dry", {
+      template: "Classify: {{question}}",
+      labels: ["staging"],
+      tags: ["support"],
+    });
     expect(first.status).toBe(200);
     expect(PublishPreviewSchema.parse(first.body)).toMatchObject({
       dryRun: true,
@@ -184,8 +195,14 @@ describe("publish dry run", () => {
       labels: await h.database.prisma.label.count(),
     }).toEqual(before);
 
-    expect((await admin.post(`/api/v1/prompts/${enc("support/dry")}/versions`, { template: "Classify: {{question}}" })).status).toBe(201);
-    const breaking = await dryRun("support/dry", { template: "Classify for the {{tier}} tier: {{question}}", commitMessage: "tiers" });
+    expect(
+      (await admin.post(`/api/v1/prompts/${enc("support/dry")}/versions`, { template: "Classify: {{question}}" }))
+        .status,
+    ).toBe(201);
+    const breaking = await dryRun("support/dry", {
+      template: "Classify for the {{tier}} tier: {{question}}",
+      commitMessage: "tiers",
+    });
     expect(breaking.status).toBe(200);
     expect(breaking.body).toMatchObject({
       created: true,
@@ -193,7 +210,9 @@ describe("publish dry run", () => {
       requiredBump: { bump: "major", reasons: ["required variable 'tier' added", "template text changed"] },
       version: { version: "2.0.0", commitMessage: "tiers" },
     });
-    const published = await admin.post(`/api/v1/prompts/${enc("support/dry")}/versions`, { template: "Classify for the {{tier}} tier: {{question}}" });
+    const published = await admin.post(`/api/v1/prompts/${enc("support/dry")}/versions`, {
+      template: "Classify for the {{tier}} tier: {{question}}",
+    });
     expect(published.body.version).toBe(breaking.body.version.version);
 
     const same = await dryRun("support/dry", { template: "Classify for the {{tier}} tier: {{question}}" });
@@ -210,9 +229,16 @@ describe("publish dry run", () => {
     const reader = await h.newKey("read");
     expect((await dryRun("support/dry", { template: "x" }, reader)).status).toBe(403);
     const writer = await h.newKey("write");
-    const protectedLabel = await dryRun("support/dry", { template: "{{question}} {{tier}}!", labels: ["production"] }, writer);
+    const protectedLabel = await dryRun(
+      "support/dry",
+      { template: "{{question}} {{tier}}!", labels: ["production"] },
+      writer,
+    );
     expect(protectedLabel.status).toBe(403);
-    expect((await h.as(h.adminKey).post("/api/v1/prompts/x/versions?dryRun=yes", { template: "x" })).body.error.details.issues[0].path).toBe("query.dryRun");
+    expect(
+      (await h.as(h.adminKey).post("/api/v1/prompts/x/versions?dryRun=yes", { template: "x" })).body.error.details
+        .issues[0].path,
+    ).toBe("query.dryRun");
   });
 
   it("reports where a template error is, as line and column", async () => {
@@ -238,8 +264,22 @@ describe("publish dry run", () => {
 
 describe("listing for the console", () => {
   beforeAll(async () => {
-    for (const name of ["support/triage", "support/billing/refunds", "support/billing/disputes", "sales/Outreach", "root-prompt", "support_x/odd"])
-      expect((await admin.post(`/api/v1/prompts/${enc(name)}/versions`, { template: `${name}: {{q}}`, tags: name.startsWith("support") ? ["cs"] : [] })).status).toBe(201);
+    for (const name of [
+      "support/triage",
+      "support/billing/refunds",
+      "support/billing/disputes",
+      "sales/Outreach",
+      "root-prompt",
+      "support_x/odd",
+    ])
+      expect(
+        (
+          await admin.post(`/api/v1/prompts/${enc(name)}/versions`, {
+            template: `${name}: {{q}}`,
+            tags: name.startsWith("support") ? ["cs"] : [],
+          })
+        ).status,
+      ).toBe(201);
   });
 
   it("searches names case-insensitively across folders, with tags and pages", async () => {
@@ -250,13 +290,17 @@ describe("listing for the console", () => {
     expect(twice.body.data[0]).toMatchObject({ name: "csrf-test", versionCount: 2, labels: { latest: "1.0.1" } });
     const billing = await admin.get("/api/v1/prompts?q=r&prefix=support/billing&limit=1");
     expect(billing.body.data.map((p: { name: string }) => p.name)).toEqual(["support/billing/disputes"]);
-    const next = await admin.get(`/api/v1/prompts?q=r&prefix=support/billing&limit=1&cursor=${billing.body.nextCursor}`);
+    const next = await admin.get(
+      `/api/v1/prompts?q=r&prefix=support/billing&limit=1&cursor=${billing.body.nextCursor}`,
+    );
     expect(next.body.data.map((p: { name: string }) => p.name)).toEqual(["support/billing/refunds"]);
     expect(next.body.nextCursor).toBeNull();
     const tagged = await admin.get("/api/v1/prompts?q=triage&tag=cs");
     expect(tagged.body.data.map((p: { name: string }) => p.name)).toEqual(["support/triage"]);
     // LIKE wildcards in the search are literal characters.
-    expect((await admin.get("/api/v1/prompts?q=t_x")).body.data.map((p: { name: string }) => p.name)).toEqual(["support_x/odd"]);
+    expect((await admin.get("/api/v1/prompts?q=t_x")).body.data.map((p: { name: string }) => p.name)).toEqual([
+      "support_x/odd",
+    ]);
     expect((await admin.get("/api/v1/prompts?q=s_p")).body.data).toEqual([]); // unescaped, `_` would match the u of "support"
     expect((await admin.get("/api/v1/prompts?q=%25")).body.data).toEqual([]);
   });
@@ -268,7 +312,9 @@ describe("listing for the console", () => {
       { name: "support", prompts: 4 },
       { name: "support_x", prompts: 1 },
     ]);
-    expect((await admin.get("/api/v1/folders?prefix=support")).body.data).toEqual([{ name: "support/billing", prompts: 2 }]);
+    expect((await admin.get("/api/v1/folders?prefix=support")).body.data).toEqual([
+      { name: "support/billing", prompts: 2 },
+    ]);
     expect((await admin.get("/api/v1/folders?prefix=support/billing/")).body.data).toEqual([]);
     // `_` is not a wildcard: support_x is not inside support.
     expect((await admin.get("/api/v1/folders?prefix=suppor_")).body.data).toEqual([]);

@@ -28,7 +28,14 @@ function spans(version: string, count: number, offset: number): SpanSpec[] {
       start: start.toString(),
       end: (start + 120_000_000n).toString(),
       status: failed ? { code: 2 } : { code: 1 },
-      events: failed ? [{ name: "exception", attributes: { "exception.type": "RateLimitError", "exception.message": `429 Too Many Requests ✗ #${i}` } }] : [],
+      events: failed
+        ? [
+            {
+              name: "exception",
+              attributes: { "exception.type": "RateLimitError", "exception.message": `429 Too Many Requests ✗ #${i}` },
+            },
+          ]
+        : [],
       attributes: {
         "openinference.span.kind": "LLM",
         "prompt.id": NAME,
@@ -47,8 +54,14 @@ beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
   for (const version of ["1.0.0", "2.0.0"]) {
-    expect((await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: `Classify {{q}} (${version})`, version })).status).toBe(201);
-    expect((await admin.put(`/api/v1/prompts/${enc(NAME)}/labels/production`, { version, reason: `ship ${version}` })).status).toBe(200);
+    expect(
+      (await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: `Classify {{q}} (${version})`, version }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await admin.put(`/api/v1/prompts/${enc(NAME)}/labels/production`, { version, reason: `ship ${version}` }))
+        .status,
+    ).toBe(200);
   }
   const res = await request(h.app)
     .post("/v1/traces")
@@ -65,24 +78,36 @@ describe("compare for the console", () => {
     const compare = (query: string) => admin.get(`/api/v1/prompts/${enc(NAME)}/compare${query}`);
     const byDefault = await compare("");
     expect(byDefault.status).toBe(200);
-    expect(byDefault.body.comparisons[0]).toMatchObject({ verdict: "insufficient-data", minSample: 100, moreUnitsNeeded: { baseline: 70, candidate: 30 } });
+    expect(byDefault.body.comparisons[0]).toMatchObject({
+      verdict: "insufficient-data",
+      minSample: 100,
+      moreUnitsNeeded: { baseline: 70, candidate: 30 },
+    });
     expect(CompareSchema.parse(byDefault.body).refs).toEqual([
       { ref: "production before its last move", version: "1.0.0" },
       { ref: "production", version: "2.0.0" },
     ]);
 
     const lower = await compare("?versions=1.0.0,2.0.0&minSample=50");
-    expect(lower.body.comparisons[0]).toMatchObject({ verdict: "insufficient-data", moreUnitsNeeded: { baseline: 20, candidate: 0 } });
+    expect(lower.body.comparisons[0]).toMatchObject({
+      verdict: "insufficient-data",
+      moreUnitsNeeded: { baseline: 20, candidate: 0 },
+    });
     const enough = await compare("?versions=1.0.0,2.0.0&minSample=30");
     expect(enough.body.comparisons[0].moreUnitsNeeded).toEqual({ baseline: 0, candidate: 0 });
     expect(enough.body.comparisons[0].verdict).not.toBe("insufficient-data");
     // minSample=0 still needs one unit a side (a side without units has no rate).
     const none = await compare("?versions=1.0.0,2.0.0&minSample=1&to=2026-11-20T08:00:00Z");
-    expect(none.body.comparisons[0]).toMatchObject({ verdict: "insufficient-data", moreUnitsNeeded: { baseline: 1, candidate: 1 } });
+    expect(none.body.comparisons[0]).toMatchObject({
+      verdict: "insufficient-data",
+      moreUnitsNeeded: { baseline: 1, candidate: 1 },
+    });
   });
 
   it("gives the over-time series with the label's moves in a shape the console reads", async () => {
-    const res = await admin.get(`/api/v1/prompts/${enc(NAME)}/timeseries?bucket=1h&from=2026-11-20T00:00:00Z&to=2026-11-21T12:00:00Z`);
+    const res = await admin.get(
+      `/api/v1/prompts/${enc(NAME)}/timeseries?bucket=1h&from=2026-11-20T00:00:00Z&to=2026-11-21T12:00:00Z`,
+    );
     expect(res.status).toBe(200);
     // The moves happened now, after the spans' times: only the range says whether they are shown.
     const ts = TimeseriesSchema.parse(res.body);
@@ -90,7 +115,9 @@ describe("compare for the console", () => {
       ["1.0.0", 30],
       ["2.0.0", 70],
     ]);
-    const now = await admin.get(`/api/v1/prompts/${enc(NAME)}/timeseries?bucket=1d&from=2026-11-19T00:00:00Z&to=${new Date(Date.now() + 60_000).toISOString()}`);
+    const now = await admin.get(
+      `/api/v1/prompts/${enc(NAME)}/timeseries?bucket=1d&from=2026-11-19T00:00:00Z&to=${new Date(Date.now() + 60_000).toISOString()}`,
+    );
     expect(TimeseriesSchema.parse(now.body).events.map((e) => [e.fromVersion, e.toVersion, e.reason])).toEqual([
       [null, "1.0.0", "ship 1.0.0"],
       ["1.0.0", "2.0.0", "ship 2.0.0"],
@@ -111,7 +138,9 @@ describe("spans for the console", () => {
 
     const all: string[] = [];
     for (let cursor: string | null = ""; cursor !== null; ) {
-      const page = SpanListSchema.parse((await list(`source=stale&version=2.0.0&limit=10${cursor ? `&cursor=${cursor}` : ""}`)).body);
+      const page = SpanListSchema.parse(
+        (await list(`source=stale&version=2.0.0&limit=10${cursor ? `&cursor=${cursor}` : ""}`)).body,
+      );
       all.push(...page.data.map((s) => s.spanId));
       cursor = page.nextCursor;
     }
@@ -126,7 +155,9 @@ describe("spans for the console", () => {
   });
 
   it("gives a failing span's exception in its trace, in a shape the console reads", async () => {
-    const failing = SpanListSchema.parse((await admin.get(`/api/v1/spans?prompt=${enc(NAME)}&version=2.0.0&failed=true&limit=1`)).body).data[0]!;
+    const failing = SpanListSchema.parse(
+      (await admin.get(`/api/v1/spans?prompt=${enc(NAME)}&version=2.0.0&failed=true&limit=1`)).body,
+    ).data[0]!;
     const trace = TraceSchema.parse((await admin.get(`/api/v1/traces/${failing.traceId}`)).body);
     const span = trace.spans[0]!;
     expect(span.failed).toBe(true);

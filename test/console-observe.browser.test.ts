@@ -4,7 +4,6 @@
 // (the real app, in this process so the ledger's move can be dated into the data's past) and one browser for the
 // file; the tests run in order, as an on-call engineer's session would. Set SCREENSHOT_DIR to keep the PNGs.
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import type { Server } from "node:http";
@@ -21,13 +20,17 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 function findChromium(): string | undefined {
   if (process.env.CHROMIUM_PATH) return existsSync(process.env.CHROMIUM_PATH) ? process.env.CHROMIUM_PATH : undefined;
-  for (const candidate of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(candidate)) return candidate;
+  for (const candidate of ["/usr/bin/chromium", "/usr/bin/chromium-browser"])
+    if (existsSync(candidate)) return candidate;
   const which = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" });
   return which.status === 0 ? which.stdout.trim() || undefined : undefined;
 }
 
 const chromiumPath = findChromium();
-if (!chromiumPath) console.warn("console observe browser tests skipped: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)");
+if (!chromiumPath)
+  console.warn(
+    "console observe browser tests skipped: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)",
+  );
 const screenshotDir = process.env.SCREENSHOT_DIR ? path.resolve(process.env.SCREENSHOT_DIR) : undefined;
 
 const NAME = "support/triage";
@@ -52,7 +55,8 @@ const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 // 2.0.0 fails on 9 of every 100 spans, 1.0.0 on 5: exactly 180 and 100 of 2,000.
 const FAIL_9 = new Set([3, 14, 25, 36, 47, 58, 69, 80, 91]);
 const fails = (version: string, i: number) => (version === "1.0.0" ? i % 20 === 0 : FAIL_9.has(i % 100));
-const exceptionMessage = (version: string, i: number) => `429 Rate limit reached for gpt-4o-mini — request ${version}#${i}`;
+const exceptionMessage = (version: string, i: number) =>
+  `429 Rate limit reached for gpt-4o-mini — request ${version}#${i}`;
 
 /** One trace: a CHAIN root carrying the prompt (as context propagation does), a TOOL span, then the LLM call. */
 function traceSpans(version: string, i: number, startMs: number, traceNo: number): SpanSpec[] {
@@ -93,7 +97,13 @@ function traceSpans(version: string, i: number, startMs: number, traceNo: number
       end: ns(startMs + 20 + latency),
       status: failed ? { code: 2 } : { code: 1 },
       events: failed
-        ? [{ name: "exception", timeUnixNano: ns(startMs + 20 + latency), attributes: { "exception.type": "RateLimitError", "exception.message": exceptionMessage(version, i) } }]
+        ? [
+            {
+              name: "exception",
+              timeUnixNano: ns(startMs + 20 + latency),
+              attributes: { "exception.type": "RateLimitError", "exception.message": exceptionMessage(version, i) },
+            },
+          ]
         : [],
       attributes: {
         "openinference.span.kind": "LLM",
@@ -102,7 +112,9 @@ function traceSpans(version: string, i: number, startMs: number, traceNo: number
         "llm.prompt_template.variables": JSON.stringify({ question }),
         "llm.input_messages.0.message.role": "user",
         "llm.input_messages.0.message.content": `Classify this support question: ${question}${version === "2.0.0" ? " Answer in one word." : ""}`,
-        ...(failed ? {} : { "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": "billing" }),
+        ...(failed
+          ? {}
+          : { "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": "billing" }),
         "llm.model_name": "gpt-4o-mini",
         "llm.token_count.prompt": 120 + (i % 7),
         "llm.token_count.completion": completion,
@@ -129,7 +141,11 @@ function groundTruth(): SpanSpec[] {
   }
   for (let i = 0; i < 3; i++) {
     const [llm] = traceSpans("fallback", i, MOVE_MS + 2 * HOUR + i * 1000, 300_000 + i).slice(2);
-    spans.push({ ...llm!, parentSpanId: undefined, attributes: { ...llm!.attributes, "promptreg.prompt.source": "fallback" } });
+    spans.push({
+      ...llm!,
+      parentSpanId: undefined,
+      attributes: { ...llm!.attributes, "promptreg.prompt.source": "fallback" },
+    });
   }
   return spans;
 }
@@ -164,10 +180,14 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     tmp = await mkdtemp(path.join(tmpdir(), "promptreg-observe-"));
     if (screenshotDir) await mkdir(screenshotDir, { recursive: true });
     const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
-    const built = spawnSync(process.execPath, [vite, "build", "web", "--outDir", path.join(tmp, "console"), "--emptyOutDir", "--logLevel", "warn"], {
-      cwd: root,
-      encoding: "utf8",
-    });
+    const built = spawnSync(
+      process.execPath,
+      [vite, "build", "web", "--outDir", path.join(tmp, "console"), "--emptyOutDir", "--logLevel", "warn"],
+      {
+        cwd: root,
+        encoding: "utf8",
+      },
+    );
     if (built.status !== 0) throw new Error(`vite build failed:\n${built.stdout}\n${built.stderr}`);
 
     h = await createHarness({ consoleDir: path.join(tmp, "console") });
@@ -176,9 +196,18 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
     for (const version of ["1.0.0", "2.0.0"]) {
-      const published = await apiJson(`/prompts/${ENC}/versions`, { method: "POST", body: JSON.stringify({ template: `Classify this support question: {{question}}${version === "2.0.0" ? " Answer in one word." : ""}`, version }) });
+      const published = await apiJson(`/prompts/${ENC}/versions`, {
+        method: "POST",
+        body: JSON.stringify({
+          template: `Classify this support question: {{question}}${version === "2.0.0" ? " Answer in one word." : ""}`,
+          version,
+        }),
+      });
       expect(published.status).toBe(201);
-      const moved = await apiJson(`/prompts/${ENC}/labels/production`, { method: "PUT", body: JSON.stringify({ version, reason: version === "2.0.0" ? REASON_MOVE : "first release" }) });
+      const moved = await apiJson(`/prompts/${ENC}/labels/production`, {
+        method: "PUT",
+        body: JSON.stringify({ version, reason: version === "2.0.0" ? REASON_MOVE : "first release" }),
+      });
       expect(moved.status).toBe(200);
     }
     // The ledger's moves are dated into the data's past: 1.0.0 went out before its spans, 2.0.0 three hours ago.
@@ -200,7 +229,15 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
 
     browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      args: [
+        "--no-sandbox",
+        "--headless",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
     });
     context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1360, height: 900 } });
     page = await context.newPage();
@@ -221,7 +258,8 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
   });
 
   afterEach(async ({ task }) => {
-    if (task.result?.state === "fail" && page) await shot(page, `observe-failed-${task.name.slice(0, 40).replace(/\W+/g, "-")}`);
+    if (task.result?.state === "fail" && page)
+      await shot(page, `observe-failed-${task.name.slice(0, 40).replace(/\W+/g, "-")}`);
   });
 
   it("shows the verdict first, worse, with both rates and intervals exactly as the API gives them", async () => {
@@ -232,13 +270,18 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     // type-checked without the DOM library.
     const seen = await page.waitForFunction(
       () => {
-        const w = globalThis as unknown as { document: { querySelector(selector: string): unknown }; performance: { now(): number } };
+        const w = globalThis as unknown as {
+          document: { querySelector(selector: string): unknown };
+          performance: { now(): number };
+        };
         return w.document.querySelector('[data-testid="verdict-sentence"]') ? w.performance.now() : false;
       },
       null,
       { polling: "raf" },
     );
-    console.log(`compare page: verdict ${Math.round((await seen.jsonValue()) as number)} ms after navigation (2 x ${N} LLM spans, ${page.url()})`);
+    console.log(
+      `compare page: verdict ${Math.round((await seen.jsonValue()) as number)} ms after navigation (2 x ${N} LLM spans, ${page.url()})`,
+    );
     const sentence = page.getByTestId("verdict-sentence");
 
     const from = new URL(page.url()).searchParams.get("from");
@@ -261,16 +304,22 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     for (const v of api.body.versions) {
       const row = page.getByTestId(`rate-${v.version}`);
       await expect(row.locator(".rate").textContent()).resolves.toBe(pct(v.failureRate));
-      await expect(row.locator(".ci-range").textContent()).resolves.toBe(`${pct(v.failureRateCI.low)} to ${pct(v.failureRateCI.high)}`);
+      await expect(row.locator(".ci-range").textContent()).resolves.toBe(
+        `${pct(v.failureRateCI.low)} to ${pct(v.failureRateCI.high)}`,
+      );
     }
     await expect(page.getByTestId("rate-1.0.0").locator(".rate").textContent()).resolves.toBe("5.00%");
     await expect(page.getByTestId("rate-2.0.0").locator(".rate").textContent()).resolves.toBe("9.00%");
     const diff = page.getByTestId("diff-2.0.0");
     await expect(diff.locator(".diff").textContent()).resolves.toBe(pts(c.failureRateDiff.diff));
-    await expect(diff.locator(".ci-range").textContent()).resolves.toBe(`${pts(c.failureRateDiff.low)} to ${pts(c.failureRateDiff.high)}`);
+    await expect(diff.locator(".ci-range").textContent()).resolves.toBe(
+      `${pts(c.failureRateDiff.low)} to ${pts(c.failureRateDiff.high)}`,
+    );
 
     // The rest of the answer: latency, sources and the traffic no version can claim.
-    await expect(page.getByRole("row", { name: /^Latency p95/ }).textContent()).resolves.toContain(`${api.body.versions[1].latencyMs.p95.toFixed(0)} ms`);
+    await expect(page.getByRole("row", { name: /^Latency p95/ }).textContent()).resolves.toContain(
+      `${api.body.versions[1].latencyMs.p95.toFixed(0)} ms`,
+    );
     await expect(page.getByRole("row", { name: /^cache/ }).count()).resolves.toBe(1);
     await expect(page.getByTestId("unattributed").textContent()).resolves.toContain(api.body.unattributed.explanation);
     expect(api.body.unattributed).toMatchObject({ total: 8, unknownVersion: 5, fallbackWithoutVersion: 3 });
@@ -301,7 +350,9 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await shot(page, "observe-02-compare-top", 1250);
 
     // After the move, the candidate's bucket failure rates are its own: the table under the chart has them.
-    const series = await apiJson(`/prompts/${ENC}/timeseries?bucket=5m&from=${new Date(MOVE_MS - 4 * HOUR).toISOString()}`);
+    const series = await apiJson(
+      `/prompts/${ENC}/timeseries?bucket=5m&from=${new Date(MOVE_MS - 4 * HOUR).toISOString()}`,
+    );
     const after = series.body.series[1].points.filter((p: { start: string }) => Date.parse(p.start) >= MOVE_MS);
     expect(after.reduce((n: number, p: { count: number }) => n + p.count, 0)).toBe(N);
     expect(series.body.series[0].points.every((p: { start: string }) => Date.parse(p.start) < MOVE_MS)).toBe(true);
@@ -336,14 +387,23 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await page.mouse.click(box.x + box.width * (1 - 0.5 / 24), box.y + box.height * 0.15);
     await page.waitForURL(/\/traces\?/);
     const url = new URL(page.url());
-    expect(Object.fromEntries([...url.searchParams].filter(([k]) => k !== "from" && k !== "to"))).toEqual({ prompt: NAME, version: "2.0.0", spanKind: "LLM" });
+    expect(Object.fromEntries([...url.searchParams].filter(([k]) => k !== "from" && k !== "to"))).toEqual({
+      prompt: NAME,
+      version: "2.0.0",
+      spanKind: "LLM",
+    });
     expect(Date.parse(url.searchParams.get("to")!) - Date.parse(url.searchParams.get("from")!)).toBe(5 * 60_000);
     const rows = page.locator("table.span-table tbody tr");
     await rows.first().waitFor();
     const count = await rows.count();
     // A 5-minute bucket of 2.0.0 holds 55 or 56 spans (one every 5.37 s): the first page of 50.
     expect(count).toBe(50);
-    expect(await page.locator("table.span-table tbody").getByRole("link", { name: /support\/triage 2\.0\.0/ }).count()).toBe(count);
+    expect(
+      await page
+        .locator("table.span-table tbody")
+        .getByRole("link", { name: /support\/triage 2\.0\.0/ })
+        .count(),
+    ).toBe(count);
     await page.goBack();
     await page.getByTestId("verdict-sentence").waitFor();
   });
@@ -367,8 +427,15 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await error.waitFor();
     await expect(error.locator(".exception-message").textContent()).resolves.toBe(exceptionMessage("2.0.0", 1991));
     await expect(page.locator("table.waterfall tbody tr").count()).resolves.toBe(3);
-    await expect(page.locator("table.waterfall").getByRole("link", { name: /support\/triage 2\.0\.0/ }).count()).resolves.toBe(1);
-    await expect(page.getByRole("table", { name: "Variables the template was rendered with" }).textContent()).resolves.toContain("order #2991");
+    await expect(
+      page
+        .locator("table.waterfall")
+        .getByRole("link", { name: /support\/triage 2\.0\.0/ })
+        .count(),
+    ).resolves.toBe(1);
+    await expect(
+      page.getByRole("table", { name: "Variables the template was rendered with" }).textContent(),
+    ).resolves.toContain("order #2991");
     await shot(page, "observe-04-trace");
   });
 
@@ -390,9 +457,13 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await page.goto(`/prompts/${NAME}/-/compare?range=24h&failure=annotation:helpful`);
     const need = page.getByTestId("more-needed");
     await need.waitFor();
-    await expect(need.textContent()).resolves.toMatch(/^100 more spans of 1\.0\.0 \(has 0\) and 99 more spans of 2\.0\.0 \(has 1\) are needed before a verdict/);
+    await expect(need.textContent()).resolves.toMatch(
+      /^100 more spans of 1\.0\.0 \(has 0\) and 99 more spans of 2\.0\.0 \(has 1\) are needed before a verdict/,
+    );
     await expect(page.locator(".verdict-banner").getAttribute("class")).resolves.toContain("verdict-insufficient-data");
-    await expect(page.getByRole("row", { name: /^Annotation coverage/ }).textContent()).resolves.toContain("1 of 2,000");
+    await expect(page.getByRole("row", { name: /^Annotation coverage/ }).textContent()).resolves.toContain(
+      "1 of 2,000",
+    );
     await shot(page, "observe-05-insufficient");
   });
 
@@ -402,7 +473,9 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
     await page.getByRole("button", { name: "Roll back" }).click();
     const dialog = page.getByRole("dialog");
     await expect(dialog.getByLabel("Reason").inputValue()).resolves.toBe(sentence);
-    await expect(dialog.locator(".consequence").textContent()).resolves.toBe("production will serve 1.0.0 (was 2.0.0) for every client within 60 s.");
+    await expect(dialog.locator(".consequence").textContent()).resolves.toBe(
+      "production will serve 1.0.0 (was 2.0.0) for every client within 60 s.",
+    );
     await shot(page, "observe-06-rollback-confirm");
     await dialog.getByRole("button", { name: "Roll back production" }).click();
     await page.getByRole("status").filter({ hasText: "production now serves 1.0.0 (was 2.0.0)" }).waitFor();

@@ -18,7 +18,8 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 function findChromium(): string | undefined {
   if (process.env.CHROMIUM_PATH) return existsSync(process.env.CHROMIUM_PATH) ? process.env.CHROMIUM_PATH : undefined;
-  for (const candidate of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(candidate)) return candidate;
+  for (const candidate of ["/usr/bin/chromium", "/usr/bin/chromium-browser"])
+    if (existsSync(candidate)) return candidate;
   const which = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" });
   return which.status === 0 ? which.stdout.trim() || undefined : undefined;
 }
@@ -42,13 +43,21 @@ const cspViolations: string[] = [];
 /** Builds the console into a temporary folder, so the test always runs the current sources. */
 function buildConsole(outDir: string): void {
   const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
-  const r = spawnSync(process.execPath, [vite, "build", "web", "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"], { cwd: root, encoding: "utf8" });
+  const r = spawnSync(
+    process.execPath,
+    [vite, "build", "web", "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"],
+    { cwd: root, encoding: "utf8" },
+  );
   if (r.status !== 0) throw new Error(`vite build failed:\n${r.stdout}\n${r.stderr}`);
 }
 
 /** Starts `promptreg serve` on a free port and resolves with the console URL it prints. */
 function startServer(env: NodeJS.ProcessEnv): Promise<string> {
-  server = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  server = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -90,7 +99,8 @@ async function signIn(p: Page, key: string): Promise<void> {
 }
 
 /** A prompt page's tab (the page has other links with the same words, e.g. "Try it" next to a version). */
-const tab = (p: Page, name: string) => p.getByRole("navigation", { name: "Prompt pages" }).getByRole("link", { name, exact: true });
+const tab = (p: Page, name: string) =>
+  p.getByRole("navigation", { name: "Prompt pages" }).getByRole("link", { name, exact: true });
 
 /** Replaces the text of a CodeMirror editor by typing, as a person would. */
 async function typeInEditor(p: Page, label: string, text: string): Promise<void> {
@@ -127,7 +137,15 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
     });
     browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      args: [
+        "--no-sandbox",
+        "--headless",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
     });
     admin = await newContext();
     page = await newPage(admin);
@@ -208,7 +226,11 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
     await tab(page, "Publish").click();
     // The editor starts from the highest version; a broken block is reported at its line and column.
     await page.getByText("Editing from 1.0.0").waitFor();
-    await typeInEditor(page, "Template", "You support Acme.\nClassify: {{question}}\n{{#if tier}}for the {{tier}} tier");
+    await typeInEditor(
+      page,
+      "Template",
+      "You support Acme.\nClassify: {{question}}\n{{#if tier}}for the {{tier}} tier",
+    );
     const error = page.getByRole("alert");
     await expect(error.textContent()).resolves.toMatch(/Template error at line 3, column 34/);
     expect(await page.locator(".cm-error-line").count()).toBe(1);
@@ -216,7 +238,9 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
 
     await typeInEditor(page, "Template", "You support Acme.\nClassify for the {{tier}} tier: {{question}}");
     await page.getByLabel("Commit message").fill("Route by support tier");
-    await expect(page.getByTestId("preview-verdict").textContent()).resolves.toBe("2.0.0: major change from 1.0.0, required variable 'tier' added; template text changed");
+    await expect(page.getByTestId("preview-verdict").textContent()).resolves.toBe(
+      "2.0.0: major change from 1.0.0, required variable 'tier' added; template text changed",
+    );
     await shot(page, "04-publish-preview");
     await page.getByRole("button", { name: "Publish 2.0.0" }).click();
     await page.waitForURL(/\?version=2\.0\.0$/);
@@ -234,9 +258,13 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
   it("opens the diff of the two versions: the bump first, then the template side by side", async () => {
     await page.getByRole("link", { name: "Diff with 1.0.0" }).click();
     await page.waitForURL(/\/-\/diff\?from=1\.0\.0&to=2\.0\.0$/);
-    await expect(page.locator(".verdict").textContent()).resolves.toBe("1.0.0 → 2.0.0 needs a major bump: required variable 'tier' added; template text changed.");
+    await expect(page.locator(".verdict").textContent()).resolves.toBe(
+      "1.0.0 → 2.0.0 needs a major bump: required variable 'tier' added; template text changed.",
+    );
     await page.locator(".d2h-files-diff").waitFor();
-    await expect(page.locator(".d2h-ins .d2h-code-line-ctn").first().textContent()).resolves.toBe("Classify for the {{tier}} tier: {{question}}");
+    await expect(page.locator(".d2h-ins .d2h-code-line-ctn").first().textContent()).resolves.toBe(
+      "Classify for the {{tier}} tier: {{question}}",
+    );
     await expect(page.getByRole("row", { name: /tier added/ }).count()).resolves.toBe(1);
     await shot(page, "06-diff");
   });
@@ -250,14 +278,24 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
     await dialog.getByRole("button", { name: "Move production" }).click();
     await page.getByRole("status").filter({ hasText: "production now serves 1.0.0" }).waitFor();
 
-    await page.getByRole("row", { name: /production/ }).getByRole("button", { name: "Move…" }).click();
+    await page
+      .getByRole("row", { name: /production/ })
+      .getByRole("button", { name: "Move…" })
+      .click();
     await dialog.getByLabel("Version").selectOption("2.0.0");
-    await expect(dialog.locator(".consequence").textContent()).resolves.toBe("production will serve 2.0.0 (was 1.0.0) for every client within 60 s.");
+    await expect(dialog.locator(".consequence").textContent()).resolves.toBe(
+      "production will serve 2.0.0 (was 1.0.0) for every client within 60 s.",
+    );
     await dialog.getByRole("button", { name: "Move production" }).click();
     await page.getByRole("status").filter({ hasText: "production now serves 2.0.0 (was 1.0.0)" }).waitFor();
 
-    await page.getByRole("row", { name: /production/ }).getByRole("button", { name: "Roll back…" }).click();
-    await expect(dialog.locator(".consequence").textContent()).resolves.toBe("production will serve 1.0.0 (was 2.0.0) for every client within 60 s.");
+    await page
+      .getByRole("row", { name: /production/ })
+      .getByRole("button", { name: "Roll back…" })
+      .click();
+    await expect(dialog.locator(".consequence").textContent()).resolves.toBe(
+      "production will serve 1.0.0 (was 2.0.0) for every client within 60 s.",
+    );
     const confirm = dialog.getByRole("button", { name: "Roll back production" });
     expect(await confirm.isDisabled()).toBe(true); // a reason is required
     await dialog.getByLabel("Reason").fill("Escalations doubled after 2.0.0");
@@ -265,16 +303,24 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
     await confirm.click();
     await page.getByRole("status").filter({ hasText: "production now serves 1.0.0 (was 2.0.0)" }).waitFor();
     const latestEntry = page.locator(".timeline .event").first();
-    await expect(latestEntry.textContent()).resolves.toMatch(/rolled back 2\.0\.0 → 1\.0\.0.*Escalations doubled after 2\.0\.0/);
+    await expect(latestEntry.textContent()).resolves.toMatch(
+      /rolled back 2\.0\.0 → 1\.0\.0.*Escalations doubled after 2\.0\.0/,
+    );
     await shot(page, "08-labels-ledger");
-    const resolved = await page.request.get("/api/v1/prompts/support%2Ftriage/resolve?ref=production", { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
+    const resolved = await page.request.get("/api/v1/prompts/support%2Ftriage/resolve?ref=production", {
+      headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+    });
     expect((await resolved.json()).version).toBe("1.0.0");
 
     await page.getByRole("button", { name: "Undo" }).click();
-    await expect(dialog.locator(".consequence").textContent()).resolves.toBe("production will serve 2.0.0 (was 1.0.0) for every client within 60 s.");
+    await expect(dialog.locator(".consequence").textContent()).resolves.toBe(
+      "production will serve 2.0.0 (was 1.0.0) for every client within 60 s.",
+    );
     await dialog.getByRole("button", { name: "Undo" }).click();
     await page.getByRole("status").filter({ hasText: "production now serves 2.0.0 (was 1.0.0)" }).waitFor();
-    await expect(page.locator(".timeline .event").first().textContent()).resolves.toMatch(/rolled back 1\.0\.0 → 2\.0\.0.*Undo: back to 2\.0\.0/);
+    await expect(page.locator(".timeline .event").first().textContent()).resolves.toMatch(
+      /rolled back 1\.0\.0 → 2\.0\.0.*Undo: back to 2\.0\.0/,
+    );
   });
 
   it("renders on the server from a form built from the contract, and names what is missing", async () => {
@@ -285,7 +331,9 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
     expect(await page.getByLabel(/^tier/).getAttribute("aria-invalid")).toBe("true");
     await page.getByLabel(/^tier/).fill("gold");
     await page.getByRole("button", { name: "Render" }).click();
-    await expect(page.getByLabel("Rendered text").textContent()).resolves.toBe("You support Acme.\nClassify for the gold tier: Where is my refund? 💸");
+    await expect(page.getByLabel("Rendered text").textContent()).resolves.toBe(
+      "You support Acme.\nClassify for the gold tier: Where is my refund? 💸",
+    );
     await shot(page, "09-try-it");
   });
 
@@ -325,7 +373,10 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
     expect(forged.withToken.body.error.message).toMatch(/protected/);
 
     // Revoking the key in Settings ends its session: the next request sends the reader back to sign in.
-    await page.getByRole("row", { name: /dashboard/ }).getByRole("button", { name: "Revoke…" }).click();
+    await page
+      .getByRole("row", { name: /dashboard/ })
+      .getByRole("button", { name: "Revoke…" })
+      .click();
     await page.getByRole("dialog").getByRole("button", { name: "Revoke dashboard" }).click();
     await page.getByRole("row", { name: /dashboard/ }).waitFor({ state: "detached" });
     await rp.goto("/prompts");
@@ -356,7 +407,11 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
       ["labels", "/prompts/support/triage/-/labels", (p) => p.locator(".timeline .event").first().waitFor()],
       ["diff", "/prompts/support/triage/-/diff?from=1.0.0&to=2.0.0", (p) => p.locator(".d2h-files-diff").waitFor()],
       ["try", "/prompts/support/triage/-/try", (p) => p.getByRole("button", { name: "Render" }).waitFor()],
-      ["publish", "/prompts/support/triage/-/publish", (p) => p.getByTestId("preview-verdict").or(p.getByText("No change")).waitFor()],
+      [
+        "publish",
+        "/prompts/support/triage/-/publish",
+        (p) => p.getByTestId("preview-verdict").or(p.getByText("No change")).waitFor(),
+      ],
       ["new", "/new", (p) => p.getByRole("heading", { name: "New prompt" }).waitFor()],
       ["settings", "/settings", (p) => p.getByRole("heading", { name: "API keys" }).waitFor()],
     ];

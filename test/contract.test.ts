@@ -14,8 +14,13 @@ afterAll(() => h?.close());
 
 const publish = (name: string, body: object) => writer.post(`/api/v1/prompts/${enc(name)}/versions`, body);
 const render = (name: string, ref: string, variables: object, strictExtras?: boolean) =>
-  writer.post(`/api/v1/prompts/${enc(name)}/render`, { ref, variables, ...(strictExtras === undefined ? {} : { strictExtras }) });
-const diff = (name: string, from: string, to: string) => writer.get(`/api/v1/prompts/${enc(name)}/diff?from=${from}&to=${to}`);
+  writer.post(`/api/v1/prompts/${enc(name)}/render`, {
+    ref,
+    variables,
+    ...(strictExtras === undefined ? {} : { strictExtras }),
+  });
+const diff = (name: string, from: string, to: string) =>
+  writer.get(`/api/v1/prompts/${enc(name)}/diff?from=${from}&to=${to}`);
 
 /** Publishes `first`, then `edit` without a version; returns the edit's answer and the diff between the two. */
 async function bump(name: string, first: object, edit: object) {
@@ -39,26 +44,41 @@ describe("a stricter variables schema", () => {
   const long = "¿".repeat(300);
 
   it.each([
-    ["maxLength", schema({ maxLength: 200 }), "variablesSchema: 'question' now allows at most 200 characters (was no limit)"],
-    ["enum", schema({ enum: ["refund?", "shipping?"] }), `variablesSchema: 'question' must now be one of "refund?", "shipping?"`],
+    [
+      "maxLength",
+      schema({ maxLength: 200 }),
+      "variablesSchema: 'question' now allows at most 200 characters (was no limit)",
+    ],
+    [
+      "enum",
+      schema({ enum: ["refund?", "shipping?"] }),
+      `variablesSchema: 'question' must now be one of "refund?", "shipping?"`,
+    ],
     [
       "additionalProperties: false",
       schema({}, { additionalProperties: false }),
       "variablesSchema: variables other than 'plan', 'question' are refused now (additionalProperties: false)",
     ],
-  ])("adding %s is a major bump, named as the reason, and ^1 keeps serving what it accepted", async (keyword, stricter, reason) => {
-    const name = `schema-${keyword.replace(/\W+/g, "-")}`;
-    const result = await bump(name, { template, variablesSchema: schema({}) }, { template, variablesSchema: stricter });
-    expect(result.version).toBe("2.0.0");
-    expect(result.diff.requiredBump).toEqual({ bump: "major", reasons: [reason] });
-    expect(result.diff.template.changed).toBe(false);
-    // A caller pinned to ^1 still renders what it always did; the stricter version refuses it.
-    const input = { question: long, plan: "pro", locale: "es" };
-    expect((await render(name, "^1.0", input)).status).toBe(200);
-    const refused = await render(name, "2.0.0", input);
-    expect(refused.status).toBe(422);
-    expect(refused.body.error.code).toBe("invalid_variables");
-  });
+  ])(
+    "adding %s is a major bump, named as the reason, and ^1 keeps serving what it accepted",
+    async (keyword, stricter, reason) => {
+      const name = `schema-${keyword.replace(/\W+/g, "-")}`;
+      const result = await bump(
+        name,
+        { template, variablesSchema: schema({}) },
+        { template, variablesSchema: stricter },
+      );
+      expect(result.version).toBe("2.0.0");
+      expect(result.diff.requiredBump).toEqual({ bump: "major", reasons: [reason] });
+      expect(result.diff.template.changed).toBe(false);
+      // A caller pinned to ^1 still renders what it always did; the stricter version refuses it.
+      const input = { question: long, plan: "pro", locale: "es" };
+      expect((await render(name, "^1.0", input)).status).toBe(200);
+      const refused = await render(name, "2.0.0", input);
+      expect(refused.status).toBe(422);
+      expect(refused.body.error.code).toBe("invalid_variables");
+    },
+  );
 
   it("refuses asking for a patch for it, with the reason", async () => {
     await publish("schema-patch", { template, variablesSchema: schema({}) });
@@ -78,7 +98,10 @@ describe("a stricter variables schema", () => {
       bump: "minor",
       reasons: ["variablesSchema changed: it accepts everything it did, and more"],
     });
-    const described = await publish(name, { template, variablesSchema: schema({ maxLength: 500, description: "what the user asked" }) });
+    const described = await publish(name, {
+      template,
+      variablesSchema: schema({ maxLength: 500, description: "what the user asked" }),
+    });
     expect(described.body.version).toBe("1.1.1");
     expect((await diff(name, "1.1.0", "1.1.1")).body.requiredBump).toEqual({
       bump: "patch",
@@ -89,9 +112,16 @@ describe("a stricter variables schema", () => {
 
 describe("nested paths", () => {
   it("a new required path is a major bump, listed in the diff", async () => {
-    const result = await bump("nested-plan", { template: "Name: {{user.name}}" }, { template: "Name: {{user.name}}, plan {{user.plan}}" });
+    const result = await bump(
+      "nested-plan",
+      { template: "Name: {{user.name}}" },
+      { template: "Name: {{user.name}}, plan {{user.plan}}" },
+    );
     expect(result.version).toBe("2.0.0");
-    expect(result.diff.requiredBump).toEqual({ bump: "major", reasons: ["required path 'user.plan' added", "template text changed"] });
+    expect(result.diff.requiredBump).toEqual({
+      bump: "major",
+      reasons: ["required path 'user.plan' added", "template text changed"],
+    });
     expect(result.diff.variables.changed).toEqual([
       {
         name: "user",
@@ -106,7 +136,11 @@ describe("nested paths", () => {
   });
 
   it("a path dropped is minor", async () => {
-    const result = await bump("nested-drop", { template: "{{user.name}} {{user.plan}}" }, { template: "{{user.name}}" });
+    const result = await bump(
+      "nested-drop",
+      { template: "{{user.name}} {{user.plan}}" },
+      { template: "{{user.name}}" },
+    );
     expect(result.version).toBe("1.1.0");
     expect(result.diff.requiredBump.reasons).toEqual(["path 'user.plan' no longer required", "template text changed"]);
   });
@@ -125,7 +159,10 @@ describe("optional variables the template guards itself", () => {
     const name = `guarded-${variable}-${guarded.length}`;
     const result = await bump(name, { template: base }, { template: `${guarded}\n${base}` });
     expect(result.version).toBe("1.1.0");
-    expect(result.diff.requiredBump.reasons).toEqual([`optional variable '${variable}' added`, "template text changed"]);
+    expect(result.diff.requiredBump.reasons).toEqual([
+      `optional variable '${variable}' added`,
+      "template text changed",
+    ]);
     const out = await render(name, "latest", { question: "why?" });
     expect(out.status).toBe(200);
     expect(out.body.text).toMatch(/Question: why\?$/);
@@ -136,7 +173,10 @@ describe("optional variables the template guards itself", () => {
     await publish(name, { template: "{{#if context}}Context: {{context}}{{/if}}" });
     const res = await publish(name, { template: "{{#if context}}Context: {{context}}{{/if}} ({{context}})" });
     expect(res.body.version).toBe("2.0.0");
-    expect((await diff(name, "1.0.0", "2.0.0")).body.requiredBump.reasons).toEqual(["variable 'context' became required", "template text changed"]);
+    expect((await diff(name, "1.0.0", "2.0.0")).body.requiredBump.reasons).toEqual([
+      "variable 'context' became required",
+      "template text changed",
+    ]);
   });
 });
 
@@ -146,7 +186,9 @@ describe("variables that were missing from the contract", () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("invalid_template");
     expect(res.body.error.message).toMatch(/^\{\{#show_sources\}\}…\{\{\/show_sources\}\} is a Mustache-style section/);
-    expect(res.body.error.message).toContain("write {{#if show_sources}}…{{/if}} to test it, {{#with show_sources}}…{{/with}} to enter an object");
+    expect(res.body.error.message).toContain(
+      "write {{#if show_sources}}…{{/if}} to test it, {{#with show_sources}}…{{/with}} to enter an object",
+    );
     const written = await publish("section", { template: "{{#if show_sources}} Cite: {{sources}}{{/if}}" });
     expect(written.status).toBe(201);
     expect(written.body.variables).toEqual([
@@ -155,7 +197,9 @@ describe("variables that were missing from the contract", () => {
     ]);
     const strict = await render("section", "latest", { show_sources: true, sources: "doc-1" }, true);
     expect(strict.body.text).toBe(" Cite: doc-1");
-    expect((await render("section", "latest", { show_sources: true }, true)).body.error.details.missing).toEqual(["sources"]);
+    expect((await render("section", "latest", { show_sources: true }, true)).body.error.details.missing).toEqual([
+      "sources",
+    ]);
   });
 
   it("{{log}} is a variable; a name that calls a built-in helper is refused with the way around it", async () => {
@@ -167,7 +211,9 @@ describe("variables that were missing from the contract", () => {
     expect(collision.body.error.message).toBe(
       '{{if}} calls the built-in helper "if", so it cannot read a variable of that name: write {{this.if}} or rename the variable - 1:5',
     );
-    expect((await publish("if-var", { template: "Step {{this.if}}" })).body.variables).toEqual([{ name: "if", required: true, type: null }]);
+    expect((await publish("if-var", { template: "Step {{this.if}}" })).body.variables).toEqual([
+      { name: "if", required: true, type: null },
+    ]);
   });
 
   it("derives a key read with lookup, which strictExtras then accepts", async () => {
@@ -206,7 +252,12 @@ describe("consistency", () => {
     // As an older release stored it: attrs required and typed from the syntax.
     await h.database.prisma.promptVersion.update({
       where: { id: v1.body.id },
-      data: { variables: [{ name: "attrs", required: true, type: "array" }, { name: "who", required: true, type: null }] },
+      data: {
+        variables: [
+          { name: "attrs", required: true, type: "array" },
+          { name: "who", required: true, type: null },
+        ],
+      },
     });
     const v2 = await publish(name, { template: "{{#each attrs}}{{@key}}: {{this}}; {{/each}} for {{who}}" });
     expect(v2.body.version).toBe("1.0.1");

@@ -54,7 +54,9 @@ describe("data folder lock", () => {
     const refused = await lockDataDir(dir, { command: "promptreg migrate" }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(DataDirLockedError);
     const message = (refused as Error).message;
-    expect(message).toContain(`the data folder ${dir} is in use by \`promptreg serve\` (pid ${process.pid}, serving http://127.0.0.1:4321`);
+    expect(message).toContain(
+      `the data folder ${dir} is in use by \`promptreg serve\` (pid ${process.pid}, serving http://127.0.0.1:4321`,
+    );
     expect(message).toContain("--url http://127.0.0.1:4321");
     expect(message).toContain("PROMPTREG_API_KEY");
     await lock.release();
@@ -87,40 +89,47 @@ describe("data folder lock", () => {
     }
   });
 
-  it.runIf(existsSync("/proc/self/stat"))("takes over the lock of a process killed but not reaped yet (a zombie)", async () => {
-    // `sh` starts the owner in the background and becomes `sleep`, which never reaps it: once killed, the owner stays
-    // a zombie, which signal 0 still reaches.
-    const parent = spawn("sh", ["-c", "sleep 600 & echo $!; exec sleep 601"], { stdio: ["ignore", "pipe", "ignore"] });
-    try {
-      const [line] = (await once(parent.stdout, "data")) as [Buffer];
-      const pid = Number(line.toString().trim());
-      const start = procStart(pid);
-      // Until `sh` has become `sleep`, it would reap the killed child itself (and leave no zombie): wait for the exec.
-      for (let i = 0; readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim() !== "sleep"; i++) {
-        if (i > 100_000) throw new Error(`sh (pid ${parent.pid}) did not exec sleep`);
-        await new Promise(setImmediate);
+  it.runIf(existsSync("/proc/self/stat"))(
+    "takes over the lock of a process killed but not reaped yet (a zombie)",
+    async () => {
+      // `sh` starts the owner in the background and becomes `sleep`, which never reaps it: once killed, the owner stays
+      // a zombie, which signal 0 still reaches.
+      const parent = spawn("sh", ["-c", "sleep 600 & echo $!; exec sleep 601"], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      try {
+        const [line] = (await once(parent.stdout, "data")) as [Buffer];
+        const pid = Number(line.toString().trim());
+        const start = procStart(pid);
+        // Until `sh` has become `sleep`, it would reap the killed child itself (and leave no zombie): wait for the exec.
+        for (let i = 0; readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim() !== "sleep"; i++) {
+          if (i > 100_000) throw new Error(`sh (pid ${parent.pid}) did not exec sleep`);
+          await new Promise(setImmediate);
+        }
+        process.kill(pid, "SIGKILL");
+        // Death is asynchronous: wait for the kernel to say so (a state change, not a delay).
+        for (let i = 0; procFields(pid)[0] !== "Z"; i++) {
+          if (i > 100_000) throw new Error(`pid ${pid} did not become a zombie`);
+          await new Promise(setImmediate);
+        }
+        const dir = folder();
+        await plant(dir, { pid, processStart: start });
+        const lock = await lockDataDir(dir, { command: "promptreg serve" });
+        expect((await readLock(dir)).pid).toBe(process.pid);
+        await lock.release();
+      } finally {
+        parent.kill("SIGKILL");
       }
-      process.kill(pid, "SIGKILL");
-      // Death is asynchronous: wait for the kernel to say so (a state change, not a delay).
-      for (let i = 0; procFields(pid)[0] !== "Z"; i++) {
-        if (i > 100_000) throw new Error(`pid ${pid} did not become a zombie`);
-        await new Promise(setImmediate);
-      }
-      const dir = folder();
-      await plant(dir, { pid, processStart: start });
-      const lock = await lockDataDir(dir, { command: "promptreg serve" });
-      expect((await readLock(dir)).pid).toBe(process.pid);
-      await lock.release();
-    } finally {
-      parent.kill("SIGKILL");
-    }
-  });
+    },
+  );
 
   it("refuses a live owner, and never guesses about a process on another host", async () => {
     const live = folder();
     const start = existsSync(`/proc/${process.ppid}/stat`) ? procStart(process.ppid) : undefined;
     await plant(live, { pid: process.ppid, processStart: start });
-    await expect(lockDataDir(live, { command: "promptreg serve" })).rejects.toThrow(`(pid ${process.ppid}, serving http://127.0.0.1:4111`);
+    await expect(lockDataDir(live, { command: "promptreg serve" })).rejects.toThrow(
+      `(pid ${process.ppid}, serving http://127.0.0.1:4111`,
+    );
     const remote = folder();
     await plant(remote, { hostname: `not-${hostname()}`, pid: 1 });
     const err = (await lockDataDir(remote, { command: "promptreg serve" }).catch((e: unknown) => e)) as Error;
@@ -134,7 +143,9 @@ describe("data folder lock", () => {
     for (let round = 0; round < 5; round++) {
       const dir = folder();
       await plant(dir, {});
-      const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => lockDataDir(dir, { command: `taker ${i}` })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) => lockDataDir(dir, { command: `taker ${i}` })),
+      );
       const won = results.filter((r) => r.status === "fulfilled");
       expect(won).toHaveLength(1);
       for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(DataDirLockedError);
@@ -158,8 +169,14 @@ describe("data folder lock", () => {
     // A live process holds the takeover guard of a stale record: nobody else removes that record meanwhile.
     const other = folder();
     const left = await plant(other, {});
-    const taker = await plant(other, { pid: process.ppid, url: "http://127.0.0.1:4002", nonce: "aaaaaaaaaaaaaaaa" }, `${lockFile(other)}.${left.nonce}.takeover`);
-    await expect(removeStaleLock(lockFile(other), left.nonce, { command: "promptreg serve" })).rejects.toThrow(`pid ${taker.pid}`);
+    const taker = await plant(
+      other,
+      { pid: process.ppid, url: "http://127.0.0.1:4002", nonce: "aaaaaaaaaaaaaaaa" },
+      `${lockFile(other)}.${left.nonce}.takeover`,
+    );
+    await expect(removeStaleLock(lockFile(other), left.nonce, { command: "promptreg serve" })).rejects.toThrow(
+      `pid ${taker.pid}`,
+    );
     expect((await readLock(other)).nonce).toBe(left.nonce);
   });
 

@@ -35,10 +35,17 @@ async function start(): Promise<Server> {
     env: process.env,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  const [ready] = (await Promise.race([once(child, "message"), once(child, "exit").then(() => Promise.reject(new Error("dos-server exited")))])) as [
-    Extract<DosServerMessage, { port: number }>,
-  ];
-  return { child, base: `http://127.0.0.1:${ready.port}`, writeKey: ready.writeKey, readKey: ready.readKey, stuck: false };
+  const [ready] = (await Promise.race([
+    once(child, "message"),
+    once(child, "exit").then(() => Promise.reject(new Error("dos-server exited"))),
+  ])) as [Extract<DosServerMessage, { port: number }>];
+  return {
+    child,
+    base: `http://127.0.0.1:${ready.port}`,
+    writeKey: ready.writeKey,
+    readKey: ready.readKey,
+    stuck: false,
+  };
 }
 
 async function stop(s: Server): Promise<void> {
@@ -83,7 +90,10 @@ async function attack(s: Server, method: string, p: string, key: string, body: u
   const health = (async () => {
     while (!done) {
       const t0 = performance.now();
-      await fetch(`${s.base}/healthz`, { signal: AbortSignal.timeout(HANG_MS) }).then((r) => r.arrayBuffer(), () => undefined);
+      await fetch(`${s.base}/healthz`, { signal: AbortSignal.timeout(HANG_MS) }).then(
+        (r) => r.arrayBuffer(),
+        () => undefined,
+      );
       latencies.push(performance.now() - t0);
     }
   })();
@@ -98,41 +108,63 @@ async function attack(s: Server, method: string, p: string, key: string, body: u
     });
   } catch (err) {
     s.stuck = true;
-    throw new Error(`${method} ${p} got no answer within ${HANG_MS} ms: the server is blocked (${(err as Error).message})`);
+    throw new Error(
+      `${method} ${p} got no answer within ${HANG_MS} ms: the server is blocked (${(err as Error).message})`,
+    );
   } finally {
     done = true;
     await health;
   }
   const json = (await res.json()) as Outcome["body"];
-  return { status: res.status, body: json, loopDelayMs: await command(s, "read"), healthMs: Math.max(...latencies), healthChecks: latencies.length };
+  return {
+    status: res.status,
+    body: json,
+    loopDelayMs: await command(s, "read"),
+    healthMs: Math.max(...latencies),
+    healthChecks: latencies.length,
+  };
 }
 
 function expectResponsive(o: Outcome): void {
   expect(o.loopDelayMs, `event loop delay ${o.loopDelayMs.toFixed(1)} ms`).toBeLessThan(MAX_LOOP_DELAY_MS);
-  expect(o.healthMs, `slowest of ${o.healthChecks} health checks ${o.healthMs.toFixed(1)} ms`).toBeLessThan(MAX_HEALTH_MS);
+  expect(o.healthMs, `slowest of ${o.healthChecks} health checks ${o.healthMs.toFixed(1)} ms`).toBeLessThan(
+    MAX_HEALTH_MS,
+  );
 }
 
-const publish = (s: Server, name: string, body: unknown) => attack(s, "POST", `/api/v1/prompts/${name}/versions`, s.writeKey, body);
-const render = (s: Server, name: string, variables: unknown) => attack(s, "POST", `/api/v1/prompts/${name}/render`, s.readKey, { ref: "latest", variables });
+const publish = (s: Server, name: string, body: unknown) =>
+  attack(s, "POST", `/api/v1/prompts/${name}/versions`, s.writeKey, body);
+const render = (s: Server, name: string, variables: unknown) =>
+  attack(s, "POST", `/api/v1/prompts/${name}/render`, s.readKey, { ref: "latest", variables });
 
 describe("one request cannot block the others", () => {
   it("a backtracking schema pattern runs in linear time: 40 characters and 20,000 are answered at once", async () => {
     const s = await live();
     const published = await publish(s, "evil-pattern", {
       template: "Hi {{name}}",
-      variablesSchema: { type: "object", properties: { name: { type: "string", pattern: "^(a+)+$" } }, required: ["name"] },
+      variablesSchema: {
+        type: "object",
+        properties: { name: { type: "string", pattern: "^(a+)+$" } },
+        required: ["name"],
+      },
     });
     expect(published.status).toBe(201);
-    for (const name of ["a".repeat(40) + "!", "a".repeat(20_000) + "!"]) {
+    for (const name of [`${"a".repeat(40)}!`, `${"a".repeat(20_000)}!`]) {
       const o = await render(s, "evil-pattern", { name });
       expect(o.status).toBe(422);
-      expect(o.body.error).toMatchObject({ code: "invalid_variables", message: 'invalid variables: /name must match pattern "^(a+)+$"' });
+      expect(o.body.error).toMatchObject({
+        code: "invalid_variables",
+        message: 'invalid variables: /name must match pattern "^(a+)+$"',
+      });
       expectResponsive(o);
     }
     // Linear is not free: past the budget of pattern steps, the render is refused before it takes long.
     const long = await render(s, "evil-pattern", { name: "a".repeat(200_000) });
     expect(long.status).toBe(422);
-    expect(long.body.error).toMatchObject({ code: "limit_exceeded", details: { limit: { limit: "pattern steps", max: 200_000 } } });
+    expect(long.body.error).toMatchObject({
+      code: "limit_exceeded",
+      details: { limit: { limit: "pattern steps", max: 200_000 } },
+    });
     expectResponsive(long);
     const ok = await render(s, "evil-pattern", { name: "a".repeat(40) });
     expect(ok.status).toBe(200);
@@ -157,11 +189,15 @@ describe("one request cannot block the others", () => {
   it("templates nested 20,000 and 2,000 {{#if}} deep are refused before Handlebars parses them", async () => {
     const s = await live();
     for (const depth of [20_000, 2_000]) {
-      const o = await publish(s, `deep-${depth}`, { template: "{{#if a}}".repeat(depth) + "x" + "{{/if}}".repeat(depth) });
+      const o = await publish(s, `deep-${depth}`, {
+        template: `${"{{#if a}}".repeat(depth)}x${"{{/if}}".repeat(depth)}`,
+      });
       expect(o.status).toBe(422);
       expect(o.body.error!.code).toBe("invalid_template");
       expect(o.body.error!.message).toContain(`nesting depth ${depth} (limit 32)`);
-      expect(o.body.error!.details).toMatchObject({ limits: expect.arrayContaining([{ limit: "nesting depth", max: 32, found: depth }]) });
+      expect(o.body.error!.details).toMatchObject({
+        limits: expect.arrayContaining([{ limit: "nesting depth", max: 32, found: depth }]),
+      });
       expectResponsive(o);
     }
   });
@@ -172,14 +208,17 @@ describe("one request cannot block the others", () => {
     expect(huge.status).toBe(422);
     expect(huge.body.error).toMatchObject({
       code: "invalid_template",
-      message: "template exceeds limits: template size (characters) 900000 (limit 100000); template nodes 300000 (limit 600)",
+      message:
+        "template exceeds limits: template size (characters) 900000 (limit 100000); template nodes 300000 (limit 600)",
     });
     expectResponsive(huge);
-    const nodes = await publish(s, "many-nodes", { template: "{{log " + "a ".repeat(20_000) + "}}" });
+    const nodes = await publish(s, "many-nodes", { template: `{{log ${"a ".repeat(20_000)}}}` });
     expect(nodes.status).toBe(422);
     expect(nodes.body.error!.message).toBe("template exceeds a limit: template nodes 20002 (limit 600)");
     expectResponsive(nodes);
-    const chat = await publish(s, "many-messages", { template: Array.from({ length: 400 }, () => ({ role: "user", content: "{{a}}{{b}}" })) });
+    const chat = await publish(s, "many-messages", {
+      template: Array.from({ length: 400 }, () => ({ role: "user", content: "{{a}}{{b}}" })),
+    });
     expect(chat.status).toBe(422);
     expect(chat.body.error!.message).toBe("template exceeds a limit: template nodes 1600 (limit 600)");
     expectResponsive(chat);
@@ -187,7 +226,9 @@ describe("one request cannot block the others", () => {
 
   it("loops over loops are metered: a render that would run 27 million iterations is refused", async () => {
     const s = await live();
-    const published = await publish(s, "cube", { template: "{{#each a}}{{#each ../a}}{{#each ../../a}}x{{/each}}{{/each}}{{/each}}" });
+    const published = await publish(s, "cube", {
+      template: "{{#each a}}{{#each ../a}}{{#each ../../a}}x{{/each}}{{/each}}{{/each}}",
+    });
     expect(published.status).toBe(201);
     const o = await render(s, "cube", { a: Array.from({ length: 300 }, (_, i) => i) });
     expect(o.status).toBe(422);
@@ -203,7 +244,10 @@ describe("one request cannot block the others", () => {
     const s = await live();
     const bigEnum = await publish(s, "big-enum", {
       template: "{{lang}}",
-      variablesSchema: { type: "object", properties: { lang: { enum: Array.from({ length: 50_000 }, (_, i) => `v${i}`) } } },
+      variablesSchema: {
+        type: "object",
+        properties: { lang: { enum: Array.from({ length: 50_000 }, (_, i) => `v${i}`) } },
+      },
     });
     expect(bigEnum.status).toBe(422);
     expect(bigEnum.body.error!.message).toBe("variablesSchema exceeds a limit: schema nodes 501 (limit 500)");
@@ -217,7 +261,9 @@ describe("one request cannot block the others", () => {
     expectResponsive(unique);
     const recursive = await publish(s, "recursive", { template: "{{x}}", variablesSchema: { anyOf: [{ $ref: "#" }] } });
     expect(recursive.status).toBe(422);
-    expect(recursive.body.error!.message).toBe('$ref "#" is recursive; recursive schemas are not supported in variablesSchema');
+    expect(recursive.body.error!.message).toBe(
+      '$ref "#" is recursive; recursive schemas are not supported in variablesSchema',
+    );
     expectResponsive(recursive);
   });
 
@@ -232,7 +278,13 @@ describe("one request cannot block the others", () => {
     });
     expectResponsive(config);
     expect((await publish(s, "deep-ok", `{"template": "{{a}}", "config": {"a": ${deep(60)}}}`)).status).toBe(201);
-    const variables = await attack(s, "POST", "/api/v1/prompts/deep-ok/render", s.readKey, `{"ref": "latest", "variables": {"a": ${deep(100_000)}}}`);
+    const variables = await attack(
+      s,
+      "POST",
+      "/api/v1/prompts/deep-ok/render",
+      s.readKey,
+      `{"ref": "latest", "variables": {"a": ${deep(100_000)}}}`,
+    );
     expect(variables.status).toBe(422);
     expect(variables.body.error!.code).toBe("validation_error");
     expectResponsive(variables);
@@ -242,12 +294,18 @@ describe("one request cannot block the others", () => {
     const s = await live();
     const published = await publish(s, "typed-rows", {
       template: "{{#each rows}}{{this}}{{/each}}",
-      variablesSchema: { type: "object", properties: { rows: { type: "array", items: { anyOf: [{ type: "string" }, { type: "integer" }] } } } },
+      variablesSchema: {
+        type: "object",
+        properties: { rows: { type: "array", items: { anyOf: [{ type: "string" }, { type: "integer" }] } } },
+      },
     });
     expect(published.status).toBe(201);
     const o = await render(s, "typed-rows", { rows: Array(200_000).fill(true) });
     expect(o.status).toBe(422);
-    expect(o.body.error).toMatchObject({ code: "limit_exceeded", details: { limit: { limit: "variable values × schema nodes" } } });
+    expect(o.body.error).toMatchObject({
+      code: "limit_exceeded",
+      details: { limit: { limit: "variable values × schema nodes" } },
+    });
     expectResponsive(o);
   });
 });

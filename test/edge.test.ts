@@ -1,6 +1,6 @@
 // Input PostgreSQL cannot store (NUL, lone surrogates), JSON nested too deep, forged cursors and LIKE wildcards: each
 // is a 422 naming the field, or a literal match, and never a 500 or a write.
-import request from "supertest";
+import type request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCursor } from "../src/http/cursor.js";
 import { MAX_JSON_DEPTH } from "../src/http/input-guard.js";
@@ -13,14 +13,26 @@ beforeAll(async () => {
   h = await createHarness();
   writer = h.as(await h.newKey("write"));
   for (const name of ["edge/one", "a_b/x", "axb/y", "a/z", "100/w"])
-    expect((await h.as(h.adminKey).post(`/api/v1/prompts/${enc(name)}/versions`, { template: "Hi {{name}}", labels: ["production"] })).status).toBe(201);
+    expect(
+      (
+        await h
+          .as(h.adminKey)
+          .post(`/api/v1/prompts/${enc(name)}/versions`, { template: "Hi {{name}}", labels: ["production"] })
+      ).status,
+    ).toBe(201);
 });
 afterAll(() => h?.close());
 
 /** The row counts of the tables a refused request could have written. */
 const counts = async () => {
   const db = h.database.prisma;
-  return [await db.prompt.count(), await db.promptVersion.count(), await db.label.count(), await db.labelEvent.count(), await db.annotation.count()];
+  return [
+    await db.prompt.count(),
+    await db.promptVersion.count(),
+    await db.label.count(),
+    await db.labelEvent.count(),
+    await db.annotation.count(),
+  ];
 };
 
 function expectRefused(res: request.Response, path: string, message: RegExp) {
@@ -34,32 +46,78 @@ describe("a NUL byte", () => {
     const cases: [string, string][] = [
       ["/api/v1/prompts?prefix=a%00b", "query.prefix"],
       ["/api/v1/prompts?tag=%00", "query.tag"],
-      ...["prompt", "version", "label", "session", "user", "model", "spanKind"].map((f): [string, string] => [`/api/v1/spans?${f}=x%00`, `query.${f}`]),
-      ...["label", "model", "session", "user", "source"].map((f): [string, string] => [`/api/v1/prompts/edge%2Fone/compare?${f}=x%00`, `query.${f}`]),
+      ...["prompt", "version", "label", "session", "user", "model", "spanKind"].map((f): [string, string] => [
+        `/api/v1/spans?${f}=x%00`,
+        `query.${f}`,
+      ]),
+      ...["label", "model", "session", "user", "source"].map((f): [string, string] => [
+        `/api/v1/prompts/edge%2Fone/compare?${f}=x%00`,
+        `query.${f}`,
+      ]),
       ["/api/v1/prompts/edge%2Fone/timeseries?model=%00", "query.model"],
       ["/api/v1/prompts/edge%2Fone/resolve?ref=production%00", "query.ref"],
       ["/api/v1/prompts/edge%2Fone/diff?from=1.0.0&to=1.0.0%00", "query.to"],
     ];
     for (const [url, field] of cases) expectRefused(await writer.get(url), field, /must not contain NUL/);
-    expectRefused(await writer.get("/api/v1/prompts?a%00b=1"), "query", /parameter name "a\\u0000b" must not contain NUL/);
+    expectRefused(
+      await writer.get("/api/v1/prompts?a%00b=1"),
+      "query",
+      /parameter name "a\\u0000b" must not contain NUL/,
+    );
   });
 
   it("in a path segment is a 422, label names included", async () => {
-    expectRefused(await writer.get("/api/v1/prompts/edge%2Fone/labels/prod%00/history"), "params", /path segment "prod\\u0000" must not contain NUL/);
-    expectRefused(await writer.put("/api/v1/prompts/edge%2Fone/labels/a%00", { version: "1.0.0" }), "params", /must not contain NUL/);
+    expectRefused(
+      await writer.get("/api/v1/prompts/edge%2Fone/labels/prod%00/history"),
+      "params",
+      /path segment "prod\\u0000" must not contain NUL/,
+    );
+    expectRefused(
+      await writer.put("/api/v1/prompts/edge%2Fone/labels/a%00", { version: "1.0.0" }),
+      "params",
+      /must not contain NUL/,
+    );
     expectRefused(await writer.delete("/api/v1/prompts/edge%2Fone/labels/a%00"), "params", /must not contain NUL/);
     expectRefused(await writer.get("/api/v1/prompts/edge%2Fone/versions/1.0.0%00"), "params", /must not contain NUL/);
   });
 
   it("in a JSON string or key is a 422 naming where it is, and nothing is written", async () => {
     const before = await counts();
-    expectRefused(await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", commitMessage: "a\u0000" }), "body.commitMessage", /NUL/);
-    expectRefused(await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", config: { "\u0000": 1 } }), "body.config", /key "\\u0000" must not contain NUL/);
-    expectRefused(await writer.post("/api/v1/prompts/edge%2Fone/render", { variables: { name: "Ada\u0000" } }), "body.variables.name", /NUL/);
-    expectRefused(await writer.put("/api/v1/prompts/edge%2Fone/labels/staging", { version: "1.0.0", reason: "\u0000" }), "body.reason", /NUL/);
-    const annotation = { traceId: "0af7651916cd43dd8448eb211c80319c", name: "helpful", kind: "human", comment: "x\u0000" };
-    expectRefused(await writer.post("/api/v1/annotations", { annotations: [annotation] }), "body.annotations.0.comment", /NUL/);
-    const top = await writer.post("/api/v1/prompts").set("Content-Type", "application/json").send(JSON.stringify("\u0000"));
+    expectRefused(
+      await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", commitMessage: "a\u0000" }),
+      "body.commitMessage",
+      /NUL/,
+    );
+    expectRefused(
+      await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", config: { "\u0000": 1 } }),
+      "body.config",
+      /key "\\u0000" must not contain NUL/,
+    );
+    expectRefused(
+      await writer.post("/api/v1/prompts/edge%2Fone/render", { variables: { name: "Ada\u0000" } }),
+      "body.variables.name",
+      /NUL/,
+    );
+    expectRefused(
+      await writer.put("/api/v1/prompts/edge%2Fone/labels/staging", { version: "1.0.0", reason: "\u0000" }),
+      "body.reason",
+      /NUL/,
+    );
+    const annotation = {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      name: "helpful",
+      kind: "human",
+      comment: "x\u0000",
+    };
+    expectRefused(
+      await writer.post("/api/v1/annotations", { annotations: [annotation] }),
+      "body.annotations.0.comment",
+      /NUL/,
+    );
+    const top = await writer
+      .post("/api/v1/prompts")
+      .set("Content-Type", "application/json")
+      .send(JSON.stringify("\u0000"));
     expectRefused(top, "body", /NUL/);
     expect(await counts()).toEqual(before);
   });
@@ -93,12 +151,31 @@ describe("a cursor that encodeCursor could not have written", () => {
 describe("unpaired surrogates", () => {
   it("in a JSON body are a 422 naming the field, in strings and keys; a proper pair is stored as it is", async () => {
     const before = await counts();
-    expectRefused(await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", commitMessage: "\ud800" }), "body.commitMessage", /unpaired UTF-16 surrogate/);
-    expectRefused(await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}} \udc00" }), "body.template", /unpaired/);
-    expectRefused(await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", config: { x: ["\ud83d"] } }), "body.config.x.0", /unpaired/);
-    expectRefused(await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", config: { "\ud800": 1 } }), "body.config", /key .* unpaired/);
+    expectRefused(
+      await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", commitMessage: "\ud800" }),
+      "body.commitMessage",
+      /unpaired UTF-16 surrogate/,
+    );
+    expectRefused(
+      await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}} \udc00" }),
+      "body.template",
+      /unpaired/,
+    );
+    expectRefused(
+      await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", config: { x: ["\ud83d"] } }),
+      "body.config.x.0",
+      /unpaired/,
+    );
+    expectRefused(
+      await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", config: { "\ud800": 1 } }),
+      "body.config",
+      /key .* unpaired/,
+    );
     expect(await counts()).toEqual(before);
-    const pair = await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}} \ud83d\ude00", commitMessage: "\ud83d\ude00" });
+    const pair = await writer.post("/api/v1/prompts/edge%2Fone/versions", {
+      template: "Hi {{name}} \ud83d\ude00",
+      commitMessage: "\ud83d\ude00",
+    });
     expect(pair.status).toBe(201);
     expect(pair.body.commitMessage).toBe("😀");
   });
@@ -117,13 +194,23 @@ describe("JSON nesting", () => {
   it(`deeper than ${MAX_JSON_DEPTH} levels is a 422, where it used to overflow the stack (500)`, async () => {
     const before = await counts();
     const deep = "[".repeat(5000) + "]".repeat(5000);
-    const res = await writer.post("/api/v1/prompts/edge%2Fone/versions").set("Content-Type", "application/json").send(`{"template":"x {{a}}","config":{"a":${deep}}}`);
-    expectRefused(res, `body.config.a${".0".repeat(MAX_JSON_DEPTH - 2)}`, new RegExp(`nested deeper than ${MAX_JSON_DEPTH} levels`));
+    const res = await writer
+      .post("/api/v1/prompts/edge%2Fone/versions")
+      .set("Content-Type", "application/json")
+      .send(`{"template":"x {{a}}","config":{"a":${deep}}}`);
+    expectRefused(
+      res,
+      `body.config.a${".0".repeat(MAX_JSON_DEPTH - 2)}`,
+      new RegExp(`nested deeper than ${MAX_JSON_DEPTH} levels`),
+    );
     expect(await counts()).toEqual(before);
   });
 
   it("at the limit is accepted", async () => {
-    const res = await writer.post("/api/v1/prompts/edge%2Fone/versions", { template: "Hi {{name}}", config: { a: nested(MAX_JSON_DEPTH - 2) } });
+    const res = await writer.post("/api/v1/prompts/edge%2Fone/versions", {
+      template: "Hi {{name}}",
+      config: { a: nested(MAX_JSON_DEPTH - 2) },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
   });
 });
@@ -131,7 +218,9 @@ describe("JSON nesting", () => {
 describe("GET /prompts?prefix=", () => {
   it("matches `_`, `%` and `\\` literally, not as LIKE wildcards", async () => {
     const names = async (prefix: string) =>
-      ((await writer.get(`/api/v1/prompts?prefix=${encodeURIComponent(prefix)}`)).body.data as { name: string }[]).map((p) => p.name);
+      ((await writer.get(`/api/v1/prompts?prefix=${encodeURIComponent(prefix)}`)).body.data as { name: string }[]).map(
+        (p) => p.name,
+      );
     expect(await names("a_b")).toEqual(["a_b/x"]);
     expect(await names("axb")).toEqual(["axb/y"]);
     expect(await names("%")).toEqual([]);

@@ -35,20 +35,42 @@ beforeAll(async () => {
   const other = await admin.post("/api/v1/projects", { name: "fz-other" });
   keys.other = other.body.adminKey.key;
   throwawayKeyId = (await admin.post("/api/v1/keys", { name: "throwaway", role: "read" })).body.id;
-  const publish = (name: string, body: object) => admin.post(`/api/v1/prompts/${enc(name)}/versions`, body).expect((r) => r.status < 300 || fail(r));
+  const publish = (name: string, body: object) =>
+    admin.post(`/api/v1/prompts/${enc(name)}/versions`, body).expect((r) => r.status < 300 || fail(r));
   await publish("fz/alpha", { template: "Hello {{name}}", labels: ["production"] });
   await publish("fz/alpha", { template: "Hello {{name}}!", labels: ["staging"] });
   await admin.put(`/api/v1/prompts/${enc("fz/alpha")}/labels/production`, { version: "1.0.1" }).expect(200);
-  await publish("fz_beta", { template: [{ role: "system", content: "Be {{tone}}" }, { type: "placeholder", name: "history" }] });
+  await publish("fz_beta", {
+    template: [
+      { role: "system", content: "Be {{tone}}" },
+      { type: "placeholder", name: "history" },
+    ],
+  });
   const spans = ["1.0.0", "1.0.1"].map((version, i) => ({
     traceId: TRACE_ID,
     spanId: i === 0 ? SPAN_ID : undefined,
     name: "llm",
-    attributes: { "openinference.span.kind": "LLM", "prompt.id": "fz/alpha", "llm.prompt_template.version": version, "llm.model_name": "gpt" },
+    attributes: {
+      "openinference.span.kind": "LLM",
+      "prompt.id": "fz/alpha",
+      "llm.prompt_template.version": version,
+      "llm.model_name": "gpt",
+    },
   }));
-  await request(server).post("/v1/traces").set("Authorization", `Bearer ${h.adminKey}`).set("Content-Type", "application/json").send(otlpJson(spans)).expect(200);
-  await admin.post("/api/v1/annotations", { annotations: [{ traceId: TRACE_ID, spanId: SPAN_ID, name: "helpful", kind: "human", passed: true }] }).expect(200);
-  priceId = String((await admin.post("/api/v1/prices", { model: "gpt", inputPerMTok: "2.5", outputPerMTok: 10 }).expect(201)).body.id);
+  await request(server)
+    .post("/v1/traces")
+    .set("Authorization", `Bearer ${h.adminKey}`)
+    .set("Content-Type", "application/json")
+    .send(otlpJson(spans))
+    .expect(200);
+  await admin
+    .post("/api/v1/annotations", {
+      annotations: [{ traceId: TRACE_ID, spanId: SPAN_ID, name: "helpful", kind: "human", passed: true }],
+    })
+    .expect(200);
+  priceId = String(
+    (await admin.post("/api/v1/prices", { model: "gpt", inputPerMTok: "2.5", outputPerMTok: 10 }).expect(201)).body.id,
+  );
   fingerprintSql = await buildFingerprintSql();
 });
 afterAll(async () => {
@@ -62,7 +84,8 @@ function fail(r: request.Response): never {
 
 // ---- what is fuzzed --------------------------------------------------------------------------------------------
 
-const cursor = (text: string | number[]) => (typeof text === "string" ? encodeCursor(text) : Buffer.from(text).toString("base64url"));
+const cursor = (text: string | number[]) =>
+  typeof text === "string" ? encodeCursor(text) : Buffer.from(text).toString("base64url");
 const deep = (depth: number, leaf: unknown = 1): unknown => {
   let v = leaf;
   for (let i = 0; i < depth; i++) v = i % 2 ? [v] : { a: v };
@@ -70,27 +93,138 @@ const deep = (depth: number, leaf: unknown = 1): unknown => {
 };
 
 const HOSTILE_STRINGS = [
-  "", " ", "\u0000", "a\u0000b", "\ud800", "x\udc00y", "\ud83d\ude00", "\uFEFF", "\u202E", "\uFFFD", "\n", "\r\n\t", "ß", "İ", "é".repeat(80),
-  "%", "_", "%_%", "a_b", "a%", "\\", "a\\", "..", "../", "../../etc/passwd", "/", "//", "a/../b", "%2e%2e", "%00", "%ZZ",
-  "'", "\"", "' OR '1'='1", "'; DROP TABLE prompts; --", "$1", "${x}", "<script>", "`", "null", "undefined", "true", "[]", "{}",
-  "NaN", "Infinity", "-Infinity", "-1", "0", "-0", "1.5", "1e309", "1e-400", "9".repeat(25), "0x10", "1_000", " 1", "+1",
-  "x".repeat(300), "🙂".repeat(70), "{{", "{{#each}}", "{{> partial}}", "{{constructor.constructor}}", "{{__proto__}}", "{{log 'x'}}",
-  "production", "latest", "staging", "^1", "~1.0", ">=1 <2", "*", "1.0.0-beta.1+build", "production@2026-01-01T00:00:00Z", "production@garbage",
-  "2024-02-30T00:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "__proto__", "constructor", "hasOwnProperty",
-  cursor("\u0000"), cursor("a\u0000b"), cursor([0xff, 0xfe, 0x00]), cursor("9999999999999999999"), cursor("99999999999999999999"),
-  cursor("2024-02-30T00:00:00.000000Z|1"), cursor("2024-01-01T00:00:00.000000Z|99999999999999999999"), cursor("fz/alpha"), cursor("1.0.0"),
-  cursor("%"), "YQ==", "!!!", "-_-_",
+  "",
+  " ",
+  "\u0000",
+  "a\u0000b",
+  "\ud800",
+  "x\udc00y",
+  "\ud83d\ude00",
+  "\uFEFF",
+  "\u202E",
+  "\uFFFD",
+  "\n",
+  "\r\n\t",
+  "ß",
+  "İ",
+  "é".repeat(80),
+  "%",
+  "_",
+  "%_%",
+  "a_b",
+  "a%",
+  "\\",
+  "a\\",
+  "..",
+  "../",
+  "../../etc/passwd",
+  "/",
+  "//",
+  "a/../b",
+  "%2e%2e",
+  "%00",
+  "%ZZ",
+  "'",
+  '"',
+  "' OR '1'='1",
+  "'; DROP TABLE prompts; --",
+  "$1",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal `${x}` is the hostile input.
+  "${x}",
+  "<script>",
+  "`",
+  "null",
+  "undefined",
+  "true",
+  "[]",
+  "{}",
+  "NaN",
+  "Infinity",
+  "-Infinity",
+  "-1",
+  "0",
+  "-0",
+  "1.5",
+  "1e309",
+  "1e-400",
+  "9".repeat(25),
+  "0x10",
+  "1_000",
+  " 1",
+  "+1",
+  "x".repeat(300),
+  "🙂".repeat(70),
+  "{{",
+  "{{#each}}",
+  "{{> partial}}",
+  "{{constructor.constructor}}",
+  "{{__proto__}}",
+  "{{log 'x'}}",
+  "production",
+  "latest",
+  "staging",
+  "^1",
+  "~1.0",
+  ">=1 <2",
+  "*",
+  "1.0.0-beta.1+build",
+  "production@2026-01-01T00:00:00Z",
+  "production@garbage",
+  "2024-02-30T00:00:00Z",
+  "0000-01-01T00:00:00Z",
+  "9999-12-31T23:59:59Z",
+  "__proto__",
+  "constructor",
+  "hasOwnProperty",
+  cursor("\u0000"),
+  cursor("a\u0000b"),
+  cursor([0xff, 0xfe, 0x00]),
+  cursor("9999999999999999999"),
+  cursor("99999999999999999999"),
+  cursor("2024-02-30T00:00:00.000000Z|1"),
+  cursor("2024-01-01T00:00:00.000000Z|99999999999999999999"),
+  cursor("fz/alpha"),
+  cursor("1.0.0"),
+  cursor("%"),
+  "YQ==",
+  "!!!",
+  "-_-_",
 ];
 
 // Single code units, the awkward ones weighted in: NUL, lone surrogates, LIKE wildcards, separators, quotes.
 const codeUnit = fc.oneof(
-  { weight: 1, arbitrary: fc.constantFrom("\u0000", "\ud800", "\udfff", "%", "_", "/", "\\", "'", "\"", ".", "-", "?", "#", "&", "=", "+", " ") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "\u0000",
+      "\ud800",
+      "\udfff",
+      "%",
+      "_",
+      "/",
+      "\\",
+      "'",
+      '"',
+      ".",
+      "-",
+      "?",
+      "#",
+      "&",
+      "=",
+      "+",
+      " ",
+    ),
+  },
   { weight: 3, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }) },
 );
 
 // Text PostgreSQL cannot store, somewhere inside otherwise ordinary text.
 const unstorable = fc
-  .tuple(fc.string({ maxLength: 6 }), fc.constantFrom("\u0000", "\ud800", "\udc00", "\u0000\u0000"), fc.string({ maxLength: 6 }))
+  .tuple(
+    fc.string({ maxLength: 6 }),
+    fc.constantFrom("\u0000", "\ud800", "\udc00", "\u0000\u0000"),
+    fc.string({ maxLength: 6 }),
+  )
   .map((parts) => parts.join(""));
 
 const hostileString: fc.Arbitrary<string> = fc.oneof(
@@ -98,7 +232,10 @@ const hostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: unstorable },
   { weight: 2, arbitrary: fc.string({ unit: codeUnit, maxLength: 24 }) },
   { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 16 }) },
-  { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.double(), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n })).map(String) },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(fc.integer(), fc.double(), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n })).map(String),
+  },
 );
 
 const hostileNumber = fc.oneof(
@@ -110,14 +247,39 @@ const hostileNumber = fc.oneof(
 const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: hostileString },
   { weight: 2, arbitrary: hostileNumber },
-  { weight: 1, arbitrary: fc.constantFrom(null, true, false, [], {}, deep(MAX_JSON_DEPTH + 6), deep(12, "\u0000"), "x".repeat(20_000)) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      null,
+      true,
+      false,
+      [],
+      {},
+      deep(MAX_JSON_DEPTH + 6),
+      deep(12, "\u0000"),
+      "x".repeat(20_000),
+    ),
+  },
   { weight: 1, arbitrary: fc.dictionary(hostileString, hostileString, { maxKeys: 3 }) },
   { weight: 1, arbitrary: fc.array(hostileString, { maxLength: 3 }) },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
 );
 
 // Bodies that are not a JSON object, sent as they are with Content-Type: application/json.
-const RAW_BODIES = ["", "null", "[]", "\"\\u0000\"", "\"\\ud800\"", "{\"a\":1e400}", "[1e400]", "{\"limit\":-0}", "{", "nul", "{\"__proto__\":{\"x\":1}}", "\u0000"];
+const RAW_BODIES = [
+  "",
+  "null",
+  "[]",
+  '"\\u0000"',
+  '"\\ud800"',
+  '{"a":1e400}',
+  "[1e400]",
+  '{"limit":-0}',
+  "{",
+  "nul",
+  '{"__proto__":{"x":1}}',
+  "\u0000",
+];
 
 interface Mutation {
   at: number;
@@ -136,10 +298,14 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({
 function mutate(body: unknown, mutation: Mutation): unknown {
   // Constants are shared between runs: a copy is mutated, never the constant itself (that could build a cycle).
   const m = { ...mutation, value: structuredClone(mutation.value) };
-  const places: { parent: Record<string, unknown> | unknown[] | null; key: string | number; value: unknown }[] = [{ parent: null, key: "", value: body }];
+  const places: { parent: Record<string, unknown> | unknown[] | null; key: string | number; value: unknown }[] = [
+    { parent: null, key: "", value: body },
+  ];
   for (let i = 0; i < places.length; i++) {
     const v = places[i]!.value;
-    if (v !== null && typeof v === "object") for (const [k, child] of Object.entries(v)) places.push({ parent: v as Record<string, unknown>, key: k, value: child });
+    if (v !== null && typeof v === "object")
+      for (const [k, child] of Object.entries(v))
+        places.push({ parent: v as Record<string, unknown>, key: k, value: child });
   }
   const place = places[m.at % places.length]!;
   if (m.kind === "addKey" && place.value !== null && typeof place.value === "object" && !Array.isArray(place.value)) {
@@ -157,7 +323,12 @@ function mutate(body: unknown, mutation: Mutation): unknown {
 /** A valid-looking body with up to three hostile mutations, or a raw non-object body. */
 const bodyFrom = (valid: fc.Arbitrary<object>) =>
   fc.oneof(
-    { weight: 6, arbitrary: fc.tuple(valid, fc.array(mutation, { maxLength: 3 })).map(([b, ms]) => ({ json: ms.reduce<unknown>((acc, m) => mutate(acc, m), structuredClone(b)) })) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .tuple(valid, fc.array(mutation, { maxLength: 3 }))
+        .map(([b, ms]) => ({ json: ms.reduce<unknown>((acc, m) => mutate(acc, m), structuredClone(b)) })),
+    },
     { weight: 1, arbitrary: fc.constantFrom(...RAW_BODIES).map((raw) => ({ raw })) },
   );
 
@@ -195,7 +366,11 @@ const filters = {
 };
 const versionBody = fc.record(
   {
-    template: fc.oneof(fc.constant("Hello {{name}}"), fc.constant([{ role: "user", content: "Hi {{name}}" }]), hostileString),
+    template: fc.oneof(
+      fc.constant("Hello {{name}}"),
+      fc.constant([{ role: "user", content: "Hi {{name}}" }]),
+      hostileString,
+    ),
     config: fc.constant({ model: "gpt", temperature: 0.25 }),
     commitMessage: hostileString,
     bump: fc.constantFrom("major", "minor", "patch"),
@@ -221,7 +396,8 @@ const annotation = fc.record(
 );
 
 // Mostly valid, so that calls reach the database (the body mutations add hostile values on top).
-const mostly = <T>(valid: fc.Arbitrary<T>, hostile: fc.Arbitrary<unknown>) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: hostile });
+const mostly = <T>(valid: fc.Arbitrary<T>, hostile: fc.Arbitrary<unknown>) =>
+  fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: hostile });
 const perMTok = mostly(
   fc.constantFrom<string | number>("2.5", "0.000001", "999999999.999999999999", 0.25, 3, 0),
   fc.oneof(fc.constantFrom("1e-7", "-1", "2.5.5", "", "1000000000"), hostileNumber, hostileString),
@@ -229,7 +405,13 @@ const perMTok = mostly(
 const priceBody = fc.record(
   {
     model: mostly(fc.constantFrom("gpt", "gpt-4o", "é模型😀".repeat(100)), hostileString),
-    effectiveFrom: mostly(fc.constantFrom(...FROM, ...TO), fc.oneof(fc.constantFrom("2020-13-01T00:00:00Z", "yesterday", "0001-01-01T00:00:00Z", "+275760-09-13T00:00:00Z"), hostileString)),
+    effectiveFrom: mostly(
+      fc.constantFrom(...FROM, ...TO),
+      fc.oneof(
+        fc.constantFrom("2020-13-01T00:00:00Z", "yesterday", "0001-01-01T00:00:00Z", "+275760-09-13T00:00:00Z"),
+        hostileString,
+      ),
+    ),
     inputPerMTok: perMTok,
     outputPerMTok: perMTok,
     cacheReadPerMTok: fc.oneof(fc.constant(null), perMTok),
@@ -246,32 +428,61 @@ const ROUTES: Record<string, RouteSpec> = {
   "GET /readyz": {},
   "GET /api/v1/prompts/:name/resolve": { params: { name: NAMES }, query: { ref: REFS } },
   "POST /api/v1/prompts": {
-    body: fc.record({ name: fc.constantFrom(...NAMES, "fz/created"), type: fc.constantFrom("text", "chat"), description: hostileString, tags: fc.array(hostileString, { maxLength: 3 }) }, { requiredKeys: ["name", "type"] }),
+    body: fc.record(
+      {
+        name: fc.constantFrom(...NAMES, "fz/created"),
+        type: fc.constantFrom("text", "chat"),
+        description: hostileString,
+        tags: fc.array(hostileString, { maxLength: 3 }),
+      },
+      { requiredKeys: ["name", "type"] },
+    ),
   },
-  "GET /api/v1/prompts": { query: { ...pageQuery, prefix: ["fz", "fz/", "fz_", "f%", "_z"], tag: ["a"], q: ["alp", "%", "_"] } },
+  "GET /api/v1/prompts": {
+    query: { ...pageQuery, prefix: ["fz", "fz/", "fz_", "f%", "_z"], tag: ["a"], q: ["alp", "%", "_"] },
+  },
   "GET /api/v1/folders": { query: { prefix: ["fz", "fz/", "f%", "_z"] } },
-  "POST /api/v1/session": { body: fc.record({ key: fc.oneof(hostileString, fc.constant("pr_not_a_key")) }, { requiredKeys: [] }) },
+  "POST /api/v1/session": {
+    body: fc.record({ key: fc.oneof(hostileString, fc.constant("pr_not_a_key")) }, { requiredKeys: [] }),
+  },
   "GET /api/v1/session": {},
   "DELETE /api/v1/session": {},
   "GET /api/v1/prompts/:name": { params: { name: NAMES } },
   "DELETE /api/v1/prompts/:name": { params: { name: ["fz/new-one", "missing-one", "fz/created"] } },
   "POST /api/v1/prompts/:name/versions": { params: { name: NAMES }, body: versionBody },
-  "GET /api/v1/prompts/:name/versions": { params: { name: NAMES }, query: { cursor: [cursor("1.0.1")], limit: LIMITS } },
+  "GET /api/v1/prompts/:name/versions": {
+    params: { name: NAMES },
+    query: { cursor: [cursor("1.0.1")], limit: LIMITS },
+  },
   "GET /api/v1/prompts/:name/versions/:version": { params: { name: NAMES, version: ["1.0.0", "1.0.1", "9.9.9"] } },
   "GET /api/v1/prompts/:name/diff": { params: { name: NAMES }, query: { from: REFS, to: REFS } },
-  "POST /api/v1/keys": { body: fc.record({ name: hostileString, role: fc.constantFrom("read", "write", "admin", "root") }) },
+  "POST /api/v1/keys": {
+    body: fc.record({ name: hostileString, role: fc.constantFrom("read", "write", "admin", "root") }),
+  },
   "GET /api/v1/keys": {},
   "DELETE /api/v1/keys/:id": { params: { id: ["00000000-0000-0000-0000-000000000000", "throwaway"] } },
   "POST /api/v1/projects": { body: fc.record({ name: fc.constantFrom("fz-new", "fz-other", "default", "Bad Name") }) },
   "GET /api/v1/projects": {},
-  "PATCH /api/v1/projects/:name": { params: { name: ["default", "fz-other", "nope"] }, body: fc.record({ protectedLabels: fc.constantFrom([], ["canary"], ["latest"]) }) },
+  "PATCH /api/v1/projects/:name": {
+    params: { name: ["default", "fz-other", "nope"] },
+    body: fc.record({ protectedLabels: fc.constantFrom([], ["canary"], ["latest"]) }),
+  },
   "GET /api/v1/prompts/:name/labels": { params: { name: NAMES } },
   "PUT /api/v1/prompts/:name/labels/:label": {
     params: { name: NAMES, label: LABELS },
-    body: fc.record({ version: fc.constantFrom("1.0.0", "1.0.1", "^1", "9.9.9"), reason: hostileString }, { requiredKeys: ["version"] }),
+    body: fc.record(
+      { version: fc.constantFrom("1.0.0", "1.0.1", "^1", "9.9.9"), reason: hostileString },
+      { requiredKeys: ["version"] },
+    ),
   },
-  "DELETE /api/v1/prompts/:name/labels/:label": { params: { name: NAMES, label: ["canary", "production", "latest"] }, query: { reason: ["why"] } },
-  "GET /api/v1/prompts/:name/labels/:label/history": { params: { name: NAMES, label: LABELS }, query: { cursor: [cursor("1")], limit: LIMITS } },
+  "DELETE /api/v1/prompts/:name/labels/:label": {
+    params: { name: NAMES, label: ["canary", "production", "latest"] },
+    query: { reason: ["why"] },
+  },
+  "GET /api/v1/prompts/:name/labels/:label/history": {
+    params: { name: NAMES, label: LABELS },
+    query: { cursor: [cursor("1")], limit: LIMITS },
+  },
   "POST /api/v1/prompts/:name/labels/:label/rollback": {
     params: { name: NAMES, label: LABELS },
     body: fc.record({ reason: hostileString, to: fc.constantFrom("1.0.0", "1.0.1", "^1") }, { requiredKeys: [] }),
@@ -279,8 +490,14 @@ const ROUTES: Record<string, RouteSpec> = {
   "POST /api/v1/prompts/:name/render": {
     params: { name: NAMES },
     body: fc.record(
-      { ref: fc.constantFrom(...REFS), variables: fc.record(
-          { name: fc.oneof(fc.constant("Ada"), hostileJson), tone: fc.oneof(fc.constant("kind"), hostileJson), history: fc.constant([{ role: "user", content: "hi" }]) },
+      {
+        ref: fc.constantFrom(...REFS),
+        variables: fc.record(
+          {
+            name: fc.oneof(fc.constant("Ada"), hostileJson),
+            tone: fc.oneof(fc.constant("kind"), hostileJson),
+            history: fc.constant([{ role: "user", content: "hi" }]),
+          },
           { requiredKeys: [] },
         ),
         strictExtras: fc.boolean(),
@@ -288,9 +505,13 @@ const ROUTES: Record<string, RouteSpec> = {
       { requiredKeys: [] },
     ),
   },
-  "POST /api/v1/annotations": { body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }) },
+  "POST /api/v1/annotations": {
+    body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }),
+  },
   "GET /api/v1/whoami": {},
-  "GET /api/v1/traces/:traceId": { params: { traceId: [TRACE_ID, TRACE_ID.toUpperCase(), "0".repeat(32), newTraceId()] } },
+  "GET /api/v1/traces/:traceId": {
+    params: { traceId: [TRACE_ID, TRACE_ID.toUpperCase(), "0".repeat(32), newTraceId()] },
+  },
   "GET /api/v1/spans": {
     query: {
       prompt: NAMES,
@@ -311,7 +532,12 @@ const ROUTES: Record<string, RouteSpec> = {
   },
   "GET /api/v1/prompts/:name/compare": {
     params: { name: NAMES },
-    query: { ...filters, unit: ["span", "trace"], minSample: ["1", "100"], percentiles: ["auto", "exact", "histogram"] },
+    query: {
+      ...filters,
+      unit: ["span", "trace"],
+      minSample: ["1", "100"],
+      percentiles: ["auto", "exact", "histogram"],
+    },
   },
   "GET /api/v1/prompts/:name/timeseries": {
     params: { name: NAMES },
@@ -324,18 +550,38 @@ const ROUTES: Record<string, RouteSpec> = {
   "POST /v1/traces": {
     body: fc
       .tuple(hostileString, hostileString, hostileJson, fc.constantFrom(TRACE_ID, "zz", "0".repeat(32)))
-      .map(([name, key, value, traceId]) => JSON.parse(otlpJson([{ traceId, name, attributes: { "prompt.id": "fz/alpha", [key]: name, "llm.model_name": JSON.stringify(value) ?? "" } }]))),
+      .map(([name, key, value, traceId]) =>
+        JSON.parse(
+          otlpJson([
+            {
+              traceId,
+              name,
+              attributes: { "prompt.id": "fz/alpha", [key]: name, "llm.model_name": JSON.stringify(value) ?? "" },
+            },
+          ]),
+        ),
+      ),
   },
 };
 
 /** "METHOD /path" of every route in the app's router stack, mounted routers included. */
 function routesOf(app: Harness["app"]): string[] {
-  type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: Layer[] }; rawPath?: string };
+  type Layer = {
+    route?: { path: string; methods: Record<string, boolean> };
+    handle?: { stack?: Layer[] };
+    rawPath?: string;
+  };
   const out: string[] = [];
   const walk = (stack: Layer[], prefix: string) => {
     for (const layer of stack) {
-      if (layer.route) for (const method of Object.keys(layer.route.methods)) out.push(`${method.toUpperCase()} ${prefix}${layer.route.path}`);
-      else if (layer.handle?.stack) walk(layer.handle.stack, prefix + (typeof layer.rawPath === "string" && layer.rawPath !== "/" ? layer.rawPath : ""));
+      if (layer.route)
+        for (const method of Object.keys(layer.route.methods))
+          out.push(`${method.toUpperCase()} ${prefix}${layer.route.path}`);
+      else if (layer.handle?.stack)
+        walk(
+          layer.handle.stack,
+          prefix + (typeof layer.rawPath === "string" && layer.rawPath !== "/" ? layer.rawPath : ""),
+        );
     }
   };
   walk((app as unknown as { router: { stack: Layer[] } }).router.stack, "");
@@ -392,22 +638,36 @@ interface Call {
 // A valid call with a few hostile substitutions: all-hostile calls would stop at the first check and never reach
 // the services and queries behind it.
 function callArbitrary(spec: RouteSpec, method: string): fc.Arbitrary<Call> {
-  const params = fc.record(Object.fromEntries(Object.entries(spec.params ?? {}).map(([k, valid]) => [k, fc.constantFrom(...valid)])));
-  const query = fc.record(Object.fromEntries(Object.entries(spec.query ?? {}).map(([k, valid]) => [k, fc.constantFrom(...valid)])), { requiredKeys: [] });
+  const params = fc.record(
+    Object.fromEntries(Object.entries(spec.params ?? {}).map(([k, valid]) => [k, fc.constantFrom(...valid)])),
+  );
+  const query = fc.record(
+    Object.fromEntries(Object.entries(spec.query ?? {}).map(([k, valid]) => [k, fc.constantFrom(...valid)])),
+    { requiredKeys: [] },
+  );
   const hasBody = method === "POST" || method === "PUT" || method === "PATCH";
   return fc.record({
-    role: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("read", "write", "admin") }, { weight: 1, arbitrary: fc.constantFrom("other", "none", "bogus") }),
+    role: fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom("read", "write", "admin") },
+      { weight: 1, arbitrary: fc.constantFrom("other", "none", "bogus") },
+    ),
     params: params as fc.Arbitrary<Record<string, string>>,
     query: query as fc.Arbitrary<Record<string, string>>,
     hostile: fc.oneof(
       { weight: 1, arbitrary: fc.constant<Call["hostile"]>([]) },
-      { weight: 1, arbitrary: fc.array(fc.record({ slot: fc.nat(), value: hostileString }), { minLength: 1, maxLength: 2 }) },
+      {
+        weight: 1,
+        arbitrary: fc.array(fc.record({ slot: fc.nat(), value: hostileString }), { minLength: 1, maxLength: 2 }),
+      },
     ),
     extraQuery: fc.option(fc.tuple(hostileString, hostileString), { freq: 8 }),
     // Only where the route has parameters: elsewhere it would only test the not-found answer.
     rawTail: !spec.params
       ? fc.constant("")
-      : fc.oneof({ weight: 12, arbitrary: fc.constant("") }, { weight: 1, arbitrary: fc.constantFrom("%", "%zz", "%ED%A0%80", "%C0%80", "%00", "%2F..%2F") }),
+      : fc.oneof(
+          { weight: 12, arbitrary: fc.constant("") },
+          { weight: 1, arbitrary: fc.constantFrom("%", "%zz", "%ED%A0%80", "%C0%80", "%00", "%2F..%2F") },
+        ),
     body: hasBody ? bodyFrom(spec.body ?? fc.constant({})) : fc.constant(undefined),
   });
 }
@@ -416,7 +676,10 @@ function callArbitrary(spec: RouteSpec, method: string): fc.Arbitrary<Call> {
 function substitute(spec: RouteSpec, call: Call): { params: Record<string, string>; query: Record<string, string> } {
   const params = { ...call.params };
   const query = { ...call.query };
-  const slots = [...Object.keys(spec.params ?? {}).map((k) => ["param", k] as const), ...Object.keys(spec.query ?? {}).map((k) => ["query", k] as const)];
+  const slots = [
+    ...Object.keys(spec.params ?? {}).map((k) => ["param", k] as const),
+    ...Object.keys(spec.query ?? {}).map((k) => ["query", k] as const),
+  ];
   for (const { slot, value } of slots.length ? call.hostile : []) {
     const [where, key] = slots[slot % slots.length]!;
     (where === "param" ? params : query)[key] = value;
@@ -427,7 +690,12 @@ function substitute(spec: RouteSpec, call: Call): { params: Record<string, strin
 function pathOf(pattern: string, spec: RouteSpec, call: Call): string {
   const { params, query } = substitute(spec, call);
   let path = pattern.replace(/:(\w+)/g, (_, name: string) => {
-    const value = name === "id" && params[name] === "throwaway" ? throwawayKeyId : name === "id" && params[name] === "price" ? priceId : params[name]!;
+    const value =
+      name === "id" && params[name] === "throwaway"
+        ? throwawayKeyId
+        : name === "id" && params[name] === "price"
+          ? priceId
+          : params[name]!;
     // Prompt names are folders: keep their slashes unencoded half of the time, as a careless caller would.
     return name === "name" && value.length % 2 ? value.split("/").map(encodeValue).join("/") : encodeValue(value);
   });
@@ -458,7 +726,11 @@ function checkErrorShape(route: string, res: request.Response): void {
   expect(res.headers["content-type"]).toMatch(/^application\/json/);
   expect(Object.keys(res.body)).toEqual(["error"]);
   expect(res.body.error).toEqual(
-    expect.objectContaining({ code: expect.stringMatching(/^[a-z_]+$/), message: expect.any(String), requestId: expect.any(String) }),
+    expect.objectContaining({
+      code: expect.stringMatching(/^[a-z_]+$/),
+      message: expect.any(String),
+      requestId: expect.any(String),
+    }),
   );
   expect(Object.keys(res.body.error).every((k) => ["code", "message", "details", "requestId"].includes(k))).toBe(true);
 }

@@ -27,7 +27,10 @@ describe("http edges", () => {
       await expect(h.database.ready()).rejects.toThrow("unfinished migrations");
       const res = await request(h.app).get("/readyz");
       expect(res.status).toBe(503);
-      expect(res.body.error).toMatchObject({ code: "unavailable", message: "database not ready: unfinished migrations" });
+      expect(res.body.error).toMatchObject({
+        code: "unavailable",
+        message: "database not ready: unfinished migrations",
+      });
     } finally {
       await h.database.query("DELETE FROM _prisma_migrations WHERE id = '00000000-0000-4000-8000-00000000dead'");
     }
@@ -38,7 +41,9 @@ describe("http edges", () => {
     const res = await auth(request(h.app).get("/api/v1/nowhere")).set("X-Request-Id", "abc-123");
     expect(res.status).toBe(404);
     expect(res.headers["x-request-id"]).toBe("abc-123");
-    expect(res.body).toEqual({ error: { code: "not_found", message: "no route for GET /api/v1/nowhere", requestId: "abc-123" } });
+    expect(res.body).toEqual({
+      error: { code: "not_found", message: "no route for GET /api/v1/nowhere", requestId: "abc-123" },
+    });
   });
 
   it("says to encode a '/' in a prompt name when a path reads as a prompt route with the '/' sent as is", async () => {
@@ -46,9 +51,21 @@ describe("http edges", () => {
       ["POST", "/api/v1/prompts/support/triage/versions", "/api/v1/prompts/support%2Ftriage/versions"],
       ["GET", "/api/v1/prompts/support/triage/resolve", "/api/v1/prompts/support%2Ftriage/resolve"],
       ["GET", "/api/v1/prompts/support/triage", "/api/v1/prompts/support%2Ftriage"],
-      ["PUT", "/api/v1/prompts/support/emails/triage/labels/staging", "/api/v1/prompts/support%2Femails%2Ftriage/labels/staging"],
-      ["GET", "/api/v1/prompts/support/triage/labels/production/history", "/api/v1/prompts/support%2Ftriage/labels/production/history"],
-      ["GET", "/api/v1/prompts/support/triage/compare?versions=production,staging", "/api/v1/prompts/support%2Ftriage/compare?versions=production,staging"],
+      [
+        "PUT",
+        "/api/v1/prompts/support/emails/triage/labels/staging",
+        "/api/v1/prompts/support%2Femails%2Ftriage/labels/staging",
+      ],
+      [
+        "GET",
+        "/api/v1/prompts/support/triage/labels/production/history",
+        "/api/v1/prompts/support%2Ftriage/labels/production/history",
+      ],
+      [
+        "GET",
+        "/api/v1/prompts/support/triage/compare?versions=production,staging",
+        "/api/v1/prompts/support%2Ftriage/compare?versions=production,staging",
+      ],
     ] as const) {
       const res = await auth(request(h.app)[method.toLowerCase() as "get"](sent));
       expect(res.status, sent).toBe(404);
@@ -57,18 +74,28 @@ describe("http edges", () => {
       );
     }
     // The encoded path it gives reaches the route, which looks for the prompt by its full name.
-    expect((await auth(request(h.app).get("/api/v1/prompts/support%2Ftriage"))).body.error.message).toBe("prompt 'support/triage' not found");
+    expect((await auth(request(h.app).get("/api/v1/prompts/support%2Ftriage"))).body.error.message).toBe(
+      "prompt 'support/triage' not found",
+    );
     // A path that cannot be a prompt route keeps the plain answer.
-    expect((await auth(request(h.app).get("/api/v1/prompts/_drafts/x"))).body.error.message).toBe("no route for GET /api/v1/prompts/_drafts/x");
+    expect((await auth(request(h.app).get("/api/v1/prompts/_drafts/x"))).body.error.message).toBe(
+      "no route for GET /api/v1/prompts/_drafts/x",
+    );
   });
 
   it("refuses malformed JSON (400), other media types (415) and oversized bodies (413), writing nothing", async () => {
-    const malformed = await auth(request(h.app).post("/api/v1/prompts/x/versions")).set("Content-Type", "application/json").send('{"template": ');
+    const malformed = await auth(request(h.app).post("/api/v1/prompts/x/versions"))
+      .set("Content-Type", "application/json")
+      .send('{"template": ');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe("bad_request");
-    const text = await auth(request(h.app).post("/api/v1/prompts/x/versions")).set("Content-Type", "text/plain").send("template");
+    const text = await auth(request(h.app).post("/api/v1/prompts/x/versions"))
+      .set("Content-Type", "text/plain")
+      .send("template");
     expect(text.status).toBe(415);
-    const big = await auth(request(h.app).post("/api/v1/prompts/x/versions")).send({ template: "x".repeat(1024 * 1024 + 10) });
+    const big = await auth(request(h.app).post("/api/v1/prompts/x/versions")).send({
+      template: "x".repeat(1024 * 1024 + 10),
+    });
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe("payload_too_large");
     expect(await h.database.prisma.prompt.count()).toBe(0);
@@ -85,15 +112,34 @@ describe("request logs", () => {
       },
     });
     const logger = pino({ level: "info" }, sink);
-    const { app } = createApp({ config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 10 }, database: h.database, bus: h.bus, logger });
+    const { app } = createApp({
+      config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 10 },
+      database: h.database,
+      bus: h.bus,
+      logger,
+    });
     const key = `Bearer ${h.adminKey}`;
-    await request(app).post("/api/v1/prompts/logged/versions").set("Authorization", key).set("X-Request-Id", "w-1").send({ template: "x" });
-    await request(app).get("/api/v1/prompts/logged/resolve?ref=latest").set("Authorization", key).set("X-Request-Id", "r-1");
+    await request(app)
+      .post("/api/v1/prompts/logged/versions")
+      .set("Authorization", key)
+      .set("X-Request-Id", "w-1")
+      .send({ template: "x" });
+    await request(app)
+      .get("/api/v1/prompts/logged/resolve?ref=latest")
+      .set("Authorization", key)
+      .set("X-Request-Id", "r-1");
     await request(app).get("/api/v1/prompts/missing").set("Authorization", key).set("X-Request-Id", "e-1");
     await new Promise((r) => setImmediate(r));
     const requests = lines.filter((l) => l.msg === "request");
     expect(requests).toEqual([
-      expect.objectContaining({ level: 30, reqId: "w-1", method: "POST", path: "/api/v1/prompts/logged/versions", status: 201, ms: expect.any(Number) }),
+      expect.objectContaining({
+        level: 30,
+        reqId: "w-1",
+        method: "POST",
+        path: "/api/v1/prompts/logged/versions",
+        status: 201,
+        ms: expect.any(Number),
+      }),
       expect.objectContaining({ level: 40, reqId: "e-1", method: "GET", status: 404 }),
     ]);
   });

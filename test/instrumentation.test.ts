@@ -29,7 +29,12 @@ const USAGE = {
   completion_tokens: 300,
   total_tokens: 1500,
   prompt_tokens_details: { cached_tokens: 1024, audio_tokens: 0 },
-  completion_tokens_details: { reasoning_tokens: 256, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  completion_tokens_details: {
+    reasoning_tokens: 256,
+    audio_tokens: 0,
+    accepted_prediction_tokens: 0,
+    rejected_prediction_tokens: 0,
+  },
 };
 
 let h: Harness;
@@ -50,12 +55,19 @@ function startFakeOpenAI(): Server {
       const body = JSON.parse(raw) as { stream?: boolean; messages?: { content: string }[]; input?: unknown };
       if (req.url === "/v1/embeddings") {
         res.writeHead(200, { "content-type": "application/json" }).end(
-          JSON.stringify({ object: "list", model: "text-embedding-3-small", data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2] }], usage: { prompt_tokens: 8, total_tokens: 8 } }),
+          JSON.stringify({
+            object: "list",
+            model: "text-embedding-3-small",
+            data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2] }],
+            usage: { prompt_tokens: 8, total_tokens: 8 },
+          }),
         );
         return;
       }
       if (body.messages?.at(-1)?.content.endsWith("status:500")) {
-        res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "fake 500", type: "server_error" } }));
+        res
+          .writeHead(500, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: { message: "fake 500", type: "server_error" } }));
         return;
       }
       const base = { id: "chatcmpl-1", created: 1_700_000_000, model: RESPONSE_MODEL, system_fingerprint: "fp_1" };
@@ -64,14 +76,22 @@ function startFakeOpenAI(): Server {
           JSON.stringify({
             ...base,
             object: "chat.completion",
-            choices: [{ index: 0, message: { role: "assistant", content: "hello", refusal: null }, finish_reason: "stop", logprobs: null }],
+            choices: [
+              {
+                index: 0,
+                message: { role: "assistant", content: "hello", refusal: null },
+                finish_reason: "stop",
+                logprobs: null,
+              },
+            ],
             usage: USAGE,
           }),
         );
         return;
       }
       // With stream_options.include_usage, the usage comes in a last chunk without choices.
-      const chunk = (choices: unknown[], usage: unknown = null) => `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices, usage })}\n\n`;
+      const chunk = (choices: unknown[], usage: unknown = null) =>
+        `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices, usage })}\n\n`;
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write(chunk([{ index: 0, delta: { role: "assistant", content: "hel" }, finish_reason: null }]));
       res.write(chunk([{ index: 0, delta: { content: "lo" }, finish_reason: "stop" }]));
@@ -87,13 +107,21 @@ beforeAll(async () => {
   receiver = await startReceiver(h);
   fake = startFakeOpenAI().listen(0, "127.0.0.1");
   await once(fake, "listening");
-  provider = new NodeTracerProvider({ spanProcessors: [createPromptSpanProcessor(), new SimpleSpanProcessor(exported)] });
+  provider = new NodeTracerProvider({
+    spanProcessors: [createPromptSpanProcessor(), new SimpleSpanProcessor(exported)],
+  });
   provider.register();
   instrumentation.setTracerProvider(provider);
   instrumentation.manuallyInstrument(OpenAI);
-  openai = new OpenAI({ apiKey: "test-key", baseURL: `http://127.0.0.1:${(fake.address() as AddressInfo).port}/v1`, maxRetries: 0 });
+  openai = new OpenAI({
+    apiKey: "test-key",
+    baseURL: `http://127.0.0.1:${(fake.address() as AddressInfo).port}/v1`,
+    maxRetries: 0,
+  });
   for (const version of ["1.0.0", "1.1.0"])
-    expect((await admin.post(`/api/v1/prompts/${NAME}/versions`, { template: `Answer ${version}: {{q}}`, version })).status).toBe(201);
+    expect(
+      (await admin.post(`/api/v1/prompts/${NAME}/versions`, { template: `Answer ${version}: {{q}}`, version })).status,
+    ).toBe(201);
 });
 
 afterAll(async () => {
@@ -107,13 +135,23 @@ afterAll(async () => {
   await h?.close();
 });
 
-const link = (version: string): PromptLink => ({ name: NAME, version, template: `Answer ${version}: {{q}}`, source: "network" });
+const link = (version: string): PromptLink => ({
+  name: NAME,
+  version,
+  template: `Answer ${version}: {{q}}`,
+  source: "network",
+});
 
 async function chat(version: string, question: string, stream = false): Promise<unknown> {
   return withPrompt(link(version), async () => {
     const messages = [{ role: "user" as const, content: question }];
     if (!stream) return openai.chat.completions.create({ model: "gpt-4o", messages });
-    const chunks = await openai.chat.completions.create({ model: "gpt-4o", messages, stream: true, stream_options: { include_usage: true } });
+    const chunks = await openai.chat.completions.create({
+      model: "gpt-4o",
+      messages,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = "";
     for await (const c of chunks) text += c.choices[0]?.delta.content ?? "";
     return text;
@@ -127,7 +165,9 @@ it("counts the instrumentation's calls by request model, with cached and reasoni
     ...Array.from({ length: 4 }, (_, i) => chat("1.0.0", `streamed ${i}`, true)),
     ...Array.from({ length: 3 }, (_, i) => chat("1.1.0", `question ${i}`)),
     // Under the prompt's context the instrumentation's embedding span carries the prompt too; it is no LLM call.
-    withPrompt(link("1.0.0"), () => openai.embeddings.create({ model: "text-embedding-3-small", input: "order status" })),
+    withPrompt(link("1.0.0"), () =>
+      openai.embeddings.create({ model: "text-embedding-3-small", input: "order status" }),
+    ),
   ];
   const outcomes = await Promise.allSettled(calls);
   expect(outcomes.filter((o) => o.status === "rejected")).toHaveLength(2);
@@ -136,7 +176,9 @@ it("counts the instrumentation's calls by request model, with cached and reasoni
 
   // What the instrumentation sets, as the mapping's premises: the dated model only on a successful call that was not
   // streamed, and no tokens on streams (it skips the usage chunk, which has no choices).
-  const llm = spans.filter((s) => s.attributes[SemanticConventions.OPENINFERENCE_SPAN_KIND] === OpenInferenceSpanKind.LLM);
+  const llm = spans.filter(
+    (s) => s.attributes[SemanticConventions.OPENINFERENCE_SPAN_KIND] === OpenInferenceSpanKind.LLM,
+  );
   expect(llm).toHaveLength(15);
   const models = llm.map((s) => s.attributes[LLM_MODEL_NAME]);
   expect(models.filter((m) => m === RESPONSE_MODEL)).toHaveLength(9);
@@ -150,7 +192,9 @@ it("counts the instrumentation's calls by request model, with cached and reasoni
 
   await receiver.send(spans);
   for (const percentiles of ["exact", "histogram"]) {
-    const res = await admin.get(`/api/v1/prompts/${NAME}/compare?versions=1.0.0,1.1.0&minSample=1&model=gpt-4o&percentiles=${percentiles}`);
+    const res = await admin.get(
+      `/api/v1/prompts/${NAME}/compare?versions=1.0.0,1.1.0&minSample=1&model=gpt-4o&percentiles=${percentiles}`,
+    );
     expect(res.status).toBe(200);
     const [a, b] = res.body.versions;
     // Failed calls are the request model too; the embedding is not a call of the prompt.
@@ -162,6 +206,8 @@ it("counts the instrumentation's calls by request model, with cached and reasoni
     expect(a.tokens.cacheWrite, percentiles).toEqual({ sum: 0, count: 0, mean: null });
     expect(b.tokens.total, percentiles).toEqual({ sum: 4500, count: 3, mean: 1500 });
   }
-  const dated = await admin.get(`/api/v1/prompts/${NAME}/compare?versions=1.0.0,1.1.0&minSample=1&model=${RESPONSE_MODEL}`);
+  const dated = await admin.get(
+    `/api/v1/prompts/${NAME}/compare?versions=1.0.0,1.1.0&minSample=1&model=${RESPONSE_MODEL}`,
+  );
   expect(dated.body.versions[0].units).toBe(0);
 });

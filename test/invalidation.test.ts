@@ -18,13 +18,26 @@ describe("invalidation topics", () => {
 
   it("keeps the text form older instances send and read", () => {
     expect(formatTopic({ kind: "all" })).toBe("*");
-    expect(formatTopic({ kind: "prompt", projectId: PROJECT, name: "support/triage" })).toBe(`prompt:${PROJECT}:support/triage`);
+    expect(formatTopic({ kind: "prompt", projectId: PROJECT, name: "support/triage" })).toBe(
+      `prompt:${PROJECT}:support/triage`,
+    );
     expect(formatTopic({ kind: "key", keyId: "k1" })).toBe("key:k1");
     expect(formatTopic({ kind: "project", projectId: PROJECT })).toBe(`project:${PROJECT}`);
   });
 
   it("reads nothing from a payload that is not a topic", () => {
-    for (const text of ["", "prompt", "prompt:", `prompt:${PROJECT}`, `prompt:${PROJECT}:`, "prompt::name", "key:", "labels:x", "PROMPT:a:b", "**"])
+    for (const text of [
+      "",
+      "prompt",
+      "prompt:",
+      `prompt:${PROJECT}`,
+      `prompt:${PROJECT}:`,
+      "prompt::name",
+      "key:",
+      "labels:x",
+      "PROMPT:a:b",
+      "**",
+    ])
       expect(parseTopic(text), text).toBeUndefined();
   });
 

@@ -22,7 +22,8 @@ async function seed(name: string, count: number) {
 }
 const move = (c: Client, name: string, label: string, version: string, reason?: string) =>
   c.put(`/api/v1/prompts/${name}/labels/${label}`, { version, reason });
-const resolve = (name: string, ref: string) => reader.get(`/api/v1/prompts/${name}/resolve?ref=${encodeURIComponent(ref)}`);
+const resolve = (name: string, ref: string) =>
+  reader.get(`/api/v1/prompts/${name}/resolve?ref=${encodeURIComponent(ref)}`);
 
 describe("labels", () => {
   it("moves labels, protects production, and records every move in the ledger", async () => {
@@ -41,7 +42,14 @@ describe("labels", () => {
     expect((await move(writer, "moves", "staging", "9.0.0")).status).toBe(404);
     const history = await reader.get("/api/v1/prompts/moves/labels/production/history");
     expect(history.body.data).toMatchObject([
-      { label: "production", action: "set", fromVersion: "1.0.1", toVersion: "1.0.2", actor: "admin (PROMPTREG_ADMIN_KEY)", reason: "ship" },
+      {
+        label: "production",
+        action: "set",
+        fromVersion: "1.0.1",
+        toVersion: "1.0.2",
+        actor: "admin (PROMPTREG_ADMIN_KEY)",
+        reason: "ship",
+      },
       { label: "production", action: "set", fromVersion: null, toVersion: "1.0.1" },
     ]);
     const labels = await reader.get("/api/v1/prompts/moves/labels");
@@ -83,7 +91,11 @@ describe("labels", () => {
     expect(rollbackTo.body.error.message).toBe("label staging must point to an exact version such as 1.4.2; got ^1");
     // An exact version that does not exist is still a 404; one written with a leading "v" is that version.
     expect((await move(writer, "exact", "staging", "1.0.9")).status).toBe(404);
-    expect((await move(writer, "exact", "staging", "v1.0.1")).body).toEqual({ label: "staging", version: "1.0.1", previousVersion: null });
+    expect((await move(writer, "exact", "staging", "v1.0.1")).body).toEqual({
+      label: "staging",
+      version: "1.0.1",
+      previousVersion: null,
+    });
   });
 
   it("rolls back in one call, and a second rollback undoes the first", async () => {
@@ -99,7 +111,13 @@ describe("labels", () => {
     const to = await admin.post("/api/v1/prompts/rb/labels/production/rollback", { to: "1.0.1" });
     expect(to.body.version).toBe("1.0.1");
     const history = await reader.get("/api/v1/prompts/rb/labels/production/history");
-    expect(history.body.data.map((e: { action: string; fromVersion: string; toVersion: string }) => [e.action, e.fromVersion, e.toVersion])).toEqual([
+    expect(
+      history.body.data.map((e: { action: string; fromVersion: string; toVersion: string }) => [
+        e.action,
+        e.fromVersion,
+        e.toVersion,
+      ]),
+    ).toEqual([
       ["rollback", "1.0.2", "1.0.1"],
       ["rollback", "1.0.0", "1.0.2"],
       ["rollback", "1.0.2", "1.0.0"],
@@ -145,8 +163,15 @@ describe("resolving", () => {
     await seed("refs", 2); // 1.0.0, 1.0.1
     await writer.post("/api/v1/prompts/refs/versions", { template: "refs {{x}} {{y}}" }); // 2.0.0
     await move(admin, "refs", "production", "1.0.1");
-    expect((await resolve("refs", "production")).body).toMatchObject({ version: "1.0.1", label: "production", name: "refs" });
-    expect((await reader.get("/api/v1/prompts/refs/resolve")).body).toMatchObject({ version: "1.0.1", label: "production" });
+    expect((await resolve("refs", "production")).body).toMatchObject({
+      version: "1.0.1",
+      label: "production",
+      name: "refs",
+    });
+    expect((await reader.get("/api/v1/prompts/refs/resolve")).body).toMatchObject({
+      version: "1.0.1",
+      label: "production",
+    });
     expect((await resolve("refs", "latest")).body).toMatchObject({ version: "2.0.0", label: "latest" });
     const exact = (await resolve("refs", "1.0.0")).body;
     expect(exact.version).toBe("1.0.0");
@@ -167,14 +192,19 @@ describe("resolving", () => {
     await admin.delete("/api/v1/prompts/when/labels/production");
     // The moments are the ledger's own: no waiting for the clock to move between the changes.
     const history = await reader.get("/api/v1/prompts/when/labels/production/history");
-    const [deleted, second, first] = (history.body.data as { action: string; createdAt: string }[]).map((e) => new Date(e.createdAt));
+    const [deleted, second, first] = (history.body.data as { action: string; createdAt: string }[]).map(
+      (e) => new Date(e.createdAt),
+    );
     expect(first! < second! && second! < deleted!, "three changes at distinct milliseconds").toBe(true);
-    const before = (t: Date) => new Date(t.getTime() - 1).toISOString();
-    expect((await resolve("when", `production@${before(first!)}`)).status).toBe(404);
-    expect((await resolve("when", `production@${first!.toISOString()}`)).body).toMatchObject({ version: "1.0.0", label: "production" });
-    expect((await resolve("when", `production@${before(second!)}`)).body.version).toBe("1.0.0");
+    const justBefore = (t: Date) => new Date(t.getTime() - 1).toISOString();
+    expect((await resolve("when", `production@${justBefore(first!)}`)).status).toBe(404);
+    expect((await resolve("when", `production@${first!.toISOString()}`)).body).toMatchObject({
+      version: "1.0.0",
+      label: "production",
+    });
+    expect((await resolve("when", `production@${justBefore(second!)}`)).body.version).toBe("1.0.0");
     expect((await resolve("when", `production@${second!.toISOString()}`)).body.version).toBe("1.0.2");
-    expect((await resolve("when", `production@${before(deleted!)}`)).body.version).toBe("1.0.2");
+    expect((await resolve("when", `production@${justBefore(deleted!)}`)).body.version).toBe("1.0.2");
     const gone = await resolve("when", `production@${deleted!.toISOString()}`);
     expect(gone.status).toBe(404);
     expect(gone.body.error.message).toMatch(/deleted/);

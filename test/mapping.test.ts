@@ -57,7 +57,11 @@ afterAll(async () => {
 });
 
 async function publish(name: string, versions = ["1.0.0", "1.1.0"]): Promise<void> {
-  for (const version of versions) expect((await admin.post(`/api/v1/prompts/${enc(name)}/versions`, { template: `${name} ${version} {{q}}`, version })).status).toBe(201);
+  for (const version of versions)
+    expect(
+      (await admin.post(`/api/v1/prompts/${enc(name)}/versions`, { template: `${name} ${version} {{q}}`, version }))
+        .status,
+    ).toBe(201);
 }
 
 /** An OpenInference LLM span's prompt attributes, as our client sets them. */
@@ -72,7 +76,12 @@ async function spansOf(traceId: string): Promise<Record<string, any>> {
   const res = await admin.get(`/api/v1/traces/${traceId}`);
   expect(res.status).toBe(200);
   const byName: Record<string, any> = {};
-  const walk = (nodes: any[]) => nodes.forEach((n) => ((byName[n.name] = n), walk(n.children)));
+  const walk = (nodes: any[]): void => {
+    for (const n of nodes) {
+      byName[n.name] = n;
+      walk(n.children);
+    }
+  };
   walk(res.body.spans);
   return byName;
 }
@@ -113,12 +122,19 @@ describe("failures", () => {
     const spans = await spansOf(root.spanContext().traceId);
     expect(spans.retried).toMatchObject({ status: "ok", failed: false, errorMessage: null });
     expect(spans.retried.events[0]).toMatchObject({ name: "exception" });
-    expect(spans["unset with exception"]).toMatchObject({ status: "unset", failed: true, errorMessage: "socket hang up" });
+    expect(spans["unset with exception"]).toMatchObject({
+      status: "unset",
+      failed: true,
+      errorMessage: "socket hang up",
+    });
     expect(spans["unset with error.type"]).toMatchObject({ status: "unset", failed: true, errorMessage: "timeout" });
     expect(spans.error).toMatchObject({ status: "error", failed: true, errorMessage: "500 Internal Server Error" });
     expect(spans.ok).toMatchObject({ failed: false });
     for (const percentiles of ["exact", "histogram"])
-      expect((await compare("status-final", `&percentiles=${percentiles}`)).versions[0]).toMatchObject({ units: 5, failures: 3 });
+      expect((await compare("status-final", `&percentiles=${percentiles}`)).versions[0]).toMatchObject({
+        units: 5,
+        failures: 3,
+      });
   });
 });
 
@@ -128,14 +144,32 @@ describe("prompt names", () => {
     const { tracer, take } = sdkTracer();
     const root = tracer.startSpan("agent");
     const llm = (name: string, attributes: Record<string, string>) =>
-      tracer.startSpan(name, { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, ...attributes } }, under(root)).end();
+      tracer
+        .startSpan(
+          name,
+          { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, ...attributes } },
+          under(root),
+        )
+        .end();
     llm("ours", { [PROMPT_VENDOR]: PROMPTREG_VENDOR, [PROMPT_ID]: "shared-name", [PROMPT_TEMPLATE_VERSION]: "1.0.0" });
     llm("no vendor", { [PROMPT_ID]: "shared-name", [PROMPT_TEMPLATE_VERSION]: "1.0.0" });
     // LangSmith and Portkey put their own prompt ids in prompt.id, with their vendor name.
-    llm("langsmith", { [PROMPT_VENDOR]: "langsmith", [PROMPT_ID]: "3f0c9a3e-1b7e-4b52-a1d4-0e6f2b8a9c11", [PROMPT_TEMPLATE_VERSION]: "2" });
-    llm("portkey", { [PROMPT_VENDOR]: "portkey", [PROMPT_ID]: "pp-support-5a1b2c", [PROMPT_TEMPLATE_VERSION]: "1.0.0" });
+    llm("langsmith", {
+      [PROMPT_VENDOR]: "langsmith",
+      [PROMPT_ID]: "3f0c9a3e-1b7e-4b52-a1d4-0e6f2b8a9c11",
+      [PROMPT_TEMPLATE_VERSION]: "2",
+    });
+    llm("portkey", {
+      [PROMPT_VENDOR]: "portkey",
+      [PROMPT_ID]: "pp-support-5a1b2c",
+      [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+    });
     // Even when its id happens to be a name of ours, another vendor's prompt is not ours.
-    llm("langsmith, same name", { [PROMPT_VENDOR]: "langsmith", [PROMPT_ID]: "shared-name", [PROMPT_TEMPLATE_VERSION]: "1.0.0" });
+    llm("langsmith, same name", {
+      [PROMPT_VENDOR]: "langsmith",
+      [PROMPT_ID]: "shared-name",
+      [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+    });
     root.end();
     await receiver.send(take());
 
@@ -143,7 +177,12 @@ describe("prompt names", () => {
     expect(spans.ours).toMatchObject({ linkStatus: "linked", promptName: "shared-name" });
     expect(spans["no vendor"]).toMatchObject({ linkStatus: "linked", promptName: "shared-name" });
     for (const name of ["langsmith", "portkey", "langsmith, same name"])
-      expect(spans[name], name).toMatchObject({ linkStatus: "none", promptName: null, promptVersion: null, versionId: null });
+      expect(spans[name], name).toMatchObject({
+        linkStatus: "none",
+        promptName: null,
+        promptVersion: null,
+        versionId: null,
+      });
     const unknown = await admin.get("/api/v1/spans?linkStatus=unknown_prompt&limit=500");
     expect(unknown.body.data.filter((s: { traceId: string }) => s.traceId === root.spanContext().traceId)).toEqual([]);
     expect((await compare("shared-name")).versions[0].units).toBe(2);
@@ -182,7 +221,12 @@ describe("token and cost sums", () => {
       const v = (await compare("partial-sums", `&percentiles=${percentiles}`)).versions[0];
       expect(v.tokens.total, percentiles).toEqual({ sum: 220, count: 3, mean: 220 / 3 });
       expect(v.tokens.prompt, percentiles).toEqual({ sum: 1030, count: 3, mean: 1030 / 3 });
-      expect(v.costUsd, percentiles).toMatchObject({ count: 3, unknown: 5, sent: { count: 3 }, computed: { sum: 0, count: 0 } });
+      expect(v.costUsd, percentiles).toMatchObject({
+        count: 3,
+        unknown: 5,
+        sent: { count: 3 },
+        computed: { sum: 0, count: 0 },
+      });
       for (const value of [v.costUsd.sum, v.costUsd.sent.sum]) expect(value, percentiles).toBeCloseTo(0.7375, 12);
       expect(v.costUsd.mean, percentiles).toBeCloseTo(0.7375 / 3, 12);
     }
@@ -195,17 +239,48 @@ describe("what counts as an LLM call", () => {
     const { tracer, take } = sdkTracer();
     const root = tracer.startSpan("agent");
     const child = (name: string, attributes: Record<string, string | number>) =>
-      tracer.startSpan(name, { attributes: { [PROMPT_ID]: "what-counts", [PROMPT_TEMPLATE_VERSION]: "1.0.0", [LLM_TOKEN_COUNT_PROMPT]: 10, ...attributes } }, under(root)).end();
+      tracer
+        .startSpan(
+          name,
+          {
+            attributes: {
+              [PROMPT_ID]: "what-counts",
+              [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+              [LLM_TOKEN_COUNT_PROMPT]: 10,
+              ...attributes,
+            },
+          },
+          under(root),
+        )
+        .end();
     child("oi llm", { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, [LLM_MODEL_NAME]: "gpt-4o" });
     child("genai Chat", { [ATTR_GEN_AI_OPERATION_NAME]: "Chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" });
-    child("genai chat", { [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT, [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" });
-    child("genai embeddings", { [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" });
-    child("genai image", { [ATTR_GEN_AI_OPERATION_NAME]: "image_generation", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-image-1" });
+    child("genai chat", {
+      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
+      [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o",
+    });
+    child("genai embeddings", {
+      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
+      [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small",
+    });
+    child("genai image", {
+      [ATTR_GEN_AI_OPERATION_NAME]: "image_generation",
+      [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-image-1",
+    });
     child("genai speech", { [ATTR_GEN_AI_OPERATION_NAME]: "Speech", [ATTR_GEN_AI_REQUEST_MODEL]: "tts-1" });
-    child("oi embedding", { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EMBEDDING, [EMBEDDING_MODEL_NAME]: "text-embedding-3-large" });
-    child("oi reranker", { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.RERANKER, [RERANKER_MODEL_NAME]: "rerank-v3.5" });
+    child("oi embedding", {
+      [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EMBEDDING,
+      [EMBEDDING_MODEL_NAME]: "text-embedding-3-large",
+    });
+    child("oi reranker", {
+      [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.RERANKER,
+      [RERANKER_MODEL_NAME]: "rerank-v3.5",
+    });
     // OpenLLMetry's own key (no package here exports it).
-    child("openllmetry embedding", { "llm.request.type": "embedding", [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" });
+    child("openllmetry embedding", {
+      "llm.request.type": "embedding",
+      [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small",
+    });
     child("openllmetry chat", { "llm.request.type": "chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" });
     child("just a model", { [LLM_MODEL_NAME]: "gpt-4o" });
     child("chat messages", { [`${LLM_INPUT_MESSAGES}.0.${MESSAGE_ROLE}`]: "user", [LLM_MODEL_NAME]: "gpt-4o" });
@@ -242,14 +317,37 @@ describe("what counts as an LLM call", () => {
     const call = tracer.startSpan("answer", { attributes: linked("judged") }, under(root));
     call.end();
     // An LLM judge inherits the prompt attributes through context.
-    const evaluator = tracer.startSpan("judge", { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EVALUATOR } }, under(root));
+    const evaluator = tracer.startSpan(
+      "judge",
+      { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EVALUATOR } },
+      under(root),
+    );
     // Its own source, so that the rollup row it was first counted in holds nothing once it is taken out.
-    const judgeCall = tracer.startSpan("judge call", { attributes: { ...linked("judged"), [ATTR_PROMPTREG_SOURCE]: "cache", [LLM_TOKEN_COUNT_PROMPT]: 7, [LLM_TOKEN_COUNT_COMPLETION]: 1 } }, under(evaluator));
+    const judgeCall = tracer.startSpan(
+      "judge call",
+      {
+        attributes: {
+          ...linked("judged"),
+          [ATTR_PROMPTREG_SOURCE]: "cache",
+          [LLM_TOKEN_COUNT_PROMPT]: 7,
+          [LLM_TOKEN_COUNT_COMPLETION]: 1,
+        },
+      },
+      under(evaluator),
+    );
     judgeCall.setStatus({ code: SpanStatusCode.ERROR });
     judgeCall.end();
     evaluator.end();
-    const guardrail = tracer.startSpan("guard", { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.GUARDRAIL } }, under(root));
-    const chain = tracer.startSpan("guard chain", { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.CHAIN } }, under(guardrail));
+    const guardrail = tracer.startSpan(
+      "guard",
+      { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.GUARDRAIL } },
+      under(root),
+    );
+    const chain = tracer.startSpan(
+      "guard chain",
+      { attributes: { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.CHAIN } },
+      under(guardrail),
+    );
     const guardCall = tracer.startSpan("guard call", { attributes: linked("judged") }, under(chain));
     guardCall.end();
     chain.end();
@@ -259,7 +357,12 @@ describe("what counts as an LLM call", () => {
     const units = async () => {
       const exact = (await compare("judged", "&percentiles=exact")).versions[0];
       const rolled = (await compare("judged", "&percentiles=histogram")).versions[0];
-      expect([rolled.units, rolled.failures, rolled.tokens.prompt.sum, rolled.bySource]).toEqual([exact.units, exact.failures, exact.tokens.prompt.sum, exact.bySource]);
+      expect([rolled.units, rolled.failures, rolled.tokens.prompt.sum, rolled.bySource]).toEqual([
+        exact.units,
+        exact.failures,
+        exact.tokens.prompt.sum,
+        exact.bySource,
+      ]);
       return exact.units;
     };
 
@@ -288,20 +391,34 @@ describe("models", () => {
     // the start, overwritten with the dated response model on success only; the parameters keep the request's.
     const invocation = JSON.stringify({ model: "gpt-4o", temperature: 0.2 });
     for (let i = 0; i < 10; i++) {
-      const s = tracer.startSpan(`call ${i}`, { attributes: { ...linked("request-model"), [LLM_MODEL_NAME]: "gpt-4o", [LLM_INVOCATION_PARAMETERS]: invocation } }, under(root));
+      const s = tracer.startSpan(
+        `call ${i}`,
+        {
+          attributes: {
+            ...linked("request-model"),
+            [LLM_MODEL_NAME]: "gpt-4o",
+            [LLM_INVOCATION_PARAMETERS]: invocation,
+          },
+        },
+        under(root),
+      );
       if (i < 3) s.setStatus({ code: SpanStatusCode.ERROR, message: "500" });
       else s.setAttribute(LLM_MODEL_NAME, "gpt-4o-2024-08-06");
       s.end();
     }
-    const genai = tracer.startSpan("genai", {
-      attributes: {
-        [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
-        [PROMPT_ID]: "request-model",
-        [PROMPT_TEMPLATE_VERSION]: "1.0.0",
-        [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o",
-        [ATTR_GEN_AI_RESPONSE_MODEL]: "gpt-4o-2024-11-20",
+    const genai = tracer.startSpan(
+      "genai",
+      {
+        attributes: {
+          [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
+          [PROMPT_ID]: "request-model",
+          [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+          [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o",
+          [ATTR_GEN_AI_RESPONSE_MODEL]: "gpt-4o-2024-11-20",
+        },
       },
-    }, under(root));
+      under(root),
+    );
     genai.end();
     root.end();
     await receiver.send(take());
@@ -313,7 +430,9 @@ describe("models", () => {
     for (const percentiles of ["exact", "histogram"]) {
       const v = (await compare("request-model", `&model=gpt-4o&percentiles=${percentiles}`)).versions[0];
       expect([v.units, v.failures, v.failureRate], percentiles).toEqual([11, 3, 3 / 11]);
-      expect((await compare("request-model", `&model=gpt-4o-2024-08-06&percentiles=${percentiles}`)).versions[0].units).toBe(0);
+      expect(
+        (await compare("request-model", `&model=gpt-4o-2024-08-06&percentiles=${percentiles}`)).versions[0].units,
+      ).toBe(0);
     }
     expect((await admin.get("/api/v1/spans?prompt=request-model&model=gpt-4o&limit=500")).body.data).toHaveLength(11);
   });

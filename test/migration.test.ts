@@ -44,7 +44,15 @@ beforeAll(async () => {
   receiver = await startReceiver(h);
   const admin = h.as(h.adminKey);
   for (const version of ["1.0.0", "1.1.0"])
-    expect((await admin.post("/api/v1/prompts/migrated/versions", { template: `M ${version} {{q}}`, version, labels: version === "1.0.0" ? ["production"] : [] })).status).toBe(201);
+    expect(
+      (
+        await admin.post("/api/v1/prompts/migrated/versions", {
+          template: `M ${version} {{q}}`,
+          version,
+          labels: version === "1.0.0" ? ["production"] : [],
+        })
+      ).status,
+    ).toBe(201);
 });
 afterAll(async () => {
   await receiver?.close();
@@ -108,7 +116,12 @@ it("gives spans stored by the previous mapping the columns and rollups today's i
   // One child after the other, 10 ms apart, each lasting 5 ms.
   let ms = Date.now() + 1_000; // after the label moves of beforeAll
   const root = tracer.startSpan("agent", { startTime: ms, attributes: { [KIND]: AGENT } });
-  const child = (name: string, attributes: Record<string, string | number>, finish?: (s: Span) => void, parent = root) => {
+  const child = (
+    name: string,
+    attributes: Record<string, string | number>,
+    finish?: (s: Span) => void,
+    parent = root,
+  ) => {
     const s = tracer.startSpan(name, { startTime: (ms += 10), attributes }, under(parent));
     finish?.(s);
     s.end(ms + 5);
@@ -119,23 +132,76 @@ it("gives spans stored by the previous mapping the columns and rollups today's i
     s.setStatus({ code: SpanStatusCode.OK });
   });
   child("failed", oursLinked, (s) => s.setStatus({ code: SpanStatusCode.ERROR, message: "500" }));
-  child("dated", { ...oursLinked, [LLM_MODEL_NAME]: "gpt-4o-2024-08-06", [LLM_INVOCATION_PARAMETERS]: JSON.stringify({ model: "gpt-4o", temperature: 0 }),
-    [LLM_TOKEN_COUNT_PROMPT]: 1200, [LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ]: 1024, [LLM_TOKEN_COUNT_COMPLETION]: 300, [LLM_TOKEN_COUNT_COMPLETION_DETAILS_REASONING]: 64 });
+  child("dated", {
+    ...oursLinked,
+    [LLM_MODEL_NAME]: "gpt-4o-2024-08-06",
+    [LLM_INVOCATION_PARAMETERS]: JSON.stringify({ model: "gpt-4o", temperature: 0 }),
+    [LLM_TOKEN_COUNT_PROMPT]: 1200,
+    [LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ]: 1024,
+    [LLM_TOKEN_COUNT_COMPLETION]: 300,
+    [LLM_TOKEN_COUNT_COMPLETION_DETAILS_REASONING]: 64,
+  });
   child("prompt tokens only", { ...oursLinked, [LLM_TOKEN_COUNT_PROMPT]: 900, [LLM_COST_PROMPT]: 0.5 });
   child("cost parts", { ...oursLinked, [LLM_COST_PROMPT]: 0.25, [LLM_COST_COMPLETION]: 0.125 });
-  child("genai Chat", { [ATTR_GEN_AI_OPERATION_NAME]: "Chat", [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: "1.1.0", [ATTR_GEN_AI_REQUEST_MODEL]: "claude-sonnet-4",
-    [ATTR_GEN_AI_RESPONSE_MODEL]: "claude-sonnet-4-20250514", [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: 50, [ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]: 40 });
-  child("genai embeddings", { [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: "1.0.0", [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" });
-  child("genai image", { [ATTR_GEN_AI_OPERATION_NAME]: "image_generation", [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: "1.0.0" });
-  child("oi embedding", { [KIND]: EMBEDDING, [EMBEDDING_MODEL_NAME]: "text-embedding-3-large", [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: "1.0.0" });
-  child("kind-less with a model", { [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: "1.0.0", [LLM_MODEL_NAME]: "gpt-4o", [LLM_TOKEN_COUNT_PROMPT]: 3 });
-  child("openllmetry chat", { "llm.request.type": "chat", [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: "1.0.0", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" });
-  child("langsmith", { [KIND]: LLM, [PROMPT_VENDOR]: "langsmith", [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: "1.0.0" });
+  child("genai Chat", {
+    [ATTR_GEN_AI_OPERATION_NAME]: "Chat",
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: "1.1.0",
+    [ATTR_GEN_AI_REQUEST_MODEL]: "claude-sonnet-4",
+    [ATTR_GEN_AI_RESPONSE_MODEL]: "claude-sonnet-4-20250514",
+    [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: 50,
+    [ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]: 40,
+  });
+  child("genai embeddings", {
+    [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+    [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small",
+  });
+  child("genai image", {
+    [ATTR_GEN_AI_OPERATION_NAME]: "image_generation",
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+  });
+  child("oi embedding", {
+    [KIND]: EMBEDDING,
+    [EMBEDDING_MODEL_NAME]: "text-embedding-3-large",
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+  });
+  child("kind-less with a model", {
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+    [LLM_MODEL_NAME]: "gpt-4o",
+    [LLM_TOKEN_COUNT_PROMPT]: 3,
+  });
+  child("openllmetry chat", {
+    "llm.request.type": "chat",
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+    [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o",
+  });
+  child("langsmith", {
+    [KIND]: LLM,
+    [PROMPT_VENDOR]: "langsmith",
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+  });
   child("by label", { ...oursLinked, [PROMPT_TEMPLATE_VERSION]: "production" });
   child("arthur prompt", { [KIND]: PROMPT, "arthur.prompt.name": "migrated", [PROMPT_TEMPLATE_VERSION]: "latest" });
-  child("arthur call", { [KIND]: LLM, [LLM_MODEL_NAME]: "gpt-4o", [LLM_TOKEN_COUNT_PROMPT]: 5, [LLM_TOKEN_COUNT_COMPLETION]: 5 });
+  child("arthur call", {
+    [KIND]: LLM,
+    [LLM_MODEL_NAME]: "gpt-4o",
+    [LLM_TOKEN_COUNT_PROMPT]: 5,
+    [LLM_TOKEN_COUNT_COMPLETION]: 5,
+  });
   const judge = tracer.startSpan("judge", { startTime: (ms += 10), attributes: { [KIND]: EVALUATOR } }, under(root));
-  child("judge call", { ...oursLinked, [LLM_TOKEN_COUNT_PROMPT]: 7, [LLM_TOKEN_COUNT_COMPLETION]: 1 }, undefined, judge);
+  child(
+    "judge call",
+    { ...oursLinked, [LLM_TOKEN_COUNT_PROMPT]: 7, [LLM_TOKEN_COUNT_COMPLETION]: 1 },
+    undefined,
+    judge,
+  );
   judge.end(ms + 20);
   root.end(ms + 30);
   await receiver.send(take());
@@ -149,10 +215,17 @@ it("gives spans stored by the previous mapping the columns and rollups today's i
   expect(await derived()).not.toEqual(ingested);
 
   const dir = path.resolve(import.meta.dirname, "../prisma/migrations");
-  const migration = readFileSync(path.join(dir, readdirSync(dir).find((d) => d.endsWith("_real_instrumentations"))!, "migration.sql"), "utf8");
+  const migration = readFileSync(
+    path.join(dir, readdirSync(dir).find((d) => d.endsWith("_real_instrumentations"))!, "migration.sql"),
+    "utf8",
+  );
   const data = migration.slice(migration.indexOf("CREATE FUNCTION promptreg_m_str"));
   // How @prisma/adapter-pg's executeScript runs a migration on PostgreSQL.
-  for (const statement of data.split(";").map((s) => s.trim()).filter(Boolean)) await h.database.query(statement);
+  for (const statement of data
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean))
+    await h.database.query(statement);
 
   expect(await derived()).toEqual(ingested);
   expect(await rollups()).toEqual(rolled);

@@ -28,7 +28,12 @@ describe.skipIf(!TEST_DATABASE_URL)("several instances on one PostgreSQL databas
     const database = await openDatabase({ url: testDb.url!, poolSize: 4 });
     await database.migrate();
     const bus = await createInvalidationBus(database, silentLogger);
-    const { app, auth } = createApp({ config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100 }, database, bus, logger: silentLogger });
+    const { app, auth } = createApp({
+      config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100 },
+      database,
+      bus,
+      logger: silentLogger,
+    });
     await auth.bootstrap({ adminKey: key, dataDir: "/nonexistent", logger: silentLogger });
     return { app, database, bus };
   }
@@ -43,7 +48,8 @@ describe.skipIf(!TEST_DATABASE_URL)("several instances on one PostgreSQL databas
     await testDb?.drop();
   });
 
-  const resolveOn = (i: Instance, ref: string) => request(i.app).get(`/api/v1/prompts/shared/resolve?ref=${ref}`).set(H);
+  const resolveOn = (i: Instance, ref: string) =>
+    request(i.app).get(`/api/v1/prompts/shared/resolve?ref=${ref}`).set(H);
   /**
    * The next topic `i` receives that `match`es. Subscribers run in order, so when this resolves the instance's own
    * caches (subscribed when it was created) have already seen the topic.
@@ -59,11 +65,18 @@ describe.skipIf(!TEST_DATABASE_URL)("several instances on one PostgreSQL databas
 
   it("a label moved on one instance is served by the other at once", async () => {
     // Waiting for each notification in turn, so that a late one cannot be taken for the next.
-    await changeSeenByB(() => request(a.app).post("/api/v1/prompts/shared/versions").set(H).send({ template: "one", labels: ["production"] }));
+    await changeSeenByB(() =>
+      request(a.app)
+        .post("/api/v1/prompts/shared/versions")
+        .set(H)
+        .send({ template: "one", labels: ["production"] }),
+    );
     await changeSeenByB(() => request(a.app).post("/api/v1/prompts/shared/versions").set(H).send({ template: "two" }));
     expect((await resolveOn(b, "production")).body.version).toBe("1.0.0"); // now cached on b
     expect((await resolveOn(b, "production")).body.version).toBe("1.0.0");
-    await changeSeenByB(() => request(a.app).put("/api/v1/prompts/shared/labels/production").set(H).send({ version: "1.0.1" }));
+    await changeSeenByB(() =>
+      request(a.app).put("/api/v1/prompts/shared/labels/production").set(H).send({ version: "1.0.1" }),
+    );
     expect((await resolveOn(b, "production")).body.version).toBe("1.0.1");
     await changeSeenByB(() => request(a.app).post("/api/v1/prompts/shared/labels/production/rollback").set(H).send({}));
     expect((await resolveOn(b, "production")).body.version).toBe("1.0.0");
@@ -75,13 +88,16 @@ describe.skipIf(!TEST_DATABASE_URL)("several instances on one PostgreSQL databas
     const lost = nextTopic(b, (topic) => topic.kind === "all");
     const admin = new pg.Client({ connectionString: testDb.url });
     await admin.connect();
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = current_database()`);
+    await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = current_database()`,
+    );
     await admin.end();
     await lost;
     const back = nextTopic(b, (topic) => topic.kind === "all");
     expect(b.bus.healthy).toBe(false);
     // While blind to notifications, b reads the database: a move made through a's pool is visible immediately.
-    await a.database.prisma.$executeRaw`UPDATE labels SET version_id = (SELECT id FROM prompt_versions WHERE version = '1.0.1') WHERE name = 'production'`;
+    await a.database.prisma
+      .$executeRaw`UPDATE labels SET version_id = (SELECT id FROM prompt_versions WHERE version = '1.0.1') WHERE name = 'production'`;
     if (!b.bus.healthy) expect((await resolveOn(b, "production")).body.version).toBe("1.0.1");
     await back;
     expect(b.bus.healthy).toBe(true);

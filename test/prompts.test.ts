@@ -12,11 +12,15 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const publish = (name: string, body: object, c: Client = writer) => c.post(`/api/v1/prompts/${enc(name)}/versions`, body);
+const publish = (name: string, body: object, c: Client = writer) =>
+  c.post(`/api/v1/prompts/${enc(name)}/versions`, body);
 
 describe("publishing", () => {
   it("creates the prompt on first publish, at 1.0.0, with latest on it", async () => {
-    const res = await publish("support/triage", { template: "Hello {{name}} from {{company}}", commitMessage: "first" });
+    const res = await publish("support/triage", {
+      template: "Hello {{name}} from {{company}}",
+      commitMessage: "first",
+    });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({
       name: "support/triage",
@@ -41,7 +45,9 @@ describe("publishing", () => {
     expect((await publish(name, { template: "Hi {{a}}" })).body.version).toBe("1.0.0");
     expect((await publish(name, { template: "Hello {{a}}" })).body.version).toBe("1.0.1");
     expect((await publish(name, { template: "Hello {{a}}{{#if b}} and {{/if}}" })).body.version).toBe("1.1.0");
-    expect((await publish(name, { template: "Hello {{a}}{{#if b}} and {{/if}}", config: { model: "gpt" } })).body.version).toBe("1.2.0");
+    expect(
+      (await publish(name, { template: "Hello {{a}}{{#if b}} and {{/if}}", config: { model: "gpt" } })).body.version,
+    ).toBe("1.2.0");
     const major = await publish(name, { template: "Hello {{a}} {{c}}{{#if b}} and {{/if}}", config: { model: "gpt" } });
     expect(major.status).toBe(201);
     expect(major.body.version).toBe("2.0.0");
@@ -116,11 +122,15 @@ describe("publishing", () => {
     // Case matters to chat APIs; `tool` needs a tool call id that a template cannot have; empty is no role.
     for (const role of ["System", "tool", "function", ""]) {
       const bad = await publish(name, { template: [{ role, content: "x" }] });
-      expect(bad.body.error.details.issues, role).toEqual([{ path: "body.template.0.role", message: expect.stringContaining(`got ${JSON.stringify(role)}`) }]);
+      expect(bad.body.error.details.issues, role).toEqual([
+        { path: "body.template.0.role", message: expect.stringContaining(`got ${JSON.stringify(role)}`) },
+      ]);
     }
     expect((await writer.get(`/api/v1/prompts/${enc(name)}`)).status).toBe(404);
 
-    const ok = await publish(name, { template: ["system", "developer", "user", "assistant"].map((role) => ({ role, content: `as ${role} 0.25 ü` })) });
+    const ok = await publish(name, {
+      template: ["system", "developer", "user", "assistant"].map((role) => ({ role, content: `as ${role} 0.25 ü` })),
+    });
     expect(ok.status).toBe(201);
     expect(ok.body.template.map((m: { role: string }) => m.role)).toEqual(["system", "developer", "user", "assistant"]);
   });

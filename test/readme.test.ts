@@ -24,7 +24,8 @@ function extractBlocks(markdown: string): Block[] {
     if (!fence) continue;
     const end = lines.findIndex((line, j) => j > i && line.startsWith(fence[1]!));
     if (end === -1) throw new Error(`README.md:${i + 1}: unclosed code fence`);
-    if (fence[2] === "ts" || fence[2] === "typescript") blocks.push({ line: i + 2, code: lines.slice(i + 1, end).join("\n") });
+    if (fence[2] === "ts" || fence[2] === "typescript")
+      blocks.push({ line: i + 2, code: lines.slice(i + 1, end).join("\n") });
     i = end;
   }
   return blocks;
@@ -82,7 +83,14 @@ beforeAll(() => {
   const config = ts.getParsedCommandLineOfConfigFile(
     path.join(root, "client", "tsconfig.json"),
     // Not composite: its build info would land in client/dist and tell `tsc -b` that the real build is up to date.
-    { outDir: path.join(packageDir, "dist"), emitDeclarationOnly: true, sourceMap: false, declarationMap: false, composite: false, incremental: false },
+    {
+      outDir: path.join(packageDir, "dist"),
+      emitDeclarationOnly: true,
+      sourceMap: false,
+      declarationMap: false,
+      composite: false,
+      incremental: false,
+    },
     {
       ...ts.sys,
       onUnRecoverableConfigFileDiagnostic: (d) => {
@@ -93,11 +101,15 @@ beforeAll(() => {
   const build = ts.createProgram(config.fileNames, config.options);
   const emitted = build.emit();
   // Type errors in the sources are `npm run typecheck`'s to report; checking them all here would take seconds.
-  const buildErrors = [...build.getOptionsDiagnostics(), ...build.getSyntacticDiagnostics(), ...emitted.diagnostics].map((d) => format(d));
+  const buildErrors = [
+    ...build.getOptionsDiagnostics(),
+    ...build.getSyntacticDiagnostics(),
+    ...emitted.diagnostics,
+  ].map((d) => format(d));
   if (buildErrors.length > 0) throw new Error(`the client package does not build:\n${buildErrors.join("\n")}`);
 
   writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "readme-app", private: true, type: "module" }));
-  for (const block of blocks) writeFileSync(path.join(dir, fileOf(block)), block.code + "\n");
+  for (const block of blocks) writeFileSync(path.join(dir, fileOf(block)), `${block.code}\n`);
   writeFileSync(path.join(dir, "broken.ts"), BROKEN);
 
   const files = [...blocks.map(fileOf), "broken.ts"].map((file) => path.join(dir, file));

@@ -14,13 +14,19 @@ afterAll(() => h?.close());
 
 describe("render", () => {
   it("renders text without HTML escaping and names every missing variable", async () => {
-    await writer.post("/api/v1/prompts/greet/versions", { template: "Hi {{name}} <{{company}}> & {{user.email}}", labels: ["staging"] });
+    await writer.post("/api/v1/prompts/greet/versions", {
+      template: "Hi {{name}} <{{company}}> & {{user.email}}",
+      labels: ["staging"],
+    });
     const ok = await reader.post("/api/v1/prompts/greet/render", {
       ref: "staging",
       variables: { name: "Ann & Bob", company: "<Acme>", user: { email: "a@b.c" } },
     });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ text: "Hi Ann & Bob <<Acme>> & a@b.c", prompt: { name: "greet", version: "1.0.0", label: "staging" } });
+    expect(ok.body).toMatchObject({
+      text: "Hi Ann & Bob <<Acme>> & a@b.c",
+      prompt: { name: "greet", version: "1.0.0", label: "staging" },
+    });
     const missing = await reader.post("/api/v1/prompts/greet/render", { ref: "latest", variables: { user: {} } });
     expect(missing.status).toBe(422);
     expect(missing.body.error.code).toBe("missing_variables");
@@ -30,14 +36,21 @@ describe("render", () => {
   it("refuses extra variables only when asked, and type-checks with the JSON Schema", async () => {
     await writer.post("/api/v1/prompts/typed/versions", {
       template: "{{count}} items for {{who}}",
-      variablesSchema: { type: "object", properties: { count: { type: "integer" }, who: { type: "string" } }, required: ["count", "who"] },
+      variablesSchema: {
+        type: "object",
+        properties: { count: { type: "integer" }, who: { type: "string" } },
+        required: ["count", "who"],
+      },
     });
     const extra = { ref: "latest", variables: { count: 2, who: "me", other: 1 } };
     expect((await reader.post("/api/v1/prompts/typed/render", extra)).body.text).toBe("2 items for me");
     const strict = await reader.post("/api/v1/prompts/typed/render", { ...extra, strictExtras: true });
     expect(strict.status).toBe(422);
     expect(strict.body.error).toMatchObject({ code: "unexpected_variables", details: { unexpected: ["other"] } });
-    const wrong = await reader.post("/api/v1/prompts/typed/render", { ref: "latest", variables: { count: "two", who: "me" } });
+    const wrong = await reader.post("/api/v1/prompts/typed/render", {
+      ref: "latest",
+      variables: { count: "two", who: "me" },
+    });
     expect(wrong.status).toBe(422);
     expect(wrong.body.error.code).toBe("invalid_variables");
   });

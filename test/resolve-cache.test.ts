@@ -4,7 +4,12 @@ import type { PromptVersion } from "@promptreg/client/contract";
 import { ResolveCache, type CachedResolve } from "../src/prompts/resolve-cache.js";
 
 function entry(cache: ResolveCache, promptKey: string, text: string): CachedResolve {
-  return { body: Buffer.from(text), version: { name: promptKey } as PromptVersion, etag: `"${text}"`, epoch: cache.epochOf(promptKey) };
+  return {
+    body: Buffer.from(text),
+    version: { name: promptKey } as PromptVersion,
+    etag: `"${text}"`,
+    epoch: cache.epochOf(promptKey),
+  };
 }
 
 describe("the resolve cache", () => {

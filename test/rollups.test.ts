@@ -31,7 +31,8 @@ import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 
 const { OPENINFERENCE_SPAN_KIND } = SemanticConventions;
 const BOUND = HISTOGRAM_RELATIVE_ERROR * (1 + 1e-12);
-const relErr = (approx: number, exact: number) => (exact === 0 ? Math.abs(approx) : Math.abs(approx - exact) / Math.abs(exact));
+const relErr = (approx: number, exact: number) =>
+  exact === 0 ? Math.abs(approx) : Math.abs(approx - exact) / Math.abs(exact);
 
 /** Deterministic values over 1 ns .. 10^12 ms (and their negatives), plus every bucket edge and its neighbours. */
 function wideRange(): number[] {
@@ -68,7 +69,8 @@ describe("latency histogram", () => {
     }
     // Larger values never land in a smaller bucket (the histogram keeps the ranks' order).
     const sorted = wideRange().sort((a, b) => a - b);
-    for (let i = 1; i < sorted.length; i++) expect(latencyBucket(sorted[i]!)).toBeGreaterThanOrEqual(latencyBucket(sorted[i - 1]!));
+    for (let i = 1; i < sorted.length; i++)
+      expect(latencyBucket(sorted[i]!)).toBeGreaterThanOrEqual(latencyBucket(sorted[i - 1]!));
   });
 
   it("gives percentiles within the bound of percentile_cont's value, on several distributions", () => {
@@ -89,7 +91,9 @@ describe("latency histogram", () => {
         for (const v of values) counts.set(latencyBucket(v), (counts.get(latencyBucket(v)) ?? 0) + 1);
         const ps = [0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1];
         const got = histogramPercentiles(counts, ps);
-        ps.forEach((p, i) => expect(relErr(got[i]!, percentileCont(values, p)), `${name} n=${n} p=${p}`).toBeLessThanOrEqual(BOUND));
+        for (const [i, p] of ps.entries()) {
+          expect(relErr(got[i]!, percentileCont(values, p)), `${name} n=${n} p=${p}`).toBeLessThanOrEqual(BOUND);
+        }
       }
     }
     expect(histogramPercentiles(new Map(), [0.5])).toEqual([null]);
@@ -125,15 +129,25 @@ async function rollupTotals(prompt: string) {
 }
 
 /** A linked span of `prompt`@1.0.0: `i` picks its time (within 3 hours), latency, status and tokens. */
-function span(prompt: string, trace: number, i: number, attributes: Record<string, string | number> = { "openinference.span.kind": "LLM" }): SpanSpec {
-  const start = BASE_NS + (BigInt(i % 3) * HOUR_NS) + BigInt(i) * 1_000_000n;
+function span(
+  prompt: string,
+  trace: number,
+  i: number,
+  attributes: Record<string, string | number> = { "openinference.span.kind": "LLM" },
+): SpanSpec {
+  const start = BASE_NS + BigInt(i % 3) * HOUR_NS + BigInt(i) * 1_000_000n;
   return {
     traceId: hex(trace, 32),
     spanId: hex(trace * 10_000 + i + 1, 16),
     start: start.toString(),
     end: (start + BigInt(1 + ((i * 7919) % 5000)) * 1_000_000n).toString(),
     status: i % 7 === 0 ? { code: 2, message: "boom" } : { code: 1 },
-    attributes: { "prompt.id": prompt, "llm.prompt_template.version": "1.0.0", "llm.token_count.total": 10, ...attributes },
+    attributes: {
+      "prompt.id": prompt,
+      "llm.prompt_template.version": "1.0.0",
+      "llm.token_count.total": 10,
+      ...attributes,
+    },
   };
 }
 
@@ -141,7 +155,9 @@ beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
   for (const name of ["rolled", "resent", "concurrent", "linked-later"])
-    expect((await admin.post(`/api/v1/prompts/${name}/versions`, { template: `${name} {{q}}`, version: "1.0.0" })).status).toBe(201);
+    expect(
+      (await admin.post(`/api/v1/prompts/${name}/versions`, { template: `${name} {{q}}`, version: "1.0.0" })).status,
+    ).toBe(201);
 }, 120_000);
 afterAll(() => h?.close());
 
@@ -180,8 +196,21 @@ describe("span_rollups at ingest", () => {
     add(75, 80, null, false);
     add(80, 90, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, [PROMPT_TEMPLATE_VERSION]: "9.9.9" }, false);
     add(90, 95, { [ATTR_GEN_AI_OPERATION_NAME]: "Chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" }, true);
-    add(95, 100, { [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" }, false);
-    add(100, 105, { [ATTR_GEN_AI_OPERATION_NAME]: "image_generation", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-image-1" }, false);
+    add(
+      95,
+      100,
+      {
+        [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
+        [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small",
+      },
+      false,
+    );
+    add(
+      100,
+      105,
+      { [ATTR_GEN_AI_OPERATION_NAME]: "image_generation", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-image-1" },
+      false,
+    );
     // OpenLLMetry marks its spans with llm.request.type (its own convention; no package here exports the key).
     add(105, 110, { "llm.request.type": "chat", [ATTR_GEN_AI_REQUEST_MODEL]: "gpt-4o" }, true);
     add(110, 115, { "llm.request.type": "embedding", [ATTR_GEN_AI_REQUEST_MODEL]: "text-embedding-3-small" }, false);
@@ -209,7 +238,11 @@ describe("span_rollups at ingest", () => {
       `SELECT DISTINCT r.hour FROM span_rollups r JOIN prompt_versions v ON v.id = r.version_id JOIN prompts p ON p.id = v.prompt_id
        WHERE p.name = 'rolled' ORDER BY 1`,
     );
-    expect(rows.map((r) => new Date(r.hour).toISOString())).toEqual(["2026-11-22T00:00:00.000Z", "2026-11-22T01:00:00.000Z", "2026-11-22T02:00:00.000Z"]);
+    expect(rows.map((r) => new Date(r.hour).toISOString())).toEqual([
+      "2026-11-22T00:00:00.000Z",
+      "2026-11-22T01:00:00.000Z",
+      "2026-11-22T02:00:00.000Z",
+    ]);
   });
 
   it("never counts a resent span twice, alone or mixed with new ones", async () => {
@@ -243,19 +276,41 @@ describe("span_rollups at ingest", () => {
   it("stay exact when judges and Arthur's PROMPT spans arrive in other requests, concurrently and resent", async () => {
     // 30 traces: an agent with an Arthur PROMPT span, two LLM calls after it, and an evaluator with an LLM judge that
     // carries the prompt attributes. Their spans are dealt over 6 requests sent at once, then 3 of them again.
-    const at = (trace: number, ms: number) => (BASE_NS + BigInt(trace) * HOUR_NS / 7n + BigInt(ms) * 1_000_000n).toString();
+    const at = (trace: number, ms: number) =>
+      (BASE_NS + (BigInt(trace) * HOUR_NS) / 7n + BigInt(ms) * 1_000_000n).toString();
     const spans: SpanSpec[] = [];
     for (let t = 0; t < 30; t++) {
       const traceId = hex(5000 + t, 32);
       const id = (k: number) => hex(50_000_000 + t * 10 + k, 16);
-      const span = (k: number, parent: number | null, from: number, to: number, attributes: Record<string, string | number>, failed = false): SpanSpec => ({
-        traceId, spanId: id(k), parentSpanId: parent === null ? undefined : id(parent), name: `span ${k}`, start: at(t, from), end: at(t, to),
-        status: failed ? { code: 2 } : { code: 1 }, attributes,
+      const span = (
+        k: number,
+        parent: number | null,
+        from: number,
+        to: number,
+        attributes: Record<string, string | number>,
+        failed = false,
+      ): SpanSpec => ({
+        traceId,
+        spanId: id(k),
+        parentSpanId: parent === null ? undefined : id(parent),
+        name: `span ${k}`,
+        start: at(t, from),
+        end: at(t, to),
+        status: failed ? { code: 2 } : { code: 1 },
+        attributes,
       });
-      const call = { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM, [LLM_MODEL_NAME]: "gpt-4o", [LLM_TOKEN_COUNT_TOTAL]: 10 };
+      const call = {
+        [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM,
+        [LLM_MODEL_NAME]: "gpt-4o",
+        [LLM_TOKEN_COUNT_TOTAL]: 10,
+      };
       spans.push(
         span(0, null, 0, 5000, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.AGENT }),
-        span(1, 0, 1, 15, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.PROMPT, "arthur.prompt.name": "linked-later", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }),
+        span(1, 0, 1, 15, {
+          [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.PROMPT,
+          "arthur.prompt.name": "linked-later",
+          [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+        }),
         span(2, 0, 20, 900, call, t % 3 === 0),
         span(3, 0, 1000, 1900, call),
         span(4, 0, 2000, 3000, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EVALUATOR }),
@@ -268,7 +323,12 @@ describe("span_rollups at ingest", () => {
     for (const s of spans) requests[Math.floor(rand() * 6)]!.push(s);
     await Promise.all(requests.map(send));
     await Promise.all(requests.slice(0, 3).map(send));
-    expect(await rollupTotals("linked-later")).toMatchObject({ spans: 60, failures: 10, tokens: 600, tokens_count: 60 });
+    expect(await rollupTotals("linked-later")).toMatchObject({
+      spans: 60,
+      failures: 10,
+      tokens: 600,
+      tokens_count: 60,
+    });
     const { rows } = await h.database.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM spans s JOIN prompts p ON p.id = s.prompt_id
        WHERE p.name = 'linked-later' AND s.span_kind = 'LLM' AND s.prompt_span_id IS NOT NULL AND NOT s.in_evaluation`,
@@ -291,10 +351,20 @@ describe("span_rollups at ingest", () => {
       expect(got.length).toBe(want.length);
       got.forEach((row, i) => {
         const { latency_sum, cost_sum, cost_sent_sum, cost_computed_sum, ...rest } = row;
-        const { latency_sum: wantLatency, cost_sum: wantCost, cost_sent_sum: wantSent, cost_computed_sum: wantComputed, ...wantRest } = want[i]!;
+        const {
+          latency_sum: wantLatency,
+          cost_sum: wantCost,
+          cost_sent_sum: wantSent,
+          cost_computed_sum: wantComputed,
+          ...wantRest
+        } = want[i]!;
         expect(rest).toEqual(wantRest);
         expect(latency_sum as number).toBeCloseTo(wantLatency as number, 6);
-        for (const [got, wanted] of [[cost_sum, wantCost], [cost_sent_sum, wantSent], [cost_computed_sum, wantComputed]])
+        for (const [got, wanted] of [
+          [cost_sum, wantCost],
+          [cost_sent_sum, wantSent],
+          [cost_computed_sum, wantComputed],
+        ])
           expect(got as number).toBeCloseTo(wanted as number, 12);
       });
     };
@@ -302,7 +372,10 @@ describe("span_rollups at ingest", () => {
     expect(maintained.length).toBeGreaterThan(10);
 
     const dir = path.resolve(import.meta.dirname, "../prisma/migrations");
-    const migration = readFileSync(path.join(dir, readdirSync(dir).find((d) => d.endsWith("_real_instrumentations"))!, "migration.sql"), "utf8");
+    const migration = readFileSync(
+      path.join(dir, readdirSync(dir).find((d) => d.endsWith("_real_instrumentations"))!, "migration.sql"),
+      "utf8",
+    );
     // The migration's last statement rebuilds the rollups from the spans (after re-reading them by the new rules).
     const backfill = migration.slice(migration.lastIndexOf("INSERT INTO span_rollups"));
     await h.database.query("DELETE FROM span_rollups");

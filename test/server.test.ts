@@ -39,11 +39,15 @@ interface Running {
 
 async function serve(env: Record<string, string>): Promise<Running> {
   // stderr joins stdout in the child (one pipe), so the output keeps the order in which the process wrote it.
-  const child = spawn("/bin/sh", ["-c", 'exec "$0" "$@" 2>&1', process.execPath, "--import", "tsx", "src/cli.ts", "serve"], {
-    cwd: root,
-    env: { PATH: process.env.PATH!, PORT: "0", PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "ignore"],
-  });
+  const child = spawn(
+    "/bin/sh",
+    ["-c", 'exec "$0" "$@" 2>&1', process.execPath, "--import", "tsx", "src/cli.ts", "serve"],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH!, PORT: "0", PROMPTREG_DATA_DIR: dataDir, LOG_LEVEL: "info", ...env },
+      stdio: ["ignore", "pipe", "ignore"],
+    },
+  );
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   const port = await new Promise<number>((resolve, reject) => {
@@ -65,7 +69,10 @@ async function serve(env: Record<string, string>): Promise<Running> {
  * A command that is expected to end by itself, in-process. A `serve` that starts instead is stopped and reported as
  * code "listening", so that a wrong start fails the test at once.
  */
-async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | "listening"; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | "listening"; stdout: string; stderr: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const result = await runCli(args, {
@@ -112,25 +119,44 @@ describe("promptreg serve", () => {
     // The key comes after what announces it, never before a line that points "below" to it.
     const output = first.output();
     expect(output.slice(output.indexOf(key))).not.toMatch(/below/);
-    expect(output.slice(0, output.indexOf(key))).toContain("generated the admin key of project 'default'; shown once here");
-    expect((await call(first, key, "POST", "/api/v1/prompts/kept/versions", { template: "kept {{x}}", labels: ["staging"] })).status).toBe(201);
+    expect(output.slice(0, output.indexOf(key))).toContain(
+      "generated the admin key of project 'default'; shown once here",
+    );
+    expect(
+      (await call(first, key, "POST", "/api/v1/prompts/kept/versions", { template: "kept {{x}}", labels: ["staging"] }))
+        .status,
+    ).toBe(201);
 
     // One process per data folder: a second server, or an admin command opening the database itself, exits at once
     // naming the owner and the way through its API.
     const url = `http://127.0.0.1:${first.port}`;
     const lockFile = path.join(dataDir, "lock");
-    expect(JSON.parse(await readFile(lockFile, "utf8"))).toMatchObject({ pid: first.child.pid, port: first.port, url, command: "promptreg serve" });
-    const [secondServer, offline] = await Promise.all([run(["serve"]), run(["keys", "create", "--name", "ci", "--role", "write"])]);
+    expect(JSON.parse(await readFile(lockFile, "utf8"))).toMatchObject({
+      pid: first.child.pid,
+      port: first.port,
+      url,
+      command: "promptreg serve",
+    });
+    const [secondServer, offline] = await Promise.all([
+      run(["serve"]),
+      run(["keys", "create", "--name", "ci", "--role", "write"]),
+    ]);
     for (const refused of [secondServer, offline]) {
       expect(refused.code, refused.stdout + refused.stderr).toBe(1);
-      expect(refused.stderr).toContain(`the data folder ${dataDir} is in use by \`promptreg serve\` (pid ${first.child.pid}, serving ${url}`);
+      expect(refused.stderr).toContain(
+        `the data folder ${dataDir} is in use by \`promptreg serve\` (pid ${first.child.pid}, serving ${url}`,
+      );
       expect(refused.stderr).toContain(`--url ${url} (with an admin key in PROMPTREG_API_KEY)`);
     }
     // Through the server's API instead: the new key works at once, and after a restart.
-    const viaApi = await run(["keys", "create", "--name", "ci", "--role", "write", "--url", url], { PROMPTREG_API_KEY: key });
+    const viaApi = await run(["keys", "create", "--name", "ci", "--role", "write", "--url", url], {
+      PROMPTREG_API_KEY: key,
+    });
     expect(viaApi.code, viaApi.stderr).toBe(0);
     const ciKey = (JSON.parse(viaApi.stdout) as { key: string }).key;
-    expect((await call(first, ciKey, "POST", "/api/v1/prompts/ci/versions", { template: "ci {{x}}" })).status).toBe(201);
+    expect((await call(first, ciKey, "POST", "/api/v1/prompts/ci/versions", { template: "ci {{x}}" })).status).toBe(
+      201,
+    );
 
     expect(await stop(first)).toBe(0);
     expect(first.output()).toContain("promptreg stopped");
@@ -152,7 +178,10 @@ describe("promptreg serve", () => {
     const database = await openDatabase({ dataDir, owner: { command: "server.test" } });
     try {
       expect(JSON.parse(await readFile(lockFile, "utf8")).pid).toBe(process.pid);
-      expect(await database.prisma.apiKey.findUnique({ where: { hash: hashKey(ciKey) } })).toMatchObject({ name: "ci", role: "write" });
+      expect(await database.prisma.apiKey.findUnique({ where: { hash: hashKey(ciKey) } })).toMatchObject({
+        name: "ci",
+        role: "write",
+      });
     } finally {
       await database.close();
     }
@@ -171,7 +200,9 @@ describe("promptreg serve", () => {
         (err: unknown) => err,
       );
       expect(existsSync(dir)).toBe(false);
-      expect((failed as Error).message).toBe(`port ${port} on 127.0.0.1 is already in use: stop what listens there, or set PORT to a free port`);
+      expect((failed as Error).message).toBe(
+        `port ${port} on 127.0.0.1 is already in use: stop what listens there, or set PORT to a free port`,
+      );
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
@@ -193,7 +224,12 @@ describe("promptreg serve", () => {
     // the server's "100 Continue" says it has the request, its "shutting down" line that it is stopping.
     const req = httpRequest(`http://127.0.0.1:${r.port}/v1/traces`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Length": body.length, Expect: "100-continue" },
+      headers: {
+        Authorization: `Bearer ${key}`,
+        "Content-Type": "application/json",
+        "Content-Length": body.length,
+        Expect: "100-continue",
+      },
     });
     const response = new Promise<IncomingMessage>((resolve, reject) => req.on("response", resolve).on("error", reject));
     await once(req, "continue");
@@ -226,11 +262,15 @@ describe("promptreg serve", () => {
     const start = () => startServer(loadConfig({ PORT: "0", LOG_LEVEL: "silent", ...env }), silentLogger);
     const first = await start();
     expect(first.database.kind).toBe(testDb.url ? "postgres" : "pglite");
-    expect((await call(first, key, "POST", "/api/v1/prompts/env/versions", { template: "env {{x}}" })).status).toBe(201);
+    expect((await call(first, key, "POST", "/api/v1/prompts/env/versions", { template: "env {{x}}" })).status).toBe(
+      201,
+    );
     await first.stop();
     const second = await start();
     try {
-      expect(await (await call(second, key, "GET", "/api/v1/prompts/env/resolve?ref=latest")).json()).toMatchObject({ template: "env {{x}}" });
+      expect(await (await call(second, key, "GET", "/api/v1/prompts/env/resolve?ref=latest")).json()).toMatchObject({
+        template: "env {{x}}",
+      });
     } finally {
       await second.stop();
     }

@@ -19,7 +19,9 @@ let writerKey: string;
 beforeAll(async () => {
   h = await createHarness();
   writerKey = await h.newKey("write");
-  const publish = await h.as(h.adminKey).post("/api/v1/prompts/shed/versions", { template: "Hi {{name}}", labels: ["production"] });
+  const publish = await h
+    .as(h.adminKey)
+    .post("/api/v1/prompts/shed/versions", { template: "Hi {{name}}", labels: ["production"] });
   expect(publish.status).toBe(201);
 });
 afterAll(() => h?.close());
@@ -39,7 +41,15 @@ function capturingLogger() {
 async function listen(app: http.RequestListener) {
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { server, port: (server.address() as AddressInfo).port, close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) };
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(r);
+      }),
+  };
 }
 
 /** The status line and headers of the answer read from a raw socket, once the server closes it. */
@@ -61,7 +71,12 @@ const countSpans = async (traceIds: string[]) => h.database.prisma.span.count({ 
 describe("a flood of OTLP requests", () => {
   it(`on the default limits of this database, beyond in-flight + queued gets 503 at once, before any is processed`, async () => {
     const { logger, lines } = capturingLogger();
-    const { app } = createApp({ config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100 }, database: h.database, bus: h.bus, logger });
+    const { app } = createApp({
+      config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100 },
+      database: h.database,
+      bus: h.bus,
+      logger,
+    });
     const { server, port, close } = await listen(app);
     try {
       const { maxInFlight, maxQueued } = INGEST_DEFAULTS[h.database.kind];
@@ -74,9 +89,13 @@ describe("a flood of OTLP requests", () => {
         server.on("connection", () => ++n === total && resolve());
       });
       const sockets = await Promise.all(
-        Array.from({ length: total }, () => new Promise<net.Socket>((resolve) => {
-          const s = net.connect(port, "127.0.0.1", () => resolve(s));
-        })),
+        Array.from(
+          { length: total },
+          () =>
+            new Promise<net.Socket>((resolve) => {
+              const s = net.connect(port, "127.0.0.1", () => resolve(s));
+            }),
+        ),
       );
       await accepted;
       await nextTurn();
@@ -120,17 +139,26 @@ describe("a flood of OTLP requests", () => {
       const body = Buffer.from(otlpJson([{ traceId }]));
       // The handler subscribing to the body's data means it holds the only slot; its body is then kept unfinished.
       const holding = new Promise<void>((resolve) =>
-        server.once("request", (req: http.IncomingMessage) => req.on("newListener", (event) => event === "data" && resolve())),
+        server.once("request", (req: http.IncomingMessage) =>
+          req.on("newListener", (event) => event === "data" && resolve()),
+        ),
       );
       const held = http.request({
         port,
         host: "127.0.0.1",
         method: "POST",
         path: "/v1/traces",
-        headers: { Authorization: `Bearer ${writerKey}`, "Content-Type": "application/json", "Content-Length": body.length },
+        headers: {
+          Authorization: `Bearer ${writerKey}`,
+          "Content-Type": "application/json",
+          "Content-Length": body.length,
+        },
       });
       const heldStatus = new Promise<number>((resolve, reject) => {
-        held.on("response", (res) => (res.resume(), resolve(res.statusCode!)));
+        held.on("response", (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
         held.on("error", reject);
       });
       held.write(body.subarray(0, 10));
@@ -157,10 +185,18 @@ describe("a flood of OTLP requests", () => {
 
       const resolved = await new Promise<number>((resolve, reject) =>
         http
-          .get({ port, host: "127.0.0.1", path: "/api/v1/prompts/shed/resolve", headers: { Authorization: `Bearer ${writerKey}` } }, (res) => {
-            res.resume();
-            resolve(res.statusCode!);
-          })
+          .get(
+            {
+              port,
+              host: "127.0.0.1",
+              path: "/api/v1/prompts/shed/resolve",
+              headers: { Authorization: `Bearer ${writerKey}` },
+            },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode!);
+            },
+          )
           .on("error", reject),
       );
       expect(resolved).toBe(200);
@@ -190,7 +226,10 @@ describe("a request that gives up while queued", () => {
       };
       const responses: http.ServerResponse[] = [];
       let onArrival = () => {};
-      server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => (responses.push(res), onArrival()));
+      server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        responses.push(res);
+        onArrival();
+      });
       const arrived = (n: number) =>
         new Promise<void>((resolve) => {
           onArrival = () => responses.length >= n && resolve();
@@ -198,7 +237,9 @@ describe("a request that gives up while queued", () => {
         });
       // A holds the slot: its body is never finished until the end.
       const holding = new Promise<void>((resolve) =>
-        server.once("request", (req: http.IncomingMessage) => req.on("newListener", (event) => event === "data" && resolve())),
+        server.once("request", (req: http.IncomingMessage) =>
+          req.on("newListener", (event) => event === "data" && resolve()),
+        ),
       );
       const a = net.connect(port, "127.0.0.1");
       const aAnswer = answerOf(a);
@@ -238,7 +279,9 @@ describe("the shed log", () => {
     const { logger, lines } = capturingLogger();
     const log = createShedLog(logger, "saturated", 10_000);
     for (let i = 0; i < 1000; i++) log.record();
-    expect(lines).toEqual([expect.objectContaining({ level: 40, shed: 1, msg: "saturated: refusing requests with 503" })]);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 40, shed: 1, msg: "saturated: refusing requests with 503" }),
+    ]);
     vi.advanceTimersByTime(10_000);
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatchObject({ level: 40, shed: 999, msg: "saturated: 999 more request(s) refused with 503" });

@@ -313,7 +313,9 @@ describe("failureVerdict", () => {
     expect(v.test).toBe("fisher");
     expect(v.pValue).toBeCloseTo(fisherExactTest(1, 40, 10, 60).pValue, 15);
     expect(v.verdict).toBe("worse");
-    expect(v.sentence).toMatch(/^B fails more often than A \(16\.7% of 60 traces vs 2\.5% of 40 traces; difference \+14\.2 points, 95% CI /);
+    expect(v.sentence).toMatch(
+      /^B fails more often than A \(16\.7% of 60 traces vs 2\.5% of 40 traces; difference \+14\.2 points, 95% CI /,
+    );
     expect(v.sentence).toMatch(/, p = 0\.\d{3}\)\.$/);
   });
 
@@ -329,21 +331,26 @@ describe("failureVerdict", () => {
       test: null,
       difference: null,
       minSample: 100,
-      sentence: "Not enough data to compare B with A: B has 60 traces and A has 40 traces, but at least 100 traces per version are needed.",
+      sentence:
+        "Not enough data to compare B with A: B has 60 traces and A has 40 traces, but at least 100 traces per version are needed.",
     });
     // minSample is respected in both directions: 2000 units is not enough for 3000, and exactly minSample is enough.
     const big = failureVerdict({ baseline: base(100), candidate: cand(180), unit: "span", minSample: 3000 });
     expect(big.verdict).toBe("insufficient-data");
     expect(big.minSample).toBe(3000);
     expect(big.sentence).toContain("at least 3000 spans per version");
-    expect(failureVerdict({ baseline: base(100), candidate: cand(180), unit: "span", minSample: 2000 }).verdict).toBe("worse");
+    expect(failureVerdict({ baseline: base(100), candidate: cand(180), unit: "span", minSample: 2000 }).verdict).toBe(
+      "worse",
+    );
     // Only the short side is named.
     const one = failureVerdict({ baseline: base(5, 99), candidate: cand(9), unit: "span" });
     expect(one.verdict).toBe("insufficient-data");
     expect(one.sentence).toContain("1.4.2 has 99 spans, but");
     expect(one.sentence).not.toContain("1.5.0 has");
     // An empty side never gets a verdict, even with minSample 0.
-    expect(failureVerdict({ baseline: base(0, 0), candidate: cand(1, 10), unit: "span", minSample: 0 }).verdict).toBe("insufficient-data");
+    expect(failureVerdict({ baseline: base(0, 0), candidate: cand(1, 10), unit: "span", minSample: 0 }).verdict).toBe(
+      "insufficient-data",
+    );
   });
 
   it("rejects inconsistent input", () => {

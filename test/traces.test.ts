@@ -5,13 +5,27 @@ import { ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter as HttpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
 import { createLimiter } from "../src/traces/limiter.js";
 import { createHarness, enc, silentLogger, type Client, type Harness } from "./helpers/harness.js";
-import { decodeProtobufResponse, newSpanId, newTraceId, nextNs, otlpJson, otlpProtobuf, wire, type SpanSpec } from "./helpers/otlp.js";
+import {
+  decodeProtobufResponse,
+  newSpanId,
+  newTraceId,
+  nextNs,
+  otlpJson,
+  otlpProtobuf,
+  wire,
+  type SpanSpec,
+} from "./helpers/otlp.js";
 
 let h: Harness;
 let writer: Client;
@@ -28,7 +42,10 @@ beforeAll(async () => {
   server = h.app.listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
-  for (const [name, templates] of Object.entries({ "support/triage": ["Hi {{a}}", "Hello {{a}}"], summarize: ["Sum {{t}}"] }))
+  for (const [name, templates] of Object.entries({
+    "support/triage": ["Hi {{a}}", "Hello {{a}}"],
+    summarize: ["Sum {{t}}"],
+  }))
     for (const template of templates) {
       const res = await writer.post(`/api/v1/prompts/${enc(name)}/versions`, { template });
       if (res.status !== 201) throw new Error(`publish failed: ${res.status}`);
@@ -74,7 +91,12 @@ async function listen(app: Harness["app"]): Promise<{ url: string; server: http.
 }
 
 const appWith = (config: Partial<Parameters<typeof createApp>[0]["config"]>) =>
-  createApp({ config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 10, ...config }, database: h.database, bus: h.bus, logger: silentLogger }).app;
+  createApp({
+    config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 10, ...config },
+    database: h.database,
+    bus: h.bus,
+    logger: silentLogger,
+  }).app;
 
 const send = (spans: SpanSpec[], encoding: Encoding = "json", key?: string) =>
   postOtlp(encoding === "json" ? otlpJson(spans) : otlpProtobuf(spans), CONTENT_TYPE[encoding], { key });
@@ -98,7 +120,9 @@ function agentSpans(count: number, prompt = { name: "support/triage", version: "
   });
   const tracer = provider.getTracer("agent");
   for (let i = 0; i < count; i++) {
-    const root = tracer.startSpan("agent run", { attributes: { "openinference.span.kind": "AGENT", "session.id": "s-1" } });
+    const root = tracer.startSpan("agent run", {
+      attributes: { "openinference.span.kind": "AGENT", "session.id": "s-1" },
+    });
     const llm = tracer.startSpan(
       "chat gpt-4o",
       {
@@ -191,7 +215,14 @@ describe("OTLP/HTTP receiver with the official exporters", () => {
     expect((await postOtlp(Buffer.alloc(0), CONTENT_TYPE.protobuf)).status).toBe(200);
     const traceId = newTraceId();
     const spanId = newSpanId();
-    expect((await send([{ traceId, spanId }, { traceId, spanId }])).status).toBe(200);
+    expect(
+      (
+        await send([
+          { traceId, spanId },
+          { traceId, spanId },
+        ])
+      ).status,
+    ).toBe(200);
     expect(await countSpans([traceId])).toBe(1);
   });
 
@@ -216,8 +247,18 @@ describe("OTLP/HTTP receiver with the official exporters", () => {
                     { key: "big", value: { intValue: "9007199254740993" } },
                     { key: "d", value: { doubleValue: "NaN" } },
                     { key: "b", value: { bytesValue: "AQI=" } },
-                    { key: "kv", value: { kvlistValue: { values: [{ key: "x", value: { arrayValue: { values: [{ boolValue: true }] } } }] } } },
-                    { key: "__proto__", value: { kvlistValue: { values: [{ key: "polluted", value: { boolValue: true } }] } } },
+                    {
+                      key: "kv",
+                      value: {
+                        kvlistValue: {
+                          values: [{ key: "x", value: { arrayValue: { values: [{ boolValue: true }] } } }],
+                        },
+                      },
+                    },
+                    {
+                      key: "__proto__",
+                      value: { kvlistValue: { values: [{ key: "polluted", value: { boolValue: true } }] } },
+                    },
                   ],
                   status: { code: 2, message: "boom" },
                   futureField: { a: 1 },
@@ -232,7 +273,15 @@ describe("OTLP/HTTP receiver with the official exporters", () => {
     expect(res.status).toBe(200);
     expect(json(res)).toEqual({});
     const span = (await traceOf(traceId)).body.spans[0];
-    expect(span).toMatchObject({ traceId, spanId: "abcdef0123456789", kind: 3, status: "error", failed: true, errorMessage: "boom", latencyMs: 1 });
+    expect(span).toMatchObject({
+      traceId,
+      spanId: "abcdef0123456789",
+      kind: 3,
+      status: "error",
+      failed: true,
+      errorMessage: "boom",
+      latencyMs: 1,
+    });
     expect(Object.keys(span.attributes).sort()).toEqual(["__proto__", "b", "big", "d", "i", "kv"]);
     expect(span.attributes).toMatchObject({ i: 7, big: "9007199254740993", d: "NaN", b: "AQI=", kv: { x: [true] } });
     expect(Object.getOwnPropertyDescriptor(span.attributes, "__proto__")?.value).toEqual({ polluted: true });
@@ -269,7 +318,12 @@ const SENT_ATTRIBUTES = {
 const SENT_COMPLEX = {
   "x.bytes": new Uint8Array([0, 1, 254, 255]),
   "x.nested_list": [[0.25, "a"], [], [true, [1.5, 2 ** 60]]],
-  "x.map": { quarter: 0.25, list: [1, 2.5], inner: { empty: "", big: -(2 ** 60), flag: false, tiny: 1e-300 }, none: {} },
+  "x.map": {
+    quarter: 0.25,
+    list: [1, 2.5],
+    inner: { empty: "", big: -(2 ** 60), flag: false, tiny: 1e-300 },
+    none: {},
+  },
 };
 // Read back: -0 has no JSON/PostgreSQL form and the exporters send it as int 0 anyway; an int64 beyond 2^53 is its
 // exact decimal string; bytes are base64.
@@ -280,11 +334,20 @@ const READ_BACK = {
   "i.negative_beyond_2_53": "-1152921504606846976",
   "x.bytes": "AAH+/w==",
   "x.nested_list": [[0.25, "a"], [], [true, [1.5, "1152921504606846976"]]],
-  "x.map": { quarter: 0.25, list: [1, 2.5], inner: { empty: "", big: "-1152921504606846976", flag: false, tiny: 1e-300 }, none: {} },
+  "x.map": {
+    quarter: 0.25,
+    list: [1, 2.5],
+    inner: { empty: "", big: "-1152921504606846976", flag: false, tiny: 1e-300 },
+    none: {},
+  },
 };
 
 /** Spans of a real SDK, with attributes set beside the span API where it would refuse them. */
-function spansWithAttributes(count: number, attributes: Record<string, unknown>, complex: Record<string, unknown> = {}): ReadableSpan[] {
+function spansWithAttributes(
+  count: number,
+  attributes: Record<string, unknown>,
+  complex: Record<string, unknown> = {},
+): ReadableSpan[] {
   const memory = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
   const tracer = provider.getTracer("values");
@@ -293,7 +356,9 @@ function spansWithAttributes(count: number, attributes: Record<string, unknown>,
     span.setStatus({ code: SpanStatusCode.OK });
     span.end();
   }
-  return memory.getFinishedSpans().map((s) => Object.create(s, { attributes: { value: { ...s.attributes, ...complex }, enumerable: true } }));
+  return memory
+    .getFinishedSpans()
+    .map((s) => Object.create(s, { attributes: { value: { ...s.attributes, ...complex }, enumerable: true } }));
 }
 
 describe("attribute values (AnyValue) through the official exporters", () => {
@@ -303,16 +368,19 @@ describe("attribute values (AnyValue) through the official exporters", () => {
     JSON: () => new HttpJsonExporter({ url: endpoint, headers: headers() }),
   };
 
-  it.each(Object.entries(exporters))("%s: every kind reads back as sent, doubles, big ints, bytes and nesting included", async (_name, makeExporter) => {
-    const spans = spansWithAttributes(1, SENT_ATTRIBUTES, SENT_COMPLEX);
-    // The SDK really refuses the complex ones: they travel only because they are set beside its API.
-    expect(Object.keys(spansWithAttributes(1, SENT_COMPLEX)[0]!.attributes)).toEqual([]);
-    const exporter = makeExporter();
-    expect(await exportSpans(exporter, spans)).toMatchObject({ code: 0 });
-    await exporter.shutdown();
-    const span = (await traceOf(traceIdsOf(spans)[0]!)).body.spans[0];
-    expect(span.attributes).toStrictEqual(READ_BACK);
-  });
+  it.each(Object.entries(exporters))(
+    "%s: every kind reads back as sent, doubles, big ints, bytes and nesting included",
+    async (_name, makeExporter) => {
+      const spans = spansWithAttributes(1, SENT_ATTRIBUTES, SENT_COMPLEX);
+      // The SDK really refuses the complex ones: they travel only because they are set beside its API.
+      expect(Object.keys(spansWithAttributes(1, SENT_COMPLEX)[0]!.attributes)).toEqual([]);
+      const exporter = makeExporter();
+      expect(await exportSpans(exporter, spans)).toMatchObject({ code: 0 });
+      await exporter.shutdown();
+      const span = (await traceOf(traceIdsOf(spans)[0]!)).body.spans[0];
+      expect(span.attributes).toStrictEqual(READ_BACK);
+    },
+  );
 
   it("reads raw AnyValues by the member that is set: int64 extremes, a double -0, an empty value, in both encodings", async () => {
     const attributes = {
@@ -324,7 +392,15 @@ describe("attribute values (AnyValue) through the official exporters", () => {
       nothing: wire({}),
       emptyString: wire({ stringValue: "" }),
       falseValue: wire({ boolValue: false }),
-      list: wire({ arrayValue: { values: [{ doubleValue: 0.5 }, {}, { kvlistValue: { values: [{ key: "d", value: { doubleValue: 1e-300 } }] } }] } }),
+      list: wire({
+        arrayValue: {
+          values: [
+            { doubleValue: 0.5 },
+            {},
+            { kvlistValue: { values: [{ key: "d", value: { doubleValue: 1e-300 } }] } },
+          ],
+        },
+      }),
     };
     for (const encoding of ["json", "protobuf"] as const) {
       const traceId = newTraceId();
@@ -359,10 +435,19 @@ describe("attribute values (AnyValue) through the official exporters", () => {
     const exporter = exporters.protobuf();
     expect(await exportSpans(exporter, spans)).toMatchObject({ code: 0 });
     await exporter.shutdown();
-    expect((await traceOf(spans[0]!.spanContext().traceId)).body.spans[0]).toMatchObject({ linkStatus: "linked", costUsd: 0.25 });
+    expect((await traceOf(spans[0]!.spanContext().traceId)).body.spans[0]).toMatchObject({
+      linkStatus: "linked",
+      costUsd: 0.25,
+    });
     const res = await writer.get("/api/v1/prompts/costed/compare?versions=1.0.0,1.0.1&minSample=1");
     expect(res.status).toBe(200);
-    expect(res.body.versions.map((v: { costUsd: { sum: number; mean: number; sent: unknown } }) => [v.costUsd.sum, v.costUsd.mean, v.costUsd.sent])).toStrictEqual([
+    expect(
+      res.body.versions.map((v: { costUsd: { sum: number; mean: number; sent: unknown } }) => [
+        v.costUsd.sum,
+        v.costUsd.mean,
+        v.costUsd.sent,
+      ]),
+    ).toStrictEqual([
       [0.75, 0.25, { sum: 0.75, count: 3 }],
       [4.5, 1.5, { sum: 4.5, count: 3 }],
     ]);
@@ -390,7 +475,10 @@ describe("OTLP/HTTP errors", () => {
     const res = await postOtlp("x", "text/plain");
     expect(res.status).toBe(415);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
-    expect(json(res)).toMatchObject({ code: 3, message: expect.stringMatching(/application\/x-protobuf or application\/json/) });
+    expect(json(res)).toMatchObject({
+      code: 3,
+      message: expect.stringMatching(/application\/x-protobuf or application\/json/),
+    });
     const brotli = await postOtlp("{}", CONTENT_TYPE.json, { contentEncoding: "br" });
     expect(brotli.status).toBe(415);
   });
@@ -403,11 +491,20 @@ describe("OTLP/HTTP errors", () => {
       expect(gzipSync(padded).length).toBeLessThan(4096);
       const bomb = await postOtlp(padded, CONTENT_TYPE.json, { url: small.url, gzip: true });
       expect(bomb.status).toBe(413);
-      expect(json(bomb)).toMatchObject({ code: 8, message: expect.stringMatching(/exceeds 4096 bytes after decompression/) });
-      const plain = await postOtlp(otlpProtobuf([{ traceId, attributes: { pad: "x".repeat(10_000) } }]), CONTENT_TYPE.protobuf, { url: small.url });
+      expect(json(bomb)).toMatchObject({
+        code: 8,
+        message: expect.stringMatching(/exceeds 4096 bytes after decompression/),
+      });
+      const plain = await postOtlp(
+        otlpProtobuf([{ traceId, attributes: { pad: "x".repeat(10_000) } }]),
+        CONTENT_TYPE.protobuf,
+        { url: small.url },
+      );
       expect(plain.status).toBe(413);
       expect(await countSpans([traceId])).toBe(0);
-      expect((await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: small.url, gzip: true })).status).toBe(200);
+      expect((await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: small.url, gzip: true })).status).toBe(
+        200,
+      );
     } finally {
       await small.close();
     }
@@ -422,7 +519,10 @@ describe("OTLP/HTTP errors", () => {
       );
       expect(res.status).toBe(200);
       const body = encoding === "json" ? json(res) : decodeProtobufResponse(res.body);
-      expect(body.partialSuccess).toMatchObject({ rejectedSpans: "1", errorMessage: expect.stringMatching(/1 span\(s\) rejected: .*invalid traceId/) });
+      expect(body.partialSuccess).toMatchObject({
+        rejectedSpans: "1",
+        errorMessage: expect.stringMatching(/1 span\(s\) rejected: .*invalid traceId/),
+      });
       expect(await countSpans([traceId])).toBe(2);
     }
     const traceId = newTraceId();
@@ -433,7 +533,9 @@ describe("OTLP/HTTP errors", () => {
     spans[2].endTimeUnixNano = "1";
     const res = await postOtlp(JSON.stringify(body), CONTENT_TYPE.json);
     expect(json(res).partialSuccess.rejectedSpans).toBe("3");
-    expect(json(res).partialSuccess.errorMessage).toMatch(/invalid spanId.*missing startTimeUnixNano.*endTimeUnixNano is before/);
+    expect(json(res).partialSuccess.errorMessage).toMatch(
+      /invalid spanId.*missing startTimeUnixNano.*endTimeUnixNano is before/,
+    );
     expect(await countSpans([traceId])).toBe(1);
   });
 
@@ -473,7 +575,11 @@ describe("OTLP/HTTP errors", () => {
         host: "127.0.0.1",
         method: "POST",
         path: "/v1/traces",
-        headers: { Authorization: `Bearer ${writerKey}`, "Content-Type": CONTENT_TYPE.json, "Content-Length": body.length },
+        headers: {
+          Authorization: `Bearer ${writerKey}`,
+          "Content-Type": CONTENT_TYPE.json,
+          "Content-Length": body.length,
+        },
       });
       const slowDone = new Promise<number>((resolve, reject) => {
         slow.on("response", (res) => {
@@ -518,7 +624,10 @@ describe("ingestion limiter", () => {
     first(); // releasing twice is harmless
     const second = await queued;
     expect(limiter.inFlight).toBe(1);
-    await expect(limiter.acquire()).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/within 50 ms/) });
+    await expect(limiter.acquire()).rejects.toMatchObject({
+      status: 503,
+      message: expect.stringMatching(/within 50 ms/),
+    });
     second();
     expect(limiter.inFlight).toBe(0);
   });
@@ -531,7 +640,11 @@ describe("mapping and linking", () => {
       {
         traceId,
         name: "oi",
-        attributes: { "openinference.span.kind": "LLM", "prompt.id": "support/triage", "llm.prompt_template.version": "1.0.0" },
+        attributes: {
+          "openinference.span.kind": "LLM",
+          "prompt.id": "support/triage",
+          "llm.prompt_template.version": "1.0.0",
+        },
       },
       {
         traceId,
@@ -552,7 +665,11 @@ describe("mapping and linking", () => {
       {
         traceId,
         name: "langfuse",
-        attributes: { "langfuse.observation.prompt.name": "support/triage", "langfuse.observation.prompt.version": "1.0.1", "langfuse.user.id": "u-7" },
+        attributes: {
+          "langfuse.observation.prompt.name": "support/triage",
+          "langfuse.observation.prompt.version": "1.0.1",
+          "langfuse.user.id": "u-7",
+        },
       },
       {
         traceId,
@@ -563,7 +680,9 @@ describe("mapping and linking", () => {
     expect(res.status).toBe(200);
     const versions = async (name: string) =>
       Object.fromEntries(
-        (await writer.get(`/api/v1/prompts/${enc(name)}/versions`)).body.data.map((v: { version: string; id: string }) => [v.version, v.id]),
+        (await writer.get(`/api/v1/prompts/${enc(name)}/versions`)).body.data.map(
+          (v: { version: string; id: string }) => [v.version, v.id],
+        ),
       );
     const triage = await versions("support/triage");
     const summarize = await versions("summarize");
@@ -582,7 +701,12 @@ describe("mapping and linking", () => {
       sessionId: "conv-9",
       costUsd: 0.25,
     });
-    expect(byName.langfuse).toMatchObject({ linkStatus: "linked", versionId: triage["1.0.1"], userId: "u-7", spanKind: null });
+    expect(byName.langfuse).toMatchObject({
+      linkStatus: "linked",
+      versionId: triage["1.0.1"],
+      userId: "u-7",
+      spanKind: null,
+    });
     expect(byName["langfuse-prompt-json"]).toMatchObject({ linkStatus: "linked", versionId: summarize["1.0.0"] });
     expect(byName.oi.promptId).toBe(byName.langfuse.promptId);
   });
@@ -591,14 +715,31 @@ describe("mapping and linking", () => {
     const traceId = newTraceId();
     await send([
       { traceId, name: "no-such-prompt", attributes: { "prompt.id": "nope", "llm.prompt_template.version": "1.0.0" } },
-      { traceId, name: "no-such-version", attributes: { "prompt.id": "summarize", "llm.prompt_template.version": "9.9.9" } },
+      {
+        traceId,
+        name: "no-such-version",
+        attributes: { "prompt.id": "summarize", "llm.prompt_template.version": "9.9.9" },
+      },
       // Langfuse's int versions are kept as given and only link to that exact version string.
-      { traceId, name: "langfuse-int", attributes: { "langfuse.prompt.name": "summarize", "langfuse.prompt.version": 1 } },
+      {
+        traceId,
+        name: "langfuse-int",
+        attributes: { "langfuse.prompt.name": "summarize", "langfuse.prompt.version": 1 },
+      },
       { traceId, name: "plain http", attributes: { "http.method": "GET" } },
     ]);
     const byName = Object.fromEntries((await traceOf(traceId)).body.spans.map((s: { name: string }) => [s.name, s]));
-    expect(byName["no-such-prompt"]).toMatchObject({ linkStatus: "unknown_prompt", promptName: "nope", promptId: null, versionId: null });
-    expect(byName["no-such-version"]).toMatchObject({ linkStatus: "unknown_version", promptVersion: "9.9.9", versionId: null });
+    expect(byName["no-such-prompt"]).toMatchObject({
+      linkStatus: "unknown_prompt",
+      promptName: "nope",
+      promptId: null,
+      versionId: null,
+    });
+    expect(byName["no-such-version"]).toMatchObject({
+      linkStatus: "unknown_version",
+      promptVersion: "9.9.9",
+      versionId: null,
+    });
     expect(byName["no-such-version"].promptId).toMatch(/^[0-9a-f-]{36}$/);
     expect(byName["langfuse-int"]).toMatchObject({ linkStatus: "unknown_version", promptVersion: "1" });
     expect(byName["plain http"]).toMatchObject({ linkStatus: "none", promptName: null, spanKind: null });
@@ -633,7 +774,10 @@ describe("mapping and linking", () => {
     expect(byName.status).toMatchObject({ failed: true, status: "error", errorMessage: "rate limited" });
     expect(byName["error.type"]).toMatchObject({ failed: true, status: "unset", errorMessage: "timeout" });
     expect(byName.exception).toMatchObject({ failed: true, errorMessage: "bad gateway" });
-    expect(byName.exception.events[0]).toMatchObject({ name: "exception", attributes: { "exception.message": "bad gateway" } });
+    expect(byName.exception.events[0]).toMatchObject({
+      name: "exception",
+      attributes: { "exception.message": "bad gateway" },
+    });
     expect(byName.ok).toMatchObject({ failed: false, status: "ok", errorMessage: null });
   });
 
@@ -682,14 +826,25 @@ describe("annotations", () => {
     const llm = newSpanId();
     const first = await writer.post("/api/v1/annotations", {
       annotations: [
-        { traceId: traceId.toUpperCase(), spanId: llm.toUpperCase(), name: "thumbs", kind: "human", score: 0, comment: "wrong" },
+        {
+          traceId: traceId.toUpperCase(),
+          spanId: llm.toUpperCase(),
+          name: "thumbs",
+          kind: "human",
+          score: 0,
+          comment: "wrong",
+        },
         { traceId, name: "task solved", kind: "eval", passed: false },
         { traceId, spanId: llm, name: "json valid", kind: "code", passed: true },
       ],
     });
     expect(first.status).toBe(200);
     expect(first.body.data).toHaveLength(3);
-    expect(first.body.data.find((a: { name: string }) => a.name === "thumbs")).toMatchObject({ traceId, spanId: llm, score: 0 });
+    expect(first.body.data.find((a: { name: string }) => a.name === "thumbs")).toMatchObject({
+      traceId,
+      spanId: llm,
+      score: 0,
+    });
     expect((await traceOf(traceId)).status).toBe(404);
 
     const again = await writer.post("/api/v1/annotations", {
@@ -706,7 +861,9 @@ describe("annotations", () => {
       { traceId, spanId: llm, parentSpanId: root, name: "llm", start: nextNs() },
     ]);
     const tree = (await traceOf(traceId)).body;
-    expect(tree.annotations).toEqual([expect.objectContaining({ name: "task solved", kind: "eval", spanId: null, passed: true })]);
+    expect(tree.annotations).toEqual([
+      expect.objectContaining({ name: "task solved", kind: "eval", spanId: null, passed: true }),
+    ]);
     const child = tree.spans[0].children[0];
     expect(child.name).toBe("llm");
     expect(child.annotations).toHaveLength(2);
@@ -731,7 +888,9 @@ describe("annotations", () => {
       { traceId, name: "", kind: "eval", passed: true },
     ];
     for (const bad of cases) {
-      const res = await writer.post("/api/v1/annotations", { annotations: [{ traceId, name: "good", kind: "eval", passed: true }, bad] });
+      const res = await writer.post("/api/v1/annotations", {
+        annotations: [{ traceId, name: "good", kind: "eval", passed: true }, bad],
+      });
       expect(res.status, JSON.stringify(bad)).toBe(422);
       expect(res.body.error.code).toBe("validation_error");
     }
@@ -745,7 +904,9 @@ describe("annotations", () => {
   });
 
   it("needs the write role", async () => {
-    const res = await h.as(readerKey).post("/api/v1/annotations", { annotations: [{ traceId: newTraceId(), name: "n", kind: "human", score: 1 }] });
+    const res = await h
+      .as(readerKey)
+      .post("/api/v1/annotations", { annotations: [{ traceId: newTraceId(), name: "n", kind: "human", score: 1 }] });
     expect(res.status).toBe(403);
   });
 });
@@ -772,12 +933,51 @@ describe("reading traces and spans", () => {
     const res = await send(
       [
         // Deliberately out of order on the wire.
-        { traceId: traceA, spanId: llm2, parentSpanId: root, name: "llm-2", start: at(30), end: at(40), status: { code: 2 },
-          attributes: { "openinference.span.kind": "LLM", "prompt.id": "p", "llm.prompt_template.version": "1.0.0", "session.id": "s1", "user.id": "u1", "llm.model_name": "m1", "promptreg.prompt.label": "production" } },
+        {
+          traceId: traceA,
+          spanId: llm2,
+          parentSpanId: root,
+          name: "llm-2",
+          start: at(30),
+          end: at(40),
+          status: { code: 2 },
+          attributes: {
+            "openinference.span.kind": "LLM",
+            "prompt.id": "p",
+            "llm.prompt_template.version": "1.0.0",
+            "session.id": "s1",
+            "user.id": "u1",
+            "llm.model_name": "m1",
+            "promptreg.prompt.label": "production",
+          },
+        },
         { traceId: traceA, spanId: root, name: "root", start: at(0), end: at(100), attributes: { "session.id": "s1" } },
-        { traceId: traceA, spanId: llm1, parentSpanId: tool, name: "llm-1", start: at(12), end: at(20), status: { code: 1 },
-          attributes: { "openinference.span.kind": "LLM", "prompt.id": "p", "llm.prompt_template.version": "1.0.0", "session.id": "s1", "user.id": "u2", "llm.model_name": "m2" } },
-        { traceId: traceA, spanId: tool, parentSpanId: root, name: "tool", start: at(10), end: at(25), attributes: { "openinference.span.kind": "TOOL" } },
+        {
+          traceId: traceA,
+          spanId: llm1,
+          parentSpanId: tool,
+          name: "llm-1",
+          start: at(12),
+          end: at(20),
+          status: { code: 1 },
+          attributes: {
+            "openinference.span.kind": "LLM",
+            "prompt.id": "p",
+            "llm.prompt_template.version": "1.0.0",
+            "session.id": "s1",
+            "user.id": "u2",
+            "llm.model_name": "m2",
+          },
+        },
+        {
+          traceId: traceA,
+          spanId: tool,
+          parentSpanId: root,
+          name: "tool",
+          start: at(10),
+          end: at(25),
+          attributes: { "openinference.span.kind": "TOOL" },
+        },
         { traceId: traceA, parentSpanId: newSpanId(), name: "orphan", start: at(50), end: at(60) },
         ...Array.from({ length: 5 }, (_, i) => ({
           traceId: traceB,
@@ -797,8 +997,13 @@ describe("reading traces and spans", () => {
     const res = await traceOf(traceA, key);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ traceId: traceA, spanCount: 5, truncated: false, annotations: [] });
-    const shape = (n: { name: string; children: unknown[] }): unknown => ({ [n.name]: n.children.map((c) => shape(c as never)) });
-    expect(res.body.spans.map(shape)).toEqual([{ root: [{ tool: [{ "llm-1": [] }] }, { "llm-2": [] }] }, { orphan: [] }]);
+    const shape = (n: { name: string; children: unknown[] }): unknown => ({
+      [n.name]: n.children.map((c) => shape(c as never)),
+    });
+    expect(res.body.spans.map(shape)).toEqual([
+      { root: [{ tool: [{ "llm-1": [] }] }, { "llm-2": [] }] },
+      { orphan: [] },
+    ]);
     expect(res.body.spans[0]).toMatchObject({ parentSpanId: null, latencyMs: 100 });
     expect((await traceOf(traceA.toUpperCase(), key)).status).toBe(200);
     expect((await traceOf("nothex", key)).status).toBe(422);

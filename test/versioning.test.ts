@@ -3,16 +3,30 @@ import type { VariableSpec } from "@promptreg/client/contract";
 import { parseRef } from "../src/prompts/refs.js";
 import { canonicalJson, contentHash, pickVersion, requiredBump, type Contract } from "../src/prompts/versioning.js";
 
-const v = (name: string, required = true, type: VariableSpec["type"] = null): VariableSpec => ({ name, required, type });
+const v = (name: string, required = true, type: VariableSpec["type"] = null): VariableSpec => ({
+  name,
+  required,
+  type,
+});
 
 describe("requiredBump", () => {
-  const base: Contract = { template: "t", variablesSchema: null, variables: [v("a"), v("b", false)], config: { model: "m1" } };
+  const base: Contract = {
+    template: "t",
+    variablesSchema: null,
+    variables: [v("a"), v("b", false)],
+    config: { model: "m1" },
+  };
   it("is patch when only the text changes, and says so", () => {
-    expect(requiredBump(base, { ...base, template: "u" })).toEqual({ bump: "patch", reasons: ["template text changed"] });
+    expect(requiredBump(base, { ...base, template: "u" })).toEqual({
+      bump: "patch",
+      reasons: ["template text changed"],
+    });
   });
   it("is minor for a new optional variable, one no longer required, or a config change", () => {
     expect(requiredBump(base, { ...base, variables: [...base.variables, v("c", false)] }).bump).toBe("minor");
-    expect(requiredBump(base, { ...base, variables: [v("a", false), v("b", false)] }).reasons).toEqual(["variable 'a' became optional"]);
+    expect(requiredBump(base, { ...base, variables: [v("a", false), v("b", false)] }).reasons).toEqual([
+      "variable 'a' became optional",
+    ]);
     expect(requiredBump(base, { ...base, config: { model: "m2" } }).bump).toBe("minor");
   });
   it("is major for a required variable added, any variable removed, or a placeholder", () => {
@@ -20,7 +34,9 @@ describe("requiredBump", () => {
       bump: "major",
       reasons: ["required variable 'c' added"],
     });
-    expect(requiredBump(base, { ...base, variables: [v("b", false)] }).reasons).toEqual(["required variable 'a' removed"]);
+    expect(requiredBump(base, { ...base, variables: [v("b", false)] }).reasons).toEqual([
+      "required variable 'a' removed",
+    ]);
     // strictExtras refuses a variable the version no longer has.
     expect(requiredBump(base, { ...base, variables: [v("a")] }).reasons).toEqual(["optional variable 'b' removed"]);
     expect(requiredBump(base, { ...base, variables: [v("a", true, "messages"), v("b", false)] }).bump).toBe("major");
@@ -30,8 +46,14 @@ describe("requiredBump", () => {
   });
   it("is major for a required path added below a variable, minor for one dropped", () => {
     const paths = (...p: string[]): Contract => ({ ...base, variables: [{ ...v("a"), paths: p }, v("b", false)] });
-    expect(requiredBump(paths("a.x"), paths("a.x", "a.y"))).toEqual({ bump: "major", reasons: ["required path 'a.y' added"] });
-    expect(requiredBump(paths("a.x", "a.y"), paths("a.y"))).toEqual({ bump: "minor", reasons: ["path 'a.x' no longer required"] });
+    expect(requiredBump(paths("a.x"), paths("a.x", "a.y"))).toEqual({
+      bump: "major",
+      reasons: ["required path 'a.y' added"],
+    });
+    expect(requiredBump(paths("a.x", "a.y"), paths("a.y"))).toEqual({
+      bump: "minor",
+      reasons: ["path 'a.x' no longer required"],
+    });
   });
   it("ignores key order in config", () => {
     const empty: Contract = { template: "t", variablesSchema: null, variables: [], config: { a: 1, b: 2 } };
@@ -52,7 +74,9 @@ describe("pickVersion", () => {
     expect(pickVersion("1.4.2", patch, { version: "3.0.0" })).toBe("3.0.0");
   });
   it("refuses a bump or version smaller than the change needs, saying why", () => {
-    expect(() => pickVersion("1.4.2", major, { bump: "minor" })).toThrow(/needs a major bump: required variable 'x' added/);
+    expect(() => pickVersion("1.4.2", major, { bump: "minor" })).toThrow(
+      /needs a major bump: required variable 'x' added/,
+    );
     expect(() => pickVersion("1.4.2", major, { version: "1.5.0" })).toThrow(/minor bump from 1.4.2/);
   });
   it("refuses versions that are not higher, and non-plain semver", () => {

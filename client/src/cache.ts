@@ -40,7 +40,8 @@ export class LruCache<V> {
   private clock = 0;
 
   constructor(readonly maxSize: number) {
-    if (!(Number.isSafeInteger(maxSize) && maxSize >= 1)) throw new RangeError(`cache size must be an integer >= 1, got ${maxSize}`);
+    if (!(Number.isSafeInteger(maxSize) && maxSize >= 1))
+      throw new RangeError(`cache size must be an integer >= 1, got ${maxSize}`);
   }
 
   /** Marks the entry as recently used. */
@@ -121,7 +122,9 @@ export interface Target {
 
 export function refOf(selector: RefSelector | undefined): string {
   if (selector?.label !== undefined && selector.version !== undefined) {
-    throw new TypeError(`give a label or a version, not both (label '${selector.label}', version '${selector.version}')`);
+    throw new TypeError(
+      `give a label or a version, not both (label '${selector.label}', version '${selector.version}')`,
+    );
   }
   return selector?.version ?? selector?.label ?? PRODUCTION_LABEL;
 }

@@ -188,9 +188,12 @@ export function createClient(options: ClientOptions): RegistryClient {
     throw new TypeError(`baseUrl must be an absolute URL, got ${JSON.stringify(options.baseUrl)}`);
   }
   if (typeof options.apiKey !== "string" || options.apiKey === "") throw new TypeError("apiKey is required");
-  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("now must be a function returning epoch ms");
+  if (options.now !== undefined && typeof options.now !== "function")
+    throw new TypeError("now must be a function returning epoch ms");
   if (options.project !== undefined && !ProjectNameSchema.safeParse(options.project).success) {
-    throw new TypeError(`project must be a project name (^[a-z0-9][a-z0-9_-]{0,62}$), got ${JSON.stringify(options.project)}`);
+    throw new TypeError(
+      `project must be a project name (^[a-z0-9][a-z0-9_-]{0,62}$), got ${JSON.stringify(options.project)}`,
+    );
   }
   const setting = (key: keyof typeof DEFAULTS) => {
     const value = options[key] ?? DEFAULTS[key];
@@ -210,7 +213,11 @@ export function createClient(options: ClientOptions): RegistryClient {
     retryBaseDelayMs: setting("retryBaseDelayMs"),
     now,
   };
-  const breaker = new Breaker({ baseDelayMs: setting("breakerBaseDelayMs"), maxDelayMs: setting("breakerMaxDelayMs"), now });
+  const breaker = new Breaker({
+    baseDelayMs: setting("breakerBaseDelayMs"),
+    maxDelayMs: setting("breakerMaxDelayMs"),
+    now,
+  });
   const versions = new LruCache<CacheEntry>(setting("versionCacheSize"));
   const refs = new LruCache<CacheEntry>(setting("refCacheSize"));
   // Built once per reference and template, not at every call of an outage. Off the hot path: one joined key is fine.
@@ -222,7 +229,8 @@ export function createClient(options: ClientOptions): RegistryClient {
       "snapshot takes a snapshot object; to use a file written by `promptreg pull`, pass readSnapshotFile(path) from '@promptreg/client/snapshot-file'",
     );
   }
-  let snapshot: SnapshotIndex | undefined = options.snapshot === undefined ? undefined : indexSnapshot(options.snapshot, "the snapshot option");
+  let snapshot: SnapshotIndex | undefined =
+    options.snapshot === undefined ? undefined : indexSnapshot(options.snapshot, "the snapshot option");
   if (snapshot?.project !== undefined && options.project !== undefined && snapshot.project !== options.project) {
     throw new RegistryError({
       status: 0,
@@ -303,7 +311,7 @@ export function createClient(options: ClientOptions): RegistryClient {
       const generation = breaker.started();
       const budget = probe ? undefined : setTimeout(() => breaker.trip(budgetError()), coldBudgetMs);
       budget?.unref?.();
-      let result;
+      let result: Awaited<ReturnType<typeof resolveRemote>>;
       try {
         result = await resolveRemote(http, target.name, target.ref, {
           etag: previous?.etag,
@@ -333,7 +341,13 @@ export function createClient(options: ClientOptions): RegistryClient {
         entry.refreshAfter = expiresAt;
         entry.invalidated = false;
       } else {
-        entry = { version: deepFreeze(result.version), etag: result.etag, expiresAt, refreshAfter: expiresAt, invalidated: false };
+        entry = {
+          version: deepFreeze(result.version),
+          etag: result.etag,
+          expiresAt,
+          refreshAfter: expiresAt,
+          invalidated: false,
+        };
         if (!current()) return entry;
       }
       cacheOf(target).set(target.name, target.ref, entry);
@@ -349,7 +363,11 @@ export function createClient(options: ClientOptions): RegistryClient {
   }
 
   function budgetError(): RegistryError {
-    return new RegistryError({ status: 0, code: "timeout", message: `no answer within coldBudgetMs (${coldBudgetMs} ms)` });
+    return new RegistryError({
+      status: 0,
+      code: "timeout",
+      message: `no answer within coldBudgetMs (${coldBudgetMs} ms)`,
+    });
   }
 
   /** While the registry answers: refresh an expired value in the background. */
@@ -368,7 +386,11 @@ export function createClient(options: ClientOptions): RegistryClient {
     if (breaker.probeDue()) fetchEntry(target, entry, true).catch(report);
   }
 
-  async function fetchCold(target: Target, previous: CacheEntry | undefined, selector: GetOptions | undefined): Promise<Prompt> {
+  async function fetchCold(
+    target: Target,
+    previous: CacheEntry | undefined,
+    selector: GetOptions | undefined,
+  ): Promise<Prompt> {
     const request = fetchEntry(target, previous);
     let failure: unknown;
     let stopWaiting = () => {};
@@ -415,7 +437,9 @@ export function createClient(options: ClientOptions): RegistryClient {
     }
     const cause = failure instanceof Error ? failure.message : String(failure);
     // With the breaker open this call asked nobody: the reason is the failure that opened it, not this call's wait.
-    const reason = breakerOpen ? `the registry is unreachable; not asked while the breaker is open, last failure: ${cause}` : cause;
+    const reason = breakerOpen
+      ? `the registry is unreachable; not asked while the breaker is open, last failure: ${cause}`
+      : cause;
     throw new RegistryError({
       status: 0,
       code: "unavailable",
@@ -467,7 +491,9 @@ export function createClient(options: ClientOptions): RegistryClient {
       const { name, ref } = parsePromptRef(item);
       return targetOf(name, ref);
     });
-    const results = await Promise.allSettled(targets.map((target) => fetchEntry(target, cacheOf(target).peek(target.name, target.ref))));
+    const results = await Promise.allSettled(
+      targets.map((target) => fetchEntry(target, cacheOf(target).peek(target.name, target.ref))),
+    );
     const loaded: string[] = [];
     const failed: PreloadResult["failed"] = [];
     results.forEach((result, i) => {
@@ -475,7 +501,8 @@ export function createClient(options: ClientOptions): RegistryClient {
       if (result.status === "fulfilled") loaded.push(ref);
       else failed.push({ ref, error: result.reason as RegistryError });
     });
-    if (failed.length > 0 && preloadOptions.failOnError) throw batchError("preload_failed", "preloading", targets.length, failed);
+    if (failed.length > 0 && preloadOptions.failOnError)
+      throw batchError("preload_failed", "preloading", targets.length, failed);
     for (const { error } of failed) report(error);
     return { loaded, failed };
   }
@@ -483,7 +510,10 @@ export function createClient(options: ClientOptions): RegistryClient {
   function invalidate(name: string, selector?: RefSelector): void {
     const targets = selector
       ? [targetOf(name, refOf(selector))]
-      : [...refs.refsOf(name).map((ref) => targetOf(name, ref)), ...versions.refsOf(name).map((ref) => targetOf(name, ref))];
+      : [
+          ...refs.refsOf(name).map((ref) => targetOf(name, ref)),
+          ...versions.refsOf(name).map((ref) => targetOf(name, ref)),
+        ];
     for (const target of targets) {
       inflight.delete(target.key);
       const entry = cacheOf(target).peek(target.name, target.ref);
@@ -514,7 +544,9 @@ function normalizeUrl(url: string): string {
 function checkFallback(fallback: Fallback): void {
   if (typeof fallback !== "object" || Array.isArray(fallback) || fallback.version === undefined) return;
   if (typeof fallback.version !== "string" || semver.valid(fallback.version) !== fallback.version) {
-    throw new TypeError(`fallback.version must be an exact version such as 1.4.2, got ${JSON.stringify(fallback.version)}`);
+    throw new TypeError(
+      `fallback.version must be an exact version such as 1.4.2, got ${JSON.stringify(fallback.version)}`,
+    );
   }
 }
 

@@ -15,9 +15,7 @@ export const PromptNameSchema = z
   .max(255)
   .regex(PROMPT_NAME_PATTERN, "folder segments of letters, digits, '.', '_' or '-' separated by '/'");
 
-export const LabelNameSchema = z
-  .string()
-  .regex(LABEL_NAME_PATTERN, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$");
+export const LabelNameSchema = z.string().regex(LABEL_NAME_PATTERN, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$");
 
 export const RoleSchema = z.enum(["read", "write", "admin"]);
 export type Role = z.infer<typeof RoleSchema>;
@@ -42,9 +40,9 @@ export function isChatRole(value: unknown): value is ChatRole {
 
 // A refinement, not z.enum: inside the template's unions an enum failure is reported as "Invalid input" at `template`,
 // while a failed refinement lets zod pick the branch and report the issue where it is (`template.2.role`).
-export const ChatRoleSchema = z
-  .string()
-  .refine(isChatRole, { error: (issue) => `must be one of ${CHAT_ROLES.join(", ")}, got ${JSON.stringify(issue.input)}` });
+export const ChatRoleSchema = z.string().refine(isChatRole, {
+  error: (issue) => `must be one of ${CHAT_ROLES.join(", ")}, got ${JSON.stringify(issue.input)}`,
+});
 
 export const ChatMessageSchema = z.object({
   role: ChatRoleSchema,
@@ -65,7 +63,16 @@ export type Template = z.infer<typeof TemplateSchema>;
 
 export const JsonObjectSchema = z.record(z.string(), z.unknown());
 
-export const VariableTypeSchema = z.enum(["string", "number", "integer", "boolean", "array", "object", "null", "messages"]);
+export const VariableTypeSchema = z.enum([
+  "string",
+  "number",
+  "integer",
+  "boolean",
+  "array",
+  "object",
+  "null",
+  "messages",
+]);
 export type VariableType = z.infer<typeof VariableTypeSchema>;
 
 /** One variable of a version's contract: derived from the template, typed by the JSON Schema when one is given. */
@@ -126,7 +133,9 @@ export type RollbackBody = z.infer<typeof RollbackBodySchema>;
 export const CreateKeyBodySchema = z.strictObject({ name: z.string().min(1).max(100), role: RoleSchema });
 export type CreateKeyBody = z.infer<typeof CreateKeyBodySchema>;
 
-export const ProjectNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must match ^[a-z0-9][a-z0-9_-]{0,62}$");
+export const ProjectNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must match ^[a-z0-9][a-z0-9_-]{0,62}$");
 export const CreateProjectBodySchema = z.strictObject({ name: ProjectNameSchema });
 
 // ---- responses ----
@@ -216,7 +225,9 @@ export const PromptDetailSchema = z.object({
   versions: z.object({
     count: z.number().int(),
     latest: z.string().nullable(),
-    recent: z.array(z.object({ version: z.string(), commitMessage: z.string(), author: z.string(), createdAt: z.string() })),
+    recent: z.array(
+      z.object({ version: z.string(), commitMessage: z.string(), author: z.string(), createdAt: z.string() }),
+    ),
   }),
 });
 export type PromptDetail = z.infer<typeof PromptDetailSchema>;
@@ -236,7 +247,11 @@ export const LabelEventSchema = z.object({
 export type LabelEvent = z.infer<typeof LabelEventSchema>;
 export const LabelHistorySchema = page(LabelEventSchema);
 
-export const LabelMoveResultSchema = z.object({ label: z.string(), version: z.string(), previousVersion: z.string().nullable() });
+export const LabelMoveResultSchema = z.object({
+  label: z.string(),
+  version: z.string(),
+  previousVersion: z.string().nullable(),
+});
 
 export const RequiredBumpSchema = z.object({ bump: BumpSchema, reasons: z.array(z.string()) });
 export type RequiredBump = z.infer<typeof RequiredBumpSchema>;
@@ -288,7 +303,14 @@ export type VersionDiff = z.infer<typeof VersionDiffSchema>;
 export const RenderResponseSchema = z.object({
   text: z.string().optional(),
   messages: z.array(ChatMessageSchema).optional(),
-  prompt: z.object({ promptId: z.string(), name: z.string(), type: PromptTypeSchema, version: z.string(), contentHash: z.string(), label: z.string().optional() }),
+  prompt: z.object({
+    promptId: z.string(),
+    name: z.string(),
+    type: PromptTypeSchema,
+    version: z.string(),
+    contentHash: z.string(),
+    label: z.string().optional(),
+  }),
 });
 export type RenderResponse = z.infer<typeof RenderResponseSchema>;
 
@@ -305,7 +327,12 @@ export const KeyListSchema = z.object({ data: z.array(KeyViewSchema) });
 /** The secret is in this answer only. */
 export const CreatedKeySchema = KeyViewSchema.extend({ key: z.string() });
 
-export const ProjectViewSchema = z.object({ id: z.string(), name: z.string(), protectedLabels: z.array(z.string()), createdAt: z.string() });
+export const ProjectViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  protectedLabels: z.array(z.string()),
+  createdAt: z.string(),
+});
 export type ProjectView = z.infer<typeof ProjectViewSchema>;
 export const ProjectListSchema = z.object({ data: z.array(ProjectViewSchema) });
 export const CreatedProjectSchema = z.object({ project: ProjectViewSchema, adminKey: CreatedKeySchema });

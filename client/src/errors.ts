@@ -38,11 +38,18 @@ export class RegistryError extends Error {
  * prompt or label, invalid reference). 408 and 429 are not such answers, they say "try again".
  */
 export function isDefinitive(err: unknown): err is RegistryError {
-  return err instanceof RegistryError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+  return (
+    err instanceof RegistryError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429
+  );
 }
 
 /** One error for a batch (preload, snapshot pull) that names every reference that failed and why. */
-export function batchError(code: string, what: string, total: number, failures: { ref: string; error: unknown }[]): RegistryError {
+export function batchError(
+  code: string,
+  what: string,
+  total: number,
+  failures: { ref: string; error: unknown }[],
+): RegistryError {
   const described = failures.map(({ ref, error }) => {
     const e = error instanceof RegistryError ? error : undefined;
     return {

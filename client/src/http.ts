@@ -28,7 +28,10 @@ export const trimBaseUrl = (url: string) => url.replace(/\/+$/, "");
  */
 export const PROJECT_HEADER = "x-promptreg-project";
 
-export type ResolveResult = ({ notModified: true } | { notModified: false; version: PromptVersion; etag: string | undefined }) & {
+export type ResolveResult = (
+  | { notModified: true }
+  | { notModified: false; version: PromptVersion; etag: string | undefined }
+) & {
   /** The key's project, when the server said (`x-promptreg-project`). */
   project: string | undefined;
 };
@@ -59,8 +62,19 @@ export function versionUrl(baseUrl: string, name: string, version: string): stri
  * backoff and jitter (or the server's Retry-After), and never starts a retry past `deadline`.
  * @throws {RegistryError} the last failure
  */
-export async function resolveRemote(http: HttpSettings, name: string, ref: string, options: ResolveOptions = {}): Promise<ResolveResult> {
-  const answer = await getWithRetries(http, resolveUrl(http.baseUrl, name, ref), PromptVersionSchema, "a prompt version", options);
+export async function resolveRemote(
+  http: HttpSettings,
+  name: string,
+  ref: string,
+  options: ResolveOptions = {},
+): Promise<ResolveResult> {
+  const answer = await getWithRetries(
+    http,
+    resolveUrl(http.baseUrl, name, ref),
+    PromptVersionSchema,
+    "a prompt version",
+    options,
+  );
   if (answer.notModified) return answer;
   return { notModified: false, version: answer.value, etag: answer.etag, project: answer.project };
 }
@@ -75,13 +89,22 @@ export type Whoami = z.infer<typeof WhoamiSchema>;
  */
 export async function whoami(http: HttpSettings): Promise<Whoami> {
   const answer = await getWithRetries(http, `${http.baseUrl}/api/v1/whoami`, WhoamiSchema, "an identity", {});
-  if (answer.notModified) throw new RegistryError({ status: 304, code: "invalid_response", message: "unexpected 304 Not Modified" });
+  if (answer.notModified)
+    throw new RegistryError({ status: 304, code: "invalid_response", message: "unexpected 304 Not Modified" });
   return answer.value;
 }
 
-type Answer<T> = ({ notModified: true } | { notModified: false; value: T; etag: string | undefined }) & { project: string | undefined };
+type Answer<T> = ({ notModified: true } | { notModified: false; value: T; etag: string | undefined }) & {
+  project: string | undefined;
+};
 
-async function getWithRetries<T>(http: HttpSettings, url: string, schema: z.ZodType<T>, what: string, options: ResolveOptions): Promise<Answer<T>> {
+async function getWithRetries<T>(
+  http: HttpSettings,
+  url: string,
+  schema: z.ZodType<T>,
+  what: string,
+  options: ResolveOptions,
+): Promise<Answer<T>> {
   const maxRetries = options.maxRetries ?? http.maxRetries;
   for (let attempt = 0; ; attempt++) {
     const outcome = await attemptOnce(http, url, options.etag, schema, what);
@@ -92,7 +115,8 @@ async function getWithRetries<T>(http: HttpSettings, url: string, schema: z.ZodT
     const backoff = http.retryBaseDelayMs * 2 ** attempt;
     // Half fixed, half random: spreads out clients that failed together without ever retrying immediately.
     const delay = retryAfterMs ?? backoff / 2 + Math.random() * (backoff / 2);
-    if (options.deadline !== undefined ? http.now() + delay > options.deadline : delay > MAX_RETRY_DELAY_MS) throw error;
+    if (options.deadline !== undefined ? http.now() + delay > options.deadline : delay > MAX_RETRY_DELAY_MS)
+      throw error;
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
@@ -103,7 +127,13 @@ function isRetryable(err: RegistryError): boolean {
 
 type Attempt<T> = Answer<T> | { error: RegistryError; retryAfterMs?: number; project?: string | undefined };
 
-async function attemptOnce<T>(http: HttpSettings, url: string, etag: string | undefined, schema: z.ZodType<T>, what: string): Promise<Attempt<T>> {
+async function attemptOnce<T>(
+  http: HttpSettings,
+  url: string,
+  etag: string | undefined,
+  schema: z.ZodType<T>,
+  what: string,
+): Promise<Attempt<T>> {
   const headers: Record<string, string> = { Authorization: `Bearer ${http.apiKey}`, Accept: "application/json" };
   if (etag !== undefined) headers["If-None-Match"] = etag;
   // The signal also bounds reading the body: a server that sends headers and then stalls is a timeout too.
@@ -127,7 +157,8 @@ async function attemptOnce<T>(http: HttpSettings, url: string, etag: string | un
   if (status === 304 && etag !== undefined) return { notModified: true, project };
   if (status === 200) {
     const parsed = schema.safeParse(parseJson(text));
-    if (parsed.success) return { notModified: false, value: parsed.data, etag: response.headers.get("etag") ?? undefined, project };
+    if (parsed.success)
+      return { notModified: false, value: parsed.data, etag: response.headers.get("etag") ?? undefined, project };
     return {
       error: new RegistryError({
         status,
@@ -153,12 +184,22 @@ function errorFromBody(status: number, text: string, url: string, requestId: str
   }
   // Not our server's envelope: a proxy or load balancer answered.
   const snippet = text.length > 200 ? `${text.slice(0, 200)}...` : text;
-  return new RegistryError({ status, code: "http_error", message: `GET ${url}: HTTP ${status}${snippet ? `: ${snippet}` : ""}`, requestId });
+  return new RegistryError({
+    status,
+    code: "http_error",
+    message: `GET ${url}: HTTP ${status}${snippet ? `: ${snippet}` : ""}`,
+    requestId,
+  });
 }
 
 function networkError(err: unknown, url: string, timeoutMs: number): RegistryError {
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
-    return new RegistryError({ status: 0, code: "timeout", message: `GET ${url}: no answer within ${timeoutMs} ms`, cause: err });
+    return new RegistryError({
+      status: 0,
+      code: "timeout",
+      message: `GET ${url}: no answer within ${timeoutMs} ms`,
+      cause: err,
+    });
   }
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   const reason = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));

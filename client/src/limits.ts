@@ -128,14 +128,16 @@ export function scanTemplate(source: string): TemplateShape {
       } else if (c === 34 || c === 39) {
         nodes++; // a string literal, `\"` escapes the quote
         j++;
-        while (j < n && source.charCodeAt(j) !== c) j += source.charCodeAt(j) === 92 && source.charCodeAt(j + 1) === c ? 2 : 1;
+        while (j < n && source.charCodeAt(j) !== c)
+          j += source.charCodeAt(j) === 92 && source.charCodeAt(j + 1) === c ? 2 : 1;
         j++;
       } else {
         nodes++; // a name, path or literal; `[...]` segments may hold any character, `\]` escapes the bracket
         while (j < n && !endsName(source.charCodeAt(j))) {
           if (source.charCodeAt(j) === 91) {
             j++;
-            while (j < n && source.charCodeAt(j) !== 93) j += source.charCodeAt(j) === 92 && source.charCodeAt(j + 1) === 93 ? 2 : 1;
+            while (j < n && source.charCodeAt(j) !== 93)
+              j += source.charCodeAt(j) === 92 && source.charCodeAt(j + 1) === 93 ? 2 : 1;
           }
           j++;
         }
@@ -163,9 +165,12 @@ export function templateLimitsExceeded(template: Template): LimitExceeded[] {
     depth = Math.max(depth, shape.depth);
   }
   const exceeded: LimitExceeded[] = [];
-  if (chars > TEMPLATE_LIMITS.maxChars) exceeded.push({ limit: "template size (characters)", max: TEMPLATE_LIMITS.maxChars, found: chars });
-  if (depth > TEMPLATE_LIMITS.maxDepth) exceeded.push({ limit: "nesting depth", max: TEMPLATE_LIMITS.maxDepth, found: depth });
-  if (nodes > TEMPLATE_LIMITS.maxNodes) exceeded.push({ limit: "template nodes", max: TEMPLATE_LIMITS.maxNodes, found: nodes });
+  if (chars > TEMPLATE_LIMITS.maxChars)
+    exceeded.push({ limit: "template size (characters)", max: TEMPLATE_LIMITS.maxChars, found: chars });
+  if (depth > TEMPLATE_LIMITS.maxDepth)
+    exceeded.push({ limit: "nesting depth", max: TEMPLATE_LIMITS.maxDepth, found: depth });
+  if (nodes > TEMPLATE_LIMITS.maxNodes)
+    exceeded.push({ limit: "template nodes", max: TEMPLATE_LIMITS.maxNodes, found: nodes });
   return exceeded;
 }
 
@@ -190,7 +195,10 @@ export interface RenderGuard {
  * counted. Past a limit, the render throws what `exceeded` makes. Also silences `{{log}}`, which would otherwise write
  * to the console of whichever process renders, as often as a loop asks.
  */
-export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (message: string, limit: LimitExceeded) => Error): RenderGuard {
+export function createRenderGuard(
+  handlebars: HandlebarsEnvironment,
+  exceeded: (message: string, limit: LimitExceeded) => Error,
+): RenderGuard {
   let steps = 0;
   let output = 0;
   let loops = 0;
@@ -215,7 +223,10 @@ export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (
       let body = current.source;
       if (loc) {
         const starts = (current.lineStarts ??= lineStarts(current.source));
-        body = body.slice((starts[loc.start.line - 1] ?? 0) + loc.start.column, (starts[loc.end.line - 1] ?? 0) + loc.end.column);
+        body = body.slice(
+          (starts[loc.start.line - 1] ?? 0) + loc.start.column,
+          (starts[loc.end.line - 1] ?? 0) + loc.end.column,
+        );
       }
       weight = Math.max(1, scanTemplate(body).nodes);
       current.weights.set(key, weight);
@@ -224,32 +235,38 @@ export function createRenderGuard(handlebars: HandlebarsEnvironment, exceeded: (
   }
 
   const each = handlebars.helpers.each!;
-  handlebars.registerHelper("each", function (this: unknown, context: unknown, options: Handlebars.HelperOptions & { loc?: Loc }) {
-    const weight = weightOf(options.loc);
-    const fn = options.fn;
-    const outermost = loops === 0;
-    loops++;
-    // `options` is a new object for every call of the helper: replacing its `fn` touches nothing else.
-    options.fn = function (value: unknown, frame?: Handlebars.RuntimeOptions) {
-      steps += weight + RENDER_LIMITS.stepsPerIteration;
-      if (steps > RENDER_LIMITS.maxSteps) {
-        throw exceeded(`rendering needs more than ${RENDER_LIMITS.maxSteps} steps (loop iterations × (${RENDER_LIMITS.stepsPerIteration} + nodes in the loop's body))`, {
-          limit: "render steps",
-          max: RENDER_LIMITS.maxSteps,
-          found: steps,
-        });
+  handlebars.registerHelper(
+    "each",
+    function (this: unknown, context: unknown, options: Handlebars.HelperOptions & { loc?: Loc }) {
+      const weight = weightOf(options.loc);
+      const fn = options.fn;
+      const outermost = loops === 0;
+      loops++;
+      // `options` is a new object for every call of the helper: replacing its `fn` touches nothing else.
+      options.fn = (value: unknown, frame?: Handlebars.RuntimeOptions) => {
+        steps += weight + RENDER_LIMITS.stepsPerIteration;
+        if (steps > RENDER_LIMITS.maxSteps) {
+          throw exceeded(
+            `rendering needs more than ${RENDER_LIMITS.maxSteps} steps (loop iterations × (${RENDER_LIMITS.stepsPerIteration} + nodes in the loop's body))`,
+            {
+              limit: "render steps",
+              max: RENDER_LIMITS.maxSteps,
+              found: steps,
+            },
+          );
+        }
+        const text: string = fn(value, frame);
+        // Inner loops' text is part of the outer iteration's: counted once, there.
+        if (outermost && (output += text.length) > RENDER_LIMITS.maxOutputChars) throw tooLong(output);
+        return text;
+      };
+      try {
+        return each.call(this, context, options);
+      } finally {
+        loops--;
       }
-      const text: string = fn(value, frame);
-      // Inner loops' text is part of the outer iteration's: counted once, there.
-      if (outermost && (output += text.length) > RENDER_LIMITS.maxOutputChars) throw tooLong(output);
-      return text;
-    };
-    try {
-      return each.call(this, context, options);
-    } finally {
-      loops--;
-    }
-  });
+    },
+  );
   handlebars.log = () => {};
 
   return {

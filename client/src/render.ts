@@ -3,7 +3,13 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from "ajv";
 import Handlebars from "handlebars";
 import { LRUCache } from "lru-cache";
-import { VariableTypeSchema, type ChatMessage, type Template, type VariableSpec, type VariableType } from "./contract.js";
+import {
+  VariableTypeSchema,
+  type ChatMessage,
+  type Template,
+  type VariableSpec,
+  type VariableType,
+} from "./contract.js";
 import { createRenderGuard, describeExceeded, templateLimitsExceeded, type LimitExceeded } from "./limits.js";
 import { safeRegExp } from "./safe-regexp.js";
 import { boundValidate, checkSchemaLimits } from "./schema-limits.js";
@@ -62,7 +68,11 @@ export interface RendererOptions {
 // Prompts are not HTML, and `strict: true` would throw on the first absent optional value instead of rendering it
 // empty; missing required values are reported up front, all at once, by `render`. `log` is not a helper here (see
 // HELPERS), and Handlebars would otherwise compile `{{log}}` as a call to it.
-const COMPILE_OPTIONS: CompileOptions = Object.freeze({ noEscape: true, strict: false, knownHelpers: Object.freeze({ log: false }) });
+const COMPILE_OPTIONS: CompileOptions = Object.freeze({
+  noEscape: true,
+  strict: false,
+  knownHelpers: Object.freeze({ log: false }),
+});
 // Handlebars' defaults, spelled out: being explicit also stops it from logging a warning for every denied property.
 const RUNTIME_OPTIONS: Handlebars.RuntimeOptions = Object.freeze({
   allowProtoPropertiesByDefault: false,
@@ -158,9 +168,11 @@ function walkProgram(program: hbs.AST.Program | undefined, scope: Scope): void {
       case "PartialStatement":
       case "PartialBlockStatement":
         fail("partials are not supported", node);
+        break;
       case "Decorator":
       case "DecoratorBlock":
         fail("decorators are not supported", node);
+        break;
     }
   }
 }
@@ -205,7 +217,8 @@ function helperName(node: Call, head: hbs.AST.PathExpression, scope: Scope): str
   const simple = head.parts.length === 1 && head.depth === 0 && !head.data && !SCOPED.test(head.original);
   const name = simple ? head.parts[0] : undefined;
   if (!isCall) {
-    if (name === undefined || scope.params.has(name) || !(HELPERS.has(name) || INTERNAL_HELPERS.has(name))) return undefined;
+    if (name === undefined || scope.params.has(name) || !(HELPERS.has(name) || INTERNAL_HELPERS.has(name)))
+      return undefined;
     if (node.type === "MustacheStatement") {
       fail(
         `{{${name}}} calls the built-in helper "${name}", so it cannot read a variable of that name: ` +
@@ -214,8 +227,10 @@ function helperName(node: Call, head: hbs.AST.PathExpression, scope: Scope): str
       );
     }
   }
-  if (name === undefined || !HELPERS.has(name)) fail(`unknown helper "${head.original}" (available: ${[...HELPERS].join(", ")})`, node);
-  if (BLOCK_HELPERS.has(name) && node.type !== "BlockStatement") fail(`${name} only works as a block: {{#${name} …}}…{{/${name}}}`, node);
+  if (name === undefined || !HELPERS.has(name))
+    fail(`unknown helper "${head.original}" (available: ${[...HELPERS].join(", ")})`, node);
+  if (BLOCK_HELPERS.has(name) && node.type !== "BlockStatement")
+    fail(`${name} only works as a block: {{#${name} …}}…{{/${name}}}`, node);
   const arity = name === "lookup" ? 2 : 1;
   if (node.params.length !== arity) fail(`${name} takes exactly ${arity} argument${arity === 1 ? "" : "s"}`, node);
   return name;
@@ -225,7 +240,10 @@ function helperName(node: Call, head: hbs.AST.PathExpression, scope: Scope): str
 function lookup(node: Call, scope: Scope, role: Role): Path | null {
   for (const pair of node.hash?.pairs ?? []) expression(pair.value, scope, "value");
   const [target, key] = node.params;
-  const base = target.type === "PathExpression" ? resolvePath(target as hbs.AST.PathExpression, scope) : expression(target, scope, role);
+  const base =
+    target.type === "PathExpression"
+      ? resolvePath(target as hbs.AST.PathExpression, scope)
+      : expression(target, scope, role);
   if (base && (key.type === "StringLiteral" || key.type === "NumberLiteral")) {
     const path = [...base, String((key as hbs.AST.StringLiteral | hbs.AST.NumberLiteral).value)];
     use(scope, path, role);
@@ -259,7 +277,10 @@ function entered(
     ...guarded(scope, guard),
     // Handlebars adds no context level for a block that enters the context it is already in (`#with this`).
     contexts: same ? scope.contexts : [...scope.contexts, context],
-    params: names.length > 0 ? new Map([...scope.params, ...names.map((name, i) => [name, params[i] ?? null] as const)]) : scope.params,
+    params:
+      names.length > 0
+        ? new Map([...scope.params, ...names.map((name, i) => [name, params[i] ?? null] as const)])
+        : scope.params,
   };
 }
 
@@ -289,7 +310,12 @@ function statement(node: hbs.AST.MustacheStatement | hbs.AST.BlockStatement, sco
     const path = expression(param, scope, "condition");
     const current = scope.contexts[scope.contexts.length - 1];
     const here = param.type === "PathExpression" && !param.data && param.parts.length === 0 && param.depth === 0;
-    const same = here || (path !== null && current !== null && path.length === current.length && commonPrefix(path, current) === path.length);
+    const same =
+      here ||
+      (path !== null &&
+        current !== null &&
+        path.length === current.length &&
+        commonPrefix(path, current) === path.length);
     walkProgram(block.program, entered(scope, block.program, path, same, path, [path]));
     walkProgram(block.inverse, scope);
   } else if (name === "each") {
@@ -411,10 +437,13 @@ export function analyzeTemplate(
 
 function compileSchema(ajv: Ajv, schema: Record<string, unknown>): ValidateFunction {
   if (schema.type !== undefined && schema.type !== "object") {
-    throw new TemplateError(`variablesSchema must be an object schema (type "object"), got type ${JSON.stringify(schema.type)}`);
+    throw new TemplateError(
+      `variablesSchema must be an object schema (type "object"), got type ${JSON.stringify(schema.type)}`,
+    );
   }
   const limits = checkSchemaLimits(schema);
-  if (limits.problem !== undefined) throw new TemplateError(limits.problem, limits.exceeded && { limits: limits.exceeded });
+  if (limits.problem !== undefined)
+    throw new TemplateError(limits.problem, limits.exceeded && { limits: limits.exceeded });
   try {
     return boundValidate(ajv.compile(schema as SchemaObject), limits.cost, limitError);
   } catch (err) {
@@ -492,7 +521,8 @@ function isMessage(value: unknown): value is ChatMessage {
 
 export function createRenderer(options: RendererOptions = {}): Renderer {
   const cacheSize = options.cacheSize ?? 1000;
-  if (!(Number.isSafeInteger(cacheSize) && cacheSize >= 1)) throw new RangeError(`cacheSize must be an integer >= 1, got ${cacheSize}`);
+  if (!(Number.isSafeInteger(cacheSize) && cacheSize >= 1))
+    throw new RangeError(`cacheSize must be an integer >= 1, got ${cacheSize}`);
   const handlebars = Handlebars.create();
   // `log` writes to the console of whoever renders; `{{log}}` is a variable here. A new object rather than
   // `unregisterHelper`: a deleted key leaves it in slow dictionary mode, and Handlebars copies it on every render.
@@ -507,15 +537,22 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     // decided by today's rules, the same ones the versioning compares versions by.
     const usage = analyze(version.template, false);
     const variables = contract(usage, version.variablesSchema);
-    const sources = typeof version.template === "string" ? [version.template] : version.template.map((item) => ("type" in item ? undefined : item.content));
+    const sources =
+      typeof version.template === "string"
+        ? [version.template]
+        : version.template.map((item) => ("type" in item ? undefined : item.content));
     return {
       // Handlebars compiles on the first call of each function, so a message is only compiled once it is rendered.
-      templates: sources.map((source) => (source === undefined ? undefined : guard.wrap(handlebars.compile(source, COMPILE_OPTIONS), source))),
+      templates: sources.map((source) =>
+        source === undefined ? undefined : guard.wrap(handlebars.compile(source, COMPILE_OPTIONS), source),
+      ),
       required: variables.filter((v) => v.required).map((v) => v.name),
       paths: [...usage.paths].map(([printed, parts]) => ({ parts, printed })),
       placeholders: [...usage.placeholders],
       known: new Set(variables.map((v) => v.name)),
-      validate: version.variablesSchema ? compileSchema((ajv ??= new Ajv(AJV_OPTIONS)), version.variablesSchema) : undefined,
+      validate: version.variablesSchema
+        ? compileSchema((ajv ??= new Ajv(AJV_OPTIONS)), version.variablesSchema)
+        : undefined,
     };
   }
 
@@ -526,7 +563,11 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     return prepared;
   }
 
-  function render(version: RenderableVersion, values: Record<string, unknown>, renderOptions: RenderOptions = {}): RenderResult {
+  function render(
+    version: RenderableVersion,
+    values: Record<string, unknown>,
+    renderOptions: RenderOptions = {},
+  ): RenderResult {
     const prepared = load(version);
 
     // Nothing is allocated unless something is missing: this runs on every render.
@@ -556,7 +597,8 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
       if (!Array.isArray(given)) errors.push({ path: `/${name}`, message: "must be an array of messages" });
       else {
         given.forEach((message, index) => {
-          if (!isMessage(message)) errors.push({ path: `/${name}/${index}`, message: "must be a message with string role and content" });
+          if (!isMessage(message))
+            errors.push({ path: `/${name}/${index}`, message: "must be a message with string role and content" });
         });
       }
     }
@@ -572,7 +614,12 @@ export function createRenderer(options: RendererOptions = {}): Renderer {
     }
 
     if (prepared.validate && !prepared.validate(values)) {
-      throw invalid((prepared.validate.errors ?? []).map((e) => ({ path: e.instancePath || "/", message: e.message ?? "is invalid" })));
+      throw invalid(
+        (prepared.validate.errors ?? []).map((e) => ({
+          path: e.instancePath || "/",
+          message: e.message ?? "is invalid",
+        })),
+      );
     }
 
     guard.begin();

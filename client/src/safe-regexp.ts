@@ -42,7 +42,8 @@ export class PatternBudgetError extends Error {
 }
 
 // What `\s` means in ECMAScript (WhiteSpace and LineTerminator); RE2's `\s` is only [\t\n\f\r ].
-const JS_SPACE = "\\t\\n\\x0B\\f\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}";
+const JS_SPACE =
+  "\\t\\n\\x0B\\f\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}";
 // ECMAScript's `.` without the `s` flag stops at every line terminator; RE2's only at \n.
 const JS_DOT = "[^\\n\\r\\x{2028}\\x{2029}]";
 const HEX = /^[0-9a-fA-F]+$/;
@@ -172,7 +173,10 @@ export function compilePattern(source: string): SafePattern {
   const known = compiled.get(source);
   if (known) return known;
   if (source.length > PATTERN_LIMITS.maxLength) {
-    throw new PatternError(source.slice(0, 60) + "…", `is ${source.length} characters long (limit: ${PATTERN_LIMITS.maxLength})`);
+    throw new PatternError(
+      `${source.slice(0, 60)}…`,
+      `is ${source.length} characters long (limit: ${PATTERN_LIMITS.maxLength})`,
+    );
   }
   try {
     // Only parsed, never run: tells a pattern that is not ECMAScript (JSON Schema's dialect) from one RE2 lacks.
@@ -185,11 +189,17 @@ export function compilePattern(source: string): SafePattern {
     re2 = RE2JS.compile(toRe2Syntax(source));
   } catch (err) {
     const reason = (err as Error).message.replace(/^error parsing regexp: /, "");
-    throw new PatternError(source, `is not supported: ${reason} (patterns run on RE2, which has no lookaround and no backreferences)`);
+    throw new PatternError(
+      source,
+      `is not supported: ${reason} (patterns run on RE2, which has no lookaround and no backreferences)`,
+    );
   }
   const programSize = re2.programSize();
   if (programSize > PATTERN_LIMITS.maxProgramSize) {
-    throw new PatternError(source, `compiles to ${programSize} instructions (limit: ${PATTERN_LIMITS.maxProgramSize}); use smaller repetition counts`);
+    throw new PatternError(
+      source,
+      `compiles to ${programSize} instructions (limit: ${PATTERN_LIMITS.maxProgramSize}); use smaller repetition counts`,
+    );
   }
   const pattern: SafePattern = {
     source,
@@ -211,7 +221,9 @@ export function compilePattern(source: string): SafePattern {
  * The engine for ajv's `code.regExp` option. ajv passes the `u` flag, which is what RE2's syntax follows anyway.
  * `code` names the engine in generated standalone code, which this project does not produce.
  */
-export const safeRegExp = Object.assign((source: string, _flags: string) => compilePattern(source), { code: "safeRegExp" });
+export const safeRegExp = Object.assign((source: string, _flags: string) => compilePattern(source), {
+  code: "safeRegExp",
+});
 
 /** Runs `fn` (a validation) with a budget for the pattern matches it does; they throw PatternBudgetError past it. */
 export function meterPatterns<T>(fn: () => T, maxSteps: number = PATTERN_LIMITS.maxStepsPerValidation): T {

@@ -23,7 +23,17 @@ export const SCHEMA_LIMITS = Object.freeze({
 
 // Keywords whose value is a schema, a list of schemas, or a map of names to schemas (JSON Schema draft-07, what ajv's
 // default class implements).
-const SCHEMA_VALUED = new Set(["additionalItems", "additionalProperties", "contains", "else", "if", "items", "not", "propertyNames", "then"]);
+const SCHEMA_VALUED = new Set([
+  "additionalItems",
+  "additionalProperties",
+  "contains",
+  "else",
+  "if",
+  "items",
+  "not",
+  "propertyNames",
+  "then",
+]);
 const SCHEMA_LISTS = new Set(["allOf", "anyOf", "items", "oneOf"]);
 const SCHEMA_MAPS = new Set(["dependencies", "patternProperties", "properties"]);
 // Only reached through `$ref`: they cost nothing where they are written.
@@ -84,8 +94,10 @@ function resolvePointer(root: Json, ref: string): Json | undefined {
 export function checkSchemaLimits(schema: Record<string, Json>): SchemaCheck {
   const { nodes, depth } = measureJson(schema, SCHEMA_LIMITS.maxNodes, SCHEMA_LIMITS.maxDepth);
   const exceeded: LimitExceeded[] = [];
-  if (nodes > SCHEMA_LIMITS.maxNodes) exceeded.push({ limit: "schema nodes", max: SCHEMA_LIMITS.maxNodes, found: nodes });
-  if (depth > SCHEMA_LIMITS.maxDepth) exceeded.push({ limit: "schema depth", max: SCHEMA_LIMITS.maxDepth, found: depth });
+  if (nodes > SCHEMA_LIMITS.maxNodes)
+    exceeded.push({ limit: "schema nodes", max: SCHEMA_LIMITS.maxNodes, found: nodes });
+  if (depth > SCHEMA_LIMITS.maxDepth)
+    exceeded.push({ limit: "schema depth", max: SCHEMA_LIMITS.maxDepth, found: depth });
   if (exceeded.length > 0) return { problem: describe(exceeded), exceeded };
 
   // Every schema position, definitions included: patterns, `$id` and `$ref` are checked wherever they are written.
@@ -98,9 +110,12 @@ export function checkSchemaLimits(schema: Record<string, Json>): SchemaCheck {
     pending.push(...subschemas(s, true));
   }
   for (const s of all) {
-    if (s !== schema && (s.$id !== undefined || s.id !== undefined)) return { problem: "$id is only supported at the root of variablesSchema" };
+    if (s !== schema && (s.$id !== undefined || s.id !== undefined))
+      return { problem: "$id is only supported at the root of variablesSchema" };
     if (s.$ref !== undefined && (typeof s.$ref !== "string" || !(s.$ref === "#" || s.$ref.startsWith("#/")))) {
-      return { problem: `$ref ${JSON.stringify(s.$ref)} is not supported: only references inside variablesSchema ("#" or "#/…") are` };
+      return {
+        problem: `$ref ${JSON.stringify(s.$ref)} is not supported: only references inside variablesSchema ("#" or "#/…") are`,
+      };
     }
     if (s.uniqueItems === true && !hasScalarItems(s)) {
       return {
@@ -109,7 +124,10 @@ export function checkSchemaLimits(schema: Record<string, Json>): SchemaCheck {
           "for uniqueness takes time quadratic in the array's length",
       };
     }
-    const patterns = [...(typeof s.pattern === "string" ? [s.pattern] : []), ...(isObject(s.patternProperties) ? Object.keys(s.patternProperties) : [])];
+    const patterns = [
+      ...(typeof s.pattern === "string" ? [s.pattern] : []),
+      ...(isObject(s.patternProperties) ? Object.keys(s.patternProperties) : []),
+    ];
     for (const pattern of patterns) {
       try {
         compilePattern(pattern);
@@ -144,7 +162,10 @@ export function checkSchemaLimits(schema: Record<string, Json>): SchemaCheck {
     return total;
   }
   const total = expanded(schema);
-  if (cycle !== undefined) return { problem: `$ref ${JSON.stringify(cycle)} is recursive; recursive schemas are not supported in variablesSchema` };
+  if (cycle !== undefined)
+    return {
+      problem: `$ref ${JSON.stringify(cycle)} is recursive; recursive schemas are not supported in variablesSchema`,
+    };
   if (total > SCHEMA_LIMITS.maxExpandedNodes) {
     const over = [{ limit: "schema nodes with $ref expanded", max: SCHEMA_LIMITS.maxExpandedNodes, found: total }];
     return { problem: describe(over), exceeded: over };
@@ -154,7 +175,10 @@ export function checkSchemaLimits(schema: Record<string, Json>): SchemaCheck {
 
 function withoutSubschemas(s: Record<string, Json>): Record<string, Json> {
   return Object.fromEntries(
-    Object.entries(s).filter(([key]) => !SCHEMA_VALUED.has(key) && !SCHEMA_LISTS.has(key) && !SCHEMA_MAPS.has(key) && !DEFINITION_MAPS.has(key)),
+    Object.entries(s).filter(
+      ([key]) =>
+        !SCHEMA_VALUED.has(key) && !SCHEMA_LISTS.has(key) && !SCHEMA_MAPS.has(key) && !DEFINITION_MAPS.has(key),
+    ),
   );
 }
 
@@ -196,7 +220,10 @@ export function boundValidate(
       const errors = validate.errors ?? null;
       bounded.errors =
         errors && errors.length > SCHEMA_LIMITS.maxReportedErrors
-          ? [...errors.slice(0, SCHEMA_LIMITS.maxReportedErrors), summaryError(`and ${errors.length - SCHEMA_LIMITS.maxReportedErrors} more errors`)]
+          ? [
+              ...errors.slice(0, SCHEMA_LIMITS.maxReportedErrors),
+              summaryError(`and ${errors.length - SCHEMA_LIMITS.maxReportedErrors} more errors`),
+            ]
           : errors;
       return valid;
     } catch (err) {

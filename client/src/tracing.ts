@@ -60,7 +60,8 @@ export function promptSpanAttributes(link: PromptLink): Attributes {
   };
   const optional: Record<string, AttributeValue | undefined> = {
     [SemanticConventions.PROMPT_URL]: link.url,
-    [SemanticConventions.PROMPT_TEMPLATE_VARIABLES]: link.variables === undefined ? undefined : safeJson(link.variables),
+    [SemanticConventions.PROMPT_TEMPLATE_VARIABLES]:
+      link.variables === undefined ? undefined : safeJson(link.variables),
     [ATTR_PROMPTREG_LABEL]: link.label,
     [SemanticConventions.SESSION_ID]: link.sessionId,
     [SemanticConventions.USER_ID]: link.userId,
@@ -237,7 +238,13 @@ function promptContext(parent: Context, link: PromptLink): Context {
       (key === SemanticConventions.USER_ID && link.userId !== undefined);
     if (!replaced) bag[key] = value;
   }
-  const linkKeys = [SemanticConventions.PROMPT_ID, SemanticConventions.PROMPT_VENDOR, SemanticConventions.PROMPT_URL, ATTR_PROMPTREG_LABEL, ATTR_PROMPTREG_SOURCE];
+  const linkKeys = [
+    SemanticConventions.PROMPT_ID,
+    SemanticConventions.PROMPT_VENDOR,
+    SemanticConventions.PROMPT_URL,
+    ATTR_PROMPTREG_LABEL,
+    ATTR_PROMPTREG_SOURCE,
+  ];
   for (const key of linkKeys) {
     if (attributes[key] !== undefined) bag[key] = attributes[key];
   }
@@ -258,7 +265,10 @@ function promptContext(parent: Context, link: PromptLink): Context {
 function isModelCallSpan(span: Span): boolean {
   const attributes = readAttributes(span);
   if (!attributes) return false;
-  return attributes[SemanticConventions.OPENINFERENCE_SPAN_KIND] !== undefined || attributes[ATTR_GEN_AI_OPERATION_NAME] !== undefined;
+  return (
+    attributes[SemanticConventions.OPENINFERENCE_SPAN_KIND] !== undefined ||
+    attributes[ATTR_GEN_AI_OPERATION_NAME] !== undefined
+  );
 }
 
 function isLlmSpan(span: Span): boolean {

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHarness, enc, type Harness } from "../../test/helpers/harness.js";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((file) => existsSync(file));
-if (!CHROMIUM) console.log("browser.test.ts skipped: no Chromium at /usr/bin/chromium to run the client's browser bundle in");
+if (!CHROMIUM)
+  console.log("browser.test.ts skipped: no Chromium at /usr/bin/chromium to run the client's browser bundle in");
 
 const ROOT_ENTRY = path.resolve(import.meta.dirname, "../src/index.ts");
 const PAGE = "/browser-test/";
@@ -69,7 +70,15 @@ describe.skipIf(!CHROMIUM)("the client in a browser", () => {
   let metafile: Metafile;
 
   beforeAll(async () => {
-    const built = await build({ entryPoints: [ROOT_ENTRY], bundle: true, platform: "browser", format: "esm", write: false, metafile: true, logLevel: "silent" });
+    const built = await build({
+      entryPoints: [ROOT_ENTRY],
+      bundle: true,
+      platform: "browser",
+      format: "esm",
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+    });
     bundle = built.outputFiles[0]!.text;
     metafile = built.metafile;
     harness = await createHarness();
@@ -77,7 +86,8 @@ describe.skipIf(!CHROMIUM)("the client in a browser", () => {
     // The page and the bundle from the registry's own origin; everything else goes to the registry.
     server = http.createServer((req, res) => {
       if (req.url === PAGE) res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(pageHtml);
-      else if (req.url === `${PAGE}client.js`) res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(bundle);
+      else if (req.url === `${PAGE}client.js`)
+        res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(bundle);
       else harness.app(req, res);
     });
     server.listen(0, "127.0.0.1");
@@ -85,7 +95,15 @@ describe.skipIf(!CHROMIUM)("the client in a browser", () => {
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      args: [
+        "--no-sandbox",
+        "--headless",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
     });
   });
 
@@ -101,7 +119,9 @@ describe.skipIf(!CHROMIUM)("the client in a browser", () => {
     expect(inputs.some((input) => input.endsWith("client/src/client.ts"))).toBe(true);
     expect(inputs.filter((input) => input.startsWith("node:") || /^(fs|crypto|path|os)$/.test(input))).toEqual([]);
     // lru-cache resolves to its browser build, which needs no diagnostics_channel.
-    expect(inputs.filter((input) => input.includes("lru-cache"))).toEqual([expect.stringContaining("lru-cache/dist/esm/browser/")]);
+    expect(inputs.filter((input) => input.includes("lru-cache"))).toEqual([
+      expect.stringContaining("lru-cache/dist/esm/browser/"),
+    ]);
   });
 
   it("gets, caches and renders prompts from the real registry", async () => {

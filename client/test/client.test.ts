@@ -11,7 +11,13 @@ import { SemanticConventions as S } from "@arizeai/openinference-semantic-conven
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../src/commands.js";
 import { parseRetryAfter } from "../src/http.js";
-import { createClient, createPromptSpanProcessor, pullSnapshot, RegistryError, type ClientOptions } from "../src/index.js";
+import {
+  createClient,
+  createPromptSpanProcessor,
+  pullSnapshot,
+  RegistryError,
+  type ClientOptions,
+} from "../src/index.js";
 import { RenderError } from "../src/render.js";
 import { readSnapshotFile } from "../src/snapshot-file.js";
 import { enc, recordingFetch, startBlackHole, startRegistry, startScripted, type Registry } from "./helpers.js";
@@ -70,7 +76,9 @@ describe("cache", () => {
     expect(second.source).toBe("cache");
     expect(second).not.toBe(first);
     expect(second.render({ who: "you" })).toBe("Hello you");
-    expect(rec.calls.map((call) => call.url)).toEqual([`${registry.baseUrl}/api/v1/prompts/cache%2Ffresh/resolve?ref=production`]);
+    expect(rec.calls.map((call) => call.url)).toEqual([
+      `${registry.baseUrl}/api/v1/prompts/cache%2Ffresh/resolve?ref=production`,
+    ]);
   });
 
   it("returns an expired hit at once and revalidates it with one background request (If-None-Match, 304)", async () => {
@@ -147,7 +155,10 @@ describe("cache", () => {
     expect(rec.calls).toHaveLength(3);
     const again = await c.get("inv/foo");
     expect(again.source).toBe("network");
-    expect(rec.calls[3]).toMatchObject({ url: expect.stringContaining("/inv%2Ffoo/resolve?ref=production"), status: 304 });
+    expect(rec.calls[3]).toMatchObject({
+      url: expect.stringContaining("/inv%2Ffoo/resolve?ref=production"),
+      status: 304,
+    });
     expect(rec.calls[3]!.ifNoneMatch).toBeTruthy();
     expect((await c.get("inv/foo")).source).toBe("cache");
 
@@ -181,11 +192,20 @@ describe("cache", () => {
     const v2 = await registry.publish("cache/lru", "two {{x}}", ["staging"]);
     const v3 = await registry.publish("cache/lru", "three {{x}}");
     const c = client({ versionCacheSize: 2, refCacheSize: 1 });
-    const source = async (selector: { version?: string; label?: string }) => (await c.get("cache/lru", selector)).source;
-    expect([await source({ version: v1 }), await source({ version: v2 }), await source({ version: v1 })]).toEqual(["network", "network", "cache"]);
+    const source = async (selector: { version?: string; label?: string }) =>
+      (await c.get("cache/lru", selector)).source;
+    expect([await source({ version: v1 }), await source({ version: v2 }), await source({ version: v1 })]).toEqual([
+      "network",
+      "network",
+      "cache",
+    ]);
     expect(await source({ version: v3 })).toBe("network");
     expect([await source({ version: v1 }), await source({ version: v2 })]).toEqual(["cache", "network"]);
-    expect([await source({}), await source({ label: "staging" }), await source({})]).toEqual(["network", "network", "network"]);
+    expect([await source({}), await source({ label: "staging" }), await source({})]).toEqual([
+      "network",
+      "network",
+      "network",
+    ]);
   });
 });
 
@@ -224,17 +244,34 @@ describe("when the registry cannot be reached", () => {
     expect(rec.calls).toHaveLength(calls);
 
     const fromSnapshot = await createClient({ ...options, snapshot }).get(name);
-    expect([fromSnapshot.source, fromSnapshot.version, fromSnapshot.label]).toEqual(["snapshot", version, "production"]);
+    expect([fromSnapshot.source, fromSnapshot.version, fromSnapshot.label]).toEqual([
+      "snapshot",
+      version,
+      "production",
+    ]);
     expect(fromSnapshot.render({ product: "P", question: "Q?" })).toEqual([
       { role: "system", content: "You triage for P." },
       { role: "user", content: "Q?" },
     ]);
 
     const bare = createClient(options);
-    const fallback = await bare.get(name, { fallback: { template: [{ role: "user", content: "Help with {{question}}" }], config: { model: "m" } } });
-    expect(fallback).toMatchObject({ source: "fallback", version: "fallback", label: "production", type: "chat", config: { model: "m" } });
+    const fallback = await bare.get(name, {
+      fallback: { template: [{ role: "user", content: "Help with {{question}}" }], config: { model: "m" } },
+    });
+    expect(fallback).toMatchObject({
+      source: "fallback",
+      version: "fallback",
+      label: "production",
+      type: "chat",
+      config: { model: "m" },
+    });
     expect(fallback.render({ question: "billing" })).toEqual([{ role: "user", content: "Help with billing" }]);
-    expect(fallback.link()).toMatchObject({ name, version: "fallback", source: "fallback", variables: { question: "billing" } });
+    expect(fallback.link()).toMatchObject({
+      name,
+      version: "fallback",
+      source: "fallback",
+      variables: { question: "billing" },
+    });
     expect(fallback.link().url).toBeUndefined();
     expect((await bare.get(name, { version: "3.1.4", fallback: "" })).version).toBe("3.1.4");
 
@@ -265,13 +302,22 @@ describe("when the registry cannot be reached", () => {
 });
 
 describe("retries and errors", () => {
-  const errorBody = (status: number, code: string) => ({ error: { code, message: `scripted ${status}`, requestId: `req-${status}` } });
+  const errorBody = (status: number, code: string) => ({
+    error: { code, message: `scripted ${status}`, requestId: `req-${status}` },
+  });
 
   it("retries a 503 after the Retry-After it was given, in seconds", async () => {
     await registry.publish("retry/a", "retried {{x}}", ["production"]);
-    const proxy = await startScripted(registry.baseUrl, [{ status: 503, headers: { "Retry-After": "1" }, body: errorBody(503, "unavailable") }]);
+    const proxy = await startScripted(registry.baseUrl, [
+      { status: 503, headers: { "Retry-After": "1" }, body: errorBody(503, "unavailable") },
+    ]);
     try {
-      const c = createClient({ baseUrl: proxy.url, apiKey: registry.harness.adminKey, retryBaseDelayMs: 1, coldBudgetMs: 5_000 });
+      const c = createClient({
+        baseUrl: proxy.url,
+        apiKey: registry.harness.adminKey,
+        retryBaseDelayMs: 1,
+        coldBudgetMs: 5_000,
+      });
       const start = performance.now();
       const prompt = await c.get("retry/a");
       expect(performance.now() - start).toBeGreaterThanOrEqual(950);
@@ -289,7 +335,12 @@ describe("retries and errors", () => {
       { status: 429, headers: { "Retry-After": "0" }, body: errorBody(429, "rate_limited") },
     ]);
     try {
-      const c = createClient({ baseUrl: proxy.url, apiKey: registry.harness.adminKey, retryBaseDelayMs: 10_000, coldBudgetMs: 30_000 });
+      const c = createClient({
+        baseUrl: proxy.url,
+        apiKey: registry.harness.adminKey,
+        retryBaseDelayMs: 10_000,
+        coldBudgetMs: 30_000,
+      });
       const start = performance.now();
       expect((await c.get("retry/b")).source).toBe("network");
       expect(performance.now() - start).toBeLessThan(1_000);
@@ -345,13 +396,19 @@ describe("retries and errors", () => {
 
   it("throws the registry's own errors as RegistryError with status, code, message and request id", async () => {
     await registry.publish("errors/known", "known {{x}}", ["production"]);
-    const unauthorized = await caught(createClient({ baseUrl: registry.baseUrl, apiKey: "pr_wrong_key" }).get("errors/known"));
+    const unauthorized = await caught(
+      createClient({ baseUrl: registry.baseUrl, apiKey: "pr_wrong_key" }).get("errors/known"),
+    );
     expect(unauthorized).toMatchObject({ name: "RegistryError", status: 401, code: "unauthorized" });
     expect(unauthorized.requestId).toEqual(expect.any(String));
 
     const c = client();
     const missing = await caught(c.get("errors/unknown"));
-    expect(missing).toMatchObject({ status: 404, code: "not_found", message: expect.stringContaining("errors/unknown") });
+    expect(missing).toMatchObject({
+      status: 404,
+      code: "not_found",
+      message: expect.stringContaining("errors/unknown"),
+    });
     const noLabel = await caught(c.get("errors/known", { label: "nope" }));
     expect(noLabel).toMatchObject({ status: 404, message: expect.stringContaining("nope") });
     const invalid = await caught(c.get("errors/known", { version: ">>> nonsense" }));
@@ -370,7 +427,11 @@ describe("preload", () => {
     const result = await c.preload(["pre/a", "pre/b:staging", { name: "pre/a", version: va }]);
     expect(result).toEqual({ loaded: ["pre/a:production", "pre/b:staging", `pre/a:${va}`], failed: [] });
     expect(rec.calls).toHaveLength(3);
-    const sources = await Promise.all([c.get("pre/a"), c.get("pre/b", { label: "staging" }), c.get("pre/a", { version: va })]);
+    const sources = await Promise.all([
+      c.get("pre/a"),
+      c.get("pre/b", { label: "staging" }),
+      c.get("pre/a", { version: va }),
+    ]);
     expect(sources.map((p) => p.source)).toEqual(["cache", "cache", "cache"]);
     expect(rec.calls).toHaveLength(3);
 
@@ -406,7 +467,7 @@ describe("rendering and linking", () => {
     const chat = [
       { role: "system", content: "You work for {{company.name}} & {{company.legal}}." },
       { type: "placeholder", name: "history" },
-      { role: "user", content: "{{#each questions}}<q n=\"{{@index}}\">{{this}}</q>{{/each}}" },
+      { role: "user", content: '{{#each questions}}<q n="{{@index}}">{{this}}</q>{{/each}}' },
     ];
     const chatValues = {
       company: { name: "<b>Bold</b>", legal: "A&B" },
@@ -431,8 +492,18 @@ describe("rendering and linking", () => {
     prompt.render({ x: "one" });
     const url = `${registry.baseUrl}/api/v1/prompts/link%2Fa/versions/${version}`;
     expect(prompt.url).toBe(url);
-    expect(prompt.link()).toMatchObject({ name: "link/a", version, label: "production", source: "network", variables: { x: "one" }, sessionId: "s-1", userId: "u-1" });
-    expect(await registry.api("GET", `/prompts/link%2Fa/versions/${version}`)).toMatchObject({ contentHash: prompt.contentHash });
+    expect(prompt.link()).toMatchObject({
+      name: "link/a",
+      version,
+      label: "production",
+      source: "network",
+      variables: { x: "one" },
+      sessionId: "s-1",
+      userId: "u-1",
+    });
+    expect(await registry.api("GET", `/prompts/link%2Fa/versions/${version}`)).toMatchObject({
+      contentHash: prompt.contentHash,
+    });
 
     const exporter = new InMemorySpanExporter();
     const provider = new NodeTracerProvider({
@@ -491,7 +562,11 @@ describe("snapshots", () => {
   async function cli(args: string[], env: Record<string, string>) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runCli(args, { env: { PATH: process.env.PATH!, ...env }, out: (t) => out.push(t), err: (t) => err.push(t) });
+    const code = await runCli(args, {
+      env: { PATH: process.env.PATH!, ...env },
+      out: (t) => out.push(t),
+      err: (t) => err.push(t),
+    });
     return { code, stdout: out.join("\n"), stderr: err.join("\n") };
   }
 
@@ -509,30 +584,53 @@ describe("snapshots", () => {
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain("cli/missing:production");
     expect(await readdir(dir)).toEqual(["prompts.snapshot.json"]);
-    expect(JSON.parse(await readFile(out, "utf8"))).toMatchObject({ format: "promptreg-snapshot/1", baseUrl: registry.baseUrl, project: "default" });
+    expect(JSON.parse(await readFile(out, "utf8"))).toMatchObject({
+      format: "promptreg-snapshot/1",
+      baseUrl: registry.baseUrl,
+      project: "default",
+    });
 
     const down = await registry.listenAgain();
     await down.close();
     const c = createClient({ baseUrl: down.url, apiKey: "k", snapshot: readSnapshotFile(out), retryBaseDelayMs: 1 });
-    const prompts = await Promise.all([c.get("cli/a"), c.get("cli/a", { label: "staging" }), c.get("cli/a", { version })]);
+    const prompts = await Promise.all([
+      c.get("cli/a"),
+      c.get("cli/a", { label: "staging" }),
+      c.get("cli/a", { version }),
+    ]);
     expect(prompts.map((p) => [p.source, p.version])).toEqual(Array(3).fill(["snapshot", version]));
     expect(prompts[0]!.render({ x: 1 })).toBe("cli 1");
   });
 
   it("refuses a bad snapshot file when it is read, naming the file", async () => {
     const bad = path.join(dir, "bad.snapshot.json");
-    await writeFile(bad, JSON.stringify({ format: "promptreg-snapshot/1", createdAt: "now", baseUrl: "x", entries: [{ name: "a" }] }));
+    await writeFile(
+      bad,
+      JSON.stringify({ format: "promptreg-snapshot/1", createdAt: "now", baseUrl: "x", entries: [{ name: "a" }] }),
+    );
     expect(() => readSnapshotFile(bad)).toThrow(
-      expect.objectContaining({ code: "invalid_snapshot", message: expect.stringMatching(/bad\.snapshot\.json.*entries\.0/) }),
+      expect.objectContaining({
+        code: "invalid_snapshot",
+        message: expect.stringMatching(/bad\.snapshot\.json.*entries\.0/),
+      }),
     );
     expect(() => readSnapshotFile(path.join(dir, "absent.json"))).toThrow(/absent\.json/);
     await writeFile(bad, "{ not json");
-    expect(() => readSnapshotFile(bad)).toThrow(expect.objectContaining({ code: "invalid_snapshot", message: expect.stringMatching(/bad\.snapshot\.json is not JSON/) }));
+    expect(() => readSnapshotFile(bad)).toThrow(
+      expect.objectContaining({
+        code: "invalid_snapshot",
+        message: expect.stringMatching(/bad\.snapshot\.json is not JSON/),
+      }),
+    );
     await rm(bad);
   });
 
   it("says how to read a snapshot file when given its path", () => {
-    const options = { baseUrl: registry.baseUrl, apiKey: "k", snapshot: "prompts.snapshot.json" } as unknown as ClientOptions;
+    const options = {
+      baseUrl: registry.baseUrl,
+      apiKey: "k",
+      snapshot: "prompts.snapshot.json",
+    } as unknown as ClientOptions;
     expect(() => createClient(options)).toThrow(
       new TypeError(
         "snapshot takes a snapshot object; to use a file written by `promptreg pull`, pass readSnapshotFile(path) from '@promptreg/client/snapshot-file'",

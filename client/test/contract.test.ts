@@ -26,7 +26,8 @@ interface Case {
 const cases: Case[] = [
   {
     name: "RAG prompt with optional context",
-    template: "Answer from the context when there is one.\n{{#if context}}Context:\n{{context}}\n{{/if}}Question: {{question}}",
+    template:
+      "Answer from the context when there is one.\n{{#if context}}Context:\n{{context}}\n{{/if}}Question: {{question}}",
     values: { context: "Refunds take 5 days.", question: "When is my refund?" },
     contract: [opt("context"), req("question")],
   },
@@ -38,7 +39,8 @@ const cases: Case[] = [
   },
   {
     name: "inverse section for the absent case",
-    template: "{{^context}}No context available.{{/context}}{{#if context}}Context: {{context}}{{/if}}\nQ: {{question}}",
+    template:
+      "{{^context}}No context available.{{/context}}{{#if context}}Context: {{context}}{{/if}}\nQ: {{question}}",
     values: { context: "ctx", question: "q" },
     contract: [opt("context"), req("question")],
   },
@@ -51,13 +53,24 @@ const cases: Case[] = [
   {
     name: "each with an else",
     template: "Documents:\n{{#each documents}}- {{title}}: {{body}}\n{{else}}(none)\n{{/each}}",
-    values: { documents: [{ title: "Refunds", body: "5 days" }, { title: "Ünïcode", body: "✓" }] },
+    values: {
+      documents: [
+        { title: "Refunds", body: "5 days" },
+        { title: "Ünïcode", body: "✓" },
+      ],
+    },
     contract: [opt("documents")],
   },
   {
     name: "few-shot examples",
     template: "{{#each examples}}Q: {{q}}\nA: {{a}}\n\n{{/each}}Q: {{question}}\nA:",
-    values: { examples: [{ q: "2+2", a: "4" }, { q: "0.1+0.2", a: "0.30000000000000004" }], question: "3+3" },
+    values: {
+      examples: [
+        { q: "2+2", a: "4" },
+        { q: "0.1+0.2", a: "0.30000000000000004" },
+      ],
+      question: "3+3",
+    },
     contract: [opt("examples"), req("question")],
   },
   {
@@ -272,7 +285,10 @@ describe("consistency", () => {
   it("#with and a dotted path refuse the same data, and accept the same null", () => {
     const r = createRenderer();
     for (const template of ["{{#with user}}{{name}}{{/with}}", "{{user.name}}"]) {
-      expect((thrown(() => r.render(version(template), { user: {} })) as RenderError).details.missing, template).toEqual(["user.name"]);
+      expect(
+        (thrown(() => r.render(version(template), { user: {} })) as RenderError).details.missing,
+        template,
+      ).toEqual(["user.name"]);
       expect(r.render(version(template), { user: null }), template).toEqual({ text: "" });
       expect(r.render(version(template), { user: { name: null } }), template).toEqual({ text: "" });
     }
@@ -281,7 +297,9 @@ describe("consistency", () => {
   it("accepts under strictExtras every variable the template reads", () => {
     const r = createRenderer();
     const template = '{{lookup . "user-name"}} {{log}}{{#if context}} {{context}}{{/if}}';
-    expect(r.render(version(template), { "user-name": "a", log: "b", context: "c" }, { strictExtras: true })).toEqual({ text: "a b c" });
+    expect(r.render(version(template), { "user-name": "a", log: "b", context: "c" }, { strictExtras: true })).toEqual({
+      text: "a b c",
+    });
   });
 
   it("derives a chat template's messages together, a placeholder typed as messages", () => {
@@ -305,7 +323,9 @@ describe("refused at publish", () => {
         "depending on its value: write {{#if show_sources}}…{{/if}} to test it, {{#with show_sources}}…{{/with}} to enter an object " +
         "or {{#each show_sources}}…{{/each}} to loop over a list - 1:0",
     );
-    expect(() => analyzeTemplate("{{^items}}none{{else}}{{name}}{{/items}}", null, { publishing: true })).toThrow(/Mustache-style section/);
+    expect(() => analyzeTemplate("{{^items}}none{{else}}{{name}}{{/items}}", null, { publishing: true })).toThrow(
+      /Mustache-style section/,
+    );
     expect(analyzeTemplate(template)).toEqual([opt("show_sources")]);
     const values = { show_sources: { sources: "inside" } };
     expect(createRenderer().render(version(template), values)).toEqual({ text: handlebars(template, values) });

@@ -21,7 +21,11 @@ async function renderInWorker(name: string, values: Record<string, unknown>): Pr
   const job: RenderJob = { baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, name, values };
   // The worker loads the TypeScript sources through tsx, registered before the worker's module is imported.
   const entry = new URL("./render-worker.ts", import.meta.url).href;
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
+  const tsx = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve("tsx/esm/api")
+      .replace(/\.cjs$/, ".mjs"),
+  ).href;
   const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
   const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), { workerData: job });
   const timeout = AbortSignal.timeout(HANG_MS);
@@ -42,9 +46,15 @@ describe("the client's renderer cannot be frozen by a schema from the registry",
       template: "Hi {{name}}",
       variablesSchema: { type: "object", properties: { name: { type: "string", pattern: "^(a+)+$" } } },
     });
-    for (const name of ["a".repeat(40) + "!", "a".repeat(20_000) + "!"]) {
+    for (const name of [`${"a".repeat(40)}!`, `${"a".repeat(20_000)}!`]) {
       const outcome = await renderInWorker("evil", { name });
-      expect(outcome).toMatchObject({ error: { name: "RenderError", code: "invalid_variables", message: 'invalid variables: /name must match pattern "^(a+)+$"' } });
+      expect(outcome).toMatchObject({
+        error: {
+          name: "RenderError",
+          code: "invalid_variables",
+          message: 'invalid variables: /name must match pattern "^(a+)+$"',
+        },
+      });
       expect(outcome.ms).toBeLessThan(1_000);
     }
     expect(await renderInWorker("evil", { name: "aaaa" })).toMatchObject({ text: "Hi aaaa" });
@@ -61,9 +71,12 @@ describe("the client's renderer cannot be frozen by a schema from the registry",
       where: { prompt: { name: "old-row" } },
       data: { variablesSchema: { type: "object", properties: { code: { type: "string", pattern: lookahead } } } },
     });
-    const outcome = await renderInWorker("old-row", { code: "a".repeat(40) + "!" });
+    const outcome = await renderInWorker("old-row", { code: `${"a".repeat(40)}!` });
     expect(outcome).toMatchObject({
-      error: { name: "TemplateError", message: expect.stringContaining(`pattern "^(?=(a+)+$)" is not supported: invalid or unsupported Perl syntax`) },
+      error: {
+        name: "TemplateError",
+        message: expect.stringContaining(`pattern "^(?=(a+)+$)" is not supported: invalid or unsupported Perl syntax`),
+      },
     });
     expect(outcome.ms).toBeLessThan(1_000);
   });

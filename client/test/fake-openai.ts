@@ -45,7 +45,14 @@ function completion(model: string): string {
     object: "chat.completion",
     created: 1_700_000_000,
     model,
-    choices: [{ index: 0, message: { role: "assistant", content: "hello", refusal: null }, finish_reason: "stop", logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: "hello", refusal: null },
+        finish_reason: "stop",
+        logprobs: null,
+      },
+    ],
     usage: { prompt_tokens: 11, completion_tokens: 2, total_tokens: 13 },
   });
 }
@@ -90,7 +97,9 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
         return;
       }
       if (ask.endsWith("stream:error")) {
-        res.end(`event: error\ndata: ${JSON.stringify({ error: { message: "fake overload mid-stream", type: "server_error" } })}\n\n`);
+        res.end(
+          `event: error\ndata: ${JSON.stringify({ error: { message: "fake overload mid-stream", type: "server_error" } })}\n\n`,
+        );
         return;
       }
       res.write(chunk(body.model, "lo", "stop"));

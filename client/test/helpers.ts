@@ -53,7 +53,10 @@ export async function startRegistry(): Promise<Registry> {
     async api(method, path, body, expected) {
       const res = await fetch(`${main.url}/api/v1${path}`, {
         method,
-        headers: { Authorization: `Bearer ${harness.adminKey}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+        headers: {
+          Authorization: `Bearer ${harness.adminKey}`,
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
@@ -63,7 +66,10 @@ export async function startRegistry(): Promise<Registry> {
       return text ? JSON.parse(text) : undefined;
     },
     async publish(name, template, labels) {
-      const version = await registry.api("POST", `/prompts/${enc(name)}/versions`, { template, ...(labels ? { labels } : {}) });
+      const version = await registry.api("POST", `/prompts/${enc(name)}/versions`, {
+        template,
+        ...(labels ? { labels } : {}),
+      });
       return version.version as string;
     },
     async listenAgain() {
@@ -123,7 +129,9 @@ export async function startScripted(
       res.end(step.body === undefined ? "" : JSON.stringify(step.body));
       return;
     }
-    const upstream = await fetch(`${target}${req.url}`, { headers: { authorization: req.headers.authorization ?? "" } });
+    const upstream = await fetch(`${target}${req.url}`, {
+      headers: { authorization: req.headers.authorization ?? "" },
+    });
     const headers: Record<string, string> = {};
     for (const name of ["content-type", "etag", "x-request-id"]) {
       const value = upstream.headers.get(name);

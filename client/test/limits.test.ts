@@ -1,7 +1,14 @@
 import Handlebars from "handlebars";
 import { describe, expect, it } from "vitest";
 import { RENDER_LIMITS, TEMPLATE_LIMITS, scanTemplate, templateLimitsExceeded } from "../src/limits.js";
-import { RenderError, TemplateError, analyzeTemplate, checkVariablesSchema, createRenderer, type RenderableVersion } from "../src/render.js";
+import {
+  RenderError,
+  TemplateError,
+  analyzeTemplate,
+  checkVariablesSchema,
+  createRenderer,
+  type RenderableVersion,
+} from "../src/render.js";
 import { SCHEMA_LIMITS, checkSchemaLimits } from "../src/schema-limits.js";
 import type { Template } from "../src/contract.js";
 
@@ -12,7 +19,10 @@ function fromAst(source: string): { nodes: number; depth: number } {
   let depth = 0;
   function visit(node: unknown, level: number): void {
     if (node === null || typeof node !== "object") return;
-    if (Array.isArray(node)) return node.forEach((n) => visit(n, level));
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n, level);
+      return;
+    }
     const n = node as Record<string, unknown> & { type?: string };
     let next = level;
     if (n.type === "BlockStatement" || n.type === "SubExpression") {
@@ -21,7 +31,8 @@ function fromAst(source: string): { nodes: number; depth: number } {
     }
     if (n.type && n.type !== "Program" && n.type !== "ContentStatement" && n.type !== "Hash") nodes++;
     for (const [key, value] of Object.entries(n)) {
-      if (key === "loc" || key === "strip" || key === "openStrip" || key === "closeStrip" || key === "inverseStrip") continue;
+      if (key === "loc" || key === "strip" || key === "openStrip" || key === "closeStrip" || key === "inverseStrip")
+        continue;
       const chained = key === "inverse" && (value as { chained?: boolean } | undefined)?.chained;
       visit(value, chained ? level : next);
     }
@@ -31,7 +42,12 @@ function fromAst(source: string): { nodes: number; depth: number } {
 }
 
 function version(template: Template, variablesSchema?: Record<string, unknown>): RenderableVersion {
-  return { contentHash: JSON.stringify([template, variablesSchema ?? null]), template, variables: analyzeTemplate(template, variablesSchema), variablesSchema };
+  return {
+    contentHash: JSON.stringify([template, variablesSchema ?? null]),
+    template,
+    variables: analyzeTemplate(template, variablesSchema),
+    variablesSchema,
+  };
 }
 
 function thrown(fn: () => unknown): Error {
@@ -51,7 +67,7 @@ describe("scanTemplate", () => {
       "{{#each items}}{{title}} {{../prefix}} {{@root.x}}{{else}}none{{/each}}",
       "{{#if a}}A{{else if b}}B{{else if (lookup c d)}}C{{else}}D{{/if}}",
       "{{~#if a~}} x {{~/if~}}",
-      '{{lookup map "a }} b"}} {{lookup map \'it\\\'s\'}} {{lookup map [odd key]}}',
+      "{{lookup map \"a }} b\"}} {{lookup map 'it\\'s'}} {{lookup map [odd key]}}",
       "{{log a b c level=lvl tag=(lookup x y)}}",
       "{{#if (lookup (lookup a b) (lookup c d))}}{{#with e}}{{#each f}}{{g}}{{/each}}{{/with}}{{/if}}",
       "{{#section}}in{{/section}}{{^inverse}}out{{/inverse}}{{#a}}x{{^}}y{{/a}}",
@@ -77,7 +93,7 @@ describe("scanTemplate", () => {
   });
 
   it("measures the issue's 20,000-deep template in milliseconds, without Handlebars", () => {
-    const deep = "{{#if a}}".repeat(20_000) + "x" + "{{/if}}".repeat(20_000);
+    const deep = `${"{{#if a}}".repeat(20_000)}x${"{{/if}}".repeat(20_000)}`;
     // Each opening tag is three nodes: the block, `if` and `a`.
     expect(scanTemplate(deep)).toEqual({ chars: deep.length, nodes: 60_000, depth: 20_000 });
   });
@@ -88,7 +104,11 @@ describe("templateLimitsExceeded", () => {
     const nested = "{{#if a}}".repeat(TEMPLATE_LIMITS.maxDepth) + "{{/if}}".repeat(TEMPLATE_LIMITS.maxDepth);
     const filler = "{{b}}".repeat((TEMPLATE_LIMITS.maxNodes - 3 * TEMPLATE_LIMITS.maxDepth) / 2);
     const atLimit = nested + filler + "x".repeat(TEMPLATE_LIMITS.maxChars - nested.length - filler.length);
-    expect(scanTemplate(atLimit)).toEqual({ chars: TEMPLATE_LIMITS.maxChars, nodes: TEMPLATE_LIMITS.maxNodes, depth: TEMPLATE_LIMITS.maxDepth });
+    expect(scanTemplate(atLimit)).toEqual({
+      chars: TEMPLATE_LIMITS.maxChars,
+      nodes: TEMPLATE_LIMITS.maxNodes,
+      depth: TEMPLATE_LIMITS.maxDepth,
+    });
     expect(templateLimitsExceeded(atLimit)).toEqual([]);
     expect(analyzeTemplate(atLimit).map((v) => v.name)).toEqual(["a", "b"]);
   });
@@ -106,10 +126,12 @@ describe("templateLimitsExceeded", () => {
     expect(thrown(() => analyzeTemplate("é".repeat(TEMPLATE_LIMITS.maxChars + 1))).message).toBe(
       "template exceeds a limit: template size (characters) 100001 (limit 100000)",
     );
-    expect(thrown(() => analyzeTemplate("{{log " + "a ".repeat(1_000) + "}}")).message).toContain("template nodes 1002 (limit 600)");
-    expect(thrown(() => analyzeTemplate("{{lookup " + "(lookup ".repeat(40) + "a b" + ")".repeat(40) + " c}}")).message).toContain(
-      "nesting depth 40 (limit 32)",
+    expect(thrown(() => analyzeTemplate(`{{log ${"a ".repeat(1_000)}}}`)).message).toContain(
+      "template nodes 1002 (limit 600)",
     );
+    expect(
+      thrown(() => analyzeTemplate(`{{lookup ${"(lookup ".repeat(40)}a b${")".repeat(40)} c}}`)).message,
+    ).toContain("nesting depth 40 (limit 32)");
   });
 
   it("adds up the messages of a chat template", () => {
@@ -128,8 +150,13 @@ describe("render limits", () => {
     const nested = version("{{#each a}}{{#each ../a}}{{#each ../../a}}{{this}}{{/each}}{{/each}}{{/each}}");
     const err = thrown(() => renderer.render(nested, { a: items }));
     expect(err).toBeInstanceOf(RenderError);
-    expect(err).toMatchObject({ code: "limit_exceeded", details: { limit: { limit: "render steps", max: RENDER_LIMITS.maxSteps } } });
-    expect(err.message).toBe("rendering needs more than 250000 steps (loop iterations × (5 + nodes in the loop's body))");
+    expect(err).toMatchObject({
+      code: "limit_exceeded",
+      details: { limit: { limit: "render steps", max: RENDER_LIMITS.maxSteps } },
+    });
+    expect(err.message).toBe(
+      "rendering needs more than 250000 steps (loop iterations × (5 + nodes in the loop's body))",
+    );
     // A small body over many items fits: 20,000 iterations of a 7-node block (`each rows` and two mustaches), 12 steps each.
     const rows = version("{{#each rows}}{{id}},{{name}}\n{{/each}}");
     const many = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: "n" }));
@@ -152,10 +179,12 @@ describe("render limits", () => {
       { role: "user", content: "{{a}}{{a}}{{a}}" },
       { role: "assistant", content: "{{a}}{{a}}{{a}}" },
     ]);
-    expect(thrown(() => renderer.render(chat, { a: big })).message).toBe("the rendered text would exceed 5000000 characters");
+    expect(thrown(() => renderer.render(chat, { a: big })).message).toBe(
+      "the rendered text would exceed 5000000 characters",
+    );
     expect(renderer.render(version("{{a}}{{a}}{{a}}{{a}}{{a}}"), { a: big })).toMatchObject({ text: big.repeat(5) });
     // Past the longest string the engine can build: refused, not a crash.
-    const amplified = version("{{#each a}}" + "{{../b}}".repeat(200) + "{{/each}}");
+    const amplified = version(`{{#each a}}${"{{../b}}".repeat(200)}{{/each}}`);
     expect(thrown(() => renderer.render(amplified, { a: [1, 2], b: big }))).toMatchObject({ code: "limit_exceeded" });
     expect(thrown(() => renderer.render(version("{{b}}".repeat(300)), { b: big.repeat(2) }))).toMatchObject({
       code: "limit_exceeded",
@@ -168,7 +197,9 @@ describe("render limits", () => {
     const original = console.log;
     console.log = (...args: unknown[]) => logged.push(args);
     try {
-      expect(createRenderer().render(version("{{#each a}}{{log}}{{/each}}"), { a: [1, 2, 3], log: "x" })).toEqual({ text: "" });
+      expect(createRenderer().render(version("{{#each a}}{{log}}{{/each}}"), { a: [1, 2, 3], log: "x" })).toEqual({
+        text: "",
+      });
       expect(createRenderer().render(version("{{log}}"), { log: "forged line" })).toEqual({ text: "forged line" });
       expect(() => version("{{log this}}")).toThrow(/unknown helper "log"/);
     } finally {
@@ -187,11 +218,15 @@ describe("schema limits", () => {
 
   it("refuses unsupported patterns wherever a schema can hold one", () => {
     const lookahead = "^(?=.*[0-9]).+$";
-    expect(problem({ properties: { p: { type: "string", pattern: lookahead } } })).toContain(`pattern "^(?=.*[0-9]).+$" is not supported`);
+    expect(problem({ properties: { p: { type: "string", pattern: lookahead } } })).toContain(
+      `pattern "^(?=.*[0-9]).+$" is not supported`,
+    );
     expect(problem({ patternProperties: { [lookahead]: {} } })).toContain("is not supported");
     expect(problem({ propertyNames: { pattern: "(a)\\1" } })).toContain('pattern "(a)\\\\1" is not supported');
     expect(problem({ definitions: { unused: { pattern: "(?<=a)b" } } })).toContain("is not supported");
-    expect(problem({ properties: { list: { items: { anyOf: [{ pattern: "[" }] } } } })).toContain("not a valid ECMAScript regular expression");
+    expect(problem({ properties: { list: { items: { anyOf: [{ pattern: "[" }] } } } })).toContain(
+      "not a valid ECMAScript regular expression",
+    );
   });
 
   it("refuses schemas too large, too deep, or expanding through $ref", () => {
@@ -202,30 +237,52 @@ describe("schema limits", () => {
     for (let i = 0; i < 20; i++) deep = { type: "object", properties: { x: deep } };
     expect(problem(deep)).toBe("variablesSchema exceeds a limit: schema depth 33 (limit 32)");
     const definitions: Record<string, unknown> = { d20: { type: "object" } };
-    for (let i = 0; i < 20; i++) definitions[`d${i}`] = { allOf: [{ $ref: `#/definitions/d${i + 1}` }, { $ref: `#/definitions/d${i + 1}` }] };
+    for (let i = 0; i < 20; i++)
+      definitions[`d${i}`] = { allOf: [{ $ref: `#/definitions/d${i + 1}` }, { $ref: `#/definitions/d${i + 1}` }] };
     expect(problem({ definitions, $ref: "#/definitions/d0" })).toBe(
       `variablesSchema exceeds a limit: schema nodes with $ref expanded ${SCHEMA_LIMITS.maxExpandedNodes + 1} (limit ${SCHEMA_LIMITS.maxExpandedNodes})`,
     );
   });
 
   it("refuses recursive, external and re-based references", () => {
-    expect(problem({ anyOf: [{ $ref: "#" }] })).toBe('$ref "#" is recursive; recursive schemas are not supported in variablesSchema');
-    expect(problem({ definitions: { node: { properties: { next: { $ref: "#/definitions/node" } } } }, properties: { n: { $ref: "#/definitions/node" } } })).toContain(
-      "is recursive",
+    expect(problem({ anyOf: [{ $ref: "#" }] })).toBe(
+      '$ref "#" is recursive; recursive schemas are not supported in variablesSchema',
     );
-    expect(problem({ properties: { a: { $ref: "https://example.com/s.json" } } })).toContain("only references inside variablesSchema");
-    expect(problem({ properties: { a: { $id: "other", type: "string" } } })).toBe("$id is only supported at the root of variablesSchema");
-    expect(() => checkVariablesSchema({ definitions: { name: { type: "string" } }, properties: { a: { $ref: "#/definitions/name" } } })).not.toThrow();
+    expect(
+      problem({
+        definitions: { node: { properties: { next: { $ref: "#/definitions/node" } } } },
+        properties: { n: { $ref: "#/definitions/node" } },
+      }),
+    ).toContain("is recursive");
+    expect(problem({ properties: { a: { $ref: "https://example.com/s.json" } } })).toContain(
+      "only references inside variablesSchema",
+    );
+    expect(problem({ properties: { a: { $id: "other", type: "string" } } })).toBe(
+      "$id is only supported at the root of variablesSchema",
+    );
+    expect(() =>
+      checkVariablesSchema({
+        definitions: { name: { type: "string" } },
+        properties: { a: { $ref: "#/definitions/name" } },
+      }),
+    ).not.toThrow();
   });
 
   it("accepts uniqueItems only on scalar items, where ajv checks it in linear time", () => {
-    expect(problem({ properties: { a: { type: "array", uniqueItems: true } } })).toContain('uniqueItems needs "items" with a scalar "type"');
+    expect(problem({ properties: { a: { type: "array", uniqueItems: true } } })).toContain(
+      'uniqueItems needs "items" with a scalar "type"',
+    );
     expect(problem({ properties: { a: { items: { type: "object" }, uniqueItems: true } } })).toContain("quadratic");
-    expect(() => checkVariablesSchema({ properties: { a: { items: { type: ["string", "integer"] }, uniqueItems: true } } })).not.toThrow();
+    expect(() =>
+      checkVariablesSchema({ properties: { a: { items: { type: ["string", "integer"] }, uniqueItems: true } } }),
+    ).not.toThrow();
   });
 
   it("bounds the work of one validation: values × schema size, and pattern steps", () => {
-    const schema = { type: "object", properties: { tags: { type: "array", items: { type: "string", pattern: "^[a-z]+$" } } } };
+    const schema = {
+      type: "object",
+      properties: { tags: { type: "array", items: { type: "string", pattern: "^[a-z]+$" } } },
+    };
     const cost = checkSchemaLimits(schema);
     expect(cost).toEqual({ cost: 7 });
     const renderer = createRenderer();
@@ -234,8 +291,13 @@ describe("schema limits", () => {
     expect(thrown(() => renderer.render(v, { tags: ["ab", "C"] }))).toMatchObject({ code: "invalid_variables" });
     // Without the pattern the schema is 6 nodes: 41,666 values × 6 is the limit of 250,000 checks; the values are the
     // object, the array and its items.
-    const plain = version("{{tags}}", { type: "object", properties: { tags: { type: "array", items: { type: "string" } } } });
-    expect(renderer.render(plain, { tags: Array(41_664).fill("a") })).toEqual({ text: Array(41_664).fill("a").join(",") });
+    const plain = version("{{tags}}", {
+      type: "object",
+      properties: { tags: { type: "array", items: { type: "string" } } },
+    });
+    expect(renderer.render(plain, { tags: Array(41_664).fill("a") })).toEqual({
+      text: Array(41_664).fill("a").join(","),
+    });
     expect(thrown(() => renderer.render(plain, { tags: Array(41_665).fill("a") }))).toMatchObject({
       code: "limit_exceeded",
       details: { limit: { limit: "variable values × schema nodes", max: SCHEMA_LIMITS.maxValidationWork } },
@@ -245,8 +307,12 @@ describe("schema limits", () => {
     expect(many.details.errors).toHaveLength(101);
     expect(many.details.errors![100]).toEqual({ path: "/", message: "and 150 more errors" });
     // The pattern budget: 3,571 matches of one character (56 steps each), or fewer of longer strings.
-    expect(renderer.render(v, { tags: Array(3_571).fill("a") })).toMatchObject({ text: expect.stringMatching(/^(a ){3571}$/) });
-    expect(thrown(() => renderer.render(v, { tags: Array(3_572).fill("a") }))).toMatchObject({ details: { limit: { limit: "pattern steps" } } });
+    expect(renderer.render(v, { tags: Array(3_571).fill("a") })).toMatchObject({
+      text: expect.stringMatching(/^(a ){3571}$/),
+    });
+    expect(thrown(() => renderer.render(v, { tags: Array(3_572).fill("a") }))).toMatchObject({
+      details: { limit: { limit: "pattern steps" } },
+    });
     expect(thrown(() => renderer.render(v, { tags: Array(10).fill("a".repeat(20_000)) }))).toMatchObject({
       code: "limit_exceeded",
       message: "pattern checks need more than 200000 steps (characters checked × pattern size)",

@@ -98,7 +98,10 @@ function manualClock(start = Date.parse("2026-03-01T09:00:00Z")) {
  */
 async function atOnce<T>(promise: Promise<T>): Promise<T> {
   const turned = Symbol("turned");
-  const result = await Promise.race([promise, new Promise<typeof turned>((resolve) => setImmediate(() => resolve(turned)))]);
+  const result = await Promise.race([
+    promise,
+    new Promise<typeof turned>((resolve) => setImmediate(() => resolve(turned))),
+  ]);
   if (result === turned) throw new Error("did not settle at once: it waited for I/O or a timer");
   return result as T;
 }
@@ -120,7 +123,13 @@ describe("sources", () => {
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
     const errors: RegistryError[] = [];
-    const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), ttlMs: 1_000, now: clock.now, onError: (e) => errors.push(e) });
+    const c = createClient({
+      baseUrl: flaky.url,
+      apiKey: apiKey(),
+      ttlMs: 1_000,
+      now: clock.now,
+      onError: (e) => errors.push(e),
+    });
     try {
       expect((await c.get("src/a")).source).toBe("network");
       clock.advance(1_500);
@@ -192,11 +201,15 @@ describe("circuit breaker", () => {
       // From now on nothing waits and nothing new reaches the registry.
       const served = [];
       for (let i = 0; i < 50; i++) {
-        served.push(await atOnce(c.get("hole/fb", { fallback: { template: "Fallback {{x}}", version: fallbackVersion } })));
+        served.push(
+          await atOnce(c.get("hole/fb", { fallback: { template: "Fallback {{x}}", version: fallbackVersion } })),
+        );
         served.push(await atOnce(c.get("hole/snap")));
         served.push(await atOnce(c.get("hole/warm")));
       }
-      expect(new Set(served.map((p) => `${p.name} ${p.source}`))).toEqual(new Set(["hole/fb fallback", "hole/snap snapshot", "hole/warm stale"]));
+      expect(new Set(served.map((p) => `${p.name} ${p.source}`))).toEqual(
+        new Set(["hole/fb fallback", "hole/snap snapshot", "hole/warm stale"]),
+      );
       // Reused, not rebuilt: every fallback prompt of the run shares one version object.
       expect(new Set(served.filter((p) => p.source === "fallback").map((p) => p.variables)).size).toBe(1);
       const none = await rejection(atOnce(c.get("hole/never")));
@@ -262,7 +275,10 @@ describe("circuit breaker", () => {
     await registry.publish("closed/a", "a {{x}}", ["production"]);
     const c = createClient({ baseUrl: registry.baseUrl, apiKey: apiKey() });
     for (let i = 0; i < 3; i++) {
-      expect(await rejection(c.get("closed/missing", { fallback: "unused" }))).toMatchObject({ status: 404, code: "not_found" });
+      expect(await rejection(c.get("closed/missing", { fallback: "unused" }))).toMatchObject({
+        status: 404,
+        code: "not_found",
+      });
     }
     expect((await c.get("closed/a")).source).toBe("network");
 
@@ -283,8 +299,16 @@ describe("fallbacks that name their version", () => {
     const down = await registry.listenAgain();
     await down.close();
     const c = createClient({ baseUrl: down.url, apiKey: "k", retryBaseDelayMs: 1 });
-    const prompt = await c.get("fb/named", { fallback: { template: [{ role: "user", content: "Hi {{x}}" }], config: { model: "m" }, version: "1.4.2" } });
-    expect(prompt).toMatchObject({ source: "fallback", version: "1.4.2", label: "production", type: "chat", config: { model: "m" } });
+    const prompt = await c.get("fb/named", {
+      fallback: { template: [{ role: "user", content: "Hi {{x}}" }], config: { model: "m" }, version: "1.4.2" },
+    });
+    expect(prompt).toMatchObject({
+      source: "fallback",
+      version: "1.4.2",
+      label: "production",
+      type: "chat",
+      config: { model: "m" },
+    });
     expect(prompt.url).toBe(`${down.url}/api/v1/prompts/fb%2Fnamed/versions/1.4.2`);
     expect(prompt.link()).toMatchObject({ name: "fb/named", version: "1.4.2", source: "fallback", url: prompt.url });
     const unnamed = await c.get("fb/unnamed", { fallback: "Hi {{x}}" });
@@ -307,7 +331,10 @@ describe("snapshots know their registry and project", () => {
 
   it("records the URL and the key's project; a client of another project refuses it at creation", async () => {
     const teamKey = await otherProjectKey("team-snap");
-    await registry.api("POST", `/prompts/${enc("snap/a")}/versions`, { template: "default's {{x}}", labels: ["production"] });
+    await registry.api("POST", `/prompts/${enc("snap/a")}/versions`, {
+      template: "default's {{x}}",
+      labels: ["production"],
+    });
     const res = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("snap/a")}/versions`, {
       method: "POST",
       headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
@@ -325,7 +352,9 @@ describe("snapshots know their registry and project", () => {
       expect.objectContaining({
         name: "RegistryError",
         code: "snapshot_project_mismatch",
-        message: expect.stringMatching(/the snapshot option was pulled from project 'team-snap', but this client is for project 'default'/),
+        message: expect.stringMatching(
+          /the snapshot option was pulled from project 'team-snap', but this client is for project 'default'/,
+        ),
       }),
     );
     expect(() => createClient({ ...options, snapshot: own })).not.toThrow();
@@ -336,7 +365,13 @@ describe("snapshots know their registry and project", () => {
     const down = await registry.listenAgain();
     const url = down.url;
     await down.close();
-    const legacy = createClient({ baseUrl: url, apiKey: teamKey, project: "default", snapshot: older as Snapshot, retryBaseDelayMs: 1 });
+    const legacy = createClient({
+      baseUrl: url,
+      apiKey: teamKey,
+      project: "default",
+      snapshot: older as Snapshot,
+      retryBaseDelayMs: 1,
+    });
     expect((await legacy.get("snap/a")).template).toBe("team's {{x}}");
   });
 
@@ -355,21 +390,39 @@ describe("snapshots know their registry and project", () => {
     const errors: RegistryError[] = [];
     try {
       // A default-project key, a team-drop snapshot, no project option: only the registry can tell.
-      const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), snapshot: team, retryBaseDelayMs: 1, onError: (e) => errors.push(e) });
+      const c = createClient({
+        baseUrl: flaky.url,
+        apiKey: apiKey(),
+        snapshot: team,
+        retryBaseDelayMs: 1,
+        onError: (e) => errors.push(e),
+      });
       await Promise.resolve();
       expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch"]);
-      expect(errors[0]!.message).toContain(`was pulled from ${registry.baseUrl}, not from this client's registry ${flaky.url}`);
+      expect(errors[0]!.message).toContain(
+        `was pulled from ${registry.baseUrl}, not from this client's registry ${flaky.url}`,
+      );
       expect((await c.get("drop/b")).source).toBe("network");
       expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch", "snapshot_project_mismatch"]);
-      expect(errors[1]!.message).toMatch(/pulled from project 'team-drop', but the API key belongs to project 'default'/);
+      expect(errors[1]!.message).toMatch(
+        /pulled from project 'team-drop', but the API key belongs to project 'default'/,
+      );
       flaky.mode = "fail";
       expect(await rejection(c.get("drop/a"))).toMatchObject({ code: "unavailable" });
 
-      const wrongOption = createClient({ baseUrl: registry.baseUrl, apiKey: apiKey(), project: "team-drop", onError: (e) => errors.push(e) });
+      const wrongOption = createClient({
+        baseUrl: registry.baseUrl,
+        apiKey: apiKey(),
+        project: "team-drop",
+        onError: (e) => errors.push(e),
+      });
       await wrongOption.get("drop/b");
       await wrongOption.get("drop/b", { version: "1.0.0" });
       expect(errors.slice(2).map((e) => [e.code, e.message])).toEqual([
-        ["project_mismatch", "the API key belongs to project 'default', but this client was created for project 'team-drop'"],
+        [
+          "project_mismatch",
+          "the API key belongs to project 'default', but this client was created for project 'team-drop'",
+        ],
       ]);
     } finally {
       await flaky.close();
@@ -389,7 +442,13 @@ describe("snapshots know their registry and project", () => {
     const flaky = await startFlaky(registry.baseUrl);
     const errors: RegistryError[] = [];
     try {
-      const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), snapshot: team, retryBaseDelayMs: 1, onError: (e) => errors.push(e) });
+      const c = createClient({
+        baseUrl: flaky.url,
+        apiKey: apiKey(),
+        snapshot: team,
+        retryBaseDelayMs: 1,
+        onError: (e) => errors.push(e),
+      });
       // The default project has no such prompt: the 404 is thrown, and it says which project the key is in.
       expect(await rejection(c.get("refused/a"))).toMatchObject({ status: 404 });
       expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch", "snapshot_project_mismatch"]);

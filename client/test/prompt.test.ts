@@ -25,7 +25,8 @@ beforeAll(async () => {
 });
 afterAll(() => registry?.close());
 
-const client = () => createClient({ baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, retryBaseDelayMs: 1 });
+const client = () =>
+  createClient({ baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, retryBaseDelayMs: 1 });
 
 function thrown(fn: () => unknown): unknown {
   try {
@@ -71,7 +72,9 @@ describe("typed rendering", () => {
     );
     // Missing variables are not what is wrong: the type is, whatever the values.
     expect(thrown(() => chat.renderText({}))).toBeInstanceOf(TypeError);
-    expect((thrown(() => chat.renderText({})) as Error).message).toMatch(/^renderText\(\) needs a text prompt; typed\/chat 1\.0\.0 \(source network\) is a chat prompt: use renderMessages\(\)/);
+    expect((thrown(() => chat.renderText({})) as Error).message).toMatch(
+      /^renderText\(\) needs a text prompt; typed\/chat 1\.0\.0 \(source network\) is a chat prompt: use renderMessages\(\)/,
+    );
     expect(text.link().variables).toBeUndefined();
   });
 
@@ -81,14 +84,20 @@ describe("typed rendering", () => {
     const down = createClient({ baseUrl: listener.url, apiKey: registry.harness.adminKey, maxRetries: 0 });
     const prompt = await down.get("typed/chat", { fallback: "Answer: {{question}}" });
     expect(prompt.source).toBe("fallback");
-    expect((thrown(() => prompt.renderMessages(values)) as Error).message).toContain("typed/chat fallback (source fallback) is a text prompt");
+    expect((thrown(() => prompt.renderMessages(values)) as Error).message).toContain(
+      "typed/chat fallback (source fallback) is a text prompt",
+    );
   });
 
   it("throws RenderError, exported from the package root, with the code and details the README lists", async () => {
     const chat = await client().get("typed/chat");
     const missing = thrown(() => chat.renderMessages({ question: "q" }));
     expect(missing).toBeInstanceOf(RenderError);
-    expect(missing).toMatchObject({ name: "RenderError", code: "missing_variables", details: { missing: ["company", "history"] } });
+    expect(missing).toMatchObject({
+      name: "RenderError",
+      code: "missing_variables",
+      details: { missing: ["company", "history"] },
+    });
     const extra = thrown(() => chat.renderMessages({ ...values, history, tone: "dry" }, { strictExtras: true }));
     expect(extra).toMatchObject({ code: "unexpected_variables", details: { unexpected: ["tone"] } });
     const invalid = thrown(() => chat.renderMessages({ ...values, history: [{ role: "user" }] }));
@@ -110,7 +119,14 @@ describe("typed rendering", () => {
             object: "chat.completion",
             created: 0,
             model: "gpt-4o-mini",
-            choices: [{ index: 0, finish_reason: "stop", logprobs: null, message: { role: "assistant", content: "ok", refusal: null } }],
+            choices: [
+              {
+                index: 0,
+                finish_reason: "stop",
+                logprobs: null,
+                message: { role: "assistant", content: "ok", refusal: null },
+              },
+            ],
           }),
         );
       });

@@ -9,7 +9,9 @@ export interface RenderJob {
   name: string;
   values: Record<string, unknown>;
 }
-export type RenderOutcome = { text: string; ms: number } | { error: { name: string; code?: string; message: string }; ms: number };
+export type RenderOutcome =
+  | { text: string; ms: number }
+  | { error: { name: string; code?: string; message: string }; ms: number };
 
 const job = workerData as RenderJob;
 const prompt = await createClient({ baseUrl: job.baseUrl, apiKey: job.apiKey }).get(job.name, { label: "latest" });

@@ -44,7 +44,12 @@ describe("analyzeTemplate", () => {
 
   it("lists the paths below a root that must be given, and guesses no type from them", () => {
     expect(analyzeTemplate("{{user.name}} {{user.address.city}} {{user.[first name]}}")).toEqual([
-      { name: "user", required: true, type: null, paths: ["user.[first name]", "user.address", "user.address.city", "user.name"] },
+      {
+        name: "user",
+        required: true,
+        type: null,
+        paths: ["user.[first name]", "user.address", "user.address.city", "user.name"],
+      },
     ]);
   });
 
@@ -80,7 +85,11 @@ describe("analyzeTemplate", () => {
 
   it("keeps the outer context in {{else}} branches and inverted sections", () => {
     expect(names("{{#each items}}{{inner}}{{else}}{{empty}}{{/each}}")).toEqual(["empty", "items"]);
-    expect(names("{{#section}}{{inner}}{{/section}}{{^none}}{{fallback}}{{/none}}")).toEqual(["fallback", "none", "section"]);
+    expect(names("{{#section}}{{inner}}{{/section}}{{^none}}{{fallback}}{{/none}}")).toEqual([
+      "fallback",
+      "none",
+      "section",
+    ]);
   });
 
   it("makes a variable optional when every use is a condition or inside its own guard", () => {
@@ -110,7 +119,9 @@ describe("analyzeTemplate", () => {
   });
 
   it("walks sub-expressions: a lookup's target is read as the condition asks, its key is needed", () => {
-    expect(analyzeTemplate('{{#if (lookup flags name)}}y{{/if}}{{#each (lookup groups "a")}}{{member}}{{/each}}')).toEqual([
+    expect(
+      analyzeTemplate('{{#if (lookup flags name)}}y{{/if}}{{#each (lookup groups "a")}}{{member}}{{/each}}'),
+    ).toEqual([
       { name: "flags", required: false, type: null },
       { name: "groups", required: false, type: null },
       { name: "name", required: true, type: null },
@@ -173,9 +184,12 @@ describe("analyzeTemplate", () => {
       expect((err as TemplateError).message).toMatch(/^partials are not supported/);
     }
     expect(() => analyzeTemplate('{{#*inline "x"}}y{{/inline}}')).toThrow(/decorators are not supported/);
-    expect(() => analyzeTemplate([{ role: "user", content: "ok" }, { role: "user", content: "{{> x}}" }])).toThrow(
-      /^messages\[1\]: partials are not supported/,
-    );
+    expect(() =>
+      analyzeTemplate([
+        { role: "user", content: "ok" },
+        { role: "user", content: "{{> x}}" },
+      ]),
+    ).toThrow(/^messages\[1\]: partials are not supported/);
   });
 
   it("turns parse errors into TemplateErrors carrying Handlebars' message", () => {
@@ -258,9 +272,13 @@ describe("render", () => {
 
   it("reports the first missing segment of a deep path, and does not require guarded paths", () => {
     const r = createRenderer();
-    expect((thrown(() => r.render(version("{{a.b.c}}"), { a: { x: 1 } })) as RenderError).details.missing).toEqual(["a.b"]);
+    expect((thrown(() => r.render(version("{{a.b.c}}"), { a: { x: 1 } })) as RenderError).details.missing).toEqual([
+      "a.b",
+    ]);
     expect((thrown(() => r.render(version("{{a.b}}"), { a: "str" })) as RenderError).details.missing).toEqual(["a.b"]);
-    expect(r.render(version("{{#if user.admin}}admin {{/if}}{{user.name}}"), { user: { name: "n" } })).toEqual({ text: "n" });
+    expect(r.render(version("{{#if user.admin}}admin {{/if}}{{user.name}}"), { user: { name: "n" } })).toEqual({
+      text: "n",
+    });
     expect(r.render(version("{{#if a}}{{a}}{{/if}}"), { a: "x" })).toEqual({ text: "x" });
   });
 
@@ -305,8 +323,16 @@ describe("render", () => {
 
   it("compiles schemas sharing an $id for different versions", () => {
     const r = createRenderer();
-    const a = version("{{x}}", { $id: "https://example.com/vars.json", type: "object", properties: { x: { type: "string" } } });
-    const b = version("{{x}}", { $id: "https://example.com/vars.json", type: "object", properties: { x: { type: "number" } } });
+    const a = version("{{x}}", {
+      $id: "https://example.com/vars.json",
+      type: "object",
+      properties: { x: { type: "string" } },
+    });
+    const b = version("{{x}}", {
+      $id: "https://example.com/vars.json",
+      type: "object",
+      properties: { x: { type: "number" } },
+    });
     expect(r.render(a, { x: "s" })).toEqual({ text: "s" });
     expect(r.render(b, { x: 2 })).toEqual({ text: "2" });
     expect(() => r.render(b, { x: "s" })).toThrow(RenderError);
@@ -354,7 +380,9 @@ describe("render", () => {
     it("requires placeholders and checks their shape", () => {
       const r = createRenderer();
       const v = version(template);
-      expect((thrown(() => r.render(v, { tone: "t", question: "q" })) as RenderError).details).toEqual({ missing: ["history"] });
+      expect((thrown(() => r.render(v, { tone: "t", question: "q" })) as RenderError).details).toEqual({
+        missing: ["history"],
+      });
       expect((thrown(() => r.render(v, { tone: "t", question: "q", history: "hi" })) as RenderError).details).toEqual({
         errors: [{ path: "/history", message: "must be an array of messages" }],
       });
@@ -388,12 +416,16 @@ describe("render", () => {
       );
       expect(out).toEqual({ text: "[n|||||]" });
       // Inherited properties are not given either: read as values they are missing.
-      const err = thrown(() => createRenderer().render(version("{{#with user}}{{secret}}{{constructor.name}}{{/with}}"), { user }));
+      const err = thrown(() =>
+        createRenderer().render(version("{{#with user}}{{secret}}{{constructor.name}}{{/with}}"), { user }),
+      );
       expect((err as RenderError).details.missing).toEqual(["user.constructor", "user.secret"]);
     });
 
     it("renders constructor and __proto__ empty at the root", () => {
-      const v = version("[{{#with constructor}}{{name}}{{/with}}|{{#if __proto__}}p{{/if}}|{{^constructor}}none{{/constructor}}]");
+      const v = version(
+        "[{{#with constructor}}{{name}}{{/with}}|{{#if __proto__}}p{{/if}}|{{^constructor}}none{{/constructor}}]",
+      );
       expect(v.variables).toEqual([
         { name: "__proto__", required: false, type: null },
         { name: "constructor", required: false, type: null, paths: ["constructor.name"] },
@@ -414,7 +446,10 @@ describe("render", () => {
     it("keeps rendering correctly while evicting past cacheSize", () => {
       const r = createRenderer({ cacheSize: 2 });
       const versions = Array.from({ length: 6 }, (_, i) => version(`t${i}:{{x}}`));
-      for (const order of [[0, 1, 2, 3, 4, 5], [5, 0, 5, 1, 2, 0, 3, 4, 1]]) {
+      for (const order of [
+        [0, 1, 2, 3, 4, 5],
+        [5, 0, 5, 1, 2, 0, 3, 4, 1],
+      ]) {
         for (const i of order) expect(r.render(versions[i], { x: i })).toEqual({ text: `t${i}:${i}` });
       }
     });

@@ -3,7 +3,12 @@ import { EventEmitter, once } from "node:events";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { context, diag, DiagLogLevel, propagation, SpanStatusCode, trace, type Attributes } from "@opentelemetry/api";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
 import { OpenAIInstrumentation } from "@arizeai/openinference-instrumentation-openai";
 import { getAttributesFromContext, setAttributes } from "@arizeai/openinference-core";
 import OpenAI from "openai";
@@ -243,11 +248,15 @@ describe("withPrompt with the OpenAI instrumentation", () => {
 
 describe("tagSpan", () => {
   it("tags the active span when it is an OpenInference LLM span", async () => {
-    const tagged = tracer.startActiveSpan("manual llm", { attributes: { "openinference.span.kind": "LLM" } }, (span) => {
-      const result = tagSpan(chatLink);
-      span.end();
-      return result;
-    });
+    const tagged = tracer.startActiveSpan(
+      "manual llm",
+      { attributes: { "openinference.span.kind": "LLM" } },
+      (span) => {
+        const result = tagSpan(chatLink);
+        span.end();
+        return result;
+      },
+    );
     expect(tagged).toBe(true);
 
     const a = (await onlySpan("manual llm")).attributes;
@@ -265,11 +274,15 @@ describe("tagSpan", () => {
   });
 
   it("leaves a non-LLM span alone unless forced", async () => {
-    const results = tracer.startActiveSpan("handler", { attributes: { "gen_ai.operation.name": "embeddings" } }, (span) => {
-      const plain = tagSpan(chatLink);
-      span.end();
-      return plain;
-    });
+    const results = tracer.startActiveSpan(
+      "handler",
+      { attributes: { "gen_ai.operation.name": "embeddings" } },
+      (span) => {
+        const plain = tagSpan(chatLink);
+        span.end();
+        return plain;
+      },
+    );
     const forced = tracer.startActiveSpan("forced", (span) => {
       const result = tagSpan(chatLink, { force: true });
       span.end();
@@ -299,7 +312,9 @@ describe("createPromptSpanProcessor", () => {
   it("copies the prompt onto a plain-tracer GenAI span started inside withPrompt", async () => {
     const callerContext = setAttributes(context.active(), { "app.feature": "triage" });
     context.with(callerContext, () =>
-      withPrompt(chatLink, () => tracer.startSpan("chat gpt-test", { attributes: { "gen_ai.operation.name": "chat" } }).end()),
+      withPrompt(chatLink, () =>
+        tracer.startSpan("chat gpt-test", { attributes: { "gen_ai.operation.name": "chat" } }).end(),
+      ),
     );
 
     const a = (await onlySpan("chat gpt-test")).attributes;
@@ -543,7 +558,9 @@ describe("withPrompt with streams (stream: true)", () => {
 
   it("a connection cut in the middle of the stream is one failed span", async () => {
     const { result: error, unhandled } = await collectUnhandled(() =>
-      withPrompt(chatLink, () => readStream("stream:cut", () => expect(fake.destroyHeld()).toBe(1))).catch((e: unknown) => e),
+      withPrompt(chatLink, () => readStream("stream:cut", () => expect(fake.destroyHeld()).toBe(1))).catch(
+        (e: unknown) => e,
+      ),
     );
     expect(error).toBeInstanceOf(TypeError);
     for (const reason of unhandled) expect(reason).toBe(error);

@@ -1,6 +1,11 @@
 import { Router } from "express";
 import { z } from "zod";
-import { CreateKeyBodySchema, CreateProjectBodySchema, LabelNameSchema, ProjectNameSchema } from "@promptreg/client/contract";
+import {
+  CreateKeyBodySchema,
+  CreateProjectBodySchema,
+  LabelNameSchema,
+  ProjectNameSchema,
+} from "@promptreg/client/contract";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
 import { DEFAULT_PROJECT, type AuthService } from "./auth.service.js";

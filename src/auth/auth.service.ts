@@ -92,7 +92,11 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
         if (!key) throw notFound(`key '${id}'`);
         if (key.role === "admin") {
           const admins = await tx.apiKey.count({ where: { projectId, role: "admin" } });
-          if (admins <= 1) throw new AppError("conflict", "cannot delete the project's last admin key; create another admin key first");
+          if (admins <= 1)
+            throw new AppError(
+              "conflict",
+              "cannot delete the project's last admin key; create another admin key first",
+            );
         }
         await tx.apiKey.delete({ where: { id } });
       });
@@ -105,7 +109,13 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
         return await db.$transaction(async (tx) => {
           const project = await tx.project.create({ data: { name } });
           const row = await tx.apiKey.create({
-            data: { projectId: project.id, name: "admin", role: "admin", hash: hashKey(secret), prefix: displayPrefix(secret) },
+            data: {
+              projectId: project.id,
+              name: "admin",
+              role: "admin",
+              hash: hashKey(secret),
+              prefix: displayPrefix(secret),
+            },
           });
           return { project: projectView(project), adminKey: { ...keyView(row), key: secret } };
         });
@@ -122,7 +132,10 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
 
     /** Replaces a project's list of protected labels; keys see the change at once (their cache is dropped). */
     async setProtectedLabels(projectId: string, labels: string[]): Promise<ProjectView> {
-      const row = await db.project.update({ where: { id: projectId }, data: { protectedLabels: [...new Set(labels)].sort() } });
+      const row = await db.project.update({
+        where: { id: projectId },
+        data: { protectedLabels: [...new Set(labels)].sort() },
+      });
       await bus.publish({ kind: "project", projectId });
       return projectView(row);
     },
@@ -137,7 +150,11 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
      * of `default` (added if it is not there yet); otherwise a key is generated once, printed, and written with
      * mode 0600 into the data folder.
      */
-    async bootstrap(options: { adminKey?: string; dataDir: string; logger: Logger }): Promise<{ generatedKeyFile?: string }> {
+    async bootstrap(options: {
+      adminKey?: string;
+      dataDir: string;
+      logger: Logger;
+    }): Promise<{ generatedKeyFile?: string }> {
       const project =
         (await db.project.findUnique({ where: { name: DEFAULT_PROJECT } })) ??
         (await db.project.upsert({ where: { name: DEFAULT_PROJECT }, create: { name: DEFAULT_PROJECT }, update: {} }));
@@ -147,7 +164,8 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
         if (existing && existing.projectId !== project.id)
           throw new Error("PROMPTREG_ADMIN_KEY is already a key of another project");
         if (!existing) await insertKey(project.id, "admin (PROMPTREG_ADMIN_KEY)", "admin", options.adminKey);
-        else if (existing.role !== "admin") throw new Error("PROMPTREG_ADMIN_KEY is already stored with a non-admin role");
+        else if (existing.role !== "admin")
+          throw new Error("PROMPTREG_ADMIN_KEY is already stored with a non-admin role");
         return {};
       }
       const admins = await db.apiKey.count({ where: { projectId: project.id, role: "admin" } });
@@ -155,16 +173,28 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
       const created = await insertKey(project.id, "admin", "admin");
       await mkdir(options.dataDir, { recursive: true });
       const file = path.join(options.dataDir, "admin-key");
-      await writeFile(file, created.key + "\n", { mode: 0o600 });
-      options.logger.warn({ file }, "generated the admin key of project 'default' and wrote it to the file (mode 0600); it is shown once on stderr");
+      await writeFile(file, `${created.key}\n`, { mode: 0o600 });
+      options.logger.warn(
+        { file },
+        "generated the admin key of project 'default' and wrote it to the file (mode 0600); it is shown once on stderr",
+      );
       // The announcement goes in the same write as the key: log lines are written asynchronously and may land after it.
-      process.stderr.write(`\npromptreg: generated the admin key of project 'default'; shown once here, kept in ${file} (mode 0600):\n${created.key}\n\n`);
+      process.stderr.write(
+        `\npromptreg: generated the admin key of project 'default'; shown once here, kept in ${file} (mode 0600):\n${created.key}\n\n`,
+      );
       return { generatedKeyFile: file };
     },
   };
 }
 
-function keyView(row: { id: string; name: string; role: Role; prefix: string; createdAt: Date; lastUsedAt: Date | null }): KeyView {
+function keyView(row: {
+  id: string;
+  name: string;
+  role: Role;
+  prefix: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}): KeyView {
   return {
     id: row.id,
     name: row.name,

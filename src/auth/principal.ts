@@ -19,7 +19,8 @@ export function hasRole(p: Principal, role: Role): boolean {
 }
 
 export function requireRole(p: Principal, role: Role): void {
-  if (!hasRole(p, role)) throw new AppError("forbidden", `this action needs a key with the '${role}' role; this key has '${p.role}'`);
+  if (!hasRole(p, role))
+    throw new AppError("forbidden", `this action needs a key with the '${role}' role; this key has '${p.role}'`);
 }
 
 export function principalOf(res: Response): Principal {

@@ -21,7 +21,11 @@ export function sessionRoutes(sessions: SessionService): Router {
   const current = async (req: Request) => {
     const token = readCookie(req.headers.cookie, SESSION_COOKIE);
     const session = token && (await sessions.find(token));
-    if (!token || !session) throw new AppError("unauthorized", "not signed in (or the session expired or its key was deleted): sign in with an API key");
+    if (!token || !session)
+      throw new AppError(
+        "unauthorized",
+        "not signed in (or the session expired or its key was deleted): sign in with an API key",
+      );
     return { token, session };
   };
 

@@ -49,7 +49,15 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-export function createSessionService({ db, auth, ttlMs = SESSION_TTL_MS }: { db: Db; auth: AuthService; ttlMs?: number }) {
+export function createSessionService({
+  db,
+  auth,
+  ttlMs = SESSION_TTL_MS,
+}: {
+  db: Db;
+  auth: AuthService;
+  ttlMs?: number;
+}) {
   const view = (principal: Principal, token: string, expiresAt: Date): SessionView => ({
     keyName: principal.keyName,
     role: principal.role,
@@ -73,7 +81,10 @@ export function createSessionService({ db, auth, ttlMs = SESSION_TTL_MS }: { db:
 
     /** The session behind a cookie value: null when unknown, expired, or its key was deleted (cascade). */
     async find(token: string): Promise<{ principal: Principal; view: SessionView } | null> {
-      const row = await db.session.findUnique({ where: { hash: hashKey(token) }, include: { key: { include: { project: true } } } });
+      const row = await db.session.findUnique({
+        where: { hash: hashKey(token) },
+        include: { key: { include: { project: true } } },
+      });
       if (!row || row.expiresAt.getTime() <= Date.now()) return null;
       const principal: Principal = {
         keyId: row.key.id,
@@ -95,7 +106,10 @@ export function createSessionService({ db, auth, ttlMs = SESSION_TTL_MS }: { db:
       const sent = req.get(CSRF_HEADER);
       const expected = Buffer.from(csrfTokenFor(token));
       if (!sent || Buffer.byteLength(sent) !== expected.length || !timingSafeEqual(Buffer.from(sent), expected))
-        throw new AppError("forbidden", `missing or wrong CSRF token: a write with the session cookie must send the session's csrfToken in the X-CSRF-Token header`);
+        throw new AppError(
+          "forbidden",
+          `missing or wrong CSRF token: a write with the session cookie must send the session's csrfToken in the X-CSRF-Token header`,
+        );
     },
 
     ttlMs,

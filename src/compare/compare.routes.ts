@@ -16,7 +16,12 @@ const FiltersQuery = z.object({
   versions: z
     .string()
     .max(1_000)
-    .transform((s) => s.split(",").map((v) => v.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(",")
+        .map((v) => v.trim())
+        .filter(Boolean),
+    )
     .optional(),
   from: time.optional(),
   to: time.optional(),
@@ -49,15 +54,24 @@ function parseFailure(text: string, threshold: number | undefined): FailureDefin
   if (text === "status") return { kind: "status" };
   if (text === "any") return { kind: "any", name: null, threshold: t };
   const m = text.match(/^(annotation|any):([A-Za-z0-9_.:-]{1,100})$/);
-  if (m) return m[1] === "annotation" ? { kind: "annotation", name: m[2]!, threshold: t } : { kind: "any", name: m[2]!, threshold: t };
-  throw new AppError("validation_error", `unknown failure definition '${text}': use status, annotation:<name>, any or any:<name>`, {
-    issues: [{ path: "query.failure", message: "unknown failure definition" }],
-  });
+  if (m)
+    return m[1] === "annotation"
+      ? { kind: "annotation", name: m[2]!, threshold: t }
+      : { kind: "any", name: m[2]!, threshold: t };
+  throw new AppError(
+    "validation_error",
+    `unknown failure definition '${text}': use status, annotation:<name>, any or any:<name>`,
+    {
+      issues: [{ path: "query.failure", message: "unknown failure definition" }],
+    },
+  );
 }
 
 function checkRange(from?: Date, to?: Date): void {
   if (from && to && from >= to)
-    throw new AppError("validation_error", "bad time range: 'from' must be before 'to'", { issues: [{ path: "query.from", message: "must be before 'to'" }] });
+    throw new AppError("validation_error", "bad time range: 'from' must be before 'to'", {
+      issues: [{ path: "query.from", message: "must be before 'to'" }],
+    });
 }
 
 export function compareRoutes(compare: CompareService): Router {

@@ -44,7 +44,10 @@ export interface TimeseriesQuery extends CompareFilters {
 /** Up to this many compared spans, percentile_cont over the raw spans is cheap enough to stay exact. */
 export const EXACT_PERCENTILES_UP_TO = 50_000;
 const HOUR_MS = 3_600_000;
-const PERCENTILES = { exact: "exact", histogram: `histogram (<=${(HISTOGRAM_RELATIVE_ERROR * 100).toFixed(3)}% relative error)` };
+const PERCENTILES = {
+  exact: "exact",
+  histogram: `histogram (<=${(HISTOGRAM_RELATIVE_ERROR * 100).toFixed(3)}% relative error)`,
+};
 
 const BUCKETS = { "5m": "5 minutes", "1h": "1 hour", "1d": "1 day" } as const;
 const MAX_BUCKETS = 5_000;
@@ -129,7 +132,14 @@ function amounts(get: (column: string) => number, spans: number): Pick<Figures, 
 const RAW_AMOUNTS = Prisma.raw(
   [
     ...TOKEN_KINDS.map((kind) => {
-      const column = { prompt: "tokens_prompt", completion: "tokens_completion", total: "tokens_total", cacheRead: "tokens_cache_read", cacheWrite: "tokens_cache_write", reasoning: "tokens_reasoning" }[kind];
+      const column = {
+        prompt: "tokens_prompt",
+        completion: "tokens_completion",
+        total: "tokens_total",
+        cacheRead: "tokens_cache_read",
+        cacheWrite: "tokens_cache_write",
+        reasoning: "tokens_reasoning",
+      }[kind];
       return `coalesce(sum(s.${column}), 0)::float8 AS ${TOKEN_COLUMNS[kind]}_sum, count(s.${column})::int AS ${TOKEN_COLUMNS[kind]}_count`;
     }),
     "coalesce(sum(s.cost_usd), 0)::float8 AS cost_sum, count(s.cost_usd)::int AS cost_count",
@@ -193,7 +203,9 @@ function rollupSource(projectId: string, versionIds: string[], f: CompareFilters
   const toHour = f.to && new Date(Math.floor(f.to.getTime() / HOUR_MS) * HOUR_MS);
   const noWholeHour = fromHour && toHour && fromHour >= toHour;
   const binOf = (column: string) =>
-    bin ? Prisma.sql`date_bin(${bin}::interval, ${Prisma.raw(column)}, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bin,` : Prisma.empty;
+    bin
+      ? Prisma.sql`date_bin(${bin}::interval, ${Prisma.raw(column)}, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bin,`
+      : Prisma.empty;
   const parts: Prisma.Sql[] = [];
   if (!noWholeHour) {
     // A row whose spans were all taken out again (LLM judges found later) holds nothing.
@@ -209,8 +221,10 @@ function rollupSource(projectId: string, versionIds: string[], f: CompareFilters
   const edges: Prisma.Sql[] = [];
   if (noWholeHour) edges.push(Prisma.sql`TRUE`);
   else {
-    if (fromHour && fromHour.getTime() !== f.from!.getTime()) edges.push(Prisma.sql`s.start_time < ${fromHour.toISOString()}::timestamptz`);
-    if (toHour && toHour.getTime() !== f.to!.getTime()) edges.push(Prisma.sql`s.start_time >= ${toHour.toISOString()}::timestamptz`);
+    if (fromHour && fromHour.getTime() !== f.from!.getTime())
+      edges.push(Prisma.sql`s.start_time < ${fromHour.toISOString()}::timestamptz`);
+    if (toHour && toHour.getTime() !== f.to!.getTime())
+      edges.push(Prisma.sql`s.start_time >= ${toHour.toISOString()}::timestamptz`);
   }
   if (edges.length)
     parts.push(Prisma.sql`SELECT s.version_id, ${binOf("s.start_time")} coalesce(s.source, 'unspecified') AS source,
@@ -247,7 +261,11 @@ function rollupQuery(projectId: string, versionIds: string[], f: CompareFilters)
 
 function explainCost(c: CostFigures, spans: number): string {
   if (spans === 0) return "no spans";
-  const parts = [`${c.sent.count} sent by the span`, `${c.computed.count} computed from the price table`, `${c.unknown} unknown`];
+  const parts = [
+    `${c.sent.count} sent by the span`,
+    `${c.computed.count} computed from the price table`,
+    `${c.unknown} unknown`,
+  ];
   return `cost of ${spans} span${spans === 1 ? "" : "s"}: ${parts.join(", ")}; sums and means cover the ${c.count} with a cost`;
 }
 
@@ -311,15 +329,27 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           failureRate: n ? k / n : null,
           failureRateCI: n ? wilsonInterval(k, n) : null,
           // Under an annotation-based failure: how many of the version's units carry the annotation.
-          coverage: annotationBased ? { annotatedUnits: n, allUnits: f.allUnits, rate: f.allUnits ? n / f.allUnits : null } : null,
+          coverage: annotationBased
+            ? { annotatedUnits: n, allUnits: f.allUnits, rate: f.allUnits ? n / f.allUnits : null }
+            : null,
           latencyMs: { p50: f.pct?.[0] ?? null, p95: f.pct?.[1] ?? null, p99: f.pct?.[2] ?? null, mean: f.latencyMean },
           tokens: f.tokens,
           costUsd: { ...f.cost, explanation: explainCost(f.cost, f.spans) },
           annotations: annotations
             .filter((a) => a.version_id === id)
-            .map((a) => ({ name: a.name as string, count: num(a.count)!, passRate: num(a.pass_rate), meanScore: num(a.mean_score) })),
+            .map((a) => ({
+              name: a.name as string,
+              count: num(a.count)!,
+              passRate: num(a.pass_rate),
+              meanScore: num(a.mean_score),
+            })),
           bySource: f.bySource
-            .map((r) => ({ source: r.source, units: r.units, failures: r.failures, failureRate: r.units ? r.failures / r.units : null }))
+            .map((r) => ({
+              source: r.source,
+              units: r.units,
+              failures: r.failures,
+              failureRate: r.units ? r.failures / r.units : null,
+            }))
             .sort((a, b) => a.source.localeCompare(b.source)),
         };
       });
@@ -335,7 +365,10 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           unit: q.unit,
           minSample: q.minSample,
         });
-        const diff = baseline!.units && c.units ? differenceInterval(baseline!.failures, baseline!.units, c.failures, c.units) : null;
+        const diff =
+          baseline!.units && c.units
+            ? differenceInterval(baseline!.failures, baseline!.units, c.failures, c.units)
+            : null;
         const sub = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
         return {
           version: c.version,
@@ -344,7 +377,10 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           explanation: verdict.sentence + coverageNote,
           minSample: verdict.minSample,
           // How many more units each side needs before there is a verdict at all (0 when it has enough).
-          moreUnitsNeeded: { baseline: moreNeeded(baseline!.units, q.minSample), candidate: moreNeeded(c.units, q.minSample) },
+          moreUnitsNeeded: {
+            baseline: moreNeeded(baseline!.units, q.minSample),
+            candidate: moreNeeded(c.units, q.minSample),
+          },
           failureRateDiff: diff && { diff: diff.diff, low: diff.low, high: diff.high },
           pValue: verdict.pValue,
           test: verdict.test,
@@ -385,9 +421,13 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
       // Refuse ranges that would produce an unbounded number of buckets.
       const checkRange = (lo: Date | null, hi: Date | null) => {
         if (lo && hi && (new Date(hi).getTime() - new Date(lo).getTime()) / bucketMs > MAX_BUCKETS)
-          throw new AppError("validation_error", `that range holds more than ${MAX_BUCKETS} buckets of ${q.bucket}: narrow it or use a larger bucket`, {
-            issues: [{ path: "query.bucket", message: "too many buckets for the range" }],
-          });
+          throw new AppError(
+            "validation_error",
+            `that range holds more than ${MAX_BUCKETS} buckets of ${q.bucket}: narrow it or use a larger bucket`,
+            {
+              issues: [{ path: "query.bucket", message: "too many buckets for the range" }],
+            },
+          );
       };
 
       let rows: Record<string, unknown>[] | null = null;
@@ -444,7 +484,9 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
         where: {
           promptId: prompt.id,
           label: q.eventsLabel,
-          ...(q.from || q.to ? { createdAt: { ...(q.from ? { gte: q.from } : {}), ...(q.to ? { lt: q.to } : {}) } } : {}),
+          ...(q.from || q.to
+            ? { createdAt: { ...(q.from ? { gte: q.from } : {}), ...(q.to ? { lt: q.to } : {}) } }
+            : {}),
         },
         orderBy: { id: "asc" },
       });

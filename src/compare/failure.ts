@@ -36,7 +36,12 @@ export function judgementSql(projectId: string, def: FailureDefinition): Prisma.
  * version, any time): that is a misspelt name or a missing integration, never a comparison. The error lists the
  * names that were recorded, or says there are none.
  */
-export async function requireRecordedAnnotations(db: Db, projectId: string, prompt: { id: string; name: string }, def: FailureDefinition): Promise<void> {
+export async function requireRecordedAnnotations(
+  db: Db,
+  projectId: string,
+  prompt: { id: string; name: string },
+  def: FailureDefinition,
+): Promise<void> {
   if (def.kind === "status") return;
   const onPrompt = Prisma.sql`an.project_id = ${projectId}::uuid AND EXISTS (
     SELECT 1 FROM spans s WHERE s.project_id = an.project_id AND s.trace_id = an.trace_id
@@ -51,7 +56,8 @@ export async function requireRecordedAnnotations(db: Db, projectId: string, prom
   const asked = `failure=${def.kind}${def.name === null ? "" : `:${def.name}`} judges only annotated units`;
   const none = "use failure=status, or record annotations first";
   let message: string;
-  if (def.name === null) message = `${asked}, but no annotation has been recorded on spans of prompt '${prompt.name}' yet: ${none}`;
+  if (def.name === null)
+    message = `${asked}, but no annotation has been recorded on spans of prompt '${prompt.name}' yet: ${none}`;
   else {
     const recorded = names.length
       ? `the names recorded are ${names.map((n) => `'${n}'`).join(", ")}${rows.length > LISTED_NAMES ? " and more" : ""}`
@@ -59,7 +65,15 @@ export async function requireRecordedAnnotations(db: Db, projectId: string, prom
     message = `${asked}, but no annotation named '${def.name}' was recorded on spans of prompt '${prompt.name}'; ${recorded}`;
   }
   throw new AppError("validation_error", message, {
-    issues: [{ path: "query.failure", message: def.name === null ? "no annotation recorded for this prompt" : "annotation name never recorded for this prompt" }],
+    issues: [
+      {
+        path: "query.failure",
+        message:
+          def.name === null
+            ? "no annotation recorded for this prompt"
+            : "annotation name never recorded for this prompt",
+      },
+    ],
     annotationNames: names,
   });
 }

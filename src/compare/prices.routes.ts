@@ -14,20 +14,31 @@ const modelName = z
 
 // USD per million tokens, kept exact: a JSON number or a decimal string, never negative.
 const perMTok = z
-  .union([z.number().finite().nonnegative().max(1e9), z.string().regex(/^\d{1,9}(\.\d{1,12})?$/, "must be a decimal number such as 2.5")])
+  .union([
+    z.number().finite().nonnegative().max(1e9),
+    z.string().regex(/^\d{1,9}(\.\d{1,12})?$/, "must be a decimal number such as 2.5"),
+  ])
   // A number's exact decimal digits, never an exponent form such as 1e-7.
   .transform((v) => (typeof v === "number" ? new Prisma.Decimal(v).toFixed() : v));
 
 const PriceBody = z.strictObject({
   model: modelName,
-  effectiveFrom: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).optional(),
+  effectiveFrom: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s))
+    .optional(),
   inputPerMTok: perMTok,
   outputPerMTok: perMTok,
   cacheReadPerMTok: perMTok.nullable().default(null),
   cacheWritePerMTok: perMTok.nullable().default(null),
 });
 
-const IdParams = z.object({ id: z.string().regex(/^\d{1,18}$/, "must be a price id").transform(BigInt) });
+const IdParams = z.object({
+  id: z
+    .string()
+    .regex(/^\d{1,18}$/, "must be a price id")
+    .transform(BigInt),
+});
 const ListQuery = z.object({ model: modelName.optional() });
 
 export function priceRoutes(prices: PricesService): Router {
@@ -41,7 +52,9 @@ export function priceRoutes(prices: PricesService): Router {
   // Without effectiveFrom, the price applies from now on.
   r.post("/prices", async (req, res) => {
     const body = parse(PriceBody, req.body);
-    res.status(201).json(await prices.create(principalOf(res), { ...body, effectiveFrom: body.effectiveFrom ?? new Date() }));
+    res
+      .status(201)
+      .json(await prices.create(principalOf(res), { ...body, effectiveFrom: body.effectiveFrom ?? new Date() }));
   });
 
   r.put("/prices/:id", async (req, res) => {

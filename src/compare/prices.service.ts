@@ -4,7 +4,7 @@
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
-import { Prisma } from "../generated/prisma/client.js";
+import type { Prisma } from "../generated/prisma/client.js";
 import { AppError, notFound } from "../http/errors.js";
 
 export interface PriceInput {
@@ -59,7 +59,10 @@ function priceView(r: PriceRow): PriceView {
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === "P2002";
 const clash = (input: PriceInput) =>
-  new AppError("conflict", `a price of model '${input.model}' from ${input.effectiveFrom.toISOString()} already exists: edit that one (PUT /prices/:id)`);
+  new AppError(
+    "conflict",
+    `a price of model '${input.model}' from ${input.effectiveFrom.toISOString()} already exists: edit that one (PUT /prices/:id)`,
+  );
 
 export type PricesService = ReturnType<typeof createPricesService>;
 

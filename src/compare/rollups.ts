@@ -54,7 +54,10 @@ export interface RollupOptions {
  * spans columns, e.g. an INSERT's RETURNING) to span_rollups. Rows are upserted in key order so that concurrent
  * ingests touching the same rollup rows lock them in the same order and cannot deadlock.
  */
-export function rollupUpsertSql(source: string, { where = "TRUE", counted = COUNTED, sign = 1 }: RollupOptions = {}): string {
+export function rollupUpsertSql(
+  source: string,
+  { where = "TRUE", counted = COUNTED, sign = 1 }: RollupOptions = {},
+): string {
   const columns = MEASURES.map(([column]) => column);
   const aggregates = MEASURES.map(([, aggregate]) => (sign === 1 ? aggregate : `-(${aggregate})`));
   return `INSERT INTO span_rollups (project_id, version_id, hour, label, source, model, latency_bucket, ${columns.join(", ")})
@@ -70,8 +73,26 @@ export function rollupUpsertSql(source: string, { where = "TRUE", counted = COUN
 
 /** The spans columns rollupUpsertSql reads, for an INSERT's or UPDATE's RETURNING (qualified by `alias` if given). */
 export function rollupInputColumns(alias?: string): string {
-  const columns = ["project_id", "version_id", "start_time", "label", "source", "model", "latency_ms", "failed", "span_kind", "in_evaluation",
-    "tokens_prompt", "tokens_completion", "tokens_total", "tokens_cache_read", "tokens_cache_write", "tokens_reasoning", "cost_usd", "cost_source"];
+  const columns = [
+    "project_id",
+    "version_id",
+    "start_time",
+    "label",
+    "source",
+    "model",
+    "latency_ms",
+    "failed",
+    "span_kind",
+    "in_evaluation",
+    "tokens_prompt",
+    "tokens_completion",
+    "tokens_total",
+    "tokens_cache_read",
+    "tokens_cache_write",
+    "tokens_reasoning",
+    "cost_usd",
+    "cost_source",
+  ];
   return columns.map((c) => (alias ? `${alias}.${c}` : c)).join(", ");
 }
 

@@ -19,7 +19,8 @@ const FISHER_REL_TOL = 1e-7;
 
 function assertCounts(k: number, n: number, name: string): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name}: total must be a non-negative integer, got ${n}`);
-  if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError(`${name}: count must be an integer in [0, ${n}], got ${k}`);
+  if (!Number.isInteger(k) || k < 0 || k > n)
+    throw new RangeError(`${name}: count must be an integer in [0, ${n}], got ${k}`);
 }
 
 /**
@@ -106,7 +107,8 @@ export function logGamma(x: number): number {
 /** Wilson score interval for k successes in n trials (default 95%); n = 0 -> {low: 0, high: 1}. */
 export function wilsonInterval(k: number, n: number, z: number = Z_95): { low: number; high: number } {
   assertCounts(k, n, "wilsonInterval");
-  if (!(z > 0) || !Number.isFinite(z)) throw new RangeError(`wilsonInterval: z must be a positive finite number, got ${z}`);
+  if (!(z > 0) || !Number.isFinite(z))
+    throw new RangeError(`wilsonInterval: z must be a positive finite number, got ${z}`);
   if (n === 0) return { low: 0, high: 1 };
   const p = k / n;
   const z2 = z * z;
@@ -278,7 +280,8 @@ export function failureVerdict(input: {
   const { baseline: base, candidate: cand, unit } = input;
   const minSample = input.minSample ?? 100;
   const alpha = input.alpha ?? 0.05;
-  if (!Number.isFinite(minSample) || minSample < 0) throw new RangeError(`failureVerdict: minSample must be >= 0, got ${minSample}`);
+  if (!Number.isFinite(minSample) || minSample < 0)
+    throw new RangeError(`failureVerdict: minSample must be >= 0, got ${minSample}`);
   if (!(alpha > 0 && alpha < 1)) throw new RangeError(`failureVerdict: alpha must be in (0, 1), got ${alpha}`);
   assertCounts(base.failures, base.total, `failureVerdict (baseline ${base.label})`);
   assertCounts(cand.failures, cand.total, `failureVerdict (candidate ${cand.label})`);

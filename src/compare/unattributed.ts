@@ -18,10 +18,17 @@ export interface Unattributed {
 }
 
 /** For the prompt, inside the window and filters of a comparison (all but the versions). */
-export async function countUnattributed(db: Db, projectId: string, prompt: { id: string; name: string }, f: CompareFilters): Promise<Unattributed> {
+export async function countUnattributed(
+  db: Db,
+  projectId: string,
+  prompt: { id: string; name: string },
+  f: CompareFilters,
+): Promise<Unattributed> {
   // Checked first: a fallback of no version could not be attributed even had its prompt existed.
   const fallback = Prisma.sql`(s.source IS NOT DISTINCT FROM 'fallback' AND coalesce(s.prompt_version, 'fallback') = 'fallback')`;
-  const rows = await db.$queryRaw<{ total: number; fallback: number; unknown_version: number; unknown_prompt: number }[]>`
+  const rows = await db.$queryRaw<
+    { total: number; fallback: number; unknown_version: number; unknown_prompt: number }[]
+  >`
     SELECT count(*)::int AS total,
       (count(*) FILTER (WHERE ${fallback}))::int AS fallback,
       (count(*) FILTER (WHERE NOT ${fallback} AND s.prompt_id = ${prompt.id}::uuid))::int AS unknown_version,
@@ -29,18 +36,25 @@ export async function countUnattributed(db: Db, projectId: string, prompt: { id:
     FROM spans s
     WHERE s.prompt_name = ${prompt.name} AND s.version_id IS NULL AND ${spanFilters(projectId, f)}`;
   const r = rows[0]!;
-  const counts = { total: r.total, fallbackWithoutVersion: r.fallback, unknownVersion: r.unknown_version, unknownPrompt: r.unknown_prompt };
+  const counts = {
+    total: r.total,
+    fallbackWithoutVersion: r.fallback,
+    unknownVersion: r.unknown_version,
+    unknownPrompt: r.unknown_prompt,
+  };
   return { ...counts, explanation: explain(prompt.name, counts) };
 }
 
 function explain(name: string, c: Omit<Unattributed, "explanation">): string {
-  if (c.total === 0) return `Every LLM span naming prompt '${name}' in this window is attributed to one of its versions.`;
+  if (c.total === 0)
+    return `Every LLM span naming prompt '${name}' in this window is attributed to one of its versions.`;
   const parts = [
     [c.fallbackWithoutVersion, "served from an inline fallback that names no version"],
     [c.unknownVersion, "naming a version the prompt does not have"],
     [c.unknownPrompt, "sent before the prompt existed"],
   ] as const;
   const reasons = parts.filter(([n]) => n > 0).map(([n, why]) => `${n} ${why}`);
-  const spans = c.total === 1 ? `1 LLM span naming prompt '${name}' is` : `${c.total} LLM spans naming prompt '${name}' are`;
+  const spans =
+    c.total === 1 ? `1 LLM span naming prompt '${name}' is` : `${c.total} LLM spans naming prompt '${name}' are`;
   return `${spans} in no version's figures for this window (${reasons.join("; ")}).`;
 }

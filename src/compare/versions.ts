@@ -40,7 +40,9 @@ export async function pickVersions(
         parseRef(ref);
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
-        throw new AppError(err.code, err.message, { issues: [{ path: "query.versions", message: `expected ${REF_FORMS}` }] });
+        throw new AppError(err.code, err.message, {
+          issues: [{ path: "query.versions", message: `expected ${REF_FORMS}` }],
+        });
       }
     }
     const resolved = await Promise.all(listed.map((ref) => prompts.resolve(p, name, ref)));
@@ -52,25 +54,51 @@ export async function pickVersions(
       ORDER BY id DESC LIMIT 1`;
     const last = events[0];
     if (!last?.from_version || !last.to_version)
-      throw new AppError("validation_error", `'${PRODUCTION_LABEL}' of prompt '${name}' has not moved between two versions yet: pass versions=A,B`, {
-        issues: [{ path: "query.versions", message: "needed: the label ledger has no earlier version to compare with" }],
-      });
+      throw new AppError(
+        "validation_error",
+        `'${PRODUCTION_LABEL}' of prompt '${name}' has not moved between two versions yet: pass versions=A,B`,
+        {
+          issues: [
+            { path: "query.versions", message: "needed: the label ledger has no earlier version to compare with" },
+          ],
+        },
+      );
     const wanted = [last.from_version, last.to_version];
-    const rows = await db.promptVersion.findMany({ where: { promptId: prompt.id, version: { in: wanted } }, select: { id: true, version: true } });
+    const rows = await db.promptVersion.findMany({
+      where: { promptId: prompt.id, version: { in: wanted } },
+      select: { id: true, version: true },
+    });
     const byVersion = new Map(rows.map((r) => [r.version, r.id]));
     const missing = wanted.filter((v) => !byVersion.has(v));
     if (missing.length) throw notFound(`version ${missing.join(", ")} of prompt '${name}'`);
     picked = [
-      { ref: `${PRODUCTION_LABEL} before its last move`, version: last.from_version, id: byVersion.get(last.from_version)! },
+      {
+        ref: `${PRODUCTION_LABEL} before its last move`,
+        version: last.from_version,
+        id: byVersion.get(last.from_version)!,
+      },
       { ref: PRODUCTION_LABEL, version: last.to_version, id: byVersion.get(last.to_version)! },
     ];
   }
   const versions = [...new Map(picked.map((v) => [v.id, { version: v.version, id: v.id }])).values()];
   if (versions.length < atLeast) {
     const resolvedTo = picked.map((v) => (v.ref === v.version ? v.ref : `${v.ref} is ${v.version}`)).join(", ");
-    throw new AppError("validation_error", `this needs at least ${atLeast} different version${atLeast > 1 ? "s" : ""}${resolvedTo ? ` (${resolvedTo})` : ""}`, {
-      issues: [{ path: "query.versions", message: `list at least ${atLeast} references to different versions, the baseline first` }],
-    });
+    throw new AppError(
+      "validation_error",
+      `this needs at least ${atLeast} different version${atLeast > 1 ? "s" : ""}${resolvedTo ? ` (${resolvedTo})` : ""}`,
+      {
+        issues: [
+          {
+            path: "query.versions",
+            message: `list at least ${atLeast} references to different versions, the baseline first`,
+          },
+        ],
+      },
+    );
   }
-  return { prompt: { id: prompt.id, name: prompt.name }, versions, refs: picked.map(({ ref, version }) => ({ ref, version })) };
+  return {
+    prompt: { id: prompt.id, name: prompt.name },
+    versions,
+    refs: picked.map(({ ref, version }) => ({ ref, version })),
+  };
 }

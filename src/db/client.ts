@@ -61,14 +61,22 @@ export interface Database {
   /** The embedded database's data folder as a tarball, for `initialData` (embedded only). */
   dumpDataDir?(): Promise<Blob>;
   /** A dedicated connection that receives NOTIFY messages (PostgreSQL only). */
-  listen?(channel: string, onMessage: (payload: string) => void, onLost: (err: Error) => void): Promise<() => Promise<void>>;
+  listen?(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onLost: (err: Error) => void,
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.url
     ? openPostgres(options.url, options.poolSize ?? 10)
-    : openPglite(options.dataDir ?? "memory", options.owner ?? { command: "another promptreg process" }, options.initialData);
+    : openPglite(
+        options.dataDir ?? "memory",
+        options.owner ?? { command: "another promptreg process" },
+        options.initialData,
+      );
 }
 
 async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob | undefined): Promise<Database> {

@@ -143,7 +143,9 @@ async function readRecord(file: string): Promise<LockRecord | undefined> {
   }
   const parsed = LockRecordSchema.safeParse(json);
   if (!parsed.success)
-    throw new Error(`${file} is not a promptreg lock file; if no process uses ${path.dirname(file)}, delete it and start again`);
+    throw new Error(
+      `${file} is not a promptreg lock file; if no process uses ${path.dirname(file)}, delete it and start again`,
+    );
   return parsed.data;
 }
 
@@ -167,7 +169,9 @@ export async function removeStaleLock(file: string, nonce: string, owner: LockOw
 async function removeIfStill(file: string, nonce: string, me: LockRecord, depth: number): Promise<void> {
   const dataDir = path.dirname(file);
   if (depth > MAX_TAKEOVER_DEPTH)
-    throw new Error(`could not take over the stale lock ${file}: remove the ${LOCK_FILE}* files in ${dataDir} if no process uses it`);
+    throw new Error(
+      `could not take over the stale lock ${file}: remove the ${LOCK_FILE}* files in ${dataDir} if no process uses it`,
+    );
   const guard = `${file}.${nonce}.takeover`;
   const mine = { ...me, nonce: newNonce() };
   try {
@@ -234,12 +238,21 @@ function procStat(pid: number): { state: string | undefined; start: string | und
 
 function lockedError(dataDir: string, file: string, holder: LockRecord): DataDirLockedError {
   const otherHost = holderState(holder) === "other-host";
-  const where = [`pid ${holder.pid}`, otherHost && `on host ${holder.hostname}`, holder.url && `serving ${holder.url}`, `started ${holder.startedAt}`]
+  const where = [
+    `pid ${holder.pid}`,
+    otherHost && `on host ${holder.hostname}`,
+    holder.url && `serving ${holder.url}`,
+    `started ${holder.startedAt}`,
+  ]
     .filter(Boolean)
     .join(", ");
-  const lines = [`the data folder ${dataDir} is in use by \`${holder.command}\` (${where}); an embedded database has one process at a time.`];
+  const lines = [
+    `the data folder ${dataDir} is in use by \`${holder.command}\` (${where}); an embedded database has one process at a time.`,
+  ];
   if (otherHost)
-    lines.push(`This host cannot check a process on ${holder.hostname}: if it is gone (an old container, say), delete ${file} and start again.`);
+    lines.push(
+      `This host cannot check a process on ${holder.hostname}: if it is gone (an old container, say), delete ${file} and start again.`,
+    );
   else if (holder.url)
     lines.push(
       `Stop that server first, or run admin commands through its API: npm run cli -- keys create ... --url ${holder.url} (with an admin key in PROMPTREG_API_KEY).`,

@@ -65,7 +65,9 @@ export interface InvalidationBus {
 
 export async function createInvalidationBus(db: Database, logger: Logger): Promise<InvalidationBus> {
   const subscribers: ((topic: Topic) => void)[] = [];
-  const deliver = (topic: Topic) => subscribers.forEach((fn) => fn(topic));
+  const deliver = (topic: Topic) => {
+    for (const fn of subscribers) fn(topic);
+  };
   // From another instance. One this version cannot read may name anything: dropping everything is the safe answer.
   const receive = (payload: string) => {
     const topic = parseTopic(payload);
@@ -104,7 +106,10 @@ export async function createInvalidationBus(db: Database, logger: Logger): Promi
       if (db.kind === "postgres") {
         const text = formatTopic(topic);
         await db.prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, ${text})`.catch((err: Error) =>
-          logger.warn({ err: err.message, topic: text }, "NOTIFY failed; other instances converge when their cache entries expire"),
+          logger.warn(
+            { err: err.message, topic: text },
+            "NOTIFY failed; other instances converge when their cache entries expire",
+          ),
         );
       }
     },

@@ -5,7 +5,10 @@
 import { readFile, readdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { bindMigrationAwareSqlAdapterFactory, type SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
+import {
+  bindMigrationAwareSqlAdapterFactory,
+  type SqlMigrationAwareDriverAdapterFactory,
+} from "@prisma/driver-adapter-utils";
 import * as engineBindings from "@prisma/schema-engine-wasm/schema_engine_bg";
 import type { MigrationList, SchemaEngine } from "@prisma/schema-engine-wasm";
 
@@ -39,17 +42,29 @@ function initWasm(): Promise<void> {
   return wasmReady;
 }
 
-async function openEngine(paths: MigrationPaths, factory: SqlMigrationAwareDriverAdapterFactory): Promise<SchemaEngine> {
+async function openEngine(
+  paths: MigrationPaths,
+  factory: SqlMigrationAwareDriverAdapterFactory,
+): Promise<SchemaEngine> {
   await initWasm();
   const schema = await readFile(paths.schemaPath, "utf8");
-  const { SchemaEngine } = engineBindings as unknown as { SchemaEngine: typeof import("@prisma/schema-engine-wasm").SchemaEngine };
+  const { SchemaEngine } = engineBindings as unknown as {
+    SchemaEngine: typeof import("@prisma/schema-engine-wasm").SchemaEngine;
+  };
   // The engine only accepts a factory wrapped by the driver-adapter error capturing layer.
-  return SchemaEngine.new({ datamodels: [[paths.schemaPath, schema]] }, () => {}, bindMigrationAwareSqlAdapterFactory(factory));
+  return SchemaEngine.new(
+    { datamodels: [[paths.schemaPath, schema]] },
+    () => {},
+    bindMigrationAwareSqlAdapterFactory(factory),
+  );
 }
 
 export async function readMigrations(migrationsDir: string): Promise<MigrationList> {
   const entries = await readdir(migrationsDir, { withFileTypes: true }).catch(() => []);
-  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const dirs = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   const lockPath = path.join(migrationsDir, "migration_lock.toml");
   return {
     baseDir: migrationsDir,
@@ -69,7 +84,10 @@ export async function readMigrations(migrationsDir: string): Promise<MigrationLi
 }
 
 /** Applies every pending migration; returns the names of those applied now. */
-export async function applyMigrations(paths: MigrationPaths, factory: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
+export async function applyMigrations(
+  paths: MigrationPaths,
+  factory: SqlMigrationAwareDriverAdapterFactory,
+): Promise<string[]> {
   const engine = await openEngine(paths, factory);
   try {
     const migrationsList = await readMigrations(paths.migrationsDir);
@@ -81,7 +99,10 @@ export async function applyMigrations(paths: MigrationPaths, factory: SqlMigrati
 }
 
 /** SQL that takes a database at the state of the migrations folder to the state of schema.prisma ("" when none). */
-export async function diffMigrationsToSchema(paths: MigrationPaths, factory: SqlMigrationAwareDriverAdapterFactory): Promise<string> {
+export async function diffMigrationsToSchema(
+  paths: MigrationPaths,
+  factory: SqlMigrationAwareDriverAdapterFactory,
+): Promise<string> {
   const engine = await openEngine(paths, factory);
   try {
     const migrationsList = await readMigrations(paths.migrationsDir);

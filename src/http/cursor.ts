@@ -12,6 +12,9 @@ export const encodeCursor = (position: string): string => Buffer.from(position).
 export function decodeCursor<T>(cursor: string, read: (position: string) => T | null): T {
   const position = Buffer.from(cursor, "base64url").toString();
   const value = encodeCursor(position) === cursor && unstorableText(position) === null ? read(position) : null;
-  if (value === null) throw new AppError("validation_error", "invalid cursor", { issues: [{ path: "query.cursor", message: "invalid cursor" }] });
+  if (value === null)
+    throw new AppError("validation_error", "invalid cursor", {
+      issues: [{ path: "query.cursor", message: "invalid cursor" }],
+    });
   return value;
 }

@@ -6,7 +6,7 @@ import { requestIdOf } from "./request-context.js";
 
 /** Renders every error as `{"error": {code, message, details?, requestId}}`. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
+  return (err, _req, res, _next) => {
     const appError = toAppError(err);
     if (appError.status >= 500) logger.error({ err, reqId: requestIdOf(res) }, "request failed");
     if (res.headersSent) return;

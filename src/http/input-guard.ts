@@ -12,6 +12,7 @@ import { AppError } from "./errors.js";
 export const MAX_JSON_DEPTH = 64;
 
 const MAX_ISSUES = 20;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point.
 const SUSPECT = /[\u0000\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -86,7 +87,8 @@ export const guardJsonBody: RequestHandler = (req, _res, next) => {
       continue;
     }
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}.${i}`, depth: depth + 1 });
+      for (let i = value.length - 1; i >= 0; i--)
+        stack.push({ value: value[i], path: `${path}.${i}`, depth: depth + 1 });
       continue;
     }
     const children: typeof stack = [];

@@ -18,10 +18,20 @@ export function requestContext(logger: Logger): RequestHandler {
       // Successful reads (resolves, thousands a second from every application) log at debug; writes at info;
       // client errors at warn and server errors at error.
       const status = res.statusCode;
-      const level = status >= 500 ? "error" : status >= 400 ? "warn" : req.method === "GET" || req.method === "HEAD" ? "debug" : "info";
+      const level =
+        status >= 500
+          ? "error"
+          : status >= 400
+            ? "warn"
+            : req.method === "GET" || req.method === "HEAD"
+              ? "debug"
+              : "info";
       if (!logger.isLevelEnabled(level)) return;
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      logger[level]({ reqId: id, method: req.method, path: req.originalUrl, status, ms: Math.round(ms * 100) / 100 }, "request");
+      logger[level](
+        { reqId: id, method: req.method, path: req.originalUrl, status, ms: Math.round(ms * 100) / 100 },
+        "request",
+      );
     });
     next();
   };

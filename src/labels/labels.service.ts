@@ -87,7 +87,8 @@ export function checkSettableLabel(label: string): void {
   const parsed = LabelNameSchema.safeParse(label);
   if (!parsed.success) throw labelError(label, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$");
   if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
-  if (labelLooksLikeVersion(label)) throw labelError(label, "looks like a version or range, which would make references ambiguous");
+  if (labelLooksLikeVersion(label))
+    throw labelError(label, "looks like a version or range, which would make references ambiguous");
 }
 
 function labelError(label: string, message: string): AppError {
@@ -102,15 +103,20 @@ function exactVersion(label: string, version: string, path: string): string {
   const exact = semver.valid(version.trim());
   if (exact) return exact;
   const message = "must be an exact version such as 1.4.2";
-  throw new AppError("validation_error", `label ${label} must point to an exact version such as 1.4.2; got ${version}`, {
-    issues: [{ path, message }],
-  });
+  throw new AppError(
+    "validation_error",
+    `label ${label} must point to an exact version such as 1.4.2; got ${version}`,
+    {
+      issues: [{ path, message }],
+    },
+  );
 }
 
 /** Protected labels (per project, `production` by default) move only with an admin key. */
 export function requireLabelRole(p: Principal, label: string): void {
   if (p.protectedLabels.includes(label)) {
-    if (p.role !== "admin") throw new AppError("forbidden", `label '${label}' is protected: only an admin key may move or delete it`);
+    if (p.role !== "admin")
+      throw new AppError("forbidden", `label '${label}' is protected: only an admin key may move or delete it`);
   } else requireRole(p, "write");
 }
 
@@ -138,7 +144,14 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
       const result = await db.$transaction(async (tx) => {
         await lockPrompt(tx, prompt.id);
         const version = await findVersion(tx, prompt.id, name, target);
-        const { from } = await setLabelInTx(tx, { promptId: prompt.id, label, version, actor: p.keyName, reason: input.reason, action: "set" });
+        const { from } = await setLabelInTx(tx, {
+          promptId: prompt.id,
+          label,
+          version,
+          actor: p.keyName,
+          reason: input.reason,
+          action: "set",
+        });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
       await publishChange(p, name);
@@ -158,7 +171,15 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         if (!current) throw notFound(`label '${label}' of prompt '${name}'`);
         await tx.label.delete({ where: { id: current.id } });
         await tx.labelEvent.create({
-          data: { promptId: prompt.id, label, action: "delete", fromVersion: current.version.version, toVersion: null, actor: p.keyName, reason: reason ?? null },
+          data: {
+            promptId: prompt.id,
+            label,
+            action: "delete",
+            fromVersion: current.version.version,
+            toVersion: null,
+            actor: p.keyName,
+            reason: reason ?? null,
+          },
         });
       }, TX_OPTIONS);
       await publishChange(p, name);
@@ -184,7 +205,11 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
             ORDER BY id DESC LIMIT 1`;
           if (rows.length === 0) throw notFound(`history of label '${label}' on prompt '${name}'`);
           const previous = rows[0]!.from_version;
-          if (previous === null) throw new AppError("conflict", `label '${label}' held no version before its last move: nothing to roll back to`);
+          if (previous === null)
+            throw new AppError(
+              "conflict",
+              `label '${label}' held no version before its last move: nothing to roll back to`,
+            );
           target = previous;
         }
         const version = await findVersion(tx, prompt.id, name, target);
@@ -204,7 +229,9 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
 
     async history(p: Principal, name: string, label: string, page: { limit: number; cursor?: string }) {
       const prompt = await findPrompt(db, p.projectId, name);
-      const before = page.cursor ? decodeCursor(page.cursor, (id) => (/^\d{1,18}$/.test(id) ? BigInt(id) : null)) : undefined;
+      const before = page.cursor
+        ? decodeCursor(page.cursor, (id) => (/^\d{1,18}$/.test(id) ? BigInt(id) : null))
+        : undefined;
       const rows = await db.labelEvent.findMany({
         where: { promptId: prompt.id, label, ...(before ? { id: { lt: before } } : {}) },
         orderBy: { id: "desc" },

@@ -13,9 +13,11 @@ export interface ValueChange {
 
 /** A chat template as text, one block per message, so a line diff reads like a conversation. */
 function templateText(template: Template): string {
-  if (typeof template === "string") return template.endsWith("\n") ? template : template + "\n";
+  if (typeof template === "string") return template.endsWith("\n") ? template : `${template}\n`;
   return template
-    .map((m) => ("type" in m ? `[placeholder: ${m.name}]\n` : `[${m.role}]\n${m.content}${m.content.endsWith("\n") ? "" : "\n"}`))
+    .map((m) =>
+      "type" in m ? `[placeholder: ${m.name}]\n` : `[${m.role}]\n${m.content}${m.content.endsWith("\n") ? "" : "\n"}`,
+    )
     .join("\n");
 }
 
@@ -32,7 +34,8 @@ export function diffJson(from: unknown, to: unknown): ValueChange[] {
   const changes: ValueChange[] = [];
   for (const [path, v] of a) {
     if (!b.has(path)) changes.push({ path, change: "removed", from: v });
-    else if (canonicalJson(v) !== canonicalJson(b.get(path))) changes.push({ path, change: "changed", from: v, to: b.get(path) });
+    else if (canonicalJson(v) !== canonicalJson(b.get(path)))
+      changes.push({ path, change: "changed", from: v, to: b.get(path) });
   }
   for (const [path, v] of b) if (!a.has(path)) changes.push({ path, change: "added", to: v });
   return changes.sort((x, y) => x.path.localeCompare(y.path));
@@ -61,7 +64,15 @@ export function diffVersions(from: PromptVersion, to: PromptVersion) {
     identical: from.contentHash === to.contentHash,
     template: {
       changed: fromText !== toText,
-      unified: createTwoFilesPatch(`${from.name}@${from.version}`, `${to.name}@${to.version}`, fromText, toText, undefined, undefined, { context: 3 }),
+      unified: createTwoFilesPatch(
+        `${from.name}@${from.version}`,
+        `${to.name}@${to.version}`,
+        fromText,
+        toText,
+        undefined,
+        undefined,
+        { context: 3 },
+      ),
     },
     config,
     variablesSchema: diffJson(from.variablesSchema, to.variablesSchema),

@@ -32,7 +32,10 @@ export function promptRoutes(prompts: PromptsService, r: Router = Router()): Rou
   r.get("/prompts/:name/resolve", async (req, res) => {
     const principal = principalOf(res);
     const rawRef = req.query.ref;
-    let resolved = typeof rawRef === "string" || rawRef === undefined ? prompts.cached(principal, req.params.name!, rawRef) : undefined;
+    let resolved =
+      typeof rawRef === "string" || rawRef === undefined
+        ? prompts.cached(principal, req.params.name!, rawRef)
+        : undefined;
     if (!resolved) {
       const { name } = parse(NameParams, req.params, "params");
       const { ref } = parse(ResolveQuery, req.query, "query");
@@ -47,7 +50,6 @@ export function promptRoutes(prompts: PromptsService, r: Router = Router()): Rou
     res.setHeader("Content-Type", "application/json; charset=utf-8");
     res.send(resolved.body);
   });
-
 
   r.post("/prompts", async (req, res) => {
     res.status(201).json(await prompts.create(principalOf(res), parse(CreatePromptBodySchema, req.body)));

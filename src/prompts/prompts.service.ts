@@ -40,7 +40,11 @@ type VersionRow = {
   createdAt: Date;
 };
 
-export function versionView(prompt: { name: string; type: PromptType }, row: VersionRow, label?: string): PromptVersion {
+export function versionView(
+  prompt: { name: string; type: PromptType },
+  row: VersionRow,
+  label?: string,
+): PromptVersion {
   return {
     id: row.id,
     promptId: row.promptId,
@@ -114,7 +118,10 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         return versionView(prompt, await findVersion(db, prompt.id, name, ref.version));
       case "range": {
         const all = await db.promptVersion.findMany({ where: { promptId: prompt.id }, select: { version: true } });
-        const best = semver.maxSatisfying(all.map((v) => v.version), ref.range);
+        const best = semver.maxSatisfying(
+          all.map((v) => v.version),
+          ref.range,
+        );
         if (!best) throw notFound(`a version of prompt '${name}' satisfying '${ref.range}'`);
         return versionView(prompt, await findVersion(db, prompt.id, name, best));
       }
@@ -134,11 +141,19 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
   return {
     async create(p: Principal, body: CreatePromptBody) {
       requireRole(p, "write");
-      const existing = await db.prompt.findUnique({ where: { projectId_name: { projectId: p.projectId, name: body.name } } });
+      const existing = await db.prompt.findUnique({
+        where: { projectId_name: { projectId: p.projectId, name: body.name } },
+      });
       if (existing) throw new AppError("conflict", `prompt '${body.name}' already exists`);
       try {
         const row = await db.prompt.create({
-          data: { projectId: p.projectId, name: body.name, type: body.type, description: body.description ?? "", tags: body.tags ?? [] },
+          data: {
+            projectId: p.projectId,
+            name: body.name,
+            type: body.type,
+            description: body.description ?? "",
+            tags: body.tags ?? [],
+          },
         });
         return promptMeta(row);
       } catch (err) {
@@ -148,12 +163,18 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     },
 
     async list(p: Principal, q: { prefix?: string; tag?: string; q?: string; cursor?: string; limit: number }) {
-      const after = q.cursor ? decodeCursor(q.cursor, (name) => (PROMPT_NAME_PATTERN.test(name) ? name : null)) : undefined;
+      const after = q.cursor
+        ? decodeCursor(q.cursor, (name) => (PROMPT_NAME_PATTERN.test(name) ? name : null))
+        : undefined;
       const folder = q.prefix?.replace(/\/+$/, "");
       const rows = await db.prompt.findMany({
         where: {
           projectId: p.projectId,
-          ...(folder ? { name: { startsWith: `${escapeLike(folder)}/`, ...(after ? { gt: after } : {}) } } : after ? { name: { gt: after } } : {}),
+          ...(folder
+            ? { name: { startsWith: `${escapeLike(folder)}/`, ...(after ? { gt: after } : {}) } }
+            : after
+              ? { name: { gt: after } }
+              : {}),
           ...(q.tag ? { tags: { has: q.tag } } : {}),
           // A name search: a substring anywhere in the full name, folders included.
           ...(q.q ? { AND: [{ name: { contains: escapeLike(q.q), mode: "insensitive" as const } }] } : {}),
@@ -166,7 +187,11 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       const page = rows.slice(0, q.limit);
       // Counted for this page only: Prisma's `_count` include aggregates every version of the project first, which
       // made a page's cost grow with the registry (5 ms with 100 prompts, 32 ms with 5,000 on the embedded database).
-      const counts = await db.promptVersion.groupBy({ by: ["promptId"], where: { promptId: { in: page.map((r) => r.id) } }, _count: { _all: true } });
+      const counts = await db.promptVersion.groupBy({
+        by: ["promptId"],
+        where: { promptId: { in: page.map((r) => r.id) } },
+        _count: { _all: true },
+      });
       const countOf = new Map(counts.map((c) => [c.promptId, c._count._all]));
       const data = page.map((r) => ({
         ...promptMeta(r),
@@ -179,7 +204,11 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
     async get(p: Principal, name: string) {
       const prompt = await findPrompt(db, p.projectId, name);
       const [labels, count, recent] = await Promise.all([
-        db.label.findMany({ where: { promptId: prompt.id }, include: { version: { select: { version: true } } }, orderBy: { name: "asc" } }),
+        db.label.findMany({
+          where: { promptId: prompt.id },
+          include: { version: { select: { version: true } } },
+          orderBy: { name: "asc" },
+        }),
         db.promptVersion.count({ where: { promptId: prompt.id } }),
         db.promptVersion.findMany({
           where: { promptId: prompt.id },
@@ -223,7 +252,12 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
      * Publishes a version; `created: false` when the content equals the latest version's (nothing is written).
      * A dry run goes through the very same transaction and rolls it back, so its answer is the publish's own.
      */
-    async publish(p: Principal, name: string, body: PublishVersionBody, options: { dryRun?: boolean } = {}): Promise<PublishOutcome> {
+    async publish(
+      p: Principal,
+      name: string,
+      body: PublishVersionBody,
+      options: { dryRun?: boolean } = {},
+    ): Promise<PublishOutcome> {
       requireRole(p, "write");
       const type: PromptType = typeof body.template === "string" ? "text" : "chat";
       for (const label of body.labels ?? []) {
@@ -238,74 +272,118 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         variables = analyzeTemplate(body.template, variablesSchema, { publishing: true });
       } catch (err) {
         if (err instanceof TemplateError)
-          throw new AppError("invalid_template", err.message, err.details ?? templateErrorLocation(body.template, err.message));
+          throw new AppError(
+            "invalid_template",
+            err.message,
+            err.details ?? templateErrorLocation(body.template, err.message),
+          );
         throw err;
       }
       const hash = contentHash({ type, template: body.template, config, variablesSchema });
 
-      const result = await db.$transaction(async (tx) => {
-        // Create-if-missing without a race: concurrent first publishes wait on the unique index, then all lock the row.
-        await tx.$executeRaw`
+      const result = await db
+        .$transaction(async (tx) => {
+          // Create-if-missing without a race: concurrent first publishes wait on the unique index, then all lock the row.
+          await tx.$executeRaw`
           INSERT INTO prompts (id, project_id, name, type, description, tags, updated_at)
           VALUES (${randomUUID()}::uuid, ${p.projectId}::uuid, ${name}, ${type}::"PromptType", ${body.description ?? ""}, ${body.tags ?? []}::text[], now())
           ON CONFLICT (project_id, name) DO NOTHING`;
-        const prompt = await findPrompt(tx, p.projectId, name);
-        await lockPrompt(tx, prompt.id);
-        if (prompt.type !== type)
-          throw new AppError("validation_error", `prompt '${name}' is a ${prompt.type} prompt; this template is ${type}`, {
-            issues: [{ path: "body.template", message: `must be ${prompt.type === "text" ? "a string" : "a list of messages"}` }],
-          });
-        if (body.description !== undefined || body.tags !== undefined)
-          await tx.prompt.update({ where: { id: prompt.id }, data: { description: body.description, tags: body.tags } });
+          const prompt = await findPrompt(tx, p.projectId, name);
+          await lockPrompt(tx, prompt.id);
+          if (prompt.type !== type)
+            throw new AppError(
+              "validation_error",
+              `prompt '${name}' is a ${prompt.type} prompt; this template is ${type}`,
+              {
+                issues: [
+                  {
+                    path: "body.template",
+                    message: `must be ${prompt.type === "text" ? "a string" : "a list of messages"}`,
+                  },
+                ],
+              },
+            );
+          if (body.description !== undefined || body.tags !== undefined)
+            await tx.prompt.update({
+              where: { id: prompt.id },
+              data: { description: body.description, tags: body.tags },
+            });
 
-        const highest = await tx.promptVersion.findFirst({
-          where: { promptId: prompt.id },
-          orderBy: [{ major: "desc" }, { minor: "desc" }, { patch: "desc" }],
-        });
-        let row: VersionRow;
-        let created: boolean;
-        let required: RequiredBump | null = null;
-        if (highest && highest.contentHash === hash && body.version === undefined) {
-          row = highest;
-          created = false;
-        } else {
-          required = highest
-            ? requiredBump(contractOf(versionView(prompt, highest)), { template: body.template, config, variablesSchema, variables })
-            : { bump: "major" as const, reasons: ["first version"] };
-          const version = pickVersion(highest?.version ?? null, required, body);
-          const parsed = semver.parse(version)!;
-          row = await tx.promptVersion.create({
-            data: {
-              promptId: prompt.id,
-              version,
-              major: parsed.major,
-              minor: parsed.minor,
-              patch: parsed.patch,
-              template: body.template as object,
-              config: config as object,
-              variables: variables as object[],
-              variablesSchema: variablesSchema === null ? undefined : (variablesSchema as object),
-              commitMessage: body.commitMessage ?? "",
-              author: p.keyName,
-              contentHash: hash,
-            },
+          const highest = await tx.promptVersion.findFirst({
+            where: { promptId: prompt.id },
+            orderBy: [{ major: "desc" }, { minor: "desc" }, { patch: "desc" }],
           });
-          created = true;
-          await tx.prompt.update({ where: { id: prompt.id }, data: { updatedAt: new Date() } });
-          await setLabelInTx(tx, { promptId: prompt.id, label: LATEST_LABEL, version: row, actor: p.keyName, reason: `published ${version}`, action: "set" });
-        }
-        for (const label of body.labels ?? []) {
-          const current = await tx.label.findUnique({ where: { promptId_name: { promptId: prompt.id, name: label } } });
-          if (current?.versionId !== row.id)
-            await setLabelInTx(tx, { promptId: prompt.id, label, version: row, actor: p.keyName, reason: body.commitMessage || `published ${row.version}`, action: "set" });
-        }
-        const outcome = { created, version: versionView(prompt, row), previousVersion: highest?.version ?? null, requiredBump: required };
-        if (options.dryRun) throw new DryRun(outcome);
-        return outcome;
-      }, TX_OPTIONS).catch((err: unknown) => {
-        if (err instanceof DryRun) return err.outcome;
-        throw err;
-      });
+          let row: VersionRow;
+          let created: boolean;
+          let required: RequiredBump | null = null;
+          if (highest && highest.contentHash === hash && body.version === undefined) {
+            row = highest;
+            created = false;
+          } else {
+            required = highest
+              ? requiredBump(contractOf(versionView(prompt, highest)), {
+                  template: body.template,
+                  config,
+                  variablesSchema,
+                  variables,
+                })
+              : { bump: "major" as const, reasons: ["first version"] };
+            const version = pickVersion(highest?.version ?? null, required, body);
+            const parsed = semver.parse(version)!;
+            row = await tx.promptVersion.create({
+              data: {
+                promptId: prompt.id,
+                version,
+                major: parsed.major,
+                minor: parsed.minor,
+                patch: parsed.patch,
+                template: body.template as object,
+                config: config as object,
+                variables: variables as object[],
+                variablesSchema: variablesSchema === null ? undefined : (variablesSchema as object),
+                commitMessage: body.commitMessage ?? "",
+                author: p.keyName,
+                contentHash: hash,
+              },
+            });
+            created = true;
+            await tx.prompt.update({ where: { id: prompt.id }, data: { updatedAt: new Date() } });
+            await setLabelInTx(tx, {
+              promptId: prompt.id,
+              label: LATEST_LABEL,
+              version: row,
+              actor: p.keyName,
+              reason: `published ${version}`,
+              action: "set",
+            });
+          }
+          for (const label of body.labels ?? []) {
+            const current = await tx.label.findUnique({
+              where: { promptId_name: { promptId: prompt.id, name: label } },
+            });
+            if (current?.versionId !== row.id)
+              await setLabelInTx(tx, {
+                promptId: prompt.id,
+                label,
+                version: row,
+                actor: p.keyName,
+                reason: body.commitMessage || `published ${row.version}`,
+                action: "set",
+              });
+          }
+          const outcome = {
+            created,
+            version: versionView(prompt, row),
+            previousVersion: highest?.version ?? null,
+            requiredBump: required,
+          };
+          if (options.dryRun) throw new DryRun(outcome);
+          return outcome;
+        }, TX_OPTIONS)
+        .catch((err: unknown) => {
+          if (err instanceof DryRun) return err.outcome;
+          throw err;
+        });
       if (options.dryRun) return result;
       // After commit: best effort. A failed notification must not fail the request (a retry would publish twice).
       await publishChange(p, name).catch(() => {});
@@ -338,7 +416,10 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
 
     async getVersion(p: Principal, name: string, version: string) {
       const exact = semver.valid(version);
-      if (!exact) throw new AppError("validation_error", `'${version}' is not a version`, { issues: [{ path: "params.version", message: "must be MAJOR.MINOR.PATCH" }] });
+      if (!exact)
+        throw new AppError("validation_error", `'${version}' is not a version`, {
+          issues: [{ path: "params.version", message: "must be MAJOR.MINOR.PATCH" }],
+        });
       const prompt = await findPrompt(db, p.projectId, name);
       return versionView(prompt, await findVersion(db, prompt.id, name, exact));
     },
@@ -379,7 +460,15 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
 // other folders. PostgreSQL's LIKE escape character is the backslash.
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, "\\$&");
 
-function promptMeta(row: { id: string; name: string; type: PromptType; description: string; tags: string[]; createdAt: Date; updatedAt: Date }) {
+function promptMeta(row: {
+  id: string;
+  name: string;
+  type: PromptType;
+  description: string;
+  tags: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}) {
   return {
     id: row.id,
     name: row.name,

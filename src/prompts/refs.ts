@@ -37,5 +37,7 @@ export function parseRef(input: string): Ref {
 }
 
 function badRef(input: string, message: string): AppError {
-  return new AppError("validation_error", `invalid reference '${input}': ${message}`, { issues: [{ path: "ref", message }] });
+  return new AppError("validation_error", `invalid reference '${input}': ${message}`, {
+    issues: [{ path: "ref", message }],
+  });
 }

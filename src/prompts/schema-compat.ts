@@ -14,13 +14,36 @@ const ROOT_TYPE: ReadonlySet<JsonType> = new Set(["object"]);
 
 /** Compared here one by one. */
 const HANDLED = new Set([
-  "type", "nullable", "enum", "const", "required", "properties", "additionalProperties", "patternProperties", "items",
-  "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+  "type",
+  "nullable",
+  "enum",
+  "const",
+  "required",
+  "properties",
+  "additionalProperties",
+  "patternProperties",
+  "items",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
 ]);
 /** What a `$ref` points to depends on these: any change may change what any reference accepts. */
 const STRUCTURAL = new Set([
-  "$id", "$schema", "$ref", "$defs", "definitions", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef",
-  "$recursiveAnchor", "$vocabulary",
+  "$id",
+  "$schema",
+  "$ref",
+  "$defs",
+  "definitions",
+  "$anchor",
+  "$dynamicRef",
+  "$dynamicAnchor",
+  "$recursiveRef",
+  "$recursiveAnchor",
+  "$vocabulary",
 ]);
 /** Keywords Ajv knows that never refuse a value. Keywords it does not know at all are ignored the same way. */
 const ANNOTATIONS = new Set(["$comment"]);
@@ -82,7 +105,9 @@ function compare(c: Compare, prev: unknown, next: unknown, at: string, known: Re
   }
   if ("enum" in n || "const" in n) {
     const allowed = "const" in n ? [n.const] : Array.isArray(n.enum) ? n.enum : [];
-    c.out.push(`${where(at)} must now be ${allowed.length === 1 ? "" : "one of "}${allowed.map((v) => JSON.stringify(v)).join(", ")}`);
+    c.out.push(
+      `${where(at)} must now be ${allowed.length === 1 ? "" : "one of "}${allowed.map((v) => JSON.stringify(v)).join(", ")}`,
+    );
   }
 
   const prevTypes = typesOf(p) ?? known;
@@ -91,13 +116,16 @@ function compare(c: Compare, prev: unknown, next: unknown, at: string, known: Re
   if (nextTypes) {
     const lost = [...types].filter((t) => !nextTypes.has(t) && !(t === "integer" && nextTypes.has("number")));
     if (lost.length > 0) {
-      c.out.push(`${where(at)} must now be ${[...nextTypes].join(" or ")} (was ${typesOf(p) ? [...types].join(" or ") : "any type"})`);
+      c.out.push(
+        `${where(at)} must now be ${[...nextTypes].join(" or ")} (was ${typesOf(p) ? [...types].join(" or ") : "any type"})`,
+      );
     }
   }
 
   if (types.has("string")) {
     const [min, max, prevMin, prevMax] = [num(n.minLength), num(n.maxLength), num(p.minLength) ?? 0, num(p.maxLength)];
-    if (min !== undefined && min > prevMin) c.out.push(`${where(at)} now needs at least ${min} characters (was ${prevMin})`);
+    if (min !== undefined && min > prevMin)
+      c.out.push(`${where(at)} now needs at least ${min} characters (was ${prevMin})`);
     if (max !== undefined && max < (prevMax ?? Infinity)) {
       c.out.push(`${where(at)} now allows at most ${max} characters (was ${prevMax ?? "no limit"})`);
     }
@@ -128,11 +156,17 @@ function compare(c: Compare, prev: unknown, next: unknown, at: string, known: Re
     const [others, nextOthers] = [p.additionalProperties ?? true, n.additionalProperties ?? true];
     // Each property is checked against the schema that applies to it on each side, named or additional.
     for (const name of [...new Set([...Object.keys(props), ...Object.keys(nextProps)])].sort()) {
-      const [before, after] = [Object.hasOwn(props, name) ? props[name] : others, Object.hasOwn(nextProps, name) ? nextProps[name] : nextOthers];
+      const [before, after] = [
+        Object.hasOwn(props, name) ? props[name] : others,
+        Object.hasOwn(nextProps, name) ? nextProps[name] : nextOthers,
+      ];
       compare(c, before, after, child(at, name), ANY_TYPE);
     }
     if (nextOthers === false && others !== false) {
-      const named = Object.keys(nextProps).sort().map((name) => `'${name}'`).join(", ");
+      const named = Object.keys(nextProps)
+        .sort()
+        .map((name) => `'${name}'`)
+        .join(", ");
       const what = at === "" ? "variables" : `${where(at)}: properties`;
       c.out.push(`${what} other than ${named || "none"} are refused now (additionalProperties: false)`);
     } else {
@@ -173,7 +207,9 @@ interface Bound {
 /** The tightest of a schema's two bounds on one side. */
 function bound(schema: Record<string, unknown>, side: "lower" | "upper"): Bound | undefined {
   const [inclusive, exclusive] =
-    side === "lower" ? [num(schema.minimum), num(schema.exclusiveMinimum)] : [num(schema.maximum), num(schema.exclusiveMaximum)];
+    side === "lower"
+      ? [num(schema.minimum), num(schema.exclusiveMinimum)]
+      : [num(schema.maximum), num(schema.exclusiveMaximum)];
   if (exclusive === undefined) return inclusive === undefined ? undefined : { value: inclusive, exclusive: false };
   if (inclusive === undefined) return { value: exclusive, exclusive: true };
   const tighter = side === "lower" ? exclusive >= inclusive : exclusive <= inclusive;

@@ -21,10 +21,13 @@ export function templateErrorLocation(template: Template, message: string): Temp
   if (check) return { line: Number(check[1]), column: Number(check[2]) + 1, ...where };
   const parse = PARSE_ERROR.exec(rest);
   if (!parse) return undefined;
-  const source = typeof template === "string" ? template : (() => {
-    const item = messageIndex === undefined ? undefined : template[messageIndex];
-    return item && "content" in item ? item.content : undefined;
-  })();
+  const source =
+    typeof template === "string"
+      ? template
+      : (() => {
+          const item = messageIndex === undefined ? undefined : template[messageIndex];
+          return item && "content" in item ? item.content : undefined;
+        })();
   return { line: Number(parse[1]), ...parserColumn(source, Number(parse[1])), ...where };
 }
 
@@ -34,7 +37,9 @@ function parserColumn(source: string | undefined, line: number): { column?: numb
   try {
     Handlebars.parse(source);
   } catch {
-    const loc = (Handlebars as unknown as { Parser?: { lexer?: { yylloc?: { first_line: number; first_column: number } } } }).Parser?.lexer?.yylloc;
+    const loc = (
+      Handlebars as unknown as { Parser?: { lexer?: { yylloc?: { first_line: number; first_column: number } } } }
+    ).Parser?.lexer?.yylloc;
     if (loc && loc.first_line === line) return { column: loc.first_column + 1 };
   }
   return {};

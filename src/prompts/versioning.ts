@@ -64,7 +64,8 @@ export function requiredBump(prev: Contract, next: Contract): RequiredBump {
     for (const path of paths) if (!oldPaths.has(path)) major.push(`required path '${path}' added`);
     for (const path of oldPaths) if (!paths.has(path)) minor.push(`path '${path}' no longer required`);
     // Only a placeholder proves a type from the template; the schema's types are compared with the schema.
-    if (v.type === "messages" && old.type !== "messages") major.push(`variable '${v.name}' became a placeholder (a list of messages)`);
+    if (v.type === "messages" && old.type !== "messages")
+      major.push(`variable '${v.name}' became a placeholder (a list of messages)`);
     if (old.type === "messages" && v.type !== "messages") minor.push(`variable '${v.name}' is no longer a placeholder`);
   }
   for (const v of prev.variables) {
@@ -74,7 +75,11 @@ export function requiredBump(prev: Contract, next: Contract): RequiredBump {
     const narrowings = schemaNarrowings(prev.variablesSchema, next.variablesSchema);
     if (narrowings.length > 0) major.push(...narrowings.map((reason) => `variablesSchema: ${reason}`));
     else if (schemaNarrowings(next.variablesSchema, prev.variablesSchema).length > 0) {
-      minor.push(next.variablesSchema ? "variablesSchema changed: it accepts everything it did, and more" : "variablesSchema removed");
+      minor.push(
+        next.variablesSchema
+          ? "variablesSchema changed: it accepts everything it did, and more"
+          : "variablesSchema removed",
+      );
     } else patch.push("variablesSchema changed: it accepts the same values");
   }
   if (canonicalJson(prev.config ?? {}) !== canonicalJson(next.config ?? {})) minor.push("config changed");
@@ -84,7 +89,11 @@ export function requiredBump(prev: Contract, next: Contract): RequiredBump {
 }
 
 /** Picks the version to publish, or refuses (409) an explicit bump or version smaller than the change needs. */
-export function pickVersion(highest: string | null, required: RequiredBump, request: { bump?: Bump; version?: string }): string {
+export function pickVersion(
+  highest: string | null,
+  required: RequiredBump,
+  request: { bump?: Bump; version?: string },
+): string {
   if (request.version !== undefined) {
     const v = semver.valid(request.version);
     if (!v || semver.prerelease(v) || v.includes("+"))
@@ -93,9 +102,13 @@ export function pickVersion(highest: string | null, required: RequiredBump, requ
       });
     if (highest === null) return v;
     if (!semver.gt(v, highest))
-      throw new AppError("version_not_higher", `version ${v} must be higher than every existing version; the highest is ${highest}`);
+      throw new AppError(
+        "version_not_higher",
+        `version ${v} must be higher than every existing version; the highest is ${highest}`,
+      );
     const given = semver.diff(highest, v) as Bump;
-    if (RANK[given] < RANK[required.bump]) throw bumpTooSmall(`version ${v} is a ${given} bump from ${highest}`, required);
+    if (RANK[given] < RANK[required.bump])
+      throw bumpTooSmall(`version ${v} is a ${given} bump from ${highest}`, required);
     return v;
   }
   if (highest === null) return FIRST_VERSION;
@@ -105,10 +118,14 @@ export function pickVersion(highest: string | null, required: RequiredBump, requ
 }
 
 function bumpTooSmall(what: string, required: RequiredBump): AppError {
-  return new AppError("bump_too_small", `${what}, but this change needs a ${required.bump} bump: ${required.reasons.join("; ")}`, {
-    requiredBump: required.bump,
-    reasons: required.reasons,
-  });
+  return new AppError(
+    "bump_too_small",
+    `${what}, but this change needs a ${required.bump} bump: ${required.reasons.join("; ")}`,
+    {
+      requiredBump: required.bump,
+      reasons: required.reasons,
+    },
+  );
 }
 
 /** JSON with object keys sorted, so equal content always serializes (and hashes) the same. */
@@ -128,7 +145,12 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-export function contentHash(content: { type: string; template: unknown; config: unknown; variablesSchema: unknown }): string {
+export function contentHash(content: {
+  type: string;
+  template: unknown;
+  config: unknown;
+  variablesSchema: unknown;
+}): string {
   const canonical = canonicalJson({
     type: content.type,
     template: content.template,

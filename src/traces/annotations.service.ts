@@ -47,7 +47,8 @@ export interface AnnotationRow {
   updated_at: Date;
 }
 
-export const ANNOTATION_COLUMNS = "trace_id, span_id, name, kind, score, label, passed, comment, created_at, updated_at";
+export const ANNOTATION_COLUMNS =
+  "trace_id, span_id, name, kind, score, label, passed, comment, created_at, updated_at";
 
 const UPSERT = `
 INSERT INTO annotations (project_id, trace_id, span_id, name, kind, score, label, passed, comment)

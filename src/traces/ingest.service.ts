@@ -112,7 +112,9 @@ export function createIngestService({ database }: { database: Database }) {
         const row = rows[0]!;
         result.rejected++;
         if (result.reasons.length < MAX_REASONS)
-          result.reasons.push(`span ${row.span_id} of trace ${row.trace_id}: refused by the database (SQLSTATE ${sqlstateOf(err)}: ${(err as Error).message})`);
+          result.reasons.push(
+            `span ${row.span_id} of trace ${row.trace_id}: refused by the database (SQLSTATE ${sqlstateOf(err)}: ${(err as Error).message})`,
+          );
         return;
       }
       const half = Math.ceil(rows.length / 2);

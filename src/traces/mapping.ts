@@ -52,10 +52,19 @@ export const PROMPTREG_VENDOR = "promptreg";
 export const OTHER_KIND = "OTHER";
 
 // prompt.id comes first but only for our own vendor (or none), see promptName().
-const PROMPT_NAME_KEYS = ["arthur.prompt.name", "gen_ai.prompt.name", "langfuse.observation.prompt.name", "langfuse.prompt.name"];
+const PROMPT_NAME_KEYS = [
+  "arthur.prompt.name",
+  "gen_ai.prompt.name",
+  "langfuse.observation.prompt.name",
+  "langfuse.prompt.name",
+];
 // Langfuse sends versions as ints; they are kept as the string given and link only to that exact version string.
 // Arthur's SDK sends `latest` or a tag here: the insert resolves a label name through the label ledger.
-const PROMPT_VERSION_KEYS = ["llm.prompt_template.version", "langfuse.observation.prompt.version", "langfuse.prompt.version"];
+const PROMPT_VERSION_KEYS = [
+  "llm.prompt_template.version",
+  "langfuse.observation.prompt.version",
+  "langfuse.prompt.version",
+];
 // The Vercel AI SDK's way of passing a Langfuse prompt: one JSON string {name, version}.
 const LANGFUSE_PROMPT_JSON = "ai.telemetry.metadata.langfusePrompt";
 // The OpenAI instrumentation overwrites llm.model_name with the dated response model, but only on success: grouping
@@ -66,7 +75,11 @@ const PROVIDER_KEYS = ["llm.provider", "gen_ai.provider.name", "llm.system", "ge
 const SESSION_KEYS = ["session.id", "gen_ai.conversation.id", "langfuse.session.id"];
 const USER_KEYS = ["user.id", "langfuse.user.id"];
 const PROMPT_TOKEN_KEYS = ["llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"];
-const COMPLETION_TOKEN_KEYS = ["llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"];
+const COMPLETION_TOKEN_KEYS = [
+  "llm.token_count.completion",
+  "gen_ai.usage.output_tokens",
+  "gen_ai.usage.completion_tokens",
+];
 // Both conventions count these inside the prompt (input) and completion (output) tokens, not on top of them.
 const CACHE_READ_KEYS = ["llm.token_count.prompt_details.cache_read", "gen_ai.usage.cache_read.input_tokens"];
 const CACHE_WRITE_KEYS = ["llm.token_count.prompt_details.cache_write", "gen_ai.usage.cache_creation.input_tokens"];
@@ -114,7 +127,13 @@ const AI_SDK_OPERATION_KINDS = new Map([
   ["ai.toolCall", "TOOL"],
 ]);
 // Chat messages on a span without a kind are positive evidence of a chat or completion call.
-const MESSAGE_KEY_PREFIXES = ["llm.input_messages.", "llm.output_messages.", "llm.prompts.", "gen_ai.prompt.0.", "gen_ai.completion.0."];
+const MESSAGE_KEY_PREFIXES = [
+  "llm.input_messages.",
+  "llm.output_messages.",
+  "llm.prompts.",
+  "gen_ai.prompt.0.",
+  "gen_ai.completion.0.",
+];
 const MESSAGE_KEYS = ["gen_ai.input_messages", "gen_ai.output_messages"];
 
 const STATUS_OK = 1;
@@ -162,7 +181,9 @@ export function toSpanRow(span: OtlpSpan): SpanRow {
     tokens_prompt: tokensPrompt,
     tokens_completion: tokensCompletion,
     // A total needs both its parts: prompt tokens alone are not the total.
-    tokens_total: firstInt(a, ["llm.token_count.total"]) ?? (tokensPrompt !== null && tokensCompletion !== null ? sumOrNull(tokensPrompt, tokensCompletion, MAX_INT4) : null),
+    tokens_total:
+      firstInt(a, ["llm.token_count.total"]) ??
+      (tokensPrompt !== null && tokensCompletion !== null ? sumOrNull(tokensPrompt, tokensCompletion, MAX_INT4) : null),
     tokens_cache_read: firstInt(a, CACHE_READ_KEYS),
     tokens_cache_write: firstInt(a, CACHE_WRITE_KEYS),
     tokens_reasoning: firstInt(a, REASONING_KEYS),
@@ -202,7 +223,8 @@ function spanKind(a: Attributes): string | null {
   const op = a["gen_ai.operation.name"];
   if (typeof op === "string" && op !== "") return GEN_AI_OPERATION_KINDS.get(op.toLowerCase()) ?? OTHER_KIND;
   const requestType = a["llm.request.type"];
-  if (typeof requestType === "string" && requestType !== "") return LLM_REQUEST_TYPE_KINDS.get(requestType.toLowerCase()) ?? OTHER_KIND;
+  if (typeof requestType === "string" && requestType !== "")
+    return LLM_REQUEST_TYPE_KINDS.get(requestType.toLowerCase()) ?? OTHER_KIND;
   const observation = a["langfuse.observation.type"];
   if (typeof observation === "string") {
     const kind = LANGFUSE_OBSERVATION_KINDS.get(observation.toLowerCase());
@@ -213,7 +235,8 @@ function spanKind(a: Attributes): string | null {
     const kind = AI_SDK_OPERATION_KINDS.get(aiOperation);
     if (kind) return kind;
   }
-  for (const key in a) if (MESSAGE_KEYS.includes(key) || MESSAGE_KEY_PREFIXES.some((p) => key.startsWith(p))) return "LLM";
+  for (const key in a)
+    if (MESSAGE_KEYS.includes(key) || MESSAGE_KEY_PREFIXES.some((p) => key.startsWith(p))) return "LLM";
   return null;
 }
 
@@ -231,7 +254,11 @@ function firstPromptName(a: Attributes): string | null {
 function requestModel(a: Attributes, kind: string | null): string | null {
   if (kind === "EMBEDDING") return asString(a["embedding.model_name"]) ?? requestModel(a, null);
   if (kind === "RERANKER") return asString(a["reranker.model_name"]) ?? requestModel(a, null);
-  return firstString(a, REQUEST_MODEL_KEYS) ?? invocationModel(a["llm.invocation_parameters"]) ?? asString(a["llm.model_name"]);
+  return (
+    firstString(a, REQUEST_MODEL_KEYS) ??
+    invocationModel(a["llm.invocation_parameters"]) ??
+    asString(a["llm.model_name"])
+  );
 }
 
 /** `model` from `llm.invocation_parameters` (a JSON string: the request body without its messages). */
@@ -239,7 +266,9 @@ function invocationModel(value: AttributeValue | undefined): string | null {
   if (typeof value !== "string" || !value.includes('"model"')) return null;
   try {
     const parsed = JSON.parse(value) as unknown;
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? asString((parsed as { model?: AttributeValue }).model) : null;
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+      ? asString((parsed as { model?: AttributeValue }).model)
+      : null;
   } catch {
     return null;
   }

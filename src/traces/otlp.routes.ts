@@ -44,7 +44,8 @@ export interface OtlpRoutesOptions {
   logger: Logger;
 }
 
-const encodingOfResponse = (res: Response): OtlpEncoding => (res.locals.otlpEncoding as OtlpEncoding | undefined) ?? "json";
+const encodingOfResponse = (res: Response): OtlpEncoding =>
+  (res.locals.otlpEncoding as OtlpEncoding | undefined) ?? "json";
 
 // First, so that every later answer (401 included) can be written in the request's encoding.
 const negotiate: RequestHandler = (req, res, next) => {
@@ -90,7 +91,7 @@ export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRout
     requireRole(p, "write");
     const encoding = encodingOfResponse(res);
     const decoded = decodeRequest(await readBody(req, maxBytes), encoding);
-    let stored;
+    let stored: Awaited<ReturnType<typeof ingest.ingest>>;
     try {
       stored = await ingest.ingest(p.projectId, decoded.spans);
     } catch (err) {
@@ -100,7 +101,10 @@ export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRout
       // rejected one by one in the ingest service; this is for what the data breaks beyond them.)
       const kind = dbErrorKind(err);
       if (kind === "data")
-        throw new AppError("bad_request", `the database refused the spans (SQLSTATE ${sqlstateOf(err)}): ${(err as Error).message}`);
+        throw new AppError(
+          "bad_request",
+          `the database refused the spans (SQLSTATE ${sqlstateOf(err)}): ${(err as Error).message}`,
+        );
       if (kind === "bug") throw new AppError("internal", "internal error");
       throw new AppError("unavailable", "the spans could not be stored; retry later", {
         retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
@@ -108,7 +112,10 @@ export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRout
     }
     const rejected = decoded.rejected + stored.rejected;
     const reasons = [...decoded.reasons, ...stored.reasons].slice(0, MAX_REASONS);
-    const partial = rejected > 0 ? { rejectedSpans: rejected, errorMessage: `${rejected} span(s) rejected: ${reasons.join("; ")}` } : undefined;
+    const partial =
+      rejected > 0
+        ? { rejectedSpans: rejected, errorMessage: `${rejected} span(s) rejected: ${reasons.join("; ")}` }
+        : undefined;
     res.status(200).type(CONTENT_TYPES[encoding]).send(encodeResponse(encoding, partial));
   });
 
@@ -142,7 +149,8 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
   const contentEncoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
   if (contentEncoding !== "gzip" && contentEncoding !== "identity")
     throw new AppError("unsupported_media_type", `unsupported Content-Encoding '${contentEncoding}': use gzip or none`);
-  const tooLarge = () => new AppError("payload_too_large", `request body exceeds ${maxBytes} bytes after decompression`);
+  const tooLarge = () =>
+    new AppError("payload_too_large", `request body exceeds ${maxBytes} bytes after decompression`);
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
 
@@ -162,7 +170,8 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
       else chunks.push(chunk);
     };
     const onEnd = () => finish(null);
-    const onError = (err: Error) => finish(new AppError("bad_request", `could not read the request body: ${err.message}`));
+    const onError = (err: Error) =>
+      finish(new AppError("bad_request", `could not read the request body: ${err.message}`));
     const onAborted = () => finish(new AppError("bad_request", "the request was aborted"));
     req.on("data", onData).on("end", onEnd).on("error", onError).on("aborted", onAborted);
   });

@@ -51,7 +51,7 @@ export const CONTENT_TYPES: Record<OtlpEncoding, string> = {
 
 /** The encoding named by a Content-Type header (parameters such as charset ignored), or null. */
 export function encodingOf(contentType: string | undefined): OtlpEncoding | null {
-  const mediaType = contentType?.split(";", 1)[0]!.trim().toLowerCase();
+  const mediaType = contentType?.split(";", 1)[0]?.trim().toLowerCase();
   if (mediaType === "application/x-protobuf") return "protobuf";
   if (mediaType === "application/json") return "json";
   return null;
@@ -73,7 +73,10 @@ interface LongBits {
   unsigned: boolean;
 }
 const isLong = (v: unknown): v is LongBits =>
-  typeof v === "object" && v !== null && typeof (v as LongBits).low === "number" && typeof (v as LongBits).high === "number";
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as LongBits).low === "number" &&
+  typeof (v as LongBits).high === "number";
 const longToBigInt = (v: LongBits): bigint => (BigInt(v.unsigned ? v.high >>> 0 : v.high) << 32n) + BigInt(v.low >>> 0);
 
 export function decodeRequest(body: Buffer, encoding: OtlpEncoding): DecodedRequest {
@@ -153,7 +156,8 @@ function normaliseSpan(raw: Obj, resourceAttributes: Attributes): OtlpSpan {
   let parentSpanId: string | null = null;
   if (!isEmptyId(raw.parentSpanId)) {
     parentSpanId = readId(raw.parentSpanId, SPAN_ID_HEX_LENGTH);
-    if (!parentSpanId) throw new SpanRejection("invalid parentSpanId (16 hex digits, not all zero, or empty for a root span)");
+    if (!parentSpanId)
+      throw new SpanRejection("invalid parentSpanId (16 hex digits, not all zero, or empty for a root span)");
   }
   const start = nanos(raw.startTimeUnixNano, "startTimeUnixNano");
   const end = nanos(raw.endTimeUnixNano, "endTimeUnixNano");
@@ -188,7 +192,12 @@ function normaliseSpan(raw: Obj, resourceAttributes: Attributes): OtlpSpan {
 
 function isEmptyId(value: unknown): boolean {
   // protobufjs leaves an absent bytes field as an empty array.
-  return value === undefined || value === null || value === "" || ((value instanceof Uint8Array || Array.isArray(value)) && value.length === 0);
+  return (
+    value === undefined ||
+    value === null ||
+    value === "" ||
+    ((value instanceof Uint8Array || Array.isArray(value)) && value.length === 0)
+  );
 }
 
 function readId(value: unknown, hexLength: number): string | null {
@@ -237,13 +246,22 @@ function toAttributes(list: unknown, depth: number): Attributes {
     const value = anyValue(kv.value, depth, key);
     // Plain assignment of "__proto__" would replace the prototype instead of adding an attribute. (Objects with a
     // null prototype would avoid this, but V8 keeps those in slow dictionary mode, which cost more than the rest.)
-    if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    if (key === "__proto__")
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     else out[key] = value;
   }
   return out;
 }
 
-const ANY_VALUE_MEMBERS = ["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"] as const;
+const ANY_VALUE_MEMBERS = [
+  "stringValue",
+  "boolValue",
+  "intValue",
+  "doubleValue",
+  "arrayValue",
+  "kvlistValue",
+  "bytesValue",
+] as const;
 const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
@@ -295,7 +313,9 @@ function intValue(value: unknown): AttributeValue {
     return Number.isSafeInteger(n) || Math.abs(n) >= INT64_LIMIT ? n : BigInt(n).toString();
   }
   if (isLong(value)) {
-    const n = value.unsigned ? (value.high >>> 0) * 2 ** 32 + (value.low >>> 0) : value.high * 2 ** 32 + (value.low >>> 0);
+    const n = value.unsigned
+      ? (value.high >>> 0) * 2 ** 32 + (value.low >>> 0)
+      : value.high * 2 ** 32 + (value.low >>> 0);
     return Number.isSafeInteger(n) ? n : longToBigInt(value).toString();
   }
   if (typeof value === "string" && /^-?\d{1,20}$/.test(value)) {

@@ -48,7 +48,9 @@ export function statusCodeOf(value: unknown): number {
   return n;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point.
 const SUSPECT = /[\u0000\uD800-\uDFFF]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point.
 const BAD_CHARS = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** PostgreSQL text and JSON reject NUL and unpaired surrogates; they become U+FFFD instead of failing the batch. */
@@ -58,7 +60,10 @@ export function cleanText(s: string): string {
 
 /** A stringValue must be a string (a JSON number or object there is a malformed AnyValue, not text to guess at). */
 export function stringValueOf(value: unknown, key: string): string {
-  if (typeof value !== "string") throw new SpanRejection(`attribute '${clipText(cleanText(key), 64, 256)}': stringValue must be a string, not ${describe(value)}`);
+  if (typeof value !== "string")
+    throw new SpanRejection(
+      `attribute '${clipText(cleanText(key), 64, 256)}': stringValue must be a string, not ${describe(value)}`,
+    );
   return cleanText(value);
 }
 

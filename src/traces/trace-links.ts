@@ -70,10 +70,15 @@ ${rollupUpsertSql("linked")}
 SELECT count(*)::int AS linked FROM linked`;
 
 /** Brings the trace-level links of `traceIds` (stored spans of `projectId`) up to date. */
-export async function linkTraces(database: Database, projectId: string, traceIds: string[]): Promise<{ flagged: number; linked: number }> {
+export async function linkTraces(
+  database: Database,
+  projectId: string,
+  traceIds: string[],
+): Promise<{ flagged: number; linked: number }> {
   if (traceIds.length === 0) return { flagged: 0, linked: 0 };
   const params = [projectId, traceIds];
-  const { judges, prompts } = (await database.query<{ judges: boolean; prompts: boolean }>(PROBE_ANCHORS, params)).rows[0]!;
+  const { judges, prompts } = (await database.query<{ judges: boolean; prompts: boolean }>(PROBE_ANCHORS, params))
+    .rows[0]!;
   const flagged = judges ? (await database.query<{ flagged: number }>(FLAG_EVALUATIONS, params)).rows[0]!.flagged : 0;
   const linked = prompts ? (await database.query<{ linked: number }>(LINK_PROMPT_SIBLINGS, params)).rows[0]!.linked : 0;
   return { flagged, linked };

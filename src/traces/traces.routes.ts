@@ -44,7 +44,10 @@ const SpansQuery = z.object({
   version: filter,
   label: filter,
   status: z.enum(SPAN_STATUSES).optional(),
-  failed: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
+  failed: z
+    .enum(["true", "false"])
+    .transform((v) => v === "true")
+    .optional(),
   session: filter,
   user: filter,
   model: filter,

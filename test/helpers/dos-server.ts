@@ -18,9 +18,14 @@ const writer = h.as(writeKey);
 for (let i = 0; i < 3; i++) {
   await writer.post("/api/v1/prompts/warm-up/versions", {
     template: `{{#each rows}}{{name}} {{/each}}{{#if x}}{{x}}{{/if}} ${i}`,
-    variablesSchema: { type: "object", properties: { rows: { type: "array", items: { properties: { name: { pattern: "^[a-z]+$" } } } } } },
+    variablesSchema: {
+      type: "object",
+      properties: { rows: { type: "array", items: { properties: { name: { pattern: "^[a-z]+$" } } } } },
+    },
   });
-  await h.as(readKey).post("/api/v1/prompts/warm-up/render", { ref: "latest", variables: { rows: [{ name: "ab" }], x: 1 } });
+  await h
+    .as(readKey)
+    .post("/api/v1/prompts/warm-up/render", { ref: "latest", variables: { rows: [{ name: "ab" }], x: 1 } });
   await writer.post("/api/v1/prompts/warm-up/versions", { template: "{{#if a}}".repeat(40) + "{{/if}}".repeat(40) });
 }
 const server = h.app.listen(0, "127.0.0.1");

@@ -83,13 +83,19 @@ function client(app: Harness["app"], key: string) {
   };
 }
 
-export async function createHarness(options: { resolveCacheSize?: number; consoleDir?: string } = {}): Promise<Harness> {
+export async function createHarness(
+  options: { resolveCacheSize?: number; consoleDir?: string } = {},
+): Promise<Harness> {
   const testDb = await createTestDatabase();
   const database = await testDb.open();
   await database.migrate();
   const bus = await createInvalidationBus(database, silentLogger);
   const { app, auth } = createApp({
-    config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: options.resolveCacheSize ?? 1000, consoleDir: options.consoleDir },
+    config: {
+      bodyLimitBytes: 1024 * 1024,
+      resolveCacheSize: options.resolveCacheSize ?? 1000,
+      consoleDir: options.consoleDir,
+    },
     database,
     bus,
     logger: silentLogger,

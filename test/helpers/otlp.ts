@@ -87,6 +87,8 @@ export function otlpProtobuf(spans: SpanSpec[], resource: Record<string, AttrInp
   return Buffer.from(ExportTraceServiceRequest.encode(message).finish());
 }
 
-export function decodeProtobufResponse(body: Buffer): { partialSuccess?: { rejectedSpans?: string; errorMessage?: string } } {
+export function decodeProtobufResponse(body: Buffer): {
+  partialSuccess?: { rejectedSpans?: string; errorMessage?: string };
+} {
   return ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(body), { longs: String }) as never;
 }

@@ -33,10 +33,16 @@ export function App() {
         <Suspense fallback={<Loading label="Loading" />}>
           <Routes>
             <Route path="/" element={<Navigate to="/prompts" replace />} />
-            <Route path="/sign-in" element={<Navigate to={new URLSearchParams(location.search).get("next") ?? "/prompts"} replace />} />
+            <Route
+              path="/sign-in"
+              element={<Navigate to={new URLSearchParams(location.search).get("next") ?? "/prompts"} replace />}
+            />
             <Route path="/prompts" element={<PromptList />} />
             <Route path="/prompts/*" element={<PromptRoute />} />
-            <Route path="/new" element={can(session.data, "write") ? <Publish /> : <Navigate to="/prompts" replace />} />
+            <Route
+              path="/new"
+              element={can(session.data, "write") ? <Publish /> : <Navigate to="/prompts" replace />}
+            />
             <Route path="/traces" element={<Traces />} />
             <Route path="/traces/:traceId" element={<Trace />} />
             <Route path="/settings" element={<Settings />} />
@@ -69,7 +75,8 @@ function Shell({ children }: { children: React.ReactNode }) {
         </nav>
         <div className="whoami">
           <span title="The key this session acts as">
-            {session.keyName} · <span className={`role role-${session.role}`}>{session.role}</span> · project {session.projectName}
+            {session.keyName} · <span className={`role role-${session.role}`}>{session.role}</span> · project{" "}
+            {session.projectName}
           </span>
           <button
             type="button"

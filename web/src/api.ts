@@ -41,7 +41,8 @@ export const promptPath = (name: string) => `/prompts/${encodeURIComponent(name)
 
 export function url(path: string, query?: Query): string {
   const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
+  for (const [k, v] of Object.entries(query ?? {}))
+    if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
   const qs = params.toString();
   return `${API}${path}${qs ? `?${qs}` : ""}`;
 }
@@ -76,7 +77,12 @@ export async function api(path: string, schema: z.ZodType | null, options: Reque
   }
   if (!schema) return undefined;
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new ApiError(res.status, "unexpected_response", `unexpected answer from ${path}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  if (!parsed.success)
+    throw new ApiError(
+      res.status,
+      "unexpected_response",
+      `unexpected answer from ${path}: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+    );
   return parsed.data;
 }
 

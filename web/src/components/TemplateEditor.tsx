@@ -3,7 +3,14 @@
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { HighlightStyle, StreamLanguage, syntaxHighlighting } from "@codemirror/language";
 import { EditorState, StateEffect, StateField, type Range } from "@codemirror/state";
-import { Decoration, EditorView, keymap, lineNumbers, placeholder as placeholderExt, type DecorationSet } from "@codemirror/view";
+import {
+  Decoration,
+  EditorView,
+  keymap,
+  lineNumbers,
+  placeholder as placeholderExt,
+  type DecorationSet,
+} from "@codemirror/view";
 import { tags } from "@lezer/highlight";
 import { useEffect, useRef } from "react";
 
@@ -70,7 +77,11 @@ const theme = EditorView.theme({
   "&.cm-focused": { outline: "2px solid var(--focus)" },
   ".cm-content": { fontFamily: "var(--mono)", caretColor: "var(--fg)" },
   ".cm-cursor": { borderLeftColor: "var(--fg)" },
-  ".cm-gutters": { backgroundColor: "var(--bg-soft)", color: "var(--fg-muted)", borderRight: "1px solid var(--border)" },
+  ".cm-gutters": {
+    backgroundColor: "var(--bg-soft)",
+    color: "var(--fg-muted)",
+    borderRight: "1px solid var(--border)",
+  },
   ".cm-placeholder": { color: "var(--fg-muted)" },
   ".cm-error-line": { backgroundColor: "var(--danger-soft)" },
   ".cm-error-mark": { outline: "1px solid var(--danger)", textDecoration: "underline wavy var(--danger)" },
@@ -128,6 +139,7 @@ export function TemplateEditor({
   const latestOnChange = useRef(onChange);
   latestOnChange.current = onChange;
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: created once; the editor owns its document (see above).
   useEffect(() => {
     // CodeMirror injects its styles at run time. In a shadow root it uses a constructed stylesheet, which the
     // console's Content-Security-Policy (no inline styles) allows; in the document it would add a <style> tag.
@@ -165,6 +177,7 @@ export function TemplateEditor({
     // Created once: the editor owns its document (see above).
   }, []);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new error object comes with every render; its place is what matters.
   useEffect(() => {
     view.current?.dispatch({ effects: setError.of(error ?? null) });
   }, [error?.line, error?.column]);

@@ -23,7 +23,15 @@ export function ErrorBox({ error, title }: { error: unknown; title?: string }) {
   );
 }
 
-export function Badge({ children, tone = "neutral", title }: { children: ReactNode; tone?: "neutral" | "accent" | "warn" | "ok"; title?: string }) {
+export function Badge({
+  children,
+  tone = "neutral",
+  title,
+}: {
+  children: ReactNode;
+  tone?: "neutral" | "accent" | "warn" | "ok";
+  title?: string;
+}) {
   return (
     <span className={`badge badge-${tone}`} title={title}>
       {children}
@@ -46,7 +54,10 @@ export function Icon({ name }: { name: "lock" | "folder" }) {
 
 export function LabelBadge({ name, version, isProtected }: { name: string; version?: string; isProtected?: boolean }) {
   return (
-    <Badge tone={name === "production" ? "accent" : name === "latest" ? "neutral" : "ok"} title={isProtected ? "protected: only admin keys move it" : undefined}>
+    <Badge
+      tone={name === "production" ? "accent" : name === "latest" ? "neutral" : "ok"}
+      title={isProtected ? "protected: only admin keys move it" : undefined}
+    >
       {isProtected && (
         <>
           <Icon name="lock" />
@@ -71,7 +82,8 @@ const rtf = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
 
 export function relativeTime(iso: string, now = Date.now()): string {
   const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
-  for (const [unit, size] of units) if (Math.abs(seconds) >= size || unit === "second") return rtf.format(Math.round(seconds / size), unit);
+  for (const [unit, size] of units)
+    if (Math.abs(seconds) >= size || unit === "second") return rtf.format(Math.round(seconds / size), unit);
   return iso;
 }
 
@@ -91,7 +103,10 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
       type="button"
       className="small"
       onClick={async () => {
-        await navigator.clipboard.writeText(text).then(() => setCopied(true), () => setCopied(false));
+        await navigator.clipboard.writeText(text).then(
+          () => setCopied(true),
+          () => setCopied(false),
+        );
         setTimeout(() => setCopied(false), 2000);
       }}
     >
@@ -135,7 +150,7 @@ export function HighlightedText({ text }: { text: string }) {
 export function TemplateView({ template }: { template: Template }) {
   if (typeof template === "string")
     return (
-      <pre className="template" tabIndex={0} aria-label="Template">
+      <pre className="template" tabIndex={0} role="region" aria-label="Template">
         <HighlightedText text={template} />
       </pre>
     );

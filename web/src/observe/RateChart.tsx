@@ -18,10 +18,30 @@ function ticks(max: number, count = 5): number[] {
 
 function Whisker({ x, low, high, className }: { x: number; low: number; high: number; className: string }) {
   return (
-    <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" className={`whisker ${className}`} aria-hidden="true" focusable="false">
+    <svg
+      viewBox={`0 0 ${W} ${H}`}
+      preserveAspectRatio="none"
+      className={`whisker ${className}`}
+      aria-hidden="true"
+      focusable="false"
+    >
       <line x1={low} x2={high} y1={H / 2} y2={H / 2} className="whisker-line" vectorEffect="non-scaling-stroke" />
-      <line x1={low} x2={low} y1={H / 2 - 7} y2={H / 2 + 7} className="whisker-line" vectorEffect="non-scaling-stroke" />
-      <line x1={high} x2={high} y1={H / 2 - 7} y2={H / 2 + 7} className="whisker-line" vectorEffect="non-scaling-stroke" />
+      <line
+        x1={low}
+        x2={low}
+        y1={H / 2 - 7}
+        y2={H / 2 + 7}
+        className="whisker-line"
+        vectorEffect="non-scaling-stroke"
+      />
+      <line
+        x1={high}
+        x2={high}
+        y1={H / 2 - 7}
+        y2={H / 2 + 7}
+        className="whisker-line"
+        vectorEffect="non-scaling-stroke"
+      />
       <rect x={x - 2.5} y={H / 2 - 6} width={5} height={12} className="whisker-dot" />
     </svg>
   );
@@ -35,7 +55,10 @@ export function RateChart({ answer, unit }: { answer: CompareAnswer; unit: strin
   return (
     <figure className="rate-chart" aria-labelledby="rate-chart-title">
       <figcaption id="rate-chart-title">
-        Failure rate per version, with its 95% Wilson interval <span className="muted">(failed {unit}s / judged {unit}s)</span>
+        Failure rate per version, with its 95% Wilson interval{" "}
+        <span className="muted">
+          (failed {unit}s / judged {unit}s)
+        </span>
       </figcaption>
       <div className="forest" role="list">
         {answer.versions.map((v, i) => (
@@ -46,7 +69,12 @@ export function RateChart({ answer, unit }: { answer: CompareAnswer; unit: strin
               {i === 0 && <span className="muted small"> baseline</span>}
             </span>
             {v.failureRate !== null && v.failureRateCI ? (
-              <Whisker x={scale(v.failureRate)} low={scale(v.failureRateCI.low)} high={scale(v.failureRateCI.high)} className={seriesClass(i)} />
+              <Whisker
+                x={scale(v.failureRate)}
+                low={scale(v.failureRateCI.low)}
+                high={scale(v.failureRateCI.high)}
+                className={seriesClass(i)}
+              />
             ) : (
               <span className="muted small">no {unit}s</span>
             )}
@@ -57,7 +85,10 @@ export function RateChart({ answer, unit }: { answer: CompareAnswer; unit: strin
                   (95% CI <span className="ci-range">{interval(v.failureRateCI.low, v.failureRateCI.high)}</span>)
                 </span>
               )}
-              <span className="muted small"> · {v.failures.toLocaleString("en-US")} of {v.units.toLocaleString("en-US")}</span>
+              <span className="muted small">
+                {" "}
+                · {v.failures.toLocaleString("en-US")} of {v.units.toLocaleString("en-US")}
+              </span>
             </span>
           </div>
         ))}
@@ -91,11 +122,38 @@ function Difference({ comparison: c }: { comparison: Comparison }) {
         <span className="forest-label">
           <span className="semver">{c.version}</span> − <span className="semver">{c.baseline}</span>
         </span>
-        <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" className="whisker diff-whisker" aria-hidden="true" focusable="false">
+        <svg
+          viewBox={`0 0 ${W} ${H}`}
+          preserveAspectRatio="none"
+          className="whisker diff-whisker"
+          aria-hidden="true"
+          focusable="false"
+        >
           <line x1={scale(0)} x2={scale(0)} y1={0} y2={H} className="zero-line" vectorEffect="non-scaling-stroke" />
-          <line x1={scale(d.low)} x2={scale(d.high)} y1={H / 2} y2={H / 2} className="whisker-line" vectorEffect="non-scaling-stroke" />
-          <line x1={scale(d.low)} x2={scale(d.low)} y1={H / 2 - 7} y2={H / 2 + 7} className="whisker-line" vectorEffect="non-scaling-stroke" />
-          <line x1={scale(d.high)} x2={scale(d.high)} y1={H / 2 - 7} y2={H / 2 + 7} className="whisker-line" vectorEffect="non-scaling-stroke" />
+          <line
+            x1={scale(d.low)}
+            x2={scale(d.high)}
+            y1={H / 2}
+            y2={H / 2}
+            className="whisker-line"
+            vectorEffect="non-scaling-stroke"
+          />
+          <line
+            x1={scale(d.low)}
+            x2={scale(d.low)}
+            y1={H / 2 - 7}
+            y2={H / 2 + 7}
+            className="whisker-line"
+            vectorEffect="non-scaling-stroke"
+          />
+          <line
+            x1={scale(d.high)}
+            x2={scale(d.high)}
+            y1={H / 2 - 7}
+            y2={H / 2 + 7}
+            className="whisker-line"
+            vectorEffect="non-scaling-stroke"
+          />
           <rect x={scale(d.diff) - 2.5} y={H / 2 - 6} width={5} height={12} className="whisker-dot" />
         </svg>
         <span className="forest-value">
@@ -106,7 +164,8 @@ function Difference({ comparison: c }: { comparison: Comparison }) {
         </span>
       </div>
       <p className="muted small forest-note">
-        Difference in failure rate, {c.version} minus {c.baseline}; the interval {d.low > 0 ? "lies above" : d.high < 0 ? "lies below" : "includes"} zero.
+        Difference in failure rate, {c.version} minus {c.baseline}; the interval{" "}
+        {d.low > 0 ? "lies above" : d.high < 0 ? "lies below" : "includes"} zero.
       </p>
     </div>
   );

@@ -37,7 +37,9 @@ interface Metric {
   missing: number | null;
 }
 
-const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+const WHOLE_STEPS = [
+  1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7,
+];
 
 const METRICS: Metric[] = [
   { key: "count", title: "Count", format: int, tick: int, incrs: WHOLE_STEPS, missing: 0 },
@@ -80,9 +82,16 @@ export default function TimeCharts(props: TimeChartsProps) {
   );
 }
 
-function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metric: Metric; starts: number[]; scheme: number }) {
+function MetricChart({
+  metric,
+  starts,
+  scheme,
+  ...p
+}: TimeChartsProps & { metric: Metric; starts: number[]; scheme: number }) {
   const box = useRef<HTMLDivElement>(null);
-  const [markers, setMarkers] = useState<{ left: number; top: number; height: number; flip: boolean; event: LedgerEvent }[]>([]);
+  const [markers, setMarkers] = useState<
+    { left: number; top: number; height: number; flip: boolean; event: LedgerEvent }[]
+  >([]);
   const callbacks = useRef(p);
   callbacks.current = p;
 
@@ -94,6 +103,7 @@ function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metri
     return [starts.map((t) => t / 1000), ...columns] as uPlot.AlignedData;
   }, [p.series, starts, metric]);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `data` already follows the series and the metric; `scheme` re-reads the CSS colours.
   useEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -113,7 +123,13 @@ function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metri
           .map((event, i) => ({ event, x: u.valToPos(eventTimes[i]!, "x") }))
           .filter(({ x }) => x >= 0 && x <= over.width)
           // A marker in the right half opens its tooltip to the left, so that it stays on the page.
-          .map(({ event, x }) => ({ event, left: over.left - outer.left + x, top: over.top - outer.top, height: over.height, flip: x > over.width / 2 })),
+          .map(({ event, x }) => ({
+            event,
+            left: over.left - outer.left + x,
+            top: over.top - outer.top,
+            height: over.height,
+            flip: x > over.width / 2,
+          })),
       );
     };
 
@@ -137,7 +153,14 @@ function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metri
       },
       axes: [
         { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
-        { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 64, values: (_u, splits) => splits.map(metric.tick), ...(metric.incrs ? { incrs: metric.incrs } : {}) },
+        {
+          stroke: fg,
+          grid: { stroke: grid, width: 1 },
+          ticks: { stroke: grid },
+          size: 64,
+          values: (_u, splits) => splits.map(metric.tick),
+          ...(metric.incrs ? { incrs: metric.incrs } : {}),
+        },
       ],
       cursor: {
         sync: { key: SYNC_KEY },
@@ -219,10 +242,23 @@ function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metri
         <span className="muted"> per {p.bucket}</span>
       </figcaption>
       <div className="chart-box" ref={box}>
-        <div className="chart-canvas" role="img" aria-label={`${metric.title} per ${p.bucket} bucket, for ${p.series.map((s) => s.version).join(" and ")}; the numbers are in the table below`} />
+        <div
+          className="chart-canvas"
+          role="img"
+          aria-label={`${metric.title} per ${p.bucket} bucket, for ${p.series.map((s) => s.version).join(" and ")}; the numbers are in the table below`}
+        />
         {markers.map((m, i) => (
-          <span key={i} className={m.flip ? "marker flip" : "marker"} style={{ left: m.left, top: m.top, height: m.height }}>
-            <button type="button" className="marker-handle" aria-describedby={`${titleId}-marker-${i}`} aria-label={describeEvent(m.event)} />
+          <span
+            key={i}
+            className={m.flip ? "marker flip" : "marker"}
+            style={{ left: m.left, top: m.top, height: m.height }}
+          >
+            <button
+              type="button"
+              className="marker-handle"
+              aria-describedby={`${titleId}-marker-${i}`}
+              aria-label={describeEvent(m.event)}
+            />
             <span role="tooltip" id={`${titleId}-marker-${i}`} className="marker-tip">
               <strong>{describeEvent(m.event)}</strong>
               <span className="muted small">{new Date(m.event.at).toLocaleString()}</span>
@@ -250,7 +286,9 @@ function MetricChart({ metric, starts, scheme, ...p }: TimeChartsProps & { metri
                 <td>{new Date(r.t).toLocaleString()}</td>
                 {r.values.map((v, s) => (
                   <td key={s} className="num">
-                    <Link to={p.spansHref(p.series[s]!.version, new Date(r.t), new Date(r.t + BUCKET_MS[p.bucket]))}>{metric.format(v)}</Link>
+                    <Link to={p.spansHref(p.series[s]!.version, new Date(r.t), new Date(r.t + BUCKET_MS[p.bucket]))}>
+                      {metric.format(v)}
+                    </Link>
                   </td>
                 ))}
               </tr>

@@ -4,10 +4,12 @@ import type { Verdict } from "./schemas";
 
 const nf = new Intl.NumberFormat("en-US");
 
-export const int = (n: number | null | undefined): string => (n === null || n === undefined ? "—" : nf.format(Math.round(n)));
+export const int = (n: number | null | undefined): string =>
+  n === null || n === undefined ? "—" : nf.format(Math.round(n));
 
 /** A rate as a percentage with two decimals: enough to tell 5.00% from 5.05%, and to check against the API. */
-export const pct = (rate: number | null | undefined): string => (rate === null || rate === undefined ? "—" : `${(rate * 100).toFixed(2)}%`);
+export const pct = (rate: number | null | undefined): string =>
+  rate === null || rate === undefined ? "—" : `${(rate * 100).toFixed(2)}%`;
 
 /** A difference of rates in percentage points, signed. */
 export const pts = (diff: number | null | undefined): string => {
@@ -16,7 +18,8 @@ export const pts = (diff: number | null | undefined): string => {
   return `${diff > 0 && Number(s) !== 0 ? "+" : ""}${Number(s) === 0 ? "0.00" : s} pts`;
 };
 
-export const interval = (low: number, high: number, f: (n: number) => string = pct): string => `${f(low)} to ${f(high)}`;
+export const interval = (low: number, high: number, f: (n: number) => string = pct): string =>
+  `${f(low)} to ${f(high)}`;
 
 export const ms = (v: number | null | undefined): string => {
   if (v === null || v === undefined) return "—";
@@ -25,7 +28,8 @@ export const ms = (v: number | null | undefined): string => {
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ms`;
 };
 
-export const signedMs = (v: number | null | undefined): string => (v === null || v === undefined ? "—" : `${v > 0 ? "+" : ""}${ms(v)}`);
+export const signedMs = (v: number | null | undefined): string =>
+  v === null || v === undefined ? "—" : `${v > 0 ? "+" : ""}${ms(v)}`;
 
 /** Dollars with enough significant digits for per-call costs ($0.000125) and sums alike. */
 export const usd = (v: number | null | undefined): string => {
@@ -35,9 +39,11 @@ export const usd = (v: number | null | undefined): string => {
   return `$${text}`;
 };
 
-export const signedUsd = (v: number | null | undefined): string => (v === null || v === undefined ? "—" : `${v > 0 ? "+" : v < 0 ? "−" : ""}${usd(Math.abs(v))}`);
+export const signedUsd = (v: number | null | undefined): string =>
+  v === null || v === undefined ? "—" : `${v > 0 ? "+" : v < 0 ? "−" : ""}${usd(Math.abs(v))}`;
 
-export const pValue = (p: number | null): string => (p === null ? "—" : p < 0.0001 ? "p < 0.0001" : `p = ${p < 0.01 ? p.toPrecision(2) : p.toFixed(3)}`);
+export const pValue = (p: number | null): string =>
+  p === null ? "—" : p < 0.0001 ? "p < 0.0001" : `p = ${p < 0.01 ? p.toPrecision(2) : p.toFixed(3)}`;
 
 export const TEST_NAMES = { z: "two-proportion z-test", fisher: "Fisher's exact test" } as const;
 

@@ -22,7 +22,13 @@ const MINUTE = 60_000;
 export function readRange(params: URLSearchParams, now: number): TimeRange {
   const from = params.get("from");
   const to = params.get("to");
-  if (from && to && !Number.isNaN(Date.parse(from)) && !Number.isNaN(Date.parse(to)) && Date.parse(from) < Date.parse(to))
+  if (
+    from &&
+    to &&
+    !Number.isNaN(Date.parse(from)) &&
+    !Number.isNaN(Date.parse(to)) &&
+    Date.parse(from) < Date.parse(to)
+  )
     return { from: new Date(from), to: new Date(to), preset: null };
   const asked = params.get("range");
   const preset: Preset = asked && asked in PRESETS ? (asked as Preset) : DEFAULT_PRESET;
@@ -45,6 +51,12 @@ export function readBucket(params: URLSearchParams, range: TimeRange): Bucket {
 
 /** A short label such as "Nov 25, 14:05 – Nov 26, 09:30" for an absolute range. */
 export function rangeLabel(range: TimeRange): string {
-  const f = new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
+  const f = new Intl.DateTimeFormat("en-US", {
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  });
   return `${f.format(range.from)} – ${f.format(range.to)}`;
 }

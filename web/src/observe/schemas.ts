@@ -23,8 +23,12 @@ export const CompareVersionSchema = z.object({
   latencyMs: z.object({ p50: nullableNumber, p95: nullableNumber, p99: nullableNumber, mean: nullableNumber }),
   tokens: z.object({ prompt: SumMean, completion: SumMean, total: SumMean }),
   costUsd: SumMean,
-  annotations: z.array(z.object({ name: z.string(), count: z.number(), passRate: nullableNumber, meanScore: nullableNumber })),
-  bySource: z.array(z.object({ source: z.string(), units: z.number(), failures: z.number(), failureRate: nullableNumber })),
+  annotations: z.array(
+    z.object({ name: z.string(), count: z.number(), passRate: nullableNumber, meanScore: nullableNumber }),
+  ),
+  bySource: z.array(
+    z.object({ source: z.string(), units: z.number(), failures: z.number(), failureRate: nullableNumber }),
+  ),
 });
 export type CompareVersion = z.infer<typeof CompareVersionSchema>;
 
@@ -43,7 +47,11 @@ export const ComparisonSchema = z.object({
 });
 export type Comparison = z.infer<typeof ComparisonSchema>;
 
-export const FailureSchema = z.object({ kind: z.enum(["status", "annotation", "any"]), name: z.string().nullish(), threshold: nullableNumber.optional() });
+export const FailureSchema = z.object({
+  kind: z.enum(["status", "annotation", "any"]),
+  name: z.string().nullish(),
+  threshold: nullableNumber.optional(),
+});
 
 export const CompareSchema = z.object({
   prompt: z.string(),
@@ -99,7 +107,14 @@ export type Timeseries = z.infer<typeof TimeseriesSchema>;
 
 type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
 const AttributeValueSchema: z.ZodType<AttributeValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(AttributeValueSchema), z.record(z.string(), AttributeValueSchema)]),
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(AttributeValueSchema),
+    z.record(z.string(), AttributeValueSchema),
+  ]),
 );
 export const AttributesSchema = z.record(z.string(), AttributeValueSchema);
 export type Attributes = z.infer<typeof AttributesSchema>;

@@ -9,7 +9,19 @@ import { PRODUCTION_LABEL, type PromptDetail } from "@promptreg/client/contract"
 import { ApiError, api, promptPath } from "../api";
 import { Dialog, ErrorBox, Loading } from "../components/ui";
 import { seriesClass } from "../observe/colors";
-import { TEST_NAMES, VERDICT_WORDS, int, interval, ms, pValue, pct, plural, signedMs, signedUsd, usd } from "../observe/format";
+import {
+  TEST_NAMES,
+  VERDICT_WORDS,
+  int,
+  interval,
+  ms,
+  pValue,
+  pct,
+  plural,
+  signedMs,
+  signedUsd,
+  usd,
+} from "../observe/format";
 import { PRESETS, rangeLabel, readBucket, readRange, type Preset } from "../observe/range";
 import { RateChart } from "../observe/RateChart";
 import { CompareSchema, SOURCES, TimeseriesSchema, type CompareAnswer, type Comparison } from "../observe/schemas";
@@ -53,9 +65,15 @@ function compareState(params: URLSearchParams, now: number) {
 }
 
 const compareOptions = (name: string, query: Query) =>
-  queryOptions({ queryKey: ["compare", name, query], queryFn: () => api(`${promptPath(name)}/compare`, CompareSchema, { query }) });
+  queryOptions({
+    queryKey: ["compare", name, query],
+    queryFn: () => api(`${promptPath(name)}/compare`, CompareSchema, { query }),
+  });
 const timeseriesOptions = (name: string, query: Query) =>
-  queryOptions({ queryKey: ["timeseries", name, query], queryFn: () => api(`${promptPath(name)}/timeseries`, TimeseriesSchema, { query }) });
+  queryOptions({
+    queryKey: ["timeseries", name, query],
+    queryFn: () => api(`${promptPath(name)}/timeseries`, TimeseriesSchema, { query }),
+  });
 
 /**
  * Starts the compare page's two queries while the prompt itself is still loading, so that the verdict waits for one
@@ -80,7 +98,10 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
   const queryClient = useQueryClient();
   const session = useSession();
   const [now, setNow] = useState(() => Date.now());
-  const { range, bucket, versions, failure, unit, eventsLabel, compareQuery, seriesQuery } = useMemo(() => compareState(params, now), [params, now]);
+  const { range, versions, failure, unit, eventsLabel, compareQuery, seriesQuery } = useMemo(
+    () => compareState(params, now),
+    [params, now],
+  );
   const [rollback, setRollback] = useState<LabelAction | null>(null);
   const [rolledBack, setRolledBack] = useState<{ version: string; previousVersion: string | null } | null>(null);
   const compare = useQuery({ ...compareOptions(prompt.name, compareQuery), placeholderData: keepPreviousData });
@@ -94,7 +115,8 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
     }
     setParams(next);
   };
-  const setWindow = (from: Date, to: Date) => update({ from: from.toISOString(), to: to.toISOString(), range: undefined });
+  const setWindow = (from: Date, to: Date) =>
+    update({ from: from.toISOString(), to: to.toISOString(), range: undefined });
   const setPreset = (preset: Preset) => {
     setNow(Date.now());
     update({ range: preset, from: undefined, to: undefined });
@@ -108,7 +130,10 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
     return (
       <div className="empty">
         <h2>Nothing to compare yet</h2>
-        <p>A comparison needs two versions with traffic. Publish a second version, move {PRODUCTION_LABEL} to it, and send traces.</p>
+        <p>
+          A comparison needs two versions with traffic. Publish a second version, move {PRODUCTION_LABEL} to it, and
+          send traces.
+        </p>
       </div>
     );
 
@@ -151,7 +176,14 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
               stale={compare.isPlaceholderData}
               rollback={
                 c.verdict === "worse" && production?.version === c.version && canMoveLabel(session, PRODUCTION_LABEL)
-                  ? () => setRollback({ kind: "rollback", label: PRODUCTION_LABEL, current: c.version, to: c.baseline, reason: c.explanation })
+                  ? () =>
+                      setRollback({
+                        kind: "rollback",
+                        label: PRODUCTION_LABEL,
+                        current: c.version,
+                        to: c.baseline,
+                        reason: c.explanation,
+                      })
                   : undefined
               }
             />
@@ -178,7 +210,12 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
                 </label>
                 <label className="inline">
                   Markers
-                  <select value={eventsLabel} onChange={(e) => update({ label: e.target.value === PRODUCTION_LABEL ? undefined : e.target.value })}>
+                  <select
+                    value={eventsLabel}
+                    onChange={(e) =>
+                      update({ label: e.target.value === PRODUCTION_LABEL ? undefined : e.target.value })
+                    }
+                  >
                     {[...new Set([PRODUCTION_LABEL, ...prompt.labels.map((l) => l.name)])].map((l) => (
                       <option key={l} value={l}>
                         moves of {l}
@@ -188,7 +225,9 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
                 </label>
               </div>
             </div>
-            <p className="muted small">Drag across a chart to narrow the range; click a point to list that version's spans in its bucket.</p>
+            <p className="muted small">
+              Drag across a chart to narrow the range; click a point to list that version's spans in its bucket.
+            </p>
             {timeseries.isPending ? (
               <Loading label="Loading the time series" />
             ) : timeseries.isError ? (
@@ -262,7 +301,8 @@ function Controls(props: {
     next[side] = ref;
     onChange({ versions: next.every(Boolean) ? next.join(",") : undefined });
   };
-  const setFailure = (kind: string, n: string) => onChange({ failure: kind === "status" ? undefined : n ? `${kind}:${n}` : kind === "any" ? "any" : undefined });
+  const setFailure = (kind: string, n: string) =>
+    onChange({ failure: kind === "status" ? undefined : n ? `${kind}:${n}` : kind === "any" ? "any" : undefined });
 
   const refOptions = (
     <>
@@ -310,7 +350,10 @@ function Controls(props: {
       </fieldset>
       <label>
         Failure is
-        <select value={failureKind} onChange={(e) => setFailure(e.target.value, e.target.value === "status" ? "" : name || knownNames[0] || "")}>
+        <select
+          value={failureKind}
+          onChange={(e) => setFailure(e.target.value, e.target.value === "status" ? "" : name || knownNames[0] || "")}
+        >
           <option value="status">an error status</option>
           <option value="annotation">a failing annotation</option>
           <option value="any">either</option>
@@ -339,7 +382,10 @@ function Controls(props: {
       )}
       <label>
         Unit
-        <select value={props.unit} onChange={(e) => onChange({ unit: e.target.value === "span" ? undefined : e.target.value })}>
+        <select
+          value={props.unit}
+          onChange={(e) => onChange({ unit: e.target.value === "span" ? undefined : e.target.value })}
+        >
           <option value="span">span</option>
           <option value="trace">trace</option>
         </select>
@@ -355,8 +401,8 @@ function CompareError({ error, prompt }: { error: unknown; prompt: PromptDetail 
       <div className="empty">
         <h2>Pick two versions</h2>
         <p>
-          {PRODUCTION_LABEL} has not moved between two versions yet, so there is no default pair. Choose a baseline and a candidate above, or{" "}
-          <Link to={promptHref(prompt.name, "labels")}>move {PRODUCTION_LABEL}</Link>.
+          {PRODUCTION_LABEL} has not moved between two versions yet, so there is no default pair. Choose a baseline and
+          a candidate above, or <Link to={promptHref(prompt.name, "labels")}>move {PRODUCTION_LABEL}</Link>.
         </p>
       </div>
     );
@@ -380,7 +426,11 @@ function VerdictBanner({
   const cand = answer.versions.find((v) => v.version === c.version)!;
   const need = c.moreUnitsNeeded;
   return (
-    <section className={`verdict-banner verdict-${c.verdict}${stale ? " is-stale" : ""}`} aria-labelledby={`verdict-${c.version}`} aria-busy={stale}>
+    <section
+      className={`verdict-banner verdict-${c.verdict}${stale ? " is-stale" : ""}`}
+      aria-labelledby={`verdict-${c.version}`}
+      aria-busy={stale}
+    >
       <div className="verdict-main">
         <p className="verdict-word">{VERDICT_WORDS[c.verdict]}</p>
         <p className="verdict-sentence" id={`verdict-${c.version}`} data-testid="verdict-sentence">
@@ -396,7 +446,13 @@ function VerdictBanner({
           )}
           {" · "}
           {pct(cand.failureRate)} vs {pct(base.failureRate)} of {unit}s
-          {c.failureRateDiff && !Number.isNaN(c.failureRateDiff.diff) && <> · difference 95% CI {interval(c.failureRateDiff.low, c.failureRateDiff.high, (n) => `${(n * 100).toFixed(2)}`)} pts</>}
+          {c.failureRateDiff && !Number.isNaN(c.failureRateDiff.diff) && (
+            <>
+              {" "}
+              · difference 95% CI{" "}
+              {interval(c.failureRateDiff.low, c.failureRateDiff.high, (n) => `${(n * 100).toFixed(2)}`)} pts
+            </>
+          )}
           {" · "}failure = {answer.failure.kind}
           {answer.failure.name ? `:${answer.failure.name}` : ""}
         </p>
@@ -408,7 +464,8 @@ function VerdictBanner({
             ]
               .filter(Boolean)
               .join(" and ")}{" "}
-            {need.baseline + need.candidate === 1 ? "is needed" : "are needed"} before a verdict: at least {plural(c.minSample, unit)} per version. Widen the time range
+            {need.baseline + need.candidate === 1 ? "is needed" : "are needed"} before a verdict: at least{" "}
+            {plural(c.minSample, unit)} per version. Widen the time range
             {answer.failure.kind !== "status" ? ", annotate more spans," : ""} or wait for more traffic.
           </p>
         )}
@@ -442,7 +499,12 @@ function Refs({ answer, production }: { answer: CompareAnswer; production?: stri
           )}
         </span>
       ))}
-      {production && <> · {PRODUCTION_LABEL} serves <span className="semver">{production}</span> now</>}
+      {production && (
+        <>
+          {" "}
+          · {PRODUCTION_LABEL} serves <span className="semver">{production}</span> now
+        </>
+      )}
       {" · "}percentiles {answer.percentiles}
     </p>
   );
@@ -516,13 +578,28 @@ function Tables({ answer, unit, prompt }: { answer: CompareAnswer; unit: string;
             {row(`${unit[0]!.toUpperCase()}${unit.slice(1)}s judged`, (v) => int(v.units), blank)}
             {row("LLM spans", (v) => int(v.spans), blank)}
             {answer.failure.kind !== "status" &&
-              row("Annotation coverage", (v) => (v.coverage ? `${pct(v.coverage.rate)} (${int(v.coverage.annotatedUnits)} of ${int(v.coverage.allUnits)})` : "—"), blank)}
+              row(
+                "Annotation coverage",
+                (v) =>
+                  v.coverage
+                    ? `${pct(v.coverage.rate)} (${int(v.coverage.annotatedUnits)} of ${int(v.coverage.allUnits)})`
+                    : "—",
+                blank,
+              )}
             {row("Latency p50", (v) => ms(v.latencyMs.p50), blank)}
             {row("Latency p95", (v) => ms(v.latencyMs.p95), signedMs(c?.latencyP95DiffMs))}
             {row("Latency p99", (v) => ms(v.latencyMs.p99), blank)}
             {row("Latency mean", (v) => ms(v.latencyMs.mean), blank)}
-            {row("Prompt tokens, mean / sum", (v) => `${int(v.tokens.prompt.mean)} / ${int(v.tokens.prompt.sum)}`, blank)}
-            {row("Completion tokens, mean / sum", (v) => `${int(v.tokens.completion.mean)} / ${int(v.tokens.completion.sum)}`, blank)}
+            {row(
+              "Prompt tokens, mean / sum",
+              (v) => `${int(v.tokens.prompt.mean)} / ${int(v.tokens.prompt.sum)}`,
+              blank,
+            )}
+            {row(
+              "Completion tokens, mean / sum",
+              (v) => `${int(v.tokens.completion.mean)} / ${int(v.tokens.completion.sum)}`,
+              blank,
+            )}
             {row("Total tokens, mean / sum", (v) => `${int(v.tokens.total.mean)} / ${int(v.tokens.total.sum)}`, blank)}
             {row("Cost, mean", (v) => usd(v.costUsd.mean), signedUsd(c?.meanCostDiffUsd))}
             {row("Cost, sum", (v) => usd(v.costUsd.sum), blank)}
@@ -534,8 +611,8 @@ function Tables({ answer, unit, prompt }: { answer: CompareAnswer; unit: string;
         <h2 id="t-annotations">Annotations</h2>
         {annotationNames.length === 0 ? (
           <p className="muted">
-            No annotations on these spans. Add one from a span's page, or send them to <code>POST /api/v1/annotations</code>; then compare with failure = a
-            failing annotation.
+            No annotations on these spans. Add one from a span's page, or send them to{" "}
+            <code>POST /api/v1/annotations</code>; then compare with failure = a failing annotation.
           </p>
         ) : (
           <table className="compact figures">
@@ -543,19 +620,16 @@ function Tables({ answer, unit, prompt }: { answer: CompareAnswer; unit: string;
             {header(false)}
             <tbody>
               {annotationNames.map((n) =>
-                row(
-                  <code>{n}</code>,
-                  (v) => {
-                    const a = v.annotations.find((x) => x.name === n);
-                    if (!a) return "—";
-                    return (
-                      <>
-                        {pct(a.passRate)} passed <span className="muted">of {int(a.count)}</span>
-                        {a.meanScore !== null && <span className="muted"> · score {a.meanScore.toFixed(2)}</span>}
-                      </>
-                    );
-                  },
-                ),
+                row(<code>{n}</code>, (v) => {
+                  const a = v.annotations.find((x) => x.name === n);
+                  if (!a) return "—";
+                  return (
+                    <>
+                      {pct(a.passRate)} passed <span className="muted">of {int(a.count)}</span>
+                      {a.meanScore !== null && <span className="muted"> · score {a.meanScore.toFixed(2)}</span>}
+                    </>
+                  );
+                }),
               )}
             </tbody>
           </table>
@@ -565,8 +639,8 @@ function Tables({ answer, unit, prompt }: { answer: CompareAnswer; unit: string;
       <section aria-labelledby="t-sources">
         <h2 id="t-sources">By source</h2>
         <p className="muted small">
-          How the client got the prompt: from the registry (network), its memory (cache), a last good value while the registry failed (stale), a
-          snapshot file, or an inline fallback.
+          How the client got the prompt: from the registry (network), its memory (cache), a last good value while the
+          registry failed (stale), a snapshot file, or an inline fallback.
         </p>
         <table className="compact figures">
           <caption className="visually-hidden">Units and failures per source and version</caption>
@@ -597,11 +671,23 @@ function Tables({ answer, unit, prompt }: { answer: CompareAnswer; unit: string;
               <li>{int(u.fallbackWithoutVersion)} served from an inline fallback that names no version</li>
               <li>
                 {int(u.unknownVersion)} naming a version the prompt does not have{" "}
-                {u.unknownVersion > 0 && <Link to={`/traces?${new URLSearchParams({ prompt, linkStatus: "unknown_version", spanKind: "LLM" })}`}>(list them)</Link>}
+                {u.unknownVersion > 0 && (
+                  <Link
+                    to={`/traces?${new URLSearchParams({ prompt, linkStatus: "unknown_version", spanKind: "LLM" })}`}
+                  >
+                    (list them)
+                  </Link>
+                )}
               </li>
               <li>
                 {int(u.unknownPrompt)} sent before the prompt existed{" "}
-                {u.unknownPrompt > 0 && <Link to={`/traces?${new URLSearchParams({ prompt, linkStatus: "unknown_prompt", spanKind: "LLM" })}`}>(list them)</Link>}
+                {u.unknownPrompt > 0 && (
+                  <Link
+                    to={`/traces?${new URLSearchParams({ prompt, linkStatus: "unknown_prompt", spanKind: "LLM" })}`}
+                  >
+                    (list them)
+                  </Link>
+                )}
               </li>
             </ul>
           )}

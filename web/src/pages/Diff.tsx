@@ -54,14 +54,26 @@ export default function Diff({ prompt }: { prompt: PromptDetail }) {
           Swap
         </button>
       </div>
-      {diff.isPending ? <Loading label="Comparing" /> : diff.isError ? <ErrorBox error={diff.error} /> : <DiffView diff={diff.data} />}
+      {diff.isPending ? (
+        <Loading label="Comparing" />
+      ) : diff.isError ? (
+        <ErrorBox error={diff.error} />
+      ) : (
+        <DiffView diff={diff.data} />
+      )}
     </div>
   );
 }
 
 function DiffView({ diff }: { diff: VersionDiff }) {
   const templateHtml = useMemo(
-    () => diffHtml(diff.template.unified, { outputFormat: "side-by-side", drawFileList: false, matching: "lines", colorScheme: "auto" as NonNullable<Parameters<typeof diffHtml>[1]>["colorScheme"] }),
+    () =>
+      diffHtml(diff.template.unified, {
+        outputFormat: "side-by-side",
+        drawFileList: false,
+        matching: "lines",
+        colorScheme: "auto" as NonNullable<Parameters<typeof diffHtml>[1]>["colorScheme"],
+      }),
     [diff.template.unified],
   );
   const v = diff.variables;
@@ -75,14 +87,15 @@ function DiffView({ diff }: { diff: VersionDiff }) {
           </>
         ) : diff.requiredBump ? (
           <>
-            {diff.from.version} → {diff.to.version} needs a <strong>{diff.requiredBump.bump}</strong> bump: {diff.requiredBump.reasons.join("; ")}.
+            {diff.from.version} → {diff.to.version} needs a <strong>{diff.requiredBump.bump}</strong> bump:{" "}
+            {diff.requiredBump.reasons.join("; ")}.
           </>
         ) : null}
       </p>
 
       <h2>Template</h2>
       {diff.template.changed ? (
-        // diff2html escapes the template text; the markup is its own.
+        // biome-ignore lint/security/noDangerouslySetInnerHtml: diff2html escapes the template text; the markup is its own.
         <div className="diff-view" dangerouslySetInnerHTML={{ __html: templateHtml }} />
       ) : (
         <p className="muted">The template is unchanged.</p>
@@ -104,26 +117,44 @@ function DiffView({ diff }: { diff: VersionDiff }) {
           <tbody>
             {v.added.map((x) => (
               <tr key={`a-${x.name}`} className="added">
-                <td><code>{x.name}</code></td>
+                <td>
+                  <code>{x.name}</code>
+                </td>
                 <td>added</td>
                 <td>—</td>
-                <td>{x.required ? "required" : "optional"}{x.type ? `, ${x.type}` : ""}</td>
+                <td>
+                  {x.required ? "required" : "optional"}
+                  {x.type ? `, ${x.type}` : ""}
+                </td>
               </tr>
             ))}
             {v.removed.map((x) => (
               <tr key={`r-${x.name}`} className="removed">
-                <td><code>{x.name}</code></td>
+                <td>
+                  <code>{x.name}</code>
+                </td>
                 <td>removed</td>
-                <td>{x.required ? "required" : "optional"}{x.type ? `, ${x.type}` : ""}</td>
+                <td>
+                  {x.required ? "required" : "optional"}
+                  {x.type ? `, ${x.type}` : ""}
+                </td>
                 <td>—</td>
               </tr>
             ))}
             {v.changed.map((x) => (
               <tr key={`c-${x.name}`} className="changed">
-                <td><code>{x.name}</code></td>
+                <td>
+                  <code>{x.name}</code>
+                </td>
                 <td>changed</td>
-                <td>{x.from.required ? "required" : "optional"}{x.from.type ? `, ${x.from.type}` : ""}</td>
-                <td>{x.to.required ? "required" : "optional"}{x.to.type ? `, ${x.to.type}` : ""}</td>
+                <td>
+                  {x.from.required ? "required" : "optional"}
+                  {x.from.type ? `, ${x.from.type}` : ""}
+                </td>
+                <td>
+                  {x.to.required ? "required" : "optional"}
+                  {x.to.type ? `, ${x.to.type}` : ""}
+                </td>
               </tr>
             ))}
           </tbody>
@@ -131,7 +162,12 @@ function DiffView({ diff }: { diff: VersionDiff }) {
       )}
 
       <h2>Config</h2>
-      <ChangeTable changes={diff.config} from={diff.from.version} to={diff.to.version} empty="The config is unchanged." />
+      <ChangeTable
+        changes={diff.config}
+        from={diff.from.version}
+        to={diff.to.version}
+        empty="The config is unchanged."
+      />
       {diff.variablesSchema.length > 0 && (
         <>
           <h2>Variables JSON Schema</h2>
@@ -142,7 +178,17 @@ function DiffView({ diff }: { diff: VersionDiff }) {
   );
 }
 
-function ChangeTable({ changes, from, to, empty }: { changes: VersionDiff["config"]; from: string; to: string; empty: string }) {
+function ChangeTable({
+  changes,
+  from,
+  to,
+  empty,
+}: {
+  changes: VersionDiff["config"];
+  from: string;
+  to: string;
+  empty: string;
+}) {
   if (changes.length === 0) return <p className="muted">{empty}</p>;
   return (
     <table className="compact">
@@ -157,10 +203,16 @@ function ChangeTable({ changes, from, to, empty }: { changes: VersionDiff["confi
       <tbody>
         {changes.map((c) => (
           <tr key={c.path} className={c.change}>
-            <td><code>{c.path}</code></td>
+            <td>
+              <code>{c.path}</code>
+            </td>
             <td>{c.change}</td>
-            <td><code>{show(c.from)}</code></td>
-            <td><code>{show(c.to)}</code></td>
+            <td>
+              <code>{show(c.from)}</code>
+            </td>
+            <td>
+              <code>{show(c.to)}</code>
+            </td>
           </tr>
         ))}
       </tbody>

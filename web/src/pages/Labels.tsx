@@ -1,7 +1,13 @@
 import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
-import { LabelHistorySchema, LabelMoveResultSchema, type LabelEvent, type LabelView, type PromptDetail } from "@promptreg/client/contract";
+import {
+  LabelHistorySchema,
+  LabelMoveResultSchema,
+  type LabelEvent,
+  type LabelView,
+  type PromptDetail,
+} from "@promptreg/client/contract";
 import { api, promptPath } from "../api";
 import { Dialog, EmptyState, ErrorBox, LabelBadge, Loading, Time } from "../components/ui";
 import { can, canMoveLabel, useSession } from "../session";
@@ -20,7 +26,9 @@ function useHistory(name: string, label: string) {
   return useInfiniteQuery({
     queryKey: ["history", name, label],
     queryFn: ({ pageParam }) =>
-      api(`${promptPath(name)}/labels/${encodeURIComponent(label)}/history`, LabelHistorySchema, { query: { limit: 50, cursor: pageParam } }),
+      api(`${promptPath(name)}/labels/${encodeURIComponent(label)}/history`, LabelHistorySchema, {
+        query: { limit: 50, cursor: pageParam },
+      }),
     initialPageParam: "",
     getNextPageParam: (last) => last.nextCursor ?? undefined,
     enabled: label !== "",
@@ -36,7 +44,8 @@ function rollbackTarget(events: LabelEvent[]): string | null | undefined {
 export function Labels({ prompt }: { prompt: PromptDetail }) {
   const session = useSession();
   const [params, setParams] = useSearchParams();
-  const selected = params.get("label") ?? prompt.labels.find((l) => l.name === "production")?.name ?? prompt.labels[0]?.name ?? "";
+  const selected =
+    params.get("label") ?? prompt.labels.find((l) => l.name === "production")?.name ?? prompt.labels[0]?.name ?? "";
   const history = useHistory(prompt.name, selected);
   const events = history.data?.pages.flatMap((p) => p.data) ?? [];
   const [action, setAction] = useState<Action | null>(null);
@@ -46,8 +55,17 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
   // The dialog names the version production will serve, so read the label's recent ledger first.
   const openRollback = async (label: LabelView) => {
     setParams({ label: label.name });
-    const recent = await api(`${promptPath(prompt.name)}/labels/${encodeURIComponent(label.name)}/history`, LabelHistorySchema, { query: { limit: 50 } }).catch(() => null);
-    setAction({ kind: "rollback", label: label.name, current: label.version, to: (recent && rollbackTarget(recent.data)) ?? null });
+    const recent = await api(
+      `${promptPath(prompt.name)}/labels/${encodeURIComponent(label.name)}/history`,
+      LabelHistorySchema,
+      { query: { limit: 50 } },
+    ).catch(() => null);
+    setAction({
+      kind: "rollback",
+      label: label.name,
+      current: label.version,
+      to: (recent && rollbackTarget(recent.data)) ?? null,
+    });
   };
 
   return (
@@ -61,7 +79,15 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
           {done.previousVersion && done.previousVersion !== done.version && canMoveLabel(session, done.label) && (
             <button
               type="button"
-              onClick={() => setAction({ kind: "rollback", label: done.label, current: done.version, to: done.previousVersion, undo: true })}
+              onClick={() =>
+                setAction({
+                  kind: "rollback",
+                  label: done.label,
+                  current: done.version,
+                  to: done.previousVersion,
+                  undo: true,
+                })
+              }
             >
               Undo
             </button>
@@ -107,7 +133,10 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
                   </button>
                   {l.name !== "latest" && canMoveLabel(session, l.name) && (
                     <>
-                      <button type="button" onClick={() => setAction({ kind: "move", label: l.name, current: l.version })}>
+                      <button
+                        type="button"
+                        onClick={() => setAction({ kind: "move", label: l.name, current: l.version })}
+                      >
                         Move…
                       </button>
                       <button type="button" className="danger" onClick={() => void openRollback(l)}>
@@ -147,8 +176,11 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
               {events.map((e) => (
                 <li key={e.id} className={`event event-${e.action}`}>
                   <div className="event-head">
-                    <span className="event-action">{e.action === "set" ? "moved" : e.action === "rollback" ? "rolled back" : "deleted"}</span>{" "}
-                    <span className="semver">{e.fromVersion ?? "—"}</span> → <span className="semver">{e.toVersion ?? "—"}</span>
+                    <span className="event-action">
+                      {e.action === "set" ? "moved" : e.action === "rollback" ? "rolled back" : "deleted"}
+                    </span>{" "}
+                    <span className="semver">{e.fromVersion ?? "—"}</span> →{" "}
+                    <span className="semver">{e.toVersion ?? "—"}</span>
                   </div>
                   <div className="muted small">
                     {e.actor} · <Time iso={e.createdAt} />
@@ -185,7 +217,13 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
 }
 
 const dialogTitle = (a: Action) =>
-  a.kind === "move" ? (a.label ? `Move ${a.label}` : "Point a label at a version") : a.undo ? `Undo: move ${a.label} back` : `Roll back ${a.label}`;
+  a.kind === "move"
+    ? a.label
+      ? `Move ${a.label}`
+      : "Point a label at a version"
+    : a.undo
+      ? `Undo: move ${a.label} back`
+      : `Roll back ${a.label}`;
 
 export function LabelActionForm({
   prompt,
@@ -203,7 +241,9 @@ export function LabelActionForm({
   const all = versions.data?.pages.flatMap((p) => p.data.map((v) => v.version)) ?? [];
   const [label, setLabel] = useState(action.label);
   const [version, setVersion] = useState(action.kind === "move" ? (action.to ?? "") : "");
-  const [reason, setReason] = useState(action.kind === "rollback" ? (action.reason ?? (action.undo ? `Undo: back to ${action.to}` : "")) : "");
+  const [reason, setReason] = useState(
+    action.kind === "rollback" ? (action.reason ?? (action.undo ? `Undo: back to ${action.to}` : "")) : "",
+  );
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
@@ -218,7 +258,10 @@ export function LabelActionForm({
     try {
       const path = `${promptPath(prompt.name)}/labels/${encodeURIComponent(label)}`;
       const result = isRollback
-        ? await api(`${path}/rollback`, LabelMoveResultSchema, { method: "POST", body: { reason, ...(action.to ? { to: action.to } : {}) } })
+        ? await api(`${path}/rollback`, LabelMoveResultSchema, {
+            method: "POST",
+            body: { reason, ...(action.to ? { to: action.to } : {}) },
+          })
         : await api(path, LabelMoveResultSchema, { method: "PUT", body: { version, ...(reason ? { reason } : {}) } });
       await Promise.all([
         queryClient.invalidateQueries({ queryKey: ["prompt", prompt.name] }),
@@ -244,7 +287,13 @@ export function LabelActionForm({
       {action.kind === "move" && action.label === "" && (
         <label>
           Label name
-          <input value={label} onChange={(e) => setLabel(e.target.value.trim())} required pattern="[a-z0-9][a-z0-9_.\-]{0,35}" placeholder="e.g. staging" />
+          <input
+            value={label}
+            onChange={(e) => setLabel(e.target.value.trim())}
+            required
+            pattern="[a-z0-9][a-z0-9_.\-]{0,35}"
+            placeholder="e.g. staging"
+          />
         </label>
       )}
       {action.kind === "move" && (
@@ -263,7 +312,13 @@ export function LabelActionForm({
       )}
       <label>
         Reason{reasonRequired ? "" : " (optional)"}
-        <textarea value={reason} onChange={(e) => setReason(e.target.value)} required={reasonRequired} rows={2} placeholder={isRollback ? "e.g. error rate up since 2.0.0" : ""} />
+        <textarea
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          required={reasonRequired}
+          rows={2}
+          placeholder={isRollback ? "e.g. error rate up since 2.0.0" : ""}
+        />
       </label>
 
       <p className="consequence" role="status">
@@ -288,7 +343,13 @@ export function LabelActionForm({
         <button
           type="submit"
           className={isRollback ? "danger primary" : "primary"}
-          disabled={busy || !label || (!isRollback && !version) || (reasonRequired && reason.trim() === "") || target === current}
+          disabled={
+            busy ||
+            !label ||
+            (!isRollback && !version) ||
+            (reasonRequired && reason.trim() === "") ||
+            target === current
+          }
         >
           {busy ? "Working…" : isRollback ? (action.undo ? "Undo" : `Roll back ${label}`) : `Move ${label || "label"}`}
         </button>

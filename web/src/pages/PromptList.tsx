@@ -66,7 +66,11 @@ export function PromptList() {
           return (
             <span key={path}>
               {" / "}
-              {i === crumbs.length - 1 ? <span aria-current="page">{part}</span> : <Link to={`/prompts?folder=${encodeURIComponent(path)}`}>{part}</Link>}
+              {i === crumbs.length - 1 ? (
+                <span aria-current="page">{part}</span>
+              ) : (
+                <Link to={`/prompts?folder=${encodeURIComponent(path)}`}>{part}</Link>
+              )}
             </span>
           );
         })}
@@ -88,8 +92,7 @@ export function PromptList() {
           {folders.data.data.map((f) => (
             <li key={f.name}>
               <Link to={`/prompts?folder=${encodeURIComponent(f.name)}`}>
-                <Icon name="folder" />{" "}
-                {f.name.slice(folder ? folder.length + 1 : 0)}
+                <Icon name="folder" /> {f.name.slice(folder ? folder.length + 1 : 0)}
                 <span className="muted"> · {f.prompts}</span>
               </Link>
             </li>
@@ -104,7 +107,10 @@ export function PromptList() {
       ) : list.data.data.length === 0 ? (
         filtered || folder ? (
           <EmptyState title="No prompt matches">
-            <p>Nothing here matches {q && <>“{q}”</>} {tag && <>tag “{tag}”</>}. Clear the filters or look in another folder.</p>
+            <p>
+              Nothing here matches {q && <>“{q}”</>} {tag && <>tag “{tag}”</>}. Clear the filters or look in another
+              folder.
+            </p>
           </EmptyState>
         ) : (
           <EmptyState title="No prompts yet">
@@ -149,7 +155,13 @@ export function PromptList() {
                       {p.tags.length > 0 && (
                         <span className="tags">
                           {p.tags.map((t) => (
-                            <button key={t} type="button" className="tag" onClick={() => update({ tag: t })} title={`Show prompts tagged ${t}`}>
+                            <button
+                              key={t}
+                              type="button"
+                              className="tag"
+                              onClick={() => update({ tag: t })}
+                              title={`Show prompts tagged ${t}`}
+                            >
                               #{t}
                             </button>
                           ))}
@@ -161,7 +173,12 @@ export function PromptList() {
                         {Object.entries(p.labels)
                           .sort(([a], [b]) => (a === "production" ? -1 : b === "production" ? 1 : a.localeCompare(b)))
                           .map(([label, version]) => (
-                            <LabelBadge key={label} name={label} version={version} isProtected={session.protectedLabels.includes(label)} />
+                            <LabelBadge
+                              key={label}
+                              name={label}
+                              version={version}
+                              isProtected={session.protectedLabels.includes(label)}
+                            />
                           ))}
                       </span>
                     </td>

@@ -29,7 +29,9 @@ export function usePrompt(name: string) {
 
 export function PromptRoute() {
   const splat = useParams()["*"] ?? "";
-  const [name, pageText] = splat.includes("/-/") ? [splat.slice(0, splat.indexOf("/-/")), splat.slice(splat.indexOf("/-/") + 3)] : [splat.replace(/\/+$/, ""), "versions"];
+  const [name, pageText] = splat.includes("/-/")
+    ? [splat.slice(0, splat.indexOf("/-/")), splat.slice(splat.indexOf("/-/") + 3)]
+    : [splat.replace(/\/+$/, ""), "versions"];
   const page = (PAGES as readonly string[]).includes(pageText) ? (pageText as Page) : null;
   const prompt = usePrompt(name);
   // Not lazy, and its data asked for alongside the prompt's: the compare page's verdict is what an on-call engineer
@@ -79,7 +81,12 @@ export function PromptRoute() {
         {page === "diff" && <Diff prompt={prompt.data} />}
         {page === "compare" && <Compare prompt={prompt.data} />}
         {page === "try" && <TryIt prompt={prompt.data} />}
-        {page === "publish" && (can(session, "write") ? <Publish prompt={prompt.data} /> : <p>Publishing needs a key with the write role.</p>)}
+        {page === "publish" &&
+          (can(session, "write") ? (
+            <Publish prompt={prompt.data} />
+          ) : (
+            <p>Publishing needs a key with the write role.</p>
+          ))}
       </Suspense>
     </section>
   );
@@ -102,7 +109,7 @@ function PromptHeader({ prompt }: { prompt: PromptDetail }) {
         {parts[parts.length - 1]} <Badge>{prompt.type}</Badge>
       </h1>
       {prompt.description && <p className="description">{prompt.description}</p>}
-      <div className="badges" aria-label="Labels">
+      <div className="badges" role="group" aria-label="Labels">
         {prompt.labels.map((l) => (
           <LabelBadge key={l.name} name={l.name} version={l.version} isProtected={l.protected} />
         ))}

@@ -24,13 +24,23 @@ import { promptHref } from "./PromptRoute";
 const ROLES: readonly string[] = CHAT_ROLES;
 const PREVIEW_DELAY_MS = 400;
 
-type ChatItem = { key: number; kind: "message"; role: string; content: string } | { key: number; kind: "placeholder"; name: string };
+type ChatItem =
+  | { key: number; kind: "message"; role: string; content: string }
+  | { key: number; kind: "placeholder"; name: string };
 
 let nextKey = 1;
 const toItems = (template: ChatTemplateItem[]): ChatItem[] =>
-  template.map((t) => ("type" in t ? { key: nextKey++, kind: "placeholder", name: t.name } : { key: nextKey++, kind: "message", role: t.role, content: t.content }));
+  template.map((t) =>
+    "type" in t
+      ? { key: nextKey++, kind: "placeholder", name: t.name }
+      : { key: nextKey++, kind: "message", role: t.role, content: t.content },
+  );
 const fromItems = (items: ChatItem[]): ChatTemplateItem[] =>
-  items.map((i) => (i.kind === "placeholder" ? { type: "placeholder" as const, name: i.name } : { role: i.role as ChatRole, content: i.content }));
+  items.map((i) =>
+    i.kind === "placeholder"
+      ? { type: "placeholder" as const, name: i.name }
+      : { role: i.role as ChatRole, content: i.content },
+  );
 
 export default function Publish({ prompt }: { prompt?: PromptDetail }) {
   const latest = useQuery({
@@ -84,7 +94,11 @@ function PublishForm({
   const [name, setName] = useState(prompt?.name ?? (params.get("folder") ? `${params.get("folder")}/` : ""));
   const [type, setType] = useState<PromptType>(initial.type);
   const [text, setText] = useState(typeof initial.template === "string" ? initial.template : "");
-  const [items, setItems] = useState<ChatItem[]>(typeof initial.template === "string" ? [{ key: nextKey++, kind: "message", role: "system", content: "" }] : toItems(initial.template));
+  const [items, setItems] = useState<ChatItem[]>(
+    typeof initial.template === "string"
+      ? [{ key: nextKey++, kind: "message", role: "system", content: "" }]
+      : toItems(initial.template),
+  );
   const [config, setConfig] = useState(initial.config);
   const [schema, setSchema] = useState(initial.variablesSchema);
   const [commitMessage, setCommitMessage] = useState("");
@@ -97,6 +111,7 @@ function PublishForm({
   const configParsed = parseJsonObject(config, "Config");
   const schemaParsed = parseJsonObject(schema, "Variables schema");
   const template: Template = type === "text" ? text : fromItems(items);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the body is rebuilt from its text inputs (see below).
   const body = useMemo(
     () => ({
       template,
@@ -107,7 +122,7 @@ function PublishForm({
     // The body is rebuilt from its text inputs; the JSON text is what identifies it.
     [JSON.stringify(template), config, schema, commitMessage],
   );
-  const localError = !nameValid ? "name" : configParsed.error ?? schemaParsed.error;
+  const localError = !nameValid ? "name" : (configParsed.error ?? schemaParsed.error);
 
   // The preview: a dry run of the publish, shortly after the last keystroke; answers to older bodies are dropped.
   useEffect(() => {
@@ -118,7 +133,11 @@ function PublishForm({
     const id = ++sequence.current;
     const timer = setTimeout(async () => {
       try {
-        const ok = await api(`${promptPath(name)}/versions`, PublishPreviewSchema, { method: "POST", query: { dryRun: true }, body });
+        const ok = await api(`${promptPath(name)}/versions`, PublishPreviewSchema, {
+          method: "POST",
+          query: { dryRun: true },
+          body,
+        });
         if (id === sequence.current) setPreview({ ok });
       } catch (error) {
         if (id === sequence.current) setPreview({ error });
@@ -129,7 +148,9 @@ function PublishForm({
 
   const previewError = preview && "error" in preview ? preview.error : null;
   const location =
-    previewError instanceof ApiError && previewError.code === "invalid_template" ? TemplateErrorDetailsSchema.safeParse(previewError.details).data : undefined;
+    previewError instanceof ApiError && previewError.code === "invalid_template"
+      ? TemplateErrorDetailsSchema.safeParse(previewError.details).data
+      : undefined;
   const errorFor = (messageIndex?: number) =>
     location && location.messageIndex === messageIndex ? { line: location.line, column: location.column } : null;
   const ready = preview && "ok" in preview && preview.ok.created && !localError;
@@ -179,11 +200,11 @@ function PublishForm({
               <label>
                 Name
                 <input
-                value={name}
-                onChange={(e) => setName(e.target.value.trim())}
-                required
-                placeholder="folder/name, e.g. support/triage"
-                aria-invalid={name !== "" && !nameValid}
+                  value={name}
+                  onChange={(e) => setName(e.target.value.trim())}
+                  required
+                  placeholder="folder/name, e.g. support/triage"
+                  aria-invalid={name !== "" && !nameValid}
                   aria-describedby="name-help"
                 />
               </label>
@@ -211,11 +232,17 @@ function PublishForm({
 
       <h2>Template</h2>
       <p className="muted small">
-        Handlebars: <code>{"{{variable}}"}</code>, <code>{"{{#if x}}…{{/if}}"}</code>, <code>{"{{#each items}}…{{/each}}"}</code>. Every variable used
-        becomes part of the version's contract.
+        Handlebars: <code>{"{{variable}}"}</code>, <code>{"{{#if x}}…{{/if}}"}</code>,{" "}
+        <code>{"{{#each items}}…{{/each}}"}</code>. Every variable used becomes part of the version's contract.
       </p>
       {type === "text" ? (
-        <TemplateEditor initialValue={text} onChange={setText} label="Template" error={errorFor(undefined)} placeholder="You support {{company}}. Classify: {{question}}" />
+        <TemplateEditor
+          initialValue={text}
+          onChange={setText}
+          label="Template"
+          error={errorFor(undefined)}
+          placeholder="You support {{company}}. Classify: {{question}}"
+        />
       ) : (
         <ol className="chat-editor">
           {items.map((item, index) => (
@@ -233,32 +260,69 @@ function PublishForm({
                 ) : (
                   <label className="inline">
                     Placeholder{" "}
-                    <input value={item.name} onChange={(e) => updateItem(item.key, { name: e.target.value.trim() })} placeholder="history" aria-label={`Placeholder ${index + 1} name`} />
+                    <input
+                      value={item.name}
+                      onChange={(e) => updateItem(item.key, { name: e.target.value.trim() })}
+                      placeholder="history"
+                      aria-label={`Placeholder ${index + 1} name`}
+                    />
                   </label>
                 )}
                 <span className="spacer" />
-                <button type="button" className="small" onClick={() => moveItem(index, -1)} disabled={index === 0} aria-label={`Move item ${index + 1} up`}>
+                <button
+                  type="button"
+                  className="small"
+                  onClick={() => moveItem(index, -1)}
+                  disabled={index === 0}
+                  aria-label={`Move item ${index + 1} up`}
+                >
                   ↑
                 </button>
-                <button type="button" className="small" onClick={() => moveItem(index, 1)} disabled={index === items.length - 1} aria-label={`Move item ${index + 1} down`}>
+                <button
+                  type="button"
+                  className="small"
+                  onClick={() => moveItem(index, 1)}
+                  disabled={index === items.length - 1}
+                  aria-label={`Move item ${index + 1} down`}
+                >
                   ↓
                 </button>
-                <button type="button" className="small" onClick={() => setItems(items.filter((i) => i.key !== item.key))} disabled={items.length === 1} aria-label={`Remove item ${index + 1}`}>
+                <button
+                  type="button"
+                  className="small"
+                  onClick={() => setItems(items.filter((i) => i.key !== item.key))}
+                  disabled={items.length === 1}
+                  aria-label={`Remove item ${index + 1}`}
+                >
                   Remove
                 </button>
               </div>
               {item.kind === "message" ? (
-                <TemplateEditor initialValue={item.content} onChange={(content) => updateItem(item.key, { content })} label={`Message ${index + 1} (${item.role})`} error={errorFor(index)} minLines={3} />
+                <TemplateEditor
+                  initialValue={item.content}
+                  onChange={(content) => updateItem(item.key, { content })}
+                  label={`Message ${index + 1} (${item.role})`}
+                  error={errorFor(index)}
+                  minLines={3}
+                />
               ) : (
-                <p className="muted small">Filled at render time with a list of messages (e.g. the conversation so far).</p>
+                <p className="muted small">
+                  Filled at render time with a list of messages (e.g. the conversation so far).
+                </p>
               )}
             </li>
           ))}
           <li className="chat-add">
-            <button type="button" onClick={() => setItems([...items, { key: nextKey++, kind: "message", role: "user", content: "" }])}>
+            <button
+              type="button"
+              onClick={() => setItems([...items, { key: nextKey++, kind: "message", role: "user", content: "" }])}
+            >
               Add a message
             </button>
-            <button type="button" onClick={() => setItems([...items, { key: nextKey++, kind: "placeholder", name: "history" }])}>
+            <button
+              type="button"
+              onClick={() => setItems([...items, { key: nextKey++, kind: "placeholder", name: "history" }])}
+            >
               Add a placeholder
             </button>
           </li>
@@ -268,21 +332,42 @@ function PublishForm({
       <div className="row">
         <label className="grow">
           Config (JSON: model, temperature, …)
-          <textarea className="mono" rows={5} value={config} onChange={(e) => setConfig(e.target.value)} aria-invalid={!!configParsed.error} spellCheck={false} />
+          <textarea
+            className="mono"
+            rows={5}
+            value={config}
+            onChange={(e) => setConfig(e.target.value)}
+            aria-invalid={!!configParsed.error}
+            spellCheck={false}
+          />
         </label>
         <label className="grow">
           Variables JSON Schema (optional: types the variables)
-          <textarea className="mono" rows={5} value={schema} onChange={(e) => setSchema(e.target.value)} aria-invalid={!!schemaParsed.error} spellCheck={false} placeholder='{"type": "object", "properties": {"tier": {"type": "string"}}}' />
+          <textarea
+            className="mono"
+            rows={5}
+            value={schema}
+            onChange={(e) => setSchema(e.target.value)}
+            aria-invalid={!!schemaParsed.error}
+            spellCheck={false}
+            placeholder='{"type": "object", "properties": {"tier": {"type": "string"}}}'
+          />
         </label>
       </div>
       <label>
         Commit message
-        <input value={commitMessage} onChange={(e) => setCommitMessage(e.target.value)} placeholder="What changed and why" />
+        <input
+          value={commitMessage}
+          onChange={(e) => setCommitMessage(e.target.value)}
+          placeholder="What changed and why"
+        />
       </label>
 
-      <div className="preview" aria-live="polite" aria-label="Preview">
+      <div className="preview" role="region" aria-live="polite" aria-label="Preview">
         {localError ? (
-          <p className="muted">{localError === "name" ? "Give the prompt a valid name to see its version." : localError}</p>
+          <p className="muted">
+            {localError === "name" ? "Give the prompt a valid name to see its version." : localError}
+          </p>
         ) : !preview ? (
           <p className="muted">Checking…</p>
         ) : "ok" in preview ? (
@@ -291,20 +376,26 @@ function PublishForm({
               <strong className="semver">{preview.ok.version.version}</strong>
               {preview.ok.requiredBump && (
                 <>
-                  : {preview.ok.previousVersion ? `${preview.ok.requiredBump.bump} change from ${preview.ok.previousVersion}, ` : ""}
+                  :{" "}
+                  {preview.ok.previousVersion
+                    ? `${preview.ok.requiredBump.bump} change from ${preview.ok.previousVersion}, `
+                    : ""}
                   {preview.ok.requiredBump.reasons.join("; ")}
                 </>
               )}
             </p>
           ) : (
-            <p className="verdict">No change: this is {preview.ok.version.version} exactly, so publishing would create nothing.</p>
+            <p className="verdict">
+              No change: this is {preview.ok.version.version} exactly, so publishing would create nothing.
+            </p>
           )
         ) : (
           <div className="error-box" role="alert">
             {location ? (
               <>
                 <strong>
-                  Template error{location.messageIndex !== undefined ? ` in message ${location.messageIndex + 1}` : ""} at line {location.line}
+                  Template error{location.messageIndex !== undefined ? ` in message ${location.messageIndex + 1}` : ""}{" "}
+                  at line {location.line}
                   {location.column !== undefined ? `, column ${location.column}` : ""}:
                 </strong>
                 <pre className="error-detail">{(previewError as Error).message.replace(/^messages\[\d+\]: /, "")}</pre>

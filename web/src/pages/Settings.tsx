@@ -20,8 +20,9 @@ export default function Settings() {
     <section>
       <h1>Settings</h1>
       <p>
-        Signed in as <strong>{session.keyName}</strong> ({session.role}) in project <strong>{session.projectName}</strong>. The session ends{" "}
-        <Time iso={session.expiresAt} />, or at once if its key is revoked.
+        Signed in as <strong>{session.keyName}</strong> ({session.role}) in project{" "}
+        <strong>{session.projectName}</strong>. The session ends <Time iso={session.expiresAt} />, or at once if its key
+        is revoked.
       </p>
       {session.role === "admin" ? (
         <>
@@ -80,7 +81,13 @@ function Keys() {
       >
         <label className="grow">
           Key name
-          <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={100} placeholder="e.g. checkout-service" />
+          <input
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            required
+            maxLength={100}
+            placeholder="e.g. checkout-service"
+          />
         </label>
         <label>
           Role
@@ -166,8 +173,8 @@ function RevokeForm({ keyView, onDone }: { keyView: KeyView; onDone: () => void 
       }}
     >
       <p className="consequence">
-        Every application using <code>{keyView.prefix}…</code> ({keyView.name}, {keyView.role}) gets 401 from now on, and its console sessions end.
-        This cannot be undone.
+        Every application using <code>{keyView.prefix}…</code> ({keyView.name}, {keyView.role}) gets 401 from now on,
+        and its console sessions end. This cannot be undone.
       </p>
       {error !== null && <ErrorBox error={error} />}
       <div className="dialog-actions">
@@ -196,7 +203,10 @@ function ProtectedLabels() {
     setError(null);
     setSaved(false);
     try {
-      const project = await api(`/projects/${encodeURIComponent(session.projectName)}`, ProjectViewSchema, { method: "PATCH", body: { protectedLabels: next } });
+      const project = await api(`/projects/${encodeURIComponent(session.projectName)}`, ProjectViewSchema, {
+        method: "PATCH",
+        body: { protectedLabels: next },
+      });
       setLabels(project.protectedLabels);
       await refresh();
       await queryClient.invalidateQueries({ queryKey: ["prompt"] });
@@ -216,7 +226,12 @@ function ProtectedLabels() {
             <span className="badge badge-accent">
               <Icon name="lock" /> {l}
             </span>
-            <button type="button" className="small" onClick={() => setLabels(labels.filter((x) => x !== l))} aria-label={`Unprotect ${l}`}>
+            <button
+              type="button"
+              className="small"
+              onClick={() => setLabels(labels.filter((x) => x !== l))}
+              aria-label={`Unprotect ${l}`}
+            >
               ×
             </button>
           </li>
@@ -233,7 +248,12 @@ function ProtectedLabels() {
       >
         <label>
           Label
-          <input value={adding} onChange={(e) => setAdding(e.target.value.trim())} placeholder="e.g. staging" pattern="[a-z0-9][a-z0-9_.\-]{0,35}" />
+          <input
+            value={adding}
+            onChange={(e) => setAdding(e.target.value.trim())}
+            placeholder="e.g. staging"
+            pattern="[a-z0-9][a-z0-9_.\-]{0,35}"
+          />
         </label>
         <button type="submit" className="align-end">
           Add
@@ -257,7 +277,9 @@ function Projects() {
   return (
     <section aria-labelledby="projects-title">
       <h2 id="projects-title">Projects</h2>
-      <p className="muted">Each project has its own prompts, labels, keys and traces. Its first admin key is shown once, here.</p>
+      <p className="muted">
+        Each project has its own prompts, labels, keys and traces. Its first admin key is shown once, here.
+      </p>
       <form
         className="row"
         onSubmit={async (e) => {
@@ -275,7 +297,13 @@ function Projects() {
       >
         <label className="grow">
           Project name
-          <input value={name} onChange={(e) => setName(e.target.value.trim())} required pattern="[a-z0-9][a-z0-9_\-]{0,62}" placeholder="e.g. team-b" />
+          <input
+            value={name}
+            onChange={(e) => setName(e.target.value.trim())}
+            required
+            pattern="[a-z0-9][a-z0-9_\-]{0,62}"
+            placeholder="e.g. team-b"
+          />
         </label>
         <button type="submit" className="primary align-end">
           Create project

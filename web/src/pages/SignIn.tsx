@@ -25,7 +25,7 @@ export function SignIn() {
             await signIn(key.trim());
             setKey("");
             const next = params.get("next");
-            navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/prompts", { replace: true });
+            navigate(next?.startsWith("/") && !next.startsWith("//") ? next : "/prompts", { replace: true });
           } catch (err) {
             setError(err);
           } finally {
@@ -44,11 +44,12 @@ export function SignIn() {
           value={key}
           onChange={(e) => setKey(e.target.value)}
           aria-describedby="api-key-help"
+          // biome-ignore lint/a11y/noAutofocus: the key is the page's only field; the page exists to take it.
           autoFocus
         />
         <p id="api-key-help" className="muted">
-          The admin key was printed when the server first started (it is also in <code>.promptreg/admin-key</code>). Keys
-          made under Settings work too. The key is exchanged for a session cookie and is not kept in this browser.
+          The admin key was printed when the server first started (it is also in <code>.promptreg/admin-key</code>).
+          Keys made under Settings work too. The key is exchanged for a session cookie and is not kept in this browser.
         </p>
         {error !== null && <ErrorBox error={error} title="Could not sign in" />}
         <button type="submit" className="primary" disabled={busy || key.trim() === ""}>

@@ -7,7 +7,14 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../api";
 import { Badge, ErrorBox, Loading, Time } from "../components/ui";
 import { int, ms, usd } from "../observe/format";
-import { AnnotationListSchema, TraceSchema, type Annotation, type Attributes, type Span, type SpanNode } from "../observe/schemas";
+import {
+  AnnotationListSchema,
+  TraceSchema,
+  type Annotation,
+  type Attributes,
+  type Span,
+  type SpanNode,
+} from "../observe/schemas";
 import "../observe/observe.css";
 import { can, useSession } from "../session";
 import { promptHref } from "./PromptRoute";
@@ -25,7 +32,8 @@ function flatten(roots: SpanNode[]): Row[] {
   while (stack.length) {
     const row = stack.pop()!;
     rows.push(row);
-    for (let i = row.span.children.length - 1; i >= 0; i--) stack.push({ span: row.span.children[i]!, depth: row.depth + 1 });
+    for (let i = row.span.children.length - 1; i >= 0; i--)
+      stack.push({ span: row.span.children[i]!, depth: row.depth + 1 });
   }
   return rows;
 }
@@ -35,7 +43,10 @@ const nsToMs = (ns: string) => Number(BigInt(ns) / 1000n) / 1000;
 export default function TracePage() {
   const { traceId = "" } = useParams();
   const [params, setParams] = useSearchParams();
-  const trace = useQuery({ queryKey: ["trace", traceId], queryFn: () => api(`/traces/${encodeURIComponent(traceId)}`, TraceSchema) });
+  const trace = useQuery({
+    queryKey: ["trace", traceId],
+    queryFn: () => api(`/traces/${encodeURIComponent(traceId)}`, TraceSchema),
+  });
   const rows = useMemo(() => (trace.data ? flatten(trace.data.spans) : []), [trace.data]);
 
   if (trace.isPending) return <Loading label="Loading the trace" />;
@@ -56,7 +67,10 @@ export default function TracePage() {
   const total = Math.max(end - start, 0.001);
   const wanted = params.get("span");
   const selected =
-    rows.find((r) => r.span.spanId === wanted)?.span ?? rows.find((r) => r.span.failed && r.span.versionId)?.span ?? rows.find((r) => r.span.failed)?.span ?? rows[0]?.span;
+    rows.find((r) => r.span.spanId === wanted)?.span ??
+    rows.find((r) => r.span.failed && r.span.versionId)?.span ??
+    rows.find((r) => r.span.failed)?.span ??
+    rows[0]?.span;
 
   return (
     <section className="trace-page">
@@ -67,7 +81,8 @@ export default function TracePage() {
         Trace <code className="trace-id">{t.traceId}</code>
       </h1>
       <p className="muted">
-        {int(t.spanCount)} span{t.spanCount === 1 ? "" : "s"} · {ms(total)} · started <Time iso={rows[0]?.span.startTime ?? ""} />
+        {int(t.spanCount)} span{t.spanCount === 1 ? "" : "s"} · {ms(total)} · started{" "}
+        <Time iso={rows[0]?.span.startTime ?? ""} />
         {t.truncated && " · only the first spans are shown"}
       </p>
 
@@ -114,7 +129,10 @@ export default function TracePage() {
                 </th>
                 <td className="wf-bar-col" aria-hidden="true">
                   <span className="wf-track">
-                    <span className={`wf-bar kind-${(span.spanKind ?? "other").toLowerCase()}`} style={{ left: `${left}%`, width: `${Math.min(width, 100 - left)}%` }} />
+                    <span
+                      className={`wf-bar kind-${(span.spanKind ?? "other").toLowerCase()}`}
+                      style={{ left: `${left}%`, width: `${Math.min(width, 100 - left)}%` }}
+                    />
                   </span>
                 </td>
                 <td className="num">{ms(span.latencyMs)}</td>
@@ -145,7 +163,8 @@ function VersionLink({ span }: { span: Span }) {
     );
   return (
     <span className="muted">
-      {span.promptName} <span className="semver">{span.promptVersion ?? "?"}</span> ({span.linkStatus.replace("_", " ")})
+      {span.promptName} <span className="semver">{span.promptVersion ?? "?"}</span> ({span.linkStatus.replace("_", " ")}
+      )
     </span>
   );
 }
@@ -201,7 +220,9 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
             ? exceptions.map((e, i) => (
                 <div key={i} className="exception">
                   {e.attributes["exception.type"] !== undefined && <code>{show(e.attributes["exception.type"])}</code>}{" "}
-                  <span className="exception-message">{show(e.attributes["exception.message"] ?? span.errorMessage ?? "")}</span>
+                  <span className="exception-message">
+                    {show(e.attributes["exception.message"] ?? span.errorMessage ?? "")}
+                  </span>
                   {typeof e.attributes["exception.stacktrace"] === "string" && (
                     <details>
                       <summary>Stack trace</summary>
@@ -217,7 +238,8 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
       <dl className="facts">
         <dt>Span</dt>
         <dd>
-          <code>{span.spanId}</code> · {span.spanKind ?? "no kind"} · <Time iso={span.startTime} /> · {ms(span.latencyMs)}
+          <code>{span.spanId}</code> · {span.spanKind ?? "no kind"} · <Time iso={span.startTime} /> ·{" "}
+          {ms(span.latencyMs)}
         </dd>
         {span.promptName && (
           <>
@@ -239,7 +261,8 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
           <>
             <dt>Tokens and cost</dt>
             <dd>
-              {int(span.tokensPrompt)} prompt + {int(span.tokensCompletion)} completion = {int(span.tokensTotal)} tokens · {usd(span.costUsd)}
+              {int(span.tokensPrompt)} prompt + {int(span.tokensCompletion)} completion = {int(span.tokensTotal)} tokens
+              · {usd(span.costUsd)}
             </dd>
           </>
         )}
@@ -247,8 +270,12 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
           <>
             <dt>Session / user</dt>
             <dd>
-              {span.sessionId ? <Link to={`/traces?session=${encodeURIComponent(span.sessionId)}`}>{span.sessionId}</Link> : "—"} /{" "}
-              {span.userId ? <Link to={`/traces?user=${encodeURIComponent(span.userId)}`}>{span.userId}</Link> : "—"}
+              {span.sessionId ? (
+                <Link to={`/traces?session=${encodeURIComponent(span.sessionId)}`}>{span.sessionId}</Link>
+              ) : (
+                "—"
+              )}{" "}
+              / {span.userId ? <Link to={`/traces?user=${encodeURIComponent(span.userId)}`}>{span.userId}</Link> : "—"}
             </dd>
           </>
         )}
@@ -259,7 +286,7 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
           {typeof template === "string" && (
             <div>
               <h3>Template</h3>
-              <pre className="template" tabIndex={0} aria-label="Template">
+              <pre className="template" tabIndex={0} role="region" aria-label="Template">
                 {template}
               </pre>
             </div>
@@ -267,7 +294,11 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
           {variables && (
             <div>
               <h3>Variables</h3>
-              <AttributeTable attributes={variables} caption="Variables the template was rendered with" sorted={false} />
+              <AttributeTable
+                attributes={variables}
+                caption="Variables the template was rendered with"
+                sorted={false}
+              />
             </div>
           )}
         </div>
@@ -321,7 +352,15 @@ function Messages({ title, list }: { title: string; list: { role: string; conten
 }
 
 /** A key/value table; `sorted: false` keeps the given order (a template's variables, as rendered). */
-function AttributeTable({ attributes, caption, sorted = true }: { attributes: Record<string, unknown>; caption: string; sorted?: boolean }) {
+function AttributeTable({
+  attributes,
+  caption,
+  sorted = true,
+}: {
+  attributes: Record<string, unknown>;
+  caption: string;
+  sorted?: boolean;
+}) {
   const entries = Object.entries(attributes);
   if (sorted) entries.sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
   if (entries.length === 0) return <p className="muted small">none</p>;
@@ -368,7 +407,15 @@ function Annotations({ span, traceAnnotations }: { span: SpanNode; traceAnnotati
         method: "POST",
         body: {
           annotations: [
-            { traceId: span.traceId, spanId: span.spanId, name, kind: "human", passed, score: passed ? 1 : 0, ...(comment.trim() ? { comment: comment.trim() } : {}) },
+            {
+              traceId: span.traceId,
+              spanId: span.spanId,
+              name,
+              kind: "human",
+              passed,
+              score: passed ? 1 : 0,
+              ...(comment.trim() ? { comment: comment.trim() } : {}),
+            },
           ],
         },
       }),

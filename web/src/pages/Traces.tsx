@@ -19,7 +19,16 @@ const TEXT_FILTERS = [
   ["session", "Session"],
   ["user", "User"],
 ] as const;
-const FILTERS = [...TEXT_FILTERS.map(([k]) => k), "status", "failed", "source", "spanKind", "linkStatus", "from", "to"] as const;
+const FILTERS = [
+  ...TEXT_FILTERS.map(([k]) => k),
+  "status",
+  "failed",
+  "source",
+  "spanKind",
+  "linkStatus",
+  "from",
+  "to",
+] as const;
 const PAGE_SIZE = 50;
 
 /** datetime-local shows local time without a zone; the address keeps ISO instants. */
@@ -116,9 +125,7 @@ export default function Traces() {
           </Link>
         </div>
         {hidden.length > 0 && (
-          <p className="muted small filter-note">
-            Also: {hidden.map((k) => `${k} = ${params.get(k)}`).join(", ")}
-          </p>
+          <p className="muted small filter-note">Also: {hidden.map((k) => `${k} = ${params.get(k)}`).join(", ")}</p>
         )}
       </form>
 
@@ -132,8 +139,9 @@ export default function Traces() {
             <p>Widen the filters or the time range.</p>
           ) : (
             <p>
-              No traces yet. Point an OpenTelemetry exporter at <code>{window.location.origin}/v1/traces</code> with an API key, and link LLM calls to a
-              version with <code>prompt.trace(() =&gt; …)</code> from <code>@promptreg/client</code>.
+              No traces yet. Point an OpenTelemetry exporter at <code>{window.location.origin}/v1/traces</code> with an
+              API key, and link LLM calls to a version with <code>prompt.trace(() =&gt; …)</code> from{" "}
+              <code>@promptreg/client</code>.
             </p>
           )}
         </EmptyState>
@@ -217,7 +225,8 @@ function SpanTable({ spans }: { spans: Span[] }) {
                   </Link>
                 ) : (
                   <span title={s.linkStatus}>
-                    {s.promptName} <span className="semver">{s.promptVersion ?? "?"}</span> <span className="muted small">({s.linkStatus.replace("_", " ")})</span>
+                    {s.promptName} <span className="semver">{s.promptVersion ?? "?"}</span>{" "}
+                    <span className="muted small">({s.linkStatus.replace("_", " ")})</span>
                   </span>
                 )
               ) : (

@@ -1,7 +1,13 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useSearchParams } from "react-router";
-import { PromptVersionSchema, RenderResponseSchema, type PromptDetail, type RenderResponse, type VariableSpec } from "@promptreg/client/contract";
+import {
+  PromptVersionSchema,
+  RenderResponseSchema,
+  type PromptDetail,
+  type RenderResponse,
+  type VariableSpec,
+} from "@promptreg/client/contract";
 import { ApiError, api, promptPath } from "../api";
 import { ErrorBox, Loading, TemplateView } from "../components/ui";
 import { useVersions } from "./Versions";
@@ -34,7 +40,9 @@ function toValue(spec: VariableSpec, text: string): unknown {
 
 export function TryIt({ prompt }: { prompt: PromptDetail }) {
   const [params, setParams] = useSearchParams();
-  const defaultRef = prompt.labels.some((l) => l.name === "production") ? "production" : (prompt.versions.latest ?? "latest");
+  const defaultRef = prompt.labels.some((l) => l.name === "production")
+    ? "production"
+    : (prompt.versions.latest ?? "latest");
   const ref = params.get("ref") ?? defaultRef;
   const versions = useVersions(prompt.name);
   const resolved = useQuery({
@@ -45,10 +53,15 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
   const [result, setResult] = useState<RenderResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const refs = [...prompt.labels.map((l) => l.name), ...(versions.data?.pages.flatMap((p) => p.data.map((v) => v.version)) ?? [])];
+  const refs = [
+    ...prompt.labels.map((l) => l.name),
+    ...(versions.data?.pages.flatMap((p) => p.data.map((v) => v.version)) ?? []),
+  ];
 
   const missing = new Set<string>(
-    error instanceof ApiError && error.code === "missing_variables" ? (((error.details as { missing?: string[] })?.missing ?? []) as string[]) : [],
+    error instanceof ApiError && error.code === "missing_variables"
+      ? (((error.details as { missing?: string[] })?.missing ?? []) as string[])
+      : [],
   );
 
   async function render(variables: VariableSpec[]) {
@@ -61,7 +74,12 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
         const value = toValue(spec, values[spec.name] ?? (spec.type === "boolean" ? "false" : ""));
         if (value !== undefined) vars[spec.name] = value;
       }
-      setResult(await api(`${promptPath(prompt.name)}/render`, RenderResponseSchema, { method: "POST", body: { ref, variables: vars } }));
+      setResult(
+        await api(`${promptPath(prompt.name)}/render`, RenderResponseSchema, {
+          method: "POST",
+          body: { ref, variables: vars },
+        }),
+      );
     } catch (err) {
       setError(err);
     } finally {
@@ -103,7 +121,9 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
           >
             <p className="muted">
               {ref !== resolved.data.version ? `${ref} is ${resolved.data.version}. ` : ""}
-              {resolved.data.variables.length === 0 ? "This version takes no variables." : "Fill the variables; the server renders, exactly as the client would."}
+              {resolved.data.variables.length === 0
+                ? "This version takes no variables."
+                : "Fill the variables; the server renders, exactly as the client would."}
             </p>
             {resolved.data.variables.map((spec) => {
               const id = `var-${spec.name}`;
@@ -126,9 +146,22 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
                         <code>{spec.name}</code> <span className="muted small">{hint}</span>
                       </label>
                       {spec.type === "number" || spec.type === "integer" ? (
-                        <input id={id} type="number" step={spec.type === "integer" ? 1 : "any"} value={values[spec.name] ?? ""} onChange={(e) => setValues({ ...values, [spec.name]: e.target.value })} aria-invalid={invalid} />
+                        <input
+                          id={id}
+                          type="number"
+                          step={spec.type === "integer" ? 1 : "any"}
+                          value={values[spec.name] ?? ""}
+                          onChange={(e) => setValues({ ...values, [spec.name]: e.target.value })}
+                          aria-invalid={invalid}
+                        />
                       ) : (
-                        <textarea id={id} rows={spec.type === "string" || spec.type === null ? 2 : 4} value={values[spec.name] ?? ""} onChange={(e) => setValues({ ...values, [spec.name]: e.target.value })} aria-invalid={invalid} />
+                        <textarea
+                          id={id}
+                          rows={spec.type === "string" || spec.type === null ? 2 : 4}
+                          value={values[spec.name] ?? ""}
+                          onChange={(e) => setValues({ ...values, [spec.name]: e.target.value })}
+                          aria-invalid={invalid}
+                        />
                       )}
                     </>
                   )}
@@ -143,7 +176,9 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
       </div>
       <div aria-live="polite">
         <h2>Output</h2>
-        {error !== null && <ErrorBox error={error} title={error instanceof ApiError ? `${error.status} ${error.code}` : undefined} />}
+        {error !== null && (
+          <ErrorBox error={error} title={error instanceof ApiError ? `${error.status} ${error.code}` : undefined} />
+        )}
         {result && (
           <>
             <p className="muted small">
@@ -151,7 +186,7 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
               {result.prompt.label ? ` via ${result.prompt.label}` : ""}
             </p>
             {result.text !== undefined ? (
-              <pre className="output" tabIndex={0} aria-label="Rendered text">
+              <pre className="output" tabIndex={0} role="region" aria-label="Rendered text">
                 {result.text}
               </pre>
             ) : (

@@ -1,6 +1,11 @@
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router";
-import { PromptVersionSchema, VersionListSchema, type PromptDetail, type PromptVersion } from "@promptreg/client/contract";
+import {
+  PromptVersionSchema,
+  VersionListSchema,
+  type PromptDetail,
+  type PromptVersion,
+} from "@promptreg/client/contract";
 import { api, promptPath } from "../api";
 import { CodeBlock, EmptyState, ErrorBox, LabelBadge, Loading, TemplateView, Time } from "../components/ui";
 import { can, useSession } from "../session";
@@ -9,7 +14,8 @@ import { promptHref } from "./PromptRoute";
 export function useVersions(name: string) {
   return useInfiniteQuery({
     queryKey: ["versions", name],
-    queryFn: ({ pageParam }) => api(`${promptPath(name)}/versions`, VersionListSchema, { query: { limit: 50, cursor: pageParam } }),
+    queryFn: ({ pageParam }) =>
+      api(`${promptPath(name)}/versions`, VersionListSchema, { query: { limit: 50, cursor: pageParam } }),
     initialPageParam: "",
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
@@ -26,7 +32,11 @@ export function Versions({ prompt }: { prompt: PromptDetail }) {
   if (prompt.versions.count === 0)
     return (
       <EmptyState title="No versions yet">
-        {can(session, "write") ? <Link to={promptHref(prompt.name, "publish")}>Publish the first version</Link> : <p>A key with the write role can publish one.</p>}
+        {can(session, "write") ? (
+          <Link to={promptHref(prompt.name, "publish")}>Publish the first version</Link>
+        ) : (
+          <p>A key with the write role can publish one.</p>
+        )}
       </EmptyState>
     );
 
@@ -71,7 +81,13 @@ export function Versions({ prompt }: { prompt: PromptDetail }) {
           </button>
         )}
       </div>
-      {selectedName && <VersionDetail prompt={prompt} version={selectedName} previous={all[all.findIndex((v) => v.version === selectedName) + 1]?.version} />}
+      {selectedName && (
+        <VersionDetail
+          prompt={prompt}
+          version={selectedName}
+          previous={all[all.findIndex((v) => v.version === selectedName) + 1]?.version}
+        />
+      )}
     </div>
   );
 }
@@ -90,7 +106,10 @@ function VersionDetail({ prompt, version, previous }: { prompt: PromptDetail; ve
       <div className="page-head">
         <h2 id="version-title">
           {v.version}
-          <span className="muted small"> by {v.author}, <Time iso={v.createdAt} /></span>
+          <span className="muted small">
+            {" "}
+            by {v.author}, <Time iso={v.createdAt} />
+          </span>
         </h2>
         <div className="actions">
           {previous && (
@@ -135,11 +154,19 @@ function VersionDetail({ prompt, version, previous }: { prompt: PromptDetail; ve
       )}
 
       <h3>Config</h3>
-      {Object.keys(v.config).length === 0 ? <p className="muted">No config.</p> : <pre className="json" tabIndex={0}>{JSON.stringify(v.config, null, 2)}</pre>}
+      {Object.keys(v.config).length === 0 ? (
+        <p className="muted">No config.</p>
+      ) : (
+        <pre className="json" tabIndex={0}>
+          {JSON.stringify(v.config, null, 2)}
+        </pre>
+      )}
       {v.variablesSchema && (
         <details>
           <summary>Variables JSON Schema</summary>
-          <pre className="json" tabIndex={0}>{JSON.stringify(v.variablesSchema, null, 2)}</pre>
+          <pre className="json" tabIndex={0}>
+            {JSON.stringify(v.variablesSchema, null, 2)}
+          </pre>
         </details>
       )}
 
@@ -170,9 +197,13 @@ function exampleValue(type: string | null): unknown {
 function Snippets({ version: v }: { version: PromptVersion }) {
   const origin = window.location.origin;
   const production = v.label ?? "production";
-  const vars = Object.fromEntries(v.variables.filter((x) => !x.name.includes(".")).map((x) => [x.name, exampleValue(x.type)]));
+  const vars = Object.fromEntries(
+    v.variables.filter((x) => !x.name.includes(".")).map((x) => [x.name, exampleValue(x.type)]),
+  );
   const entries = Object.entries(vars);
-  const varsTs = entries.length ? `{ ${entries.map(([k, value]) => `${k}: ${JSON.stringify(value)}`).join(", ")} }` : "{}";
+  const varsTs = entries.length
+    ? `{ ${entries.map(([k, value]) => `${k}: ${JSON.stringify(value)}`).join(", ")} }`
+    : "{}";
   const client = `import { createClient } from "@promptreg/client";
 
 const registry = createClient({ baseUrl: "${origin}", apiKey: process.env.PROMPTREG_API_KEY! });
