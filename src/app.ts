@@ -28,6 +28,7 @@ import { renderRoutes } from "./render/render.routes.js";
 import { createAnnotationsService } from "./traces/annotations.service.js";
 import { createIngestService } from "./traces/ingest.service.js";
 import { createLimiter } from "./traces/limiter.js";
+import { createOtlpDecoder } from "./traces/otlp-decoder.js";
 import { otlpRoutes } from "./traces/otlp.routes.js";
 import { createTracesService } from "./traces/traces.service.js";
 import { traceRoutes } from "./traces/traces.routes.js";
@@ -96,6 +97,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, prompts });
+  const otlpDecoder = createOtlpDecoder();
   const ingestLimiter = createLimiter({
     maxInFlight: config.ingestMaxInFlight ?? INGEST_DEFAULTS[database.kind].maxInFlight,
     maxQueued: config.ingestMaxQueued ?? INGEST_DEFAULTS[database.kind].maxQueued,
@@ -162,6 +164,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
       auth,
       ingest,
       limiter: ingestLimiter,
+      decoder: otlpDecoder,
       maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES,
       logger,
     }),
@@ -172,5 +175,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
-  return { app, auth, prompts, labels };
+  // What the app holds beyond the database and the bus, which its caller opened and closes.
+  const close = () => otlpDecoder.close();
+  return { app, auth, prompts, labels, close };
 }

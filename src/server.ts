@@ -26,6 +26,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   let database: Database | undefined;
   let bus: InvalidationBus | undefined;
+  let closeApp: () => Promise<void> = async () => {};
   try {
     database = await openDatabase({
       url: config.databaseUrl,
@@ -39,7 +40,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       "database ready",
     );
     bus = await createInvalidationBus(database, logger);
-    const { app, auth } = createApp({ config, database, bus, logger });
+    const created = createApp({ config, database, bus, logger });
+    const { app, auth } = created;
+    closeApp = created.close;
     await auth.bootstrap({ adminKey: config.adminKey, dataDir: config.dataDir, logger });
     handle = app;
   } catch (err) {
@@ -61,6 +64,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       await closed;
       clearTimeout(timer);
+      await closeApp();
       await events.close();
       await db.close();
       logger.info("promptreg stopped");

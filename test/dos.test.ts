@@ -13,6 +13,7 @@ import { once } from "node:events";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { DosServerCommand, DosServerMessage } from "./helpers/dos-server.js";
+import { decodeProtobufResponse, newTraceId, otlpJson, otlpProtobuf, type SpanSpec } from "./helpers/otlp.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const HANG_MS = 10_000;
@@ -76,14 +77,24 @@ async function command(s: Server, c: DosServerCommand): Promise<number> {
 
 interface Outcome {
   status: number;
-  body: { error?: { code: string; message: string; details?: unknown } };
+  body: {
+    error?: { code: string; message: string; details?: unknown };
+    partialSuccess?: { rejectedSpans?: string; errorMessage?: string };
+  };
   loopDelayMs: number;
   healthMs: number;
   healthChecks: number;
 }
 
 /** Sends one request while health checks run back to back; measures the server's event loop delay around it. */
-async function attack(s: Server, method: string, p: string, key: string, body: unknown): Promise<Outcome> {
+async function attack(
+  s: Server,
+  method: string,
+  p: string,
+  key: string,
+  body: unknown,
+  contentType = "application/json",
+): Promise<Outcome> {
   await command(s, "reset");
   let done = false;
   const latencies: number[] = [];
@@ -101,9 +112,9 @@ async function attack(s: Server, method: string, p: string, key: string, body: u
   try {
     res = await fetch(`${s.base}${p}`, {
       method,
-      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": contentType },
       // A string is sent as it is: JSON.stringify itself overflows the stack on the deepest bodies.
-      body: typeof body === "string" ? body : JSON.stringify(body),
+      body: typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body),
       signal: AbortSignal.timeout(HANG_MS),
     });
   } catch (err) {
@@ -115,10 +126,11 @@ async function attack(s: Server, method: string, p: string, key: string, body: u
     done = true;
     await health;
   }
-  const json = (await res.json()) as Outcome["body"];
+  const answer = Buffer.from(await res.arrayBuffer());
+  const protobuf = res.headers.get("content-type")?.startsWith("application/x-protobuf");
   return {
     status: res.status,
-    body: json,
+    body: (protobuf ? decodeProtobufResponse(answer) : JSON.parse(answer.toString())) as Outcome["body"],
     loopDelayMs: await command(s, "read"),
     healthMs: Math.max(...latencies),
     healthChecks: latencies.length,
@@ -307,5 +319,27 @@ describe("one request cannot block the others", () => {
       details: { limit: { limit: "variable values × schema nodes" } },
     });
     expectResponsive(o);
+  });
+
+  it("OTLP bodies over 20 MB, protobuf or JSON, are decoded off the event loop", async () => {
+    const s = await live();
+    // Spans whose end is before their start: all decoded, none stored, so what is measured is the decoding.
+    const spans: SpanSpec[] = Array.from({ length: 40_000 }, (_, i) => ({
+      traceId: newTraceId(),
+      name: `call ${i}`,
+      start: "2000",
+      end: "1000",
+      attributes: { "openinference.span.kind": "LLM", "llm.cost.total": 0.0125, "input.value": "é".repeat(200) },
+    }));
+    for (const [contentType, body] of [
+      ["application/x-protobuf", otlpProtobuf(spans)],
+      ["application/json", Buffer.from(otlpJson(spans))],
+    ] as const) {
+      expect(body.length).toBeGreaterThan(20 * 1024 * 1024);
+      const o = await attack(s, "POST", "/v1/traces", s.writeKey, body, contentType);
+      expect(o.status).toBe(200);
+      expect(o.body.partialSuccess).toMatchObject({ rejectedSpans: "40000" });
+      expectResponsive(o);
+    }
   });
 });

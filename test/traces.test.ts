@@ -455,6 +455,60 @@ describe("attribute values (AnyValue) through the official exporters", () => {
   });
 });
 
+describe("bodies over 512 KiB, decoded on a worker thread", () => {
+  // Realistic values: decimals, unicode, a big int, and text that gets cut; two spans the decoder must refuse.
+  const batch = (traceId: string): SpanSpec[] =>
+    Array.from({ length: 3000 }, (_, i) => ({
+      traceId,
+      name: `call ${i} ✓`,
+      attributes: {
+        "openinference.span.kind": "LLM",
+        "llm.cost.total": 0.00125,
+        "llm.token_count.prompt": 120 + (i % 7),
+        "input.value": `Résumé ${i}: ${"naïve 漢字 ".repeat(30)}`,
+        big: wire({ intValue: "9223372036854775807" }),
+      },
+      ...(i === 10 ? { parentSpanId: "0000000000000000" } : {}),
+      ...(i === 2000 ? { start: "2000", end: "1000" } : {}),
+    }));
+
+  for (const encoding of ["json", "protobuf"] as const)
+    it(`${encoding}: the spans are stored and the bad ones rejected exactly as for a small body`, async () => {
+      const traceId = newTraceId();
+      const spans = batch(traceId);
+      const body = encoding === "json" ? otlpJson(spans) : otlpProtobuf(spans);
+      expect(Buffer.byteLength(body)).toBeGreaterThan(512 * 1024);
+      const res = await postOtlp(body, CONTENT_TYPE[encoding]);
+      expect(res.status).toBe(200);
+      const answer = encoding === "json" ? json(res) : decodeProtobufResponse(res.body);
+      expect(answer.partialSuccess).toMatchObject({
+        rejectedSpans: "2",
+        errorMessage: expect.stringMatching(
+          /spans\[10\]: invalid parentSpanId.*spans\[2000\]: endTimeUnixNano is before/,
+        ),
+      });
+      expect(await countSpans([traceId])).toBe(2998);
+      const stored = await h.database.prisma.span.findFirst({ where: { traceId, name: "call 2999 ✓" } });
+      expect(stored).toMatchObject({ costUsd: 0.00125, tokensPrompt: 120 + (2999 % 7) });
+      expect((stored!.attributes as Record<string, unknown>).big).toBe("9223372036854775807");
+    });
+
+  it("an undecodable body over 512 KiB is a 400 in its encoding, and the next body is decoded", async () => {
+    const before = await h.database.prisma.span.count();
+    const badJson = await postOtlp(`{"resourceSpans": [${" ".repeat(600_000)}`, CONTENT_TYPE.json);
+    expect(badJson.status).toBe(400);
+    expect(json(badJson)).toMatchObject({ code: 3, message: expect.stringMatching(/undecodable JSON/) });
+    const garbage = Buffer.alloc(600_000, 0xff);
+    const badProto = await postOtlp(garbage, CONTENT_TYPE.protobuf);
+    expect(badProto.status).toBe(400);
+    expect(badProto.headers.get("content-type")).toMatch(/^application\/x-protobuf/);
+    expect(await h.database.prisma.span.count()).toBe(before);
+    const traceId = newTraceId();
+    expect((await send(batch(traceId), "protobuf")).status).toBe(200);
+    expect(await countSpans([traceId])).toBe(2998);
+  });
+});
+
 describe("OTLP/HTTP errors", () => {
   it("refuses an undecodable body with 400 and a Status in the request's encoding, storing nothing", async () => {
     const before = await h.database.prisma.span.count();

@@ -16,7 +16,8 @@ import { requestIdOf } from "../http/request-context.js";
 import { createShedLog } from "../http/shed-log.js";
 import type { IngestService } from "./ingest.service.js";
 import type { Limiter, Release } from "./limiter.js";
-import { CONTENT_TYPES, decodeRequest, encodeResponse, encodeStatus, encodingOf, type OtlpEncoding } from "./otlp.js";
+import type { OtlpDecoder } from "./otlp-decoder.js";
+import { CONTENT_TYPES, encodeResponse, encodeStatus, encodingOf, type OtlpEncoding } from "./otlp.js";
 
 const gunzipAsync = promisify(gunzip);
 
@@ -39,6 +40,7 @@ export interface OtlpRoutesOptions {
   auth: AuthService;
   ingest: IngestService;
   limiter: Limiter;
+  decoder: OtlpDecoder;
   /** Largest body accepted, measured after decompression. */
   maxBytes: number;
   logger: Logger;
@@ -59,7 +61,7 @@ const negotiate: RequestHandler = (req, res, next) => {
   next();
 };
 
-export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRoutesOptions): Router {
+export function otlpRoutes({ auth, ingest, limiter, decoder, maxBytes, logger }: OtlpRoutesOptions): Router {
   const r = Router();
   const shedLog = createShedLog(logger, "the trace receiver is saturated");
 
@@ -90,7 +92,7 @@ export function otlpRoutes({ auth, ingest, limiter, maxBytes, logger }: OtlpRout
     // Before the body is read: a key that may not write never makes the server buffer and decode its payload.
     requireRole(p, "write");
     const encoding = encodingOfResponse(res);
-    const decoded = decodeRequest(await readBody(req, maxBytes), encoding);
+    const decoded = await decoder.decode(await readBody(req, maxBytes), encoding);
     let stored: Awaited<ReturnType<typeof ingest.ingest>>;
     try {
       stored = await ingest.ingest(p.projectId, decoded.spans);

@@ -90,7 +90,11 @@ export async function createHarness(
   const database = await testDb.open();
   await database.migrate();
   const bus = await createInvalidationBus(database, silentLogger);
-  const { app, auth } = createApp({
+  const {
+    app,
+    auth,
+    close: closeApp,
+  } = createApp({
     config: {
       bodyLimitBytes: 1024 * 1024,
       resolveCacheSize: options.resolveCacheSize ?? 1000,
@@ -114,6 +118,7 @@ export async function createHarness(
       return res.body.key as string;
     },
     async close() {
+      await closeApp();
       await bus.close();
       await database.close();
       await testDb.drop();
