@@ -1,4 +1,5 @@
-// Admin commands through a running server's API: the CLI's way in while a server owns the embedded database.
+// The CLI's way to a running server's API: admin commands while a server owns the embedded database, and the
+// prompt files commands (push, export).
 import { ErrorBodySchema } from "@promptreg/client/contract";
 
 export const ADMIN_TIMEOUT_MS = 10_000;
@@ -12,43 +13,66 @@ export interface AdminClientOptions {
 
 export type AdminClient = ReturnType<typeof createAdminClient>;
 
+/** An answer of the server that is one of its errors: the caller may act on the status (a 404, say). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+    readonly details: unknown,
+  ) {
+    super(message);
+  }
+}
+
 /** Every failure is an Error whose message says what to check: the address, the key, or what the server said. */
 export function createAdminClient({ url, apiKey, timeoutMs = ADMIN_TIMEOUT_MS }: AdminClientOptions) {
   const root = url.replace(/\/+$/, "").replace(/\/api\/v1$/, "");
+
+  async function call(method: "GET" | "POST", apiPath: string, body?: unknown): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await fetch(`${root}/api/v1${apiPath}`, {
+        method,
+        headers: {
+          Authorization: `Bearer ${apiKey}`,
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+      if (e.name === "TimeoutError") throw new Error(`no answer from ${root} within ${timeoutMs / 1000} s`);
+      const why = e.cause?.message || e.cause?.code || e.message;
+      throw new Error(`cannot reach promptreg at ${root} (${why}): is the server running, and is --url right?`);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (res.ok && json !== undefined) return json;
+    const failure = ErrorBodySchema.safeParse(json);
+    if (!failure.success)
+      throw new Error(
+        `${root} did not answer like a promptreg server: HTTP ${res.status} for ${method} /api/v1${apiPath}`,
+      );
+    const { code, message, details } = failure.data.error;
+    const said =
+      res.status === 401
+        ? `the server at ${root} refused the key in PROMPTREG_API_KEY: ${message}`
+        : res.status === 403
+          ? `the key in PROMPTREG_API_KEY may not do this: ${message}`
+          : `${root} answered ${res.status} ${code}: ${message}`;
+    throw new ApiError(said, res.status, code, details);
+  }
+
   return {
     root,
-    async post(apiPath: string, body: unknown): Promise<unknown> {
-      let res: Response;
-      try {
-        res = await fetch(`${root}/api/v1${apiPath}`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-        if (e.name === "TimeoutError") throw new Error(`no answer from ${root} within ${timeoutMs / 1000} s`);
-        const why = e.cause?.message || e.cause?.code || e.message;
-        throw new Error(`cannot reach promptreg at ${root} (${why}): is the server running, and is --url right?`);
-      }
-      const text = await res.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      if (res.ok && json !== undefined) return json;
-      const failure = ErrorBodySchema.safeParse(json);
-      if (!failure.success)
-        throw new Error(
-          `${root} did not answer like a promptreg server: HTTP ${res.status} for POST /api/v1${apiPath}`,
-        );
-      const { code, message } = failure.data.error;
-      if (res.status === 401) throw new Error(`the server at ${root} refused the key in PROMPTREG_API_KEY: ${message}`);
-      if (res.status === 403) throw new Error(`the key in PROMPTREG_API_KEY may not do this: ${message}`);
-      throw new Error(`${root} answered ${res.status} ${code}: ${message}`);
-    },
+    get: (apiPath: string) => call("GET", apiPath),
+    post: (apiPath: string, body: unknown) => call("POST", apiPath, body),
   };
 }

@@ -4,7 +4,7 @@ import { rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { pullSnapshot } from "@promptreg/client";
-import { RoleSchema } from "@promptreg/client/contract";
+import { LABEL_NAME_PATTERN, LATEST_LABEL, LabelNameSchema, RoleSchema } from "@promptreg/client/contract";
 import type { Logger } from "pino";
 import { createAdminClient, type AdminClient } from "./admin-client.js";
 import { createAuthService } from "./auth/auth.service.js";
@@ -12,6 +12,8 @@ import { ConfigError, loadConfig, type Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { createInvalidationBus } from "./db/invalidation.js";
 import { createLogger } from "./logger.js";
+import { PromptFilesError, readPromptFiles } from "./prompt-files/files.js";
+import { applyPush, exportPrompts, planPush, type PlannedPrompt } from "./prompt-files/sync.js";
 import { startServer, type RunningServer } from "./server.js";
 
 const USAGE = `usage: promptreg <command>
@@ -25,10 +27,19 @@ const USAGE = `usage: promptreg <command>
                                                write a snapshot of prompts for the client's \`snapshot\` option;
                                                ref defaults to production, e.g. support/triage:staging, a:1.4.2,
                                                a:production@2026-11-01T12:00:00Z
+  push DIR --url URL [--label L]... [--message M] [--dry-run | --check]
+                                               publish the prompt files in DIR (<name>.prompt.yaml) whose
+                                               content differs from the prompt's highest version, and point
+                                               each --label at the pushed version; --dry-run shows the plan,
+                                               --check exits 1 when anything differs (for CI)
+  export DIR --url URL [--prefix FOLDER] [--ref REF]
+                                               write each prompt (its highest version, or REF) to DIR as
+                                               <name>.prompt.yaml
 
 Without --url, keys and projects open the database themselves (not while a server holds the embedded database's
 data folder). With --url they go through that running server's API, as the admin key in PROMPTREG_API_KEY: keys
-are created in that key's project; projects need an admin key of the 'default' project. Keys are read only from
+are created in that key's project; projects need an admin key of the 'default' project. pull, push and export
+always go through a server, as the key in PROMPTREG_API_KEY (push needs a write key). Keys are read only from
 PROMPTREG_API_KEY, never from the command line: npm prints the command it runs, and shells keep a history.
 
 Configuration comes from the environment: DATABASE_URL (a PostgreSQL server; otherwise the embedded database
@@ -58,13 +69,25 @@ async function withDatabase<T>(
   }
 }
 
-/** The admin API of the server at --url, as the key in PROMPTREG_API_KEY. */
-function remoteAdmin(url: string, apiKey: string | undefined): AdminClient {
+/** The API of the server at --url, as the key in PROMPTREG_API_KEY (`role` says which key the command needs). */
+function remoteApi(url: string, apiKey: string | undefined, role = "an API key"): AdminClient {
   if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url))
     throw new UsageError(`--url must be the running server's address, e.g. http://127.0.0.1:4000; got '${url}'`);
   if (!apiKey)
-    throw new UsageError("--url needs an admin key in PROMPTREG_API_KEY (it is never read from the command line)");
+    throw new UsageError(`--url needs ${role} in PROMPTREG_API_KEY (it is never read from the command line)`);
   return createAdminClient({ url, apiKey });
+}
+
+/** One line of a push's plan: `~ support/triage 1.2.0 -> 1.3.0 (minor: ...); staging: 1.2.0 -> 1.3.0`. */
+function describeStep(step: PlannedPrompt): string {
+  const head =
+    step.change === "new"
+      ? `+ ${step.name} ${step.to} (new prompt)`
+      : step.change === "changed"
+        ? `~ ${step.name} ${step.from} -> ${step.to} (${step.bump!.bump}: ${step.bump!.reasons.join("; ")})`
+        : `= ${step.name} ${step.to} (unchanged)`;
+  const moves = step.labelMoves.map((m) => `${m.label}: ${m.from ?? "none"} -> ${step.to}`);
+  return moves.length ? `${head}; ${moves.join(", ")}` : head;
 }
 
 export interface CliIo {
@@ -92,6 +115,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | Servin
     if (err instanceof UsageError || err instanceof ConfigError) {
       io.err(`promptreg: ${err.message}\n\n${USAGE}`);
       return 2;
+    }
+    if (err instanceof PromptFilesError) {
+      io.err(`promptreg: nothing was pushed; fix these first:\n${err.problems.map((p) => `  ${p}`).join("\n")}`);
+      return 1;
     }
     // Services say what already exists themselves (a 409 AppError, e.g. "project 'x' already exists").
     io.err(`promptreg: ${err instanceof Error ? err.message : String(err)}`);
@@ -158,7 +185,7 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
           throw new UsageError(
             "--project does not go with --url: the key is created in the project of the admin key in PROMPTREG_API_KEY",
           );
-        const server = remoteAdmin(values.url, io.env.PROMPTREG_API_KEY);
+        const server = remoteApi(values.url, io.env.PROMPTREG_API_KEY, "an admin key");
         const created =
           command === "keys"
             ? await server.post("/keys", { name: values.name, role: role.data })
@@ -213,6 +240,81 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
         `wrote ${out}: ${snapshot.entries.length} prompt${snapshot.entries.length === 1 ? "" : "s"} from ${snapshot.baseUrl}`,
       );
       for (const entry of snapshot.entries) io.out(`  ${entry.name}:${entry.ref} -> ${entry.version.version}`);
+      return 0;
+    }
+    case "push": {
+      const { values, positionals } = parseArgs({
+        args: argv.slice(1),
+        options: {
+          url: { type: "string" },
+          key: { type: "string" },
+          label: { type: "string", multiple: true },
+          message: { type: "string" },
+          "dry-run": { type: "boolean" },
+          check: { type: "boolean" },
+        },
+        allowPositionals: true,
+        strict: true,
+      });
+      if (values.key !== undefined) throw new UsageError(KEY_ON_COMMAND_LINE);
+      if (positionals.length !== 1) throw new UsageError("push takes one folder of prompt files");
+      if (!values.url) throw new UsageError("--url is required");
+      if (values["dry-run"] && values.check) throw new UsageError("--dry-run and --check do not go together");
+      const labels = values.label ?? [];
+      for (const label of labels)
+        if (!LabelNameSchema.safeParse(label).success)
+          throw new UsageError(`--label '${label}' is not a label name (${LABEL_NAME_PATTERN.source})`);
+      const options = {
+        api: remoteApi(values.url, io.env.PROMPTREG_API_KEY),
+        files: await readPromptFiles(positionals[0]!),
+        labels,
+        commitMessage: values.message,
+      };
+      if (options.files.length === 0) throw new UsageError(`no prompt files (*.prompt.yaml) in ${positionals[0]}`);
+      const plan = await planPush(options);
+      for (const step of plan) io.out(describeStep(step));
+      const pending = plan.filter((s) => s.change !== "unchanged" || s.labelMoves.length > 0).length;
+      const counts = (["new", "changed", "unchanged"] as const)
+        .map((change) => `${plan.filter((s) => s.change === change).length} ${change}`)
+        .join(", ");
+      if (values.check) {
+        io.out(
+          `${counts}: ${pending ? `${pending} prompt(s) differ from their files` : "the registry matches the files"}`,
+        );
+        return pending ? 1 : 0;
+      }
+      if (values["dry-run"] || pending === 0) {
+        io.out(`${counts}: ${pending ? "nothing published (dry run)" : "nothing to publish"}`);
+        return 0;
+      }
+      await applyPush(options, plan);
+      io.out(`${counts}: pushed`);
+      return 0;
+    }
+    case "export": {
+      const { values, positionals } = parseArgs({
+        args: argv.slice(1),
+        options: {
+          url: { type: "string" },
+          key: { type: "string" },
+          prefix: { type: "string" },
+          ref: { type: "string", default: LATEST_LABEL },
+        },
+        allowPositionals: true,
+        strict: true,
+      });
+      if (values.key !== undefined) throw new UsageError(KEY_ON_COMMAND_LINE);
+      if (positionals.length !== 1) throw new UsageError("export takes the folder to write the prompt files to");
+      if (!values.url) throw new UsageError("--url is required");
+      const outcome = await exportPrompts({
+        api: remoteApi(values.url, io.env.PROMPTREG_API_KEY),
+        dir: positionals[0]!,
+        prefix: values.prefix,
+        ref: values.ref,
+      });
+      for (const w of outcome.written) io.out(`wrote ${w.file} (${w.version})`);
+      for (const s of outcome.skipped) io.out(`skipped ${s.name}: ${s.reason}`);
+      io.out(`${outcome.written.length} prompt file(s) written to ${positionals[0]}`);
       return 0;
     }
     default:

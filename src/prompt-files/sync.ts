@@ -1,0 +1,145 @@
+// Prompts as code: a folder of prompt files pushed to a registry (each changed prompt published, its semver bump
+// decided by the server as for any publish), and a registry's prompts exported to such a folder.
+import {
+  PromptDetailSchema,
+  PromptListSchema,
+  PromptVersionSchema,
+  PublishPreviewSchema,
+  TemplateErrorDetailsSchema,
+  type PublishVersionBody,
+  type RequiredBump,
+} from "@promptreg/client/contract";
+import { ApiError, type AdminClient } from "../admin-client.js";
+import { formatPromptFile, PromptFilesError, writePromptFile, type PromptFile } from "./files.js";
+
+export interface PlannedPrompt {
+  name: string;
+  file: string;
+  /** What a push does to the prompt's versions. */
+  change: "new" | "changed" | "unchanged";
+  /** The highest version before the push; null for a new prompt. */
+  from: string | null;
+  /** The version the file is, after the push. */
+  to: string;
+  bump: RequiredBump | null;
+  /** The labels the push moves to `to`, with the version each held before (null: the label is new). */
+  labelMoves: { label: string; from: string | null }[];
+}
+
+export interface PushOptions {
+  api: AdminClient;
+  files: PromptFile[];
+  /** Labels to point at each prompt's pushed version (e.g. `staging`). */
+  labels: string[];
+  commitMessage?: string;
+}
+
+const enc = encodeURIComponent;
+
+function publishBody(f: PromptFile, options: PushOptions): PublishVersionBody {
+  return {
+    ...f.content,
+    ...(options.commitMessage ? { commitMessage: options.commitMessage } : {}),
+    ...(options.labels.length ? { labels: options.labels } : {}),
+  };
+}
+
+/**
+ * What a push would do, prompt by prompt, from the server's own dry run of each publish: every file is checked by
+ * the server (template, schema, the prompt's type) before anything is written. Problems fail the plan, all named.
+ */
+export async function planPush(options: PushOptions): Promise<PlannedPrompt[]> {
+  const problems: string[] = [];
+  const plan: PlannedPrompt[] = [];
+  for (const f of options.files) {
+    try {
+      const preview = PublishPreviewSchema.parse(
+        await options.api.post(`/prompts/${enc(f.name)}/versions?dryRun=true`, publishBody(f, options)),
+      );
+      const labels = await currentLabels(options.api, f.name);
+      plan.push({
+        name: f.name,
+        file: f.file,
+        change: preview.previousVersion === null ? "new" : preview.created ? "changed" : "unchanged",
+        from: preview.previousVersion,
+        to: preview.version.version,
+        bump: preview.requiredBump,
+        labelMoves: options.labels
+          .filter((label) => labels.get(label) !== preview.version.version)
+          .map((label) => ({ label, from: labels.get(label) ?? null })),
+      });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status >= 500 || err.status === 401 || err.status === 403) throw err;
+      problems.push(`${f.file}${templateLine(f, err.details)}: ${err.message}`);
+    }
+  }
+  if (problems.length) throw new PromptFilesError(problems);
+  return plan;
+}
+
+/** Publishes what the plan says changes, and moves the labels; prompts already as their files are left alone. */
+export async function applyPush(options: PushOptions, plan: PlannedPrompt[]): Promise<void> {
+  const byName = new Map(options.files.map((f) => [f.name, f]));
+  for (const step of plan) {
+    if (step.change === "unchanged" && step.labelMoves.length === 0) continue;
+    await options.api.post(`/prompts/${enc(step.name)}/versions`, publishBody(byName.get(step.name)!, options));
+  }
+}
+
+async function currentLabels(api: AdminClient, name: string): Promise<Map<string, string>> {
+  try {
+    const detail = PromptDetailSchema.parse(await api.get(`/prompts/${enc(name)}`));
+    return new Map(detail.labels.map((l) => [l.name, l.version]));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return new Map();
+    throw err;
+  }
+}
+
+/** `:line` in the file for a template error the server located, when the file's layout allows it. */
+function templateLine(f: PromptFile, details: unknown): string {
+  const where = TemplateErrorDetailsSchema.safeParse(details);
+  if (!where.success) return "";
+  const line = f.fileLineOf(where.data.line, where.data.messageIndex);
+  return line === null ? "" : `:${line}`;
+}
+
+export interface ExportOptions {
+  api: AdminClient;
+  dir: string;
+  /** Only prompts in this folder (and below). */
+  prefix?: string;
+  /** The version written for each prompt: `latest` (the highest, what a push compares with) unless said. */
+  ref: string;
+}
+
+export interface ExportOutcome {
+  written: { name: string; file: string; version: string }[];
+  /** Prompts without the ref (no such label). */
+  skipped: { name: string; reason: string }[];
+}
+
+export async function exportPrompts({ api, dir, prefix, ref }: ExportOptions): Promise<ExportOutcome> {
+  const outcome: ExportOutcome = { written: [], skipped: [] };
+  let cursor: string | null = null;
+  do {
+    const query = new URLSearchParams({ limit: "200" });
+    if (prefix) query.set("prefix", prefix);
+    if (cursor) query.set("cursor", cursor);
+    const page = PromptListSchema.parse(await api.get(`/prompts?${query}`));
+    for (const prompt of page.data) {
+      let version: ReturnType<typeof PromptVersionSchema.parse>;
+      try {
+        version = PromptVersionSchema.parse(await api.get(`/prompts/${enc(prompt.name)}/resolve?ref=${enc(ref)}`));
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 404) throw err;
+        outcome.skipped.push({ name: prompt.name, reason: err.message.replace(/^.*? answered 404 not_found: /, "") });
+        continue;
+      }
+      const file = await writePromptFile(dir, prompt.name, formatPromptFile(version, prompt));
+      outcome.written.push({ name: prompt.name, file, version: version.version });
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return outcome;
+}

@@ -1,0 +1,290 @@
+// Prompts as code: `promptreg push` and `promptreg export` in-process through runCli (the function the binary runs),
+// against the real app listening on a port, on the suite's database.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runCli } from "../src/commands.js";
+import { createHarness, enc, type Harness } from "./helpers/harness.js";
+
+let h: Harness;
+let server: Server;
+let url: string;
+let writeKey: string;
+let readKey: string;
+let dir: string;
+
+beforeAll(async () => {
+  h = await createHarness();
+  writeKey = await h.newKey("write");
+  readKey = await h.newKey("read");
+  server = createServer(h.app);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await h?.close();
+});
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "promptreg-files-"));
+  return () => rm(dir, { recursive: true, force: true });
+});
+
+async function cli(key: string | undefined, ...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const env = { LOG_LEVEL: "silent", ...(key ? { PROMPTREG_API_KEY: key } : {}) };
+  const code = await runCli(args, { env, out: (t) => out.push(t), err: (t) => err.push(t) });
+  if (typeof code !== "number") throw new Error("started a server");
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+async function put(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+  await writeFile(path.join(dir, file), text);
+}
+
+const versionsOf = async (name: string) =>
+  (await h.as(h.adminKey).get(`/api/v1/prompts/${enc(name)}/versions`)).body.data.map(
+    (v: { version: string }) => v.version,
+  );
+
+describe("promptreg push", () => {
+  it("publishes new and changed prompts, bumps by the variable contract, and leaves equal ones alone", async () => {
+    await put(
+      "files/support/triage.prompt.yaml",
+      [
+        "description: Sorts a ticket — déjà vu ✓",
+        "tags: [support]",
+        "config:",
+        "  model: gpt-4o-mini",
+        "  temperature: 0.25",
+        "template: |",
+        "  Classify this ticket from {{customer}}:",
+        "  {{ticket}}",
+        "",
+      ].join("\n"),
+    );
+    await put(
+      "files/greet.prompt.yml",
+      [
+        "template:",
+        "  - role: system",
+        "    content: Be brief.",
+        "  - role: user",
+        '    content: "Hi {{name}}"',
+        "",
+      ].join("\n"),
+    );
+    const files = path.join(dir, "files");
+    const first = await cli(writeKey, "push", files, "--url", url, "--label", "staging", "--message", "from git");
+    expect(first.err).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.out).toBe(
+      [
+        "+ greet 1.0.0 (new prompt); staging: none -> 1.0.0",
+        "+ support/triage 1.0.0 (new prompt); staging: none -> 1.0.0",
+        "2 new, 0 changed, 0 unchanged: pushed",
+      ].join("\n"),
+    );
+    const triage = (await h.as(readKey).get(`/api/v1/prompts/${enc("support/triage")}/resolve?ref=staging`)).body;
+    expect(triage).toMatchObject({
+      version: "1.0.0",
+      type: "text",
+      config: { model: "gpt-4o-mini", temperature: 0.25 },
+      template: "Classify this ticket from {{customer}}:\n{{ticket}}\n",
+      commitMessage: "from git",
+    });
+    const detail = (await h.as(readKey).get(`/api/v1/prompts/${enc("support/triage")}`)).body;
+    expect(detail).toMatchObject({ description: "Sorts a ticket — déjà vu ✓", tags: ["support"] });
+
+    // Again, unchanged: nothing is published, and --check agrees.
+    const again = await cli(writeKey, "push", files, "--url", url, "--label", "staging");
+    expect(again.out).toBe(
+      [
+        "= greet 1.0.0 (unchanged)",
+        "= support/triage 1.0.0 (unchanged)",
+        "0 new, 0 changed, 2 unchanged: nothing to publish",
+      ].join("\n"),
+    );
+    expect((await cli(writeKey, "push", files, "--url", url, "--check")).code).toBe(0);
+
+    // An optional variable is a minor change; a dry run and --check show it and publish nothing.
+    await put(
+      "files/support/triage.prompt.yaml",
+      [
+        "config: { model: gpt-4o-mini, temperature: 0.25 }",
+        "template: |",
+        "  Classify this ticket from {{customer}}:",
+        "  {{ticket}}{{#if tone}} ({{tone}}){{/if}}",
+        "",
+      ].join("\n"),
+    );
+    const planned = await cli(writeKey, "push", files, "--url", url, "--dry-run", "--label", "staging");
+    expect(planned.code).toBe(0);
+    expect(planned.out).toMatch(
+      /^= greet 1\.0\.0 \(unchanged\)\n~ support\/triage 1\.0\.0 -> 1\.1\.0 \(minor: .*tone.*\); staging: 1\.0\.0 -> 1\.1\.0\n0 new, 1 changed, 1 unchanged: nothing published \(dry run\)$/,
+    );
+    const check = await cli(writeKey, "push", files, "--url", url, "--check");
+    expect(check.code).toBe(1);
+    expect(check.out).toContain("1 prompt(s) differ from their files");
+    expect(await versionsOf("support/triage")).toEqual(["1.0.0"]);
+
+    const pushed = await cli(writeKey, "push", files, "--url", url, "--label", "staging");
+    expect(pushed.code).toBe(0);
+    expect(await versionsOf("support/triage")).toEqual(["1.1.0", "1.0.0"]);
+    const staging = (await h.as(readKey).get(`/api/v1/prompts/${enc("support/triage")}/resolve?ref=staging`)).body;
+    expect(staging.version).toBe("1.1.0");
+    // The description is left as it was when a file does not give one.
+    expect((await h.as(readKey).get(`/api/v1/prompts/${enc("support/triage")}`)).body.description).toBe(
+      "Sorts a ticket — déjà vu ✓",
+    );
+  });
+
+  it("checks every file with the server before publishing any: one bad file and nothing is written", async () => {
+    await put("ok.prompt.yaml", "template: Hello {{name}}\n");
+    await put(
+      "broken.prompt.yaml",
+      ["description: x", "template: |", "  line one", "  {{#if a}}never closed", ""].join("\n"),
+    );
+    await put(
+      "chat/lookaround.prompt.yaml",
+      [
+        "variablesSchema:",
+        "  type: object",
+        "  properties: { code: { type: string, pattern: '^(?=x)' } }",
+        "template:",
+        "  - role: user",
+        "    content: '{{code}}'",
+        "",
+      ].join("\n"),
+    );
+    const res = await cli(writeKey, "push", dir, "--url", url);
+    expect(res.code).toBe(1);
+    expect(res.out).toBe("");
+    expect(res.err).toMatch(/^promptreg: nothing was pushed; fix these first:\n/);
+    // Handlebars finds the error at the template's end, its line 3 (after the last newline): the file's line 5.
+    expect(res.err).toMatch(/\n {2}broken\.prompt\.yaml:5: .*answered 422 invalid_template: Parse error on line 3:/);
+    expect(res.err).toMatch(
+      /\n {2}chat\/lookaround\.prompt\.yaml: .*answered 422 invalid_template: pattern "\^\(\?=x\)" is not supported/,
+    );
+    expect((await h.as(h.adminKey).get("/api/v1/prompts/ok")).status).toBe(404);
+  });
+
+  it("names the file, line and field of each local problem, reading all files first", async () => {
+    await put("a.prompt.yaml", "template: [unclosed\n");
+    await put("b.prompt.yaml", "templat: typo\n");
+    await put("c.prompt.yaml", "template: ok\nconfig: 3\n");
+    await put("d.prompt.yaml", "template: x\ntemplate: y\n");
+    await put("chat/bad-role.prompt.yaml", ["template:", "  - role: wizard", "    content: hi", ""].join("\n"));
+    await put("Bad Name.prompt.yaml", "template: x\n");
+    await put("e.prompt.yaml", "template: x\n");
+    await put("e.prompt.yml", "template: y\n");
+    await put("notes.md", "not a prompt file");
+    const res = await cli(writeKey, "push", dir, "--url", url);
+    expect(res.code).toBe(1);
+    const lines = res.err.split("\n").slice(1);
+    expect(lines).toEqual([
+      expect.stringMatching(/^ {2}Bad Name\.prompt\.yaml: 'Bad Name' is not a prompt name/),
+      "  a.prompt.yaml:2: Flow sequence in block collection must be sufficiently indented and end with a ]",
+      "  b.prompt.yaml: template: required: the prompt's text, or a list of chat messages",
+      '  b.prompt.yaml:1: Unrecognized key: "templat"',
+      "  c.prompt.yaml:2: config: Invalid input: expected record, received number",
+      '  chat/bad-role.prompt.yaml:2: template.0.role: must be one of system, developer, user, assistant, got "wizard"',
+      "  d.prompt.yaml:2: Map keys must be unique",
+      "  e.prompt.yml: the prompt 'e' is also defined by e.prompt.yaml",
+    ]);
+  });
+
+  it("refuses wrong usage, a read key, and a server that is not there, saying what to do", async () => {
+    await put("x.prompt.yaml", "template: x\n");
+    const noUrl = await cli(writeKey, "push", dir);
+    expect(noUrl).toMatchObject({ code: 2, err: expect.stringContaining("--url is required") });
+    const badLabel = await cli(writeKey, "push", dir, "--url", url, "--label", "Prod");
+    expect(badLabel).toMatchObject({ code: 2, err: expect.stringContaining("--label 'Prod' is not a label name") });
+    const noKey = await cli(undefined, "push", dir, "--url", url);
+    expect(noKey).toMatchObject({ code: 2, err: expect.stringContaining("PROMPTREG_API_KEY") });
+    const key = await cli(writeKey, "push", dir, "--url", url, "--key", writeKey);
+    expect(key).toMatchObject({ code: 2, err: expect.stringContaining("refusing --key") });
+    const reader = await cli(readKey, "push", dir, "--url", url);
+    expect(reader).toMatchObject({
+      code: 1,
+      err: expect.stringContaining("the key in PROMPTREG_API_KEY may not do this"),
+    });
+    const empty = await mkdtemp(path.join(tmpdir(), "promptreg-empty-"));
+    const none = await cli(writeKey, "push", empty, "--url", url);
+    expect(none).toMatchObject({ code: 2, err: expect.stringContaining("no prompt files (*.prompt.yaml)") });
+    await rm(empty, { recursive: true });
+    const missing = await cli(writeKey, "push", path.join(dir, "nope"), "--url", url);
+    expect(missing).toMatchObject({ code: 1, err: expect.stringContaining("cannot read the folder") });
+    const down = createServer();
+    await new Promise<void>((resolve) => down.listen(0, "127.0.0.1", resolve));
+    const downUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => down.close(() => resolve()));
+    const unreachable = await cli(writeKey, "push", dir, "--url", downUrl);
+    expect(unreachable).toMatchObject({
+      code: 1,
+      err: expect.stringContaining(`cannot reach promptreg at ${downUrl}`),
+    });
+  });
+});
+
+describe("promptreg export", () => {
+  it("writes files that push back unchanged: multi-line text, chat, schema, unicode, trailing spaces", async () => {
+    const admin = h.as(h.adminKey);
+    const texts = {
+      "export/long": {
+        template: "Line one  \n\tTabbed {{a}}\n\n— “quoted” ✓ 漢字\n",
+        config: { model: "gpt-4o-mini", temperature: 0.7, stop: ["\n\n", "END"], nested: { big: 12345678901234 } },
+        variablesSchema: { type: "object", properties: { a: { type: "string", pattern: "^[a-z]+$" } } },
+        description: "A long one",
+        tags: ["x", "y"],
+      },
+      "export/chat": {
+        template: [
+          { role: "system", content: "You are terse.\nNo emojis." },
+          { type: "placeholder", name: "history" },
+          { role: "user", content: "{{question}}" },
+        ],
+      },
+      "export/plain": { template: "yes" },
+      "export/numberish": { template: "1.0" },
+    };
+    for (const [name, body] of Object.entries(texts))
+      expect((await admin.post(`/api/v1/prompts/${enc(name)}/versions`, body)).status).toBe(201);
+    expect((await admin.post(`/api/v1/prompts/${enc("export/long")}/versions`, { template: "{{a}} v2" })).status).toBe(
+      201,
+    );
+    // A prompt without the ref asked for is skipped, and said so.
+    const staged = await cli(readKey, "export", dir, "--url", url, "--prefix", "export", "--ref", "production");
+    expect(staged.code).toBe(0);
+    expect(staged.out).toMatch(/skipped export\/chat: /);
+
+    const res = await cli(readKey, "export", dir, "--url", url, "--prefix", "export");
+    expect(res.code, res.err).toBe(0);
+    expect(res.out.split("\n")).toEqual([
+      "wrote export/chat.prompt.yaml (1.0.0)",
+      "wrote export/long.prompt.yaml (2.0.0)",
+      "wrote export/numberish.prompt.yaml (1.0.0)",
+      "wrote export/plain.prompt.yaml (1.0.0)",
+      `4 prompt file(s) written to ${dir}`,
+    ]);
+    const chat = await readFile(path.join(dir, "export/chat.prompt.yaml"), "utf8");
+    expect(chat).toContain("content: |-\n      You are terse.\n      No emojis.");
+
+    const back = await cli(writeKey, "push", dir, "--url", url, "--check");
+    expect(back.out.split("\n").at(-1)).toBe("0 new, 0 changed, 4 unchanged: the registry matches the files");
+    expect(back.code).toBe(0);
+
+    // The first version's file, exported by its exact version, pushes back as a change (back to the old content).
+    await rm(dir, { recursive: true });
+    await cli(readKey, "export", dir, "--url", url, "--prefix", "export", "--ref", "1.0.0");
+    const long = await readFile(path.join(dir, "export/long.prompt.yaml"), "utf8");
+    expect(long).toContain("template: |\n  Line one  \n  \tTabbed {{a}}\n\n  — “quoted” ✓ 漢字\n");
+    const revert = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
+    expect(revert.out).toMatch(/^= export\/chat 1\.0\.0 \(unchanged\)\n~ export\/long 2\.0\.0 -> 3\.0\.0 \(major: /);
+  });
+});
