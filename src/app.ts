@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { PROMPT_NAME_PATTERN } from "@promptreg/client/contract";
 import { createRenderer } from "@promptreg/client/render";
 import { authenticate } from "./auth/auth.middleware.js";
+import { principalOf, requireInstanceAdmin } from "./auth/principal.js";
 import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
 import { sessionRoutes } from "./auth/session.routes.js";
@@ -28,6 +29,7 @@ import { renderRoutes } from "./render/render.routes.js";
 import { createAnnotationsService } from "./traces/annotations.service.js";
 import { createIngestService } from "./traces/ingest.service.js";
 import { createLimiter } from "./traces/limiter.js";
+import { createMetrics } from "./metrics.js";
 import { createOtlpDecoder } from "./traces/otlp-decoder.js";
 import { otlpRoutes } from "./traces/otlp.routes.js";
 import { createTracesService } from "./traces/traces.service.js";
@@ -98,6 +100,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, prompts });
   const otlpDecoder = createOtlpDecoder();
+  const metrics = createMetrics();
   const ingestLimiter = createLimiter({
     maxInFlight: config.ingestMaxInFlight ?? INGEST_DEFAULTS[database.kind].maxInFlight,
     maxQueued: config.ingestMaxQueued ?? INGEST_DEFAULTS[database.kind].maxQueued,
@@ -111,9 +114,16 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   app.set("etag", false);
   app.set("query parser", "simple");
   app.use(requestContext(logger));
+  app.use(metrics.middleware);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
+  });
+  // Prometheus scrapes with `authorization: {credentials: <key>}`: the instance's figures are for its admin.
+  app.get("/metrics", guardUrl, authenticate(auth), async (_req, res) => {
+    requireInstanceAdmin(principalOf(res), "reading the metrics");
+    res.setHeader("Content-Type", metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
   });
   app.get("/readyz", async (_req, res) => {
     try {
@@ -148,7 +158,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   api.use(authenticate(auth, sessions));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
   // and route passed costs a few matches.
-  promptRoutes(prompts, api);
+  promptRoutes(prompts, api, metrics);
   api.use(authRoutes(auth));
   api.use(labelRoutes(labels));
   api.use(renderRoutes(prompts, renderer));
@@ -165,6 +175,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
       ingest,
       limiter: ingestLimiter,
       decoder: otlpDecoder,
+      metrics,
       maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES,
       logger,
     }),

@@ -426,6 +426,7 @@ const PRICE_IDS = ["price", "price", "price", "price", "999999999999999999", "0"
 const ROUTES: Record<string, RouteSpec> = {
   "GET /healthz": {},
   "GET /readyz": {},
+  "GET /metrics": {},
   "GET /api/v1/prompts/:name/resolve": { params: { name: NAMES }, query: { ref: REFS } },
   "POST /api/v1/prompts": {
     body: fc.record(

@@ -8,8 +8,8 @@ import {
 } from "@promptreg/client/contract";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
-import { DEFAULT_PROJECT, type AuthService } from "./auth.service.js";
-import { principalOf, requireRole } from "./principal.js";
+import type { AuthService } from "./auth.service.js";
+import { isInstanceAdmin, principalOf, requireInstanceAdmin, requireRole } from "./principal.js";
 
 const IdParams = z.object({ id: z.uuid("must be a key id") });
 const ProjectParams = z.object({ name: ProjectNameSchema });
@@ -46,21 +46,17 @@ export function authRoutes(auth: AuthService): Router {
     res.status(204).end();
   });
 
-  // Projects are the instance's business: only an admin key of the `default` project manages them.
-  const requireInstanceAdmin = (res: Parameters<typeof principalOf>[0]) => {
-    const p = principalOf(res);
-    if (p.role !== "admin" || p.projectName !== DEFAULT_PROJECT)
-      throw new AppError("forbidden", "managing projects needs an admin key of the 'default' project");
-  };
+  const requireProjectsAdmin = (res: Parameters<typeof principalOf>[0]) =>
+    requireInstanceAdmin(principalOf(res), "managing projects");
 
   r.post("/projects", async (req, res) => {
-    requireInstanceAdmin(res);
+    requireProjectsAdmin(res);
     const body = parse(CreateProjectBodySchema, req.body);
     res.status(201).json(await auth.createProject(body.name));
   });
 
   r.get("/projects", async (_req, res) => {
-    requireInstanceAdmin(res);
+    requireProjectsAdmin(res);
     res.json({ data: await auth.listProjects() });
   });
 
@@ -69,8 +65,7 @@ export function authRoutes(auth: AuthService): Router {
     const p = principalOf(res);
     const { name } = parse(ProjectParams, req.params, "params");
     const body = parse(UpdateProjectBody, req.body);
-    const isInstanceAdmin = p.role === "admin" && p.projectName === DEFAULT_PROJECT;
-    if (name !== p.projectName && !isInstanceAdmin) throw new AppError("not_found", `project '${name}' not found`);
+    if (name !== p.projectName && !isInstanceAdmin(p)) throw new AppError("not_found", `project '${name}' not found`);
     requireRole(p, "admin");
     const project = await auth.findProject(name);
     if (!project) throw new AppError("not_found", `project '${name}' not found`);

@@ -1,6 +1,7 @@
 import type { Response } from "express";
 import type { Role } from "@promptreg/client/contract";
 import { AppError } from "../http/errors.js";
+import { DEFAULT_PROJECT } from "./auth.service.js";
 
 /** Who is calling: an API key of one project. */
 export interface Principal {
@@ -21,6 +22,15 @@ export function hasRole(p: Principal, role: Role): boolean {
 export function requireRole(p: Principal, role: Role): void {
   if (!hasRole(p, role))
     throw new AppError("forbidden", `this action needs a key with the '${role}' role; this key has '${p.role}'`);
+}
+
+/** The instance's business (projects, metrics) is for an admin key of the `default` project. */
+export function isInstanceAdmin(p: Principal): boolean {
+  return p.role === "admin" && p.projectName === DEFAULT_PROJECT;
+}
+
+export function requireInstanceAdmin(p: Principal, what: string): void {
+  if (!isInstanceAdmin(p)) throw new AppError("forbidden", `${what} needs an admin key of the 'default' project`);
 }
 
 export function principalOf(res: Response): Principal {

@@ -1,8 +1,9 @@
-import { Router } from "express";
+import type { Router } from "express";
 import { z } from "zod";
 import { CreatePromptBodySchema, PublishVersionBodySchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
 import { parse } from "../http/validate.js";
+import type { Metrics } from "../metrics.js";
 import { NameParams, PageQuery } from "./params.js";
 import type { PromptsService } from "./prompts.service.js";
 
@@ -27,7 +28,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 /** Registers the prompt routes on `r` (a new router by default). */
-export function promptRoutes(prompts: PromptsService, r: Router = Router()): Router {
+export function promptRoutes(prompts: PromptsService, r: Router, metrics: Pick<Metrics, "resolve">): Router {
   // First: resolving is what every application calls on every request.
   r.get("/prompts/:name/resolve", async (req, res) => {
     const principal = principalOf(res);
@@ -36,6 +37,7 @@ export function promptRoutes(prompts: PromptsService, r: Router = Router()): Rou
       typeof rawRef === "string" || rawRef === undefined
         ? prompts.cached(principal, req.params.name!, rawRef)
         : undefined;
+    metrics.resolve(resolved !== undefined);
     if (!resolved) {
       const { name } = parse(NameParams, req.params, "params");
       const { ref } = parse(ResolveQuery, req.query, "query");

@@ -16,6 +16,7 @@ import { requestIdOf } from "../http/request-context.js";
 import { createShedLog } from "../http/shed-log.js";
 import type { IngestService } from "./ingest.service.js";
 import type { Limiter, Release } from "./limiter.js";
+import type { Metrics } from "../metrics.js";
 import type { OtlpDecoder } from "./otlp-decoder.js";
 import { CONTENT_TYPES, encodeResponse, encodeStatus, encodingOf, type OtlpEncoding } from "./otlp.js";
 
@@ -41,6 +42,7 @@ export interface OtlpRoutesOptions {
   ingest: IngestService;
   limiter: Limiter;
   decoder: OtlpDecoder;
+  metrics: Pick<Metrics, "spans" | "shed">;
   /** Largest body accepted, measured after decompression. */
   maxBytes: number;
   logger: Logger;
@@ -61,7 +63,7 @@ const negotiate: RequestHandler = (req, res, next) => {
   next();
 };
 
-export function otlpRoutes({ auth, ingest, limiter, decoder, maxBytes, logger }: OtlpRoutesOptions): Router {
+export function otlpRoutes({ auth, ingest, limiter, decoder, metrics, maxBytes, logger }: OtlpRoutesOptions): Router {
   const r = Router();
   const shedLog = createShedLog(logger, "the trace receiver is saturated");
 
@@ -75,6 +77,7 @@ export function otlpRoutes({ auth, ingest, limiter, decoder, maxBytes, logger }:
       // One line per interval for all of them, not an error line each (see createShedLog).
       res.locals.skipRequestLog = true;
       shedLog.record();
+      metrics.shed();
       throw err;
     }
     // A caller that gave up while queued is already gone, its 'close' fired: give the slot straight back.
@@ -113,6 +116,11 @@ export function otlpRoutes({ auth, ingest, limiter, decoder, maxBytes, logger }:
       });
     }
     const rejected = decoded.rejected + stored.rejected;
+    metrics.spans({
+      stored: stored.inserted,
+      rejected,
+      duplicate: decoded.spans.length - stored.inserted - stored.rejected,
+    });
     const reasons = [...decoded.reasons, ...stored.reasons].slice(0, MAX_REASONS);
     const partial =
       rejected > 0
