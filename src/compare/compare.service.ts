@@ -1,7 +1,7 @@
 // Compares trace outcomes of prompt versions. Everything is aggregated in the database (one statement for the
 // per-version metrics and the per-source breakdown, one for annotation summaries, one for the prompt's
 // unattributed spans); no raw spans reach Node. Large comparisons read span_rollups instead of the spans (see
-// rollups.ts): counts, failures, sums and means stay exact, percentiles come from the latency histogram within the
+// traces/rollups.ts): counts, failures, sums and means stay exact, percentiles come from the latency histogram within the
 // bound stated in histogram.ts. Only figures the rollups hold exactly go that way (unit=span, status failures, no
 // session/user filter); the rest reads the spans. Reads spans, span_rollups and annotations; writes nothing.
 import type { Principal } from "../auth/principal.js";

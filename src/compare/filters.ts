@@ -1,7 +1,7 @@
 // The span conditions shared by every comparison statement, as Prisma.sql fragments over the spans table aliased `s`
 // (or span_rollups aliased `r`).
 import { Prisma } from "../generated/prisma/client.js";
-import { COUNTED } from "./rollups.js";
+import { COUNTED_SPANS_SQL } from "../traces/rollups.js";
 
 export interface CompareFilters {
   from?: Date;
@@ -15,7 +15,7 @@ export interface CompareFilters {
 
 /** The project's counted spans inside the window and filters, whatever version they belong to. */
 export function spanFilters(projectId: string, f: CompareFilters): Prisma.Sql {
-  const where = [Prisma.sql`s.project_id = ${projectId}::uuid`, Prisma.raw(COUNTED)];
+  const where = [Prisma.sql`s.project_id = ${projectId}::uuid`, Prisma.raw(COUNTED_SPANS_SQL)];
   if (f.from) where.push(Prisma.sql`s.start_time >= ${f.from.toISOString()}::timestamptz`);
   if (f.to) where.push(Prisma.sql`s.start_time < ${f.to.toISOString()}::timestamptz`);
   if (f.label) where.push(Prisma.sql`s.label = ${f.label}`);
