@@ -3,11 +3,13 @@
 // unattributed spans); no raw spans reach Node. Large comparisons read span_rollups instead of the spans (see
 // traces/rollups.ts): counts, failures, sums and means stay exact, percentiles come from the latency histogram within the
 // bound stated in histogram.ts. Only figures the rollups hold exactly go that way (unit=span, status failures, no
-// session/user filter); the rest reads the spans. Reads spans, span_rollups and annotations; writes nothing.
+// session/user filter); the rest reads the spans. Reads spans, span_rollups and annotations (the label ledger
+// through the labels module); writes nothing.
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { AppError } from "../http/errors.js";
+import { labelEventsBetween } from "../labels/labels.service.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 import { judgementSql, requireRecordedAnnotations, type FailureDefinition } from "./failure.js";
 import { rollupFilters, versionSpanFilters, type CompareFilters } from "./filters.js";
@@ -480,16 +482,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
            GROUP BY 1, 2 ORDER BY 2, 1`;
       }
       const points = rows;
-      const events = await db.labelEvent.findMany({
-        where: {
-          promptId: prompt.id,
-          label: q.eventsLabel,
-          ...(q.from || q.to
-            ? { createdAt: { ...(q.from ? { gte: q.from } : {}), ...(q.to ? { lt: q.to } : {}) } }
-            : {}),
-        },
-        orderBy: { id: "asc" },
-      });
+      const events = await labelEventsBetween(db, prompt.id, q.eventsLabel, q);
       return {
         prompt: name,
         bucket: q.bucket,
@@ -517,7 +510,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           toVersion: e.toVersion,
           actor: e.actor,
           reason: e.reason,
-          at: e.createdAt.toISOString(),
+          at: e.createdAt,
         })),
       };
     },
