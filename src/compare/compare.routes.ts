@@ -4,7 +4,7 @@ import { LabelNameSchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
-import { NameParams } from "../prompts/prompts.routes.js";
+import { NameParams } from "../prompts/params.js";
 import type { CompareService, FailureDefinition } from "./compare.service.js";
 
 const time = z

@@ -46,11 +46,7 @@ type VersionRow = {
   createdAt: Date;
 };
 
-export function versionView(
-  prompt: { name: string; type: PromptType },
-  row: VersionRow,
-  label?: string,
-): PromptVersion {
+function versionView(prompt: { name: string; type: PromptType }, row: VersionRow, label?: string): PromptVersion {
   return {
     id: row.id,
     promptId: row.promptId,
