@@ -3,7 +3,7 @@
 // the prompt attributes (never counted). Version 1.0.1 fails 9% of its spans, every other 5%. One span a second from
 // 2025-01-01. The spans are generated inside the database (INSERT ... SELECT generate_series): the ingest path has its
 // own bench. Bypassing ingest, they are then added to span_rollups by the same SQL ingest runs (rollUpStoredSpans).
-import { rollUpStoredSpans } from "../dist/src/compare/rollups.js";
+import { rollUpStoredSpans } from "../dist/src/traces/rollups.js";
 
 export const DATA_START = "2025-01-01T00:00:00Z";
 

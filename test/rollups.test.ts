@@ -25,7 +25,7 @@ import {
   LATENCY_RATIO,
   latencyBucket,
 } from "../src/compare/histogram.js";
-import { rollUpStoredSpans } from "../src/compare/rollups.js";
+import { rollUpStoredSpans } from "../src/traces/rollups.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 

@@ -4,7 +4,7 @@ import { LabelNameSchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
-import { NameParams } from "../prompts/prompts.routes.js";
+import { NameParams } from "../prompts/params.js";
 import type { CompareService, FailureDefinition } from "./compare.service.js";
 
 const time = z
@@ -67,7 +67,7 @@ function parseFailure(text: string, threshold: number | undefined): FailureDefin
   );
 }
 
-function checkRange(from?: Date, to?: Date): void {
+function checkFromBeforeTo(from?: Date, to?: Date): void {
   if (from && to && from >= to)
     throw new AppError("validation_error", "bad time range: 'from' must be before 'to'", {
       issues: [{ path: "query.from", message: "must be before 'to'" }],
@@ -80,14 +80,14 @@ export function compareRoutes(compare: CompareService): Router {
   r.get("/prompts/:name/compare", async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const q = parse(CompareQuery, req.query, "query");
-    checkRange(q.from, q.to);
+    checkFromBeforeTo(q.from, q.to);
     res.json(await compare.compare(principalOf(res), name, { ...q, failure: parseFailure(q.failure, q.threshold) }));
   });
 
   r.get("/prompts/:name/timeseries", async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const q = parse(TimeseriesQuery, req.query, "query");
-    checkRange(q.from, q.to);
+    checkFromBeforeTo(q.from, q.to);
     res.json(await compare.timeseries(principalOf(res), name, { ...q, failure: parseFailure(q.failure, q.threshold) }));
   });
 

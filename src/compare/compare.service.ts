@@ -1,13 +1,15 @@
 // Compares trace outcomes of prompt versions. Everything is aggregated in the database (one statement for the
 // per-version metrics and the per-source breakdown, one for annotation summaries, one for the prompt's
 // unattributed spans); no raw spans reach Node. Large comparisons read span_rollups instead of the spans (see
-// rollups.ts): counts, failures, sums and means stay exact, percentiles come from the latency histogram within the
+// traces/rollups.ts): counts, failures, sums and means stay exact, percentiles come from the latency histogram within the
 // bound stated in histogram.ts. Only figures the rollups hold exactly go that way (unit=span, status failures, no
-// session/user filter); the rest reads the spans. Reads spans, span_rollups and annotations; writes nothing.
+// session/user filter); the rest reads the spans. Reads spans, span_rollups and annotations (the label ledger
+// through the labels module); writes nothing.
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { AppError } from "../http/errors.js";
+import { labelEventsBetween } from "../labels/labels.service.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 import { judgementSql, requireRecordedAnnotations, type FailureDefinition } from "./failure.js";
 import { rollupFilters, versionSpanFilters, type CompareFilters } from "./filters.js";
@@ -419,7 +421,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
       const mode = q.percentiles ?? "auto";
       const bucketMs = { "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000 }[q.bucket];
       // Refuse ranges that would produce an unbounded number of buckets.
-      const checkRange = (lo: Date | null, hi: Date | null) => {
+      const checkBucketCount = (lo: Date | null, hi: Date | null) => {
         if (lo && hi && (new Date(hi).getTime() - new Date(lo).getTime()) / bucketMs > MAX_BUCKETS)
           throw new AppError(
             "validation_error",
@@ -436,7 +438,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           // Hour starts: the range may read up to an hour short, which never matters against MAX_BUCKETS.
           const range = await db.$queryRaw<{ lo: Date | null; hi: Date | null }[]>`
             SELECT min(r.hour) AS lo, max(r.hour) AS hi FROM span_rollups r WHERE ${Prisma.join(rollupFilters(p.projectId, ids, q), " AND ")}`;
-          checkRange(q.from ?? range[0]?.lo ?? null, q.to ?? range[0]?.hi ?? null);
+          checkBucketCount(q.from ?? range[0]?.lo ?? null, q.to ?? range[0]?.hi ?? null);
         }
         const source = rollupSource(p.projectId, ids, q, BUCKETS[q.bucket]);
         // Per version and bin, the latency buckets holding the two ranks percentile_cont(0.95) interpolates between
@@ -469,7 +471,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
         const where = versionSpanFilters(p.projectId, ids, q);
         const span = await db.$queryRaw<{ lo: Date | null; hi: Date | null }[]>`
           SELECT min(s.start_time) AS lo, max(s.start_time) AS hi FROM spans s WHERE ${where}`;
-        checkRange(q.from ?? span[0]?.lo ?? null, q.to ?? span[0]?.hi ?? null);
+        checkBucketCount(q.from ?? span[0]?.lo ?? null, q.to ?? span[0]?.hi ?? null);
         // count and failures are the judged units, as in compare; latency and cost cover every span of the bucket.
         rows = await db.$queryRaw<Record<string, unknown>[]>`
           SELECT s.version_id::text AS version_id, date_bin(${BUCKETS[q.bucket]}::interval, s.start_time, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bucket,
@@ -480,16 +482,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
            GROUP BY 1, 2 ORDER BY 2, 1`;
       }
       const points = rows;
-      const events = await db.labelEvent.findMany({
-        where: {
-          promptId: prompt.id,
-          label: q.eventsLabel,
-          ...(q.from || q.to
-            ? { createdAt: { ...(q.from ? { gte: q.from } : {}), ...(q.to ? { lt: q.to } : {}) } }
-            : {}),
-        },
-        orderBy: { id: "asc" },
-      });
+      const events = await labelEventsBetween(db, prompt.id, q.eventsLabel, q);
       return {
         prompt: name,
         bucket: q.bucket,
@@ -517,7 +510,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           toVersion: e.toVersion,
           actor: e.actor,
           reason: e.reason,
-          at: e.createdAt.toISOString(),
+          at: e.createdAt,
         })),
       };
     },

@@ -4,7 +4,7 @@
 // 20261125151616_unattributed_spans holds exactly the rows this reads.
 import type { Db } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
-import { spanFilters, type CompareFilters } from "./filters.js";
+import { countedSpanFilters, type CompareFilters } from "./filters.js";
 
 export interface Unattributed {
   total: number;
@@ -34,7 +34,7 @@ export async function countUnattributed(
       (count(*) FILTER (WHERE NOT ${fallback} AND s.prompt_id = ${prompt.id}::uuid))::int AS unknown_version,
       (count(*) FILTER (WHERE NOT ${fallback} AND s.prompt_id IS DISTINCT FROM ${prompt.id}::uuid))::int AS unknown_prompt
     FROM spans s
-    WHERE s.prompt_name = ${prompt.name} AND s.version_id IS NULL AND ${spanFilters(projectId, f)}`;
+    WHERE s.prompt_name = ${prompt.name} AND s.version_id IS NULL AND ${countedSpanFilters(projectId, f)}`;
   const r = rows[0]!;
   const counts = {
     total: r.total,

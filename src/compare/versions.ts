@@ -5,6 +5,7 @@ import { PRODUCTION_LABEL } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
 import { AppError, notFound } from "../http/errors.js";
+import { lastLabelMove } from "../labels/labels.service.js";
 import { findPrompt } from "../prompts/lookup.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 import { parseRef } from "../prompts/refs.js";
@@ -48,12 +49,8 @@ export async function pickVersions(
     const resolved = await Promise.all(listed.map((ref) => prompts.resolve(p, name, ref)));
     picked = listed.map((ref, i) => ({ ref, version: resolved[i]!.version.version, id: resolved[i]!.version.id }));
   } else {
-    const events = await db.$queryRaw<{ from_version: string | null; to_version: string | null }[]>`
-      SELECT from_version, to_version FROM label_events
-      WHERE prompt_id = ${prompt.id}::uuid AND label = ${PRODUCTION_LABEL} AND from_version IS DISTINCT FROM to_version
-      ORDER BY id DESC LIMIT 1`;
-    const last = events[0];
-    if (!last?.from_version || !last.to_version)
+    const last = await lastLabelMove(db, prompt.id, PRODUCTION_LABEL);
+    if (!last?.fromVersion || !last.toVersion)
       throw new AppError(
         "validation_error",
         `'${PRODUCTION_LABEL}' of prompt '${name}' has not moved between two versions yet: pass versions=A,B`,
@@ -63,7 +60,7 @@ export async function pickVersions(
           ],
         },
       );
-    const wanted = [last.from_version, last.to_version];
+    const wanted = [last.fromVersion, last.toVersion];
     const rows = await db.promptVersion.findMany({
       where: { promptId: prompt.id, version: { in: wanted } },
       select: { id: true, version: true },
@@ -74,10 +71,10 @@ export async function pickVersions(
     picked = [
       {
         ref: `${PRODUCTION_LABEL} before its last move`,
-        version: last.from_version,
-        id: byVersion.get(last.from_version)!,
+        version: last.fromVersion,
+        id: byVersion.get(last.fromVersion)!,
       },
-      { ref: PRODUCTION_LABEL, version: last.to_version, id: byVersion.get(last.to_version)! },
+      { ref: PRODUCTION_LABEL, version: last.toVersion, id: byVersion.get(last.toVersion)! },
     ];
   }
   const versions = [...new Map(picked.map((v) => [v.id, { version: v.version, id: v.id }])).values()];

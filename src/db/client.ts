@@ -7,7 +7,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
-import { PrismaClient } from "../generated/prisma/client.js";
+import { type Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { migrationPaths } from "../paths.js";
 import { lockDataDir, type LockOwner } from "./data-lock.js";
 import { applyMigrations } from "./migrate.js";
@@ -50,9 +50,11 @@ export interface Database {
   prisma: PrismaClient;
   /**
    * One SQL statement straight on the driver, bypassing Prisma's per-call overhead: for hot paths that move many
-   * rows in one statement. Parameters are `$1..$n`; int8 comes back as a string on PostgreSQL, so cast in SQL
-   * (e.g. `id::text`) when both databases must return the same type. Runs outside any Prisma transaction.
+   * rows in one statement. Built with `Prisma.sql` like every other statement (values travel as parameters), or a
+   * constant text with `$1..$n` and its `params`. int8 comes back as a string on PostgreSQL, so cast in SQL (e.g.
+   * `id::text`) when both databases must return the same type. Runs outside any Prisma transaction.
    */
+  query<T = Record<string, unknown>>(statement: Prisma.Sql): Promise<QueryResult<T>>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
   /** Applies pending migrations; returns the names applied now. */
   migrate(): Promise<string[]>;
@@ -102,8 +104,8 @@ async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob |
     kind: "pglite",
     prisma,
     // PGlite runs a plain query only between transactions, so this never lands inside one of Prisma's.
-    async query<T>(sql: string, params: unknown[] = []) {
-      const result = await pglite.query<T>(sql, params);
+    async query<T>(sql: string | Prisma.Sql, params: unknown[] = []) {
+      const result = await pglite.query<T>(...driverStatement(sql, params));
       return { rows: result.rows, rowCount: result.affectedRows ?? 0 };
     },
     migrate: () => applyMigrations(migrationPaths(), factory),
@@ -129,8 +131,8 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     kind: "postgres",
     prisma,
-    async query<T>(sql: string, params: unknown[] = []) {
-      const result = await pool.query(sql, params);
+    async query<T>(sql: string | Prisma.Sql, params: unknown[] = []) {
+      const result = await pool.query(...driverStatement(sql, params));
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async migrate() {
@@ -164,6 +166,11 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       await pool.end();
     },
   };
+}
+
+/** A query()'s statement as the drivers take it: `$1..$n` text and the values. */
+function driverStatement(sql: string | Prisma.Sql, params: unknown[]): [string, unknown[]] {
+  return typeof sql === "string" ? [sql, params] : [sql.text, sql.values];
 }
 
 async function checkReady(prisma: PrismaClient): Promise<void> {

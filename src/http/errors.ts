@@ -37,4 +37,3 @@ export class AppError extends Error {
 }
 
 export const notFound = (what: string) => new AppError("not_found", `${what} not found`);
-export const forbidden = (message: string) => new AppError("forbidden", message);

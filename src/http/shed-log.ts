@@ -1,8 +1,6 @@
 import type { Logger } from "pino";
 
-export const SHED_LOG_INTERVAL_MS = 10_000;
-
-export type ShedLog = ReturnType<typeof createShedLog>;
+const SHED_LOG_INTERVAL_MS = 10_000;
 
 /**
  * Logs requests refused because the server is saturated at warn, counted: the first refusal after a quiet spell at

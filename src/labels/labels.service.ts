@@ -1,12 +1,15 @@
 // Labels and their ledger: the only module that writes the labels and label_events tables. A move is one row
 // upsert plus one ledger entry in the same transaction, under the prompt's row lock, so the ledger's "from" is
-// always what the label really held.
+// always what the label really held. Other modules read the ledger through the functions here (lastLabelMove,
+// labelEventAt, labelEventsBetween), so each question about it is asked by one query; the one exception is ingest,
+// which resolves a label to its version inside the statement that inserts the spans.
 import semver from "semver";
 import { LATEST_LABEL, LabelNameSchema } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { Db, Tx } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
+import type { LabelEvent } from "../generated/prisma/client.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "../prompts/lookup.js";
@@ -47,6 +50,51 @@ export interface LabelEventView {
   createdAt: string;
 }
 
+function labelEventView(e: LabelEvent): LabelEventView {
+  return {
+    id: e.id.toString(),
+    label: e.label,
+    action: e.action as LabelAction,
+    fromVersion: e.fromVersion,
+    toVersion: e.toVersion,
+    actor: e.actor,
+    reason: e.reason,
+    createdAt: e.createdAt.toISOString(),
+  };
+}
+
+/** The label's ledger entries recorded in [from, to) (an absent end is open), oldest first. */
+export async function labelEventsBetween(
+  db: Db | Tx,
+  promptId: string,
+  label: string,
+  { from, to }: { from?: Date; to?: Date },
+): Promise<LabelEventView[]> {
+  const rows = await db.labelEvent.findMany({
+    where: {
+      promptId,
+      label,
+      ...(from || to ? { createdAt: { ...(from ? { gte: from } : {}), ...(to ? { lt: to } : {}) } } : {}),
+    },
+    orderBy: { id: "asc" },
+  });
+  return rows.map(labelEventView);
+}
+
+/** The label's ledger entry in force at `at` (its latest recorded at or before then), if it existed by then. */
+export async function labelEventAt(
+  db: Db | Tx,
+  promptId: string,
+  label: string,
+  at: Date,
+): Promise<LabelEventView | undefined> {
+  const row = await db.labelEvent.findFirst({
+    where: { promptId, label, createdAt: { lte: at } },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+  });
+  return row ? labelEventView(row) : undefined;
+}
+
 export interface SetLabelInput {
   promptId: string;
   label: string;
@@ -80,6 +128,26 @@ export async function setLabelInTx(tx: Tx, input: SetLabelInput): Promise<{ from
     },
   });
   return { from };
+}
+
+/** A move of a label that changed its version, as the ledger recorded it. */
+export interface LabelMove {
+  fromVersion: string | null;
+  toVersion: string | null;
+}
+
+/**
+ * The label's last real move, if it ever made one: its latest ledger entry that changed the version. Re-pointing a
+ * label at the version it already holds is recorded but is not a move worth undoing or comparing across. Inside a
+ * transaction holding the prompt's lock, pass the transaction: the answer then cannot change before it commits.
+ */
+export async function lastLabelMove(db: Db | Tx, promptId: string, label: string): Promise<LabelMove | undefined> {
+  const rows = await db.$queryRaw<{ from_version: string | null; to_version: string | null }[]>`
+    SELECT from_version, to_version FROM label_events
+    WHERE prompt_id = ${promptId}::uuid AND label = ${label} AND from_version IS DISTINCT FROM to_version
+    ORDER BY id DESC LIMIT 1`;
+  const last = rows[0];
+  return last && { fromVersion: last.from_version, toVersion: last.to_version };
 }
 
 /** A label name a caller may set: valid, not a version look-alike, and not the automatic `latest`. */
@@ -198,13 +266,9 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         await lockPrompt(tx, prompt.id);
         let target = to;
         if (target === undefined) {
-          // Re-pointing a label at the version it already holds is recorded but is not a move worth undoing.
-          const rows = await tx.$queryRaw<{ from_version: string | null }[]>`
-            SELECT from_version FROM label_events
-            WHERE prompt_id = ${prompt.id}::uuid AND label = ${label} AND from_version IS DISTINCT FROM to_version
-            ORDER BY id DESC LIMIT 1`;
-          if (rows.length === 0) throw notFound(`history of label '${label}' on prompt '${name}'`);
-          const previous = rows[0]!.from_version;
+          const move = await lastLabelMove(tx, prompt.id, label);
+          if (!move) throw notFound(`history of label '${label}' on prompt '${name}'`);
+          const previous = move.fromVersion;
           if (previous === null)
             throw new AppError(
               "conflict",
@@ -238,18 +302,7 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         take: page.limit + 1,
       });
       const more = rows.length > page.limit;
-      const data = rows.slice(0, page.limit).map(
-        (e): LabelEventView => ({
-          id: e.id.toString(),
-          label: e.label,
-          action: e.action as LabelAction,
-          fromVersion: e.fromVersion,
-          toVersion: e.toVersion,
-          actor: e.actor,
-          reason: e.reason,
-          createdAt: e.createdAt.toISOString(),
-        }),
-      );
+      const data = rows.slice(0, page.limit).map(labelEventView);
       return { data, nextCursor: more ? encodeCursor(rows[page.limit - 1]!.id.toString()) : null };
     },
   };

@@ -28,7 +28,7 @@ function flatten(value: unknown, prefix: string, out: Map<string, unknown>): Map
   return out;
 }
 
-export function diffJson(from: unknown, to: unknown): ValueChange[] {
+function diffJson(from: unknown, to: unknown): ValueChange[] {
   const a = flatten(from ?? {}, "", new Map());
   const b = flatten(to ?? {}, "", new Map());
   const changes: ValueChange[] = [];

@@ -7,8 +7,6 @@ import type { Metrics } from "../metrics.js";
 import { NameParams, PageQuery } from "./params.js";
 import type { PromptsService } from "./prompts.service.js";
 
-// compare.routes.ts still imports NameParams from here; its home is ./params.js.
-export { NameParams } from "./params.js";
 const ListQuery = PageQuery.extend({
   prefix: z.string().max(255).optional(),
   tag: z.string().max(64).optional(),
@@ -21,7 +19,7 @@ const ResolveQuery = z.object({ ref: z.string().min(1).max(128).optional() });
 const DiffQuery = z.object({ from: z.string().min(1).max(128), to: z.string().min(1).max(128) });
 
 /** True when the request's If-None-Match names the current ETag. */
-export function etagMatches(header: string | undefined, etag: string): boolean {
+function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   if (header.trim() === "*") return true;
   return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);

@@ -18,7 +18,13 @@ import { isUniqueViolation, type Db } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
-import { checkSettableLabel, labelView, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
+import {
+  checkSettableLabel,
+  labelEventAt,
+  labelView,
+  requireLabelRole,
+  setLabelInTx,
+} from "../labels/labels.service.js";
 import { diffVersions } from "./diff.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
@@ -40,11 +46,7 @@ type VersionRow = {
   createdAt: Date;
 };
 
-export function versionView(
-  prompt: { name: string; type: PromptType },
-  row: VersionRow,
-  label?: string,
-): PromptVersion {
+function versionView(prompt: { name: string; type: PromptType }, row: VersionRow, label?: string): PromptVersion {
   return {
     id: row.id,
     promptId: row.promptId,
@@ -126,10 +128,7 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         return versionView(prompt, await findVersion(db, prompt.id, name, best));
       }
       case "labelAt": {
-        const event = await db.labelEvent.findFirst({
-          where: { promptId: prompt.id, label: ref.label, createdAt: { lte: ref.at } },
-          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-        });
+        const event = await labelEventAt(db, prompt.id, ref.label, ref.at);
         const at = ref.at.toISOString();
         if (!event) throw notFound(`label '${ref.label}' of prompt '${name}' at ${at} (it did not exist yet)`);
         if (!event.toVersion) throw notFound(`label '${ref.label}' of prompt '${name}' at ${at} (it had been deleted)`);

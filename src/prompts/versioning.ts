@@ -6,7 +6,7 @@ import { TemplateError, analyzeTemplate } from "@promptreg/client/render";
 import { AppError } from "../http/errors.js";
 import { schemaNarrowings } from "./schema-compat.js";
 
-export const FIRST_VERSION = "1.0.0";
+const FIRST_VERSION = "1.0.0";
 const RANK: Record<Bump, number> = { patch: 0, minor: 1, major: 2 };
 
 export interface Contract {

@@ -4,6 +4,7 @@
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { Database } from "../db/client.js";
+import { Prisma } from "../generated/prisma/client.js";
 
 export const ANNOTATION_KINDS = ["human", "eval", "code"] as const;
 export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
@@ -47,17 +48,19 @@ export interface AnnotationRow {
   updated_at: Date;
 }
 
-export const ANNOTATION_COLUMNS =
-  "trace_id, span_id, name, kind, score, label, passed, comment, created_at, updated_at";
+export const ANNOTATION_COLUMNS = Prisma.sql`trace_id, span_id, name, kind, score, label, passed, comment, created_at, updated_at`;
 
-const UPSERT = `
+/** One statement for the whole batch: the rows travel as one JSON parameter, expanded by json_to_recordset. */
+function upsertSql(projectId: string, rowsJson: string): Prisma.Sql {
+  return Prisma.sql`
 INSERT INTO annotations (project_id, trace_id, span_id, name, kind, score, label, passed, comment)
-SELECT $1::uuid, a.trace_id, a.span_id, a.name, a.kind, a.score, a.label, a.passed, a.comment
-FROM json_to_recordset($2::json)
+SELECT ${projectId}::uuid, a.trace_id, a.span_id, a.name, a.kind, a.score, a.label, a.passed, a.comment
+FROM json_to_recordset(${rowsJson}::json)
   AS a(trace_id text, span_id text, name text, kind text, score double precision, label text, passed boolean, comment text)
 ON CONFLICT (project_id, trace_id, span_id, name, kind) DO UPDATE
 SET score = EXCLUDED.score, label = EXCLUDED.label, passed = EXCLUDED.passed, comment = EXCLUDED.comment, updated_at = now()
 RETURNING ${ANNOTATION_COLUMNS}`;
+}
 
 export function annotationView(row: AnnotationRow): AnnotationView {
   return {
@@ -96,7 +99,7 @@ export function createAnnotationsService({ database }: { database: Database }) {
         };
         latest.set(JSON.stringify([row.trace_id, row.span_id, row.name, row.kind]), row);
       }
-      const result = await database.query<AnnotationRow>(UPSERT, [p.projectId, JSON.stringify([...latest.values()])]);
+      const result = await database.query<AnnotationRow>(upsertSql(p.projectId, JSON.stringify([...latest.values()])));
       return result.rows.map(annotationView);
     },
   };

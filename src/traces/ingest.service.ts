@@ -2,8 +2,8 @@
 // one JSON parameter expanded by json_to_recordset, and the prompt link and a missing cost are resolved in the same
 // statement (the key's prompts, versions, label ledger and price table), so a request costs one round trip per chunk
 // whatever its size or prompt mix, plus one for the links that need the rest of the trace (trace-links.ts).
-// The same statement adds the new spans to span_rollups (see compare/rollups.ts).
-import { rollupInputColumns, rollupUpsertSql } from "../compare/rollups.js";
+// The same statement adds the new spans to span_rollups (see rollups.ts).
+import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
 import { dbErrorKind, sqlstateOf } from "../db/errors.js";
 import { toSpanRow, type SpanRow } from "./mapping.js";

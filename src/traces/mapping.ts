@@ -1,8 +1,9 @@
-// From an OTLP span to the stored row, following the mapping table of the design note openinference-otlp.md (§6):
-// for each field the first attribute present wins. OpenInference keys come first (our client sets them), then the
-// OTel GenAI conventions, then Langfuse's keys. The prompt link itself (prompt_id, version_id, link_status) is
-// resolved in SQL at insert time against the key's project, see ingest.service.ts; so are a cost from the project's
-// price table and the links that need other spans of the trace (Arthur's PROMPT spans, evaluator subtrees).
+// From an OTLP span to the stored row. For each field the first attribute present wins: as a rule OpenInference keys
+// come first (our client sets them), then the OTel GenAI conventions, then Langfuse's and other vendors' keys. The
+// mapping table in the README ("Send traces and outcomes") gives the exact order field by field; keep the two in
+// step. The prompt link itself (prompt_id, version_id, link_status) is resolved in SQL at insert time against the
+// key's project, see ingest.service.ts; so are a cost from the project's price table and the links that need other
+// spans of the trace (Arthur's PROMPT spans, evaluator subtrees).
 import type { AttributeValue, Attributes, OtlpSpan } from "./otlp.js";
 import { clipText } from "./span-checks.js";
 

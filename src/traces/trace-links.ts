@@ -11,7 +11,7 @@
 // one way (never unflagged, never relinked), and each change adds the span to the rollups or takes it out in the
 // same statement, so the rollups stay exact on resends and concurrent ingests. Span rows are locked in id order,
 // then rollup rows in key order, as every ingest statement does, so concurrent ones cannot deadlock.
-import { rollupInputColumns, rollupUpsertSql } from "../compare/rollups.js";
+import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
 
 // Which links the traces need at all, through the partial index spans_trace_anchors_idx: for most traces (no

@@ -3,10 +3,12 @@
 import type { Principal } from "../auth/principal.js";
 import type { Database } from "../db/client.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
+import { Prisma } from "../generated/prisma/client.js";
 import { notFound } from "../http/errors.js";
 import { ANNOTATION_COLUMNS, annotationView, type AnnotationRow, type AnnotationView } from "./annotations.service.js";
 import { isoMicros, type SpanRow } from "./mapping.js";
 import type { Attributes, SpanEvent } from "./otlp.js";
+import { spanFiltersSql } from "./span-filters.js";
 
 // A trace view beyond this many spans is cut (and says so) rather than built in one response.
 const MAX_TRACE_SPANS = 10_000;
@@ -115,7 +117,7 @@ interface SpanRowOut
 }
 
 // bigints as text: the two drivers return int8 differently (string vs BigInt).
-const SPAN_COLUMNS = `id::text AS id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
+const SPAN_COLUMNS = Prisma.sql`id::text AS id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
   start_time_unix_nano::text AS start_ns, end_time_unix_nano::text AS end_ns, latency_ms, status_code, failed,
   error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id, in_evaluation, label,
   source, model, response_model, provider, session_id, user_id, tokens_prompt, tokens_completion, tokens_total,
@@ -174,15 +176,12 @@ export function createTracesService({ database }: { database: Database }) {
   return {
     async getTrace(p: Principal, traceId: string): Promise<TraceView> {
       const [spans, annotations] = await Promise.all([
-        database.query<SpanRowOut>(
-          `SELECT ${SPAN_COLUMNS} FROM spans WHERE project_id = $1::uuid AND trace_id = $2
-           ORDER BY start_time_unix_nano, span_id LIMIT ${MAX_TRACE_SPANS + 1}`,
-          [p.projectId, traceId],
-        ),
-        database.query<AnnotationRow>(
-          `SELECT ${ANNOTATION_COLUMNS} FROM annotations WHERE project_id = $1::uuid AND trace_id = $2 ORDER BY created_at, id`,
-          [p.projectId, traceId],
-        ),
+        database.query<SpanRowOut>(Prisma.sql`
+          SELECT ${SPAN_COLUMNS} FROM spans WHERE project_id = ${p.projectId}::uuid AND trace_id = ${traceId}
+          ORDER BY start_time_unix_nano, span_id LIMIT ${MAX_TRACE_SPANS + 1}`),
+        database.query<AnnotationRow>(Prisma.sql`
+          SELECT ${ANNOTATION_COLUMNS} FROM annotations WHERE project_id = ${p.projectId}::uuid AND trace_id = ${traceId}
+          ORDER BY created_at, id`),
       ]);
       if (spans.rows.length === 0) throw notFound(`trace '${traceId}'`);
       const truncated = spans.rows.length > MAX_TRACE_SPANS;
@@ -198,37 +197,20 @@ export function createTracesService({ database }: { database: Database }) {
     },
 
     async listSpans(p: Principal, q: SpanQuery): Promise<{ data: SpanView[]; nextCursor: string | null }> {
-      const params: unknown[] = [p.projectId];
-      const where = ["project_id = $1::uuid"];
-      const add = (sql: (ref: string) => string, value: unknown) => {
-        params.push(value);
-        where.push(sql(`$${params.length}`));
-      };
-      if (q.prompt !== undefined) add((x) => `prompt_name = ${x}`, q.prompt);
-      if (q.version !== undefined) add((x) => `prompt_version = ${x}`, q.version);
-      if (q.label !== undefined) add((x) => `label = ${x}`, q.label);
-      if (q.status !== undefined) add((x) => `status_code = ${x}::smallint`, SPAN_STATUSES.indexOf(q.status));
-      if (q.failed !== undefined) add((x) => `failed = ${x}::boolean`, q.failed);
-      if (q.session !== undefined) add((x) => `session_id = ${x}`, q.session);
-      if (q.user !== undefined) add((x) => `user_id = ${x}`, q.user);
-      if (q.model !== undefined) add((x) => `model = ${x}`, q.model);
-      // As compare filters it: a span that names no source is `unspecified`.
-      if (q.source !== undefined) add((x) => `coalesce(source, 'unspecified') = ${x}`, q.source);
-      if (q.linkStatus !== undefined) add((x) => `link_status = ${x}`, q.linkStatus);
-      if (q.spanKind !== undefined) add((x) => `span_kind = ${x}`, q.spanKind.toUpperCase());
-      if (q.from !== undefined) add((x) => `start_time >= ${x}::timestamptz`, q.from);
-      if (q.to !== undefined) add((x) => `start_time < ${x}::timestamptz`, q.to);
+      const where = [
+        spanFiltersSql(p.projectId, {
+          ...q,
+          statusCode: q.status === undefined ? undefined : SPAN_STATUSES.indexOf(q.status),
+          spanKind: q.spanKind?.toUpperCase(),
+        }),
+      ];
       if (q.cursor !== undefined) {
         const after = decodeCursor(q.cursor, readSpanCursor);
-        params.push(after.startTime, after.id);
-        where.push(`(start_time, id) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`);
+        where.push(Prisma.sql`(s.start_time, s.id) < (${after.startTime}::timestamptz, ${after.id}::bigint)`);
       }
-      params.push(q.limit + 1);
-      const result = await database.query<SpanRowOut>(
-        `SELECT ${SPAN_COLUMNS} FROM spans WHERE ${where.join(" AND ")}
-         ORDER BY start_time DESC, id DESC LIMIT $${params.length}`,
-        params,
-      );
+      const result = await database.query<SpanRowOut>(Prisma.sql`
+        SELECT ${SPAN_COLUMNS} FROM spans s WHERE ${Prisma.join(where, " AND ")}
+        ORDER BY s.start_time DESC, s.id DESC LIMIT ${q.limit + 1}`);
       const more = result.rows.length > q.limit;
       const rows = more ? result.rows.slice(0, q.limit) : result.rows;
       const last = rows[rows.length - 1];

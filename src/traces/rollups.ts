@@ -1,8 +1,8 @@
 // The span_rollups table: per project, version, UTC hour, label, source, model and latency bucket, the counts and
-// sums comparisons need. Ingest maintains it in the statement that inserts the spans (see ingest.service.ts), so
-// both commit together and a resent span, skipped by the insert, is never counted twice. A span whose link or
-// evaluation flag changes after its insert (trace links, see traces/trace-links.ts) is added or taken out by the
-// statement that changes it.
+// sums comparisons need. It lives with the spans it summarises: ingest maintains it in the statement that inserts the
+// spans (see ingest.service.ts), so both commit together and a resent span, skipped by the insert, is never counted
+// twice. A span whose link or evaluation flag changes after its insert (see trace-links.ts) is added or taken out by
+// the statement that changes it. Compare only reads it.
 import type { Database } from "../db/client.js";
 
 /**
@@ -10,10 +10,12 @@ import type { Database } from "../db/client.js";
  * of a chat or completion), except those made under an EVALUATOR or GUARDRAIL span. Context propagation also puts
  * the prompt attributes on parent CHAIN/AGENT/TOOL spans, on Arthur's PROMPT spans and on LLM judges; none count.
  */
-export const COUNTED = `(s.span_kind = 'LLM' AND NOT s.in_evaluation)`;
+export const COUNTED_SPANS_SQL = `(s.span_kind = 'LLM' AND NOT s.in_evaluation)`;
 
 /** date_bin rather than date_trunc: the hour must not depend on the session's time zone. */
-export const HOUR_OF = (column: string) => `date_bin('1 hour', ${column}, TIMESTAMPTZ '2000-01-01T00:00:00Z')`;
+function hourBucket(column: string): string {
+  return `date_bin('1 hour', ${column}, TIMESTAMPTZ '2000-01-01T00:00:00Z')`;
+}
 
 // Each rollup column and its aggregate over the spans `s` of one group.
 const MEASURES: [string, string][] = [
@@ -43,7 +45,7 @@ const MEASURES: [string, string][] = [
 export interface RollupOptions {
   /** More conditions on `s`. */
   where?: string;
-  /** Which spans the rollups hold; COUNTED unless the rows' flags changed since they were counted. */
+  /** Which spans the rollups hold; COUNTED_SPANS_SQL unless the rows' flags changed since they were counted. */
   counted?: string;
   /** -1 takes the spans out again (a span that turned out to be an LLM judge). */
   sign?: 1 | -1;
@@ -56,12 +58,12 @@ export interface RollupOptions {
  */
 export function rollupUpsertSql(
   source: string,
-  { where = "TRUE", counted = COUNTED, sign = 1 }: RollupOptions = {},
+  { where = "TRUE", counted = COUNTED_SPANS_SQL, sign = 1 }: RollupOptions = {},
 ): string {
   const columns = MEASURES.map(([column]) => column);
   const aggregates = MEASURES.map(([, aggregate]) => (sign === 1 ? aggregate : `-(${aggregate})`));
   return `INSERT INTO span_rollups (project_id, version_id, hour, label, source, model, latency_bucket, ${columns.join(", ")})
-  SELECT s.project_id, s.version_id, ${HOUR_OF("s.start_time")}, coalesce(s.label, ''), coalesce(s.source, 'unspecified'),
+  SELECT s.project_id, s.version_id, ${hourBucket("s.start_time")}, coalesce(s.label, ''), coalesce(s.source, 'unspecified'),
     coalesce(s.model, ''), promptreg_latency_bucket(s.latency_ms), ${aggregates.join(", ")}
   FROM ${source} s
   WHERE s.version_id IS NOT NULL AND ${counted} AND ${where}
