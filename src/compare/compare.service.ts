@@ -282,7 +282,9 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
       const mode = q.percentiles ?? "auto";
 
       // Rollups count spans and status failures by version, hour, label, source and model: any other unit, failure
-      // definition or filter needs the raw spans.
+      // definition or filter needs the raw spans. In auto mode the rollup rows are both the count that decides the
+      // path and, past the threshold, the answer: a separate count first would read the same rows twice on the large
+      // comparisons, to save an aggregation over few rows on the small ones.
       let rolled: Record<string, unknown>[] | null = null;
       if (mode !== "exact" && q.unit === "span" && q.failure.kind === "status" && !q.session && !q.user) {
         const rows = await db.$queryRaw<Record<string, unknown>[]>(rollupQuery(p.projectId, ids, q));
