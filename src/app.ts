@@ -99,7 +99,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, prompts });
-  const otlpDecoder = createOtlpDecoder();
+  const otlpDecoder = createOtlpDecoder({ logger });
   const metrics = createMetrics();
   const ingestLimiter = createLimiter({
     maxInFlight: config.ingestMaxInFlight ?? INGEST_DEFAULTS[database.kind].maxInFlight,

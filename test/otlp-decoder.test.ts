@@ -3,6 +3,7 @@
 // free, in dos.test.ts.)
 import { afterEach, expect, it } from "vitest";
 import { createOtlpDecoder, type OtlpDecoder } from "../src/traces/otlp-decoder.js";
+import { silentLogger } from "./helpers/harness.js";
 import { newTraceId, otlpJson } from "./helpers/otlp.js";
 
 let decoder: OtlpDecoder | undefined;
@@ -16,17 +17,27 @@ const slowBody = () => Buffer.from(`{"resourceSpans":[${'{"resource":{}},'.repea
 const small = (traceId: string) => Buffer.from(otlpJson([{ traceId, name: "after" }]));
 
 it("jobs queue behind each other on the one worker and each gets its own spans", async () => {
-  decoder = createOtlpDecoder({ inlineMaxBytes: 0 });
+  decoder = createOtlpDecoder({ logger: silentLogger, inlineMaxBytes: 0 });
   const ids = Array.from({ length: 5 }, () => newTraceId());
   const results = await Promise.all(ids.map((id) => decoder!.decode(small(id), "json")));
   expect(results.map((r) => r.spans[0]!.traceId)).toEqual(ids);
 });
 
 it("closing refuses the decode in progress and the queued ones as unavailable", async () => {
-  decoder = createOtlpDecoder({ inlineMaxBytes: 0 });
+  decoder = createOtlpDecoder({ logger: silentLogger, inlineMaxBytes: 0 });
   const running = decoder.decode(slowBody(), "json").catch((err: unknown) => err);
   const queued = decoder.decode(small(newTraceId()), "json").catch((err: unknown) => err);
   await decoder.close();
-  for (const outcome of await Promise.all([running, queued]))
+  const after = decoder.decode(small(newTraceId()), "json").catch((err: unknown) => err);
+  for (const outcome of await Promise.all([running, queued, after]))
     expect(outcome).toMatchObject({ status: 503, message: "the trace receiver is shutting down" });
+});
+
+it("hands a large request's spans back in slices, all of them, in order, and moves the body to the worker", async () => {
+  decoder = createOtlpDecoder({ logger: silentLogger, inlineMaxBytes: 0 });
+  const traceId = newTraceId();
+  const body = Buffer.from(otlpJson(Array.from({ length: 2_345 }, (_, i) => ({ traceId, name: `s${i}` }))));
+  const decoded = await decoder.decode(body, "json");
+  expect(decoded.spans.map((s) => s.name)).toEqual(Array.from({ length: 2_345 }, (_, i) => `s${i}`));
+  expect(body.length).toBe(0);
 });

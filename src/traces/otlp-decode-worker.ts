@@ -1,31 +1,52 @@
-// The worker thread of otlp-decoder.ts: decodes one OTLP request at a time and sends the spans back in slices, so
-// the main thread takes each slice as an event of its own instead of one structured-clone the size of the request.
+// The worker thread of otlp-decoder.ts: decodes one OTLP request at a time and hands the spans back in slices, one
+// slice per request for more from the main thread. A slice is about a megabyte of structured clone, a few
+// milliseconds to take; pulled one at a time, slices cannot pile up in the main thread's port while it is busy and
+// then be taken all in one go.
 import { parentPort } from "node:worker_threads";
 import { AppError } from "../http/errors.js";
-import { decodeRequest, type OtlpEncoding } from "./otlp.js";
+import { decodeRequest, type DecodedRequest, type OtlpEncoding } from "./otlp.js";
 
-export type DecodeJob = { body: Uint8Array; encoding: OtlpEncoding };
+export type DecodeJob = { kind: "decode"; body: Uint8Array; encoding: OtlpEncoding } | { kind: "more" };
 export type DecodeReply =
-  | { kind: "spans"; spans: ReturnType<typeof decodeRequest>["spans"] }
+  | { kind: "spans"; spans: DecodedRequest["spans"] }
   | { kind: "done"; rejected: number; reasons: string[] }
-  | { kind: "failed"; code: "bad_request" | "internal"; message: string };
+  | { kind: "refused"; message: string }
+  | { kind: "failed"; error: { name: string; message: string; stack?: string } };
 
-// About a megabyte of structured clone per message: a few milliseconds for the main thread to take.
 const SLICE = 500;
 
 const port = parentPort!;
-port.on("message", ({ body, encoding }: DecodeJob) => {
-  let reply: DecodeReply;
-  try {
-    const decoded = decodeRequest(Buffer.from(body.buffer, body.byteOffset, body.byteLength), encoding);
-    for (let i = 0; i < decoded.spans.length; i += SLICE)
-      port.postMessage({ kind: "spans", spans: decoded.spans.slice(i, i + SLICE) } satisfies DecodeReply);
-    reply = { kind: "done", rejected: decoded.rejected, reasons: decoded.reasons };
-  } catch (err) {
-    reply =
-      err instanceof AppError && err.code === "bad_request"
-        ? { kind: "failed", code: "bad_request", message: err.message }
-        : { kind: "failed", code: "internal", message: (err as Error).message };
+let current: { decoded: DecodedRequest; next: number } | null = null;
+
+const send = (reply: DecodeReply) => port.postMessage(reply);
+
+function sendMore(): void {
+  if (!current) return;
+  const { decoded, next } = current;
+  if (next < decoded.spans.length) {
+    current.next += SLICE;
+    send({ kind: "spans", spans: decoded.spans.slice(next, next + SLICE) });
+    return;
   }
-  port.postMessage(reply);
+  current = null;
+  send({ kind: "done", rejected: decoded.rejected, reasons: decoded.reasons });
+}
+
+port.on("message", (job: DecodeJob) => {
+  if (job.kind === "more") return sendMore();
+  try {
+    current = {
+      decoded: decodeRequest(Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength), job.encoding),
+      next: 0,
+    };
+  } catch (err) {
+    // A request the decoder refuses (400) is the client's to hear; anything else is a bug, for the server's log.
+    if (err instanceof AppError && err.code === "bad_request") send({ kind: "refused", message: err.message });
+    else {
+      const e = err as Error;
+      send({ kind: "failed", error: { name: e.name, message: e.message, stack: e.stack } });
+    }
+    return;
+  }
+  sendMore();
 });

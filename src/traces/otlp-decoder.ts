@@ -4,18 +4,24 @@
 // in place; larger ones on one worker thread, one at a time. (The worker's heap is not capped below the process's:
 // a V8 heap limit reached inside one large allocation, as JSON.parse makes, is fatal to the whole process, worker
 // or not. The body limit, PROMPTREG_OTLP_MAX_BYTES, is what bounds the memory a request can take.)
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
 import { AppError } from "../http/errors.js";
 import type { DecodeJob, DecodeReply } from "./otlp-decode-worker.js";
 import { decodeRequest, type DecodedRequest, type OtlpEncoding } from "./otlp.js";
 
 export interface OtlpDecoder {
+  /**
+   * The request's spans. A body over the inline size moves to the worker: the caller's Buffer is left empty.
+   */
   decode(body: Buffer, encoding: OtlpEncoding): Promise<DecodedRequest>;
-  /** Stops the worker, if one was started; a decode still running is refused as unavailable. */
+  /** Stops the worker, if one was started; decodes still running or queued, and any after, are refused. */
   close(): Promise<void>;
 }
 
 export interface OtlpDecoderOptions {
+  logger: Logger;
   /** Bodies up to this size are decoded on the calling thread. 512 KiB decodes in about 20 ms. */
   inlineMaxBytes?: number;
 }
@@ -29,45 +35,63 @@ interface Job {
   reject(err: Error): void;
 }
 
-export function createOtlpDecoder({ inlineMaxBytes = DEFAULT_INLINE_MAX_BYTES }: OtlpDecoderOptions = {}): OtlpDecoder {
+const shuttingDown = () => new AppError("unavailable", "the trace receiver is shutting down");
+
+export function createOtlpDecoder({
+  logger,
+  inlineMaxBytes = DEFAULT_INLINE_MAX_BYTES,
+}: OtlpDecoderOptions): OtlpDecoder {
   const queue: Job[] = [];
   let worker: Worker | null = null;
   let current: { job: Job; spans: DecodedRequest["spans"] } | null = null;
+  let closed = false;
+
+  // The job in progress ends with `err`; the worker is not used again (the next job starts a new one).
+  const abandon = (w: Worker, err: Error) => {
+    if (worker !== w) return;
+    worker = null;
+    current?.job.reject(err);
+    current = null;
+    void w.terminate();
+    next();
+  };
 
   const start = (): Worker => {
     const [entry, options] = workerEntry();
     const w = new Worker(entry, options);
-    w.on("message", (reply: DecodeReply) => {
-      if (!current) return;
+    w.on("message", async (reply: DecodeReply) => {
+      if (!current || worker !== w) return;
       if (reply.kind === "spans") {
         for (const span of reply.spans) current.spans.push(span);
+        // The next slice is asked for on the next turn of the event loop: what else waits runs in between.
+        await nextTurn();
+        w.postMessage({ kind: "more" } satisfies DecodeJob);
         return;
       }
       const { job, spans } = current;
       current = null;
       if (reply.kind === "done") job.resolve({ spans, rejected: reply.rejected, reasons: reply.reasons });
-      else job.reject(new AppError(reply.code, reply.message));
+      else if (reply.kind === "refused") job.reject(new AppError("bad_request", reply.message));
+      else {
+        logger.error({ err: reply.error }, "decoding an OTLP request failed on the decoder thread");
+        job.reject(new AppError("internal", "internal error"));
+      }
       next();
     });
-    // An exception the worker did not catch fails the job it was on; the next job starts a new worker.
-    w.on("error", () => {
-      const job = current?.job;
-      current = null;
-      worker = null;
-      job?.reject(new AppError("internal", "decoding the request failed"));
-      next();
+    // The worker could not start (its module missing from a broken install, say) or threw outside a job.
+    w.on("error", (err) => {
+      logger.error({ err }, "the OTLP decoder thread failed");
+      abandon(w, new AppError("internal", "internal error"));
     });
-    w.on("exit", () => {
-      if (worker !== w) return;
-      worker = null;
-      current?.job.reject(new AppError("unavailable", "the trace receiver is shutting down"));
-      current = null;
+    w.on("exit", (code) => {
+      if (!closed) logger.error({ code }, "the OTLP decoder thread exited");
+      abandon(w, closed ? shuttingDown() : new AppError("internal", "internal error"));
     });
     return w;
   };
 
   const next = () => {
-    if (current) return;
+    if (current || closed) return;
     const job = queue.shift();
     if (!job) {
       // An idle worker does not keep the process alive.
@@ -83,11 +107,14 @@ export function createOtlpDecoder({ inlineMaxBytes = DEFAULT_INLINE_MAX_BYTES }:
       job.body.byteOffset === 0 && job.body.byteLength === job.body.buffer.byteLength
         ? job.body
         : Buffer.from(job.body);
-    worker.postMessage({ body: own, encoding: job.encoding } satisfies DecodeJob, [own.buffer as ArrayBuffer]);
+    worker.postMessage({ kind: "decode", body: own, encoding: job.encoding } satisfies DecodeJob, [
+      own.buffer as ArrayBuffer,
+    ]);
   };
 
   return {
     async decode(body, encoding) {
+      if (closed) throw shuttingDown();
       if (body.length <= inlineMaxBytes) return decodeRequest(body, encoding);
       return new Promise<DecodedRequest>((resolve, reject) => {
         queue.push({ body, encoding, resolve, reject });
@@ -95,7 +122,8 @@ export function createOtlpDecoder({ inlineMaxBytes = DEFAULT_INLINE_MAX_BYTES }:
       });
     },
     async close() {
-      for (const job of queue.splice(0)) job.reject(new AppError("unavailable", "the trace receiver is shutting down"));
+      closed = true;
+      for (const job of queue.splice(0)) job.reject(shuttingDown());
       await worker?.terminate();
     },
   };
