@@ -1,6 +1,6 @@
 // Prompts as code: `promptreg push` and `promptreg export` in-process through runCli (the function the binary runs),
 // against the real app listening on a port, on the suite's database.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -166,8 +166,8 @@ describe("promptreg push", () => {
     expect(res.code).toBe(1);
     expect(res.out).toBe("");
     expect(res.err).toMatch(/^promptreg: nothing was pushed; fix these first:\n/);
-    // Handlebars finds the error at the template's end, its line 3 (after the last newline): the file's line 5.
-    expect(res.err).toMatch(/\n {2}broken\.prompt\.yaml:5: .*answered 422 invalid_template: Parse error on line 3:/);
+    // Handlebars finds the error at the template's end, its line 3 (after the last newline): the block's last line.
+    expect(res.err).toMatch(/\n {2}broken\.prompt\.yaml:4: .*answered 422 invalid_template: Parse error on line 3:/);
     expect(res.err).toMatch(
       /\n {2}chat\/lookaround\.prompt\.yaml: .*answered 422 invalid_template: pattern "\^\(\?=x\)" is not supported/,
     );
@@ -197,6 +197,91 @@ describe("promptreg push", () => {
       "  d.prompt.yaml:2: Map keys must be unique",
       "  e.prompt.yml: the prompt 'e' is also defined by e.prompt.yaml",
     ]);
+  });
+
+  it("reads no links and no hidden folders: a link is named as a problem, a hidden folder is skipped", async () => {
+    const files = path.join(dir, "files");
+    await put("files/links/a.prompt.yaml", "template: a\n");
+    await put("files/.git/x.prompt.yaml", "template: x\n");
+    await put("files/.archive/old.prompt.yaml", "template: old\n");
+    await put("shared/s.prompt.yaml", "template: s\n");
+    await put("shared/notes.md", "notes");
+    await symlink(".", path.join(files, "loop"));
+    await symlink(path.join(dir, "shared"), path.join(files, "linked"));
+    await symlink("a.prompt.yaml", path.join(files, "links/b.prompt.yaml"));
+    await symlink("nowhere.prompt.yaml", path.join(files, "links/dangling.prompt.yaml"));
+    await symlink(path.join(dir, "shared/notes.md"), path.join(files, "notes.md"));
+    const res = await cli(writeKey, "push", files, "--url", url, "--dry-run");
+    expect(res.out).toBe("");
+    expect(res.err.split("\n").slice(1)).toEqual([
+      expect.stringMatching(/^ {2}linked: a link to a folder; /),
+      expect.stringMatching(/^ {2}links\/b\.prompt\.yaml: a link; /),
+      expect.stringMatching(/^ {2}links\/dangling\.prompt\.yaml: a link; /),
+      expect.stringMatching(/^ {2}loop: a link to a folder; /),
+    ]);
+    expect(res.code).toBe(1);
+
+    for (const link of ["loop", "linked", "links/b.prompt.yaml", "links/dangling.prompt.yaml"])
+      await rm(path.join(files, link));
+    const planned = await cli(writeKey, "push", files, "--url", url, "--dry-run");
+    expect(planned.err).toBe("");
+    expect(planned.out).toBe(
+      ["+ links/a 1.0.0 (new prompt)", "1 new, 0 changed, 0 unchanged: nothing published (dry run)"].join("\n"),
+    );
+  });
+
+  it("maps a template error at a block's end to its last line, and a folded block's first line to its text", async () => {
+    await put(
+      "chat-end.prompt.yaml",
+      [
+        "template:",
+        "  - role: system",
+        "    content: |",
+        "      Be brief.",
+        "      {{#if x}}open",
+        "  - role: user",
+        "    content: hi",
+        "",
+      ].join("\n"),
+    );
+    await put("folded.prompt.yaml", ["template: >", "  Hello {{name}", "  and welcome", ""].join("\n"));
+    const res = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(
+      /\n {2}chat-end\.prompt\.yaml:5: .*invalid_template: messages\[0\]: Parse error on line 3:/,
+    );
+    expect(res.err).toMatch(/\n {2}folded\.prompt\.yaml:2: .*invalid_template: Parse error on line 1:/);
+  });
+
+  it("names each file that cannot be a prompt file, without reading what is too large", async () => {
+    await mkdir(path.join(dir, "folder.prompt.yaml"));
+    await put("folder.prompt.yaml/inner.txt", "x");
+    await writeFile(path.join(dir, "latin1.prompt.yaml"), Buffer.from("template: caf\xe9\n", "latin1"));
+    await put("number.prompt.yaml", "template: 42\n");
+    await put("empty.prompt.yaml", "");
+    await put("comment.prompt.yaml", "# nothing yet\n");
+    await put("list.prompt.yaml", "- template: x\n");
+    await put("nan.prompt.yaml", ["config:", "  temperature: .nan", "template: x", ""].join("\n"));
+    await put(
+      "inf.prompt.yaml",
+      ["variablesSchema:", "  properties:", "    n: { maximum: .inf }", "template: x", ""].join("\n"),
+    );
+    // Sparse: 3 GiB on the disk's say-so, more than a read of it into memory could hold.
+    await put("huge.prompt.yaml", "");
+    await truncate(path.join(dir, "huge.prompt.yaml"), 3 * 1024 ** 3);
+    const res = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
+    expect(res.err.split("\n").slice(1)).toEqual([
+      "  comment.prompt.yaml: the file is empty",
+      "  empty.prompt.yaml: the file is empty",
+      "  folder.prompt.yaml: a folder, not a prompt file",
+      `  huge.prompt.yaml: ${3 * 1024 ** 3} bytes; a prompt file may have at most 1048576`,
+      "  inf.prompt.yaml:3: variablesSchema.properties.n.maximum: .inf is not a number JSON can carry",
+      "  latin1.prompt.yaml: not UTF-8 text (save the file as UTF-8)",
+      "  list.prompt.yaml:1: the file must be a mapping of fields (template: and optionally description, tags, config, variablesSchema)",
+      "  nan.prompt.yaml:2: config.temperature: .nan is not a number JSON can carry",
+      "  number.prompt.yaml:1: template: must be the prompt's text (a string) or a list of chat messages",
+    ]);
+    expect(res.code).toBe(1);
   });
 
   it("refuses wrong usage, a read key, and a server that is not there, saying what to do", async () => {
