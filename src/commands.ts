@@ -11,9 +11,19 @@ import { createAuthService } from "./auth/auth.service.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { createInvalidationBus } from "./db/invalidation.js";
+import { AppError } from "./http/errors.js";
+import { checkSettableLabel } from "./labels/labels.service.js";
 import { createLogger } from "./logger.js";
 import { PromptFilesError, readPromptFiles } from "./prompt-files/files.js";
-import { applyPush, exportPrompts, planPush, type PlannedPrompt } from "./prompt-files/sync.js";
+import {
+  applyPush,
+  exportPrompts,
+  isPending,
+  planPush,
+  PushInterruptedError,
+  type PlannedPrompt,
+  type PushOptions,
+} from "./prompt-files/sync.js";
 import { startServer, type RunningServer } from "./server.js";
 
 const USAGE = `usage: promptreg <command>
@@ -29,12 +39,15 @@ const USAGE = `usage: promptreg <command>
                                                a:production@2026-11-01T12:00:00Z
   push DIR --url URL [--label L]... [--message M] [--dry-run | --check]
                                                publish the prompt files in DIR (<name>.prompt.yaml) whose
-                                               content differs from the prompt's highest version, and point
-                                               each --label at the pushed version; --dry-run shows the plan,
-                                               --check exits 1 when anything differs (for CI)
+                                               content differs from the prompt's highest version, or whose
+                                               description or tags differ from the prompt's, and point each
+                                               --label at the pushed version; --dry-run shows the plan;
+                                               --check (for CI) exits 0 when the registry matches the files,
+                                               1 when anything differs, 3 when it cannot tell (a problem in
+                                               a file, a server that does not answer)
   export DIR --url URL [--prefix FOLDER] [--ref REF]
                                                write each prompt (its highest version, or REF) to DIR as
-                                               <name>.prompt.yaml
+                                               <name>.prompt.yaml; exits 1 when every prompt lacks REF
 
 Without --url, keys and projects open the database themselves (not while a server holds the embedded database's
 data folder). With --url they go through that running server's API, as the admin key in PROMPTREG_API_KEY: keys
@@ -78,7 +91,9 @@ function remoteApi(url: string, apiKey: string | undefined, role = "an API key")
   return createAdminClient({ url, apiKey });
 }
 
-/** One line of a push's plan: `~ support/triage 1.2.0 -> 1.3.0 (minor: ...); staging: 1.2.0 -> 1.3.0`. */
+/**
+ * One line of a push's plan: `~ support/triage 1.2.0 -> 1.3.0 (minor: ...); new tags; staging: 1.2.0 -> 1.3.0`.
+ */
 function describeStep(step: PlannedPrompt): string {
   const head =
     step.change === "new"
@@ -86,9 +101,18 @@ function describeStep(step: PlannedPrompt): string {
       : step.change === "changed"
         ? `~ ${step.name} ${step.from} -> ${step.to} (${step.bump!.bump}: ${step.bump!.reasons.join("; ")})`
         : `= ${step.name} ${step.to} (unchanged)`;
-  const moves = step.labelMoves.map((m) => `${m.label}: ${m.from ?? "none"} -> ${step.to}`);
-  return moves.length ? `${head}; ${moves.join(", ")}` : head;
+  const fields = step.newFields.length ? [`new ${step.newFields.join(" and ")}`] : [];
+  const moves = step.labelMoves.length
+    ? [step.labelMoves.map((m) => `${m.label}: ${m.from ?? "none"} -> ${step.to}`).join(", ")]
+    : [];
+  return [head, ...fields, ...moves].join("; ");
 }
+
+/** `push --check`'s answer when it cannot tell (a problem in a file, a server away): 1 is "the registry differs". */
+const CHECK_CANNOT_TELL = 3;
+
+/** A problem line, its further lines (a Handlebars parse error spans three) indented under it. */
+const indented = (text: string) => `  ${text.split("\n").join("\n    ")}`;
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -106,24 +130,42 @@ export interface Serving {
 
 /**
  * Runs one command. Resolves with its exit code (2 for wrong usage or configuration, explained on `err`; 1 for a
- * failure), or, for `serve`, with the server it started.
+ * failure; `push --check` has its own, see USAGE), or, for `serve`, with the server it started.
  */
 export async function runCli(argv: string[], io: CliIo): Promise<number | Serving> {
   try {
     return await run(argv, io);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      io.err(`promptreg: ${err.message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (err instanceof PromptFilesError) {
-      io.err(`promptreg: nothing was pushed; fix these first:\n${err.problems.map((p) => `  ${p}`).join("\n")}`);
-      return 1;
-    }
-    // Services say what already exists themselves (a 409 AppError, e.g. "project 'x' already exists").
-    io.err(`promptreg: ${err instanceof Error ? err.message : String(err)}`);
+    return reportFailure(err, io);
+  }
+}
+
+/** Says on `err` what went wrong; the exit code for it. */
+function reportFailure(err: unknown, io: CliIo): number {
+  if (err instanceof UsageError || err instanceof ConfigError) {
+    io.err(`promptreg: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (err instanceof PromptFilesError) {
+    io.err(`promptreg: nothing was pushed; fix these first:\n${err.problems.map(indented).join("\n")}`);
     return 1;
   }
+  if (err instanceof PushInterruptedError) {
+    const names = (steps: PlannedPrompt[]) => steps.map((s) => s.name).join(", ") || "none";
+    io.err(
+      [
+        `promptreg: ${err.message.split("\n").join("\n    ")}`,
+        `  pushed: ${err.pushed.map((p) => `${p.step.name} ${p.version}`).join(", ") || "none"}`,
+        `  failed: ${err.failed.name}`,
+        `  not tried: ${names(err.notTried)}`,
+        "pushing again is safe: a prompt already as its file publishes nothing",
+      ].join("\n"),
+    );
+    return 1;
+  }
+  // Services say what already exists themselves (a 409 AppError, e.g. "project 'x' already exists").
+  io.err(`promptreg: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
 }
 
 /** The address a person opens: a wildcard host is reachable on loopback. */
@@ -261,19 +303,31 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
       if (!values.url) throw new UsageError("--url is required");
       if (values["dry-run"] && values.check) throw new UsageError("--dry-run and --check do not go together");
       const labels = values.label ?? [];
-      for (const label of labels)
+      for (const label of labels) {
         if (!LabelNameSchema.safeParse(label).success)
           throw new UsageError(`--label '${label}' is not a label name (${LABEL_NAME_PATTERN.source})`);
-      const options = {
-        api: remoteApi(values.url, io.env.PROMPTREG_API_KEY),
-        files: await readPromptFiles(positionals[0]!),
-        labels,
-        commitMessage: values.message,
-      };
-      if (options.files.length === 0) throw new UsageError(`no prompt files (*.prompt.yaml) in ${positionals[0]}`);
-      const plan = await planPush(options);
+        // Said once here rather than by the server once per file (`latest`, a label that reads as a version).
+        try {
+          checkSettableLabel(label);
+        } catch (err) {
+          if (err instanceof AppError) throw new UsageError(`--label: ${err.message}`);
+          throw err;
+        }
+      }
+      const api = remoteApi(values.url, io.env.PROMPTREG_API_KEY);
+      let options: PushOptions;
+      let plan: PlannedPrompt[];
+      try {
+        options = { api, files: await readPromptFiles(positionals[0]!), labels, commitMessage: values.message };
+        if (options.files.length === 0) throw new UsageError(`no prompt files (*.prompt.yaml) in ${positionals[0]}`);
+        plan = await planPush(options);
+      } catch (err) {
+        if (!values.check || err instanceof UsageError) throw err;
+        reportFailure(err, io);
+        return CHECK_CANNOT_TELL;
+      }
       for (const step of plan) io.out(describeStep(step));
-      const pending = plan.filter((s) => s.change !== "unchanged" || s.labelMoves.length > 0).length;
+      const pending = plan.filter(isPending).length;
       const counts = (["new", "changed", "unchanged"] as const)
         .map((change) => `${plan.filter((s) => s.change === change).length} ${change}`)
         .join(", ");
@@ -287,7 +341,14 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
         io.out(`${counts}: ${pending ? "nothing published (dry run)" : "nothing to publish"}`);
         return 0;
       }
-      await applyPush(options, plan);
+      // A line per prompt once it is published, so a push that stops midway has said how far it got.
+      await applyPush(options, plan, ({ step, version }) => {
+        io.out(`pushed ${step.name} ${version}`);
+        if (version !== step.to)
+          io.err(
+            `promptreg: warning: ${step.name} was pushed as ${version}, not ${step.to} as planned: another version was published in between`,
+          );
+      });
       io.out(`${counts}: pushed`);
       return 0;
     }
@@ -315,6 +376,10 @@ async function run(argv: string[], io: CliIo): Promise<number | Serving> {
       for (const w of outcome.written) io.out(`wrote ${w.file} (${w.version})`);
       for (const s of outcome.skipped) io.out(`skipped ${s.name}: ${s.reason}`);
       io.out(`${outcome.written.length} prompt file(s) written to ${positionals[0]}`);
+      if (outcome.written.length === 0 && outcome.skipped.length > 0) {
+        io.err("promptreg: no prompt file written: every prompt was skipped (is --ref right?)");
+        return 1;
+      }
       return 0;
     }
     default:

@@ -1,7 +1,7 @@
 // Prompts as code: `promptreg push` and `promptreg export` in-process through runCli (the function the binary runs),
 // against the real app listening on a port, on the suite's database.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from "node:fs/promises";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -52,6 +52,40 @@ const versionsOf = async (name: string) =>
     (v: { version: string }) => v.version,
   );
 
+/**
+ * A proxy in front of the app that hands each real publish (not a dry run) to `onPublish` with its number: it
+ * answers the publish itself, as a load balancer whose backend is away does, or lets it through.
+ */
+async function startProxy(onPublish: (n: number) => Promise<"fail" | "forward">) {
+  const target = new URL(url);
+  let publishes = 0;
+  const proxy = createServer(async (req, res) => {
+    const body: Buffer[] = [];
+    for await (const chunk of req) body.push(chunk as Buffer);
+    if (req.method === "POST" && /\/versions$/.test(req.url!) && (await onPublish(++publishes)) === "fail") {
+      res.writeHead(503, { "Content-Type": "text/html" }).end("<html><body>503 Service Unavailable</body></html>");
+      return;
+    }
+    const upstream = request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.end(Buffer.concat(body));
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      }),
+  };
+}
+
 describe("promptreg push", () => {
   it("publishes new and changed prompts, bumps by the variable contract, and leaves equal ones alone", async () => {
     await put(
@@ -87,6 +121,8 @@ describe("promptreg push", () => {
       [
         "+ greet 1.0.0 (new prompt); staging: none -> 1.0.0",
         "+ support/triage 1.0.0 (new prompt); staging: none -> 1.0.0",
+        "pushed greet 1.0.0",
+        "pushed support/triage 1.0.0",
         "2 new, 0 changed, 0 unchanged: pushed",
       ].join("\n"),
     );
@@ -144,6 +180,107 @@ describe("promptreg push", () => {
     );
   });
 
+  it("publishes a change to a file's description or tags alone, and --check reports it", async () => {
+    await put("meta/p.prompt.yaml", "description: first\ntags: [a]\ntemplate: hi {{x}}\n");
+    expect((await cli(writeKey, "push", dir, "--url", url)).code).toBe(0);
+    await put("meta/p.prompt.yaml", "description: second\ntags: [a]\ntemplate: hi {{x}}\n");
+    const check = await cli(writeKey, "push", dir, "--url", url, "--check");
+    expect(check.out).toBe(
+      [
+        "= meta/p 1.0.0 (unchanged); new description",
+        "0 new, 0 changed, 1 unchanged: 1 prompt(s) differ from their files",
+      ].join("\n"),
+    );
+    expect(check.code).toBe(1);
+    await put("meta/p.prompt.yaml", "description: second\ntags: [a, b]\ntemplate: hi {{x}}\n");
+    const planned = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
+    expect(planned.out.split("\n")[0]).toBe("= meta/p 1.0.0 (unchanged); new description and tags");
+    const pushed = await cli(writeKey, "push", dir, "--url", url);
+    expect(pushed.err).toBe("");
+    expect(pushed.code).toBe(0);
+    expect(pushed.out.split("\n").slice(1)).toEqual(["pushed meta/p 1.0.0", "0 new, 0 changed, 1 unchanged: pushed"]);
+    expect((await h.as(readKey).get(`/api/v1/prompts/${enc("meta/p")}`)).body).toMatchObject({
+      description: "second",
+      tags: ["a", "b"],
+    });
+    expect(await versionsOf("meta/p")).toEqual(["1.0.0"]);
+
+    await put("meta/p.prompt.yaml", "description: second\ntags: [b]\ntemplate: hi {{x}}\n");
+    const tags = await cli(writeKey, "push", dir, "--url", url);
+    expect(tags.out.split("\n")[0]).toBe("= meta/p 1.0.0 (unchanged); new tags");
+    expect((await h.as(readKey).get(`/api/v1/prompts/${enc("meta/p")}`)).body.tags).toEqual(["b"]);
+    expect((await cli(writeKey, "push", dir, "--url", url, "--check")).code).toBe(0);
+  });
+
+  it("says which prompts went through when a publish fails midway; pushing again finishes the rest", async () => {
+    for (const n of ["a", "b", "c"]) await put(`partial/${n}.prompt.yaml`, `template: ${n} {{x}}\n`);
+    const proxy = await startProxy(async (n) => (n === 2 ? "fail" : "forward"));
+    try {
+      const res = await cli(writeKey, "push", dir, "--url", proxy.url, "--label", "staging");
+      expect(res.code).toBe(1);
+      expect(res.out.split("\n")).toEqual([
+        "+ partial/a 1.0.0 (new prompt); staging: none -> 1.0.0",
+        "+ partial/b 1.0.0 (new prompt); staging: none -> 1.0.0",
+        "+ partial/c 1.0.0 (new prompt); staging: none -> 1.0.0",
+        "pushed partial/a 1.0.0",
+      ]);
+      const err = res.err.split("\n");
+      expect(err[0]).toBe(
+        `promptreg: the push stopped at partial/b: ${proxy.url} did not answer like a promptreg server: HTTP 503 for POST /api/v1/prompts/partial%2Fb/versions`,
+      );
+      expect(err.slice(1)).toEqual([
+        "  pushed: partial/a 1.0.0",
+        "  failed: partial/b",
+        "  not tried: partial/c",
+        "pushing again is safe: a prompt already as its file publishes nothing",
+      ]);
+      expect(await versionsOf("partial/a")).toEqual(["1.0.0"]);
+      expect((await h.as(readKey).get(`/api/v1/prompts/${enc("partial/b")}`)).status).toBe(404);
+      expect((await h.as(readKey).get(`/api/v1/prompts/${enc("partial/c")}`)).status).toBe(404);
+
+      const again = await cli(writeKey, "push", dir, "--url", proxy.url, "--label", "staging");
+      expect(again.err).toBe("");
+      expect(again.code).toBe(0);
+      // The one that went through is left alone (its label already moved); the others are published.
+      expect(again.out).toMatch(
+        /^= partial\/a 1\.0\.0 \(unchanged\)\n(\+ .*\n){2}pushed partial\/b 1\.0\.0\npushed partial\/c 1\.0\.0\n2 new, 0 changed, 1 unchanged: pushed$/,
+      );
+      for (const n of ["a", "b", "c"])
+        expect(
+          (await h.as(readKey).get(`/api/v1/prompts/${enc(`partial/${n}`)}/resolve?ref=staging`)).body.version,
+        ).toBe("1.0.0");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("warns when another version is published between the plan and the push", async () => {
+    expect(
+      (await h.as(writeKey).post(`/api/v1/prompts/${enc("race/p")}/versions`, { template: "one {{x}}" })).status,
+    ).toBe(201);
+    await put("race/p.prompt.yaml", "template: two {{x}}\n");
+    const proxy = await startProxy(async () => {
+      const theirs = await h
+        .as(writeKey)
+        .post(`/api/v1/prompts/${enc("race/p")}/versions`, { template: "three {{x}}" });
+      expect(theirs.status).toBe(201);
+      return "forward";
+    });
+    try {
+      const res = await cli(writeKey, "push", dir, "--url", proxy.url);
+      expect(res.code).toBe(0);
+      const [ours, theirs] = await versionsOf("race/p");
+      // Both changes are of the same kind, so the one in between took the version the plan had for the file.
+      expect(res.out).toMatch(new RegExp(`^~ race/p 1\\.0\\.0 -> ${theirs.replaceAll(".", "\\.")} \\(`));
+      expect(res.out.split("\n").slice(1)).toEqual([`pushed race/p ${ours}`, "0 new, 1 changed, 0 unchanged: pushed"]);
+      expect(res.err).toBe(
+        `promptreg: warning: race/p was pushed as ${ours}, not ${theirs} as planned: another version was published in between`,
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("checks every file with the server before publishing any: one bad file and nothing is written", async () => {
     await put("ok.prompt.yaml", "template: Hello {{name}}\n");
     await put(
@@ -166,8 +303,12 @@ describe("promptreg push", () => {
     expect(res.code).toBe(1);
     expect(res.out).toBe("");
     expect(res.err).toMatch(/^promptreg: nothing was pushed; fix these first:\n/);
-    // Handlebars finds the error at the template's end, its line 3 (after the last newline): the file's line 5.
-    expect(res.err).toMatch(/\n {2}broken\.prompt\.yaml:5: .*answered 422 invalid_template: Parse error on line 3:/);
+    // Handlebars finds the error at the template's end, its line 3 (after the last newline): the block's last line.
+    expect(res.err).toMatch(/\n {2}broken\.prompt\.yaml:4: .*answered 422 invalid_template: Parse error on line 3:/);
+    // The parse error spans lines: each is under its problem, further in.
+    const lines = res.err.split("\n").slice(1);
+    expect(lines.every((line) => /^ {2}\S/.test(line) || /^ {4}/.test(line))).toBe(true);
+    expect(lines.filter((line) => /^ {4}/.test(line)).length).toBeGreaterThan(0);
     expect(res.err).toMatch(
       /\n {2}chat\/lookaround\.prompt\.yaml: .*answered 422 invalid_template: pattern "\^\(\?=x\)" is not supported/,
     );
@@ -199,12 +340,102 @@ describe("promptreg push", () => {
     ]);
   });
 
+  it("reads no links and no hidden folders: a link is named as a problem, a hidden folder is skipped", async () => {
+    const files = path.join(dir, "files");
+    await put("files/links/a.prompt.yaml", "template: a\n");
+    await put("files/.git/x.prompt.yaml", "template: x\n");
+    await put("files/.archive/old.prompt.yaml", "template: old\n");
+    await put("shared/s.prompt.yaml", "template: s\n");
+    await put("shared/notes.md", "notes");
+    await symlink(".", path.join(files, "loop"));
+    await symlink(path.join(dir, "shared"), path.join(files, "linked"));
+    await symlink("a.prompt.yaml", path.join(files, "links/b.prompt.yaml"));
+    await symlink("nowhere.prompt.yaml", path.join(files, "links/dangling.prompt.yaml"));
+    await symlink(path.join(dir, "shared/notes.md"), path.join(files, "notes.md"));
+    const res = await cli(writeKey, "push", files, "--url", url, "--dry-run");
+    expect(res.out).toBe("");
+    expect(res.err.split("\n").slice(1)).toEqual([
+      expect.stringMatching(/^ {2}linked: a link to a folder; /),
+      expect.stringMatching(/^ {2}links\/b\.prompt\.yaml: a link; /),
+      expect.stringMatching(/^ {2}links\/dangling\.prompt\.yaml: a link; /),
+      expect.stringMatching(/^ {2}loop: a link to a folder; /),
+    ]);
+    expect(res.code).toBe(1);
+
+    for (const link of ["loop", "linked", "links/b.prompt.yaml", "links/dangling.prompt.yaml"])
+      await rm(path.join(files, link));
+    const planned = await cli(writeKey, "push", files, "--url", url, "--dry-run");
+    expect(planned.err).toBe("");
+    expect(planned.out).toBe(
+      ["+ links/a 1.0.0 (new prompt)", "1 new, 0 changed, 0 unchanged: nothing published (dry run)"].join("\n"),
+    );
+  });
+
+  it("maps a template error at a block's end to its last line, and a folded block's first line to its text", async () => {
+    await put(
+      "chat-end.prompt.yaml",
+      [
+        "template:",
+        "  - role: system",
+        "    content: |",
+        "      Be brief.",
+        "      {{#if x}}open",
+        "  - role: user",
+        "    content: hi",
+        "",
+      ].join("\n"),
+    );
+    await put("folded.prompt.yaml", ["template: >", "  Hello {{name}", "  and welcome", ""].join("\n"));
+    const res = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(
+      /\n {2}chat-end\.prompt\.yaml:5: .*invalid_template: messages\[0\]: Parse error on line 3:/,
+    );
+    expect(res.err).toMatch(/\n {2}folded\.prompt\.yaml:2: .*invalid_template: Parse error on line 1:/);
+  });
+
+  it("names each file that cannot be a prompt file, without reading what is too large", async () => {
+    await mkdir(path.join(dir, "folder.prompt.yaml"));
+    await put("folder.prompt.yaml/inner.txt", "x");
+    await writeFile(path.join(dir, "latin1.prompt.yaml"), Buffer.from("template: caf\xe9\n", "latin1"));
+    await put("number.prompt.yaml", "template: 42\n");
+    await put("empty.prompt.yaml", "");
+    await put("comment.prompt.yaml", "# nothing yet\n");
+    await put("list.prompt.yaml", "- template: x\n");
+    await put("nan.prompt.yaml", ["config:", "  temperature: .nan", "template: x", ""].join("\n"));
+    await put(
+      "inf.prompt.yaml",
+      ["variablesSchema:", "  properties:", "    n: { maximum: .inf }", "template: x", ""].join("\n"),
+    );
+    // Sparse: 3 GiB on the disk's say-so, more than a read of it into memory could hold.
+    await put("huge.prompt.yaml", "");
+    await truncate(path.join(dir, "huge.prompt.yaml"), 3 * 1024 ** 3);
+    const res = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
+    expect(res.err.split("\n").slice(1)).toEqual([
+      "  comment.prompt.yaml: the file is empty",
+      "  empty.prompt.yaml: the file is empty",
+      "  folder.prompt.yaml: a folder, not a prompt file",
+      `  huge.prompt.yaml: ${3 * 1024 ** 3} bytes; a prompt file may have at most 1048576`,
+      "  inf.prompt.yaml:3: variablesSchema.properties.n.maximum: .inf is not a number JSON can carry",
+      "  latin1.prompt.yaml: not UTF-8 text (save the file as UTF-8)",
+      "  list.prompt.yaml:1: the file must be a mapping of fields (template: and optionally description, tags, config, variablesSchema)",
+      "  nan.prompt.yaml:2: config.temperature: .nan is not a number JSON can carry",
+      "  number.prompt.yaml:1: template: must be the prompt's text (a string) or a list of chat messages",
+    ]);
+    expect(res.code).toBe(1);
+  });
+
   it("refuses wrong usage, a read key, and a server that is not there, saying what to do", async () => {
     await put("x.prompt.yaml", "template: x\n");
     const noUrl = await cli(writeKey, "push", dir);
     expect(noUrl).toMatchObject({ code: 2, err: expect.stringContaining("--url is required") });
     const badLabel = await cli(writeKey, "push", dir, "--url", url, "--label", "Prod");
     expect(badLabel).toMatchObject({ code: 2, err: expect.stringContaining("--label 'Prod' is not a label name") });
+    const latest = await cli(writeKey, "push", dir, "--url", url, "--label", "latest");
+    expect(latest).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^promptreg: --label: label 'latest' is kept on/),
+    });
     const noKey = await cli(undefined, "push", dir, "--url", url);
     expect(noKey).toMatchObject({ code: 2, err: expect.stringContaining("PROMPTREG_API_KEY") });
     const key = await cli(writeKey, "push", dir, "--url", url, "--key", writeKey);
@@ -229,6 +460,12 @@ describe("promptreg push", () => {
       code: 1,
       err: expect.stringContaining(`cannot reach promptreg at ${downUrl}`),
     });
+    // --check answers 1 only for "the registry differs": that it could not tell is 3.
+    const unchecked = await cli(writeKey, "push", dir, "--url", downUrl, "--check");
+    expect(unchecked).toMatchObject({ code: 3, err: expect.stringContaining(`cannot reach promptreg at ${downUrl}`) });
+    await put("y.prompt.yaml", "templat: x\n");
+    const problems = await cli(writeKey, "push", dir, "--url", url, "--check");
+    expect(problems).toMatchObject({ code: 3, err: expect.stringContaining("y.prompt.yaml") });
   });
 });
 
@@ -250,7 +487,7 @@ describe("promptreg export", () => {
           { role: "user", content: "{{question}}" },
         ],
       },
-      "export/plain": { template: "yes" },
+      "export/plain": { template: "yes", labels: ["production"] },
       "export/numberish": { template: "1.0" },
     };
     for (const [name, body] of Object.entries(texts))
@@ -258,10 +495,16 @@ describe("promptreg export", () => {
     expect((await admin.post(`/api/v1/prompts/${enc("export/long")}/versions`, { template: "{{a}} v2" })).status).toBe(
       201,
     );
-    // A prompt without the ref asked for is skipped, and said so.
+    // A prompt without the ref asked for is skipped, and said so; the others are written.
     const staged = await cli(readKey, "export", dir, "--url", url, "--prefix", "export", "--ref", "production");
     expect(staged.code).toBe(0);
     expect(staged.out).toMatch(/skipped export\/chat: /);
+    expect(staged.out).toContain("wrote export/plain.prompt.yaml (1.0.0)");
+    // A ref no prompt has (a typo, say) writes nothing: a failure, not a success with nothing in it.
+    const typo = await cli(readKey, "export", dir, "--url", url, "--prefix", "export", "--ref", "prodution");
+    expect(typo.out).toMatch(/skipped export\/chat: /);
+    expect(typo.err).toBe("promptreg: no prompt file written: every prompt was skipped (is --ref right?)");
+    expect(typo.code).toBe(1);
 
     const res = await cli(readKey, "export", dir, "--url", url, "--prefix", "export");
     expect(res.code, res.err).toBe(0);

@@ -1,7 +1,8 @@
 // Prompt files: a prompt kept in a repository as `<name>.prompt.yaml`, its folders being the name's folders
 // (`support/triage.prompt.yaml` is the prompt `support/triage`). A file holds what a publish takes: the template,
 // and optionally config, variablesSchema, description and tags.
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import type { Dirent } from "node:fs";
+import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   JsonObjectSchema,
@@ -10,7 +11,7 @@ import {
   type PromptVersion,
   type Template,
 } from "@promptreg/client/contract";
-import { isScalar, isSeq, LineCounter, parseDocument, stringify, type Node, type Scalar } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Node, type Scalar } from "yaml";
 import { z } from "zod";
 
 export const PROMPT_FILE_SUFFIX = ".prompt.yaml";
@@ -45,18 +46,15 @@ export class PromptFilesError extends Error {
 
 /** Reads every prompt file under `dir`, sorted by name. Problems in any file fail the whole read, all of them named. */
 export async function readPromptFiles(dir: string): Promise<PromptFile[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(dir, { recursive: true });
-  } catch (err) {
-    throw new PromptFilesError([`cannot read the folder ${dir}: ${(err as Error).message}`]);
-  }
   const problems: string[] = [];
   const files: PromptFile[] = [];
   const seen = new Map<string, string>();
-  for (const entry of entries.map((e) => e.split(path.sep).join("/")).sort()) {
-    const suffix = SUFFIXES.find((s) => entry.endsWith(s));
-    if (!suffix) continue;
+  for (const { entry, problem } of (await listTree(dir)).sort((a, b) => (a.entry < b.entry ? -1 : 1))) {
+    if (problem) {
+      problems.push(`${entry}: ${problem}`);
+      continue;
+    }
+    const suffix = SUFFIXES.find((s) => entry.endsWith(s))!;
     const name = entry.slice(0, -suffix.length);
     if (!PROMPT_NAME_PATTERN.test(name) || name.length > 255) {
       problems.push(
@@ -70,17 +68,73 @@ export async function readPromptFiles(dir: string): Promise<PromptFile[]> {
       continue;
     }
     seen.set(name, entry);
-    const text = await readFile(path.join(dir, entry));
-    if (text.length > MAX_FILE_BYTES) {
-      problems.push(`${entry}: ${text.length} bytes; a prompt file may have at most ${MAX_FILE_BYTES}`);
+    const text = await readText(path.join(dir, entry));
+    if (typeof text !== "string") {
+      problems.push(`${entry}: ${text.problem}`);
       continue;
     }
-    const parsed = parsePromptFile(entry, text.toString("utf8"));
+    const parsed = parsePromptFile(entry, text);
     if ("problems" in parsed) problems.push(...parsed.problems);
     else files.push({ name, file: entry, ...parsed });
   }
   if (problems.length) throw new PromptFilesError(problems);
   return files;
+}
+
+/**
+ * The prompt files under `root` (paths relative to it, with `/`), and the entries that look like one but cannot be
+ * read as one. Links are not followed: a prompt's name is its path, so a followed link gives a file a second name
+ * (and a link to a parent folder endless ones), while a link skipped without a word leaves its prompts out of every
+ * push and check unseen; a problem says so, and what to do. Names starting with a dot (`.git`, `.archive`) are
+ * skipped, folders included: no prompt name starts with one.
+ */
+async function listTree(root: string): Promise<{ entry: string; problem?: string }[]> {
+  const found: { entry: string; problem?: string }[] = [];
+  const visit = async (folder: string): Promise<void> => {
+    let children: Dirent[];
+    try {
+      children = await readdir(path.join(root, folder), { withFileTypes: true });
+    } catch (err) {
+      if (!folder) throw new PromptFilesError([`cannot read the folder ${root}: ${(err as Error).message}`]);
+      found.push({ entry: folder, problem: `cannot read the folder: ${(err as Error).message}` });
+      return;
+    }
+    for (const child of children) {
+      if (child.name.startsWith(".")) continue;
+      const entry = folder ? `${folder}/${child.name}` : child.name;
+      const promptFile = SUFFIXES.some((s) => child.name.endsWith(s));
+      if (child.isSymbolicLink()) {
+        const target = await stat(path.join(root, entry)).catch(() => null);
+        if (target?.isDirectory())
+          found.push({ entry, problem: `a link to a folder; ${LINKS_NOT_FOLLOWED}: move the folder here instead` });
+        else if (promptFile)
+          found.push({ entry, problem: `a link; ${LINKS_NOT_FOLLOWED}: put the file itself here instead` });
+      } else if (child.isDirectory()) {
+        if (promptFile) found.push({ entry, problem: "a folder, not a prompt file" });
+        else await visit(entry);
+      } else if (promptFile) found.push(child.isFile() ? { entry } : { entry, problem: "not a regular file" });
+    }
+  };
+  await visit("");
+  return found;
+}
+
+const LINKS_NOT_FOLLOWED = "push does not follow links (a prompt's name is its path in the folder)";
+
+/** The file's text, or what keeps it from being a prompt file's: its size is checked before anything is read. */
+async function readText(file: string): Promise<string | { problem: string }> {
+  try {
+    const { size } = await stat(file);
+    if (size > MAX_FILE_BYTES) return { problem: `${size} bytes; a prompt file may have at most ${MAX_FILE_BYTES}` };
+    const bytes = await readFile(file);
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return { problem: "not UTF-8 text (save the file as UTF-8)" };
+    }
+  } catch (err) {
+    return { problem: `cannot read the file: ${(err as Error).message}` };
+  }
 }
 
 function parsePromptFile(
@@ -92,24 +146,54 @@ function parsePromptFile(
   // file and each is expanded once per use: the limit keeps a "billion laughs" file from filling the memory.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number) => lines.linePos(offset).line;
+  const lineOf = (node: unknown) => {
+    const range = (node as Node | undefined)?.range;
+    return range ? `:${at(range[0])}` : "";
+  };
   if (doc.errors.length)
     return { problems: doc.errors.map((e) => `${file}:${at(e.pos[0])}: ${e.message.split("\n", 1)[0]}`) };
+  if (doc.contents === null) return { problems: [`${file}: the file is empty`] };
+  if (!isMap(doc.contents))
+    return {
+      problems: [
+        `${file}${lineOf(doc.contents)}: the file must be a mapping of fields (template: and optionally description, tags, config, variablesSchema)`,
+      ],
+    };
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 50 });
   } catch (err) {
     return { problems: [`${file}: ${(err as Error).message}`] };
   }
+  const problemAt = (where: (string | number)[], message: string) =>
+    `${file}${lineOf(doc.getIn(where, true))}: ${where.length ? `${where.join(".")}: ` : ""}${message}`;
   const result = PromptFileSchema.safeParse(value);
   if (!result.success)
     return {
       problems: result.error.issues.map((issue) => {
-        const node = doc.getIn(issue.path as (string | number)[], true) as Node | undefined;
-        const where = node?.range ? `:${at(node.range[0])}` : "";
-        const field = issue.path.length ? `${issue.path.join(".")}: ` : "";
-        // zod names a missing union "Invalid input"; say what is expected.
-        const missing = issue.path.length === 1 && issue.path[0] === "template" && doc.get("template") === undefined;
-        return `${file}${where}: ${field}${missing ? "required: the prompt's text, or a list of chat messages" : issue.message}`;
+        const where = issue.path as (string | number)[];
+        // zod names a union it cannot match "Invalid input"; say what is expected.
+        if (where.length === 1 && where[0] === "template" && issue.code === "invalid_union")
+          return problemAt(
+            where,
+            doc.has("template")
+              ? "must be the prompt's text (a string) or a list of chat messages"
+              : "required: the prompt's text, or a list of chat messages",
+          );
+        return problemAt(where, issue.message);
+      }),
+    };
+  // YAML has .nan and .inf; JSON, what a publish is sent as, has neither (JSON.stringify would send null).
+  const notJson = [
+    ...nonFiniteNumbers(result.data.config, ["config"]),
+    ...nonFiniteNumbers(result.data.variablesSchema, ["variablesSchema"]),
+  ];
+  if (notJson.length)
+    return {
+      problems: notJson.map(({ where, value }) => {
+        const node = doc.getIn(where, true);
+        const written = isScalar(node) ? (node as Scalar).source : String(value);
+        return problemAt(where, `${written} is not a number JSON can carry`);
       }),
     };
   const templateNode = doc.get("template", true) as Node | undefined;
@@ -120,14 +204,39 @@ function parsePromptFile(
         messageIndex === undefined || !isSeq(templateNode)
           ? templateNode
           : (doc.getIn(["template", messageIndex, "content"], true) as Node | undefined);
-      // Exact for block scalars (`|`, what export writes): their text starts on the line after the indicator.
-      // A quoted or plain scalar may fold lines, so its lines are not the template's.
       if (!isScalar(node) || !node.range) return null;
-      const type = (node as Scalar).type;
-      if (type !== "BLOCK_LITERAL") return line === 1 ? at(node.range[0]) : null;
-      return at(node.range[0]) + line;
+      const first = at(node.range[0]);
+      // An error at the text's end (an unclosed {{#if}}) is on the line after its last newline, which in the file
+      // is the next field's (or past the end): the block's last line with text is where a reader looks for it.
+      const last = at(lastTextOffset(text, node.range[0], node.range[1]));
+      switch ((node as Scalar).type) {
+        // Exact for a literal block (`|`, what export writes): its text starts on the line after the indicator.
+        case "BLOCK_LITERAL":
+          return Math.min(first + line, last);
+        // A folded block (`>`) joins lines, so only its first line is known: the one after the indicator.
+        case "BLOCK_FOLDED":
+          return line === 1 ? Math.min(first + 1, last) : null;
+        // A quoted or plain scalar starts on its key's line and may fold lines too.
+        default:
+          return line === 1 ? first : null;
+      }
     },
   };
+}
+
+/** Where the last character other than white space is in `text[start, end)`; `start` when there is none. */
+function lastTextOffset(text: string, start: number, end: number): number {
+  for (let i = end - 1; i > start; i--) if (!/\s/.test(text[i]!)) return i;
+  return start;
+}
+
+/** The numbers under `value` that JSON cannot carry (NaN, Infinity), and where they are. */
+function nonFiniteNumbers(value: unknown, at: (string | number)[]): { where: (string | number)[]; value: number }[] {
+  if (typeof value === "number") return Number.isFinite(value) ? [] : [{ where: at, value }];
+  if (Array.isArray(value)) return value.flatMap((item, i) => nonFiniteNumbers(item, [...at, i]));
+  if (value && typeof value === "object")
+    return Object.entries(value).flatMap(([key, item]) => nonFiniteNumbers(item, [...at, key]));
+  return [];
 }
 
 /** The file for a version: what a push of it would publish unchanged. */

@@ -6,6 +6,7 @@ import {
   PromptVersionSchema,
   PublishPreviewSchema,
   TemplateErrorDetailsSchema,
+  type PromptDetail,
   type PublishVersionBody,
   type RequiredBump,
 } from "@promptreg/client/contract";
@@ -24,6 +25,13 @@ export interface PlannedPrompt {
   bump: RequiredBump | null;
   /** The labels the push moves to `to`, with the version each held before (null: the label is new). */
   labelMoves: { label: string; from: string | null }[];
+  /** The prompt's fields the file sets to something else (a file that leaves one out leaves it as it is). */
+  newFields: ("description" | "tags")[];
+}
+
+/** Whether a push does anything to the prompt: publishes a version, moves a label, or sets its description or tags. */
+export function isPending(step: PlannedPrompt): boolean {
+  return step.change !== "unchanged" || step.labelMoves.length > 0 || step.newFields.length > 0;
 }
 
 export interface PushOptions {
@@ -56,7 +64,8 @@ export async function planPush(options: PushOptions): Promise<PlannedPrompt[]> {
       const preview = PublishPreviewSchema.parse(
         await options.api.post(`/prompts/${enc(f.name)}/versions?dryRun=true`, publishBody(f, options)),
       );
-      const labels = await currentLabels(options.api, f.name);
+      const current = await currentPrompt(options.api, f.name);
+      const labels = new Map(current?.labels.map((l) => [l.name, l.version]));
       plan.push({
         name: f.name,
         file: f.file,
@@ -67,6 +76,13 @@ export async function planPush(options: PushOptions): Promise<PlannedPrompt[]> {
         labelMoves: options.labels
           .filter((label) => labels.get(label) !== preview.version.version)
           .map((label) => ({ label, from: labels.get(label) ?? null })),
+        // The dry run sets them too, but says nothing of it: compared here with what the prompt holds.
+        newFields: (["description", "tags"] as const).filter(
+          (field) =>
+            current !== null &&
+            f.content[field] !== undefined &&
+            JSON.stringify(f.content[field]) !== JSON.stringify(current[field]),
+        ),
       });
     } catch (err) {
       if (!(err instanceof ApiError) || err.status >= 500 || err.status === 401 || err.status === 403) throw err;
@@ -77,21 +93,59 @@ export async function planPush(options: PushOptions): Promise<PlannedPrompt[]> {
   return plan;
 }
 
-/** Publishes what the plan says changes, and moves the labels; prompts already as their files are left alone. */
-export async function applyPush(options: PushOptions, plan: PlannedPrompt[]): Promise<void> {
-  const byName = new Map(options.files.map((f) => [f.name, f]));
-  for (const step of plan) {
-    if (step.change === "unchanged" && step.labelMoves.length === 0) continue;
-    await options.api.post(`/prompts/${enc(step.name)}/versions`, publishBody(byName.get(step.name)!, options));
+export interface PushedPrompt {
+  step: PlannedPrompt;
+  /** The version the publish answered with: the plan's `to`, unless another was published in between. */
+  version: string;
+}
+
+/**
+ * A push that stopped at a failed publish: the prompts before it are published, those after it are not tried.
+ * Pushing again is safe: a prompt already as its file publishes nothing.
+ */
+export class PushInterruptedError extends Error {
+  constructor(
+    readonly pushed: PushedPrompt[],
+    readonly failed: PlannedPrompt,
+    readonly notTried: PlannedPrompt[],
+    cause: unknown,
+  ) {
+    super(`the push stopped at ${failed.name}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
 
-async function currentLabels(api: AdminClient, name: string): Promise<Map<string, string>> {
+/**
+ * Publishes, one prompt at a time in the plan's order, what the plan says the push changes (a version, a label, the
+ * description or tags), calling `onPushed` after each. Prompts already as their files are left alone.
+ * @throws {PushInterruptedError} at the first publish that fails, naming what was published and what was not.
+ */
+export async function applyPush(
+  options: PushOptions,
+  plan: PlannedPrompt[],
+  onPushed: (pushed: PushedPrompt) => void = () => {},
+): Promise<PushedPrompt[]> {
+  const byName = new Map(options.files.map((f) => [f.name, f]));
+  const steps = plan.filter(isPending);
+  const pushed: PushedPrompt[] = [];
+  for (const [i, step] of steps.entries()) {
+    let version: string;
+    try {
+      const body = publishBody(byName.get(step.name)!, options);
+      version = PromptVersionSchema.parse(await options.api.post(`/prompts/${enc(step.name)}/versions`, body)).version;
+    } catch (err) {
+      throw new PushInterruptedError(pushed, step, steps.slice(i + 1), err);
+    }
+    pushed.push({ step, version });
+    onPushed({ step, version });
+  }
+  return pushed;
+}
+
+async function currentPrompt(api: AdminClient, name: string): Promise<PromptDetail | null> {
   try {
-    const detail = PromptDetailSchema.parse(await api.get(`/prompts/${enc(name)}`));
-    return new Map(detail.labels.map((l) => [l.name, l.version]));
+    return PromptDetailSchema.parse(await api.get(`/prompts/${enc(name)}`));
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return new Map();
+    if (err instanceof ApiError && err.status === 404) return null;
     throw err;
   }
 }
