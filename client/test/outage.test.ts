@@ -5,7 +5,7 @@
 import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, pullSnapshot, RegistryError, type ClientOptions, type Snapshot } from "../src/index.js";
 import { enc, startRegistry, type Registry } from "./helpers.js";
 
@@ -17,21 +17,56 @@ afterAll(() => registry?.close());
 
 type Mode = "proxy" | "hole" | "fail";
 
+/** A count the test can wait on: `reached(n)` settles once it is n or more, so a test waits for the event itself. */
+function counter() {
+  let value = 0;
+  const waiters = new Set<{ n: number; resolve: () => void }>();
+  return {
+    value: () => value,
+    add() {
+      value++;
+      for (const waiter of waiters) {
+        if (value < waiter.n) continue;
+        waiters.delete(waiter);
+        waiter.resolve();
+      }
+    },
+    reached(n: number): Promise<void> {
+      if (value >= n) return Promise.resolve();
+      return new Promise((resolve) => waiters.add({ n, resolve }));
+    },
+  };
+}
+
+/** What the client passes to `onError`, and a promise of the n-th: background failures are waited for as they come. */
+function errorLog() {
+  const errors: RegistryError[] = [];
+  const count = counter();
+  return {
+    errors,
+    onError(error: RegistryError) {
+      errors.push(error);
+      count.add();
+    },
+    reached: count.reached,
+  };
+}
+
 /**
  * In front of the registry: `proxy` forwards, `hole` accepts a request and never answers, `fail` answers 503. Counts
  * the requests that reach it and those still open, which is what "in flight" means for the registry.
  */
 async function startFlaky(target: string) {
   let mode: Mode = "proxy";
-  let hits = 0;
+  const hits = counter();
   let open = 0;
   let maxOpen = 0;
   const held = new Set<http.ServerResponse>();
   const sockets = new Set<Socket>();
   const server = http.createServer(async (req, res) => {
-    hits++;
     open++;
     maxOpen = Math.max(maxOpen, open);
+    hits.add();
     res.on("close", () => {
       open--;
       held.delete(res);
@@ -70,7 +105,9 @@ async function startFlaky(target: string) {
     set mode(value: Mode) {
       mode = value;
     },
-    hits: () => hits,
+    hits: hits.value,
+    /** Settles once `n` requests in all have reached the proxy. */
+    reached: hits.reached,
     open: () => open,
     maxOpen: () => maxOpen,
     resetMaxOpen: () => (maxOpen = open),
@@ -122,14 +159,8 @@ describe("sources", () => {
     await registry.publish("src/a", "A {{x}}", ["production"]);
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
-    const errors: RegistryError[] = [];
-    const c = createClient({
-      baseUrl: flaky.url,
-      apiKey: apiKey(),
-      ttlMs: 1_000,
-      now: clock.now,
-      onError: (e) => errors.push(e),
-    });
+    const { errors, onError, reached } = errorLog();
+    const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), ttlMs: 1_000, now: clock.now, onError });
     try {
       expect((await c.get("src/a")).source).toBe("network");
       clock.advance(1_500);
@@ -143,7 +174,8 @@ describe("sources", () => {
       flaky.mode = "fail";
       clock.advance(1_500);
       expect((await atOnce(c.get("src/a"))).source).toBe("cache");
-      await vi.waitFor(() => expect(errors.map((e) => e.status)).toEqual([503]));
+      await reached(1);
+      expect(errors.map((e) => e.status)).toEqual([503]);
       // 503 after two retries: the registry failed, so the same value is now served because of that.
       expect(flaky.hits()).toBe(5);
       const stale = await atOnce(c.get("src/a"));
@@ -171,7 +203,7 @@ describe("circuit breaker", () => {
     await registry.publish("hole/later", "Later {{x}}", ["production"]);
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
-    const errors: RegistryError[] = [];
+    const { errors, onError, reached } = errorLog();
     const snapshot = await pullSnapshot({ baseUrl: flaky.url, apiKey: apiKey(), refs: ["hole/snap"] });
     const c = createClient({
       baseUrl: flaky.url,
@@ -183,7 +215,7 @@ describe("circuit breaker", () => {
       breakerBaseDelayMs: 1_000,
       breakerMaxDelayMs: 4_000,
       now: clock.now,
-      onError: (e) => errors.push(e),
+      onError,
     });
     const fallback = { template: "Fallback {{x}}", version: fallbackVersion };
     try {
@@ -196,7 +228,8 @@ describe("circuit breaker", () => {
       // The first call waits (the cold budget, a real timer) and falls back; the request stays open.
       const first = await c.get("hole/fb", { fallback });
       expect([first.source, first.version]).toEqual(["fallback", fallbackVersion]);
-      await vi.waitFor(() => expect([flaky.hits() - before, flaky.open()]).toEqual([1, 1]));
+      await flaky.reached(before + 1);
+      expect([flaky.hits() - before, flaky.open()]).toEqual([1, 1]);
 
       // From now on nothing waits and nothing new reaches the registry.
       const served = [];
@@ -224,13 +257,15 @@ describe("circuit breaker", () => {
 
       // It fails: the first probe comes after 500 to 1 000 ms (1 000 ms base, jittered) on the client's clock.
       flaky.drop();
-      await vi.waitFor(() => expect(errors.map((e) => e.code)).toEqual(["network_error"]));
+      await reached(1);
+      expect(errors.map((e) => e.code)).toEqual(["network_error"]);
       clock.advance(499);
       await atOnce(c.get("hole/snap"));
       expect(flaky.hits() - before).toBe(1);
       clock.advance(501);
       expect((await atOnce(c.get("hole/snap"))).source).toBe("snapshot");
-      await vi.waitFor(() => expect(flaky.hits() - before).toBe(2));
+      await flaky.reached(before + 2);
+      expect(flaky.hits() - before).toBe(2);
       for (let i = 0; i < 20; i++) await atOnce(c.get("hole/snap"));
       clock.advance(60_000);
       await atOnce(c.get("hole/snap"));
@@ -243,20 +278,23 @@ describe("circuit breaker", () => {
         [5, 4_000],
       ] as const) {
         flaky.drop();
-        await vi.waitFor(() => expect(errors).toHaveLength(attempt - 1));
+        await reached(attempt - 1);
+        expect(errors).toHaveLength(attempt - 1);
         clock.advance(delay / 2 - 1);
         await atOnce(c.get("hole/snap"));
         expect(flaky.hits() - before).toBe(attempt - 1);
         clock.advance(delay / 2 + 1);
         await atOnce(c.get("hole/snap"));
-        await vi.waitFor(() => expect(flaky.hits() - before).toBe(attempt));
+        await flaky.reached(before + attempt);
+        expect(flaky.hits() - before).toBe(attempt);
       }
       expect(flaky.maxOpen()).toBe(1);
 
       // The registry is back; the probe in flight is cut, the next one gets through and closes the breaker.
       flaky.mode = "proxy";
       flaky.drop();
-      await vi.waitFor(() => expect(errors).toHaveLength(5));
+      await reached(5);
+      expect(errors).toHaveLength(5);
       clock.advance(4_000);
       expect((await atOnce(c.get("hole/snap"))).source).toBe("snapshot");
       await c.preload(["hole/snap"]);
