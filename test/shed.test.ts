@@ -3,14 +3,13 @@
 // the refusals are counted in the log at warn instead of one error line each. No timing: held requests and events.
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
-import { Writable } from "node:stream";
-import { setImmediate as nextTurn } from "node:timers/promises";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../src/app.js";
 import { INGEST_DEFAULTS } from "../src/config.js";
 import { createShedLog } from "../src/http/shed-log.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
+import { capturingLogger } from "./helpers/logs.js";
 import { newTraceId, otlpJson } from "./helpers/otlp.js";
 
 let h: Harness;
@@ -25,18 +24,6 @@ beforeAll(async () => {
   expect(publish.status).toBe(201);
 });
 afterAll(() => h?.close());
-
-/** A logger whose JSON lines land in `lines`. */
-function capturingLogger() {
-  const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  return { logger: pino({ level: "info" }, sink), lines };
-}
 
 async function listen(app: http.RequestListener) {
   const server = http.createServer(app);
@@ -70,7 +57,7 @@ const countSpans = async (traceIds: string[]) => h.database.prisma.span.count({ 
 
 describe("a flood of OTLP requests", () => {
   it(`on the default limits of this database, beyond in-flight + queued gets 503 at once, before any is processed`, async () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines, logged } = capturingLogger();
     const { app } = createApp({
       config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100 },
       database: h.database,
@@ -98,7 +85,6 @@ describe("a flood of OTLP requests", () => {
         ),
       );
       await accepted;
-      await nextTurn();
       const traceIds = sockets.map(() => newTraceId());
       const answers = sockets.map(answerOf);
       sockets.forEach((socket, i) => {
@@ -115,7 +101,7 @@ describe("a flood of OTLP requests", () => {
       for (const r of refused) expect(r.headers).toContain("retry-after: 1");
       expect(await countSpans(traceIds)).toBe(maxInFlight + maxQueued);
       // Counted at warn, not an error line per refusal.
-      await nextTurn();
+      await logged((l) => l.msg === "request" && l.status === 200, maxInFlight + maxQueued);
       expect(lines.filter((l) => l.level >= 50)).toEqual([]);
       expect(lines.filter((l) => l.level === 40)).toEqual([
         expect.objectContaining({ shed: 1, msg: "the trace receiver is saturated: refusing requests with 503" }),
