@@ -2,12 +2,20 @@
 // registry is known to be down, one probe at a time, backoff on the client's clock), fallbacks that name their
 // version, and snapshots that know their project. The registry is the real app; outages are made by a small proxy in
 // front of it that counts what reaches it.
-import { once } from "node:events";
 import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient, pullSnapshot, RegistryError, type ClientOptions, type Snapshot } from "../src/index.js";
-import { enc, startRegistry, type Registry } from "./helpers.js";
+import { createClient, pullSnapshot, type RegistryError, type ClientOptions, type Snapshot } from "../src/index.js";
+import {
+  caught,
+  counter,
+  enc,
+  forward,
+  listen,
+  manualClock,
+  reportedErrors,
+  startRegistry,
+  type Registry,
+} from "./helpers.js";
 
 let registry: Registry;
 beforeAll(async () => {
@@ -16,41 +24,6 @@ beforeAll(async () => {
 afterAll(() => registry?.close());
 
 type Mode = "proxy" | "hole" | "fail";
-
-/** A count the test can wait on: `reached(n)` settles once it is n or more, so a test waits for the event itself. */
-function counter() {
-  let value = 0;
-  const waiters = new Set<{ n: number; resolve: () => void }>();
-  return {
-    value: () => value,
-    add() {
-      value++;
-      for (const waiter of waiters) {
-        if (value < waiter.n) continue;
-        waiters.delete(waiter);
-        waiter.resolve();
-      }
-    },
-    reached(n: number): Promise<void> {
-      if (value >= n) return Promise.resolve();
-      return new Promise((resolve) => waiters.add({ n, resolve }));
-    },
-  };
-}
-
-/** What the client passes to `onError`, and a promise of the n-th: background failures are waited for as they come. */
-function errorLog() {
-  const errors: RegistryError[] = [];
-  const count = counter();
-  return {
-    errors,
-    onError(error: RegistryError) {
-      errors.push(error);
-      count.add();
-    },
-    reached: count.reached,
-  };
-}
 
 /**
  * In front of the registry: `proxy` forwards, `hole` accepts a request and never answers, `fail` answers 503. Counts
@@ -62,7 +35,6 @@ async function startFlaky(target: string) {
   let open = 0;
   let maxOpen = 0;
   const held = new Set<http.ServerResponse>();
-  const sockets = new Set<Socket>();
   const server = http.createServer(async (req, res) => {
     open++;
     maxOpen = Math.max(maxOpen, open);
@@ -80,28 +52,12 @@ async function startFlaky(target: string) {
       res.end(JSON.stringify({ error: { code: "unavailable", message: "scripted outage" } }));
       return;
     }
-    const headers: Record<string, string> = {};
-    for (const name of ["authorization", "if-none-match", "accept"]) {
-      const value = req.headers[name];
-      if (typeof value === "string") headers[name] = value;
-    }
-    const upstream = await fetch(`${target}${req.url}`, { headers });
-    const answer: Record<string, string> = {};
-    for (const name of ["content-type", "etag", "x-request-id", "x-promptreg-project"]) {
-      const value = upstream.headers.get(name);
-      if (value !== null) answer[name] = value;
-    }
-    res.writeHead(upstream.status, answer);
-    res.end(Buffer.from(await upstream.arrayBuffer()));
+    await forward(target, req, res);
   });
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
+  const { url, close } = await listen(server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
+    close,
     set mode(value: Mode) {
       mode = value;
     },
@@ -115,18 +71,7 @@ async function startFlaky(target: string) {
     drop() {
       for (const res of held) res.socket?.destroy();
     },
-    async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
   };
-}
-
-/** The client's clock, moved by the test: no test waits for a TTL or a backoff to pass. */
-function manualClock(start = Date.parse("2026-03-01T09:00:00Z")) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
 }
 
 /**
@@ -143,15 +88,6 @@ async function atOnce<T>(promise: Promise<T>): Promise<T> {
   return result as T;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RegistryError);
-  return err as RegistryError;
-}
-
 const apiKey = () => registry.harness.adminKey;
 
 describe("sources", () => {
@@ -159,7 +95,7 @@ describe("sources", () => {
     await registry.publish("src/a", "A {{x}}", ["production"]);
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
-    const { errors, onError, reached } = errorLog();
+    const { errors, onError, reached } = reportedErrors();
     const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), ttlMs: 1_000, now: clock.now, onError });
     try {
       expect((await c.get("src/a")).source).toBe("network");
@@ -203,7 +139,7 @@ describe("circuit breaker", () => {
     await registry.publish("hole/later", "Later {{x}}", ["production"]);
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
-    const { errors, onError, reached } = errorLog();
+    const { errors, onError, reached } = reportedErrors();
     const snapshot = await pullSnapshot({ baseUrl: flaky.url, apiKey: apiKey(), refs: ["hole/snap"] });
     const c = createClient({
       baseUrl: flaky.url,
@@ -245,7 +181,7 @@ describe("circuit breaker", () => {
       );
       // Reused, not rebuilt: every fallback prompt of the run shares one version object.
       expect(new Set(served.filter((p) => p.source === "fallback").map((p) => p.variables)).size).toBe(1);
-      const none = await rejection(atOnce(c.get("hole/never")));
+      const none = await caught(atOnce(c.get("hole/never")));
       expect(none).toMatchObject({ status: 0, code: "unavailable" });
       expect(none.cause).toMatchObject({ code: "timeout" });
       expect(flaky.hits() - before).toBe(1);
@@ -313,7 +249,7 @@ describe("circuit breaker", () => {
     await registry.publish("closed/a", "a {{x}}", ["production"]);
     const c = createClient({ baseUrl: registry.baseUrl, apiKey: apiKey() });
     for (let i = 0; i < 3; i++) {
-      expect(await rejection(c.get("closed/missing", { fallback: "unused" }))).toMatchObject({
+      expect(await caught(c.get("closed/missing", { fallback: "unused" }))).toMatchObject({
         status: 404,
         code: "not_found",
       });
@@ -326,7 +262,7 @@ describe("circuit breaker", () => {
     const refused = createClient({ baseUrl: down.url, apiKey: apiKey(), retryBaseDelayMs: 1, now: clock.now });
     expect((await refused.get("closed/a", { fallback: "f {{x}}" })).source).toBe("fallback");
     expect((await atOnce(refused.get("closed/a", { fallback: "f {{x}}" }))).source).toBe("fallback");
-    const err = await rejection(atOnce(refused.get("closed/b")));
+    const err = await caught(atOnce(refused.get("closed/b")));
     expect(err).toMatchObject({ code: "unavailable", message: expect.stringContaining("closed/b:production") });
     expect(err.cause).toMatchObject({ code: "network_error" });
   });
@@ -446,7 +382,7 @@ describe("snapshots know their registry and project", () => {
         /pulled from project 'team-drop', but the API key belongs to project 'default'/,
       );
       flaky.mode = "fail";
-      expect(await rejection(c.get("drop/a"))).toMatchObject({ code: "unavailable" });
+      expect(await caught(c.get("drop/a"))).toMatchObject({ code: "unavailable" });
 
       const wrongOption = createClient({
         baseUrl: registry.baseUrl,
@@ -488,11 +424,11 @@ describe("snapshots know their registry and project", () => {
         onError: (e) => errors.push(e),
       });
       // The default project has no such prompt: the 404 is thrown, and it says which project the key is in.
-      expect(await rejection(c.get("refused/a"))).toMatchObject({ status: 404 });
+      expect(await caught(c.get("refused/a"))).toMatchObject({ status: 404 });
       expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch", "snapshot_project_mismatch"]);
       // So the other project's prompt is not served when the registry is down.
       flaky.mode = "fail";
-      expect(await rejection(c.get("refused/a"))).toMatchObject({ code: "unavailable" });
+      expect(await caught(c.get("refused/a"))).toMatchObject({ code: "unavailable" });
     } finally {
       await flaky.close();
     }
