@@ -7,6 +7,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, RenderError, type ChatMessage } from "../src/index.js";
 import { startRegistry, type Registry } from "./helpers.js";
+import { thrown } from "./rendering.js";
 
 let registry: Registry;
 
@@ -27,15 +28,6 @@ afterAll(() => registry?.close());
 
 const client = () =>
   createClient({ baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, retryBaseDelayMs: 1 });
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
-}
 
 describe("typed rendering", () => {
   const values = { company: "Ünïcode & Co", question: "Où est mon remboursement ? 0.25 €" };
