@@ -1,9 +1,6 @@
 // What @arizeai/openinference-instrumentation-openai 4.2.7 really sends, through the real `openai` client against a
 // local stand-in for the OpenAI API that answers as OpenAI does (a dated model name, cached and reasoning tokens,
 // a final usage chunk on streams), linked by our client, exported by the official exporter, compared by the registry.
-import { once } from "node:events";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { context, propagation, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
@@ -19,6 +16,7 @@ import {
 import OpenAI from "openai";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createPromptSpanProcessor, withPrompt, type PromptLink } from "@promptreg/client";
+import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { startReceiver, type Receiver } from "./helpers/sdk.js";
 
@@ -40,73 +38,17 @@ const USAGE = {
 let h: Harness;
 let admin: Client;
 let receiver: Receiver;
-let fake: Server;
+let fake: FakeOpenAI;
 let openai: OpenAI;
 const exported = new InMemorySpanExporter();
 let provider: NodeTracerProvider;
 const instrumentation = new OpenAIInstrumentation();
 
-/** Answers like the OpenAI API: a message ending "status:500" gets a 500, anything else a completion. */
-function startFakeOpenAI(): Server {
-  return createServer((req, res) => {
-    let raw = "";
-    req.on("data", (d: Buffer) => (raw += d.toString()));
-    req.on("end", () => {
-      const body = JSON.parse(raw) as { stream?: boolean; messages?: { content: string }[]; input?: unknown };
-      if (req.url === "/v1/embeddings") {
-        res.writeHead(200, { "content-type": "application/json" }).end(
-          JSON.stringify({
-            object: "list",
-            model: "text-embedding-3-small",
-            data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2] }],
-            usage: { prompt_tokens: 8, total_tokens: 8 },
-          }),
-        );
-        return;
-      }
-      if (body.messages?.at(-1)?.content.endsWith("status:500")) {
-        res
-          .writeHead(500, { "content-type": "application/json" })
-          .end(JSON.stringify({ error: { message: "fake 500", type: "server_error" } }));
-        return;
-      }
-      const base = { id: "chatcmpl-1", created: 1_700_000_000, model: RESPONSE_MODEL, system_fingerprint: "fp_1" };
-      if (!body.stream) {
-        res.writeHead(200, { "content-type": "application/json" }).end(
-          JSON.stringify({
-            ...base,
-            object: "chat.completion",
-            choices: [
-              {
-                index: 0,
-                message: { role: "assistant", content: "hello", refusal: null },
-                finish_reason: "stop",
-                logprobs: null,
-              },
-            ],
-            usage: USAGE,
-          }),
-        );
-        return;
-      }
-      // With stream_options.include_usage, the usage comes in a last chunk without choices.
-      const chunk = (choices: unknown[], usage: unknown = null) =>
-        `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices, usage })}\n\n`;
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.write(chunk([{ index: 0, delta: { role: "assistant", content: "hel" }, finish_reason: null }]));
-      res.write(chunk([{ index: 0, delta: { content: "lo" }, finish_reason: "stop" }]));
-      res.write(chunk([], USAGE));
-      res.end("data: [DONE]\n\n");
-    });
-  });
-}
-
 beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
   receiver = await startReceiver(h);
-  fake = startFakeOpenAI().listen(0, "127.0.0.1");
-  await once(fake, "listening");
+  fake = await startFakeOpenAI({ model: RESPONSE_MODEL, usage: USAGE });
   provider = new NodeTracerProvider({
     spanProcessors: [createPromptSpanProcessor(), new SimpleSpanProcessor(exported)],
   });
@@ -115,7 +57,7 @@ beforeAll(async () => {
   instrumentation.manuallyInstrument(OpenAI);
   openai = new OpenAI({
     apiKey: "test-key",
-    baseURL: `http://127.0.0.1:${(fake.address() as AddressInfo).port}/v1`,
+    baseURL: fake.baseURL,
     maxRetries: 0,
   });
   for (const version of ["1.0.0", "1.1.0"])
@@ -130,7 +72,7 @@ afterAll(async () => {
   trace.disable();
   context.disable();
   propagation.disable();
-  await new Promise((resolve) => fake?.close(resolve));
+  await fake?.close();
   await receiver?.close();
   await h?.close();
 });

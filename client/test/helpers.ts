@@ -1,11 +1,11 @@
 // The real registry on a real port, plus the small instruments the client tests need: a fetch that records what the
 // client sends, servers that misbehave in controlled ways, the client's clock moved by the test, and counts and
 // errors a test waits on as they happen.
-import { once } from "node:events";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import net from "node:net";
 import { expect } from "vitest";
 import { createHarness, type Harness } from "../../test/helpers/harness.js";
+import { listen, type Listener } from "../../test/helpers/listen.js";
 import { RegistryError } from "../src/index.js";
 
 export interface Registry {
@@ -20,32 +20,7 @@ export interface Registry {
   close(): Promise<void>;
 }
 
-export interface Listener {
-  url: string;
-  close(): Promise<void>;
-}
-
 export const enc = encodeURIComponent;
-
-/** Listens on a free local port; `close` also cuts the connections still open, so that it never waits for them. */
-export async function listen(server: http.Server | net.Server): Promise<Listener> {
-  const sockets = new Set<net.Socket>();
-  server.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
-}
 
 export async function startRegistry(): Promise<Registry> {
   const harness = await createHarness();

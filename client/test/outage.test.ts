@@ -5,17 +5,8 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, pullSnapshot, type RegistryError, type ClientOptions, type Snapshot } from "../src/index.js";
-import {
-  caught,
-  counter,
-  enc,
-  forward,
-  listen,
-  manualClock,
-  reportedErrors,
-  startRegistry,
-  type Registry,
-} from "./helpers.js";
+import { caught, counter, enc, forward, manualClock, reportedErrors, startRegistry, type Registry } from "./helpers.js";
+import { listen } from "../../test/helpers/listen.js";
 
 let registry: Registry;
 beforeAll(async () => {

@@ -10,7 +10,7 @@ import { OpenAIInstrumentation } from "@arizeai/openinference-instrumentation-op
 import OpenAI from "openai";
 import { createClient } from "../src/client.js";
 import { createPromptSpanProcessor } from "../src/tracing.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./fake-openai.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../../test/helpers/fake-openai.js";
 import { enc, startRegistry, type Registry } from "./helpers.js";
 
 const NAME = "support/triage";

@@ -14,7 +14,7 @@ import { getAttributesFromContext, setAttributes } from "@arizeai/openinference-
 import OpenAI from "openai";
 import { createPromptSpanProcessor, promptSpanAttributes, tagSpan, withPrompt } from "../src/tracing.js";
 import type { PromptLink } from "../src/types.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./fake-openai.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../../test/helpers/fake-openai.js";
 
 const chatLink: PromptLink = {
   name: "support/triage",
