@@ -1,10 +1,5 @@
-// What @arizeai/openinference-instrumentation-openai 4.2.7 really sends, through the real `openai` client against a
-// local stand-in for the OpenAI API that answers as OpenAI does (a dated model name, cached and reasoning tokens,
-// a final usage chunk on streams), linked by our client, exported by the official exporter, compared by the registry.
-import { context, propagation, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { OpenAIInstrumentation } from "@arizeai/openinference-instrumentation-openai";
 import {
   LLM_MODEL_NAME,
   LLM_TOKEN_COUNT_COMPLETION_DETAILS_REASONING,
@@ -13,10 +8,10 @@ import {
   OpenInferenceSpanKind,
   SemanticConventions,
 } from "@arizeai/openinference-semantic-conventions";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createPromptSpanProcessor, withPrompt, type PromptLink } from "@promptreg/client";
-import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { startTracedOpenAI, type TracedOpenAI } from "./helpers/fake-openai.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { startReceiver, type Receiver } from "./helpers/sdk.js";
 
@@ -38,28 +33,19 @@ const USAGE = {
 let h: Harness;
 let admin: Client;
 let receiver: Receiver;
-let fake: FakeOpenAI;
+let traced: TracedOpenAI;
 let openai: OpenAI;
 const exported = new InMemorySpanExporter();
-let provider: NodeTracerProvider;
-const instrumentation = new OpenAIInstrumentation();
 
 beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
   receiver = await startReceiver(h);
-  fake = await startFakeOpenAI({ model: RESPONSE_MODEL, usage: USAGE });
-  provider = new NodeTracerProvider({
+  const provider = new NodeTracerProvider({
     spanProcessors: [createPromptSpanProcessor(), new SimpleSpanProcessor(exported)],
   });
-  provider.register();
-  instrumentation.setTracerProvider(provider);
-  instrumentation.manuallyInstrument(OpenAI);
-  openai = new OpenAI({
-    apiKey: "test-key",
-    baseURL: fake.baseURL,
-    maxRetries: 0,
-  });
+  traced = await startTracedOpenAI(provider, { model: RESPONSE_MODEL, usage: USAGE });
+  openai = traced.openai;
   for (const version of ["1.0.0", "1.1.0"])
     expect(
       (await admin.post(`/api/v1/prompts/${NAME}/versions`, { template: `Answer ${version}: {{q}}`, version })).status,
@@ -67,12 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  instrumentation.disable();
-  await provider?.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
-  await fake?.close();
+  await traced?.close();
   await receiver?.close();
   await h?.close();
 });

@@ -10,6 +10,10 @@
 //   "stream:error"    sends "hel", then the error event OpenAI sends when a stream fails
 //   "stream:cut"      sends "hel", then holds the connection until destroyHeld() cuts it
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { context, propagation, trace } from "@opentelemetry/api";
+import type { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { OpenAIInstrumentation } from "@arizeai/openinference-instrumentation-openai";
+import OpenAI from "openai";
 import { listen } from "./listen.js";
 
 export interface FakeOpenAIOptions {
@@ -141,5 +145,40 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       return count;
     },
     close: listener.close,
+  };
+}
+
+export interface TracedOpenAI {
+  /** The real `openai` client, instrumented, against the fake; no retries. */
+  openai: OpenAI;
+  fake: FakeOpenAI;
+  /** Undoes everything: the instrumentation, the provider (flushed and shut down), the global API state, the fake. */
+  close(): Promise<void>;
+}
+
+/**
+ * As an application runs it: `provider` registered as the global tracer provider and the OpenInference
+ * instrumentation of the `openai` package tracing into it, with the client pointed at a fake.
+ */
+export async function startTracedOpenAI(
+  provider: NodeTracerProvider,
+  options?: FakeOpenAIOptions,
+): Promise<TracedOpenAI> {
+  const fake = await startFakeOpenAI(options);
+  provider.register();
+  const instrumentation = new OpenAIInstrumentation();
+  instrumentation.setTracerProvider(provider);
+  instrumentation.manuallyInstrument(OpenAI);
+  return {
+    openai: new OpenAI({ apiKey: "test-key", baseURL: fake.baseURL, maxRetries: 0 }),
+    fake,
+    async close() {
+      instrumentation.disable();
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+      await fake.close();
+    },
   };
 }
