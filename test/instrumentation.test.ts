@@ -1,3 +1,6 @@
+// What @arizeai/openinference-instrumentation-openai 4.2.7 really sends, through the real `openai` client against a
+// local stand-in for the OpenAI API that answers as OpenAI does (a dated model name, cached and reasoning tokens,
+// a final usage chunk on streams), linked by our client, exported by the official exporter, compared by the registry.
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import {

@@ -1,3 +1,4 @@
+// The servers tests start (fakes, proxies, a second listener of the app) on a free local port.
 import { once } from "node:events";
 import type http from "node:http";
 import type net from "node:net";
