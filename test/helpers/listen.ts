@@ -1,6 +1,6 @@
 // The servers tests start (fakes, proxies, a second listener of the app) on a free local port.
 import { once } from "node:events";
-import type http from "node:http";
+import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 
@@ -30,4 +30,10 @@ export async function listen(server: http.Server | net.Server): Promise<Listener
       await closed;
     },
   };
+}
+
+/** An app (the registry's, or one built with other limits) on its own server, for tests that watch the server. */
+export async function serve(app: http.RequestListener): Promise<Listener & { server: http.Server }> {
+  const server = http.createServer(app);
+  return { server, ...(await listen(server)) };
 }

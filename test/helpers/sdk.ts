@@ -9,6 +9,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
   type ReadableSpan,
+  type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 import type { Harness } from "./harness.js";
 import { listen } from "./listen.js";
@@ -28,13 +29,17 @@ export async function startReceiver(h: Harness): Promise<Receiver> {
     url,
     async send(spans, key = h.adminKey) {
       const exporter = new OTLPTraceExporter({ url, headers: { Authorization: `Bearer ${key}` } });
-      const result = await new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(spans, resolve));
+      const result = await exportSpans(exporter, spans);
       await exporter.shutdown();
       if (result.code !== 0) throw result.error ?? new Error("export failed");
     },
     close: listener.close,
   };
 }
+
+/** What an exporter reports for one export of `spans`. */
+export const exportSpans = (exporter: SpanExporter, spans: ReadableSpan[]) =>
+  new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(spans, resolve));
 
 export interface SdkTracer {
   tracer: Tracer;
