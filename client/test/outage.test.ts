@@ -4,7 +4,7 @@
 // front of it that counts what reaches it.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient, pullSnapshot, type RegistryError, type ClientOptions, type Snapshot } from "../src/index.js";
+import { createClient, pullSnapshot, type ClientOptions, type Snapshot } from "../src/index.js";
 import { caught, counter, enc, forward, manualClock, reportedErrors, startRegistry, type Registry } from "./helpers.js";
 import { listen } from "../../test/helpers/listen.js";
 
@@ -289,27 +289,25 @@ describe("fallbacks that name their version", () => {
 });
 
 describe("snapshots know their registry and project", () => {
-  async function otherProjectKey(name: string): Promise<string> {
-    const created = await registry.api("POST", "/projects", { name });
-    return created.adminKey.key as string;
-  }
-
-  it("records the URL and the key's project; a client of another project refuses it at creation", async () => {
-    const teamKey = await otherProjectKey("team-snap");
-    await registry.api("POST", `/prompts/${enc("snap/a")}/versions`, {
-      template: "default's {{x}}",
-      labels: ["production"],
-    });
-    const res = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("snap/a")}/versions`, {
+  /** A new project, `name` published there as "team's {{x}}" in production, and a snapshot of it pulled there. */
+  async function teamSnapshot(project: string, name: string): Promise<{ teamKey: string; team: Snapshot }> {
+    const created = await registry.api("POST", "/projects", { name: project });
+    const teamKey = created.adminKey.key as string;
+    const res = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc(name)}/versions`, {
       method: "POST",
       headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
       body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
     });
     expect(res.status).toBe(201);
+    return { teamKey, team: await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: [name] }) };
+  }
+
+  it("records the URL and the key's project; a client of another project refuses it at creation", async () => {
+    await registry.publish("snap/a", "default's {{x}}", ["production"]);
+    const { teamKey, team } = await teamSnapshot("team-snap", "snap/a");
 
     const own = await pullSnapshot({ baseUrl: `${registry.baseUrl}/`, apiKey: apiKey(), refs: ["snap/a"] });
     expect(own).toMatchObject({ baseUrl: registry.baseUrl, project: "default" });
-    const team = await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: ["snap/a"] });
     expect(team.project).toBe("team-snap");
 
     const options: ClientOptions = { baseUrl: registry.baseUrl, apiKey: apiKey(), project: "default" };
@@ -341,18 +339,11 @@ describe("snapshots know their registry and project", () => {
   });
 
   it("drops a snapshot of another project when the registry's first answer names the key's project, and says so", async () => {
-    const teamKey = await otherProjectKey("team-drop");
-    const put = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("drop/a")}/versions`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
-    });
-    expect(put.status).toBe(201);
+    const { team } = await teamSnapshot("team-drop", "drop/a");
     await registry.publish("drop/b", "default's {{x}}", ["production"]);
-    const team = await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: ["drop/a"] });
 
     const flaky = await startFlaky(registry.baseUrl);
-    const errors: RegistryError[] = [];
+    const { errors, onError } = reportedErrors();
     try {
       // A default-project key, a team-drop snapshot, no project option: only the registry can tell.
       const c = createClient({
@@ -360,7 +351,7 @@ describe("snapshots know their registry and project", () => {
         apiKey: apiKey(),
         snapshot: team,
         retryBaseDelayMs: 1,
-        onError: (e) => errors.push(e),
+        onError,
       });
       await Promise.resolve();
       expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch"]);
@@ -379,7 +370,7 @@ describe("snapshots know their registry and project", () => {
         baseUrl: registry.baseUrl,
         apiKey: apiKey(),
         project: "team-drop",
-        onError: (e) => errors.push(e),
+        onError,
       });
       await wrongOption.get("drop/b");
       await wrongOption.get("drop/b", { version: "1.0.0" });
@@ -395,24 +386,17 @@ describe("snapshots know their registry and project", () => {
   });
 
   it("drops it too when that first answer is a refusal (404), which names the key's project as well", async () => {
-    const teamKey = await otherProjectKey("team-refused");
-    const put = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("refused/a")}/versions`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
-    });
-    expect(put.status).toBe(201);
-    const team = await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: ["refused/a"] });
+    const { team } = await teamSnapshot("team-refused", "refused/a");
 
     const flaky = await startFlaky(registry.baseUrl);
-    const errors: RegistryError[] = [];
+    const { errors, onError } = reportedErrors();
     try {
       const c = createClient({
         baseUrl: flaky.url,
         apiKey: apiKey(),
         snapshot: team,
         retryBaseDelayMs: 1,
-        onError: (e) => errors.push(e),
+        onError,
       });
       // The default project has no such prompt: the 404 is thrown, and it says which project the key is in.
       expect(await caught(c.get("refused/a"))).toMatchObject({ status: 404 });
