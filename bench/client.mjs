@@ -1,15 +1,12 @@
 // What the client costs on its hot path: `get` on a warm cache plus `render`, against calling the same precompiled
 // Handlebars template directly; and what `get` costs while the registry black-holes every request (the breaker).
 // Run after `npm run build`: node bench/client.mjs
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import http from "node:http";
 import Handlebars from "handlebars";
-import { pino } from "pino";
 import { createClient, pullSnapshot } from "../client/dist/index.js";
-import { createApp } from "../dist/src/app.js";
 import { openDatabase } from "../dist/src/db/client.js";
-import { createInvalidationBus } from "../dist/src/db/invalidation.js";
+import { startRegistryInProcess } from "./lib.mjs";
 
 const ROUNDS = 7;
 const ROUND_MS = 300;
@@ -42,21 +39,9 @@ const VALUES = {
   question: "Where is my order <A-2>?",
 };
 
-const logger = pino({ level: "silent" });
 const database = await openDatabase({ dataDir: "memory" });
-await database.migrate();
-const bus = await createInvalidationBus(database, logger);
-const { app, auth } = createApp({
-  config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 1000 },
-  database,
-  bus,
-  logger,
-});
-const adminKey = `pr_bench_admin_${randomBytes(16).toString("hex")}`;
-await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger });
-const server = app.listen(0, "127.0.0.1");
-await once(server, "listening");
-const baseUrl = `http://127.0.0.1:${server.address().port}`;
+const service = await startRegistryInProcess(database);
+const { origin: baseUrl, adminKey } = service;
 
 try {
   const published = await fetch(`${baseUrl}/api/v1/prompts/${encodeURIComponent(NAME)}/versions`, {
@@ -165,9 +150,7 @@ try {
   );
   if (!ok) process.exitCode = 1;
 } finally {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await bus.close();
+  await service.stop();
   await database.close();
 }
 

@@ -5,22 +5,17 @@
 // browser cache, the others with the hashed assets cached, as a second visit. The time is the page's own clock
 // (performance.now(), from navigation start) at the first frame with the verdict sentence; the four charts too.
 // Target: verdict in under 1 s. Also prints the gzipped size of what the first load and the compare route fetch.
-import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { pino } from "pino";
 import { chromium } from "playwright-core";
-import { createApp } from "../dist/src/app.js";
 import { openDatabase } from "../dist/src/db/client.js";
-import { createInvalidationBus } from "../dist/src/db/invalidation.js";
 import { DATA_START, loadCompareData } from "./compare-data.mjs";
-import { fmt, median, withFreshPostgres } from "./lib.mjs";
+import { fmt, median, startRegistryInProcess, withFreshPostgres } from "./lib.mjs";
 
 const SPANS = Number(process.env.BENCH_COMPARE_SPANS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_CONSOLE_RUNS ?? 10);
-const logger = pino({ level: "silent" });
 const root = fileURLToPath(new URL("..", import.meta.url));
 const consoleDir = path.join(root, "web", "dist");
 const chromiumPath =
@@ -48,21 +43,8 @@ function bundleSizes() {
 
 async function run(label, databaseOptions, browser) {
   const database = await openDatabase(databaseOptions);
-  await database.migrate();
-  const bus = await createInvalidationBus(database, logger);
-  const { app, auth } = createApp({
-    config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 1000, consoleDir },
-    database,
-    bus,
-    logger,
-  });
-  const key = `pr_bench_${randomBytes(12).toString("hex")}`;
-  await auth.bootstrap({ adminKey: key, dataDir: "/nonexistent", logger });
-  const server = app.listen(0, "127.0.0.1");
-  await new Promise((r) => server.once("listening", r));
-  const origin = `http://127.0.0.1:${server.address().port}`;
-  const base = `${origin}/api/v1`;
-  const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
+  const service = await startRegistryInProcess(database, { consoleDir });
+  const { origin, base, headers, adminKey: key } = service;
   try {
     const { loadSeconds } = await loadCompareData(database, { base, headers, spans: SPANS });
     // As in compare.mjs: PGlite's load blocked the event loop past the keep-alive timeout of the connections opened
@@ -149,8 +131,7 @@ async function run(label, databaseOptions, browser) {
     );
     return result;
   } finally {
-    server.close();
-    await bus.close();
+    await service.stop();
     await database.close();
   }
 }

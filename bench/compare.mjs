@@ -2,34 +2,17 @@
 // versions over the whole range (through HTTP, auth and the service) against one hand-written SQL aggregate of the
 // same figures over the same rows, in the same run. Targets: median <= 150 ms on each database, and <= 1.3x the
 // hand-written aggregate.
-import { randomBytes } from "node:crypto";
-import { pino } from "pino";
-import { createApp } from "../dist/src/app.js";
 import { openDatabase } from "../dist/src/db/client.js";
-import { createInvalidationBus } from "../dist/src/db/invalidation.js";
 import { loadCompareData } from "./compare-data.mjs";
-import { fmt, median, withFreshPostgres } from "./lib.mjs";
+import { fmt, median, startRegistryInProcess, withFreshPostgres } from "./lib.mjs";
 
 const SPANS = Number(process.env.BENCH_COMPARE_SPANS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_COMPARE_RUNS ?? 15);
-const logger = pino({ level: "silent" });
 
 async function run(label, databaseOptions) {
   const database = await openDatabase(databaseOptions);
-  await database.migrate();
-  const bus = await createInvalidationBus(database, logger);
-  const { app, auth } = createApp({
-    config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 1000 },
-    database,
-    bus,
-    logger,
-  });
-  const key = `pr_bench_${randomBytes(12).toString("hex")}`;
-  await auth.bootstrap({ adminKey: key, dataDir: "/nonexistent", logger });
-  const server = app.listen(0, "127.0.0.1");
-  await new Promise((r) => server.once("listening", r));
-  const base = `http://127.0.0.1:${server.address().port}/api/v1`;
-  const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
+  const service = await startRegistryInProcess(database);
+  const { base, headers } = service;
   try {
     const { projectId, targetVersions, loadSeconds } = await loadCompareData(database, { base, headers, spans: SPANS });
     // PGlite's load blocked the event loop past the keep-alive timeout of the connections opened before it: let the
@@ -76,8 +59,7 @@ async function run(label, databaseOptions) {
     );
     return result;
   } finally {
-    server.close();
-    await bus.close();
+    await service.stop();
     await database.close();
   }
 }

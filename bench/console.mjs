@@ -2,14 +2,12 @@
 // search, a folder, and the folder counts, through the whole service, one request at a time (so the figures are
 // service times). The first page is also measured with 100 prompts: paginated, it should not grow with the
 // registry. Targets: every median ≤ 50 ms; first page at 5,000 / at 100 ≤ 1.5.
-import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
-import { startChild, withFreshPostgres } from "./lib.mjs";
+import { startRegistry, withFreshPostgres } from "./lib.mjs";
 
 const PROMPTS = Number(process.env.BENCH_CONSOLE_PROMPTS ?? 5000);
 const SMALL = 100;
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
-const here = new URL(".", import.meta.url).pathname;
 
 const nameOf = (i) => `team-${i % 10}/area-${i % 7}/prompt-${String(i).padStart(5, "0")}`;
 
@@ -21,13 +19,8 @@ async function latency(url, headers) {
 }
 
 export async function benchConsole({ databaseUrl } = {}) {
-  const adminKey = `pr_bench_${randomBytes(16).toString("hex")}`;
-  const registry = await startChild(`${here}servers/registry.mjs`, {
-    BENCH_ADMIN_KEY: adminKey,
-    ...(databaseUrl ? { BENCH_DATABASE_URL: databaseUrl } : {}),
-  });
-  const base = `http://127.0.0.1:${registry.port}/api/v1`;
-  const headers = { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" };
+  const registry = await startRegistry({ databaseUrl });
+  const { base, headers } = registry;
   try {
     // Published through the API, 8 at a time, a third with a production label, as a real registry would hold them.
     let next = 0;
@@ -58,8 +51,9 @@ export async function benchConsole({ databaseUrl } = {}) {
     const small = await latency(`${base}/prompts?limit=50`, auth);
     await seed(PROMPTS);
 
-    // A cursor is the last name seen: this one starts at the last of ten teams, nine tenths into the list.
-    const deepCursor = Buffer.from("team-9/").toString("base64url");
+    // A cursor is the last name seen, and must be a prompt name: "team-9" sorts just before the last of ten teams'
+    // prompts, so the page starts nine tenths into the list.
+    const deepCursor = Buffer.from("team-9").toString("base64url");
     const calls = {
       firstPage: `${base}/prompts?limit=50`,
       deepPage: `${base}/prompts?limit=50&cursor=${deepCursor}`,

@@ -6,12 +6,9 @@
 // Run after `npm run build`. Knobs: BENCH_REQUESTS, BENCH_SENDERS, BENCH_SPANS_PER_REQUEST.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { pino } from "pino";
-import { createApp } from "../dist/src/app.js";
 import { openDatabase } from "../dist/src/db/client.js";
-import { createInvalidationBus } from "../dist/src/db/invalidation.js";
 import { ExportTraceServiceRequest } from "../dist/src/traces/otlp-proto.js";
-import { withFreshPostgres } from "./lib.mjs";
+import { fmt, startRegistryInProcess, withFreshPostgres } from "./lib.mjs";
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
@@ -19,8 +16,6 @@ const SENDERS = Number(process.env.BENCH_SENDERS ?? 4);
 const SPANS = Number(process.env.BENCH_SPANS_PER_REQUEST ?? 512);
 const WARMUP_REQUESTS = 8;
 const PROMPT = "bench/support";
-const logger = pino({ level: "silent" });
-const fmt = (n) => Math.round(n).toLocaleString("en-US");
 
 // One realistic LLM span: OpenInference keys as our client sets them, plus a little input/output text.
 function spanSpec(traceId, i, t0) {
@@ -96,34 +91,14 @@ async function runSenders(total, sendOne) {
 }
 
 async function startService(database) {
-  await database.migrate();
-  const bus = await createInvalidationBus(database, logger);
-  const { app, auth } = createApp({
-    config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 1000 },
-    database,
-    bus,
-    logger,
-  });
-  const adminKey = `pr_bench_${randomBytes(16).toString("hex")}`;
-  await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger });
-  const server = app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const base = `http://127.0.0.1:${server.address().port}`;
-  const publish = await fetch(`${base}/api/v1/prompts/${encodeURIComponent(PROMPT)}/versions`, {
+  const service = await startRegistryInProcess(database);
+  const publish = await fetch(`${service.base}/prompts/${encodeURIComponent(PROMPT)}/versions`, {
     method: "POST",
-    headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+    headers: service.headers,
     body: JSON.stringify({ template: "Answer {{question}}", labels: ["production"] }),
   });
   if (publish.status !== 201) throw new Error(`publish failed: ${publish.status} ${await publish.text()}`);
-  return {
-    base,
-    adminKey,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await bus.close();
-    },
-  };
+  return service;
 }
 
 async function benchService(database) {
@@ -131,7 +106,7 @@ async function benchService(database) {
   try {
     const headers = { Authorization: `Bearer ${service.adminKey}`, "Content-Type": "application/x-protobuf" };
     const post = async (body) => {
-      const res = await fetch(`${service.base}/v1/traces`, { method: "POST", headers, body });
+      const res = await fetch(`${service.origin}/v1/traces`, { method: "POST", headers, body });
       const answer = Buffer.from(await res.arrayBuffer());
       // A full success is 200 with an empty response; anything else (partial_success, 503) would skew the count.
       if (res.status !== 200 || answer.length !== 0)

@@ -1,12 +1,23 @@
-// Shared bench helpers: servers run in child processes so the load generator never shares their event loop.
+// Shared bench helpers: the registry in a child process (so the load generator never shares its event loop) or in
+// this one (when the bench also works on its database), load generation and figures.
 import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import pg from "pg";
+import { pino } from "pino";
+import { createApp } from "../dist/src/app.js";
+import { createInvalidationBus } from "../dist/src/db/invalidation.js";
 
-/** Forks a server script that sends `{ port }` over IPC once it listens. */
+/**
+ * Forks a server script that sends `{ port }` over IPC once it listens. It inherits this process's environment with
+ * `env` over it; a variable `env` sets to undefined is removed (the runner sets BENCH_DATABASE_URL for every bench).
+ */
 export async function startChild(script, env = {}) {
-  const child = fork(script, [], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const childEnv = { ...process.env, ...env };
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete childEnv[name];
+  const child = fork(script, [], { env: childEnv, stdio: ["ignore", "ignore", "inherit", "ipc"] });
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start in 60 s`)), 60_000);
     child.once("message", (m) => {
@@ -21,6 +32,62 @@ export async function startChild(script, env = {}) {
       const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
       await exited;
+    },
+  };
+}
+
+const newAdminKey = () => `pr_bench_${randomBytes(16).toString("hex")}`;
+const jsonHeaders = (adminKey) => ({ Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" });
+
+/**
+ * The real service as `promptreg serve` runs it (servers/registry.mjs), in a child process, with a new admin key, on
+ * the embedded database or on `databaseUrl`: its API's URL (`base`), the headers of a JSON request as the admin,
+ * and `stop`.
+ */
+export async function startRegistry({ databaseUrl } = {}) {
+  const adminKey = newAdminKey();
+  const child = await startChild(fileURLToPath(new URL("./servers/registry.mjs", import.meta.url)), {
+    BENCH_ADMIN_KEY: adminKey,
+    // Without databaseUrl, the embedded database, even when the runner has set one for the benches that use it.
+    BENCH_DATABASE_URL: databaseUrl,
+  });
+  return {
+    base: `http://127.0.0.1:${child.port}/api/v1`,
+    adminKey,
+    headers: jsonHeaders(adminKey),
+    stop: child.stop,
+  };
+}
+
+/**
+ * The app in this process on `database` (migrated here; closing it is the caller's), with a new admin key and
+ * silent logs; `consoleDir` serves a built console. Its `origin`, its API's URL (`base`), the headers of a JSON
+ * request as the admin, and `stop`.
+ */
+export async function startRegistryInProcess(database, { consoleDir } = {}) {
+  const logger = pino({ level: "silent" });
+  await database.migrate();
+  const bus = await createInvalidationBus(database, logger);
+  const { app, auth } = createApp({
+    config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 1000, ...(consoleDir ? { consoleDir } : {}) },
+    database,
+    bus,
+    logger,
+  });
+  const adminKey = newAdminKey();
+  await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    base: `${origin}/api/v1`,
+    adminKey,
+    headers: jsonHeaders(adminKey),
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await bus.close();
     },
   };
 }

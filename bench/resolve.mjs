@@ -1,7 +1,7 @@
 // Resolve-by-label throughput vs a bare Express 5 route returning a constant JSON body of the same size.
 // Target: ratio >= 0.7. Rounds alternate between the servers; the median of each is reported.
 import { randomBytes } from "node:crypto";
-import { fmt, measure, median, startChild, startChild as start, withFreshPostgres } from "./lib.mjs";
+import { fmt, measure, median, startChild, startRegistry, withFreshPostgres } from "./lib.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -9,13 +9,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const here = new URL(".", import.meta.url).pathname;
 
 export async function benchResolve({ databaseUrl } = {}) {
-  const adminKey = `pr_bench_${randomBytes(16).toString("hex")}`;
-  const registry = await startChild(`${here}servers/registry.mjs`, {
-    BENCH_ADMIN_KEY: adminKey,
-    ...(databaseUrl ? { BENCH_DATABASE_URL: databaseUrl } : {}),
-  });
-  const base = `http://127.0.0.1:${registry.port}/api/v1`;
-  const headers = { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" };
+  const registry = await startRegistry({ databaseUrl });
+  const { base, headers } = registry;
   const name = `bench/resolve-${randomBytes(3).toString("hex")}`;
   const template =
     "You are a support agent for {{company}}. Answer the customer's question in a friendly, concise way.\n" +
@@ -29,8 +24,8 @@ export async function benchResolve({ databaseUrl } = {}) {
   const url = `${base}/prompts/${encodeURIComponent(name)}/resolve?ref=production`;
   const body = await (await fetch(url, { headers })).text();
 
-  const bareString = await start(`${here}servers/bare-express.mjs`, { BENCH_BODY: body, BENCH_MODE: "string" });
-  const bareJson = await start(`${here}servers/bare-express.mjs`, { BENCH_BODY: body, BENCH_MODE: "json" });
+  const bareString = await startChild(`${here}servers/bare-express.mjs`, { BENCH_BODY: body, BENCH_MODE: "string" });
+  const bareJson = await startChild(`${here}servers/bare-express.mjs`, { BENCH_BODY: body, BENCH_MODE: "json" });
   const opts = { connections: CONNECTIONS, duration: DURATION };
   const ours = [];
   const refString = [];

@@ -3,35 +3,23 @@
 // three hours before production moved to 2.0.0, and 2,000 of 2.0.0 failing 9% in the three hours after. One server
 // (the real app, in this process so the ledger's move can be dated into the data's past) and one browser for the
 // file; the tests run in order, as an on-call engineer's session would. Set SCREENSHOT_DIR to keep the PNGs.
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import AxeBuilder from "@axe-core/playwright";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildConsole,
+  hasChromium,
+  launchChromium,
+  recordCspViolations,
+  seriousViolations,
+  shot,
+  shotOnFailure,
+} from "./helpers/browser.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
-
-function findChromium(): string | undefined {
-  if (process.env.CHROMIUM_PATH) return existsSync(process.env.CHROMIUM_PATH) ? process.env.CHROMIUM_PATH : undefined;
-  for (const candidate of ["/usr/bin/chromium", "/usr/bin/chromium-browser"])
-    if (existsSync(candidate)) return candidate;
-  const which = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" });
-  return which.status === 0 ? which.stdout.trim() || undefined : undefined;
-}
-
-const chromiumPath = findChromium();
-if (!chromiumPath)
-  console.warn(
-    "console observe browser tests skipped: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)",
-  );
-const screenshotDir = process.env.SCREENSHOT_DIR ? path.resolve(process.env.SCREENSHOT_DIR) : undefined;
 
 const NAME = "support/triage";
 const ENC = encodeURIComponent(NAME);
@@ -158,37 +146,14 @@ async function apiJson(p: string, init: RequestInit = {}): Promise<{ status: num
   return { status: res.status, body: await res.json() };
 }
 
-async function shot(p: Page, name: string, clipHeight?: number): Promise<void> {
-  if (!screenshotDir) return;
-  const clip = clipHeight ? { x: 0, y: 0, width: p.viewportSize()!.width, height: clipHeight } : undefined;
-  await p.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true, ...(clip ? { clip } : {}) });
-}
-
-async function seriousViolations(p: Page): Promise<string[]> {
-  const result = await new AxeBuilder({ page: p }).analyze();
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
-
 // As the page prints them (web/src/observe/format.ts).
 const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
 const pts = (d: number) => `${d > 0 ? "+" : ""}${(d * 100).toFixed(2)} pts`;
 
-describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () => {
+describe.skipIf(!hasChromium("console observe browser tests"))("compare, over time and traces in Chromium", () => {
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), "promptreg-observe-"));
-    if (screenshotDir) await mkdir(screenshotDir, { recursive: true });
-    const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
-    const built = spawnSync(
-      process.execPath,
-      [vite, "build", "web", "--outDir", path.join(tmp, "console"), "--emptyOutDir", "--logLevel", "warn"],
-      {
-        cwd: root,
-        encoding: "utf8",
-      },
-    );
-    if (built.status !== 0) throw new Error(`vite build failed:\n${built.stdout}\n${built.stderr}`);
+    buildConsole(path.join(tmp, "console"));
 
     h = await createHarness({ consoleDir: path.join(tmp, "console") });
     server = h.app.listen(0, "127.0.0.1");
@@ -227,23 +192,10 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
       expect(((await res.json()) as { partialSuccess?: object }).partialSuccess ?? {}).toEqual({});
     }
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1360, height: 900 } });
     page = await context.newPage();
-    page.on("console", (msg) => {
-      if (/Content[- ]Security[- ]Policy/i.test(msg.text())) cspViolations.push(msg.text());
-    });
+    recordCspViolations(page, cspViolations);
     await page.goto("/sign-in");
     await page.getByLabel("API key").fill(h.adminKey);
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -258,8 +210,7 @@ describe.skipIf(!chromiumPath)("compare, over time and traces in Chromium", () =
   });
 
   afterEach(async ({ task }) => {
-    if (task.result?.state === "fail" && page)
-      await shot(page, `observe-failed-${task.name.slice(0, 40).replace(/\W+/g, "-")}`);
+    await shotOnFailure(page, "observe-failed-", task);
   });
 
   it("shows the verdict first, worse, with both rates and intervals exactly as the API gives them", async () => {

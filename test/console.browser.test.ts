@@ -1,34 +1,28 @@
 // The web console in a real browser (Debian's Chromium driven by playwright-core) against the real server, started
 // as `promptreg serve` is, on a real database. One browser and one server for the whole file; the tests run in
 // order and build on each other, as a person's session would. Set SCREENSHOT_DIR to keep a PNG of every page.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import AxeBuilder from "@axe-core/playwright";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildConsole,
+  hasChromium,
+  launchChromium,
+  recordCspViolations,
+  seriousViolations,
+  shot,
+  shotOnFailure,
+} from "./helpers/browser.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/harness.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-function findChromium(): string | undefined {
-  if (process.env.CHROMIUM_PATH) return existsSync(process.env.CHROMIUM_PATH) ? process.env.CHROMIUM_PATH : undefined;
-  for (const candidate of ["/usr/bin/chromium", "/usr/bin/chromium-browser"])
-    if (existsSync(candidate)) return candidate;
-  const which = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" });
-  return which.status === 0 ? which.stdout.trim() || undefined : undefined;
-}
-
-const chromiumPath = findChromium();
-if (!chromiumPath)
-  console.warn("console browser tests skipped: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)");
-
-const screenshotDir = process.env.SCREENSHOT_DIR ? path.resolve(process.env.SCREENSHOT_DIR) : undefined;
 const ADMIN_KEY = `pr_browser_admin_${randomBytes(16).toString("hex")}`;
 
 let tmp: string;
@@ -39,17 +33,6 @@ let browser: Browser;
 let admin: BrowserContext;
 let page: Page;
 const cspViolations: string[] = [];
-
-/** Builds the console into a temporary folder, so the test always runs the current sources. */
-function buildConsole(outDir: string): void {
-  const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
-  const r = spawnSync(
-    process.execPath,
-    [vite, "build", "web", "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"],
-    { cwd: root, encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`vite build failed:\n${r.stdout}\n${r.stderr}`);
-}
 
 /** Starts `promptreg serve` on a free port and resolves with the console URL it prints. */
 function startServer(env: NodeJS.ProcessEnv): Promise<string> {
@@ -74,21 +57,11 @@ function startServer(env: NodeJS.ProcessEnv): Promise<string> {
 async function newContext(): Promise<BrowserContext> {
   const context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1280, height: 860 } });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: baseUrl });
-  context.on("page", watch);
+  context.on("page", (p) => recordCspViolations(p, cspViolations));
   return context;
 }
 
-function watch(p: Page): void {
-  p.on("console", (msg) => {
-    if (/Content[- ]Security[- ]Policy/i.test(msg.text())) cspViolations.push(msg.text());
-  });
-}
-
 const newPage = (context: BrowserContext): Promise<Page> => context.newPage();
-
-async function shot(p: Page, name: string): Promise<void> {
-  if (screenshotDir) await p.screenshot({ path: path.join(screenshotDir, `${name}.png`), fullPage: true });
-}
 
 async function signIn(p: Page, key: string): Promise<void> {
   await p.goto("/");
@@ -111,18 +84,9 @@ async function typeInEditor(p: Page, label: string, text: string): Promise<void>
   await p.keyboard.type(text);
 }
 
-/** Serious and critical axe findings, one line each, so a failure says what to fix. */
-async function seriousViolations(p: Page): Promise<string[]> {
-  const result = await new AxeBuilder({ page: p }).analyze();
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
-
-describe.skipIf(!chromiumPath)("web console in Chromium", () => {
+describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium", () => {
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), "promptreg-browser-"));
-    if (screenshotDir) await mkdir(screenshotDir, { recursive: true });
     buildConsole(path.join(tmp, "console"));
     testDb = await createTestDatabase();
     baseUrl = await startServer({
@@ -135,18 +99,7 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
       DATABASE_URL: testDb.url ?? "",
       LOG_LEVEL: "warn",
     });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium();
     admin = await newContext();
     page = await newPage(admin);
   }, 240_000);
@@ -163,8 +116,7 @@ describe.skipIf(!chromiumPath)("web console in Chromium", () => {
   });
 
   afterEach(async ({ task }) => {
-    // A picture of the page as it was when a test failed, next to the other screenshots.
-    if (task.result?.state === "fail") await shot(page, `failed-${task.name.slice(0, 40).replace(/\W+/g, "-")}`);
+    await shotOnFailure(page, "failed-", task);
   });
 
   it("keeps the first load under 250 KB of gzipped JavaScript", async () => {

@@ -1,11 +1,11 @@
 // The embedded data folder's lock, in-process: who may take it, when a left-over lock is stale, and that takers
 // racing for one stale lock cannot both win. (test/server.test.ts covers it with real `serve` processes.)
 import { spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataDirLockedError, LOCK_FILE, lockDataDir, removeStaleLock, type LockRecord } from "../src/db/data-lock.js";
 
@@ -92,26 +92,22 @@ describe("data folder lock", () => {
   it.runIf(existsSync("/proc/self/stat"))(
     "takes over the lock of a process killed but not reaped yet (a zombie)",
     async () => {
-      // `sh` starts the owner in the background and becomes `sleep`, which never reaps it: once killed, the owner stays
-      // a zombie, which signal 0 still reaches.
-      const parent = spawn("sh", ["-c", "sleep 600 & echo $!; exec sleep 601"], {
+      // `sh` starts the owner in the background, then becomes a Node process that never reaps it: once killed, the
+      // owner stays a zombie, which signal 0 still reaches. That parent says when it runs (so `sh`, which would reap
+      // the killed child itself, is gone) and when its child changed state (SIGCHLD comes once the child is a zombie).
+      const parentScript =
+        'process.on("SIGCHLD", () => process.stdout.write("child\\n")); process.stdout.write("ready\\n"); setInterval(() => {}, 1e9);';
+      const parent = spawn("sh", ["-c", 'sleep 600 & echo $!; exec "$0" -e "$1"', process.execPath, parentScript], {
         stdio: ["ignore", "pipe", "ignore"],
       });
       try {
-        const [line] = (await once(parent.stdout, "data")) as [Buffer];
-        const pid = Number(line.toString().trim());
+        const lines = createInterface({ input: parent.stdout })[Symbol.asyncIterator]();
+        const pid = Number((await lines.next()).value);
         const start = procStart(pid);
-        // Until `sh` has become `sleep`, it would reap the killed child itself (and leave no zombie): wait for the exec.
-        for (let i = 0; readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim() !== "sleep"; i++) {
-          if (i > 100_000) throw new Error(`sh (pid ${parent.pid}) did not exec sleep`);
-          await new Promise(setImmediate);
-        }
+        expect((await lines.next()).value).toBe("ready");
         process.kill(pid, "SIGKILL");
-        // Death is asynchronous: wait for the kernel to say so (a state change, not a delay).
-        for (let i = 0; procFields(pid)[0] !== "Z"; i++) {
-          if (i > 100_000) throw new Error(`pid ${pid} did not become a zombie`);
-          await new Promise(setImmediate);
-        }
+        expect((await lines.next()).value).toBe("child");
+        expect(procFields(pid)[0]).toBe("Z");
         const dir = folder();
         await plant(dir, { pid, processStart: start });
         const lock = await lockDataDir(dir, { command: "promptreg serve" });

@@ -1,9 +1,8 @@
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
+import { capturingLogger } from "./helpers/logs.js";
 
 let h: Harness;
 beforeAll(async () => {
@@ -104,14 +103,7 @@ describe("http edges", () => {
 
 describe("request logs", () => {
   it("log one JSON line per request with its id: writes at info, failures at warn, successful reads at debug", async () => {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    });
-    const logger = pino({ level: "info" }, sink);
+    const { logger, lines, logged } = capturingLogger();
     const { app } = createApp({
       config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 10 },
       database: h.database,
@@ -129,7 +121,7 @@ describe("request logs", () => {
       .set("Authorization", key)
       .set("X-Request-Id", "r-1");
     await request(app).get("/api/v1/prompts/missing").set("Authorization", key).set("X-Request-Id", "e-1");
-    await new Promise((r) => setImmediate(r));
+    await logged((l) => l.msg === "request", 2);
     const requests = lines.filter((l) => l.msg === "request");
     expect(requests).toEqual([
       expect.objectContaining({

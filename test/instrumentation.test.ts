@@ -1,13 +1,8 @@
 // What @arizeai/openinference-instrumentation-openai 4.2.7 really sends, through the real `openai` client against a
 // local stand-in for the OpenAI API that answers as OpenAI does (a dated model name, cached and reasoning tokens,
 // a final usage chunk on streams), linked by our client, exported by the official exporter, compared by the registry.
-import { once } from "node:events";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { context, propagation, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { OpenAIInstrumentation } from "@arizeai/openinference-instrumentation-openai";
 import {
   LLM_MODEL_NAME,
   LLM_TOKEN_COUNT_COMPLETION_DETAILS_REASONING,
@@ -16,9 +11,10 @@ import {
   OpenInferenceSpanKind,
   SemanticConventions,
 } from "@arizeai/openinference-semantic-conventions";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createPromptSpanProcessor, withPrompt, type PromptLink } from "@promptreg/client";
+import { startTracedOpenAI, type TracedOpenAI } from "./helpers/fake-openai.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { startReceiver, type Receiver } from "./helpers/sdk.js";
 
@@ -40,84 +36,19 @@ const USAGE = {
 let h: Harness;
 let admin: Client;
 let receiver: Receiver;
-let fake: Server;
+let traced: TracedOpenAI;
 let openai: OpenAI;
 const exported = new InMemorySpanExporter();
-let provider: NodeTracerProvider;
-const instrumentation = new OpenAIInstrumentation();
-
-/** Answers like the OpenAI API: a message ending "status:500" gets a 500, anything else a completion. */
-function startFakeOpenAI(): Server {
-  return createServer((req, res) => {
-    let raw = "";
-    req.on("data", (d: Buffer) => (raw += d.toString()));
-    req.on("end", () => {
-      const body = JSON.parse(raw) as { stream?: boolean; messages?: { content: string }[]; input?: unknown };
-      if (req.url === "/v1/embeddings") {
-        res.writeHead(200, { "content-type": "application/json" }).end(
-          JSON.stringify({
-            object: "list",
-            model: "text-embedding-3-small",
-            data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2] }],
-            usage: { prompt_tokens: 8, total_tokens: 8 },
-          }),
-        );
-        return;
-      }
-      if (body.messages?.at(-1)?.content.endsWith("status:500")) {
-        res
-          .writeHead(500, { "content-type": "application/json" })
-          .end(JSON.stringify({ error: { message: "fake 500", type: "server_error" } }));
-        return;
-      }
-      const base = { id: "chatcmpl-1", created: 1_700_000_000, model: RESPONSE_MODEL, system_fingerprint: "fp_1" };
-      if (!body.stream) {
-        res.writeHead(200, { "content-type": "application/json" }).end(
-          JSON.stringify({
-            ...base,
-            object: "chat.completion",
-            choices: [
-              {
-                index: 0,
-                message: { role: "assistant", content: "hello", refusal: null },
-                finish_reason: "stop",
-                logprobs: null,
-              },
-            ],
-            usage: USAGE,
-          }),
-        );
-        return;
-      }
-      // With stream_options.include_usage, the usage comes in a last chunk without choices.
-      const chunk = (choices: unknown[], usage: unknown = null) =>
-        `data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices, usage })}\n\n`;
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.write(chunk([{ index: 0, delta: { role: "assistant", content: "hel" }, finish_reason: null }]));
-      res.write(chunk([{ index: 0, delta: { content: "lo" }, finish_reason: "stop" }]));
-      res.write(chunk([], USAGE));
-      res.end("data: [DONE]\n\n");
-    });
-  });
-}
 
 beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
   receiver = await startReceiver(h);
-  fake = startFakeOpenAI().listen(0, "127.0.0.1");
-  await once(fake, "listening");
-  provider = new NodeTracerProvider({
+  const provider = new NodeTracerProvider({
     spanProcessors: [createPromptSpanProcessor(), new SimpleSpanProcessor(exported)],
   });
-  provider.register();
-  instrumentation.setTracerProvider(provider);
-  instrumentation.manuallyInstrument(OpenAI);
-  openai = new OpenAI({
-    apiKey: "test-key",
-    baseURL: `http://127.0.0.1:${(fake.address() as AddressInfo).port}/v1`,
-    maxRetries: 0,
-  });
+  traced = await startTracedOpenAI(provider, { model: RESPONSE_MODEL, usage: USAGE });
+  openai = traced.openai;
   for (const version of ["1.0.0", "1.1.0"])
     expect(
       (await admin.post(`/api/v1/prompts/${NAME}/versions`, { template: `Answer ${version}: {{q}}`, version })).status,
@@ -125,12 +56,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  instrumentation.disable();
-  await provider?.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
-  await new Promise((resolve) => fake?.close(resolve));
+  await traced?.close();
   await receiver?.close();
   await h?.close();
 });

@@ -2,16 +2,16 @@
 // authentication and before the body is read) with 503 and Retry-After, reads keep being answered meanwhile, and
 // the refusals are counted in the log at warn instead of one error line each. No timing: held requests and events.
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
-import { Writable } from "node:stream";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import net from "node:net";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../src/app.js";
 import { INGEST_DEFAULTS } from "../src/config.js";
 import { createShedLog } from "../src/http/shed-log.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
-import { newTraceId, otlpJson } from "./helpers/otlp.js";
+import { capturingLogger } from "./helpers/logs.js";
+import { serve } from "./helpers/listen.js";
+import { heldOtlpRequest, newTraceId, otlpJson } from "./helpers/otlp.js";
 
 let h: Harness;
 let writerKey: string;
@@ -25,32 +25,6 @@ beforeAll(async () => {
   expect(publish.status).toBe(201);
 });
 afterAll(() => h?.close());
-
-/** A logger whose JSON lines land in `lines`. */
-function capturingLogger() {
-  const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  return { logger: pino({ level: "info" }, sink), lines };
-}
-
-async function listen(app: http.RequestListener) {
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(r);
-      }),
-  };
-}
 
 /** The status line and headers of the answer read from a raw socket, once the server closes it. */
 function answerOf(socket: net.Socket): Promise<{ status: number; headers: string }> {
@@ -70,14 +44,14 @@ const countSpans = async (traceIds: string[]) => h.database.prisma.span.count({ 
 
 describe("a flood of OTLP requests", () => {
   it(`on the default limits of this database, beyond in-flight + queued gets 503 at once, before any is processed`, async () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines, logged } = capturingLogger();
     const { app } = createApp({
       config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100 },
       database: h.database,
       bus: h.bus,
       logger,
     });
-    const { server, port, close } = await listen(app);
+    const { server, port, close } = await serve(app);
     try {
       const { maxInFlight, maxQueued } = INGEST_DEFAULTS[h.database.kind];
       const extra = 3;
@@ -98,7 +72,6 @@ describe("a flood of OTLP requests", () => {
         ),
       );
       await accepted;
-      await nextTurn();
       const traceIds = sockets.map(() => newTraceId());
       const answers = sockets.map(answerOf);
       sockets.forEach((socket, i) => {
@@ -115,7 +88,7 @@ describe("a flood of OTLP requests", () => {
       for (const r of refused) expect(r.headers).toContain("retry-after: 1");
       expect(await countSpans(traceIds)).toBe(maxInFlight + maxQueued);
       // Counted at warn, not an error line per refusal.
-      await nextTurn();
+      await logged((l) => l.msg === "request" && l.status === 200, maxInFlight + maxQueued);
       expect(lines.filter((l) => l.level >= 50)).toEqual([]);
       expect(lines.filter((l) => l.level === 40)).toEqual([
         expect.objectContaining({ shed: 1, msg: "the trace receiver is saturated: refusing requests with 503" }),
@@ -133,36 +106,12 @@ describe("a flood of OTLP requests", () => {
       bus: h.bus,
       logger: pino({ level: "silent" }),
     });
-    const { server, port, close } = await listen(app);
+    const { server, port, close } = await serve(app);
     try {
       const traceId = newTraceId();
-      const body = Buffer.from(otlpJson([{ traceId }]));
       // The handler subscribing to the body's data means it holds the only slot; its body is then kept unfinished.
-      const holding = new Promise<void>((resolve) =>
-        server.once("request", (req: http.IncomingMessage) =>
-          req.on("newListener", (event) => event === "data" && resolve()),
-        ),
-      );
-      const held = http.request({
-        port,
-        host: "127.0.0.1",
-        method: "POST",
-        path: "/v1/traces",
-        headers: {
-          Authorization: `Bearer ${writerKey}`,
-          "Content-Type": "application/json",
-          "Content-Length": body.length,
-        },
-      });
-      const heldStatus = new Promise<number>((resolve, reject) => {
-        held.on("response", (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        });
-        held.on("error", reject);
-      });
-      held.write(body.subarray(0, 10));
-      await holding;
+      const held = heldOtlpRequest(server, writerKey, Buffer.from(otlpJson([{ traceId }])));
+      await held.holding;
 
       // Headers only, with a key that does not exist: the answer comes before the body is sent, and it is the 503,
       // not a 401, so a saturated receiver does no key lookup either.
@@ -201,8 +150,8 @@ describe("a flood of OTLP requests", () => {
       );
       expect(resolved).toBe(200);
 
-      held.end(body.subarray(10));
-      expect(await heldStatus).toBe(200);
+      held.finish();
+      expect(await held.status).toBe(200);
       expect(await countSpans([traceId])).toBe(1);
     } finally {
       await close();
@@ -218,7 +167,7 @@ describe("a request that gives up while queued", () => {
       bus: h.bus,
       logger: pino({ level: "silent" }),
     });
-    const { server, port, close } = await listen(app);
+    const { server, port, close } = await serve(app);
     try {
       const post = (traceId: string) => {
         const body = otlpJson([{ traceId }]);

@@ -1,22 +1,16 @@
 // Hostile field values through the OTLP receiver: every value is checked or normalised before the database sees it,
 // one bad span is rejected through partial_success while the rest of its batch is stored, and a database error the
 // data caused is never answered as retryable.
-import type http from "node:http";
-import type { AddressInfo } from "node:net";
 import { ROOT_CONTEXT, type SpanStatusCode, trace, type SpanKind } from "@opentelemetry/api";
 import { OTLPTraceExporter as HttpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  type ReadableSpan,
-} from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dbErrorKind } from "../src/db/errors.js";
 import { clipText, spanKindOf, statusCodeOf } from "../src/traces/span-checks.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
+import { serve, type Listener } from "./helpers/listen.js";
 import {
   decodeProtobufResponse,
   newSpanId,
@@ -25,28 +19,27 @@ import {
   otlpJson,
   otlpProtobuf,
   wire,
+  CONTENT_TYPE,
+  type Encoding,
   type SpanSpec,
 } from "./helpers/otlp.js";
+import { exportSpans } from "./helpers/sdk.js";
 
 let h: Harness;
 let writerKey: string;
-let server: http.Server;
+let receiver: Listener;
 let endpoint: string;
 
 beforeAll(async () => {
   h = await createHarness();
   writerKey = await h.newKey("write");
-  server = h.app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  receiver = await serve(h.app);
+  endpoint = `${receiver.url}/v1/traces`;
 });
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await receiver?.close();
   await h?.close();
 });
-
-type Encoding = "json" | "protobuf";
-const CONTENT_TYPE = { json: "application/json", protobuf: "application/x-protobuf" } as const;
 
 interface Answer {
   status: number;
@@ -392,9 +385,6 @@ describe("span values checked before the database sees them", () => {
     }
   });
 });
-
-const exportSpans = (exporter: { export: ProtobufExporter["export"] }, spans: ReadableSpan[]) =>
-  new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(spans, resolve));
 
 describe("database errors the data causes", () => {
   // A real refusal the checks above cannot foresee: a trigger raising the SQLSTATE named in the span's name.

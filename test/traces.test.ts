@@ -1,5 +1,3 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter as HttpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -16,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
 import { createLimiter } from "../src/traces/limiter.js";
 import { createHarness, enc, silentLogger, type Client, type Harness } from "./helpers/harness.js";
+import { serve, type Listener } from "./helpers/listen.js";
 import {
   decodeProtobufResponse,
   newSpanId,
@@ -24,14 +23,18 @@ import {
   otlpJson,
   otlpProtobuf,
   wire,
+  CONTENT_TYPE,
+  type Encoding,
+  heldOtlpRequest,
   type SpanSpec,
 } from "./helpers/otlp.js";
+import { exportSpans } from "./helpers/sdk.js";
 
 let h: Harness;
 let writer: Client;
 let writerKey: string;
 let readerKey: string;
-let server: http.Server;
+let receiver: Listener;
 let endpoint: string;
 
 beforeAll(async () => {
@@ -39,9 +42,8 @@ beforeAll(async () => {
   writerKey = await h.newKey("write");
   readerKey = await h.newKey("read");
   writer = h.as(writerKey);
-  server = h.app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  receiver = await serve(h.app);
+  endpoint = `${receiver.url}/v1/traces`;
   for (const [name, templates] of Object.entries({
     "support/triage": ["Hi {{a}}", "Hello {{a}}"],
     summarize: ["Sum {{t}}"],
@@ -52,12 +54,9 @@ beforeAll(async () => {
     }
 });
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await receiver?.close();
   await h?.close();
 });
-
-type Encoding = "json" | "protobuf";
-const CONTENT_TYPE = { json: "application/json", protobuf: "application/x-protobuf" } as const;
 
 interface RawResponse {
   status: number;
@@ -80,16 +79,6 @@ async function postOtlp(
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
 
-async function listen(app: Harness["app"]): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
-  const s = app.listen(0, "127.0.0.1");
-  await new Promise((resolve) => s.once("listening", resolve));
-  return {
-    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/v1/traces`,
-    server: s,
-    close: () => new Promise<void>((resolve) => s.close(() => resolve())),
-  };
-}
-
 const appWith = (config: Partial<Parameters<typeof createApp>[0]["config"]>) =>
   createApp({
     config: { bodyLimitBytes: 1024 * 1024, resolveCacheSize: 10, ...config },
@@ -97,6 +86,12 @@ const appWith = (config: Partial<Parameters<typeof createApp>[0]["config"]>) =>
     bus: h.bus,
     logger: silentLogger,
   }).app;
+
+/** A receiver with its own limits, on its own server. */
+async function receiverWith(config: Partial<Parameters<typeof createApp>[0]["config"]>) {
+  const served = await serve(appWith(config));
+  return { ...served, url: `${served.url}/v1/traces` };
+}
 
 const send = (spans: SpanSpec[], encoding: Encoding = "json", key?: string) =>
   postOtlp(encoding === "json" ? otlpJson(spans) : otlpProtobuf(spans), CONTENT_TYPE[encoding], { key });
@@ -143,9 +138,6 @@ function agentSpans(count: number, prompt = { name: "support/triage", version: "
   }
   return memory.getFinishedSpans();
 }
-
-const exportSpans = (exporter: { export: ProtobufExporter["export"] }, spans: ReadableSpan[]) =>
-  new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(spans, resolve));
 
 const traceIdsOf = (spans: ReadableSpan[]) => [...new Set(spans.map((s) => s.spanContext().traceId))];
 
@@ -538,7 +530,7 @@ describe("OTLP/HTTP errors", () => {
   });
 
   it("refuses a body over the limit after decompression with 413 (a gzip bomb), storing nothing", async () => {
-    const small = await listen(appWith({ otlpMaxBytes: 4096 }));
+    const small = await receiverWith({ otlpMaxBytes: 4096 });
     try {
       const traceId = newTraceId();
       const padded = otlpJson([{ traceId, attributes: { pad: "x".repeat(1_000_000) } }]);
@@ -605,7 +597,7 @@ describe("OTLP/HTTP errors", () => {
   });
 
   it("refuses work beyond the in-flight limit with 503 and Retry-After, storing nothing", async () => {
-    const closed = await listen(appWith({ ingestMaxInFlight: 0, ingestMaxQueued: 0 }));
+    const closed = await receiverWith({ ingestMaxInFlight: 0, ingestMaxQueued: 0 });
     try {
       const traceId = newTraceId();
       const res = await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: closed.url });
@@ -619,48 +611,17 @@ describe("OTLP/HTTP errors", () => {
   });
 
   it("with one slot and no queue, a second request is refused while the first is still sending", async () => {
-    const one = await listen(appWith({ ingestMaxInFlight: 1, ingestMaxQueued: 0 }));
+    const one = await receiverWith({ ingestMaxInFlight: 1, ingestMaxQueued: 0 });
     try {
-      const port = (one.server.address() as AddressInfo).port;
       const traceId = newTraceId();
-      const body = Buffer.from(otlpJson([{ traceId }]));
-      const slow = http.request({
-        port,
-        host: "127.0.0.1",
-        method: "POST",
-        path: "/v1/traces",
-        headers: {
-          Authorization: `Bearer ${writerKey}`,
-          "Content-Type": CONTENT_TYPE.json,
-          "Content-Length": body.length,
-        },
-      });
-      const slowDone = new Promise<number>((resolve, reject) => {
-        slow.on("response", (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        });
-        slow.on("error", reject);
-      });
       // Once the handler listens for body data it has passed the limiter, i.e. it holds the only slot.
-      const reading = new Promise<void>((resolve) =>
-        one.server.once("request", (req: http.IncomingMessage) => {
-          if (req.listenerCount("data") > 0) return resolve();
-          const onListener = (event: string | symbol) => {
-            if (event !== "data") return;
-            req.off("newListener", onListener);
-            resolve();
-          };
-          req.on("newListener", onListener);
-        }),
-      );
-      slow.write(body.subarray(0, 10));
-      await reading;
+      const slow = heldOtlpRequest(one.server, writerKey, Buffer.from(otlpJson([{ traceId }])));
+      await slow.holding;
       const second = await postOtlp(otlpJson([{ traceId: newTraceId() }]), CONTENT_TYPE.json, { url: one.url });
       expect(second.status).toBe(503);
       expect(second.headers.get("retry-after")).toBe("1");
-      slow.end(body.subarray(10));
-      expect(await slowDone).toBe(200);
+      slow.finish();
+      expect(await slow.status).toBe(200);
       expect(await countSpans([traceId])).toBe(1);
     } finally {
       await one.close();

@@ -1,19 +1,14 @@
 // The client's root entry in a real browser: bundled for the browser by esbuild (which refuses a Node built-in), loaded
 // in headless Chromium from the registry's own origin (no CORS needed), fetching and rendering prompts from the real
 // registry. Runs where a Chromium is installed (Debian: apt-get install chromium).
-import { existsSync } from "node:fs";
-import { once } from "node:events";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { build, type Metafile } from "esbuild";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hasChromium, launchChromium } from "../../test/helpers/browser.js";
 import { createHarness, enc, type Harness } from "../../test/helpers/harness.js";
-
-const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((file) => existsSync(file));
-if (!CHROMIUM)
-  console.log("browser.test.ts skipped: no Chromium at /usr/bin/chromium to run the client's browser bundle in");
+import { listen, type Listener } from "../../test/helpers/listen.js";
 
 const ROOT_ENTRY = path.resolve(import.meta.dirname, "../src/index.ts");
 const PAGE = "/browser-test/";
@@ -61,9 +56,9 @@ try {
 </script>`;
 }
 
-describe.skipIf(!CHROMIUM)("the client in a browser", () => {
+describe.skipIf(!hasChromium("the client's browser test"))("the client in a browser", () => {
   let harness: Harness;
-  let server: http.Server;
+  let server: Listener;
   let origin: string;
   let browser: Browser;
   let bundle: string;
@@ -84,33 +79,21 @@ describe.skipIf(!CHROMIUM)("the client in a browser", () => {
     harness = await createHarness();
     const pageHtml = page(harness.adminKey);
     // The page and the bundle from the registry's own origin; everything else goes to the registry.
-    server = http.createServer((req, res) => {
-      if (req.url === PAGE) res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(pageHtml);
-      else if (req.url === `${PAGE}client.js`)
-        res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(bundle);
-      else harness.app(req, res);
-    });
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    server = await listen(
+      http.createServer((req, res) => {
+        if (req.url === PAGE) res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(pageHtml);
+        else if (req.url === `${PAGE}client.js`)
+          res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(bundle);
+        else harness.app(req, res);
+      }),
+    );
+    origin = server.url;
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    await server?.close();
     await harness?.close();
   });
 

@@ -15,12 +15,22 @@ import {
   createClient,
   createPromptSpanProcessor,
   pullSnapshot,
-  RegistryError,
+  type RegistryError,
   type ClientOptions,
 } from "../src/index.js";
 import { RenderError } from "../src/render.js";
 import { readSnapshotFile } from "../src/snapshot-file.js";
-import { enc, recordingFetch, startBlackHole, startRegistry, startScripted, type Registry } from "./helpers.js";
+import {
+  caught,
+  enc,
+  manualClock,
+  recordingFetch,
+  reportedErrors,
+  startBlackHole,
+  startRegistry,
+  startScripted,
+  type Registry,
+} from "./helpers.js";
 
 let registry: Registry;
 let dir: string;
@@ -35,35 +45,6 @@ afterAll(async () => {
 
 const client = (options: Partial<ClientOptions> = {}) =>
   createClient({ baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, ...options });
-
-/** The client's clock, moved by the test: no test sleeps for a TTL to pass. */
-function manualClock(start = Date.parse("2026-03-01T09:00:00Z")) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
-}
-
-/** `onError` as events: `next()` resolves with the next error reported after it is called. */
-function reportedErrors() {
-  const errors: RegistryError[] = [];
-  const waiting: ((error: RegistryError) => void)[] = [];
-  return {
-    errors,
-    onError(error: RegistryError) {
-      errors.push(error);
-      waiting.shift()?.(error);
-    },
-    next: () => new Promise<RegistryError>((resolve) => waiting.push(resolve)),
-  };
-}
-
-async function caught(promise: Promise<unknown>): Promise<RegistryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RegistryError);
-  return err as RegistryError;
-}
 
 describe("cache", () => {
   it("makes one request for concurrent cold gets, then serves fresh hits from memory as a new object per call", async () => {

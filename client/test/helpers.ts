@@ -1,9 +1,12 @@
 // The real registry on a real port, plus the small instruments the client tests need: a fetch that records what the
-// client sends, and servers that misbehave in controlled ways.
-import { once } from "node:events";
+// client sends, servers that misbehave in controlled ways, the client's clock moved by the test, and counts and
+// errors a test waits on as they happen.
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import net from "node:net";
+import { expect } from "vitest";
 import { createHarness, type Harness } from "../../test/helpers/harness.js";
+import { listen, type Listener } from "../../test/helpers/listen.js";
+import { RegistryError } from "../src/index.js";
 
 export interface Registry {
   harness: Harness;
@@ -17,31 +20,7 @@ export interface Registry {
   close(): Promise<void>;
 }
 
-export interface Listener {
-  url: string;
-  close(): Promise<void>;
-}
-
 export const enc = encodeURIComponent;
-
-async function listen(server: http.Server | net.Server): Promise<Listener> {
-  const sockets = new Set<net.Socket>();
-  server.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
-}
 
 export async function startRegistry(): Promise<Registry> {
   const harness = await createHarness();
@@ -129,17 +108,83 @@ export async function startScripted(
       res.end(step.body === undefined ? "" : JSON.stringify(step.body));
       return;
     }
-    const upstream = await fetch(`${target}${req.url}`, {
-      headers: { authorization: req.headers.authorization ?? "" },
-    });
-    const headers: Record<string, string> = {};
-    for (const name of ["content-type", "etag", "x-request-id"]) {
-      const value = upstream.headers.get(name);
-      if (value !== null) headers[name] = value;
-    }
-    res.writeHead(upstream.status, headers);
-    res.end(Buffer.from(await upstream.arrayBuffer()));
+    await forward(target, req, res);
   });
   const listener = await listen(server);
   return { ...listener, hits: () => hits };
+}
+
+/** Passes a GET on to `target` with the headers the client sends, and its answer back with those the client reads. */
+export async function forward(target: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const headers: Record<string, string> = {};
+  for (const name of ["authorization", "if-none-match", "accept"]) {
+    const value = req.headers[name];
+    if (typeof value === "string") headers[name] = value;
+  }
+  const upstream = await fetch(`${target}${req.url}`, { headers });
+  const answer: Record<string, string> = {};
+  for (const name of ["content-type", "etag", "x-request-id", "x-promptreg-project"]) {
+    const value = upstream.headers.get(name);
+    if (value !== null) answer[name] = value;
+  }
+  res.writeHead(upstream.status, answer);
+  res.end(Buffer.from(await upstream.arrayBuffer()));
+}
+
+/** The client's clock, moved by the test: no test waits for a TTL or a backoff to pass. */
+export function manualClock(start = Date.parse("2026-03-01T09:00:00Z")) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => (t += ms) };
+}
+
+/** A count the test can wait on: `reached(n)` settles once it is n or more, so a test waits for the event itself. */
+export function counter() {
+  let value = 0;
+  const waiters = new Set<{ n: number; resolve: () => void }>();
+  return {
+    value: () => value,
+    add() {
+      value++;
+      for (const waiter of waiters) {
+        if (value < waiter.n) continue;
+        waiters.delete(waiter);
+        waiter.resolve();
+      }
+    },
+    reached(n: number): Promise<void> {
+      if (value >= n) return Promise.resolve();
+      return new Promise((resolve) => waiters.add({ n, resolve }));
+    },
+  };
+}
+
+/**
+ * `onError` as events: `next()` resolves with the next error reported after it is called, `reached(n)` once n have
+ * been reported in all. Background failures are waited for as they come.
+ */
+export function reportedErrors() {
+  const errors: RegistryError[] = [];
+  const count = counter();
+  return {
+    errors,
+    onError(error: RegistryError) {
+      errors.push(error);
+      count.add();
+    },
+    next(): Promise<RegistryError> {
+      const index = errors.length;
+      return count.reached(index + 1).then(() => errors[index]!);
+    },
+    reached: count.reached,
+  };
+}
+
+/** The RegistryError `promise` rejects with; fails the test when it resolves or rejects with anything else. */
+export async function caught(promise: Promise<unknown>): Promise<RegistryError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RegistryError);
+  return err as RegistryError;
 }

@@ -1,16 +1,9 @@
 import Handlebars from "handlebars";
 import { describe, expect, it } from "vitest";
 import { RENDER_LIMITS, TEMPLATE_LIMITS, scanTemplate, templateLimitsExceeded } from "../src/limits.js";
-import {
-  RenderError,
-  TemplateError,
-  analyzeTemplate,
-  checkVariablesSchema,
-  createRenderer,
-  type RenderableVersion,
-} from "../src/render.js";
+import { RenderError, TemplateError, analyzeTemplate, checkVariablesSchema, createRenderer } from "../src/render.js";
 import { SCHEMA_LIMITS, checkSchemaLimits } from "../src/schema-limits.js";
-import type { Template } from "../src/contract.js";
+import { thrown, version } from "./rendering.js";
 
 // What Handlebars' own parser sees: statements and expressions (text and program nodes excluded), and how deeply
 // blocks and sub-expressions nest (an `{{else if}}` chain continues its block rather than nesting).
@@ -39,24 +32,6 @@ function fromAst(source: string): { nodes: number; depth: number } {
   }
   visit(Handlebars.parse(source), 0);
   return { nodes, depth };
-}
-
-function version(template: Template, variablesSchema?: Record<string, unknown>): RenderableVersion {
-  return {
-    contentHash: JSON.stringify([template, variablesSchema ?? null]),
-    template,
-    variables: analyzeTemplate(template, variablesSchema),
-    variablesSchema,
-  };
-}
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected a throw");
 }
 
 describe("scanTemplate", () => {

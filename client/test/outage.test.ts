@@ -2,12 +2,11 @@
 // registry is known to be down, one probe at a time, backoff on the client's clock), fallbacks that name their
 // version, and snapshots that know their project. The registry is the real app; outages are made by a small proxy in
 // front of it that counts what reaches it.
-import { once } from "node:events";
 import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createClient, pullSnapshot, RegistryError, type ClientOptions, type Snapshot } from "../src/index.js";
-import { enc, startRegistry, type Registry } from "./helpers.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient, pullSnapshot, type ClientOptions, type Snapshot } from "../src/index.js";
+import { caught, counter, enc, forward, manualClock, reportedErrors, startRegistry, type Registry } from "./helpers.js";
+import { listen } from "../../test/helpers/listen.js";
 
 let registry: Registry;
 beforeAll(async () => {
@@ -23,15 +22,14 @@ type Mode = "proxy" | "hole" | "fail";
  */
 async function startFlaky(target: string) {
   let mode: Mode = "proxy";
-  let hits = 0;
+  const hits = counter();
   let open = 0;
   let maxOpen = 0;
   const held = new Set<http.ServerResponse>();
-  const sockets = new Set<Socket>();
   const server = http.createServer(async (req, res) => {
-    hits++;
     open++;
     maxOpen = Math.max(maxOpen, open);
+    hits.add();
     res.on("close", () => {
       open--;
       held.delete(res);
@@ -45,32 +43,18 @@ async function startFlaky(target: string) {
       res.end(JSON.stringify({ error: { code: "unavailable", message: "scripted outage" } }));
       return;
     }
-    const headers: Record<string, string> = {};
-    for (const name of ["authorization", "if-none-match", "accept"]) {
-      const value = req.headers[name];
-      if (typeof value === "string") headers[name] = value;
-    }
-    const upstream = await fetch(`${target}${req.url}`, { headers });
-    const answer: Record<string, string> = {};
-    for (const name of ["content-type", "etag", "x-request-id", "x-promptreg-project"]) {
-      const value = upstream.headers.get(name);
-      if (value !== null) answer[name] = value;
-    }
-    res.writeHead(upstream.status, answer);
-    res.end(Buffer.from(await upstream.arrayBuffer()));
+    await forward(target, req, res);
   });
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
+  const { url, close } = await listen(server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
+    close,
     set mode(value: Mode) {
       mode = value;
     },
-    hits: () => hits,
+    hits: hits.value,
+    /** Settles once `n` requests in all have reached the proxy. */
+    reached: hits.reached,
     open: () => open,
     maxOpen: () => maxOpen,
     resetMaxOpen: () => (maxOpen = open),
@@ -78,18 +62,7 @@ async function startFlaky(target: string) {
     drop() {
       for (const res of held) res.socket?.destroy();
     },
-    async close() {
-      const closed = new Promise((resolve) => server.close(resolve));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
   };
-}
-
-/** The client's clock, moved by the test: no test waits for a TTL or a backoff to pass. */
-function manualClock(start = Date.parse("2026-03-01T09:00:00Z")) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
 }
 
 /**
@@ -106,15 +79,6 @@ async function atOnce<T>(promise: Promise<T>): Promise<T> {
   return result as T;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RegistryError);
-  return err as RegistryError;
-}
-
 const apiKey = () => registry.harness.adminKey;
 
 describe("sources", () => {
@@ -122,14 +86,8 @@ describe("sources", () => {
     await registry.publish("src/a", "A {{x}}", ["production"]);
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
-    const errors: RegistryError[] = [];
-    const c = createClient({
-      baseUrl: flaky.url,
-      apiKey: apiKey(),
-      ttlMs: 1_000,
-      now: clock.now,
-      onError: (e) => errors.push(e),
-    });
+    const { errors, onError, reached } = reportedErrors();
+    const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), ttlMs: 1_000, now: clock.now, onError });
     try {
       expect((await c.get("src/a")).source).toBe("network");
       clock.advance(1_500);
@@ -143,7 +101,8 @@ describe("sources", () => {
       flaky.mode = "fail";
       clock.advance(1_500);
       expect((await atOnce(c.get("src/a"))).source).toBe("cache");
-      await vi.waitFor(() => expect(errors.map((e) => e.status)).toEqual([503]));
+      await reached(1);
+      expect(errors.map((e) => e.status)).toEqual([503]);
       // 503 after two retries: the registry failed, so the same value is now served because of that.
       expect(flaky.hits()).toBe(5);
       const stale = await atOnce(c.get("src/a"));
@@ -171,7 +130,7 @@ describe("circuit breaker", () => {
     await registry.publish("hole/later", "Later {{x}}", ["production"]);
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
-    const errors: RegistryError[] = [];
+    const { errors, onError, reached } = reportedErrors();
     const snapshot = await pullSnapshot({ baseUrl: flaky.url, apiKey: apiKey(), refs: ["hole/snap"] });
     const c = createClient({
       baseUrl: flaky.url,
@@ -183,7 +142,7 @@ describe("circuit breaker", () => {
       breakerBaseDelayMs: 1_000,
       breakerMaxDelayMs: 4_000,
       now: clock.now,
-      onError: (e) => errors.push(e),
+      onError,
     });
     const fallback = { template: "Fallback {{x}}", version: fallbackVersion };
     try {
@@ -196,7 +155,8 @@ describe("circuit breaker", () => {
       // The first call waits (the cold budget, a real timer) and falls back; the request stays open.
       const first = await c.get("hole/fb", { fallback });
       expect([first.source, first.version]).toEqual(["fallback", fallbackVersion]);
-      await vi.waitFor(() => expect([flaky.hits() - before, flaky.open()]).toEqual([1, 1]));
+      await flaky.reached(before + 1);
+      expect([flaky.hits() - before, flaky.open()]).toEqual([1, 1]);
 
       // From now on nothing waits and nothing new reaches the registry.
       const served = [];
@@ -212,7 +172,7 @@ describe("circuit breaker", () => {
       );
       // Reused, not rebuilt: every fallback prompt of the run shares one version object.
       expect(new Set(served.filter((p) => p.source === "fallback").map((p) => p.variables)).size).toBe(1);
-      const none = await rejection(atOnce(c.get("hole/never")));
+      const none = await caught(atOnce(c.get("hole/never")));
       expect(none).toMatchObject({ status: 0, code: "unavailable" });
       expect(none.cause).toMatchObject({ code: "timeout" });
       expect(flaky.hits() - before).toBe(1);
@@ -224,13 +184,15 @@ describe("circuit breaker", () => {
 
       // It fails: the first probe comes after 500 to 1 000 ms (1 000 ms base, jittered) on the client's clock.
       flaky.drop();
-      await vi.waitFor(() => expect(errors.map((e) => e.code)).toEqual(["network_error"]));
+      await reached(1);
+      expect(errors.map((e) => e.code)).toEqual(["network_error"]);
       clock.advance(499);
       await atOnce(c.get("hole/snap"));
       expect(flaky.hits() - before).toBe(1);
       clock.advance(501);
       expect((await atOnce(c.get("hole/snap"))).source).toBe("snapshot");
-      await vi.waitFor(() => expect(flaky.hits() - before).toBe(2));
+      await flaky.reached(before + 2);
+      expect(flaky.hits() - before).toBe(2);
       for (let i = 0; i < 20; i++) await atOnce(c.get("hole/snap"));
       clock.advance(60_000);
       await atOnce(c.get("hole/snap"));
@@ -243,20 +205,23 @@ describe("circuit breaker", () => {
         [5, 4_000],
       ] as const) {
         flaky.drop();
-        await vi.waitFor(() => expect(errors).toHaveLength(attempt - 1));
+        await reached(attempt - 1);
+        expect(errors).toHaveLength(attempt - 1);
         clock.advance(delay / 2 - 1);
         await atOnce(c.get("hole/snap"));
         expect(flaky.hits() - before).toBe(attempt - 1);
         clock.advance(delay / 2 + 1);
         await atOnce(c.get("hole/snap"));
-        await vi.waitFor(() => expect(flaky.hits() - before).toBe(attempt));
+        await flaky.reached(before + attempt);
+        expect(flaky.hits() - before).toBe(attempt);
       }
       expect(flaky.maxOpen()).toBe(1);
 
       // The registry is back; the probe in flight is cut, the next one gets through and closes the breaker.
       flaky.mode = "proxy";
       flaky.drop();
-      await vi.waitFor(() => expect(errors).toHaveLength(5));
+      await reached(5);
+      expect(errors).toHaveLength(5);
       clock.advance(4_000);
       expect((await atOnce(c.get("hole/snap"))).source).toBe("snapshot");
       await c.preload(["hole/snap"]);
@@ -275,7 +240,7 @@ describe("circuit breaker", () => {
     await registry.publish("closed/a", "a {{x}}", ["production"]);
     const c = createClient({ baseUrl: registry.baseUrl, apiKey: apiKey() });
     for (let i = 0; i < 3; i++) {
-      expect(await rejection(c.get("closed/missing", { fallback: "unused" }))).toMatchObject({
+      expect(await caught(c.get("closed/missing", { fallback: "unused" }))).toMatchObject({
         status: 404,
         code: "not_found",
       });
@@ -288,7 +253,7 @@ describe("circuit breaker", () => {
     const refused = createClient({ baseUrl: down.url, apiKey: apiKey(), retryBaseDelayMs: 1, now: clock.now });
     expect((await refused.get("closed/a", { fallback: "f {{x}}" })).source).toBe("fallback");
     expect((await atOnce(refused.get("closed/a", { fallback: "f {{x}}" }))).source).toBe("fallback");
-    const err = await rejection(atOnce(refused.get("closed/b")));
+    const err = await caught(atOnce(refused.get("closed/b")));
     expect(err).toMatchObject({ code: "unavailable", message: expect.stringContaining("closed/b:production") });
     expect(err.cause).toMatchObject({ code: "network_error" });
   });
@@ -324,27 +289,25 @@ describe("fallbacks that name their version", () => {
 });
 
 describe("snapshots know their registry and project", () => {
-  async function otherProjectKey(name: string): Promise<string> {
-    const created = await registry.api("POST", "/projects", { name });
-    return created.adminKey.key as string;
-  }
-
-  it("records the URL and the key's project; a client of another project refuses it at creation", async () => {
-    const teamKey = await otherProjectKey("team-snap");
-    await registry.api("POST", `/prompts/${enc("snap/a")}/versions`, {
-      template: "default's {{x}}",
-      labels: ["production"],
-    });
-    const res = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("snap/a")}/versions`, {
+  /** A new project, `name` published there as "team's {{x}}" in production, and a snapshot of it pulled there. */
+  async function teamSnapshot(project: string, name: string): Promise<{ teamKey: string; team: Snapshot }> {
+    const created = await registry.api("POST", "/projects", { name: project });
+    const teamKey = created.adminKey.key as string;
+    const res = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc(name)}/versions`, {
       method: "POST",
       headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
       body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
     });
     expect(res.status).toBe(201);
+    return { teamKey, team: await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: [name] }) };
+  }
+
+  it("records the URL and the key's project; a client of another project refuses it at creation", async () => {
+    await registry.publish("snap/a", "default's {{x}}", ["production"]);
+    const { teamKey, team } = await teamSnapshot("team-snap", "snap/a");
 
     const own = await pullSnapshot({ baseUrl: `${registry.baseUrl}/`, apiKey: apiKey(), refs: ["snap/a"] });
     expect(own).toMatchObject({ baseUrl: registry.baseUrl, project: "default" });
-    const team = await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: ["snap/a"] });
     expect(team.project).toBe("team-snap");
 
     const options: ClientOptions = { baseUrl: registry.baseUrl, apiKey: apiKey(), project: "default" };
@@ -376,18 +339,11 @@ describe("snapshots know their registry and project", () => {
   });
 
   it("drops a snapshot of another project when the registry's first answer names the key's project, and says so", async () => {
-    const teamKey = await otherProjectKey("team-drop");
-    const put = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("drop/a")}/versions`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
-    });
-    expect(put.status).toBe(201);
+    const { team } = await teamSnapshot("team-drop", "drop/a");
     await registry.publish("drop/b", "default's {{x}}", ["production"]);
-    const team = await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: ["drop/a"] });
 
     const flaky = await startFlaky(registry.baseUrl);
-    const errors: RegistryError[] = [];
+    const { errors, onError } = reportedErrors();
     try {
       // A default-project key, a team-drop snapshot, no project option: only the registry can tell.
       const c = createClient({
@@ -395,7 +351,7 @@ describe("snapshots know their registry and project", () => {
         apiKey: apiKey(),
         snapshot: team,
         retryBaseDelayMs: 1,
-        onError: (e) => errors.push(e),
+        onError,
       });
       await Promise.resolve();
       expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch"]);
@@ -408,13 +364,13 @@ describe("snapshots know their registry and project", () => {
         /pulled from project 'team-drop', but the API key belongs to project 'default'/,
       );
       flaky.mode = "fail";
-      expect(await rejection(c.get("drop/a"))).toMatchObject({ code: "unavailable" });
+      expect(await caught(c.get("drop/a"))).toMatchObject({ code: "unavailable" });
 
       const wrongOption = createClient({
         baseUrl: registry.baseUrl,
         apiKey: apiKey(),
         project: "team-drop",
-        onError: (e) => errors.push(e),
+        onError,
       });
       await wrongOption.get("drop/b");
       await wrongOption.get("drop/b", { version: "1.0.0" });
@@ -430,31 +386,24 @@ describe("snapshots know their registry and project", () => {
   });
 
   it("drops it too when that first answer is a refusal (404), which names the key's project as well", async () => {
-    const teamKey = await otherProjectKey("team-refused");
-    const put = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc("refused/a")}/versions`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
-    });
-    expect(put.status).toBe(201);
-    const team = await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: ["refused/a"] });
+    const { team } = await teamSnapshot("team-refused", "refused/a");
 
     const flaky = await startFlaky(registry.baseUrl);
-    const errors: RegistryError[] = [];
+    const { errors, onError } = reportedErrors();
     try {
       const c = createClient({
         baseUrl: flaky.url,
         apiKey: apiKey(),
         snapshot: team,
         retryBaseDelayMs: 1,
-        onError: (e) => errors.push(e),
+        onError,
       });
       // The default project has no such prompt: the 404 is thrown, and it says which project the key is in.
-      expect(await rejection(c.get("refused/a"))).toMatchObject({ status: 404 });
+      expect(await caught(c.get("refused/a"))).toMatchObject({ status: 404 });
       expect(errors.map((e) => e.code)).toEqual(["snapshot_url_mismatch", "snapshot_project_mismatch"]);
       // So the other project's prompt is not served when the registry is down.
       flaky.mode = "fail";
-      expect(await rejection(c.get("refused/a"))).toMatchObject({ code: "unavailable" });
+      expect(await caught(c.get("refused/a"))).toMatchObject({ code: "unavailable" });
     } finally {
       await flaky.close();
     }

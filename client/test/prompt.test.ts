@@ -1,12 +1,11 @@
 // The prompt object's typed rendering (`renderText`, `renderMessages`) and the errors a caller handles, imported from
 // the package root as an application would, against the real registry.
-import { once } from "node:events";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, RenderError, type ChatMessage } from "../src/index.js";
 import { startRegistry, type Registry } from "./helpers.js";
+import { thrown } from "./rendering.js";
+import { startFakeOpenAI } from "../../test/helpers/fake-openai.js";
 
 let registry: Registry;
 
@@ -27,15 +26,6 @@ afterAll(() => registry?.close());
 
 const client = () =>
   createClient({ baseUrl: registry.baseUrl, apiKey: registry.harness.adminKey, retryBaseDelayMs: 1 });
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
-}
 
 describe("typed rendering", () => {
   const values = { company: "Ünïcode & Co", question: "Où est mon remboursement ? 0.25 €" };
@@ -106,43 +96,16 @@ describe("typed rendering", () => {
 
   it("gives messages that the real openai client sends as they are", async () => {
     // A local server standing in for the OpenAI API: what matters is the request the real client builds.
-    const received: unknown[] = [];
-    const server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-      req.on("end", () => {
-        received.push(JSON.parse(body));
-        res.setHeader("Content-Type", "application/json");
-        res.end(
-          JSON.stringify({
-            id: "chatcmpl-1",
-            object: "chat.completion",
-            created: 0,
-            model: "gpt-4o-mini",
-            choices: [
-              {
-                index: 0,
-                finish_reason: "stop",
-                logprobs: null,
-                message: { role: "assistant", content: "ok", refusal: null },
-              },
-            ],
-          }),
-        );
-      });
-    });
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
+    const fake = await startFakeOpenAI();
     try {
-      const { port } = server.address() as AddressInfo;
-      const openai = new OpenAI({ apiKey: "sk-test", baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+      const openai = new OpenAI({ apiKey: "sk-test", baseURL: fake.baseURL, maxRetries: 0 });
       const chat = await client().get("typed/chat");
       const messages = chat.renderMessages({ ...values, history });
       const completion = await chat.trace(() => openai.chat.completions.create({ model: "gpt-4o-mini", messages }));
-      expect(completion.choices[0]?.message.content).toBe("ok");
-      expect(received).toEqual([{ model: "gpt-4o-mini", messages }]);
+      expect(completion.choices[0]?.message.content).toBe("hello");
+      expect(fake.bodies()).toEqual([{ model: "gpt-4o-mini", messages }]);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await fake.close();
     }
   });
 });

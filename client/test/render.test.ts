@@ -8,27 +8,10 @@ import {
   createRenderer,
   type RenderableVersion,
 } from "../src/render.js";
-
-function version(template: Template, variablesSchema?: Record<string, unknown>): RenderableVersion {
-  return {
-    contentHash: JSON.stringify([template, variablesSchema ?? null]),
-    template,
-    variables: analyzeTemplate(template, variablesSchema),
-    variablesSchema,
-  };
-}
+import { thrown, version } from "./rendering.js";
 
 function names(template: Template): string[] {
   return analyzeTemplate(template).map((v) => v.name);
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
 }
 
 describe("analyzeTemplate", () => {

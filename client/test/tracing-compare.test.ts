@@ -2,15 +2,14 @@
 // `openai` client with the OpenInference instrumentation, the official OTLP exporter into the registry's receiver,
 // and the registry's compare. Only the OpenAI server is a local fake.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { context, propagation, SpanStatusCode, trace } from "@opentelemetry/api";
+import { SpanStatusCode } from "@opentelemetry/api";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { OpenAIInstrumentation } from "@arizeai/openinference-instrumentation-openai";
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import { createClient } from "../src/client.js";
 import { createPromptSpanProcessor } from "../src/tracing.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./fake-openai.js";
+import { startTracedOpenAI, type TracedOpenAI } from "../../test/helpers/fake-openai.js";
 import { enc, startRegistry, type Registry } from "./helpers.js";
 
 const NAME = "support/triage";
@@ -18,15 +17,13 @@ const CALLS = 40;
 const FAILING = 8;
 
 let registry: Registry;
-let fake: FakeOpenAI;
+let traced: TracedOpenAI;
 let openai: OpenAI;
 const exported = new InMemorySpanExporter();
 let provider: NodeTracerProvider;
-const instrumentation = new OpenAIInstrumentation();
 
 beforeAll(async () => {
   registry = await startRegistry();
-  fake = await startFakeOpenAI();
   provider = new NodeTracerProvider({
     spanProcessors: [
       createPromptSpanProcessor(),
@@ -39,19 +36,12 @@ beforeAll(async () => {
       ),
     ],
   });
-  provider.register();
-  instrumentation.setTracerProvider(provider);
-  instrumentation.manuallyInstrument(OpenAI);
-  openai = new OpenAI({ apiKey: "test-key", baseURL: fake.baseURL, maxRetries: 0 });
+  traced = await startTracedOpenAI(provider);
+  openai = traced.openai;
 });
 
 afterAll(async () => {
-  instrumentation.disable();
-  await provider.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
-  await fake.close();
+  await traced?.close();
   await registry.close();
 });
 

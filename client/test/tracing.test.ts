@@ -1,7 +1,7 @@
 // Real SDK, real `openai` client, real OpenInference instrumentation; only the OpenAI server is a local fake.
 import { EventEmitter, once } from "node:events";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { context, diag, DiagLogLevel, propagation, SpanStatusCode, trace, type Attributes } from "@opentelemetry/api";
+import { context, diag, DiagLogLevel, SpanStatusCode, trace, type Attributes } from "@opentelemetry/api";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import {
   InMemorySpanExporter,
@@ -9,12 +9,11 @@ import {
   type ReadableSpan,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { OpenAIInstrumentation } from "@arizeai/openinference-instrumentation-openai";
 import { getAttributesFromContext, setAttributes } from "@arizeai/openinference-core";
 import OpenAI from "openai";
 import { createPromptSpanProcessor, promptSpanAttributes, tagSpan, withPrompt } from "../src/tracing.js";
 import type { PromptLink } from "../src/types.js";
-import { startFakeOpenAI, type FakeOpenAI } from "./fake-openai.js";
+import { startTracedOpenAI, type FakeOpenAI, type TracedOpenAI } from "../../test/helpers/fake-openai.js";
 
 const chatLink: PromptLink = {
   name: "support/triage",
@@ -53,6 +52,7 @@ const PROMPT_KEYS = [
 
 const LLM_SPAN = "OpenAI Chat Completions";
 
+let traced: TracedOpenAI;
 let fake: FakeOpenAI;
 let client: OpenAI;
 const exporter = new InMemorySpanExporter();
@@ -71,7 +71,6 @@ const endWatcher: SpanProcessor = {
 const provider = new NodeTracerProvider({
   spanProcessors: [createPromptSpanProcessor(), endWatcher, new SimpleSpanProcessor(exporter)],
 });
-const instrumentation = new OpenAIInstrumentation();
 const tracer = provider.getTracer("tracing-test");
 // The SDK reports a second end() of a span here ("You can only call end() on a span once"): none may happen.
 const diagErrors: string[] = [];
@@ -81,21 +80,14 @@ beforeAll(async () => {
     { error: (message) => diagErrors.push(message), warn() {}, info() {}, debug() {}, verbose() {} },
     DiagLogLevel.ERROR,
   );
-  provider.register();
-  instrumentation.setTracerProvider(provider);
-  instrumentation.manuallyInstrument(OpenAI);
-  fake = await startFakeOpenAI();
-  client = new OpenAI({ apiKey: "test-key", baseURL: fake.baseURL, maxRetries: 0 });
+  traced = await startTracedOpenAI(provider);
+  fake = traced.fake;
+  client = traced.openai;
 });
 
 afterAll(async () => {
-  instrumentation.disable();
-  await provider.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
+  await traced?.close();
   diag.disable();
-  await fake.close();
 });
 
 beforeEach(() => {

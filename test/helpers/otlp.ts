@@ -1,5 +1,8 @@
-// OTLP request builders for tests: one span description, rendered as OTLP/JSON or OTLP protobuf.
+// OTLP request builders for tests: one span description, rendered as OTLP/JSON or OTLP protobuf; and a request that
+// holds a slot of the receiver.
 import { randomBytes } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { ExportTraceServiceRequest, ExportTraceServiceResponse } from "../../src/traces/otlp-proto.js";
 
 /** An AnyValue exactly as it goes on the wire (e.g. `{ doubleValue: -0 }`, `{ intValue: "9223372036854775807" }`, `{}`). */
@@ -91,4 +94,42 @@ export function decodeProtobufResponse(body: Buffer): {
   partialSuccess?: { rejectedSpans?: string; errorMessage?: string };
 } {
   return ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(body), { longs: String }) as never;
+}
+
+export type Encoding = "json" | "protobuf";
+export const CONTENT_TYPE = { json: "application/json", protobuf: "application/x-protobuf" } as const;
+
+/**
+ * An OTLP/JSON request to `server` that holds one of the receiver's slots: its headers and the first bytes of its
+ * body are sent, and `holding` settles once the handler subscribes to the body, i.e. has passed the limiter. `finish`
+ * sends the rest; `status` is its answer's.
+ */
+export function heldOtlpRequest(server: http.Server, key: string, body: Buffer) {
+  const holding = new Promise<void>((resolve) =>
+    server.once("request", (req: http.IncomingMessage) => {
+      if (req.listenerCount("data") > 0) return resolve();
+      const onListener = (event: string | symbol) => {
+        if (event !== "data") return;
+        req.off("newListener", onListener);
+        resolve();
+      };
+      req.on("newListener", onListener);
+    }),
+  );
+  const request = http.request({
+    port: (server.address() as AddressInfo).port,
+    host: "127.0.0.1",
+    method: "POST",
+    path: "/v1/traces",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": CONTENT_TYPE.json, "Content-Length": body.length },
+  });
+  const status = new Promise<number>((resolve, reject) => {
+    request.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    request.on("error", reject);
+  });
+  request.write(body.subarray(0, 10));
+  return { holding, status, finish: () => request.end(body.subarray(10)) };
 }

@@ -1,7 +1,6 @@
 // Spans made by the real OpenTelemetry SDK and sent by the official OTLP protobuf exporter, for tests that check
 // what the receiver makes of what instrumentations really send.
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { ROOT_CONTEXT, trace, type Context, type Span, type Tracer } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -10,8 +9,10 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
   type ReadableSpan,
+  type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 import type { Harness } from "./harness.js";
+import { listen } from "./listen.js";
 
 export interface Receiver {
   /** The app's /v1/traces on a real port. */
@@ -22,21 +23,23 @@ export interface Receiver {
 }
 
 export async function startReceiver(h: Harness): Promise<Receiver> {
-  const server = http.createServer(h.app);
-  server.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  const listener = await listen(http.createServer(h.app));
+  const url = `${listener.url}/v1/traces`;
   return {
     url,
     async send(spans, key = h.adminKey) {
       const exporter = new OTLPTraceExporter({ url, headers: { Authorization: `Bearer ${key}` } });
-      const result = await new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(spans, resolve));
+      const result = await exportSpans(exporter, spans);
       await exporter.shutdown();
       if (result.code !== 0) throw result.error ?? new Error("export failed");
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: listener.close,
   };
 }
+
+/** What an exporter reports for one export of `spans`. */
+export const exportSpans = (exporter: SpanExporter, spans: ReadableSpan[]) =>
+  new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(spans, resolve));
 
 export interface SdkTracer {
   tracer: Tracer;

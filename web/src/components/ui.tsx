@@ -209,6 +209,35 @@ export function Dialog({
   );
 }
 
+/** A column of `TableHead`: its header, or its header and how it is shown. */
+export type Column = string | { label: ReactNode; num?: boolean; hidden?: boolean; className?: string };
+
+/**
+ * A table's caption and column headers, each a `<th scope="col">` so that a screen reader names a cell by its
+ * column. The caption is for screen readers only (the page's heading already says what the table is). `num` aligns
+ * a column of figures right, as its cells are; `hidden` names a column (of buttons) for screen readers only.
+ */
+export function TableHead({ caption, columns }: { caption?: ReactNode; columns: Column[] }) {
+  return (
+    <>
+      {caption !== undefined && <caption className="visually-hidden">{caption}</caption>}
+      <thead>
+        <tr>
+          {columns.map((column, i) => {
+            const c = typeof column === "string" ? { label: column } : column;
+            const className = [c.num ? "num" : "", c.className ?? ""].filter(Boolean).join(" ");
+            return (
+              <th scope="col" key={i} className={className || undefined}>
+                {c.hidden ? <span className="visually-hidden">{c.label}</span> : c.label}
+              </th>
+            );
+          })}
+        </tr>
+      </thead>
+    </>
+  );
+}
+
 export function EmptyState({ title, children }: { title: string; children: ReactNode }) {
   return (
     <div className="empty">

@@ -6,7 +6,7 @@ import { useMemo } from "react";
 import { useSearchParams } from "react-router";
 import { VersionDiffSchema, type PromptDetail, type VersionDiff } from "@promptreg/client/contract";
 import { api, promptPath } from "../api";
-import { EmptyState, ErrorBox, Loading } from "../components/ui";
+import { EmptyState, ErrorBox, Loading, TableHead } from "../components/ui";
 import { useVersions } from "./Versions";
 
 const show = (value: unknown) => (value === undefined ? "—" : JSON.stringify(value));
@@ -106,14 +106,7 @@ function DiffView({ diff }: { diff: VersionDiff }) {
         <p className="muted">No variable added, removed or changed.</p>
       ) : (
         <table className="compact">
-          <thead>
-            <tr>
-              <th scope="col">Variable</th>
-              <th scope="col">Change</th>
-              <th scope="col">{diff.from.version}</th>
-              <th scope="col">{diff.to.version}</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Variable", "Change", diff.from.version, diff.to.version]} />
           <tbody>
             {v.added.map((x) => (
               <tr key={`a-${x.name}`} className="added">
@@ -192,14 +185,7 @@ function ChangeTable({
   if (changes.length === 0) return <p className="muted">{empty}</p>;
   return (
     <table className="compact">
-      <thead>
-        <tr>
-          <th scope="col">Key</th>
-          <th scope="col">Change</th>
-          <th scope="col">{from}</th>
-          <th scope="col">{to}</th>
-        </tr>
-      </thead>
+      <TableHead columns={["Key", "Change", from, to]} />
       <tbody>
         {changes.map((c) => (
           <tr key={c.path} className={c.change}>

@@ -9,7 +9,7 @@ import {
   type PromptDetail,
 } from "@promptreg/client/contract";
 import { api, promptPath } from "../api";
-import { Dialog, EmptyState, ErrorBox, LabelBadge, Loading, Time } from "../components/ui";
+import { Dialog, EmptyState, ErrorBox, LabelBadge, Loading, TableHead, Time } from "../components/ui";
 import { can, canMoveLabel, useSession } from "../session";
 import { promptHref } from "./PromptRoute";
 import { useVersions } from "./Versions";
@@ -101,17 +101,10 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
         </EmptyState>
       ) : (
         <table className="list">
-          <caption className="visually-hidden">Labels of {prompt.name}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Label</th>
-              <th scope="col">Serves</th>
-              <th scope="col">Last moved</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            caption={`Labels of ${prompt.name}`}
+            columns={["Label", "Serves", "Last moved", { label: "Actions", hidden: true }]}
+          />
           <tbody>
             {prompt.labels.map((l) => (
               <tr key={l.name} className={l.name === selected ? "selected" : undefined}>

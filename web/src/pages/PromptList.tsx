@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { FolderListSchema, PromptListSchema } from "@promptreg/client/contract";
 import { api } from "../api";
-import { EmptyState, ErrorBox, Icon, LabelBadge, Loading, Time } from "../components/ui";
+import { EmptyState, ErrorBox, Icon, LabelBadge, Loading, TableHead, Time } from "../components/ui";
 import { can, useSession } from "../session";
 
 const PAGE_SIZE = 50;
@@ -131,15 +131,10 @@ export function PromptList() {
       ) : (
         <>
           <table className="list">
-            <caption className="visually-hidden">Prompts{folder ? ` in ${folder}` : ""}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Labels</th>
-                <th scope="col">Versions</th>
-                <th scope="col">Last change</th>
-              </tr>
-            </thead>
+            <TableHead
+              caption={`Prompts${folder ? ` in ${folder}` : ""}`}
+              columns={["Name", "Labels", "Versions", "Last change"]}
+            />
             <tbody>
               {list.data.data.map((p) => {
                 const shown = folder && p.name.startsWith(`${folder}/`) ? p.name.slice(folder.length + 1) : p.name;

@@ -11,7 +11,7 @@ import {
   type Role,
 } from "@promptreg/client/contract";
 import { api } from "../api";
-import { CopyButton, Dialog, ErrorBox, Icon, Loading, Time } from "../components/ui";
+import { CopyButton, Dialog, ErrorBox, Icon, Loading, TableHead, Time } from "../components/ui";
 import { isInstanceAdmin, useRefreshSession, useSession } from "../session";
 
 export default function Settings() {
@@ -109,19 +109,10 @@ function Keys() {
         <ErrorBox error={keys.error} />
       ) : (
         <table className="list">
-          <caption className="visually-hidden">API keys</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Starts with</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead
+            caption="API keys"
+            columns={["Name", "Role", "Starts with", "Created", "Last used", { label: "Actions", hidden: true }]}
+          />
           <tbody>
             {keys.data.data.map((k) => (
               <tr key={k.id}>
@@ -317,14 +308,7 @@ function Projects() {
         <ErrorBox error={projects.error} />
       ) : (
         <table className="list">
-          <caption className="visually-hidden">Projects</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Protected labels</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
+          <TableHead caption="Projects" columns={["Name", "Protected labels", "Created"]} />
           <tbody>
             {projects.data.data.map((p) => (
               <tr key={p.id}>

@@ -5,7 +5,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../api";
-import { Badge, ErrorBox, Loading, Time } from "../components/ui";
+import { Badge, ErrorBox, Loading, TableHead, Time } from "../components/ui";
 import { int, ms, usd } from "../observe/format";
 import {
   AnnotationListSchema,
@@ -87,26 +87,18 @@ export default function TracePage() {
       </p>
 
       <table className="waterfall">
-        <caption className="visually-hidden">Spans of the trace by start time, nested under their parents</caption>
-        <thead>
-          <tr>
-            <th scope="col">Span</th>
-            <th scope="col" className="wf-bar-col">
-              Timeline ({ms(total)})
-            </th>
-            <th scope="col" className="num">
-              Duration
-            </th>
-            <th scope="col">Status</th>
-            <th scope="col">Prompt version</th>
-            <th scope="col" className="num">
-              Tokens
-            </th>
-            <th scope="col" className="num">
-              Cost
-            </th>
-          </tr>
-        </thead>
+        <TableHead
+          caption="Spans of the trace by start time, nested under their parents"
+          columns={[
+            "Span",
+            { label: `Timeline (${ms(total)})`, className: "wf-bar-col" },
+            { label: "Duration", num: true },
+            "Status",
+            "Prompt version",
+            { label: "Tokens", num: true },
+            { label: "Cost", num: true },
+          ]}
+        />
         <tbody>
           {rows.map(({ span, depth }) => {
             const left = ((nsToMs(span.startTimeUnixNano) - start) / total) * 100;

@@ -5,7 +5,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 import { api } from "../api";
-import { Badge, EmptyState, ErrorBox, Loading, Time } from "../components/ui";
+import { Badge, EmptyState, ErrorBox, Loading, TableHead, Time } from "../components/ui";
 import { int, ms, usd } from "../observe/format";
 import { SOURCES, SpanListSchema, type Span } from "../observe/schemas";
 import "../observe/observe.css";
@@ -184,26 +184,20 @@ function SpanTable({ spans }: { spans: Span[] }) {
   const [now] = useState(() => Date.now());
   return (
     <table className="list span-table">
-      <caption className="visually-hidden">Spans, newest first</caption>
-      <thead>
-        <tr>
-          <th scope="col">Started</th>
-          <th scope="col">Span</th>
-          <th scope="col">Prompt version</th>
-          <th scope="col">Status</th>
-          <th scope="col" className="num">
-            Duration
-          </th>
-          <th scope="col">Model</th>
-          <th scope="col">Source</th>
-          <th scope="col" className="num">
-            Tokens
-          </th>
-          <th scope="col" className="num">
-            Cost
-          </th>
-        </tr>
-      </thead>
+      <TableHead
+        caption="Spans, newest first"
+        columns={[
+          "Started",
+          "Span",
+          "Prompt version",
+          "Status",
+          { label: "Duration", num: true },
+          "Model",
+          "Source",
+          { label: "Tokens", num: true },
+          { label: "Cost", num: true },
+        ]}
+      />
       <tbody>
         {spans.map((s) => (
           <tr key={`${s.traceId}/${s.spanId}`} className={s.failed ? "failed" : undefined}>

@@ -7,7 +7,7 @@ import {
   type PromptVersion,
 } from "@promptreg/client/contract";
 import { api, promptPath } from "../api";
-import { CodeBlock, EmptyState, ErrorBox, LabelBadge, Loading, TemplateView, Time } from "../components/ui";
+import { CodeBlock, EmptyState, ErrorBox, LabelBadge, Loading, TableHead, TemplateView, Time } from "../components/ui";
 import { can, useSession } from "../session";
 import { promptHref } from "./PromptRoute";
 
@@ -132,13 +132,7 @@ function VersionDetail({ prompt, version, previous }: { prompt: PromptDetail; ve
         <p className="muted">This template takes no variables.</p>
       ) : (
         <table className="compact">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Required</th>
-              <th scope="col">Type</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Name", "Required", "Type"]} />
           <tbody>
             {v.variables.map((variable) => (
               <tr key={variable.name}>
