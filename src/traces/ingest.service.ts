@@ -105,7 +105,10 @@ export function createIngestService({ database }: { database: Database }) {
    */
   async function storeRows(projectId: string, rows: SpanRow[], result: IngestResult): Promise<void> {
     try {
-      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, JSON.stringify(rows)]);
+      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [
+        projectId,
+        Buffer.from(JSON.stringify(rows)),
+      ]);
       result.inserted += out[0]!.inserted;
     } catch (err) {
       if (dbErrorKind(err) !== "data") throw err;
