@@ -26,6 +26,7 @@ import {
   latencyBucket,
 } from "../src/compare/histogram.js";
 import { rollUpStoredSpans } from "../src/traces/rollups.js";
+import { tracesThatMayNeedLinks } from "../src/traces/trace-links.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 
@@ -334,6 +335,107 @@ describe("span_rollups at ingest", () => {
        WHERE p.name = 'linked-later' AND s.span_kind = 'LLM' AND s.prompt_span_id IS NOT NULL AND NOT s.in_evaluation`,
     );
     expect(rows[0]!.n).toBe(60);
+  });
+
+  it("follow the links of spans sent alone after the spans they relate to, roots of their trace included", async () => {
+    // Which chunks may change links is decided from their rows (tracesThatMayNeedLinks): each request below holds a
+    // single span of its trace, and only its own kind or parent says that the trace needs the link statements.
+    expect(
+      (await admin.post("/api/v1/prompts/alone/versions", { template: "alone {{q}}", version: "1.0.0" })).status,
+    ).toBe(201);
+    const at = (ms: number) => (BASE_NS + BigInt(ms) * 1_000_000n).toString();
+    const spanOf = (trace: number, k: number, from: number, attributes: Record<string, string | number>): SpanSpec => ({
+      traceId: hex(6000 + trace, 32),
+      spanId: hex(60_000_000 + trace * 10 + k, 16),
+      start: at(from),
+      end: at(from + 10),
+      status: { code: 1 },
+      attributes,
+    });
+    const prompt = {
+      [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.PROMPT,
+      "arthur.prompt.name": "alone",
+      [PROMPT_TEMPLATE_VERSION]: "1.0.0",
+    };
+    const call = {
+      [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.LLM,
+      [LLM_MODEL_NAME]: "gpt-4o",
+      [LLM_TOKEN_COUNT_TOTAL]: 10,
+    };
+    const counted = async () => (await rollupTotals("alone")).spans;
+
+    // Arthur's PROMPT span and the LLM call after it, both roots (no parent), each in a request of its own.
+    await send([spanOf(0, 0, 0, prompt)]);
+    expect(await counted()).toBe(0);
+    await send([spanOf(0, 1, 20, call)]);
+    expect(await counted()).toBe(1);
+    await send([spanOf(1, 1, 20, call)]);
+    expect(await counted()).toBe(1);
+    await send([spanOf(1, 0, 0, prompt)]);
+    expect(await counted()).toBe(2);
+    // A judge's call first, then the EVALUATOR it runs under, a root of its trace, alone.
+    const evaluator = spanOf(2, 0, 0, { [OPENINFERENCE_SPAN_KIND]: OpenInferenceSpanKind.EVALUATOR });
+    await send([
+      {
+        ...spanOf(2, 1, 5, { ...call, [PROMPT_ID]: "alone", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }),
+        parentSpanId: evaluator.spanId,
+      },
+    ]);
+    expect(await counted()).toBe(3);
+    await send([evaluator]);
+    expect(await counted()).toBe(2);
+    // And a call under that judge sent after it: only its parent says it may belong to an evaluation.
+    await send([
+      {
+        ...spanOf(2, 2, 6, { ...call, [PROMPT_ID]: "alone", [PROMPT_TEMPLATE_VERSION]: "1.0.0" }),
+        parentSpanId: evaluator.spanId,
+      },
+    ]);
+    expect(await counted()).toBe(2);
+
+    const { rows } = await h.database.query<{ span_id: string; prompt_span_id: string | null; in_evaluation: boolean }>(
+      `SELECT s.span_id, s.prompt_span_id, s.in_evaluation FROM spans s JOIN prompts p ON p.id = s.prompt_id
+       WHERE p.name = 'alone' AND s.span_kind = 'LLM' ORDER BY s.span_id`,
+    );
+    expect(rows).toEqual([
+      { span_id: hex(60_000_001, 16), prompt_span_id: hex(60_000_000, 16), in_evaluation: false },
+      { span_id: hex(60_000_011, 16), prompt_span_id: hex(60_000_010, 16), in_evaluation: false },
+      { span_id: hex(60_000_021, 16), prompt_span_id: null, in_evaluation: true },
+      { span_id: hex(60_000_022, 16), prompt_span_id: null, in_evaluation: true },
+    ]);
+  });
+
+  it("need no link statement for chunks of root calls that carry their prompt", () => {
+    const row = (
+      trace: string,
+      span_kind: string | null,
+      prompt_name: string | null,
+      parent_span_id: string | null = null,
+    ) => ({
+      trace_id: trace,
+      span_kind,
+      prompt_name,
+      parent_span_id,
+    });
+    expect(
+      tracesThatMayNeedLinks([
+        row("a", "LLM", "p"),
+        row("a", "LLM", "p"),
+        row("b", "CHAIN", null),
+        row("c", "PROMPT", null),
+      ]),
+    ).toEqual([]);
+    expect(
+      tracesThatMayNeedLinks([
+        row("a", "LLM", "p"),
+        row("b", "LLM", null),
+        row("c", "PROMPT", "p"),
+        row("d", "EVALUATOR", null),
+        row("e", "GUARDRAIL", null),
+        row("f", "LLM", "p", "0123456789abcdef"),
+        row("f", "LLM", null),
+      ]),
+    ).toEqual(["b", "c", "d", "e", "f"]);
   });
 
   it("are what the migration's backfill and rollUpStoredSpans compute from the stored spans", async () => {

@@ -1,14 +1,15 @@
 // Stores OTLP spans: the only module that writes the spans table. One INSERT per chunk of spans: the rows travel as
 // one JSON parameter expanded by json_to_recordset, and the prompt link and a missing cost are resolved in the same
 // statement (the key's prompts, versions, label ledger and price table), so a request costs one round trip per chunk
-// whatever its size or prompt mix, plus one for the links that need the rest of the trace (trace-links.ts).
+// whatever its size or prompt mix, plus one for the links that need the rest of the trace when the chunk holds
+// spans that may change them (trace-links.ts).
 // The same statement adds the new spans to span_rollups (see rollups.ts).
 import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
 import { dbErrorKind, sqlstateOf } from "../db/errors.js";
 import { toSpanRow, type SpanRow } from "./mapping.js";
 import type { OtlpSpan } from "./otlp.js";
-import { linkTraces } from "./trace-links.js";
+import { linkTraces, tracesThatMayNeedLinks } from "./trace-links.js";
 
 // Big enough to amortise the round trip, small enough to keep one statement's JSON parameter a few MB.
 const CHUNK_SIZE = 1000;
@@ -104,7 +105,10 @@ export function createIngestService({ database }: { database: Database }) {
    */
   async function storeRows(projectId: string, rows: SpanRow[], result: IngestResult): Promise<void> {
     try {
-      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, JSON.stringify(rows)]);
+      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [
+        projectId,
+        Buffer.from(JSON.stringify(rows)),
+      ]);
       result.inserted += out[0]!.inserted;
     } catch (err) {
       if (dbErrorKind(err) !== "data") throw err;
@@ -132,9 +136,9 @@ export function createIngestService({ database }: { database: Database }) {
     async ingest(projectId: string, spans: OtlpSpan[]): Promise<IngestResult> {
       const result: IngestResult = { inserted: 0, rejected: 0, reasons: [] };
       for (let i = 0; i < spans.length; i += CHUNK_SIZE) {
-        const chunk = spans.slice(i, i + CHUNK_SIZE);
-        await storeRows(projectId, chunk.map(toSpanRow), result);
-        await linkTraces(database, projectId, [...new Set(chunk.map((s) => s.traceId))]);
+        const rows = spans.slice(i, i + CHUNK_SIZE).map(toSpanRow);
+        await storeRows(projectId, rows, result);
+        await linkTraces(database, projectId, tracesThatMayNeedLinks(rows));
       }
       return result;
     },

@@ -6,13 +6,15 @@
 //   prompt attributes: an LLM span without a prompt takes the link of the latest PROMPT span under the same parent
 //   that had ended when it started (Arthur's getPrompt ends its span before it returns the prompt; a call running
 //   beside it is not its follower).
-// Each statement runs after the chunk's insert has committed and reads every stored span of the chunk's traces, so
-// of two requests carrying related spans, the one committed last always sees both. Flags and links only ever go
+// Each statement runs after the chunk's insert has committed and reads every stored span of the chunk's traces; both
+// spans of a related pair are of the kinds that make their chunk run them (tracesThatMayNeedLinks), so of two
+// requests carrying related spans, the one committed last always sees both. Flags and links only ever go
 // one way (never unflagged, never relinked), and each change adds the span to the rollups or takes it out in the
 // same statement, so the rollups stay exact on resends and concurrent ingests. Span rows are locked in id order,
 // then rollup rows in key order, as every ingest statement does, so concurrent ones cannot deadlock.
 import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
+import type { SpanRow } from "./mapping.js";
 
 // Which links the traces need at all, through the partial index spans_trace_anchors_idx: for most traces (no
 // PROMPT, EVALUATOR or GUARDRAIL span) this one small read is all.
@@ -68,6 +70,29 @@ WITH prompt_spans AS (
 ${rollupUpsertSql("linked")}
 )
 SELECT count(*)::int AS linked FROM linked`;
+
+/**
+ * The traces of `rows` (a chunk being stored) whose links the chunk may change, decided without a round trip. A
+ * flag comes only with a judge or with a span that may hang under one (any span with a parent: its ancestors may be
+ * stored already), a link only with a PROMPT span naming a prompt or an LLM span naming none; every other span is
+ * settled by its own row. So a chunk of root calls that carry their prompt needs no statement here.
+ * Resent spans count like new ones: an exporter's retry after a failed link pass still brings the links up to date.
+ */
+export function tracesThatMayNeedLinks(
+  rows: readonly Pick<SpanRow, "trace_id" | "parent_span_id" | "span_kind" | "prompt_name">[],
+): string[] {
+  const traces = new Set<string>();
+  for (const r of rows)
+    if (
+      r.parent_span_id !== null ||
+      r.span_kind === "EVALUATOR" ||
+      r.span_kind === "GUARDRAIL" ||
+      (r.span_kind === "PROMPT" && r.prompt_name !== null) ||
+      (r.span_kind === "LLM" && r.prompt_name === null)
+    )
+      traces.add(r.trace_id);
+  return [...traces];
+}
 
 /** Brings the trace-level links of `traceIds` (stored spans of `projectId`) up to date. */
 export async function linkTraces(
