@@ -96,6 +96,11 @@ async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob |
       pglite = new PGlite(dir);
     }
     await pglite.waitReady;
+    // A new WAL segment is a 16 MB file, zero-filled by default in small writes; PGlite's in-memory files grow by an
+    // eighth at each write past their end, copying themselves (measured: ~390 MB copied per 60 ingest requests of
+    // 512 spans, a new segment every ~20). Off, the segment is made by writing its last byte. On disk it only skips
+    // writing zeros that the WAL overwrites anyway.
+    await pglite.exec("SET wal_init_zero = off");
   } catch (err) {
     await lock?.release();
     throw err;

@@ -58,25 +58,35 @@ SELECT
 FROM json_to_recordset($2::json) AS r(${ROW_COLUMNS})
 LEFT JOIN prompts p ON p.project_id = $1::uuid AND p.name = r.prompt_name
 LEFT JOIN prompt_versions v ON v.prompt_id = p.id AND v.version = r.prompt_version
+-- The two lookups below are subqueries under a CASE: a span that needs neither (the common case: an exact version,
+-- a cost sent or a project without prices) never starts their sorts, a sort per span and lookup otherwise (about
+-- 5% of an ingest request on the embedded database).
+-- OFFSET 0 keeps each lateral a subquery of its own, computed once per span rather than copied into each use.
 LEFT JOIN LATERAL (
-  SELECT le.to_version FROM label_events le
-  WHERE v.id IS NULL AND le.prompt_id = p.id AND le.label = r.prompt_version AND le.created_at <= r.start_time
-  ORDER BY le.created_at DESC, le.id DESC LIMIT 1
+  SELECT CASE WHEN v.id IS NULL AND p.id IS NOT NULL THEN (
+    SELECT le.to_version FROM label_events le
+    WHERE le.prompt_id = p.id AND le.label = r.prompt_version AND le.created_at <= r.start_time
+    ORDER BY le.created_at DESC, le.id DESC LIMIT 1
+  ) END AS to_version
+  OFFSET 0
 ) le ON TRUE
 LEFT JOIN prompt_versions lv ON lv.prompt_id = p.id AND lv.version = le.to_version
 LEFT JOIN LATERAL (
-  SELECT (((r.tokens_prompt - coalesce(r.tokens_cache_read, 0) - coalesce(r.tokens_cache_write, 0))::numeric * mp.input_per_mtok
-      + coalesce(r.tokens_cache_read, 0)::numeric * coalesce(mp.cache_read_per_mtok, mp.input_per_mtok)
-      + coalesce(r.tokens_cache_write, 0)::numeric * coalesce(mp.cache_write_per_mtok, mp.input_per_mtok)
-      + r.tokens_completion::numeric * mp.output_per_mtok) / 1000000)::float8 AS cost
-  FROM model_prices mp
   -- The EXISTS is uncorrelated, so it runs once per statement: a project without prices never looks per span.
-  WHERE r.cost_usd IS NULL AND r.tokens_prompt IS NOT NULL AND r.tokens_completion IS NOT NULL
+  SELECT CASE WHEN r.cost_usd IS NULL AND r.tokens_prompt IS NOT NULL AND r.tokens_completion IS NOT NULL
     AND EXISTS (SELECT 1 FROM model_prices p0 WHERE p0.project_id = $1::uuid)
     AND coalesce(r.tokens_cache_read, 0) + coalesce(r.tokens_cache_write, 0) <= r.tokens_prompt
-    AND mp.project_id = $1::uuid AND mp.model IN (r.response_model, r.model) AND mp.effective_from <= r.start_time
-  ORDER BY (mp.model IS NOT DISTINCT FROM r.response_model) DESC, mp.effective_from DESC
-  LIMIT 1
+  THEN (
+    SELECT (((r.tokens_prompt - coalesce(r.tokens_cache_read, 0) - coalesce(r.tokens_cache_write, 0))::numeric * mp.input_per_mtok
+        + coalesce(r.tokens_cache_read, 0)::numeric * coalesce(mp.cache_read_per_mtok, mp.input_per_mtok)
+        + coalesce(r.tokens_cache_write, 0)::numeric * coalesce(mp.cache_write_per_mtok, mp.input_per_mtok)
+        + r.tokens_completion::numeric * mp.output_per_mtok) / 1000000)::float8
+    FROM model_prices mp
+    WHERE mp.project_id = $1::uuid AND mp.model IN (r.response_model, r.model) AND mp.effective_from <= r.start_time
+    ORDER BY (mp.model IS NOT DISTINCT FROM r.response_model) DESC, mp.effective_from DESC
+    LIMIT 1
+  ) END AS cost
+  OFFSET 0
 ) price ON TRUE
 ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
 RETURNING ${rollupInputColumns()}
