@@ -31,14 +31,14 @@ export async function loadCompareData(database, { base, headers, spans }) {
   await database.query(
     `INSERT INTO spans (project_id, trace_id, span_id, name, otel_kind, span_kind, start_time, start_time_unix_nano,
        end_time_unix_nano, latency_ms, status_code, failed, prompt_name, prompt_version, prompt_id, version_id, link_status,
-       label, source, model, tokens_prompt, tokens_completion, tokens_total, cost_usd, attributes, resource_attributes, events)
+       label, source, model, tokens_prompt, tokens_completion, tokens_total, cost_usd, attributes, events)
      SELECT $1::uuid, lpad(to_hex(i / 2), 32, '0'), lpad(to_hex(i), 16, '0'), 'llm', 3,
        CASE WHEN (i / 5) % 10 = 0 THEN 'CHAIN' ELSE 'LLM' END,
        TIMESTAMPTZ '${DATA_START}' + (i || ' seconds')::interval, 0, 0, 50 + (i::bigint * 7919 % 1000) / 3.0, 0,
        (i::bigint * 31 % 100) < CASE WHEN i % 5 = 1 THEN 9 ELSE 5 END, 'x', '1.0.0', NULL,
        (($2::uuid[])[CASE WHEN i <= $3 / 2 THEN 1 + i % 5 ELSE 6 + i % 20 END]), 'linked',
        'production', CASE WHEN i % 10 = 9 THEN 'stale' ELSE 'network' END, 'gpt-4o-mini', 100, 40 + i % 20, 140 + i % 20,
-       0.0001 * (1 + i % 7), '{}', '{}', '[]'
+       0.0001 * (1 + i % 7), '{}', '[]'
      FROM generate_series(1, $3::int) i`,
     [projectId, groups, spans],
   );

@@ -10,7 +10,16 @@ import { createAuthService } from "./auth/auth.service.js";
 import { sessionRoutes } from "./auth/session.routes.js";
 import { createSessionService } from "./auth/sessions.js";
 import { consoleRoutes } from "./console/console.routes.js";
-import { DEFAULT_OTLP_MAX_BYTES, INGEST_DEFAULTS, type Config } from "./config.js";
+import {
+  DEFAULT_INGEST_MAX_PER_KEY,
+  DEFAULT_OTLP_BODY_TIMEOUT_MS,
+  DEFAULT_OTLP_MAX_BYTES,
+  DEFAULT_OTLP_MAX_STORED_BYTES,
+  INGEST_DEFAULTS,
+  OTLP_BODY_GRACE_MS,
+  OTLP_BODY_MIN_RATE,
+  type Config,
+} from "./config.js";
 import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
@@ -28,7 +37,7 @@ import { createPricesService } from "./compare/prices.service.js";
 import { renderRoutes } from "./render/render.routes.js";
 import { createAnnotationsService } from "./traces/annotations.service.js";
 import { createIngestService } from "./traces/ingest.service.js";
-import { createLimiter } from "./traces/limiter.js";
+import { createIngestGate } from "./traces/ingest-gate.js";
 import { createMetrics } from "./metrics.js";
 import { createOtlpDecoder } from "./traces/otlp-decoder.js";
 import { otlpRoutes } from "./traces/otlp.routes.js";
@@ -37,7 +46,18 @@ import { traceRoutes } from "./traces/traces.routes.js";
 
 export interface AppDeps {
   config: Pick<Config, "bodyLimitBytes" | "resolveCacheSize"> &
-    Partial<Pick<Config, "otlpMaxBytes" | "ingestMaxInFlight" | "ingestMaxQueued" | "consoleDir">>;
+    Partial<
+      Pick<
+        Config,
+        | "otlpMaxBytes"
+        | "otlpMaxStoredBytes"
+        | "otlpBodyTimeoutMs"
+        | "ingestMaxInFlight"
+        | "ingestMaxQueued"
+        | "ingestMaxPerKey"
+        | "consoleDir"
+      >
+    >;
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
@@ -95,15 +115,28 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const prompts = createPromptsService({ db, bus, cacheSize: config.resolveCacheSize });
   const labels = createLabelsService({ db, bus });
   const renderer = createRenderer();
-  const ingest = createIngestService({ database });
+  const metrics = createMetrics();
+  const ingestDefaults = INGEST_DEFAULTS[database.kind];
+  const otlpMaxBytes = config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES;
+  const otlpMaxStoredBytes = config.otlpMaxStoredBytes ?? DEFAULT_OTLP_MAX_STORED_BYTES;
+  const ingest = createIngestService({ database, onChunk: metrics.ingestChunk });
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, prompts });
-  const otlpDecoder = createOtlpDecoder({ logger });
-  const metrics = createMetrics();
-  const ingestLimiter = createLimiter({
-    maxInFlight: config.ingestMaxInFlight ?? INGEST_DEFAULTS[database.kind].maxInFlight,
-    maxQueued: config.ingestMaxQueued ?? INGEST_DEFAULTS[database.kind].maxQueued,
+  const otlpDecoder = createOtlpDecoder({
+    logger,
+    limits: {
+      chunkRows: ingestDefaults.chunkRows,
+      chunkBytes: ingestDefaults.chunkBytes,
+      maxStoredBytes: otlpMaxStoredBytes,
+    },
+  });
+  const ingestGate = createIngestGate({
+    maxInFlight: config.ingestMaxInFlight ?? ingestDefaults.maxInFlight,
+    maxQueued: config.ingestMaxQueued ?? ingestDefaults.maxQueued,
+    maxPerKey: config.ingestMaxPerKey ?? DEFAULT_INGEST_MAX_PER_KEY,
+    // What admitted requests may hold before more are told to come back: a project's half takes the largest batch.
+    maxBufferedBytes: 2 * Math.max(otlpMaxBytes, otlpMaxStoredBytes),
     // Shorter than an OTLP exporter's default 10 s timeout, so it gets an answer it can act on.
     maxWaitMs: 5_000,
     retryAfterSeconds: 1,
@@ -173,10 +206,15 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     otlpRoutes({
       auth,
       ingest,
-      limiter: ingestLimiter,
+      gate: ingestGate,
       decoder: otlpDecoder,
       metrics,
-      maxBytes: config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES,
+      maxBytes: otlpMaxBytes,
+      bodyRead: {
+        timeoutMs: config.otlpBodyTimeoutMs ?? DEFAULT_OTLP_BODY_TIMEOUT_MS,
+        graceMs: OTLP_BODY_GRACE_MS,
+        minBytesPerSecond: OTLP_BODY_MIN_RATE,
+      },
       logger,
     }),
   );
@@ -188,5 +226,5 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   app.use(errorHandler(logger));
   // What the app holds beyond the database and the bus, which its caller opened and closes.
   const close = () => otlpDecoder.close();
-  return { app, auth, prompts, labels, close };
+  return { app, auth, prompts, labels, ingestGate, close };
 }

@@ -8,12 +8,23 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 export const DEFAULT_OTLP_MAX_BYTES = 64 * 1024 * 1024;
 /**
  * OTLP ingest limits when none are configured. The embedded database runs every query on the server's own thread,
- * one at a time: a second ingest in flight would not go faster, it would only make reads wait behind both.
+ * one at a time: a second ingest in flight would not go faster, it would only make reads wait behind both. Its
+ * chunks (one INSERT each, the event loop turning between them) are smaller for the same reason: each holds every
+ * other request for as long as it runs (see bench/ingest.mjs for the figures). 512 rows is an OpenTelemetry SDK's
+ * default batch: each statement also costs its planning, so a default batch is one chunk.
  */
 export const INGEST_DEFAULTS = {
-  pglite: { maxInFlight: 1, maxQueued: 32 },
-  postgres: { maxInFlight: 4, maxQueued: 32 },
+  pglite: { maxInFlight: 1, maxQueued: 32, chunkRows: 512, chunkBytes: 1024 * 1024 },
+  postgres: { maxInFlight: 4, maxQueued: 32, chunkRows: 1000, chunkBytes: 4 * 1024 * 1024 },
 } as const;
+/** Requests of one key admitted at once (reading, waiting or storing); beyond that, 429 and Retry-After. */
+export const DEFAULT_INGEST_MAX_PER_KEY = 16;
+/** What one OTLP request may make the database store (JSON bytes of its rows, resources and scopes). */
+export const DEFAULT_OTLP_MAX_STORED_BYTES = 256 * 1024 * 1024;
+/** An OTLP body must arrive within this time, and after OTLP_BODY_GRACE_MS at OTLP_BODY_MIN_RATE bytes/s at least. */
+export const DEFAULT_OTLP_BODY_TIMEOUT_MS = 30_000;
+export const OTLP_BODY_GRACE_MS = 5_000;
+export const OTLP_BODY_MIN_RATE = 32 * 1024;
 
 const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -35,8 +46,11 @@ const ConfigSchema = z.object({
   PROMPTREG_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   PROMPTREG_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   PROMPTREG_OTLP_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_OTLP_MAX_BYTES),
+  PROMPTREG_OTLP_MAX_STORED_BYTES: z.coerce.number().int().positive().default(DEFAULT_OTLP_MAX_STORED_BYTES),
+  PROMPTREG_OTLP_BODY_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULT_OTLP_BODY_TIMEOUT_MS),
   PROMPTREG_INGEST_MAX_INFLIGHT: z.coerce.number().int().min(0).optional(),
   PROMPTREG_INGEST_MAX_QUEUED: z.coerce.number().int().min(0).optional(),
+  PROMPTREG_INGEST_MAX_PER_KEY: z.coerce.number().int().min(1).default(DEFAULT_INGEST_MAX_PER_KEY),
   PROMPTREG_CONSOLE_DIR: z.string().min(1).optional(),
 });
 
@@ -54,9 +68,15 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Largest OTLP request body, after decompression. */
   otlpMaxBytes: number;
+  /** Most JSON one OTLP request may store; past it the request is refused (413) before anything is stored. */
+  otlpMaxStoredBytes: number;
+  /** Time an OTLP body may take to arrive. */
+  otlpBodyTimeoutMs: number;
   /** OTLP requests processed at once; more wait in a queue of `ingestMaxQueued`, then get 503. See INGEST_DEFAULTS. */
   ingestMaxInFlight: number;
   ingestMaxQueued: number;
+  /** OTLP requests of one key admitted at once. */
+  ingestMaxPerKey: number;
   /** The built web console; default web/dist in the package. */
   consoleDir?: string;
 }
@@ -84,8 +104,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     dbPoolSize: e.PROMPTREG_DB_POOL_SIZE,
     shutdownTimeoutMs: e.PROMPTREG_SHUTDOWN_TIMEOUT_MS,
     otlpMaxBytes: e.PROMPTREG_OTLP_MAX_BYTES,
+    otlpMaxStoredBytes: e.PROMPTREG_OTLP_MAX_STORED_BYTES,
+    otlpBodyTimeoutMs: e.PROMPTREG_OTLP_BODY_TIMEOUT_MS,
     ingestMaxInFlight: e.PROMPTREG_INGEST_MAX_INFLIGHT ?? ingestDefaults.maxInFlight,
     ingestMaxQueued: e.PROMPTREG_INGEST_MAX_QUEUED ?? ingestDefaults.maxQueued,
+    ingestMaxPerKey: e.PROMPTREG_INGEST_MAX_PER_KEY,
     ...(e.PROMPTREG_CONSOLE_DIR ? { consoleDir: path.resolve(e.PROMPTREG_CONSOLE_DIR) } : {}),
   };
 }

@@ -130,3 +130,29 @@ describe("whoami", () => {
     expect(anonymous.headers["x-promptreg-project"]).toBeUndefined();
   });
 });
+
+describe("the last admin key", () => {
+  it("keeps one admin key when a project's last two are deleted at the same time, 20 times over", async () => {
+    for (let round = 0; round < 20; round++) {
+      const created = await admin.post("/api/v1/projects", { name: `race-${round}` });
+      expect(created.status).toBe(201);
+      const first = h.as(created.body.adminKey.key);
+      const second = await first.post("/api/v1/keys", { name: "second admin", role: "admin" });
+      expect(second.status).toBe(201);
+      const other = h.as(second.body.key);
+      // Each admin deletes the other, at once.
+      const [a, b] = await Promise.all([
+        other.delete(`/api/v1/keys/${created.body.adminKey.id}`),
+        first.delete(`/api/v1/keys/${second.body.id}`),
+      ]);
+      const statuses = [a.status, b.status].sort();
+      // One delete wins; the other finds the last admin key (409), or its own key already gone (401).
+      expect(statuses[0]).toBe(204);
+      expect([401, 409]).toContain(statuses[1]);
+      const admins = await h.database.prisma.apiKey.count({
+        where: { project: { name: `race-${round}` }, role: "admin" },
+      });
+      expect(admins).toBe(1);
+    }
+  });
+});

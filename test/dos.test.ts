@@ -12,7 +12,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { INGEST_DEFAULTS } from "../src/config.js";
 import type { DosServerCommand, DosServerMessage } from "./helpers/dos-server.js";
+import { randomBytes } from "node:crypto";
 import { decodeProtobufResponse, newTraceId, otlpJson, otlpProtobuf, type SpanSpec } from "./helpers/otlp.js";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -25,6 +27,8 @@ interface Server {
   base: string;
   writeKey: string;
   readKey: string;
+  adminKey: string;
+  kind: "pglite" | "postgres";
   stuck: boolean;
 }
 
@@ -45,6 +49,8 @@ async function start(): Promise<Server> {
     base: `http://127.0.0.1:${ready.port}`,
     writeKey: ready.writeKey,
     readKey: ready.readKey,
+    adminKey: ready.adminKey,
+    kind: ready.kind,
     stuck: false,
   };
 }
@@ -71,8 +77,8 @@ afterAll(async () => {
 async function command(s: Server, c: DosServerCommand): Promise<number> {
   const reply = once(s.child, "message");
   s.child.send(c);
-  const [message] = (await reply) as [Extract<DosServerMessage, { delayMaxMs: number }>];
-  return message.delayMaxMs;
+  const [message] = (await reply) as [Extract<DosServerMessage, { delayMaxMs: number } | { storedBytes: number }>];
+  return "delayMaxMs" in message ? message.delayMaxMs : message.storedBytes;
 }
 
 interface Outcome {
@@ -340,6 +346,90 @@ describe("one request cannot block the others", () => {
       expect(o.status).toBe(200);
       expect(o.body.partialSuccess).toMatchObject({ rejectedSpans: "40000" });
       expectResponsive(o);
+    }
+  });
+});
+
+// Issue 18, points 1 and 2: what a large batch costs the others is one chunk of it at most, and what one request
+// stores grows with its own size. Not bounded by absolute milliseconds: each batch is compared with a calibration of
+// the same server, in the same run, storing a single chunk of the same spans (a busy machine slows both alike).
+describe("a large batch is stored a chunk at a time", () => {
+  const otlp = (s: Server, body: Buffer) => attack(s, "POST", "/v1/traces", s.writeKey, body, "application/x-protobuf");
+  /** An LLM call as instrumentations send it, about 1.5 kB stored. */
+  const call = (traceId: string, i: number): SpanSpec => ({
+    traceId,
+    name: "ChatCompletion",
+    attributes: {
+      "openinference.span.kind": "LLM",
+      "llm.model_name": "gpt-4o-mini",
+      "llm.token_count.prompt": 400 + (i % 50),
+      "llm.token_count.completion": 96,
+      "session.id": `session-${i % 64}`,
+      "input.value": `Customer question number ${i}: my order has not arrived yet, what should I do?`,
+      "output.value": "I am sorry to hear that. Let me check the shipping status of your order right away.",
+    },
+  });
+  const batch = (n: number) => {
+    const traceId = newTraceId();
+    return otlpProtobuf(Array.from({ length: n }, (_, i) => call(traceId, i)));
+  };
+  const chunkRows = (s: Server) => INGEST_DEFAULTS[s.kind].chunkRows;
+  /** The worst event loop delay of three requests of one chunk each: what a single chunk holds the server. */
+  async function oneChunkDelay(s: Server): Promise<number> {
+    let worst = 0;
+    for (let i = 0; i < 3; i++) {
+      const o = await otlp(s, batch(chunkRows(s)));
+      expect(o.status).toBe(200);
+      worst = Math.max(worst, o.loopDelayMs);
+    }
+    return worst;
+  }
+  const chunksStored = async (s: Server) => {
+    const res = await fetch(`${s.base}/metrics`, { headers: { Authorization: `Bearer ${s.adminKey}` } });
+    const line = (await res.text())
+      .split("\n")
+      .find((l) => l.startsWith("promptreg_ingest_chunk_duration_seconds_count"));
+    return Number(line?.split(" ")[1] ?? 0);
+  };
+
+  it("a batch of 20 chunks holds the server about as long as one chunk, not twenty", async () => {
+    const s = await live();
+    const unit = await oneChunkDelay(s);
+    const before = await chunksStored(s);
+    const o = await otlp(s, batch(20 * chunkRows(s)));
+    expect(o.status).toBe(200);
+    // The work is cut: one statement per chunk, the event loop turning between them.
+    expect((await chunksStored(s)) - before).toBe(20);
+    expect(
+      o.loopDelayMs,
+      `20 chunks held the event loop ${o.loopDelayMs.toFixed(0)} ms at most; one chunk ${unit.toFixed(0)} ms`,
+    ).toBeLessThan(3 * unit + 50);
+  });
+
+  it("one 400 kB resource shared by 1,000 spans is stored once, in about the request's size, holding nobody", async () => {
+    const s = await live();
+    const unit = await oneChunkDelay(s);
+    for (const size of [400_000, 600_000]) {
+      const traceId = newTraceId();
+      // Random text, so that compression cannot hide copies.
+      const resource = { "service.name": "agent", blob: randomBytes((size * 3) / 4).toString("base64") };
+      const body = otlpProtobuf(
+        Array.from({ length: 1000 }, () => ({ traceId })),
+        resource,
+      );
+      const stored = await command(s, "storage");
+      const o = await otlp(s, body);
+      expect(o.status).toBe(200);
+      const grown = (await command(s, "storage")) - stored;
+      // Before, every span row kept its own copy: 1,000 x the resource.
+      expect(grown, `${body.length} B request grew the span tables by ${grown} B`).toBeLessThan(3 * body.length);
+      expect(o.loopDelayMs).toBeLessThan(3 * unit + 50);
+      const trace = (await (
+        await fetch(`${s.base}/api/v1/traces/${traceId}`, { headers: { Authorization: `Bearer ${s.readKey}` } })
+      ).json()) as { spanCount: number; resources: Record<string, { blob: string }>; spans: { resourceId: string }[] };
+      expect(trace.spanCount).toBe(1000);
+      expect(Object.keys(trace.resources)).toEqual([trace.spans[0]!.resourceId]);
+      expect(trace.resources[trace.spans[0]!.resourceId]!.blob).toBe(resource.blob);
     }
   });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../src/commands.js";
+import { readPromptFileText } from "../src/prompt-files/files.js";
 import { createHarness, enc, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -529,5 +530,109 @@ describe("promptreg export", () => {
     expect(long).toContain("template: |\n  Line one  \n  \tTabbed {{a}}\n\n  — “quoted” ✓ 漢字\n");
     const revert = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
     expect(revert.out).toMatch(/^= export\/chat 1\.0\.0 \(unchanged\)\n~ export\/long 2\.0\.0 -> 3\.0\.0 \(major: /);
+  });
+});
+
+describe("promptreg export from a registry that sends hostile names", () => {
+  /**
+   * A registry that lists `names` and answers every resolve with the same real version: what export writes is decided
+   * by the names alone.
+   */
+  async function hostileRegistry(names: string[]) {
+    const admin = h.as(h.adminKey);
+    expect([200, 201]).toContain(
+      (await admin.post("/api/v1/prompts/hostile-template/versions", { template: "pwned {{x}}" })).status,
+    );
+    const version = (await admin.get("/api/v1/prompts/hostile-template/resolve?ref=latest")).body;
+    const item = (await admin.get("/api/v1/prompts?limit=200")).body.data.find(
+      (p: { name: string }) => p.name === "hostile-template",
+    );
+    expect(item).toBeDefined();
+    const fake = createServer((req, res) => {
+      res.setHeader("Content-Type", "application/json");
+      if (req.url!.startsWith("/api/v1/prompts?"))
+        res.end(JSON.stringify({ data: names.map((name) => ({ ...item, name })), nextCursor: null }));
+      else res.end(JSON.stringify(version));
+    });
+    await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
+    return {
+      url: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => fake.close(() => resolve())),
+    };
+  }
+
+  it("writes nothing outside the folder: traversal names and a folder link are refused, the rest is exported", async () => {
+    const outside = await mkdtemp(path.join(tmpdir(), "promptreg-outside-"));
+    const target = path.join(dir, "out");
+    await mkdir(target);
+    await symlink(outside, path.join(target, "linked"));
+    const registry = await hostileRegistry([
+      "../../escaped-relative",
+      "ok/../../../escaped-mixed",
+      "/etc/escaped-absolute",
+      "linked/inside",
+      "a".repeat(255),
+      "fine/one",
+    ]);
+    try {
+      const res = await cli(readKey, "export", target, "--url", registry.url);
+      expect(res.code, res.err).toBe(0);
+      const lines = res.out.split("\n");
+      expect(lines).toContain("wrote fine/one.prompt.yaml (1.0.0)");
+      for (const name of ["../../escaped-relative", "ok/../../../escaped-mixed", "/etc/escaped-absolute"])
+        expect(lines).toContain(
+          `skipped ${name}: the registry sent a name that is not a prompt name; nothing written for it`,
+        );
+      expect(lines).toContain("skipped linked/inside: linked is a link; export does not write through links");
+      expect(res.out).toMatch(
+        /skipped a{255}: its file name would be 267 bytes long, and file systems allow 255: shorten the prompt's name/,
+      );
+      expect(lines.at(-1)).toBe(`1 prompt file(s) written to ${target}`);
+      // Nothing landed anywhere else: not beside the folder, not above it, not through the link.
+      const { readdir } = await import("node:fs/promises");
+      expect(await readdir(outside)).toEqual([]);
+      expect((await readdir(dir)).sort()).toEqual(["out"]);
+      expect((await readdir(target)).sort()).toEqual(["fine", "linked"]);
+      expect(await readdir(path.join(target, "fine"))).toEqual(["one.prompt.yaml"]);
+    } finally {
+      await registry.close();
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
+  it("replaces an existing file, never a link standing where the file goes", async () => {
+    const outside = await mkdtemp(path.join(tmpdir(), "promptreg-outside-"));
+    await writeFile(path.join(outside, "secret.txt"), "keep me");
+    await symlink(path.join(outside, "secret.txt"), path.join(dir, "victim.prompt.yaml"));
+    await writeFile(path.join(dir, "fine.prompt.yaml"), "old");
+    const registry = await hostileRegistry(["victim", "fine"]);
+    try {
+      const res = await cli(readKey, "export", dir, "--url", registry.url);
+      expect(res.out).toContain("skipped victim: victim.prompt.yaml is a link; export replaces only regular files");
+      expect(await readFile(path.join(outside, "secret.txt"), "utf8")).toBe("keep me");
+      expect(await readFile(path.join(dir, "fine.prompt.yaml"), "utf8")).toContain("pwned {{x}}");
+    } finally {
+      await registry.close();
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("push reads each file once, without following a link", () => {
+  it("refuses a file that became a link after the folder was listed, and never reads the link's target", async () => {
+    const outside = await mkdtemp(path.join(tmpdir(), "promptreg-outside-"));
+    await writeFile(path.join(outside, "secret.prompt.yaml"), "template: the outside file's content\n");
+    // What push finds when the file it listed was swapped for a link before it read it.
+    await symlink(path.join(outside, "secret.prompt.yaml"), path.join(dir, "swapped.prompt.yaml"));
+    try {
+      const read = await readPromptFileText(path.join(dir, "swapped.prompt.yaml"));
+      expect(read).toEqual({
+        problem: expect.stringMatching(/became a link while push ran; push does not follow links/),
+      });
+      await writeFile(path.join(dir, "plain.prompt.yaml"), "template: hi\n");
+      expect(await readPromptFileText(path.join(dir, "plain.prompt.yaml"))).toBe("template: hi\n");
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 });

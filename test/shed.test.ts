@@ -1,12 +1,13 @@
-// Load shedding at the OTLP receiver, on the test database's own default limits: a flood is refused early (before
-// authentication and before the body is read) with 503 and Retry-After, reads keep being answered meanwhile, and
-// the refusals are counted in the log at warn instead of one error line each. No timing: held requests and events.
+// Admission at the OTLP receiver, through the real app on its own server: a key is checked before a request is
+// admitted, so a flood without one takes nothing; one key and one project get their share and 429 beyond it, so a
+// flood cannot starve another project's exporter; a slow sender holds its own ticket only, and is cut off (408);
+// a request that gives up gives its place back; refusals are counted at warn. No timing: held requests and events.
 import http from "node:http";
 import net from "node:net";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createApp } from "../src/app.js";
-import { INGEST_DEFAULTS } from "../src/config.js";
+import { DEFAULT_INGEST_MAX_PER_KEY, INGEST_DEFAULTS } from "../src/config.js";
 import { createShedLog } from "../src/http/shed-log.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { capturingLogger } from "./helpers/logs.js";
@@ -15,10 +16,14 @@ import { heldOtlpRequest, newTraceId, otlpJson } from "./helpers/otlp.js";
 
 let h: Harness;
 let writerKey: string;
+let otherProjectKey: string;
 
 beforeAll(async () => {
   h = await createHarness();
   writerKey = await h.newKey("write");
+  const project = await h.as(h.adminKey).post("/api/v1/projects", { name: "shed-other" });
+  expect(project.status).toBe(201);
+  otherProjectKey = await h.newKey("write", project.body.adminKey.key);
   const publish = await h
     .as(h.adminKey)
     .post("/api/v1/prompts/shed/versions", { template: "Hi {{name}}", labels: ["production"] });
@@ -40,22 +45,65 @@ function answerOf(socket: net.Socket): Promise<{ status: number; headers: string
   });
 }
 
+/** The first answer on a socket, as soon as its head arrives (the request's body may still be unsent). */
+function headOf(socket: net.Socket): Promise<{ status: number; headers: string }> {
+  return new Promise((resolve, reject) => {
+    socket.once("data", (chunk: Buffer) => {
+      const head = chunk.toString("latin1");
+      resolve({ status: Number(head.split(" ")[1]), headers: head.toLowerCase() });
+    });
+    socket.once("error", reject);
+  });
+}
+
 const countSpans = async (traceIds: string[]) => h.database.prisma.span.count({ where: { traceId: { in: traceIds } } });
 
+const appWith = (config: Partial<Parameters<typeof createApp>[0]["config"]>, logger = pino({ level: "silent" })) =>
+  createApp({
+    config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100, ...config },
+    database: h.database,
+    bus: h.bus,
+    logger,
+  });
+
+const post = (key: string, traceId: string) => {
+  const body = otlpJson([{ traceId }]);
+  return `POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+};
+
+function postHttp(port: number, key: string, traceId: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const body = otlpJson([{ traceId }]);
+    const req = http.request(
+      {
+        port,
+        host: "127.0.0.1",
+        method: "POST",
+        path: "/v1/traces",
+        headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 describe("a flood of OTLP requests", () => {
-  it(`on the default limits of this database, beyond in-flight + queued gets 503 at once, before any is processed`, async () => {
+  it("from one key, on this database's default limits: its share is admitted and stored, the rest 429 at once, counted at warn", async () => {
     const { logger, lines, logged } = capturingLogger();
-    const { app } = createApp({
-      config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100 },
-      database: h.database,
-      bus: h.bus,
-      logger,
-    });
+    const { app } = appWith({}, logger);
     const { server, port, close } = await serve(app);
     try {
       const { maxInFlight, maxQueued } = INGEST_DEFAULTS[h.database.kind];
+      const share = Math.min(DEFAULT_INGEST_MAX_PER_KEY, Math.floor((maxInFlight + maxQueued) / 2));
       const extra = 3;
-      const total = maxInFlight + maxQueued + extra;
+      const total = share + extra;
+      // The key is known to the cache first, so that checking it never waits on the database.
+      expect(await postHttp(port, writerKey, newTraceId())).toBe(200);
       // Every connection is open and accepted before any request is written, then all are written at once: the
       // server finds them all readable together, as in a flood.
       const accepted = new Promise<void>((resolve) => {
@@ -74,142 +122,124 @@ describe("a flood of OTLP requests", () => {
       await accepted;
       const traceIds = sockets.map(() => newTraceId());
       const answers = sockets.map(answerOf);
-      sockets.forEach((socket, i) => {
-        const body = otlpJson([{ traceId: traceIds[i]! }]);
-        socket.write(
-          `POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${writerKey}\r\nContent-Type: application/json\r\n` +
-            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      });
+      for (const [i, socket] of sockets.entries()) socket.write(post(writerKey, traceIds[i]!));
       const results = await Promise.all(answers);
-      const refused = results.filter((r) => r.status === 503);
-      expect(results.filter((r) => r.status === 200)).toHaveLength(maxInFlight + maxQueued);
+      const refused = results.filter((r) => r.status === 429);
+      expect(results.filter((r) => r.status === 200)).toHaveLength(share);
       expect(refused).toHaveLength(extra);
       for (const r of refused) expect(r.headers).toContain("retry-after: 1");
-      expect(await countSpans(traceIds)).toBe(maxInFlight + maxQueued);
+      expect(await countSpans(traceIds)).toBe(share);
       // Counted at warn, not an error line per refusal.
-      await logged((l) => l.msg === "request" && l.status === 200, maxInFlight + maxQueued);
+      await logged((l) => l.msg === "request" && l.status === 200, share + 1);
       expect(lines.filter((l) => l.level >= 50)).toEqual([]);
       expect(lines.filter((l) => l.level === 40)).toEqual([
-        expect.objectContaining({ shed: 1, msg: "the trace receiver is saturated: refusing requests with 503" }),
+        expect.objectContaining({ shed: 1, msg: "the trace receiver is saturated: refusing requests with 503 or 429" }),
       ]);
-      expect(lines.filter((l) => l.msg === "request" && l.status === 200)).toHaveLength(maxInFlight + maxQueued);
+      expect(lines.filter((l) => l.msg === "request" && l.status === 429)).toEqual([]);
     } finally {
       await close();
     }
   });
 
-  it("is refused before its key is checked and before its body is sent, while reads are answered", async () => {
-    const { app } = createApp({
-      config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100, ingestMaxInFlight: 1, ingestMaxQueued: 0 },
-      database: h.database,
-      bus: h.bus,
-      logger: pino({ level: "silent" }),
-    });
+  it("without a key or with an unknown one is answered 401 before its body is read, taking no ticket from an exporter with a key", async () => {
+    // One ticket in all: a single admitted request would take it.
+    const { app, ingestGate } = appWith({ ingestMaxInFlight: 1, ingestMaxQueued: 0 });
+    const { port, close } = await serve(app);
+    try {
+      const flood = await Promise.all(
+        Array.from({ length: 64 }, async (_, i) => {
+          const socket = net.connect(port, "127.0.0.1");
+          const head = headOf(socket);
+          // Headers only: the body never comes.
+          socket.write(
+            `POST /v1/traces HTTP/1.1\r\nHost: x\r\n${i % 2 ? "Authorization: Bearer pr_no_such_key\r\n" : ""}Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n`,
+          );
+          const answer = await head;
+          return { socket, answer };
+        }),
+      );
+      expect(flood.map((f) => f.answer.status)).toEqual(Array(64).fill(401));
+      expect(ingestGate.tickets).toBe(0);
+      // The sockets are still open, their bodies unsent; a real exporter is served.
+      const traceId = newTraceId();
+      expect(await postHttp(port, writerKey, traceId)).toBe(200);
+      expect(await countSpans([traceId])).toBe(1);
+      for (const f of flood) f.socket.destroy();
+    } finally {
+      await close();
+    }
+  });
+
+  it("from one project leaves another project's exporter its share; one key holds at most maxPerKey", async () => {
+    // Four tickets: two per project.
+    const { app, ingestGate } = appWith({ ingestMaxInFlight: 1, ingestMaxQueued: 3, ingestMaxPerKey: 1 });
     const { server, port, close } = await serve(app);
     try {
+      // The default project floods: its requests are admitted and never finish sending (slow senders).
+      const held = [heldOtlpRequest(server, writerKey, Buffer.from(otlpJson([{ traceId: newTraceId() }])))];
+      await held[0]!.holding;
+      // The key holds its one ticket.
+      expect(await postHttp(port, writerKey, newTraceId())).toBe(429);
+      held.push(heldOtlpRequest(server, h.adminKey, Buffer.from(otlpJson([{ traceId: newTraceId() }]))));
+      await held[1]!.holding;
+      // The project holds its two: a third key of it is refused too.
+      const thirdKey = await h.newKey("write");
+      expect(await postHttp(port, thirdKey, newTraceId())).toBe(429);
+      expect(ingestGate.tickets).toBe(2);
+      // The other project's exporter is served at once.
       const traceId = newTraceId();
-      // The handler subscribing to the body's data means it holds the only slot; its body is then kept unfinished.
-      const held = heldOtlpRequest(server, writerKey, Buffer.from(otlpJson([{ traceId }])));
-      await held.holding;
-
-      // Headers only, with a key that does not exist: the answer comes before the body is sent, and it is the 503,
-      // not a 401, so a saturated receiver does no key lookup either.
-      const flood = net.connect(port, "127.0.0.1");
-      const floodAnswer = answerOf(flood);
-      flood.write(
-        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pr_no_such_key\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n",
-      );
-      const sent = await new Promise<{ status: number; headers: string }>((resolve, reject) => {
-        flood.once("data", (chunk: string) => {
-          const head = String(chunk);
-          resolve({ status: Number(head.split(" ")[1]), headers: head.toLowerCase() });
-        });
-        flood.once("error", reject);
-      });
-      expect(sent.status).toBe(503);
-      expect(sent.headers).toContain("retry-after: 1");
-      flood.destroy();
-      void floodAnswer.catch(() => {});
-
-      const resolved = await new Promise<number>((resolve, reject) =>
-        http
-          .get(
-            {
-              port,
-              host: "127.0.0.1",
-              path: "/api/v1/prompts/shed/resolve",
-              headers: { Authorization: `Bearer ${writerKey}` },
-            },
-            (res) => {
-              res.resume();
-              resolve(res.statusCode!);
-            },
-          )
-          .on("error", reject),
-      );
-      expect(resolved).toBe(200);
-
-      held.finish();
-      expect(await held.status).toBe(200);
-      expect(await countSpans([traceId])).toBe(1);
+      expect(await postHttp(port, otherProjectKey, traceId)).toBe(200);
+      for (const r of held) r.finish();
+      expect(await Promise.all(held.map((r) => r.status))).toEqual([200, 200]);
     } finally {
       await close();
     }
   });
 });
 
-describe("a request that gives up while queued", () => {
-  it("hands its slot back: the next request is processed", async () => {
-    const { app } = createApp({
-      config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100, ingestMaxInFlight: 1, ingestMaxQueued: 1 },
-      database: h.database,
-      bus: h.bus,
-      logger: pino({ level: "silent" }),
-    });
+describe("a slow sender", () => {
+  it("is answered 408 once its body takes longer than the limit, and held only its own ticket meanwhile", async () => {
+    const { app, ingestGate } = appWith({ ingestMaxInFlight: 1, ingestMaxQueued: 3, otlpBodyTimeoutMs: 300 });
     const { server, port, close } = await serve(app);
     try {
-      const post = (traceId: string) => {
-        const body = otlpJson([{ traceId }]);
-        return `POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${writerKey}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-      };
+      const slow = heldOtlpRequest(server, writerKey, Buffer.from(otlpJson([{ traceId: newTraceId() }])));
+      await slow.holding;
+      // Meanwhile another exporter of the same project is served.
+      const traceId = newTraceId();
+      expect(await postHttp(port, h.adminKey, traceId)).toBe(200);
+      expect(await slow.status).toBe(408);
+      expect(ingestGate.tickets).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe("a request that gives up while it waits for a slot", () => {
+  it("gives its place back: the next request is processed", async () => {
+    const { app, ingestGate } = appWith({ ingestMaxInFlight: 1, ingestMaxQueued: 1 });
+    const { server, port, close } = await serve(app);
+    try {
+      // Another project's request holds the only slot.
+      const holder = ingestGate.enter("another-project", "another-key");
+      await holder.slot();
       const responses: http.ServerResponse[] = [];
-      let onArrival = () => {};
-      server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => {
-        responses.push(res);
-        onArrival();
-      });
-      const arrived = (n: number) =>
-        new Promise<void>((resolve) => {
-          onArrival = () => responses.length >= n && resolve();
-          onArrival();
-        });
-      // A holds the slot: its body is never finished until the end.
-      const holding = new Promise<void>((resolve) =>
-        server.once("request", (req: http.IncomingMessage) =>
-          req.on("newListener", (event) => event === "data" && resolve()),
-        ),
-      );
-      const a = net.connect(port, "127.0.0.1");
-      const aAnswer = answerOf(a);
-      const aText = post(newTraceId());
-      a.write(aText.slice(0, aText.length - 5));
-      await holding;
-      // B waits in the queue, then its caller goes away.
+      server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => responses.push(res));
+      // B reads its body and waits for the slot, then its caller goes away.
       const b = net.connect(port, "127.0.0.1");
       b.on("error", () => {});
-      b.write(post(newTraceId()));
-      await arrived(2);
-      const bClosed = new Promise((resolve) => responses[1]!.once("close", resolve));
+      b.write(post(writerKey, newTraceId()));
+      await vi.waitFor(() => expect(ingestGate.tickets).toBe(2));
+      const bClosed = new Promise((resolve) => responses[0]!.once("close", resolve));
       b.destroy();
       await bClosed;
-      // A finishes; the slot passes to B, which is gone, and must come back.
-      a.write(aText.slice(aText.length - 5));
-      expect((await aAnswer).status).toBe(200);
+      expect(ingestGate.tickets).toBe(1);
+      holder.release();
+      expect(ingestGate.inFlight).toBe(0);
       const traceId = newTraceId();
       const c = net.connect(port, "127.0.0.1");
       const cAnswer = answerOf(c);
-      c.write(post(traceId));
+      c.write(post(writerKey, traceId));
       expect((await cAnswer).status).toBe(200);
       expect(await countSpans([traceId])).toBe(1);
     } finally {
@@ -229,11 +259,15 @@ describe("the shed log", () => {
     const log = createShedLog(logger, "saturated", 10_000);
     for (let i = 0; i < 1000; i++) log.record();
     expect(lines).toEqual([
-      expect.objectContaining({ level: 40, shed: 1, msg: "saturated: refusing requests with 503" }),
+      expect.objectContaining({ level: 40, shed: 1, msg: "saturated: refusing requests with 503 or 429" }),
     ]);
     vi.advanceTimersByTime(10_000);
     expect(lines).toHaveLength(2);
-    expect(lines[1]).toMatchObject({ level: 40, shed: 999, msg: "saturated: 999 more request(s) refused with 503" });
+    expect(lines[1]).toMatchObject({
+      level: 40,
+      shed: 999,
+      msg: "saturated: 999 more request(s) refused with 503 or 429",
+    });
     log.record();
     vi.advanceTimersByTime(10_000);
     expect(lines.map((l) => l.shed)).toEqual([1, 999, 1]);
@@ -242,6 +276,6 @@ describe("the shed log", () => {
     expect(lines).toHaveLength(3);
     log.record();
     expect(lines.map((l) => l.shed)).toEqual([1, 999, 1, 1]);
-    expect(lines[3]!.msg).toBe("saturated: refusing requests with 503");
+    expect(lines[3]!.msg).toBe("saturated: refusing requests with 503 or 429");
   });
 });

@@ -12,7 +12,6 @@ import {
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
-import { createLimiter } from "../src/traces/limiter.js";
 import { createHarness, enc, silentLogger, type Client, type Harness } from "./helpers/harness.js";
 import { serve, type Listener } from "./helpers/listen.js";
 import {
@@ -85,12 +84,13 @@ const appWith = (config: Partial<Parameters<typeof createApp>[0]["config"]>) =>
     database: h.database,
     bus: h.bus,
     logger: silentLogger,
-  }).app;
+  });
 
 /** A receiver with its own limits, on its own server. */
 async function receiverWith(config: Partial<Parameters<typeof createApp>[0]["config"]>) {
-  const served = await serve(appWith(config));
-  return { ...served, url: `${served.url}/v1/traces` };
+  const { app, ingestGate } = appWith(config);
+  const served = await serve(app);
+  return { ...served, gate: ingestGate, url: `${served.url}/v1/traces` };
 }
 
 const send = (spans: SpanSpec[], encoding: Encoding = "json", key?: string) =>
@@ -180,7 +180,9 @@ describe("OTLP/HTTP receiver with the official exporters", () => {
       kind: 1,
     });
     expect(root.children[0].versionId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(root.children[0].resourceAttributes).toMatchObject({ "service.name": "agent" });
+    // Resources and scopes come once per answer; spans name theirs.
+    expect(tree.body.resources[root.children[0].resourceId]).toMatchObject({ "service.name": "agent" });
+    expect(tree.body.scopes[root.children[0].scopeId]).toMatchObject({ name: "agent" });
   });
 
   it("accepts a raw gzip JSON request and answers in JSON", async () => {
@@ -610,41 +612,43 @@ describe("OTLP/HTTP errors", () => {
     }
   });
 
-  it("with one slot and no queue, a second request is refused while the first is still sending", async () => {
+  it("with one slot and no queue, a second request is refused while the slot is taken, and served once it is free", async () => {
     const one = await receiverWith({ ingestMaxInFlight: 1, ingestMaxQueued: 0 });
     try {
+      // Another project's request holds the only slot.
+      const other = one.gate.enter("another-project", "another-key");
+      await other.slot();
       const traceId = newTraceId();
-      // Once the handler listens for body data it has passed the limiter, i.e. it holds the only slot.
-      const slow = heldOtlpRequest(one.server, writerKey, Buffer.from(otlpJson([{ traceId }])));
-      await slow.holding;
-      const second = await postOtlp(otlpJson([{ traceId: newTraceId() }]), CONTENT_TYPE.json, { url: one.url });
+      const second = await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: one.url });
       expect(second.status).toBe(503);
       expect(second.headers.get("retry-after")).toBe("1");
-      slow.finish();
-      expect(await slow.status).toBe(200);
+      other.release();
+      const third = await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: one.url });
+      expect(third.status).toBe(200);
       expect(await countSpans([traceId])).toBe(1);
     } finally {
       await one.close();
     }
   });
-});
 
-describe("ingestion limiter", () => {
-  it("queues up to its bound, hands the slot over on release, and times waiters out", async () => {
-    const limiter = createLimiter({ maxInFlight: 1, maxQueued: 1, maxWaitMs: 50, retryAfterSeconds: 2 });
-    const first = await limiter.acquire();
-    const queued = limiter.acquire();
-    await expect(limiter.acquire()).rejects.toMatchObject({ status: 503, details: { retryAfterSeconds: 2 } });
-    first();
-    first(); // releasing twice is harmless
-    const second = await queued;
-    expect(limiter.inFlight).toBe(1);
-    await expect(limiter.acquire()).rejects.toMatchObject({
-      status: 503,
-      message: expect.stringMatching(/within 50 ms/),
-    });
-    second();
-    expect(limiter.inFlight).toBe(0);
+  it("a sender still sending its body holds no slot: with one slot, another exporter is served meanwhile", async () => {
+    // Four tickets, two per project.
+    const one = await receiverWith({ ingestMaxInFlight: 1, ingestMaxQueued: 3 });
+    try {
+      const slowTrace = newTraceId();
+      // Admitted (its handler reads the body) and then kept unfinished.
+      const slow = heldOtlpRequest(one.server, writerKey, Buffer.from(otlpJson([{ traceId: slowTrace }])));
+      await slow.holding;
+      const traceId = newTraceId();
+      const other = await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: one.url });
+      expect(other.status).toBe(200);
+      expect(await countSpans([traceId])).toBe(1);
+      slow.finish();
+      expect(await slow.status).toBe(200);
+      expect(await countSpans([slowTrace])).toBe(1);
+    } finally {
+      await one.close();
+    }
   });
 });
 

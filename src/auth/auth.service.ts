@@ -88,6 +88,9 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
 
     async deleteKey(projectId: string, id: string): Promise<void> {
       await db.$transaction(async (tx) => {
+        // The project's row is locked first: two deletes of its last two admin keys, each counting the other, would
+        // otherwise both see two admins and both delete. Locked, the second counts after the first has committed.
+        await tx.$executeRaw`SELECT 1 FROM projects WHERE id = ${projectId}::uuid FOR UPDATE`;
         const key = await tx.apiKey.findFirst({ where: { id, projectId } });
         if (!key) throw notFound(`key '${id}'`);
         if (key.role === "admin") {

@@ -9,6 +9,7 @@ const STATUS = {
   conflict: 409,
   bump_too_small: 409,
   version_not_higher: 409,
+  request_timeout: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_error: 422,

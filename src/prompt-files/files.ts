@@ -1,8 +1,8 @@
 // Prompt files: a prompt kept in a repository as `<name>.prompt.yaml`, its folders being the name's folders
 // (`support/triage.prompt.yaml` is the prompt `support/triage`). A file holds what a publish takes: the template,
 // and optionally config, variablesSchema, description and tags.
-import type { Dirent } from "node:fs";
-import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { constants, type Dirent } from "node:fs";
+import { lstat, mkdir, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import {
   JsonObjectSchema,
@@ -68,7 +68,7 @@ export async function readPromptFiles(dir: string): Promise<PromptFile[]> {
       continue;
     }
     seen.set(name, entry);
-    const text = await readText(path.join(dir, entry));
+    const text = await readPromptFileText(path.join(dir, entry));
     if (typeof text !== "string") {
       problems.push(`${entry}: ${text.problem}`);
       continue;
@@ -121,19 +121,43 @@ async function listTree(root: string): Promise<{ entry: string; problem?: string
 
 const LINKS_NOT_FOLLOWED = "push does not follow links (a prompt's name is its path in the folder)";
 
-/** The file's text, or what keeps it from being a prompt file's: its size is checked before anything is read. */
-async function readText(file: string): Promise<string | { problem: string }> {
+/**
+ * The file's text, or what keeps it from being a prompt file's. The file is opened once, without following a link,
+ * and checked and read through that descriptor: a file swapped for a link after the folder was listed is refused,
+ * not read through the link.
+ */
+export async function readPromptFileText(file: string): Promise<string | { problem: string }> {
+  let handle: Awaited<ReturnType<typeof open>>;
   try {
-    const { size } = await stat(file);
-    if (size > MAX_FILE_BYTES) return { problem: `${size} bytes; a prompt file may have at most ${MAX_FILE_BYTES}` };
-    const bytes = await readFile(file);
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP")
+      return { problem: `it became a link while push ran; ${LINKS_NOT_FOLLOWED}` };
+    return { problem: `cannot read the file: ${(err as Error).message}` };
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return { problem: "not a regular file" };
+    if (info.size > MAX_FILE_BYTES)
+      return { problem: `${info.size} bytes; a prompt file may have at most ${MAX_FILE_BYTES}` };
+    // Read up to one byte past the limit: a file that grew since its size was taken is caught too.
+    const buffer = Buffer.alloc(MAX_FILE_BYTES + 1);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, size, buffer.length - size, size);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+      if (size > MAX_FILE_BYTES) return { problem: `over ${MAX_FILE_BYTES} bytes; a prompt file may have no more` };
+    }
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      return new TextDecoder("utf-8", { fatal: true }).decode(buffer.subarray(0, size));
     } catch {
       return { problem: "not UTF-8 text (save the file as UTF-8)" };
     }
   } catch (err) {
     return { problem: `cannot read the file: ${(err as Error).message}` };
+  } finally {
+    await handle.close();
   }
 }
 
@@ -252,12 +276,69 @@ export function formatPromptFile(version: PromptVersion, meta: { description: st
   return stringify(content, { lineWidth: 0, blockQuote: "literal" });
 }
 
-/** Writes the file for `name` under `dir`, through a temporary file renamed over it (never half a file). */
+// File systems allow 255 bytes per name; the prompt-name rules allow 255 characters, so a long name can be no file.
+const MAX_FILE_NAME_BYTES = 255;
+
+/** A prompt's file could not be written where its name says; the export goes on with the other prompts. */
+export class PromptFileRefused extends Error {}
+
+/**
+ * Writes the file for `name` under `dir`: through a temporary file renamed over it, so never half a file. The name
+ * comes from a registry, so it is checked against the prompt-name rules before anything touches the disk, and every
+ * folder on the way is created or checked one level at a time, never through a link: nothing is written outside
+ * `dir`. A name that breaks the rules, a path through a link, or a file name too long for the file system is refused
+ * with PromptFileRefused, saying why.
+ */
 export async function writePromptFile(dir: string, name: string, text: string): Promise<string> {
-  const file = path.join(dir, `${name}${PROMPT_FILE_SUFFIX}`);
-  await mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, text);
+  if (name.length > 255 || !PROMPT_NAME_PATTERN.test(name))
+    throw new PromptFileRefused(`${JSON.stringify(name.slice(0, 300))} is not a prompt name, so it names no file`);
+  const segments = name.split("/");
+  const fileName = `${segments.pop()!}${PROMPT_FILE_SUFFIX}`;
+  const tooLong = [...segments, fileName].find((s) => Buffer.byteLength(s) > MAX_FILE_NAME_BYTES);
+  if (tooLong)
+    throw new PromptFileRefused(
+      `its file name would be ${Buffer.byteLength(tooLong)} bytes long, and file systems allow ${MAX_FILE_NAME_BYTES}: shorten the prompt's name (or a folder of it)`,
+    );
+  // The folder given is the user's choice (a link there is theirs too); below it, nothing is followed.
+  await mkdir(dir, { recursive: true });
+  const root = await realpath(dir);
+  let folder = root;
+  for (const segment of segments) {
+    folder = path.join(folder, segment);
+    const info = await lstat(folder).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return null;
+      throw err;
+    });
+    if (info === null)
+      await mkdir(folder).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "EEXIST") throw err;
+      });
+    else if (info.isSymbolicLink())
+      throw new PromptFileRefused(`${path.relative(root, folder)} is a link; export does not write through links`);
+    else if (!info.isDirectory()) throw new PromptFileRefused(`${path.relative(root, folder)} is not a folder`);
+  }
+  const file = path.join(folder, fileName);
+  const existing = await lstat(file).catch(() => null);
+  if (existing && !existing.isFile())
+    throw new PromptFileRefused(
+      `${path.relative(root, file)} is ${existing.isSymbolicLink() ? "a link" : "not a regular file"}; export replaces only regular files`,
+    );
+  // A new name, created exclusively and never through a link; renamed over the file (a rename replaces a name, it
+  // follows no link).
+  const temp = path.join(folder, `.${fileName}.${process.pid}.tmp`);
+  const handle = await open(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    await handle.writeFile(text);
+  } catch (err) {
+    await handle.close();
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await handle.close();
   await rename(temp, file);
-  return path.relative(dir, file).split(path.sep).join("/");
+  return path.relative(root, file).split(path.sep).join("/");
 }

@@ -1,6 +1,7 @@
 // Prompts as code: a folder of prompt files pushed to a registry (each changed prompt published, its semver bump
 // decided by the server as for any publish), and a registry's prompts exported to such a folder.
 import {
+  PROMPT_NAME_PATTERN,
   PromptDetailSchema,
   PromptListSchema,
   PromptVersionSchema,
@@ -11,7 +12,7 @@ import {
   type RequiredBump,
 } from "@promptreg/client/contract";
 import { ApiError, type AdminClient } from "../admin-client.js";
-import { formatPromptFile, PromptFilesError, writePromptFile, type PromptFile } from "./files.js";
+import { formatPromptFile, PromptFileRefused, PromptFilesError, writePromptFile, type PromptFile } from "./files.js";
 
 export interface PlannedPrompt {
   name: string;
@@ -169,7 +170,7 @@ export interface ExportOptions {
 
 export interface ExportOutcome {
   written: { name: string; file: string; version: string }[];
-  /** Prompts without the ref (no such label). */
+  /** Prompts without the ref (no such label), and prompts whose file cannot be written where their name says. */
   skipped: { name: string; reason: string }[];
 }
 
@@ -182,6 +183,14 @@ export async function exportPrompts({ api, dir, prefix, ref }: ExportOptions): P
     if (cursor) query.set("cursor", cursor);
     const page = PromptListSchema.parse(await api.get(`/prompts?${query}`));
     for (const prompt of page.data) {
+      // The name is checked before it is used in a URL or a path: it came from the server.
+      if (prompt.name.length > 255 || !PROMPT_NAME_PATTERN.test(prompt.name)) {
+        outcome.skipped.push({
+          name: prompt.name.slice(0, 300),
+          reason: "the registry sent a name that is not a prompt name; nothing written for it",
+        });
+        continue;
+      }
       let version: ReturnType<typeof PromptVersionSchema.parse>;
       try {
         version = PromptVersionSchema.parse(await api.get(`/prompts/${enc(prompt.name)}/resolve?ref=${enc(ref)}`));
@@ -190,7 +199,14 @@ export async function exportPrompts({ api, dir, prefix, ref }: ExportOptions): P
         outcome.skipped.push({ name: prompt.name, reason: err.message.replace(/^.*? answered 404 not_found: /, "") });
         continue;
       }
-      const file = await writePromptFile(dir, prompt.name, formatPromptFile(version, prompt));
+      let file: string;
+      try {
+        file = await writePromptFile(dir, prompt.name, formatPromptFile(version, prompt));
+      } catch (err) {
+        if (!(err instanceof PromptFileRefused)) throw err;
+        outcome.skipped.push({ name: prompt.name, reason: err.message });
+        continue;
+      }
       outcome.written.push({ name: prompt.name, file, version: version.version });
     }
     cursor = page.nextCursor;

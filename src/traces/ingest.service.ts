@@ -1,18 +1,35 @@
-// Stores OTLP spans: the only module that writes the spans table. One INSERT per chunk of spans: the rows travel as
-// one JSON parameter expanded by json_to_recordset, and the prompt link and a missing cost are resolved in the same
-// statement (the key's prompts, versions, label ledger and price table), so a request costs one round trip per chunk
-// whatever its size or prompt mix, plus one for the links that need the rest of the trace when the chunk holds
-// spans that may change them (trace-links.ts).
+// Stores OTLP spans: the module that inserts into the spans, span_resources and span_scopes tables (trace-links.ts
+// updates the links of stored spans). A request's resources and scopes go first, in one statement; then one INSERT
+// per chunk of spans (span-batch.ts): the rows travel as one JSON parameter expanded by json_to_recordset, and the
+// prompt link and a missing cost are resolved in the same statement (the key's prompts, versions, label ledger and
+// price table), so a request costs one round trip per chunk whatever its prompt mix, plus one for the links that
+// need the rest of the trace when the chunk holds spans that may change them (trace-links.ts).
 // The same statement adds the new spans to span_rollups (see rollups.ts).
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { LRUCache } from "lru-cache";
 import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
 import { dbErrorKind, sqlstateOf } from "../db/errors.js";
-import { toSpanRow, type SpanRow } from "./mapping.js";
-import type { OtlpSpan } from "./otlp.js";
-import { linkTraces, tracesThatMayNeedLinks } from "./trace-links.js";
+import type { SpanRow } from "./mapping.js";
+import type { SpanBatch } from "./span-batch.js";
+import { linkTraces } from "./trace-links.js";
 
-// Big enough to amortise the round trip, small enough to keep one statement's JSON parameter a few MB.
-const CHUNK_SIZE = 1000;
+// A resource or scope already stored (a resent batch, the next batch of the same process) is left as it is.
+const UPSERT_ORIGINS = `
+WITH o AS (SELECT $2::json AS doc), resources AS (
+  INSERT INTO span_resources (project_id, hash, attributes)
+  SELECT $1::uuid, decode(r.hash, 'hex'), r.attributes
+  FROM o, json_to_recordset(o.doc -> 'resources') AS r(hash text, attributes jsonb)
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+), scopes AS (
+  INSERT INTO span_scopes (project_id, hash, name, version, attributes)
+  SELECT $1::uuid, decode(s.hash, 'hex'), s.name, s.version, s.attributes
+  FROM o, json_to_recordset(o.doc -> 'scopes') AS s(hash text, name text, version text, attributes jsonb)
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM resources)::int AS resources, (SELECT count(*) FROM scopes)::int AS scopes`;
 
 // The recordset's columns, in the order of mapping.ts's SpanRow.
 const ROW_COLUMNS = `
@@ -22,7 +39,7 @@ const ROW_COLUMNS = `
   label text, source text, model text, response_model text, provider text, session_id text, user_id text,
   tokens_prompt integer, tokens_completion integer, tokens_total integer, tokens_cache_read integer,
   tokens_cache_write integer, tokens_reasoning integer, cost_usd double precision, cost_source text,
-  attributes jsonb, resource_attributes jsonb, events jsonb`;
+  attributes jsonb, resource_hash text, scope_hash text, events jsonb`;
 
 // A span naming a prompt is linked when the prompt exists in the key's project and has that exact version string,
 // or when the "version" is a label (Arthur's SDK sends `latest` or a tag): then the version the label held at the
@@ -39,7 +56,7 @@ INSERT INTO spans (
   start_time, start_time_unix_nano, end_time_unix_nano, latency_ms, status_code, failed, error_message,
   prompt_name, prompt_version, prompt_id, version_id, link_status, label, source, model, response_model, provider,
   session_id, user_id, tokens_prompt, tokens_completion, tokens_total, tokens_cache_read, tokens_cache_write,
-  tokens_reasoning, cost_usd, cost_source, attributes, resource_attributes, events)
+  tokens_reasoning, cost_usd, cost_source, attributes, resource_hash, scope_hash, events)
 SELECT
   $1::uuid, r.trace_id, r.span_id, r.parent_span_id, r.name, r.otel_kind, r.span_kind,
   r.start_time, r.start_time_unix_nano, r.end_time_unix_nano, r.latency_ms, r.status_code, r.failed, r.error_message,
@@ -54,7 +71,7 @@ SELECT
   r.source, r.model, r.response_model, r.provider,
   r.session_id, r.user_id, r.tokens_prompt, r.tokens_completion, r.tokens_total, r.tokens_cache_read, r.tokens_cache_write,
   r.tokens_reasoning, coalesce(r.cost_usd, price.cost), CASE WHEN r.cost_usd IS NOT NULL THEN r.cost_source WHEN price.cost IS NOT NULL THEN 'computed' END,
-  r.attributes, r.resource_attributes, r.events
+  r.attributes, decode(r.resource_hash, 'hex'), decode(r.scope_hash, 'hex'), r.events
 FROM json_to_recordset($2::json) AS r(${ROW_COLUMNS})
 LEFT JOIN prompts p ON p.project_id = $1::uuid AND p.name = r.prompt_name
 LEFT JOIN prompt_versions v ON v.prompt_id = p.id AND v.version = r.prompt_version
@@ -104,26 +121,38 @@ export interface IngestResult {
   reasons: string[];
 }
 
-const MAX_REASONS = 5;
+export interface IngestServiceOptions {
+  database: Database;
+  /** Called after each chunk with the time it held the database, in seconds (the metrics' histogram). */
+  onChunk?: (seconds: number) => void;
+}
 
-export function createIngestService({ database }: { database: Database }) {
+const MAX_REASONS = 5;
+// Resources and scopes this process has stored, by project and hash: a process sends the same resource with every
+// batch, and the statement that stores it again and does nothing costs a round trip. Rows of span_resources and
+// span_scopes are never deleted but with their project (whose id is never reused), so a key here stays true.
+const KNOWN_ORIGINS_MAX = 10_000;
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+export function createIngestService({ database, onChunk = () => {} }: IngestServiceOptions) {
+  const knownOrigins = new LRUCache<string, true>({ max: KNOWN_ORIGINS_MAX });
+
   /**
-   * Inserts `rows` in one statement. The checks of span-checks.ts are meant to leave nothing the database refuses;
-   * should a value still be refused (a data error, see db/errors.ts), the statement stored nothing, so the rows are
-   * split in halves and retried until the refused spans stand alone: they are rejected, the rest stored. Other
-   * errors are thrown as they are.
+   * Inserts `rows` (a JSON array of SpanRow) in one statement. The checks of span-checks.ts are meant to leave nothing
+   * the database refuses; should a value still be refused (a data error, see db/errors.ts), the statement stored
+   * nothing, so the rows are split in halves and retried until the refused spans stand alone: they are rejected,
+   * the rest stored. Other errors are thrown as they are.
    */
-  async function storeRows(projectId: string, rows: SpanRow[], result: IngestResult): Promise<void> {
+  async function storeRows(projectId: string, rows: Uint8Array, result: IngestResult): Promise<void> {
     try {
-      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [
-        projectId,
-        Buffer.from(JSON.stringify(rows)),
-      ]);
+      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, asBuffer(rows)]);
       result.inserted += out[0]!.inserted;
     } catch (err) {
       if (dbErrorKind(err) !== "data") throw err;
-      if (rows.length === 1) {
-        const row = rows[0]!;
+      const list = JSON.parse(new TextDecoder().decode(rows)) as SpanRow[];
+      if (list.length === 1) {
+        const row = list[0]!;
         result.rejected++;
         if (result.reasons.length < MAX_REASONS)
           result.reasons.push(
@@ -131,24 +160,36 @@ export function createIngestService({ database }: { database: Database }) {
           );
         return;
       }
-      const half = Math.ceil(rows.length / 2);
-      await storeRows(projectId, rows.slice(0, half), result);
-      await storeRows(projectId, rows.slice(half), result);
+      const half = Math.ceil(list.length / 2);
+      const encode = (part: SpanRow[]) => new TextEncoder().encode(JSON.stringify(part));
+      await storeRows(projectId, encode(list.slice(0, half)), result);
+      await storeRows(projectId, encode(list.slice(half)), result);
     }
   }
 
   return {
     /**
-     * Stores `spans` in `projectId`; returns how many rows are new and which spans were refused. Chunks commit one by one: a failure part-way
-     * leaves earlier chunks stored, which the exporter's retry then skips as duplicates. After each chunk, the links
-     * that depend on other spans of its traces are brought up to date (also when those came in another request).
+     * Stores `batch` in `projectId`; returns how many rows are new and which spans were refused. Chunks commit one by
+     * one: a failure part-way leaves earlier chunks stored, which the exporter's retry then skips as duplicates. After
+     * each chunk, the links that depend on other spans of its traces are brought up to date (also when those came in
+     * another request). The event loop turns before each statement: on the embedded database a query runs on this
+     * thread and its promise resolves without one, so a large batch would otherwise hold every other request until
+     * its last chunk.
      */
-    async ingest(projectId: string, spans: OtlpSpan[]): Promise<IngestResult> {
+    async ingest(projectId: string, batch: SpanBatch): Promise<IngestResult> {
       const result: IngestResult = { inserted: 0, rejected: 0, reasons: [] };
-      for (let i = 0; i < spans.length; i += CHUNK_SIZE) {
-        const rows = spans.slice(i, i + CHUNK_SIZE).map(toSpanRow);
-        await storeRows(projectId, rows, result);
-        await linkTraces(database, projectId, tracesThatMayNeedLinks(rows));
+      const originKeys = batch.originHashes.map((hash) => `${projectId}:${hash}`);
+      if (batch.origins && !originKeys.every((key) => knownOrigins.get(key))) {
+        await nextTurn();
+        await database.query(UPSERT_ORIGINS, [projectId, asBuffer(batch.origins)]);
+        for (const key of originKeys) knownOrigins.set(key, true);
+      }
+      for (const chunk of batch.chunks) {
+        await nextTurn();
+        const started = performance.now();
+        await storeRows(projectId, chunk.rows, result);
+        await linkTraces(database, projectId, chunk.traces);
+        onChunk((performance.now() - started) / 1000);
       }
       return result;
     },

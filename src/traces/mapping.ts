@@ -43,8 +43,16 @@ export interface SpanRow {
   /** `sent` when the span carried a cost; a cost computed from the price table is marked in SQL. */
   cost_source: "sent" | null;
   attributes: Attributes;
-  resource_attributes: Attributes;
+  /** SHA-256 (hex) of the span's resource and scope, stored apart (see span-batch.ts). */
+  resource_hash: string;
+  scope_hash: string;
   events: OtlpSpan["events"];
+}
+
+/** The content hashes (hex) of a span's resource and scope. */
+export interface SpanOrigin {
+  resource: string;
+  scope: string;
 }
 
 /** What our client sets as `prompt.vendor` (the client's PROMPT_VENDOR); another vendor's `prompt.id` is not ours. */
@@ -146,7 +154,7 @@ const MAX_INT4 = 2 ** 31 - 1;
 const MAX_INDEXED_CHARS = 512;
 const MAX_INDEXED_BYTES = 700;
 
-export function toSpanRow(span: OtlpSpan): SpanRow {
+export function toSpanRow(span: OtlpSpan, origin: SpanOrigin): SpanRow {
   const a = span.attributes;
   const langfusePrompt = parseLangfusePrompt(a[LANGFUSE_PROMPT_JSON]);
   const kind = spanKind(a);
@@ -191,7 +199,8 @@ export function toSpanRow(span: OtlpSpan): SpanRow {
     cost_usd: cost,
     cost_source: cost === null ? null : "sent",
     attributes: a,
-    resource_attributes: span.resourceAttributes,
+    resource_hash: origin.resource,
+    scope_hash: origin.scope,
     events: span.events,
   };
 }

@@ -1,37 +1,41 @@
-// Decodes OTLP request bodies without holding the event loop. Decoding is synchronous work proportional to the body:
-// a 61 MiB protobuf body took 2-6 s on the test machine and a 64 MiB JSON body over a second, during which no other
-// request (health checks and prompt resolves included) was answered. Small bodies, the usual SDK batch, are decoded
-// in place; larger ones on one worker thread, one at a time. (The worker's heap is not capped below the process's:
-// a V8 heap limit reached inside one large allocation, as JSON.parse makes, is fatal to the whole process, worker
-// or not. The body limit, PROMPTREG_OTLP_MAX_BYTES, is what bounds the memory a request can take.)
-import { setImmediate as nextTurn } from "node:timers/promises";
+// Decodes OTLP request bodies and prepares their batches (span-batch.ts) without holding the event loop. Decoding and
+// serialising are synchronous work proportional to the body: a 61 MiB protobuf body took 2-6 s on the test machine
+// and a 64 MiB JSON body over a second, during which no other request (health checks and prompt resolves included)
+// was answered. Small bodies, the usual SDK batch, are prepared in place; larger ones on one worker thread, one at a
+// time. (The worker's heap is not capped below the process's: a V8 heap limit reached inside one large allocation,
+// as JSON.parse makes, is fatal to the whole process, worker or not. The body limit, PROMPTREG_OTLP_MAX_BYTES, is
+// what bounds the memory a request can take.)
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { AppError } from "../http/errors.js";
 import type { DecodeJob, DecodeReply } from "./otlp-decode-worker.js";
-import { decodeRequest, type DecodedRequest, type OtlpEncoding } from "./otlp.js";
+import { decodeRequest, type OtlpEncoding } from "./otlp.js";
+import { prepareBatch, type BatchLimits, type SpanBatch } from "./span-batch.js";
 
 export interface OtlpDecoder {
   /**
-   * The request's spans. A body over the inline size moves to the worker: the caller's Buffer is left empty.
+   * The request's batch, ready to store. A body over the inline size moves to the worker: the caller's Buffer is
+   * left empty. Refuses a body that is not a request (400) or would store too much (413).
    */
-  decode(body: Buffer, encoding: OtlpEncoding): Promise<DecodedRequest>;
-  /** Stops the worker, if one was started; decodes still running or queued, and any after, are refused. */
+  prepare(body: Buffer, encoding: OtlpEncoding): Promise<SpanBatch>;
+  /** Stops the worker, if one was started; work still running or queued, and any after, is refused. */
   close(): Promise<void>;
 }
 
 export interface OtlpDecoderOptions {
   logger: Logger;
-  /** Bodies up to this size are decoded on the calling thread. 512 KiB decodes in about 20 ms. */
+  limits: BatchLimits;
+  /** Bodies up to this size are prepared on the calling thread. */
   inlineMaxBytes?: number;
 }
 
-const DEFAULT_INLINE_MAX_BYTES = 512 * 1024;
+// 64 KiB of spans are prepared in about 2 ms here: less than handing them to the worker and back costs in latency.
+const DEFAULT_INLINE_MAX_BYTES = 64 * 1024;
 
 interface Job {
   body: Buffer;
   encoding: OtlpEncoding;
-  resolve(decoded: DecodedRequest): void;
+  resolve(batch: SpanBatch): void;
   reject(err: Error): void;
 }
 
@@ -39,18 +43,19 @@ const shuttingDown = () => new AppError("unavailable", "the trace receiver is sh
 
 export function createOtlpDecoder({
   logger,
+  limits,
   inlineMaxBytes = DEFAULT_INLINE_MAX_BYTES,
 }: OtlpDecoderOptions): OtlpDecoder {
   const queue: Job[] = [];
   let worker: Worker | null = null;
-  let current: { job: Job; spans: DecodedRequest["spans"] } | null = null;
+  let current: Job | null = null;
   let closed = false;
 
   // The job in progress ends with `err`; the worker is not used again (the next job starts a new one).
   const abandon = (w: Worker, err: Error) => {
     if (worker !== w) return;
     worker = null;
-    current?.job.reject(err);
+    current?.reject(err);
     current = null;
     void w.terminate();
     next();
@@ -59,19 +64,12 @@ export function createOtlpDecoder({
   const start = (): Worker => {
     const [entry, options] = workerEntry();
     const w = new Worker(entry, options);
-    w.on("message", async (reply: DecodeReply) => {
+    w.on("message", (reply: DecodeReply) => {
       if (!current || worker !== w) return;
-      if (reply.kind === "spans") {
-        for (const span of reply.spans) current.spans.push(span);
-        // The next slice is asked for on the next turn of the event loop: what else waits runs in between.
-        await nextTurn();
-        w.postMessage({ kind: "more" } satisfies DecodeJob);
-        return;
-      }
-      const { job, spans } = current;
+      const job = current;
       current = null;
-      if (reply.kind === "done") job.resolve({ spans, rejected: reply.rejected, reasons: reply.reasons });
-      else if (reply.kind === "refused") job.reject(new AppError("bad_request", reply.message));
+      if (reply.kind === "batch") job.resolve(reply.batch);
+      else if (reply.kind === "refused") job.reject(new AppError(reply.code, reply.message));
       else {
         logger.error({ err: reply.error }, "decoding an OTLP request failed on the decoder thread");
         job.reject(new AppError("internal", "internal error"));
@@ -100,23 +98,21 @@ export function createOtlpDecoder({
     }
     worker ??= start();
     worker.ref();
-    current = { job, spans: [] };
+    current = job;
     // The body's memory moves to the worker rather than being copied. A pooled Buffer shares its memory with other
     // small buffers, so only a Buffer that owns its whole ArrayBuffer is moved; others are copied first.
     const own =
       job.body.byteOffset === 0 && job.body.byteLength === job.body.buffer.byteLength
         ? job.body
         : Buffer.from(job.body);
-    worker.postMessage({ kind: "decode", body: own, encoding: job.encoding } satisfies DecodeJob, [
-      own.buffer as ArrayBuffer,
-    ]);
+    worker.postMessage({ body: own, encoding: job.encoding, limits } satisfies DecodeJob, [own.buffer as ArrayBuffer]);
   };
 
   return {
-    async decode(body, encoding) {
+    async prepare(body, encoding) {
       if (closed) throw shuttingDown();
-      if (body.length <= inlineMaxBytes) return decodeRequest(body, encoding);
-      return new Promise<DecodedRequest>((resolve, reject) => {
+      if (body.length <= inlineMaxBytes) return prepareBatch(decodeRequest(body, encoding), limits);
+      return new Promise<SpanBatch>((resolve, reject) => {
         queue.push({ body, encoding, resolve, reject });
         next();
       });

@@ -2,7 +2,6 @@
 // JSON, optionally gzip) and answers errors the way OTLP exporters expect, as a google.rpc.Status in the request's
 // encoding, while still raising the project's AppError like every other route.
 import type { IncomingMessage } from "node:http";
-import { setImmediate as nextTurn } from "node:timers/promises";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { Router, type ErrorRequestHandler, type RequestHandler, type Response } from "express";
@@ -15,9 +14,10 @@ import { AppError } from "../http/errors.js";
 import { requestIdOf } from "../http/request-context.js";
 import { createShedLog } from "../http/shed-log.js";
 import type { IngestService } from "./ingest.service.js";
-import type { Limiter, Release } from "./limiter.js";
+import type { IngestGate, Ticket } from "./ingest-gate.js";
 import type { Metrics } from "../metrics.js";
 import type { OtlpDecoder } from "./otlp-decoder.js";
+import type { SpanBatch } from "./span-batch.js";
 import { CONTENT_TYPES, encodeResponse, encodeStatus, encodingOf, type OtlpEncoding } from "./otlp.js";
 
 const gunzipAsync = promisify(gunzip);
@@ -27,6 +27,7 @@ const RPC_CODES: Record<number, number> = {
   400: 3, // INVALID_ARGUMENT
   401: 16, // UNAUTHENTICATED
   403: 7, // PERMISSION_DENIED
+  408: 4, // DEADLINE_EXCEEDED
   413: 8, // RESOURCE_EXHAUSTED
   415: 3, // INVALID_ARGUMENT
   429: 8, // RESOURCE_EXHAUSTED
@@ -37,14 +38,24 @@ const RPC_UNKNOWN = 2;
 const STORAGE_RETRY_AFTER_SECONDS = 5;
 const MAX_REASONS = 5;
 
+/** How long a request body may take to arrive, and how slowly. */
+export interface BodyReadLimits {
+  /** The whole body, from the moment it is admitted. */
+  timeoutMs: number;
+  /** After the first `graceMs`, the body must keep arriving at this rate on average. */
+  minBytesPerSecond: number;
+  graceMs: number;
+}
+
 export interface OtlpRoutesOptions {
   auth: AuthService;
   ingest: IngestService;
-  limiter: Limiter;
+  gate: IngestGate;
   decoder: OtlpDecoder;
   metrics: Pick<Metrics, "spans" | "shed">;
   /** Largest body accepted, measured after decompression. */
   maxBytes: number;
+  bodyRead: BodyReadLimits;
   logger: Logger;
 }
 
@@ -63,42 +74,59 @@ const negotiate: RequestHandler = (req, res, next) => {
   next();
 };
 
-export function otlpRoutes({ auth, ingest, limiter, decoder, metrics, maxBytes, logger }: OtlpRoutesOptions): Router {
+export function otlpRoutes({
+  auth,
+  ingest,
+  gate,
+  decoder,
+  metrics,
+  maxBytes,
+  bodyRead,
+  logger,
+}: OtlpRoutesOptions): Router {
   const r = Router();
   const shedLog = createShedLog(logger, "the trace receiver is saturated");
 
-  // Before authentication and before the body is read: a refused request costs no database lookup and no decoding.
-  // The slot is held until the answer has gone out.
-  const admit: RequestHandler = async (_req, res, next) => {
-    let release: Release;
-    try {
-      release = await limiter.acquire();
-    } catch (err) {
-      // One line per interval for all of them, not an error line each (see createShedLog).
+  // A refusal for saturation: one line per interval for all of them, not a log line each (see createShedLog).
+  const shed = (res: Response, err: unknown): never => {
+    if (err instanceof AppError && (err.code === "unavailable" || err.code === "rate_limited")) {
       res.locals.skipRequestLog = true;
       shedLog.record();
       metrics.shed();
-      throw err;
     }
-    // A caller that gave up while queued is already gone, its 'close' fired: give the slot straight back.
-    if (res.closed) return release();
-    res.once("close", release);
-    // On the embedded database a query runs on this thread and an ingest's promise chain never yields to the event
-    // loop: without this turn each request would run to its end before the next one is even parsed, so none could
-    // ever be refused (the limiter would never see two) and reads would wait behind every ingest in the socket queue.
-    await nextTurn();
-    next();
+    throw err;
   };
 
-  r.post("/v1/traces", negotiate, admit, authenticate(auth), async (req, res) => {
+  // The key is checked first: a request without a valid write key is answered before it is admitted or its body
+  // read, so it takes nothing from the exporters that have one (a key is a cache lookup, or one indexed read).
+  r.post("/v1/traces", negotiate, authenticate(auth), async (req, res) => {
     const p = principalOf(res);
-    // Before the body is read: a key that may not write never makes the server buffer and decode its payload.
     requireRole(p, "write");
+    let ticket: Ticket;
+    try {
+      ticket = gate.enter(p.projectId, p.keyId);
+    } catch (err) {
+      return shed(res, err);
+    }
+    // Held until the answer has gone out, or the caller has gone.
+    res.once("close", ticket.release);
     const encoding = encodingOfResponse(res);
-    const decoded = await decoder.decode(await readBody(req, maxBytes), encoding);
+    // Read and prepared (span-batch.ts) before a slot is taken: a slow sender, and the decoder's work, hold no slot.
+    // What the request holds is counted on its ticket all along: its body, then its batch.
+    let batch: SpanBatch;
+    try {
+      const body = await readBody(req, maxBytes, ticket, bodyRead);
+      const bodyBytes = body.length;
+      batch = await decoder.prepare(body, encoding);
+      ticket.free(bodyBytes);
+      ticket.reserve(batch.bytes);
+      await ticket.slot();
+    } catch (err) {
+      return shed(res, err);
+    }
     let stored: Awaited<ReturnType<typeof ingest.ingest>>;
     try {
-      stored = await ingest.ingest(p.projectId, decoded.spans);
+      stored = await ingest.ingest(p.projectId, batch);
     } catch (err) {
       logger.error({ err, reqId: requestIdOf(res) }, "storing spans failed");
       // Only trouble that may pass gets 503, which makes the exporter retry (resent spans are deduplicated). Data the
@@ -115,13 +143,13 @@ export function otlpRoutes({ auth, ingest, limiter, decoder, metrics, maxBytes, 
         retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
       });
     }
-    const rejected = decoded.rejected + stored.rejected;
+    const rejected = batch.rejected + stored.rejected;
     metrics.spans({
       stored: stored.inserted,
       rejected,
-      duplicate: decoded.spans.length - stored.inserted - stored.rejected,
+      duplicate: batch.spans - stored.inserted - stored.rejected,
     });
-    const reasons = [...decoded.reasons, ...stored.reasons].slice(0, MAX_REASONS);
+    const reasons = [...batch.reasons, ...stored.reasons].slice(0, MAX_REASONS);
     const partial =
       rejected > 0
         ? { rejectedSpans: rejected, errorMessage: `${rejected} span(s) rejected: ${reasons.join("; ")}` }
@@ -140,8 +168,8 @@ function otlpErrorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return;
     const retryAfter = (error.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
     if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
-    // The rest of an oversized body is not worth reading; closing is cheaper than draining it.
-    if (error.status === 413) res.setHeader("Connection", "close");
+    // The rest of an oversized or too slow body is not worth reading; closing is cheaper than draining it.
+    if (error.status === 413 || error.status === 408) res.setHeader("Connection", "close");
     const encoding = encodingOfResponse(res);
     res
       .status(error.status)
@@ -151,11 +179,17 @@ function otlpErrorHandler(logger: Logger): ErrorRequestHandler {
 }
 
 /**
- * The request body, decompressed, at most `maxBytes` of it. The compressed bytes are bounded by the same limit
- * while they stream in, and gunzip stops as soon as its output would pass the limit, so a gzip bomb costs at most
- * `maxBytes` of memory.
+ * The request body, decompressed, at most `maxBytes` of it, its bytes counted on the request's ticket as they arrive.
+ * The compressed bytes are bounded by the same limit while they stream in, and gunzip stops as soon as its output
+ * would pass the limit, so a gzip bomb costs at most `maxBytes` of memory. A body that takes longer than the limits
+ * allow is answered 408 (it costs its sender's own ticket meanwhile, never a slot).
  */
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+async function readBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  ticket: Ticket,
+  limits: BodyReadLimits,
+): Promise<Buffer> {
   const contentEncoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
   if (contentEncoding !== "gzip" && contentEncoding !== "identity")
     throw new AppError("unsupported_media_type", `unsupported Content-Encoding '${contentEncoding}': use gzip or none`);
@@ -167,7 +201,25 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
   const raw = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const started = performance.now();
+    // Checked on a timer, not on data: a sender that stops sending sends no data to check on.
+    const timer = setInterval(
+      () => {
+        const elapsed = performance.now() - started;
+        if (elapsed > limits.timeoutMs)
+          finish(new AppError("request_timeout", `the request body did not arrive within ${limits.timeoutMs} ms`));
+        else if (elapsed > limits.graceMs && size < (limits.minBytesPerSecond * (elapsed - limits.graceMs)) / 1000)
+          finish(
+            new AppError(
+              "request_timeout",
+              `the request body arrives slower than ${limits.minBytesPerSecond} bytes per second (${size} bytes in ${Math.round(elapsed)} ms)`,
+            ),
+          );
+      },
+      Math.min(1000, limits.timeoutMs / 4),
+    );
     const finish = (error: AppError | null) => {
+      clearInterval(timer);
       req.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
       if (!error) return resolve(Buffer.concat(chunks, size));
       // Keep the socket flowing so the error answer can still be written.
@@ -176,8 +228,13 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) finish(tooLarge());
-      else chunks.push(chunk);
+      if (size > maxBytes) return finish(tooLarge());
+      try {
+        ticket.reserve(chunk.length);
+      } catch (err) {
+        return finish(err as AppError);
+      }
+      chunks.push(chunk);
     };
     const onEnd = () => finish(null);
     const onError = (err: Error) =>
@@ -187,8 +244,11 @@ async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
   });
   if (contentEncoding === "identity") return raw;
   try {
-    return await gunzipAsync(raw, { maxOutputLength: maxBytes });
+    const body = await gunzipAsync(raw, { maxOutputLength: maxBytes });
+    ticket.reserve(body.length);
+    return body;
   } catch (err) {
+    if (err instanceof AppError) throw err;
     if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge();
     throw new AppError("bad_request", `undecodable gzip body: ${(err as Error).message}`);
   }

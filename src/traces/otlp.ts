@@ -33,11 +33,27 @@ export interface OtlpSpan {
   statusCode: number;
   statusMessage: string;
   attributes: Attributes;
-  resourceAttributes: Attributes;
+  /** Index of the span's resource in its request's `resources`. */
+  resource: number;
+  /** Index of the span's instrumentation scope in its request's `scopes`. */
+  scope: number;
   events: SpanEvent[];
 }
 
+/** The instrumentation scope (library) that made a span. */
+export interface OtlpScope {
+  name: string;
+  version: string;
+  attributes: Attributes;
+}
+
 export interface DecodedRequest {
+  /**
+   * The resources and scopes of the request, each once: spans refer to them by index, so a resource shared by many
+   * spans is held (and later stored) once, however many spans it describes.
+   */
+  resources: Attributes[];
+  scopes: OtlpScope[];
   spans: OtlpSpan[];
   rejected: number;
   /** Why spans were rejected: the first few reasons, for partial_success.error_message. */
@@ -81,7 +97,7 @@ const longToBigInt = (v: LongBits): bigint => (BigInt(v.unsigned ? v.high >>> 0 
 
 export function decodeRequest(body: Buffer, encoding: OtlpEncoding): DecodedRequest {
   // An empty body is an empty request (nothing to export), which succeeds in either encoding.
-  if (body.length === 0) return { spans: [], rejected: 0, reasons: [] };
+  if (body.length === 0) return { resources: [], scopes: [], spans: [], rejected: 0, reasons: [] };
   let request: unknown;
   if (encoding === "protobuf") {
     try {
@@ -116,7 +132,7 @@ function objectAt(list: unknown[], i: number, where: string): Obj {
 
 function normaliseRequest(request: unknown): DecodedRequest {
   if (!isObj(request)) throw new AppError("bad_request", "the body must be an ExportTraceServiceRequest object");
-  const out: DecodedRequest = { spans: [], rejected: 0, reasons: [] };
+  const out: DecodedRequest = { resources: [], scopes: [], spans: [], rejected: 0, reasons: [] };
   const resourceSpans = listAt(request, "resourceSpans", "request");
   for (let r = 0; r < resourceSpans.length; r++) {
     const rsWhere = `resourceSpans[${r}]`;
@@ -130,15 +146,35 @@ function normaliseRequest(request: unknown): DecodedRequest {
       if (!(err instanceof SpanRejection)) throw err;
       resourceRejection = new SpanRejection(`resource ${err.message}`);
     }
+    let resource = -1;
     const scopeSpans = listAt(rs, "scopeSpans", rsWhere);
     for (let s = 0; s < scopeSpans.length; s++) {
       const ssWhere = `${rsWhere}.scopeSpans[${s}]`;
-      const spans = listAt(objectAt(scopeSpans, s, `${rsWhere}.scopeSpans`), "spans", ssWhere);
+      const ss = objectAt(scopeSpans, s, `${rsWhere}.scopeSpans`);
+      // As for the resource, a scope that cannot be read rejects each of its spans.
+      let scopeValue: OtlpScope | null = null;
+      let rejection = resourceRejection;
+      if (!rejection) {
+        try {
+          scopeValue = toScope(ss.scope);
+        } catch (err) {
+          if (!(err instanceof SpanRejection)) throw err;
+          rejection = new SpanRejection(`scope ${err.message}`);
+        }
+      }
+      let scope = -1;
+      const spans = listAt(ss, "spans", ssWhere);
       for (let i = 0; i < spans.length; i++) {
         const raw = objectAt(spans, i, `${ssWhere}.spans`);
         try {
-          if (resourceRejection) throw resourceRejection;
-          out.spans.push(normaliseSpan(raw, resourceAttributes));
+          if (rejection) throw rejection;
+          const span = normaliseSpan(raw);
+          // Kept from the first span kept with them: a resource or scope without spans is not kept.
+          if (resource < 0) resource = out.resources.push(resourceAttributes) - 1;
+          if (scope < 0) scope = out.scopes.push(scopeValue!) - 1;
+          span.resource = resource;
+          span.scope = scope;
+          out.spans.push(span);
         } catch (err) {
           if (!(err instanceof SpanRejection)) throw err;
           out.rejected++;
@@ -150,7 +186,17 @@ function normaliseRequest(request: unknown): DecodedRequest {
   return out;
 }
 
-function normaliseSpan(raw: Obj, resourceAttributes: Attributes): OtlpSpan {
+function toScope(raw: unknown): OtlpScope {
+  if (!isObj(raw)) return { name: "", version: "", attributes: {} };
+  return {
+    name: typeof raw.name === "string" ? cleanText(raw.name) : "",
+    version: typeof raw.version === "string" ? cleanText(raw.version) : "",
+    attributes: toAttributes(raw.attributes, 0),
+  };
+}
+
+/** The span, its `resource` and `scope` left for the caller to set. */
+function normaliseSpan(raw: Obj): OtlpSpan {
   const traceId = requiredId(raw.traceId, TRACE_ID_HEX_LENGTH, "traceId");
   const spanId = requiredId(raw.spanId, SPAN_ID_HEX_LENGTH, "spanId");
   let parentSpanId: string | null = null;
@@ -185,7 +231,8 @@ function normaliseSpan(raw: Obj, resourceAttributes: Attributes): OtlpSpan {
     statusCode: statusCodeOf(status.code),
     statusMessage: typeof status.message === "string" ? cleanText(status.message) : "",
     attributes: toAttributes(raw.attributes, 0),
-    resourceAttributes,
+    resource: -1,
+    scope: -1,
     events,
   };
 }

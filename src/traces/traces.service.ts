@@ -61,9 +61,26 @@ export interface SpanView {
   /** sent: the span carried it; computed: from the price table at ingest; null: unknown. */
   costSource: "sent" | "computed" | null;
   attributes: Attributes;
-  resourceAttributes: Attributes;
+  /** The span's resource and instrumentation scope: keys of the answer's `resources` and `scopes`. */
+  resourceId: string | null;
+  scopeId: string | null;
   events: SpanEvent[];
   receivedAt: string;
+}
+
+export interface ScopeView {
+  name: string;
+  version: string;
+  attributes: Attributes;
+}
+
+/**
+ * The resources and scopes of an answer's spans, each once however many spans share it: a resource is the same for
+ * every span a process sends, and may be large.
+ */
+export interface SpanOrigins {
+  resources: Record<string, Attributes>;
+  scopes: Record<string, ScopeView>;
 }
 
 export interface SpanNode extends SpanView {
@@ -71,7 +88,7 @@ export interface SpanNode extends SpanView {
   children: SpanNode[];
 }
 
-export interface TraceView {
+export interface TraceView extends SpanOrigins {
   traceId: string;
   spanCount: number;
   truncated: boolean;
@@ -114,6 +131,8 @@ interface SpanRowOut
   cost_source: SpanView["costSource"];
   events: SpanEvent[];
   received_at: Date;
+  resource_id: string | null;
+  scope_id: string | null;
 }
 
 // bigints as text: the two drivers return int8 differently (string vs BigInt).
@@ -121,8 +140,8 @@ const SPAN_COLUMNS = Prisma.sql`id::text AS id, trace_id, span_id, parent_span_i
   start_time_unix_nano::text AS start_ns, end_time_unix_nano::text AS end_ns, latency_ms, status_code, failed,
   error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id, in_evaluation, label,
   source, model, response_model, provider, session_id, user_id, tokens_prompt, tokens_completion, tokens_total,
-  tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd, cost_source, attributes, resource_attributes,
-  events, received_at`;
+  tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd, cost_source, attributes,
+  encode(resource_hash, 'hex') AS resource_id, encode(scope_hash, 'hex') AS scope_id, events, received_at`;
 
 function spanView(r: SpanRowOut): SpanView {
   return {
@@ -164,7 +183,8 @@ function spanView(r: SpanRowOut): SpanView {
     costUsd: r.cost_usd,
     costSource: r.cost_source,
     attributes: r.attributes,
-    resourceAttributes: r.resource_attributes,
+    resourceId: r.resource_id,
+    scopeId: r.scope_id,
     events: r.events,
     receivedAt: new Date(r.received_at).toISOString(),
   };
@@ -173,6 +193,31 @@ function spanView(r: SpanRowOut): SpanView {
 export type TracesService = ReturnType<typeof createTracesService>;
 
 export function createTracesService({ database }: { database: Database }) {
+  /** The resources and scopes `rows` refer to. */
+  async function originsOf(projectId: string, rows: SpanRowOut[]): Promise<SpanOrigins> {
+    const hashes = (ids: (string | null)[]) => [...new Set(ids.filter((id): id is string => id !== null))];
+    const resourceIds = hashes(rows.map((r) => r.resource_id));
+    const scopeIds = hashes(rows.map((r) => r.scope_id));
+    const [resources, scopes] = await Promise.all([
+      resourceIds.length === 0
+        ? { rows: [] }
+        : database.query<{ id: string; attributes: Attributes }>(Prisma.sql`
+          SELECT encode(hash, 'hex') AS id, attributes FROM span_resources
+          WHERE project_id = ${projectId}::uuid AND hash IN (SELECT decode(h, 'hex') FROM unnest(${resourceIds}::text[]) h)`),
+      scopeIds.length === 0
+        ? { rows: [] }
+        : database.query<{ id: string } & ScopeView>(Prisma.sql`
+          SELECT encode(hash, 'hex') AS id, name, version, attributes FROM span_scopes
+          WHERE project_id = ${projectId}::uuid AND hash IN (SELECT decode(h, 'hex') FROM unnest(${scopeIds}::text[]) h)`),
+    ]);
+    return {
+      resources: Object.fromEntries(resources.rows.map((r) => [r.id, r.attributes])),
+      scopes: Object.fromEntries(
+        scopes.rows.map((s) => [s.id, { name: s.name, version: s.version, attributes: s.attributes }]),
+      ),
+    };
+  }
+
   return {
     async getTrace(p: Principal, traceId: string): Promise<TraceView> {
       const [spans, annotations] = await Promise.all([
@@ -187,16 +232,20 @@ export function createTracesService({ database }: { database: Database }) {
       const truncated = spans.rows.length > MAX_TRACE_SPANS;
       const rows = truncated ? spans.rows.slice(0, MAX_TRACE_SPANS) : spans.rows;
       const { roots, nodes } = buildTree(rows.map(spanView));
+      const origins = await originsOf(p.projectId, rows);
       const traceLevel: AnnotationView[] = [];
       for (const a of annotations.rows.map(annotationView)) {
         const node = a.spanId === null ? undefined : nodes.get(a.spanId);
         if (node) node.annotations.push(a);
         else traceLevel.push(a);
       }
-      return { traceId, spanCount: rows.length, truncated, annotations: traceLevel, spans: roots };
+      return { traceId, spanCount: rows.length, truncated, annotations: traceLevel, spans: roots, ...origins };
     },
 
-    async listSpans(p: Principal, q: SpanQuery): Promise<{ data: SpanView[]; nextCursor: string | null }> {
+    async listSpans(
+      p: Principal,
+      q: SpanQuery,
+    ): Promise<{ data: SpanView[]; nextCursor: string | null } & SpanOrigins> {
       const where = [
         spanFiltersSql(p.projectId, {
           ...q,
@@ -214,7 +263,11 @@ export function createTracesService({ database }: { database: Database }) {
       const more = result.rows.length > q.limit;
       const rows = more ? result.rows.slice(0, q.limit) : result.rows;
       const last = rows[rows.length - 1];
-      return { data: rows.map(spanView), nextCursor: more && last ? spanCursor(last) : null };
+      return {
+        data: rows.map(spanView),
+        nextCursor: more && last ? spanCursor(last) : null,
+        ...(await originsOf(p.projectId, rows)),
+      };
     },
   };
 }

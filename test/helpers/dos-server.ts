@@ -6,8 +6,12 @@ import type { AddressInfo } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createHarness } from "./harness.js";
 
-export type DosServerMessage = { port: number; writeKey: string; readKey: string } | { delayMaxMs: number };
-export type DosServerCommand = "reset" | "read";
+export type DosServerMessage =
+  | { port: number; writeKey: string; readKey: string; adminKey: string; kind: "pglite" | "postgres" }
+  | { delayMaxMs: number }
+  | { storedBytes: number };
+/** reset/read: the event loop's delay since the reset; storage: the bytes the span tables take on disk. */
+export type DosServerCommand = "reset" | "read" | "storage";
 
 const h = await createHarness();
 const writeKey = await h.newKey("write");
@@ -35,8 +39,13 @@ await once(server, "listening");
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 
-process.on("message", (command: DosServerCommand) => {
-  if (command === "reset") {
+process.on("message", async (command: DosServerCommand) => {
+  if (command === "storage") {
+    const { rows } = await h.database.query<{ bytes: string }>(
+      `SELECT (pg_total_relation_size('spans') + pg_total_relation_size('span_resources') + pg_total_relation_size('span_scopes'))::text AS bytes`,
+    );
+    process.send!({ storedBytes: Number(rows[0]!.bytes) } satisfies DosServerMessage);
+  } else if (command === "reset") {
     delay.reset();
     process.send!({ delayMaxMs: 0 } satisfies DosServerMessage);
   } else if (command === "read") {
@@ -48,4 +57,10 @@ process.on("disconnect", () => {
   void h.close().finally(() => process.exit(0));
 });
 
-process.send!({ port: (server.address() as AddressInfo).port, writeKey, readKey } satisfies DosServerMessage);
+process.send!({
+  port: (server.address() as AddressInfo).port,
+  writeKey,
+  readKey,
+  adminKey: h.adminKey,
+  kind: h.database.kind,
+} satisfies DosServerMessage);

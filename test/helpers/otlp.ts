@@ -100,8 +100,8 @@ export type Encoding = "json" | "protobuf";
 export const CONTENT_TYPE = { json: "application/json", protobuf: "application/x-protobuf" } as const;
 
 /**
- * An OTLP/JSON request to `server` that holds one of the receiver's slots: its headers and the first bytes of its
- * body are sent, and `holding` settles once the handler subscribes to the body, i.e. has passed the limiter. `finish`
+ * An OTLP/JSON request to `server` that is admitted and kept reading its body: its headers and the first bytes of its
+ * body are sent, and `holding` settles once the handler subscribes to the body, i.e. has been admitted. `finish`
  * sends the rest; `status` is its answer's.
  */
 export function heldOtlpRequest(server: http.Server, key: string, body: Buffer) {

@@ -148,12 +148,25 @@ export const SpanSchema = z.object({
   tokensTotal: nullableNumber,
   costUsd: nullableNumber,
   attributes: AttributesSchema,
-  resourceAttributes: AttributesSchema,
+  resourceId: z.string().nullable(),
+  scopeId: z.string().nullable(),
   events: z.array(z.object({ name: z.string(), timeUnixNano: z.string(), attributes: AttributesSchema })),
 });
 export type Span = z.infer<typeof SpanSchema>;
 
-export const SpanListSchema = z.object({ data: z.array(SpanSchema), nextCursor: z.string().nullable() });
+// An answer's resources and scopes, each once: spans refer to them by id.
+const ScopeSchema = z.object({ name: z.string(), version: z.string(), attributes: AttributesSchema });
+export type Scope = z.infer<typeof ScopeSchema>;
+const OriginsShape = {
+  resources: z.record(z.string(), AttributesSchema),
+  scopes: z.record(z.string(), ScopeSchema),
+};
+
+export const SpanListSchema = z.object({
+  data: z.array(SpanSchema),
+  nextCursor: z.string().nullable(),
+  ...OriginsShape,
+});
 
 export const AnnotationSchema = z.object({
   traceId: z.string(),
@@ -181,5 +194,6 @@ export const TraceSchema = z.object({
   truncated: z.boolean(),
   annotations: z.array(AnnotationSchema),
   spans: z.array(SpanNodeSchema),
+  ...OriginsShape,
 });
 export type Trace = z.infer<typeof TraceSchema>;

@@ -12,6 +12,7 @@ import {
   TraceSchema,
   type Annotation,
   type Attributes,
+  type Scope,
   type Span,
   type SpanNode,
 } from "../observe/schemas";
@@ -140,7 +141,14 @@ export default function TracePage() {
         </tbody>
       </table>
 
-      {selected && <SpanDetail span={selected} traceAnnotations={t.annotations} />}
+      {selected && (
+        <SpanDetail
+          span={selected}
+          traceAnnotations={t.annotations}
+          resource={selected.resourceId === null ? undefined : t.resources[selected.resourceId]}
+          scope={selected.scopeId === null ? undefined : t.scopes[selected.scopeId]}
+        />
+      )}
     </section>
   );
 }
@@ -183,7 +191,17 @@ function messages(attributes: Attributes, prefix: string): { role: string; conte
   return [...found.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
 }
 
-function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotations: Annotation[] }) {
+function SpanDetail({
+  span,
+  traceAnnotations,
+  resource,
+  scope,
+}: {
+  span: SpanNode;
+  traceAnnotations: Annotation[];
+  resource: Attributes | undefined;
+  scope: Scope | undefined;
+}) {
   const a = span.attributes;
   const template = a["llm.prompt_template.template"];
   const variablesText = a["llm.prompt_template.variables"];
@@ -321,8 +339,17 @@ function SpanDetail({ span, traceAnnotations }: { span: SpanNode; traceAnnotatio
       <AttributeTable attributes={span.attributes} caption="Span attributes" />
       <details>
         <summary>Resource attributes</summary>
-        <AttributeTable attributes={span.resourceAttributes} caption="Resource attributes" />
+        <AttributeTable attributes={resource ?? {}} caption="Resource attributes" />
       </details>
+      {scope && (
+        <details>
+          <summary>
+            Instrumentation scope: {scope.name || "unnamed"}
+            {scope.version && ` ${scope.version}`}
+          </summary>
+          <AttributeTable attributes={scope.attributes} caption="Instrumentation scope attributes" />
+        </details>
+      )}
     </section>
   );
 }

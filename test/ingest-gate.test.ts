@@ -1,0 +1,107 @@
+// The trace receiver's admission (src/traces/ingest-gate.ts) on its own: bounds, shares per project and key, slots
+// handed out in turn across projects, buffered bytes, waiting with a timeout. No timing beyond a timer firing.
+import { describe, expect, it } from "vitest";
+import { createIngestGate, type IngestGateOptions } from "../src/traces/ingest-gate.js";
+
+const gateWith = (options: Partial<IngestGateOptions> = {}) =>
+  createIngestGate({
+    maxInFlight: 1,
+    maxQueued: 7,
+    maxPerKey: 3,
+    maxBufferedBytes: 1000,
+    maxWaitMs: 60_000,
+    retryAfterSeconds: 2,
+    ...options,
+  });
+
+describe("the ingest gate", () => {
+  it("admits up to its total, half of it per project and maxPerKey per key, and says which with Retry-After", () => {
+    const gate = gateWith();
+    const a = [gate.enter("A", "a1"), gate.enter("A", "a1"), gate.enter("A", "a1")];
+    expect(() => gate.enter("A", "a1")).toThrow(
+      expect.objectContaining({ status: 429, message: expect.stringMatching(/key has 3 requests/) }),
+    );
+    a.push(gate.enter("A", "a2"));
+    // 8 tickets in all: project A may hold 4.
+    expect(() => gate.enter("A", "a3")).toThrow(
+      expect.objectContaining({
+        status: 429,
+        details: { retryAfterSeconds: 2 },
+        message: expect.stringMatching(/project/),
+      }),
+    );
+    const b = [gate.enter("B", "b1"), gate.enter("B", "b1"), gate.enter("B", "b2"), gate.enter("B", "b2")];
+    expect(() => gate.enter("C", "c1")).toThrow(
+      expect.objectContaining({ status: 503, message: expect.stringMatching(/overloaded/) }),
+    );
+    a[0]!.release();
+    a[0]!.release(); // twice is harmless
+    expect(gate.tickets).toBe(7);
+    gate.enter("C", "c1");
+    for (const t of [...a, ...b]) t.release();
+    expect(gate.tickets).toBe(1);
+  });
+
+  it("refuses everything when no request may be in flight", () => {
+    expect(() => gateWith({ maxInFlight: 0 }).enter("A", "a")).toThrow(expect.objectContaining({ status: 503 }));
+  });
+
+  it("hands a freed slot to the waiting projects in turn, not in arrival order", async () => {
+    const gate = gateWith({ maxInFlight: 1, maxQueued: 20, maxPerKey: 10 });
+    const holder = gate.enter("A", "a");
+    await holder.slot();
+    const order: string[] = [];
+    // Each waiter, once granted, notes itself and gives the slot back.
+    const granted = (["A", "A", "A", "B", "C"] as const).map((project, i) => {
+      const t = gate.enter(project, project.toLowerCase());
+      return t.slot().then(() => {
+        order.push(`${project}${i}`);
+        t.release();
+      });
+    });
+    holder.release();
+    await Promise.all(granted);
+    // A's first, then B and C before A's others, though those came first.
+    expect(order).toEqual(["A0", "B3", "C4", "A1", "A2"]);
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it("times a waiter out with 503, and a waiter whose request is gone gives its place up", async () => {
+    const gate = gateWith({ maxWaitMs: 20 });
+    const holder = gate.enter("A", "a");
+    await holder.slot();
+    const late = gate.enter("B", "b");
+    await expect(late.slot()).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/within 20 ms/) });
+    late.release();
+    const gone = gate.enter("B", "b");
+    const goneSlot = gone.slot().catch((err: unknown) => err);
+    const next = gate.enter("C", "c");
+    const nextSlot = next.slot();
+    gone.release();
+    expect(await goneSlot).toMatchObject({ message: expect.stringMatching(/abandoned/) });
+    holder.release();
+    await nextSlot;
+    expect(gate.inFlight).toBe(1);
+    next.release();
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it("bounds the body bytes held, overall and per project, and frees them on release", () => {
+    const gate = gateWith({ maxBufferedBytes: 1000 });
+    const a = gate.enter("A", "a");
+    a.reserve(400);
+    expect(() => a.reserve(200)).toThrow(
+      expect.objectContaining({ status: 429, message: expect.stringMatching(/bytes/) }),
+    );
+    const b = gate.enter("B", "b");
+    b.reserve(500);
+    const c = gate.enter("C", "c");
+    expect(() => c.reserve(200)).toThrow(
+      expect.objectContaining({ status: 503, message: expect.stringMatching(/1000/) }),
+    );
+    a.release();
+    c.reserve(200);
+    b.release();
+    c.release();
+  });
+});
