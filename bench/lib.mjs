@@ -28,6 +28,7 @@ export async function startChild(script, env = {}) {
   });
   return {
     port,
+    child,
     async stop() {
       const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
@@ -55,6 +56,12 @@ export async function startRegistry({ databaseUrl } = {}) {
     base: `http://127.0.0.1:${child.port}/api/v1`,
     adminKey,
     headers: jsonHeaders(adminKey),
+    /** Bytes the span tables take in the registry's database. */
+    async storedBytes() {
+      const answer = once(child.child, "message");
+      child.child.send("storage");
+      return (await answer)[0].storedBytes;
+    },
     stop: child.stop,
   };
 }

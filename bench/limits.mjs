@@ -7,6 +7,7 @@ import { scanTemplate, TEMPLATE_LIMITS, RENDER_LIMITS } from "../client/dist/lim
 import { createRenderer, analyzeTemplate, checkVariablesSchema } from "../client/dist/render.js";
 import { SCHEMA_LIMITS } from "../client/dist/schema-limits.js";
 import { PATTERN_LIMITS, compilePattern } from "../client/dist/safe-regexp.js";
+import { countJsonValues, guardJsonBody, MAX_JSON_VALUES } from "../dist/src/http/input-guard.js";
 
 const TARGET_MS = 50;
 const RUNS = 5;
@@ -119,6 +120,22 @@ for (const pattern of ["^(?:a|b)*a(?:a|b){20}$", "^(?:a|b)*a(?:a|b){100}$", "^\\
     }),
   );
 }
+
+// A request body, as the API reads it: its values counted on the raw bytes, then (under the limit) parsed and checked.
+const tooMany = Buffer.from(JSON.stringify({ variables: { items: Array(500_000).fill(1) } }));
+report(`request body: count the values of ${(tooMany.length / 1e6).toFixed(1)} MB of tiny values, then refuse it`, () =>
+  countJsonValues(tooMany),
+);
+const vars = {};
+for (let i = 0; i < MAX_JSON_VALUES / 2 - 5; i++) vars[`v${i}`] = "x";
+const atLimit = Buffer.from(JSON.stringify({ ref: "latest", variables: vars }));
+report(
+  `request body: count, parse and check ${MAX_JSON_VALUES} values (${(atLimit.length / 1e3).toFixed(0)} kB)`,
+  () => {
+    if (countJsonValues(atLimit) > MAX_JSON_VALUES) throw new Error("over the limit");
+    guardJsonBody({ body: JSON.parse(atLimit.toString()) }, {}, () => {});
+  },
+);
 
 const worst = Math.max(...results.map((r) => r.median));
 console.log(`worst median ${worst.toFixed(1)} ms (target <= ${TARGET_MS} ms) ${worst <= TARGET_MS ? "ok" : "OVER"}`);

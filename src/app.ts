@@ -24,7 +24,7 @@ import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
 import { AppError } from "./http/errors.js";
-import { guardJsonBody, guardUrl } from "./http/input-guard.js";
+import { guardJsonBody, guardUrl, verifyJsonSize } from "./http/input-guard.js";
 import { requestContext } from "./http/request-context.js";
 import { labelRoutes } from "./labels/labels.routes.js";
 import { createLabelsService } from "./labels/labels.service.js";
@@ -56,6 +56,8 @@ export interface AppDeps {
         | "ingestMaxQueued"
         | "ingestMaxPerKey"
         | "consoleDir"
+        | "trustProxy"
+        | "secureCookies"
       >
     >;
   database: Database;
@@ -146,6 +148,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "simple");
+  // Off unless configured: a client could otherwise claim HTTPS, or any address, with a header.
+  app.set("trust proxy", config.trustProxy ?? false);
   app.use(requestContext(logger));
   app.use(metrics.middleware);
 
@@ -170,7 +174,8 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const api = express.Router();
   // Before anything reads the request: a NUL or a lone surrogate is a 422 here, never a database error later.
   api.use(guardUrl);
-  const json = express.json({ limit: config.bodyLimitBytes, strict: false });
+  // Counted before parsing: a body of too many values is refused without the work of parsing it (see input-guard.ts).
+  const json = express.json({ limit: config.bodyLimitBytes, strict: false, verify: verifyJsonSize });
   api.use((req, res, next) => {
     // Reads carry no body: nothing to check or parse on the resolve hot path.
     if (req.method === "GET" || req.method === "HEAD") return next();
@@ -187,7 +192,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     json(req, res, next);
   });
   api.use(guardJsonBody);
-  api.use(sessionRoutes(sessions));
+  api.use(sessionRoutes(sessions, { secureCookies: config.secureCookies ?? "auto" }));
   api.use(authenticate(auth, sessions));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level
   // and route passed costs a few matches.

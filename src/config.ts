@@ -1,4 +1,5 @@
 // Configuration is read from the environment once, here, and passed around as a value.
+import { isIP } from "node:net";
 import path from "node:path";
 import { z } from "zod";
 
@@ -26,6 +27,46 @@ export const DEFAULT_OTLP_BODY_TIMEOUT_MS = 30_000;
 export const OTLP_BODY_GRACE_MS = 5_000;
 export const OTLP_BODY_MIN_RATE = 32 * 1024;
 
+/**
+ * Which hops may say the request came over HTTPS (X-Forwarded-Proto) and from whom (X-Forwarded-For): Express's
+ * `trust proxy`. `false` (the default) trusts none; `true` every hop (only when nothing can reach the service but
+ * through the proxy); a number, that many hops; or a comma-separated list of addresses, subnets and the names
+ * loopback, linklocal, uniquelocal.
+ */
+export type TrustProxy = boolean | number | string[];
+
+const PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** An address, a subnet (address/bits or address/netmask) or a named range, as Express's trust proxy takes them. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address, range, ...rest] = entry.split("/");
+  const family = isIP(address ?? "");
+  if (family === 0 || rest.length > 0) return false;
+  if (range === undefined) return true;
+  if (/^\d{1,3}$/.test(range)) return Number(range) <= (family === 4 ? 32 : 128);
+  return family === 4 && isIP(range) === 4;
+}
+
+const TrustProxySchema = z
+  .string()
+  .trim()
+  .transform((value, ctx): TrustProxy => {
+    if (value === "false") return false;
+    if (value === "true") return true;
+    if (/^\d{1,3}$/.test(value)) return Number(value);
+    const entries = value.split(",").map((e) => e.trim());
+    const bad = entries.filter((e) => !isProxyEntry(e));
+    if (bad.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not an address, subnet, hop count, true/false, loopback, linklocal or uniquelocal: ${bad.join(", ")}`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
 const ConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   // Loopback by default: exposing the service is a deliberate act (the Dockerfile sets 0.0.0.0).
@@ -52,6 +93,8 @@ const ConfigSchema = z.object({
   PROMPTREG_INGEST_MAX_QUEUED: z.coerce.number().int().min(0).optional(),
   PROMPTREG_INGEST_MAX_PER_KEY: z.coerce.number().int().min(1).default(DEFAULT_INGEST_MAX_PER_KEY),
   PROMPTREG_CONSOLE_DIR: z.string().min(1).optional(),
+  PROMPTREG_TRUST_PROXY: TrustProxySchema.default(false),
+  PROMPTREG_SECURE_COOKIES: z.enum(["auto", "always"]).default("auto"),
 });
 
 export interface Config {
@@ -79,6 +122,10 @@ export interface Config {
   ingestMaxPerKey: number;
   /** The built web console; default web/dist in the package. */
   consoleDir?: string;
+  /** The proxies whose X-Forwarded-* headers are believed (see TrustProxy). */
+  trustProxy: TrustProxy;
+  /** `auto`: the session cookie is Secure when the request came over HTTPS (directly or from a trusted proxy). */
+  secureCookies: "auto" | "always";
 }
 
 export class ConfigError extends Error {}
@@ -110,5 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     ingestMaxQueued: e.PROMPTREG_INGEST_MAX_QUEUED ?? ingestDefaults.maxQueued,
     ingestMaxPerKey: e.PROMPTREG_INGEST_MAX_PER_KEY,
     ...(e.PROMPTREG_CONSOLE_DIR ? { consoleDir: path.resolve(e.PROMPTREG_CONSOLE_DIR) } : {}),
+    trustProxy: e.PROMPTREG_TRUST_PROXY,
+    secureCookies: e.PROMPTREG_SECURE_COOKIES,
   };
 }

@@ -13,7 +13,9 @@ import {
   SessionSchema,
   TemplateErrorDetailsSchema,
 } from "@promptreg/client/contract";
-import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
+import { createApp } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { createHarness, enc, silentLogger, type Client, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
 let admin: Client;
@@ -84,6 +86,39 @@ describe("console sessions", () => {
     const expiresIn = new Date(body.expiresAt).getTime() - Date.now();
     expect(expiresIn).toBeGreaterThan(11.9 * 3600_000);
     expect(expiresIn).toBeLessThanOrEqual(12 * 3600_000);
+  });
+
+  it("marks the cookie Secure behind a trusted HTTPS proxy, or always when told to; never on a client's word", async () => {
+    const signIn = async (config: Parameters<typeof createApp>[0]["config"], proto?: string) => {
+      const { app } = createApp({ config, database: h.database, bus: h.bus, logger: silentLogger });
+      const req = request(app).post("/api/v1/session");
+      if (proto) req.set("X-Forwarded-Proto", proto);
+      const res = await req.send({ key: h.adminKey });
+      expect(res.status).toBe(201);
+      return ([] as string[]).concat(res.headers["set-cookie"] ?? [])[0]!;
+    };
+    const base = { bodyLimitBytes: 1 << 20, resolveCacheSize: 10 };
+    // The tests' requests come from 127.0.0.1: trusting loopback believes the header.
+    expect(
+      await signIn({ ...base, trustProxy: loadConfig({ PROMPTREG_TRUST_PROXY: "loopback" }).trustProxy }, "https"),
+    ).toMatch(/; Secure/);
+    expect(await signIn({ ...base, trustProxy: ["10.0.0.0/8"] }, "https")).not.toMatch(/; Secure/);
+    expect(await signIn(base, "https")).not.toMatch(/; Secure/);
+    expect(await signIn({ ...base, trustProxy: ["loopback"] }, "http")).not.toMatch(/; Secure/);
+    expect(await signIn({ ...base, secureCookies: "always" })).toMatch(/; Secure/);
+  });
+
+  it("reads the proxy settings strictly, naming what is wrong", () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ PROMPTREG_TRUST_PROXY: "true" }).trustProxy).toBe(true);
+    expect(loadConfig({ PROMPTREG_TRUST_PROXY: "2" }).trustProxy).toBe(2);
+    expect(
+      loadConfig({ PROMPTREG_TRUST_PROXY: "loopback, 10.0.0.0/8, fd00::/8, 192.168.1.1/255.255.255.0" }).trustProxy,
+    ).toEqual(["loopback", "10.0.0.0/8", "fd00::/8", "192.168.1.1/255.255.255.0"]);
+    expect(() => loadConfig({ PROMPTREG_TRUST_PROXY: "loopback,proxy.example.com,10.0.0.0/33" })).toThrow(
+      /PROMPTREG_TRUST_PROXY: not an address, subnet, hop count, true\/false, loopback, linklocal or uniquelocal: proxy.example.com, 10.0.0.0\/33/,
+    );
+    expect(() => loadConfig({ PROMPTREG_SECURE_COOKIES: "yes" })).toThrow(/PROMPTREG_SECURE_COOKIES/);
   });
 
   it("refuses a wrong key (401) and a malformed sign-in (422)", async () => {

@@ -18,4 +18,12 @@ const config = loadConfig({
 const logger = createLogger("info", "/dev/null");
 const running = await startServer(config, logger);
 process.send({ port: running.port });
+// What the span tables take on disk, for benches that measure what ingest stores (bench/ingest-hold.mjs).
+process.on("message", async (message) => {
+  if (message !== "storage") return;
+  const { rows } = await running.database.query(
+    "SELECT (pg_total_relation_size('spans') + pg_total_relation_size('span_resources') + pg_total_relation_size('span_scopes'))::text AS bytes",
+  );
+  process.send({ storedBytes: Number(rows[0].bytes) });
+});
 process.once("SIGTERM", () => running.stop().then(() => process.exit(0)));

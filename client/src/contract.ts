@@ -111,9 +111,31 @@ export const PublishVersionBodySchema = z.strictObject({
 });
 export type PublishVersionBody = z.infer<typeof PublishVersionBodySchema>;
 
+/**
+ * Variables one render may be given. A template has at most 600 nodes, so it reads far fewer; checked before the
+ * variables are validated, since that work grows with their number.
+ */
+export const MAX_RENDER_VARIABLES = 1_000;
+
 export const RenderBodySchema = z.strictObject({
   ref: z.string().min(1).max(128).optional(),
-  variables: JsonObjectSchema.default({}),
+  variables: z
+    .unknown()
+    .check((ctx) => {
+      const v = ctx.value;
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return;
+      let n = 0;
+      for (const key in v) if (Object.hasOwn(v, key) && ++n > MAX_RENDER_VARIABLES) break;
+      if (n > MAX_RENDER_VARIABLES)
+        ctx.issues.push({
+          code: "custom",
+          message: `at most ${MAX_RENDER_VARIABLES} variables may be given`,
+          input: v,
+          continue: false,
+        });
+    })
+    .pipe(JsonObjectSchema)
+    .default({}),
   strictExtras: z.boolean().optional(),
 });
 export type RenderBody = z.infer<typeof RenderBodySchema>;

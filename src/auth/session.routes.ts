@@ -7,14 +7,18 @@ import { SESSION_COOKIE, readCookie, type SessionService } from "./sessions.js";
 // Only the API reads the cookie, so the browser sends it nowhere else.
 const COOKIE_PATH = "/api";
 
-/** Sign-in, who-am-I and sign-out for the console; mounted before the bearer check (they do their own). */
-export function sessionRoutes(sessions: SessionService): Router {
+/**
+ * Sign-in, who-am-I and sign-out for the console; mounted before the bearer check (they do their own). The cookie is
+ * Secure when the request came over HTTPS, which behind a proxy Express knows from X-Forwarded-Proto only when the
+ * proxy is trusted (PROMPTREG_TRUST_PROXY); `always` sets it whatever the request says.
+ */
+export function sessionRoutes(sessions: SessionService, options: { secureCookies: "auto" | "always" }): Router {
   const r = Router();
 
   const cookieOptions = (req: Request) => ({
     httpOnly: true,
     sameSite: "strict" as const,
-    secure: req.secure,
+    secure: options.secureCookies === "always" || req.secure,
     path: COOKIE_PATH,
   });
 

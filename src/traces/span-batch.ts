@@ -71,6 +71,16 @@ function tooLarge(limits: BatchLimits): AppError {
 
 /** The batch ingest stores for `decoded`; throws AppError("payload_too_large") past `limits.maxStoredBytes`. */
 export function prepareBatch(decoded: DecodedRequest, limits: BatchLimits): SpanBatch {
+  try {
+    return build(decoded, limits);
+  } catch (err) {
+    // A value whose JSON is past the longest string V8 makes (escaping can make text six times longer): too large.
+    if (err instanceof RangeError) throw tooLarge(limits);
+    throw err;
+  }
+}
+
+function build(decoded: DecodedRequest, limits: BatchLimits): SpanBatch {
   const batch: SpanBatch = {
     origins: null,
     originHashes: [],
