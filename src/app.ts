@@ -189,6 +189,11 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
         "unsupported_media_type",
         `request bodies must be application/json, not '${req.get("content-type") ?? "none"}'`,
       );
+    // UTF-8 only: the values of a body are counted on its bytes before it is parsed (verifyJsonSize), which another
+    // encoding would get past.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.get("content-type") ?? "")?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== "utf-8" && charset !== "utf8")
+      throw new AppError("unsupported_media_type", `request bodies must be UTF-8, not charset '${charset}'`);
     json(req, res, next);
   });
   api.use(guardJsonBody);

@@ -118,6 +118,10 @@ describe("console sessions", () => {
     expect(() => loadConfig({ PROMPTREG_TRUST_PROXY: "loopback,proxy.example.com,10.0.0.0/33" })).toThrow(
       /PROMPTREG_TRUST_PROXY: not an address, subnet, hop count, true\/false, loopback, linklocal or uniquelocal: proxy.example.com, 10.0.0.0\/33/,
     );
+    // What Express's trust proxy would refuse at start is refused here, naming the setting.
+    expect(() => loadConfig({ PROMPTREG_TRUST_PROXY: "0.0.0.0/0,192.168.1.1/255.0.255.0" })).toThrow(
+      /PROMPTREG_TRUST_PROXY: .*: 0\.0\.0\.0\/0, 192\.168\.1\.1\/255\.0\.255\.0/,
+    );
     expect(() => loadConfig({ PROMPTREG_SECURE_COOKIES: "yes" })).toThrow(/PROMPTREG_SECURE_COOKIES/);
   });
 

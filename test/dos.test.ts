@@ -490,6 +490,20 @@ describe("JSON bodies are bounded by their number of values", () => {
       ).toBeLessThan(3 * small.loopDelayMs + 50);
     }
 
+    // Counted on the bytes, so the bytes must be UTF-8: another charset is refused before anything reads them.
+    const utf16 = await fetch(`${s.base}/api/v1/prompts/loop-items/render`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${s.readKey}`, "Content-Type": "application/json; charset=utf-16le" },
+      body: Buffer.from(
+        JSON.stringify({ ref: "latest", variables: { name: "n", items: Array(200_000).fill(1) } }),
+        "utf16le",
+      ),
+    });
+    expect(utf16.status).toBe(415);
+    expect(((await utf16.json()) as Outcome["body"]).error!.message).toBe(
+      "request bodies must be UTF-8, not charset 'utf-16le'",
+    );
+
     const some: Record<string, string> = { name: "n" };
     for (let i = 0; i < 1_500; i++) some[`v${i}`] = "x";
     const o = await render(s, "loop-items", some);

@@ -2,6 +2,7 @@
 // handed out in turn across projects, buffered bytes, waiting with a timeout. No timing beyond a timer firing.
 import { describe, expect, it } from "vitest";
 import { createIngestGate, type IngestGateOptions } from "../src/traces/ingest-gate.js";
+import { holdSlot } from "./helpers/gate.js";
 
 const gateWith = (options: Partial<IngestGateOptions> = {}) =>
   createIngestGate({
@@ -48,41 +49,64 @@ describe("the ingest gate", () => {
 
   it("hands a freed slot to the waiting projects in turn, not in arrival order", async () => {
     const gate = gateWith({ maxInFlight: 1, maxQueued: 20, maxPerKey: 10 });
-    const holder = gate.enter("A", "a");
-    await holder.slot();
+    const holder = holdSlot(gate.enter("A", "a"));
+    await holder.taken;
     const order: string[] = [];
-    // Each waiter, once granted, notes itself and gives the slot back.
-    const granted = (["A", "A", "A", "B", "C"] as const).map((project, i) => {
-      const t = gate.enter(project, project.toLowerCase());
-      return t.slot().then(() => {
+    // Each waiter, once granted, notes itself; its work ends at once, giving the slot to the next.
+    const granted = (["A", "A", "A", "B", "C"] as const).map((project, i) =>
+      gate.enter(project, project.toLowerCase()).withSlot(async () => {
         order.push(`${project}${i}`);
-        t.release();
-      });
-    });
-    holder.release();
+      }),
+    );
+    holder.free();
     await Promise.all(granted);
     // A's first, then B and C before A's others, though those came first.
     expect(order).toEqual(["A0", "B3", "C4", "A1", "A2"]);
     expect(gate.inFlight).toBe(0);
   });
 
-  it("times a waiter out with 503, and a waiter whose request is gone gives its place up", async () => {
+  it("takes a slot per piece of work: a long batch lets another project in between its statements", async () => {
+    const gate = gateWith({ maxInFlight: 1 });
+    const big = gate.enter("A", "a");
+    const other = gate.enter("B", "b");
+    const order: string[] = [];
+    const batch = (async () => {
+      for (let chunk = 0; chunk < 3; chunk++)
+        await big.withSlot(async () => {
+          order.push(`A${chunk}`);
+          // B asks while A's first chunk runs.
+          if (chunk === 0) void other.withSlot(async () => void order.push("B"));
+        });
+    })();
+    await batch;
+    expect(order).toEqual(["A0", "B", "A1", "A2"]);
+  });
+
+  it("times a waiter out with 503; an abandoned request's wait ends at once and its work is counted until it ends", async () => {
     const gate = gateWith({ maxWaitMs: 20 });
-    const holder = gate.enter("A", "a");
-    await holder.slot();
+    const holder = holdSlot(gate.enter("A", "a"));
+    await holder.taken;
     const late = gate.enter("B", "b");
-    await expect(late.slot()).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/within 20 ms/) });
+    await expect(late.withSlot(async () => {})).rejects.toMatchObject({
+      status: 503,
+      message: expect.stringMatching(/within 20 ms/),
+    });
     late.release();
     const gone = gate.enter("B", "b");
-    const goneSlot = gone.slot().catch((err: unknown) => err);
+    const goneWait = gone.withSlot(async () => {}).catch((err: unknown) => err);
     const next = gate.enter("C", "c");
-    const nextSlot = next.slot();
+    const nextWork = holdSlot(next);
+    gone.abandon();
+    expect(await goneWait).toMatchObject({ message: expect.stringMatching(/abandoned/) });
+    await expect(gone.withSlot(async () => {})).rejects.toMatchObject({ message: expect.stringMatching(/abandoned/) });
     gone.release();
-    expect(await goneSlot).toMatchObject({ message: expect.stringMatching(/abandoned/) });
-    holder.release();
-    await nextSlot;
+    // The holder's caller goes away too: its work still runs, and still counts, until it ends.
+    holder.free();
+    await nextWork.taken;
     expect(gate.inFlight).toBe(1);
-    next.release();
+    expect(gate.tickets).toBe(2);
+    nextWork.free();
+    await nextWork.done;
     expect(gate.inFlight).toBe(0);
   });
 

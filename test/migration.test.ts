@@ -30,6 +30,7 @@ import {
   GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
 } from "@opentelemetry/semantic-conventions/incubating";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { rollUpStoredSpans } from "../src/traces/rollups.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { sdkTracer, startReceiver, under, type Receiver } from "./helpers/sdk.js";
 
@@ -63,7 +64,7 @@ afterAll(async () => {
 async function derived(): Promise<Record<string, unknown>[]> {
   const { rows } = await h.database.query(
     `SELECT span_id, span_kind, failed, error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id,
-       in_evaluation, label, model, response_model, tokens_prompt, tokens_completion, tokens_total, tokens_cache_read, tokens_cache_write,
+       in_evaluation, nested_call, label, model, response_model, tokens_prompt, tokens_completion, tokens_total, tokens_cache_read, tokens_cache_write,
        tokens_reasoning, cost_usd, cost_source
      FROM spans ORDER BY span_id`,
   );
@@ -228,5 +229,76 @@ it("gives spans stored by the previous mapping the columns and rollups today's i
     await h.database.query(statement);
 
   expect(await derived()).toEqual(ingested);
+  expect(await rollups()).toEqual(rolled);
+});
+
+/** The data statements of the migration named `suffix`, from the line starting with `from`, as the driver splits them. */
+function migrationStatements(suffix: string, from: string): string[] {
+  const dir = path.resolve(import.meta.dirname, "../prisma/migrations");
+  const migration = readFileSync(
+    path.join(dir, readdirSync(dir).find((d) => d.endsWith(suffix))!, "migration.sql"),
+    "utf8",
+  );
+  return migration
+    .slice(migration.indexOf(from))
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+it("counts one call once in spans stored before nested calls were told apart, as today's ingest does", async () => {
+  const { tracer, take } = sdkTracer();
+  const linked = (version: string) => ({ [KIND]: LLM, [PROMPT_ID]: "migrated", [PROMPT_TEMPLATE_VERSION]: version });
+  const genai = (version: string, input: number, output: number) => ({
+    [ATTR_GEN_AI_OPERATION_NAME]: "chat",
+    [PROMPT_ID]: "migrated",
+    [PROMPT_TEMPLATE_VERSION]: version,
+    [ATTR_GEN_AI_REQUEST_MODEL]: "claude-sonnet-4-5",
+    [ATTR_GEN_AI_RESPONSE_MODEL]: "claude-sonnet-4-5-20260929",
+    [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: input,
+    "gen_ai.usage.output_tokens": output,
+    "gen_ai.usage.cost": 0.25,
+  });
+  let ms = Date.now() + 1_000;
+  const root = tracer.startSpan("agent", { startTime: ms, attributes: { [KIND]: AGENT } });
+  const call = (name: string, attributes: Record<string, string | number>, inner?: Record<string, string | number>) => {
+    const outer = tracer.startSpan(name, { startTime: (ms += 10), attributes }, under(root));
+    if (inner) tracer.startSpan(`${name}, inner`, { startTime: ms + 1, attributes: inner }, under(outer)).end(ms + 4);
+    outer.end(ms + 5);
+  };
+  call("outer without usage", linked("1.0.0"), genai("1.0.0", 100, 20));
+  call(
+    "outer with usage",
+    { ...linked("1.1.0"), [LLM_TOKEN_COUNT_PROMPT]: 10, [LLM_TOKEN_COUNT_COMPLETION]: 5 },
+    genai("1.1.0", 999, 999),
+  );
+  call("alone", { ...linked("1.0.0"), [LLM_TOKEN_COUNT_PROMPT]: 7, [LLM_TOKEN_COUNT_COMPLETION]: 1 });
+  root.end(ms + 30);
+  await receiver.send(take());
+  const spanIds = `(SELECT span_id FROM spans WHERE name IN ('outer without usage', 'outer without usage, inner', 'outer with usage', 'outer with usage, inner', 'alone', 'agent') AND start_time > now() + interval '500 milliseconds')`;
+  const mine = derived;
+  const ingested = await mine();
+  const rolled = await rollups();
+  const counted = await h.database.query<{ n: number; prompt: number }>(
+    `SELECT count(*)::int AS n, sum(tokens_prompt)::int AS prompt FROM spans WHERE span_kind = 'LLM' AND NOT nested_call AND span_id IN ${spanIds}`,
+  );
+  // Three calls, the first with its inner span's usage, the second with its own: never both.
+  expect(counted.rows[0]).toEqual({ n: 3, prompt: 100 + 10 + 7 });
+
+  // As they were stored before: nothing flagged, nothing taken, every LLM span counted.
+  await h.database.query(`UPDATE spans SET nested_call = FALSE`);
+  await h.database.query(
+    `UPDATE spans SET tokens_prompt = NULL, tokens_completion = NULL, tokens_total = NULL, model = NULL, response_model = NULL,
+       provider = NULL, cost_usd = NULL, cost_source = NULL
+     WHERE name = 'outer without usage'`,
+  );
+  await h.database.query("DELETE FROM span_rollups");
+  for (const { id } of await h.database.prisma.project.findMany({ select: { id: true } }))
+    await rollUpStoredSpans(h.database, id);
+  expect(await rollups()).not.toEqual(rolled);
+
+  for (const statement of migrationStatements("_nested_llm_calls", "WITH RECURSIVE under"))
+    await h.database.query(statement);
+  expect(await mine()).toEqual(ingested);
   expect(await rollups()).toEqual(rolled);
 });

@@ -572,6 +572,7 @@ describe("promptreg export from a registry that sends hostile names", () => {
       "/etc/escaped-absolute",
       "linked/inside",
       "a".repeat(255),
+      "b".repeat(240),
       "fine/one",
     ]);
     try {
@@ -579,6 +580,8 @@ describe("promptreg export from a registry that sends hostile names", () => {
       expect(res.code, res.err).toBe(0);
       const lines = res.out.split("\n");
       expect(lines).toContain("wrote fine/one.prompt.yaml (1.0.0)");
+      // A name whose file name is near the limit is written (its temporary file's name is short).
+      expect(lines).toContain(`wrote ${"b".repeat(240)}.prompt.yaml (1.0.0)`);
       for (const name of ["../../escaped-relative", "ok/../../../escaped-mixed", "/etc/escaped-absolute"])
         expect(lines).toContain(
           `skipped ${name}: the registry sent a name that is not a prompt name; nothing written for it`,
@@ -587,12 +590,12 @@ describe("promptreg export from a registry that sends hostile names", () => {
       expect(res.out).toMatch(
         /skipped a{255}: its file name would be 267 bytes long, and file systems allow 255: shorten the prompt's name/,
       );
-      expect(lines.at(-1)).toBe(`1 prompt file(s) written to ${target}`);
+      expect(lines.at(-1)).toBe(`2 prompt file(s) written to ${target}`);
       // Nothing landed anywhere else: not beside the folder, not above it, not through the link.
       const { readdir } = await import("node:fs/promises");
       expect(await readdir(outside)).toEqual([]);
       expect((await readdir(dir)).sort()).toEqual(["out"]);
-      expect((await readdir(target)).sort()).toEqual(["fine", "linked"]);
+      expect((await readdir(target)).sort()).toEqual([`${"b".repeat(240)}.prompt.yaml`, "fine", "linked"]);
       expect(await readdir(path.join(target, "fine"))).toEqual(["one.prompt.yaml"]);
     } finally {
       await registry.close();

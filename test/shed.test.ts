@@ -12,6 +12,7 @@ import { createShedLog } from "../src/http/shed-log.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { capturingLogger } from "./helpers/logs.js";
 import { serve } from "./helpers/listen.js";
+import { holdSlot } from "./helpers/gate.js";
 import { heldOtlpRequest, newTraceId, otlpJson } from "./helpers/otlp.js";
 
 let h: Harness;
@@ -227,8 +228,9 @@ describe("a request that gives up while it waits for a slot", () => {
     const { server, port, close } = await serve(app);
     try {
       // Another project's request holds the only slot.
-      const holder = ingestGate.enter("another-project", "another-key");
-      await holder.slot();
+      const holderTicket = ingestGate.enter("another-project", "another-key");
+      const holder = holdSlot(holderTicket);
+      await holder.taken;
       const responses: http.ServerResponse[] = [];
       server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => responses.push(res));
       // B reads its body and waits for the slot, then its caller goes away.
@@ -239,8 +241,11 @@ describe("a request that gives up while it waits for a slot", () => {
       const bClosed = new Promise((resolve) => responses[0]!.once("close", resolve));
       b.destroy();
       await bClosed;
-      expect(ingestGate.tickets).toBe(1);
-      holder.release();
+      // Its wait ends, and its handler gives the ticket back.
+      await vi.waitFor(() => expect(ingestGate.tickets).toBe(1));
+      holder.free();
+      await holder.done;
+      holderTicket.release();
       expect(ingestGate.inFlight).toBe(0);
       const traceId = newTraceId();
       const c = net.connect(port, "127.0.0.1");
@@ -248,6 +253,96 @@ describe("a request that gives up while it waits for a slot", () => {
       c.write(post(writerKey, traceId));
       expect((await cAnswer).status).toBe(200);
       expect(await countSpans([traceId])).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe("a caller that goes away", () => {
+  it("while its key is looked up gives its ticket back", async () => {
+    const { app, ingestGate } = appWith({});
+    const { port, close } = await serve(app);
+    try {
+      // Keys the cache has not seen: each request waits on the database before it is admitted.
+      const keys = await Promise.all(Array.from({ length: 12 }, () => h.newKey("write")));
+      await Promise.all(
+        keys.map(
+          (key) =>
+            new Promise<void>((resolve) => {
+              const socket = net.connect(port, "127.0.0.1", () => {
+                socket.write(post(key, newTraceId()));
+                socket.destroy();
+                resolve();
+              });
+              socket.on("error", () => {});
+            }),
+        ),
+      );
+      await vi.waitFor(() => expect(ingestGate.tickets).toBe(0));
+      const traceId = newTraceId();
+      expect(await postHttp(port, writerKey, traceId)).toBe(200);
+      expect(ingestGate.tickets).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it("while its batch is stored: it stops at the next chunk, counted until then, and the exporter's resend stores the rest", async () => {
+    const { app, ingestGate } = appWith({});
+    const { port, close } = await serve(app);
+    try {
+      const traceId = newTraceId();
+      const spans = 20 * INGEST_DEFAULTS[h.database.kind].chunkRows;
+      const body = otlpJson(Array.from({ length: spans }, () => ({ traceId })));
+      const socket = net.connect(port, "127.0.0.1");
+      socket.on("error", () => {});
+      socket.write(
+        `POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${writerKey}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      await vi.waitFor(async () => expect(await countSpans([traceId])).toBeGreaterThan(0), { timeout: 30_000 });
+      socket.destroy();
+      // The chunk under way finishes, and the ticket stays counted until it has.
+      expect(ingestGate.tickets).toBe(1);
+      await vi.waitFor(() => expect(ingestGate.tickets).toBe(0), { timeout: 30_000 });
+      const stored = await countSpans([traceId]);
+      expect(stored).toBeLessThan(spans);
+      // An exporter that got no answer sends the batch again: the spans stored are skipped, the rest stored.
+      const resent = await fetch(`http://127.0.0.1:${port}/v1/traces`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${writerKey}`, "Content-Type": "application/json" },
+        body,
+      });
+      expect(resent.status).toBe(200);
+      expect(await countSpans([traceId])).toBe(spans);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe("a large batch", () => {
+  it("is stored a slot per chunk: another project's request is served before it ends", async () => {
+    const { app } = appWith({});
+    const { port, close } = await serve(app);
+    try {
+      const traceId = newTraceId();
+      const spans = 20 * INGEST_DEFAULTS[h.database.kind].chunkRows;
+      const big = (async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/traces`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${writerKey}`, "Content-Type": "application/json" },
+          body: otlpJson(Array.from({ length: spans }, () => ({ traceId }))),
+        });
+        return res.status;
+      })();
+      await vi.waitFor(async () => expect(await countSpans([traceId])).toBeGreaterThan(0), { timeout: 30_000 });
+      const small = newTraceId();
+      expect(await postHttp(port, otherProjectKey, small)).toBe(200);
+      // Served while the batch was still being stored.
+      expect(await countSpans([traceId])).toBeLessThan(spans);
+      expect(await big).toBe(200);
+      expect(await countSpans([traceId])).toBe(spans);
     } finally {
       await close();
     }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter as HttpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -10,6 +11,7 @@ import {
   type ReadableSpan,
 } from "@opentelemetry/sdk-trace-base";
 import request from "supertest";
+import { holdSlot } from "./helpers/gate.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
 import { createHarness, enc, silentLogger, type Client, type Harness } from "./helpers/harness.js";
@@ -27,7 +29,7 @@ import {
   heldOtlpRequest,
   type SpanSpec,
 } from "./helpers/otlp.js";
-import { exportSpans } from "./helpers/sdk.js";
+import { exportSpans, sdkTracer } from "./helpers/sdk.js";
 
 let h: Harness;
 let writer: Client;
@@ -180,7 +182,17 @@ describe("OTLP/HTTP receiver with the official exporters", () => {
       kind: 1,
     });
     expect(root.children[0].versionId).toMatch(/^[0-9a-f-]{36}$/);
-    // Resources and scopes come once per answer; spans name theirs.
+    // Resources and scopes come once per answer; spans name theirs. A resource whose content reads like a scope's is
+    // still stored apart from it: here the first request's resource, then the second request's scope.
+    const lookalike = newTraceId();
+    const first = otlpJson([{ traceId: lookalike }], { attributes: {}, name: "other", version: "" });
+    expect((await postOtlp(first, CONTENT_TYPE.json)).status).toBe(200);
+    const second = newTraceId();
+    const scoped = otlpJson([{ traceId: second }]).replace('"scope":{"name":"test"}', '"scope":{"name":"other"}');
+    expect(scoped).toContain('"name":"other"');
+    expect((await postOtlp(scoped, CONTENT_TYPE.json)).status).toBe(200);
+    const both = (await traceOf(second)).body;
+    expect(both.scopes[both.spans[0].scopeId]).toMatchObject({ name: "other", version: "" });
     expect(tree.body.resources[root.children[0].resourceId]).toMatchObject({ "service.name": "agent" });
     expect(tree.body.scopes[root.children[0].scopeId]).toMatchObject({ name: "agent" });
   });
@@ -558,6 +570,54 @@ describe("OTLP/HTTP errors", () => {
     }
   });
 
+  it("answers a sender still writing a body over the limit with its 413, never a reset: fetch and the official exporter", async () => {
+    const small = await receiverWith({ otlpMaxBytes: 64 * 1024 });
+    try {
+      // A body streamed in pieces, its size unknown in advance: the limit is passed while it is still being sent.
+      const slowBody = () =>
+        new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            controller.enqueue(new Uint8Array(16 * 1024).fill(0x20));
+            if (++sent === 64) controller.close();
+          },
+        });
+      let sent = 0;
+      for (let i = 0; i < 10; i++) {
+        sent = 0;
+        const res = await fetch(small.url, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${writerKey}`, "Content-Type": CONTENT_TYPE.json },
+          body: slowBody(),
+          duplex: "half",
+        } as RequestInit);
+        expect(res.status).toBe(413);
+        await res.arrayBuffer();
+      }
+      // Declared too large: answered before the body is read, which is then read and dropped too.
+      for (let i = 0; i < 5; i++) {
+        const res = await postOtlp(Buffer.alloc(2 * 1024 * 1024, 0x20), CONTENT_TYPE.json, { url: small.url });
+        expect(res.status).toBe(413);
+      }
+      // The official exporter, gzip: a span too large once decompressed is a 413 it does not retry.
+      const exporter = new HttpJsonExporter({
+        url: small.url,
+        headers: { Authorization: `Bearer ${writerKey}` },
+        compression: "gzip" as never,
+      });
+      const { tracer, take } = sdkTracer();
+      const span = tracer.startSpan("huge");
+      span.setAttribute("pad", randomBytes(200 * 1024).toString("base64"));
+      span.end();
+      const result = await exportSpans(exporter, take());
+      expect(result.code).toBe(1);
+      expect(result.error).toMatchObject({ code: 413 });
+      await exporter.shutdown();
+    } finally {
+      await small.close();
+    }
+  });
+
   it("keeps the good spans of a batch and reports the bad one through partial_success", async () => {
     for (const encoding of ["json", "protobuf"] as const) {
       const traceId = newTraceId();
@@ -616,13 +676,16 @@ describe("OTLP/HTTP errors", () => {
     const one = await receiverWith({ ingestMaxInFlight: 1, ingestMaxQueued: 0 });
     try {
       // Another project's request holds the only slot.
-      const other = one.gate.enter("another-project", "another-key");
-      await other.slot();
+      const otherTicket = one.gate.enter("another-project", "another-key");
+      const other = holdSlot(otherTicket);
+      await other.taken;
       const traceId = newTraceId();
       const second = await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: one.url });
       expect(second.status).toBe(503);
       expect(second.headers.get("retry-after")).toBe("1");
-      other.release();
+      other.free();
+      await other.done;
+      otherTicket.release();
       const third = await postOtlp(otlpJson([{ traceId }]), CONTENT_TYPE.json, { url: one.url });
       expect(third.status).toBe(200);
       expect(await countSpans([traceId])).toBe(1);

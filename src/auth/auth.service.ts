@@ -90,7 +90,8 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
       await db.$transaction(async (tx) => {
         // The project's row is locked first: two deletes of its last two admin keys, each counting the other, would
         // otherwise both see two admins and both delete. Locked, the second counts after the first has committed.
-        await tx.$executeRaw`SELECT 1 FROM projects WHERE id = ${projectId}::uuid FOR UPDATE`;
+        // (NO KEY UPDATE: enough against another delete, and it leaves the project's other writes alone.)
+        await tx.$executeRaw`SELECT 1 FROM projects WHERE id = ${projectId}::uuid FOR NO KEY UPDATE`;
         const key = await tx.apiKey.findFirst({ where: { id, projectId } });
         if (!key) throw notFound(`key '${id}'`);
         if (key.role === "admin") {

@@ -1,6 +1,7 @@
 // Prompt files: a prompt kept in a repository as `<name>.prompt.yaml`, its folders being the name's folders
 // (`support/triage.prompt.yaml` is the prompt `support/triage`). A file holds what a publish takes: the template,
 // and optionally config, variablesSchema, description and tags.
+import { randomBytes } from "node:crypto";
 import { constants, type Dirent } from "node:fs";
 import { lstat, mkdir, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
@@ -129,7 +130,8 @@ const LINKS_NOT_FOLLOWED = "push does not follow links (a prompt's name is its p
 export async function readPromptFileText(file: string): Promise<string | { problem: string }> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // Non-blocking: a file swapped for a FIFO is refused below (not a regular file) instead of hanging the open.
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ELOOP")
       return { problem: `it became a link while push ran; ${LINKS_NOT_FOLLOWED}` };
@@ -325,7 +327,8 @@ export async function writePromptFile(dir: string, name: string, text: string): 
     );
   // A new name, created exclusively and never through a link; renamed over the file (a rename replaces a name, it
   // follows no link).
-  const temp = path.join(folder, `.${fileName}.${process.pid}.tmp`);
+  // Short, so that a file name at the length limit still has a temporary one.
+  const temp = path.join(folder, `.promptreg-${randomBytes(6).toString("hex")}.tmp`);
   const handle = await open(
     temp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,

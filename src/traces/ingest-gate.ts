@@ -7,7 +7,10 @@
 //   key a few tickets, so a flood from one project, or one slow sender, cannot take what another project's exporter
 //   needs; free slots go to the waiting projects in turn, not in arrival order.
 // - A slow sender costs its own ticket only: the body is read before a slot is taken (its reading is bounded in time
-//   by the route), so no slot waits on a network.
+//   by the route), so no slot waits on a network; and a slot is taken per statement, so a large batch holds it one
+//   chunk at a time.
+// - Honest: a ticket is given back when the request's work has ended, not when its caller goes away, so what is
+//   counted is what runs.
 import { AppError } from "../http/errors.js";
 
 export interface IngestGateOptions {
@@ -32,11 +35,19 @@ export interface Ticket {
   reserve(bytes: number): void;
   /** Counts `bytes` the request no longer holds. */
   free(bytes: number): void;
-  /** Resolves once a slot is the ticket's; throws AppError (503) after maxWaitMs. Call once. */
-  slot(): Promise<void>;
-  /** Gives back the ticket, its bytes and its slot (idempotent). */
+  /**
+   * Runs `work` (one statement's worth) holding a slot: waits for its turn, free slots going to the waiting projects
+   * in turn, at most maxWaitMs (then AppError 503). A large batch takes a slot per chunk, so another project's
+   * request waits for one chunk, not for the whole batch.
+   */
+  withSlot<T>(work: () => Promise<T>): Promise<T>;
+  /** The request is gone: a wait for a slot, and any later one, ends at once. Work under way finishes. */
+  abandon(): void;
+  /** Gives back the ticket and its bytes, once the request's work has ended (idempotent). */
   release(): void;
 }
+
+const gone = () => new AppError("bad_request", "the request was abandoned while it waited");
 
 export type IngestGate = ReturnType<typeof createIngestGate>;
 
@@ -101,8 +112,44 @@ export function createIngestGate(options: IngestGateOptions) {
 
       let held = 0;
       let state: "admitted" | "waiting" | "storing" | "released" = "admitted";
+      let abandoned = false;
       // Ends a wait without a slot: on timeout, or when the request is gone.
       let cancelWait = (_err: AppError) => {};
+
+      const acquire = (): Promise<void> => {
+        if (abandoned) return Promise.reject(gone());
+        if (inFlight < options.maxInFlight) {
+          inFlight++;
+          state = "storing";
+          return Promise.resolve();
+        }
+        state = "waiting";
+        return new Promise<void>((resolve, reject) => {
+          const entry = {
+            grant: () => {
+              state = "storing";
+              resolve();
+            },
+            timer: setTimeout(
+              () => cancelWait(refuse("unavailable", `no slot within ${options.maxWaitMs} ms`)),
+              options.maxWaitMs,
+            ),
+          };
+          const queue = waiting.get(projectId) ?? [];
+          queue.push(entry);
+          if (!waiting.has(projectId)) waiting.set(projectId, queue);
+          cancelWait = (err) => {
+            clearTimeout(entry.timer);
+            const i = queue.indexOf(entry);
+            if (i >= 0) queue.splice(i, 1);
+            if (queue.length === 0 && waiting.get(projectId) === queue) waiting.delete(projectId);
+            cancelWait = () => {};
+            state = "admitted";
+            reject(err);
+          };
+        });
+      };
+
       return {
         reserve(n) {
           if (state === "released") return;
@@ -121,42 +168,23 @@ export function createIngestGate(options: IngestGateOptions) {
           project.bytes -= freed;
           held -= freed;
         },
-        slot() {
-          if (state !== "admitted") return Promise.reject(new Error(`slot() of a ticket ${state}`));
-          if (inFlight < options.maxInFlight) {
-            inFlight++;
-            state = "storing";
-            return Promise.resolve();
+        async withSlot(work) {
+          if (state !== "admitted") throw new Error(`withSlot() of a ticket ${state}`);
+          await acquire();
+          try {
+            return await work();
+          } finally {
+            state = "admitted";
+            grantNext();
           }
-          state = "waiting";
-          return new Promise<void>((resolve, reject) => {
-            const entry = {
-              grant: () => {
-                state = "storing";
-                resolve();
-              },
-              timer: setTimeout(
-                () => cancelWait(refuse("unavailable", `no slot within ${options.maxWaitMs} ms`)),
-                options.maxWaitMs,
-              ),
-            };
-            const queue = waiting.get(projectId) ?? [];
-            queue.push(entry);
-            if (!waiting.has(projectId)) waiting.set(projectId, queue);
-            cancelWait = (err) => {
-              clearTimeout(entry.timer);
-              const i = queue.indexOf(entry);
-              if (i >= 0) queue.splice(i, 1);
-              if (queue.length === 0 && waiting.get(projectId) === queue) waiting.delete(projectId);
-              cancelWait = () => {};
-              state = "admitted";
-              reject(err);
-            };
-          });
+        },
+        abandon() {
+          abandoned = true;
+          if (state === "waiting") cancelWait(gone());
         },
         release() {
           if (state === "released") return;
-          if (state === "waiting") cancelWait(new AppError("bad_request", "the request was abandoned while it waited"));
+          if (state === "waiting") cancelWait(gone());
           if (state === "storing") grantNext();
           state = "released";
           tickets--;

@@ -121,6 +121,9 @@ export interface IngestResult {
   reasons: string[];
 }
 
+/** Runs one statement's work when it is its turn (the ingest gate's slot); by default at once. */
+export type Turn = <T>(work: () => Promise<T>) => Promise<T>;
+
 export interface IngestServiceOptions {
   database: Database;
   /** Called after each chunk with the time it held the database, in seconds (the metrics' histogram). */
@@ -172,24 +175,27 @@ export function createIngestService({ database, onChunk = () => {} }: IngestServ
      * Stores `batch` in `projectId`; returns how many rows are new and which spans were refused. Chunks commit one by
      * one: a failure part-way leaves earlier chunks stored, which the exporter's retry then skips as duplicates. After
      * each chunk, the links that depend on other spans of its traces are brought up to date (also when those came in
-     * another request). The event loop turns before each statement: on the embedded database a query runs on this
-     * thread and its promise resolves without one, so a large batch would otherwise hold every other request until
-     * its last chunk.
+     * another request). Each chunk's statements run in a `turn` of their own, and the event loop turns before each: on
+     * the embedded database a query runs on this thread and its promise resolves without one, so a large batch would
+     * otherwise hold every other request until its last chunk.
      */
-    async ingest(projectId: string, batch: SpanBatch): Promise<IngestResult> {
+    async ingest(projectId: string, batch: SpanBatch, turn: Turn = (work) => work()): Promise<IngestResult> {
       const result: IngestResult = { inserted: 0, rejected: 0, reasons: [] };
-      const originKeys = batch.originHashes.map((hash) => `${projectId}:${hash}`);
+      const originKeys = batch.originKeys.map((key) => `${projectId}:${key}`);
       if (batch.origins && !originKeys.every((key) => knownOrigins.get(key))) {
+        const origins = batch.origins;
         await nextTurn();
-        await database.query(UPSERT_ORIGINS, [projectId, asBuffer(batch.origins)]);
+        await turn(() => database.query(UPSERT_ORIGINS, [projectId, asBuffer(origins)]));
         for (const key of originKeys) knownOrigins.set(key, true);
       }
       for (const chunk of batch.chunks) {
         await nextTurn();
-        const started = performance.now();
-        await storeRows(projectId, chunk.rows, result);
-        await linkTraces(database, projectId, chunk.traces);
-        onChunk((performance.now() - started) / 1000);
+        await turn(async () => {
+          const started = performance.now();
+          await storeRows(projectId, chunk.rows, result);
+          await linkTraces(database, projectId, chunk.traces);
+          onChunk((performance.now() - started) / 1000);
+        });
       }
       return result;
     },

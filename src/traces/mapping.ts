@@ -91,7 +91,12 @@ const COMPLETION_TOKEN_KEYS = [
 ];
 // Both conventions count these inside the prompt (input) and completion (output) tokens, not on top of them.
 const CACHE_READ_KEYS = ["llm.token_count.prompt_details.cache_read", "gen_ai.usage.cache_read.input_tokens"];
-const CACHE_WRITE_KEYS = ["llm.token_count.prompt_details.cache_write", "gen_ai.usage.cache_creation.input_tokens"];
+// The Anthropic SDK's own tracing names it cache_write.
+const CACHE_WRITE_KEYS = [
+  "llm.token_count.prompt_details.cache_write",
+  "gen_ai.usage.cache_creation.input_tokens",
+  "gen_ai.usage.cache_write.input_tokens",
+];
 const REASONING_KEYS = ["llm.token_count.completion_details.reasoning", "gen_ai.usage.reasoning.output_tokens"];
 
 // Maps, not object literals: an attribute value such as "constructor" must not find Object.prototype's members.

@@ -15,9 +15,10 @@ import { prepareBatch, type BatchLimits, type SpanBatch } from "./span-batch.js"
 export interface OtlpDecoder {
   /**
    * The request's batch, ready to store. A body over the inline size moves to the worker: the caller's Buffer is
-   * left empty. Refuses a body that is not a request (400) or would store too much (413).
+   * left empty. Refuses a body that is not a request (400) or would store too much (413). Jobs of different `owner`s
+   * (projects) take the worker in turn, so one project's large bodies do not make another's wait behind them all.
    */
-  prepare(body: Buffer, encoding: OtlpEncoding): Promise<SpanBatch>;
+  prepare(body: Buffer, encoding: OtlpEncoding, owner?: string): Promise<SpanBatch>;
   /** Stops the worker, if one was started; work still running or queued, and any after, is refused. */
   close(): Promise<void>;
 }
@@ -46,7 +47,8 @@ export function createOtlpDecoder({
   limits,
   inlineMaxBytes = DEFAULT_INLINE_MAX_BYTES,
 }: OtlpDecoderOptions): OtlpDecoder {
-  const queue: Job[] = [];
+  // Waiting jobs by owner; the map's order is the turn order: an owner served goes to the back.
+  const queues = new Map<string, Job[]>();
   let worker: Worker | null = null;
   let current: Job | null = null;
   let closed = false;
@@ -88,9 +90,19 @@ export function createOtlpDecoder({
     return w;
   };
 
+  const take = (): Job | undefined => {
+    for (const [owner, queue] of queues) {
+      queues.delete(owner);
+      const job = queue.shift();
+      if (queue.length > 0) queues.set(owner, queue);
+      if (job) return job;
+    }
+    return undefined;
+  };
+
   const next = () => {
     if (current || closed) return;
-    const job = queue.shift();
+    const job = take();
     if (!job) {
       // An idle worker does not keep the process alive.
       worker?.unref();
@@ -109,17 +121,20 @@ export function createOtlpDecoder({
   };
 
   return {
-    async prepare(body, encoding) {
+    async prepare(body, encoding, owner = "") {
       if (closed) throw shuttingDown();
       if (body.length <= inlineMaxBytes) return prepareBatch(decodeRequest(body, encoding), limits);
       return new Promise<SpanBatch>((resolve, reject) => {
-        queue.push({ body, encoding, resolve, reject });
+        const queue = queues.get(owner);
+        if (queue) queue.push({ body, encoding, resolve, reject });
+        else queues.set(owner, [{ body, encoding, resolve, reject }]);
         next();
       });
     },
     async close() {
       closed = true;
-      for (const job of queue.splice(0)) job.reject(shuttingDown());
+      for (const queue of queues.values()) for (const job of queue) job.reject(shuttingDown());
+      queues.clear();
       await worker?.terminate();
     },
   };

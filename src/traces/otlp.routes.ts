@@ -4,7 +4,7 @@
 import type { IncomingMessage } from "node:http";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { Router, type ErrorRequestHandler, type RequestHandler, type Response } from "express";
+import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import type { Logger } from "pino";
 import { authenticate } from "../auth/auth.middleware.js";
 import type { AuthService } from "../auth/auth.service.js";
@@ -108,8 +108,18 @@ export function otlpRoutes({
     } catch (err) {
       return shed(res, err);
     }
-    // Held until the answer has gone out, or the caller has gone.
-    res.once("close", ticket.release);
+    // Given back when the request's work has ended, whether its caller is still there or not: what the gate counts is
+    // what runs. A caller that goes away only ends a wait for a slot.
+    try {
+      if (req.destroyed) throw new AppError("bad_request", "the request was aborted");
+      res.once("close", ticket.abandon);
+      await store(req, res, p.projectId, ticket);
+    } finally {
+      ticket.release();
+    }
+  });
+
+  async function store(req: Request, res: Response, projectId: string, ticket: Ticket): Promise<void> {
     const encoding = encodingOfResponse(res);
     // Read and prepared (span-batch.ts) before a slot is taken: a slow sender, and the decoder's work, hold no slot.
     // What the request holds is counted on its ticket all along: its body, then its batch.
@@ -117,17 +127,18 @@ export function otlpRoutes({
     try {
       const body = await readBody(req, maxBytes, ticket, bodyRead);
       const bodyBytes = body.length;
-      batch = await decoder.prepare(body, encoding);
+      batch = await decoder.prepare(body, encoding, projectId);
       ticket.free(bodyBytes);
       ticket.reserve(batch.bytes);
-      await ticket.slot();
     } catch (err) {
       return shed(res, err);
     }
     let stored: Awaited<ReturnType<typeof ingest.ingest>>;
     try {
-      stored = await ingest.ingest(p.projectId, batch);
+      // A slot per statement (see the gate), so another project's request never waits for a whole batch.
+      stored = await ingest.ingest(projectId, batch, ticket.withSlot);
     } catch (err) {
+      if (err instanceof AppError) return shed(res, err);
       logger.error({ err, reqId: requestIdOf(res) }, "storing spans failed");
       // Only trouble that may pass gets 503, which makes the exporter retry (resent spans are deduplicated). Data the
       // database refuses would be refused again: exporters drop a 400. (Refused spans are normally set apart and
@@ -155,27 +166,47 @@ export function otlpRoutes({
         ? { rejectedSpans: rejected, errorMessage: `${rejected} span(s) rejected: ${reasons.join("; ")}` }
         : undefined;
     res.status(200).type(CONTENT_TYPES[encoding]).send(encodeResponse(encoding, partial));
-  });
+  }
 
-  r.use(otlpErrorHandler(logger));
+  r.use(otlpErrorHandler(logger, { bytes: maxBytes, ms: bodyRead.timeoutMs }));
   return r;
 }
 
-function otlpErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, _req, res, _next) => {
+function otlpErrorHandler(logger: Logger, drainLimit: { bytes: number; ms: number }): ErrorRequestHandler {
+  return (err, req, res, _next) => {
     const error = err instanceof AppError ? err : new AppError("internal", "internal error");
     if (!(err instanceof AppError)) logger.error({ err, reqId: requestIdOf(res) }, "request failed");
     if (res.headersSent) return;
     const retryAfter = (error.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
     if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
-    // The rest of an oversized or too slow body is not worth reading; closing is cheaper than draining it.
-    if (error.status === 413 || error.status === 408) res.setHeader("Connection", "close");
+    // A too slow body is not worth waiting for. The rest of an oversized one is read and dropped: closing a connection
+    // with unread data resets it, and a sender still writing often sees the reset before the answer, which exporters
+    // take for a failure to retry (resending the same body forever).
+    if (error.status === 408) res.setHeader("Connection", "close");
+    else if (error.status === 413) drainRest(req, drainLimit);
     const encoding = encodingOfResponse(res);
     res
       .status(error.status)
       .type(CONTENT_TYPES[encoding])
       .send(encodeStatus(encoding, RPC_CODES[error.status] ?? RPC_UNKNOWN, error.message));
   };
+}
+
+/**
+ * Lets the rest of `req`'s body be read and dropped (Node does so once the answer is sent, to keep the connection),
+ * as long as it stays within `limit`; past it the connection is cut.
+ */
+function drainRest(req: IncomingMessage, limit: { bytes: number; ms: number }): void {
+  if (req.complete || req.destroyed) return;
+  let drained = 0;
+  const cut = () => req.socket.destroy();
+  const timer = setTimeout(cut, limit.ms).unref();
+  req.on("data", (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > limit.bytes) cut();
+  });
+  req.once("close", () => clearTimeout(timer));
+  req.resume();
 }
 
 /**
@@ -245,6 +276,7 @@ async function readBody(
   if (contentEncoding === "identity") return raw;
   try {
     const body = await gunzipAsync(raw, { maxOutputLength: maxBytes });
+    ticket.free(raw.length);
     ticket.reserve(body.length);
     return body;
   } catch (err) {

@@ -7,40 +7,62 @@ import type { Database } from "../db/client.js";
 
 /**
  * The spans that count: LLM calls (span_kind LLM, which mapping.ts gives a kind-less span only on positive evidence
- * of a chat or completion), except those made under an EVALUATOR or GUARDRAIL span. Context propagation also puts
- * the prompt attributes on parent CHAIN/AGENT/TOOL spans, on Arthur's PROMPT spans and on LLM judges; none count.
+ * of a chat or completion), except those made under an EVALUATOR or GUARDRAIL span, and those nested in another LLM
+ * span of their trace (the same call seen by a second instrumentation layer, see trace-links.ts). Context propagation
+ * also puts the prompt attributes on parent CHAIN/AGENT/TOOL spans, on Arthur's PROMPT spans and on LLM judges; none
+ * count.
  */
-export const COUNTED_SPANS_SQL = `(s.span_kind = 'LLM' AND NOT s.in_evaluation)`;
+export const COUNTED_SPANS_SQL = `(s.span_kind = 'LLM' AND NOT s.in_evaluation AND NOT s.nested_call)`;
 
 /** date_bin rather than date_trunc: the hour must not depend on the session's time zone. */
 function hourBucket(column: string): string {
   return `date_bin('1 hour', ${column}, TIMESTAMPTZ '2000-01-01T00:00:00Z')`;
 }
 
-// Each rollup column and its aggregate over the spans `s` of one group.
-const MEASURES: [string, string][] = [
-  ["spans", "count(*)"],
-  ["failures", "count(*) FILTER (WHERE s.failed)"],
-  ["latency_sum", "sum(s.latency_ms)"],
-  ["tokens_prompt_sum", "coalesce(sum(s.tokens_prompt), 0)"],
-  ["tokens_prompt_count", "count(s.tokens_prompt)"],
-  ["tokens_completion_sum", "coalesce(sum(s.tokens_completion), 0)"],
-  ["tokens_completion_count", "count(s.tokens_completion)"],
-  ["tokens_total_sum", "coalesce(sum(s.tokens_total), 0)"],
-  ["tokens_total_count", "count(s.tokens_total)"],
-  ["cost_sum", "coalesce(sum(s.cost_usd), 0)"],
-  ["cost_count", "count(s.cost_usd)"],
-  ["cache_read_sum", "coalesce(sum(s.tokens_cache_read), 0)"],
-  ["cache_read_count", "count(s.tokens_cache_read)"],
-  ["cache_write_sum", "coalesce(sum(s.tokens_cache_write), 0)"],
-  ["cache_write_count", "count(s.tokens_cache_write)"],
-  ["reasoning_sum", "coalesce(sum(s.tokens_reasoning), 0)"],
-  ["reasoning_count", "count(s.tokens_reasoning)"],
-  ["cost_sent_sum", "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'), 0)"],
-  ["cost_sent_count", "count(s.cost_usd) FILTER (WHERE s.cost_source = 'sent')"],
-  ["cost_computed_sum", "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'), 0)"],
-  ["cost_computed_count", "count(s.cost_usd) FILTER (WHERE s.cost_source = 'computed')"],
+/** A rollup column: the spans counted (those where `value` is not null, if given) or `value` summed, over `filter`. */
+interface Measure {
+  column: string;
+  kind: "count" | "sum";
+  value?: string;
+  filter?: string;
+}
+
+const MEASURES: Measure[] = [
+  { column: "spans", kind: "count" },
+  { column: "failures", kind: "count", filter: "s.failed" },
+  { column: "latency_sum", kind: "sum", value: "s.latency_ms" },
+  { column: "tokens_prompt_sum", kind: "sum", value: "s.tokens_prompt" },
+  { column: "tokens_prompt_count", kind: "count", value: "s.tokens_prompt" },
+  { column: "tokens_completion_sum", kind: "sum", value: "s.tokens_completion" },
+  { column: "tokens_completion_count", kind: "count", value: "s.tokens_completion" },
+  { column: "tokens_total_sum", kind: "sum", value: "s.tokens_total" },
+  { column: "tokens_total_count", kind: "count", value: "s.tokens_total" },
+  { column: "cost_sum", kind: "sum", value: "s.cost_usd" },
+  { column: "cost_count", kind: "count", value: "s.cost_usd" },
+  { column: "cache_read_sum", kind: "sum", value: "s.tokens_cache_read" },
+  { column: "cache_read_count", kind: "count", value: "s.tokens_cache_read" },
+  { column: "cache_write_sum", kind: "sum", value: "s.tokens_cache_write" },
+  { column: "cache_write_count", kind: "count", value: "s.tokens_cache_write" },
+  { column: "reasoning_sum", kind: "sum", value: "s.tokens_reasoning" },
+  { column: "reasoning_count", kind: "count", value: "s.tokens_reasoning" },
+  { column: "cost_sent_sum", kind: "sum", value: "s.cost_usd", filter: "s.cost_source = 'sent'" },
+  { column: "cost_sent_count", kind: "count", value: "s.cost_usd", filter: "s.cost_source = 'sent'" },
+  { column: "cost_computed_sum", kind: "sum", value: "s.cost_usd", filter: "s.cost_source = 'computed'" },
+  { column: "cost_computed_count", kind: "count", value: "s.cost_usd", filter: "s.cost_source = 'computed'" },
 ];
+
+/**
+ * A measure's aggregate over the spans `s` of one group; with `weight` (a column of `s` holding 1 or -1), each span
+ * adds its weight instead of one, so one statement can take rows out and put others in.
+ */
+function aggregate(m: Measure, weight?: string): string {
+  const filter = m.filter ? ` FILTER (WHERE ${m.filter})` : "";
+  if (!weight)
+    return m.kind === "count" ? `count(${m.value ?? "*"})${filter}` : `coalesce(sum(${m.value})${filter}, 0)`;
+  if (m.kind === "sum") return `coalesce(sum(${weight} * ${m.value})${filter}, 0)`;
+  const counted = m.value ? `CASE WHEN ${m.value} IS NOT NULL THEN ${weight} ELSE 0 END` : weight;
+  return `coalesce(sum(${counted})${filter}, 0)`;
+}
 
 export interface RollupOptions {
   /** More conditions on `s`. */
@@ -49,6 +71,8 @@ export interface RollupOptions {
   counted?: string;
   /** -1 takes the spans out again (a span that turned out to be an LLM judge). */
   sign?: 1 | -1;
+  /** A column of `s` giving each row's sign (1 or -1), for a source that takes some rows out and puts others in. */
+  signColumn?: string;
 }
 
 /**
@@ -58,10 +82,12 @@ export interface RollupOptions {
  */
 export function rollupUpsertSql(
   source: string,
-  { where = "TRUE", counted = COUNTED_SPANS_SQL, sign = 1 }: RollupOptions = {},
+  { where = "TRUE", counted = COUNTED_SPANS_SQL, sign = 1, signColumn }: RollupOptions = {},
 ): string {
-  const columns = MEASURES.map(([column]) => column);
-  const aggregates = MEASURES.map(([, aggregate]) => (sign === 1 ? aggregate : `-(${aggregate})`));
+  const columns = MEASURES.map((m) => m.column);
+  const aggregates = MEASURES.map((m) =>
+    signColumn ? aggregate(m, signColumn) : sign === 1 ? aggregate(m) : `-(${aggregate(m)})`,
+  );
   return `INSERT INTO span_rollups (project_id, version_id, hour, label, source, model, latency_bucket, ${columns.join(", ")})
   SELECT s.project_id, s.version_id, ${hourBucket("s.start_time")}, coalesce(s.label, ''), coalesce(s.source, 'unspecified'),
     coalesce(s.model, ''), promptreg_latency_bucket(s.latency_ms), ${aggregates.join(", ")}
@@ -74,28 +100,30 @@ export function rollupUpsertSql(
 }
 
 /** The spans columns rollupUpsertSql reads, for an INSERT's or UPDATE's RETURNING (qualified by `alias` if given). */
+export const ROLLUP_INPUT_COLUMNS = [
+  "project_id",
+  "version_id",
+  "start_time",
+  "label",
+  "source",
+  "model",
+  "latency_ms",
+  "failed",
+  "span_kind",
+  "in_evaluation",
+  "nested_call",
+  "tokens_prompt",
+  "tokens_completion",
+  "tokens_total",
+  "tokens_cache_read",
+  "tokens_cache_write",
+  "tokens_reasoning",
+  "cost_usd",
+  "cost_source",
+] as const;
+
 export function rollupInputColumns(alias?: string): string {
-  const columns = [
-    "project_id",
-    "version_id",
-    "start_time",
-    "label",
-    "source",
-    "model",
-    "latency_ms",
-    "failed",
-    "span_kind",
-    "in_evaluation",
-    "tokens_prompt",
-    "tokens_completion",
-    "tokens_total",
-    "tokens_cache_read",
-    "tokens_cache_write",
-    "tokens_reasoning",
-    "cost_usd",
-    "cost_source",
-  ];
-  return columns.map((c) => (alias ? `${alias}.${c}` : c)).join(", ");
+  return ROLLUP_INPUT_COLUMNS.map((c) => (alias ? `${alias}.${c}` : c)).join(", ");
 }
 
 /**

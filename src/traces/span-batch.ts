@@ -34,8 +34,8 @@ export interface SpanChunk {
 export interface SpanBatch {
   /** `{"resources": [{hash, attributes}], "scopes": [{hash, name, version, attributes}]}` as UTF-8; null without spans. */
   origins: Uint8Array | null;
-  /** The hashes of those resources and scopes. */
-  originHashes: string[];
+  /** Keys of those resources (`r:<hash>`) and scopes (`s:<hash>`). */
+  originKeys: string[];
   chunks: SpanChunk[];
   spans: number;
   /** The JSON bytes of origins and chunks: what the request sends to the database. */
@@ -83,7 +83,7 @@ export function prepareBatch(decoded: DecodedRequest, limits: BatchLimits): Span
 function build(decoded: DecodedRequest, limits: BatchLimits): SpanBatch {
   const batch: SpanBatch = {
     origins: null,
-    originHashes: [],
+    originKeys: [],
     chunks: [],
     spans: decoded.spans.length,
     bytes: 0,
@@ -106,7 +106,9 @@ function build(decoded: DecodedRequest, limits: BatchLimits): SpanBatch {
   });
   // Built as text from the canonical JSON already made: each resource is serialised once. Equal ones (two
   // resourceSpans of one process) are sent once.
-  const unique = (list: { hash: string; json: string }[]) => [...new Map(list.map((o) => [o.hash, o])).values()];
+  // Sorted by hash: two batches storing the same new resources lock their rows in the same order.
+  const unique = (list: { hash: string; json: string }[]) =>
+    [...new Map(list.map((o) => [o.hash, o])).values()].sort((a, b) => (a.hash < b.hash ? -1 : 1));
   const uniqueResources = unique(resources);
   const uniqueScopes = unique(scopes);
   const originsText = `{"resources":[${uniqueResources
@@ -114,7 +116,7 @@ function build(decoded: DecodedRequest, limits: BatchLimits): SpanBatch {
     .join(",")}],"scopes":[${uniqueScopes.map((s) => `{"hash":"${s.hash}",${s.json.slice(1)}`).join(",")}]}`;
   add(Buffer.byteLength(originsText));
   batch.origins = utf8.encode(originsText);
-  batch.originHashes = [...uniqueResources, ...uniqueScopes].map((o) => o.hash);
+  batch.originKeys = [...uniqueResources.map((r) => `r:${r.hash}`), ...uniqueScopes.map((s) => `s:${s.hash}`)];
 
   let parts: string[] = [];
   let rows: Pick<SpanRow, "trace_id" | "parent_span_id" | "span_kind" | "prompt_name">[] = [];

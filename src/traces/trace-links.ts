@@ -2,6 +2,12 @@
 // spans arrive in (a trace's spans often come in several requests, children before their parents):
 // - LLM calls under an EVALUATOR or GUARDRAIL span, at any depth, are flagged in_evaluation: an LLM judge inherits
 //   the prompt attributes through context but is not the prompt's traffic, so it leaves the counts.
+// - LLM spans that another layer's LLM span of the trace already records (see CALL_PAIRS) are flagged nested_call:
+//   two instrumentation layers recorded one call (the Anthropic SDK's own span under the OpenInference Anthropic
+//   span, the OpenAI instrumentation's beside LangChain's ChatOpenAI span), so only the outer one counts. It takes
+//   what it lacks from the nested ones, never adding both: each missing field (tokens, models, cost, the prompt link)
+//   from the nested span that ended last with it. A field once set is kept, so a nested span arriving later changes
+//   nothing it already has.
 // - Arthur's SDK puts the prompt on a PROMPT span of its own, and the LLM call that follows is a sibling without
 //   prompt attributes: an LLM span without a prompt takes the link of the latest PROMPT span under the same parent
 //   that had ended when it started (Arthur's getPrompt ends its span before it returns the prompt; a call running
@@ -12,16 +18,20 @@
 // one way (never unflagged, never relinked), and each change adds the span to the rollups or takes it out in the
 // same statement, so the rollups stay exact on resends and concurrent ingests. Span rows are locked in id order,
 // then rollup rows in key order, as every ingest statement does, so concurrent ones cannot deadlock.
-import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
+import { ROLLUP_INPUT_COLUMNS, rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
 import type { SpanRow } from "./mapping.js";
 
 // Which links the traces need at all, through the partial index spans_trace_anchors_idx: for most traces (no
 // PROMPT, EVALUATOR or GUARDRAIL span) this one small read is all.
+// An LLM span with a parent is what any nesting of calls needs (the inner one has a parent), so a trace without one
+// needs neither nested-call statement.
 const PROBE_ANCHORS = `
-SELECT coalesce(bool_or(a.span_kind <> 'PROMPT'), FALSE) AS judges, coalesce(bool_or(a.span_kind = 'PROMPT'), FALSE) AS prompts
+SELECT coalesce(bool_or(a.span_kind IN ('EVALUATOR', 'GUARDRAIL')), FALSE) AS judges,
+  coalesce(bool_or(a.span_kind = 'PROMPT'), FALSE) AS prompts, coalesce(bool_or(a.span_kind = 'LLM'), FALSE) AS inner_calls
 FROM spans a
-WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind IN ('PROMPT', 'EVALUATOR', 'GUARDRAIL')`;
+WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[])
+  AND (a.span_kind IN ('PROMPT', 'EVALUATOR', 'GUARDRAIL') OR (a.span_kind = 'LLM' AND a.parent_span_id IS NOT NULL))`;
 
 const FLAG_EVALUATIONS = `
 WITH RECURSIVE judged AS (
@@ -39,9 +49,111 @@ WITH RECURSIVE judged AS (
   WHERE s.id = l.id AND NOT s.in_evaluation
   RETURNING ${rollupInputColumns("s")}
 ), unrolled AS (
-${rollupUpsertSql("flagged", { counted: "s.span_kind = 'LLM'", sign: -1 })}
+${rollupUpsertSql("flagged", { counted: "s.span_kind = 'LLM' AND NOT s.nested_call", sign: -1 })}
 )
 SELECT count(*)::int AS flagged FROM flagged`;
+
+// Pairs of LLM spans of the traces that record one call: (outer_id, inner_id). Two shapes are seen:
+// - the inner span is a descendant of the outer one: the Anthropic SDK's span under the OpenInference Anthropic
+//   span (the instrumentation makes its span active around the SDK call);
+// - the two are siblings (same parent) from different instrumentation scopes, carrying the same prompt link and
+//   overlapping in time: LangChain's ChatOpenAI span beside the OpenAI instrumentation's (LangChain's instrumentation
+//   records its span from callbacks without making it active, so the call beneath is not its child; and the OpenAI
+//   instrumentation's span of a failed call is ended after LangChain's, so neither contains the other). The outer one
+//   is the one that started first (ties: the lower span id).
+// Calls of one layer never pair (parallel calls of one framework are distinct calls), nor do spans without a scope
+// (stored before scopes were kept) or without a prompt link, nor spans of different traces.
+const CALL_PAIRS = `
+under AS (
+  SELECT a.id AS outer_id, c.trace_id, c.span_id FROM spans a
+  JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = a.trace_id AND c.parent_span_id = a.span_id
+  WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind = 'LLM'
+  UNION
+  SELECT u.outer_id, c.trace_id, c.span_id FROM under u
+  JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = u.trace_id AND c.parent_span_id = u.span_id
+), pairs AS (
+  SELECT u.outer_id, i.id AS inner_id FROM under u
+  JOIN spans i ON i.project_id = $1::uuid AND i.trace_id = u.trace_id AND i.span_id = u.span_id
+  WHERE i.span_kind = 'LLM'
+  UNION
+  SELECT o.id, i.id FROM spans o
+  JOIN spans i ON i.project_id = $1::uuid AND i.trace_id = o.trace_id AND i.id <> o.id AND i.span_kind = 'LLM'
+    AND i.parent_span_id IS NOT DISTINCT FROM o.parent_span_id
+    AND i.scope_hash <> o.scope_hash AND i.prompt_name = o.prompt_name
+    AND i.prompt_version IS NOT DISTINCT FROM o.prompt_version
+    AND i.start_time_unix_nano < o.end_time_unix_nano AND o.start_time_unix_nano < i.end_time_unix_nano
+    AND (i.start_time_unix_nano, i.span_id) > (o.start_time_unix_nano, o.span_id)
+  WHERE o.project_id = $1::uuid AND o.trace_id = ANY($2::text[]) AND o.span_kind = 'LLM'
+)`;
+
+const FLAG_NESTED_CALLS = `
+WITH RECURSIVE ${CALL_PAIRS}, locked AS (
+  SELECT s.id FROM spans s WHERE s.id IN (SELECT inner_id FROM pairs) AND NOT s.nested_call
+  ORDER BY s.id FOR UPDATE
+), flagged AS (
+  UPDATE spans s SET nested_call = TRUE FROM locked l
+  WHERE s.id = l.id AND NOT s.nested_call
+  RETURNING ${rollupInputColumns("s")}
+), unrolled AS (
+${rollupUpsertSql("flagged", { counted: "s.span_kind = 'LLM' AND NOT s.in_evaluation", sign: -1 })}
+)
+SELECT count(*)::int AS flagged FROM flagged`;
+
+/** What an outermost call takes from its nested ones when it lacks it: groups of columns taken together. */
+const TAKEN = [
+  ["tokens_prompt"],
+  ["tokens_completion"],
+  ["tokens_total"],
+  ["tokens_cache_read"],
+  ["tokens_cache_write"],
+  ["tokens_reasoning"],
+  ["model"],
+  ["response_model"],
+  ["provider"],
+  ["cost_usd", "cost_source"],
+  ["prompt_name", "prompt_version", "prompt_id", "version_id", "link_status", "label", "source"],
+];
+
+// For each group, the values of the nested span that ended last among those that have its first column.
+const PICKS = TAKEN.flatMap((group) =>
+  group.map(
+    (c) =>
+      `(array_agg(i.${c} ORDER BY i.end_time_unix_nano DESC, i.id DESC) FILTER (WHERE i.${group[0]} IS NOT NULL))[1] AS ${c}`,
+  ),
+).join(",\n    ");
+// A group is taken only whole, and only when the outer span lacks its first column.
+const MISSING = TAKEN.map((group) => `(o.${group[0]} IS NULL AND p.${group[0]} IS NOT NULL)`).join(" OR ");
+const SETS = TAKEN.flatMap((group) =>
+  group.map((c) => `${c} = CASE WHEN l.${group[0]} IS NULL THEN p.${c} ELSE l.${c} END`),
+).join(",\n    ");
+
+// The outer span's rollup contribution changes with what it takes (tokens, cost, even its model or version): the old
+// one is taken out and the new one put in, in one upsert.
+const FILL_OUTER_CALLS = `
+WITH RECURSIVE ${CALL_PAIRS}, picks AS (
+  SELECT p.outer_id,
+    ${PICKS}
+  FROM pairs p JOIN spans i ON i.id = p.inner_id
+  WHERE i.nested_call
+  GROUP BY p.outer_id
+), locked AS (
+  SELECT o.* FROM spans o JOIN picks p ON o.id = p.outer_id
+  WHERE NOT o.nested_call AND (${MISSING})
+  ORDER BY o.id FOR UPDATE OF o
+), filled AS (
+  UPDATE spans s SET
+    ${SETS}
+  FROM locked l JOIN picks p ON p.outer_id = l.id
+  WHERE s.id = l.id
+  RETURNING 1 AS weight, ${rollupInputColumns("s")}, -1 AS old_weight, ${ROLLUP_INPUT_COLUMNS.map((c) => `l.${c} AS old_${c}`).join(", ")}
+), changes AS (
+  SELECT weight, ${rollupInputColumns()} FROM filled
+  UNION ALL
+  SELECT old_weight, ${ROLLUP_INPUT_COLUMNS.map((c) => `old_${c}`).join(", ")} FROM filled
+), rolled AS (
+${rollupUpsertSql("changes", { signColumn: "s.weight" })}
+)
+SELECT count(*)::int AS filled FROM filled`;
 
 const LINK_PROMPT_SIBLINGS = `
 WITH prompt_spans AS (
@@ -87,8 +199,8 @@ export function tracesThatMayNeedLinks(
       r.parent_span_id !== null ||
       r.span_kind === "EVALUATOR" ||
       r.span_kind === "GUARDRAIL" ||
-      (r.span_kind === "PROMPT" && r.prompt_name !== null) ||
-      (r.span_kind === "LLM" && r.prompt_name === null)
+      r.span_kind === "LLM" ||
+      (r.span_kind === "PROMPT" && r.prompt_name !== null)
     )
       traces.add(r.trace_id);
   return [...traces];
@@ -99,12 +211,21 @@ export async function linkTraces(
   database: Database,
   projectId: string,
   traceIds: string[],
-): Promise<{ flagged: number; linked: number }> {
-  if (traceIds.length === 0) return { flagged: 0, linked: 0 };
+): Promise<{ flagged: number; linked: number; nested: number; filled: number }> {
+  if (traceIds.length === 0) return { flagged: 0, linked: 0, nested: 0, filled: 0 };
   const params = [projectId, traceIds];
-  const { judges, prompts } = (await database.query<{ judges: boolean; prompts: boolean }>(PROBE_ANCHORS, params))
-    .rows[0]!;
+  const probe = await database.query<{ judges: boolean; prompts: boolean; inner_calls: boolean }>(
+    PROBE_ANCHORS,
+    params,
+  );
+  const { judges, prompts, inner_calls } = probe.rows[0]!;
   const flagged = judges ? (await database.query<{ flagged: number }>(FLAG_EVALUATIONS, params)).rows[0]!.flagged : 0;
   const linked = prompts ? (await database.query<{ linked: number }>(LINK_PROMPT_SIBLINGS, params)).rows[0]!.linked : 0;
-  return { flagged, linked };
+  let nested = 0;
+  let filled = 0;
+  if (inner_calls) {
+    nested = (await database.query<{ flagged: number }>(FLAG_NESTED_CALLS, params)).rows[0]!.flagged;
+    filled = (await database.query<{ filled: number }>(FILL_OUTER_CALLS, params)).rows[0]!.filled;
+  }
+  return { flagged, linked, nested, filled };
 }

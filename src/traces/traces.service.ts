@@ -43,6 +43,8 @@ export interface SpanView {
   promptSpanId: string | null;
   /** Under an EVALUATOR or GUARDRAIL span: never counted as the prompt's traffic. */
   inEvaluation: boolean;
+  /** An LLM span under another LLM span of its trace (a second instrumentation layer of one call): not counted. */
+  nestedCall: boolean;
   label: string | null;
   source: string | null;
   /** The request model (what compare groups by). */
@@ -128,6 +130,7 @@ interface SpanRowOut
   link_status: SpanView["linkStatus"];
   prompt_span_id: string | null;
   in_evaluation: boolean;
+  nested_call: boolean;
   cost_source: SpanView["costSource"];
   events: SpanEvent[];
   received_at: Date;
@@ -138,7 +141,7 @@ interface SpanRowOut
 // bigints as text: the two drivers return int8 differently (string vs BigInt).
 const SPAN_COLUMNS = Prisma.sql`id::text AS id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
   start_time_unix_nano::text AS start_ns, end_time_unix_nano::text AS end_ns, latency_ms, status_code, failed,
-  error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id, in_evaluation, label,
+  error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id, in_evaluation, nested_call, label,
   source, model, response_model, provider, session_id, user_id, tokens_prompt, tokens_completion, tokens_total,
   tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd, cost_source, attributes,
   encode(resource_hash, 'hex') AS resource_id, encode(scope_hash, 'hex') AS scope_id, events, received_at`;
@@ -167,6 +170,7 @@ function spanView(r: SpanRowOut): SpanView {
     linkStatus: r.link_status,
     promptSpanId: r.prompt_span_id,
     inEvaluation: r.in_evaluation,
+    nestedCall: r.nested_call,
     label: r.label,
     source: r.source,
     model: r.model,
