@@ -8,7 +8,7 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   buildConsole,
   hasChromium,
@@ -332,8 +332,11 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
 
   it("lists a version's spans of one bucket from a click on its line", async () => {
     const over = page.locator(".time-chart .u-over").first();
-    await over.scrollIntoViewIfNeeded();
-    const box = (await over.boundingBox())!;
+    // A chart drawn again while it is scrolled to is looked up again.
+    const box = await vi.waitFor(async () => {
+      await over.scrollIntoViewIfNeeded({ timeout: 2_000 });
+      return (await over.boundingBox())!;
+    });
     // Half an hour before the end of the range, near the top of the count chart: 2.0.0's line (1.0.0 is at 0 then).
     await page.mouse.click(box.x + box.width * (1 - 0.5 / 24), box.y + box.height * 0.15);
     await page.waitForURL(/\/traces\?/);
