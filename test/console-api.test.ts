@@ -281,10 +281,16 @@ describe("publish dry run", () => {
     expect(parseError.status).toBe(422);
     expect(parseError.body.error.code).toBe("invalid_template");
     expect(TemplateErrorDetailsSchema.parse(parseError.body.error.details)).toEqual({ line: 2, column: 18 });
+    // The message says where in the same words and numbers as the details, never Handlebars' "2:17".
+    expect(parseError.body.error.message).toMatch(/^Parse error at line 2, column 18:\n/);
 
     const unknownHelper = await dryRun("bad-template", { template: "Line one\n  two {{shout name}}" });
-    expect(unknownHelper.body.error.message).toMatch(/unknown helper "shout"/);
+    expect(unknownHelper.body.error.message).toMatch(/^unknown helper "shout" .* at line 2, column 7$/);
     expect(unknownHelper.body.error.details).toEqual({ line: 2, column: 7 });
+
+    const mismatch = await dryRun("bad-template", { template: "Hello\n  {{#if vip}}thanks{{/each}}" });
+    expect(mismatch.body.error.message).toBe("if doesn't match each at line 2, column 6");
+    expect(mismatch.body.error.details).toEqual({ line: 2, column: 6 });
 
     const chat = await admin.post("/api/v1/prompts/bad-chat/versions", {
       template: [
@@ -294,6 +300,7 @@ describe("publish dry run", () => {
     });
     expect(chat.status).toBe(422);
     expect(chat.body.error.details).toEqual({ line: 2, column: 13, messageIndex: 1 });
+    expect(chat.body.error.message).toMatch(/^messages\[1\]: Parse error at line 2, column 13:\n/);
   });
 });
 

@@ -184,9 +184,14 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
       "You support Acme.\nClassify: {{question}}\n{{#if tier}}for the {{tier}} tier",
     );
     const error = page.getByRole("alert");
-    await expect(error.textContent()).resolves.toMatch(/Template error at line 3, column 34/);
+    await expect(error.textContent()).resolves.toMatch(/^Template error:Parse error at line 3, column 34:\n/);
     expect(await page.locator(".cm-error-line").count()).toBe(1);
     await shot(page, "03-publish-template-error");
+    // Handlebars' own errors ("if doesn't match each - 2:5", a 0-based column) read the same way: one format.
+    await typeInEditor(page, "Template", "You support Acme.\n  {{#if tier}}Classify: {{question}}{{/each}}");
+    const mismatch = error.filter({ hasText: "doesn't match" });
+    await expect(mismatch.textContent()).resolves.toBe("Template error:if doesn't match each at line 2, column 6");
+    expect(await page.locator(".cm-error-line").count()).toBe(1);
 
     await typeInEditor(page, "Template", "You support Acme.\nClassify for the {{tier}} tier: {{question}}");
     await page.getByLabel("Commit message").fill("Route by support tier");
