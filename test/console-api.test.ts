@@ -196,6 +196,27 @@ describe("console sessions", () => {
     );
     expect((await withCookie(s).get("/api/v1/prompts")).status).toBe(401);
   });
+
+  it("answers the console's probe (GET /session?optional=true) with 204 when signed out, and grants nothing by it", async () => {
+    const none = await request(h.app).get("/api/v1/session?optional=true");
+    expect(none.status).toBe(204);
+    expect(none.text).toBe("");
+    expect(none.headers["set-cookie"]).toBeUndefined();
+    expect(none.headers["cache-control"]).toBe("no-store");
+    // A cookie that names no session is no session either.
+    const forged = await request(h.app)
+      .get("/api/v1/session?optional=true")
+      .set("Cookie", "promptreg_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    expect(forged.status).toBe(204);
+    // Without the probe, and everywhere else, no session is still a 401.
+    expect((await request(h.app).get("/api/v1/session")).status).toBe(401);
+    expect((await request(h.app).get("/api/v1/prompts?optional=true")).status).toBe(401);
+
+    const s = await signIn(h.adminKey);
+    const me = await withCookie(s).get("/api/v1/session?optional=true");
+    expect(me.status).toBe(200);
+    expect(SessionSchema.parse(me.body).csrfToken).toBe(s.csrf);
+  });
 });
 
 describe("publish dry run", () => {
