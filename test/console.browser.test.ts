@@ -316,6 +316,7 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     const reader = await newContext();
     const rp = await newPage(reader);
     await signIn(rp, readKey);
+    await expect(rp.locator(".whoami .who").textContent()).resolves.toBe("dashboard · read · project default");
     expect(await rp.getByRole("link", { name: "New prompt" }).count()).toBe(0);
     await rp.goto("/prompts/support/triage/-/labels");
     await rp.getByRole("row", { name: /production/ }).waitFor();
@@ -349,6 +350,24 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     await rp.goto("/prompts");
     await rp.waitForURL(/\/sign-in/);
     await reader.close();
+  });
+
+  it("says in the header who is signed in, naming the key only when its name says more than its role", async () => {
+    const who = (p: Page) => p.locator(".whoami .who").textContent();
+    await expect(who(page)).resolves.toBe("admin (PROMPTREG_ADMIN_KEY) · admin · project default");
+
+    // A key named after its role (as a new project's first key, "admin", is): the role once.
+    const created = await page.request.post("/api/v1/keys", {
+      headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+      data: { name: "write", role: "write" },
+    });
+    expect(created.status()).toBe(201);
+    const writer = await newContext();
+    const wp = await newPage(writer);
+    await signIn(wp, (await created.json()).key);
+    await expect(who(wp)).resolves.toBe("write · project default");
+    await shot(wp, "12-header-key-named-as-role", 60);
+    await writer.close();
   });
 
   it("refuses a write through the cookie without the CSRF token, and writes nothing", async () => {
