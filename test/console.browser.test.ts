@@ -20,6 +20,7 @@ import {
   shotOnFailure,
 } from "./helpers/browser.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/harness.js";
+import { checkSnippet } from "./helpers/snippet-types.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -220,6 +221,41 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     ]);
     await expect(page.locator("mark.hb-var").allTextContents()).resolves.toEqual(["{{tier}}", "{{question}}"]);
     await shot(page, "05-versions");
+  });
+
+  it("shows a TypeScript snippet that compiles against the client and uses the typed render of the prompt's type", async () => {
+    const snippet = (p: Page) => p.locator("figure.code-block").filter({ hasText: "TypeScript" }).locator("pre");
+    // A text prompt: renderText(), a string.
+    const text = (await snippet(page).textContent())!;
+    expect(text).toContain("prompt.renderText({");
+    const textCheck = checkSnippet(text);
+    expect(textCheck.errors).toEqual([]);
+    expect(textCheck.types.text).toBe("string");
+
+    // A chat prompt: renderMessages(), its messages.
+    const published = await page.request.post("/api/v1/prompts/support%2Freply/versions", {
+      headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+      data: {
+        template: [
+          { role: "system", content: "You answer for Acme." },
+          { type: "placeholder", name: "history" },
+          { role: "user", content: "{{question}}" },
+        ],
+      },
+    });
+    expect(published.status()).toBe(201);
+    await page.goto("/prompts/support/reply");
+    const chat = (await snippet(page).textContent())!;
+    expect(chat).toContain("prompt.renderMessages({");
+    // The checker prints the message type spelled out; assigning it to ChatMessage[] is the check.
+    const chatCheck = checkSnippet(
+      `${chat}\nimport type { ChatMessage } from "@promptreg/client";\nconst typed: ChatMessage[] = messages;`,
+    );
+    expect(chatCheck.errors).toEqual([]);
+    expect(chatCheck.types.messages).not.toContain("string |");
+
+    await page.goto("/prompts/support/triage?version=2.0.0");
+    await page.getByRole("heading", { name: /^2\.0\.0/ }).waitFor();
   });
 
   it("opens the diff of the two versions: the bump first, then the template side by side", async () => {
