@@ -272,6 +272,48 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     await shot(page, "06-diff");
   });
 
+  it("wraps long prose lines in the side-by-side diff, both sides' rows level", async () => {
+    const sentence = "Answer the customer's question about their order politely, citing the policy where it applies. ";
+    const long = `You are a careful assistant. ${sentence.repeat(4)}{{question}}`;
+    const changed = long.replace("politely", "politely and briefly").replace("{{question}}", "Question: {{question}}");
+    for (const template of [`Intro\n${long}\nOutro`, `Intro\n${changed}\nOutro`]) {
+      const res = await page.request.post("/api/v1/prompts/support%2Fpolicy/versions", {
+        headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+        data: { template },
+      });
+      expect(res.status()).toBe(201);
+    }
+    await page.goto("/prompts/support/policy/-/diff?from=1.0.0&to=1.0.1");
+    await page.locator(".d2h-files-diff").waitFor();
+    const layout = await page.evaluate(() => {
+      type El = {
+        scrollWidth: number;
+        clientWidth: number;
+        textContent: string;
+        getBoundingClientRect(): { top: number; height: number };
+        querySelectorAll(s: string): Iterable<El>;
+      };
+      const d = globalThis as unknown as { document: El };
+      const sides = [...d.document.querySelectorAll(".d2h-file-side-diff")];
+      const rows = sides.map((side) => [...side.querySelectorAll("tr")].map((r) => r.getBoundingClientRect()));
+      return {
+        hidden: sides.map((side) => side.scrollWidth - side.clientWidth),
+        lines: [...d.document.querySelectorAll(".d2h-code-line-ctn")].map((line) => line.textContent),
+        tops: rows.map((side) => side.map((r) => r.top)),
+        heights: rows[0]!.map((r) => r.height),
+      };
+    });
+    // Nothing to scroll to on either side: every line is all there, wrapped to the width.
+    expect(layout.hidden).toEqual([0, 0]);
+    expect(layout.lines).toContain(changed);
+    // The changed line takes several lines of text, and the rows after it are level on both sides.
+    expect(Math.max(...layout.heights)).toBeGreaterThan(3 * Math.min(...layout.heights));
+    expect(layout.tops[1]).toEqual(layout.tops[0]);
+    await shot(page, "06-diff-long-lines");
+    await page.goto("/prompts/support/triage/-/diff?from=1.0.0&to=2.0.0");
+    await page.locator(".d2h-files-diff").waitFor();
+  });
+
   it("moves production, rolls it back with a reason after a confirmation, sees the ledger entry, and undoes it", async () => {
     await tab(page, "Labels").click();
     await page.getByRole("button", { name: "Point a new label…" }).click();
