@@ -370,6 +370,33 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
     await expect(page.getByRole("link", { name: "Older" }).count()).resolves.toBe(1);
     await shot(page, "observe-03-spans");
 
+    // At 800 px the table fits the page (wrapped names, errors cut to two lines with the whole text as a title);
+    // narrower it scrolls inside its own box. The page itself never scrolls sideways.
+    const widths = () =>
+      page.evaluate(() => {
+        const d = globalThis as unknown as {
+          document: {
+            documentElement: { scrollWidth: number; clientWidth: number };
+            querySelector(s: string): { scrollWidth: number; clientWidth: number } | null;
+          };
+        };
+        const box = d.document.querySelector(".table-scroll")!;
+        return {
+          page: d.document.documentElement.scrollWidth - d.document.documentElement.clientWidth,
+          table: box.scrollWidth - box.clientWidth,
+        };
+      });
+    await page.setViewportSize({ width: 800, height: 900 });
+    await expect(widths()).resolves.toEqual({ page: 0, table: 0 });
+    await shot(page, "observe-03-spans-800", 900);
+    await page.setViewportSize({ width: 480, height: 900 });
+    expect((await widths()).page).toBe(0);
+    await shot(page, "observe-03-spans-480", 900);
+    await page.setViewportSize({ width: 1360, height: 900 });
+    await expect(rows.first().locator(".error-text").getAttribute("title")).resolves.toBe(
+      exceptionMessage("2.0.0", 1991),
+    );
+
     // Newest first: the last failing i of 2.0.0 is 1991 (1991 % 100 = 91).
     await expect(rows.first().textContent()).resolves.toContain(exceptionMessage("2.0.0", 1991));
     await rows.first().getByRole("link", { name: "ChatCompletion" }).click();
