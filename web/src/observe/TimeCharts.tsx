@@ -8,7 +8,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { Link } from "react-router";
 import { cssVar, seriesClass, seriesColour } from "./colors";
-import { int, ms, pct, usd } from "./format";
+import { int, ms, msTicks, pct, pctTicks, usd, usdTicks } from "./format";
 import { BUCKET_MS, type Bucket } from "./range";
 import type { LedgerEvent, TimePoint } from "./schemas";
 
@@ -29,8 +29,8 @@ interface Metric {
   key: "count" | "failureRate" | "latencyP95Ms" | "costMeanUsd";
   title: string;
   format: (v: number | null) => string;
-  /** Axis labels: shorter than `format` where that is long ("100%", not "100.00%"). */
-  tick: (v: number) => string;
+  /** Axis labels, all of one axis at once: one unit and one precision for the axis ("$0.000010", "40 µs"). */
+  ticks: (values: number[]) => string[];
   /** Tick steps the axis may use (counts are whole numbers). */
   incrs?: number[];
   /** A bucket without spans of the version: 0 for a count, no value for anything else. */
@@ -42,10 +42,10 @@ const WHOLE_STEPS = [
 ];
 
 const METRICS: Metric[] = [
-  { key: "count", title: "Count", format: int, tick: int, incrs: WHOLE_STEPS, missing: 0 },
-  { key: "failureRate", title: "Failure rate", format: pct, tick: (v) => `${+(v * 100).toFixed(2)}%`, missing: null },
-  { key: "latencyP95Ms", title: "Latency p95", format: ms, tick: ms, missing: null },
-  { key: "costMeanUsd", title: "Mean cost", format: usd, tick: usd, missing: null },
+  { key: "count", title: "Count", format: int, ticks: (v) => v.map(int), incrs: WHOLE_STEPS, missing: 0 },
+  { key: "failureRate", title: "Failure rate", format: pct, ticks: pctTicks, missing: null },
+  { key: "latencyP95Ms", title: "Latency p95", format: ms, ticks: msTicks, missing: null },
+  { key: "costMeanUsd", title: "Mean cost", format: usd, ticks: usdTicks, missing: null },
 ];
 
 const SYNC_KEY = "promptreg-timeseries";
@@ -133,6 +133,16 @@ function MetricChart({
       );
     };
 
+    // uPlot sizes a y axis once: measure its widest label, so that "$0.000015" is never cut to ".000015".
+    const axisSize = (u: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number => {
+      const axis = u.axes[axisIdx] as uPlot.Axis & { _size?: number; font: [string, number] | string };
+      if (cycleNum > 1 && axis._size) return axis._size;
+      const widest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), "");
+      u.ctx.font = Array.isArray(axis.font) ? axis.font[0] : axis.font;
+      const ticks = (axis.ticks as { size?: number } | undefined)?.size ?? 10;
+      return Math.ceil(ticks + (axis.gap ?? 5) + u.ctx.measureText(widest).width / devicePixelRatio + 4);
+    };
+
     const opts: uPlot.Options = {
       width: Math.max(320, el.clientWidth),
       height: 150,
@@ -157,8 +167,8 @@ function MetricChart({
           stroke: fg,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid },
-          size: 64,
-          values: (_u, splits) => splits.map(metric.tick),
+          size: axisSize,
+          values: (_u, splits) => metric.ticks(splits),
           ...(metric.incrs ? { incrs: metric.incrs } : {}),
         },
       ],
