@@ -443,6 +443,53 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
       "1 of 2,000",
     );
     await shot(page, "observe-05-insufficient");
+
+    // Over time, that one judged span is a 5-minute failure rate of 100%: the page says it stands on 1, too few
+    // (under the minimum it names), and draws it apart from the line, faded.
+    await expect(page.locator(".sample-note").textContent()).resolves.toMatch(/fewer than 20 spans/);
+    const rates = page.locator("figure.time-chart").filter({ hasText: "Failure rate" });
+    const few = rates.locator("td.low-sample");
+    await expect(few.count()).resolves.toBe(1);
+    await expect(few.textContent()).resolves.toBe("100.00% (1 of 1, too few)");
+    const over = rates.locator(".u-over");
+    await over.scrollIntoViewIfNeeded();
+    const box = (await over.boundingBox())!;
+    // The annotated span is 2.0.0's #1991 (the newest failing one); its bucket's point, at 100% of a 0-115% axis.
+    const step = (3 * HOUR - 60_000) / N;
+    const bucket = Math.floor((MOVE_MS + 30_000 + 1991 * step + 20) / 300_000) * 300_000;
+    const end = Math.ceil(Date.now() / 60_000) * 60_000;
+    const point = {
+      x: box.x + ((bucket - (end - 24 * HOUR)) / (24 * HOUR)) * box.width,
+      y: box.y + box.height * (1 - 1 / 1.15),
+    };
+    const pixels = await rates.locator("canvas").evaluate((canvas, at) => {
+      const c = canvas as unknown as {
+        width: number;
+        getBoundingClientRect(): { x: number; y: number; width: number };
+        getContext(kind: "2d"): { getImageData(x: number, y: number, w: number, h: number): { data: number[] } };
+      };
+      const rect = c.getBoundingClientRect();
+      const scale = c.width / rect.width;
+      const r = Math.round(8 * scale);
+      const { data } = c
+        .getContext("2d")
+        .getImageData(Math.round((at.x - rect.x) * scale) - r, Math.round((at.y - rect.y) * scale) - r, 2 * r, 2 * r);
+      const out: number[][] = [];
+      for (let i = 0; i < data.length; i += 4) out.push([data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!]);
+      return out;
+    }, point);
+    // 2.0.0's colour (light mode --series-1, #d9480f): faded around the point, never at full strength.
+    const isSeries = ([r, g, b]: number[]) => Math.abs(r! - 217) + Math.abs(g! - 72) + Math.abs(b! - 15) < 60;
+    expect(pixels.filter((p) => isSeries(p) && p[3]! > 60 && p[3]! < 160).length).toBeGreaterThan(4);
+    expect(pixels.filter((p) => isSeries(p) && p[3]! > 200)).toEqual([]);
+    // The legend gives the point and its sample as the pointer reaches it (buckets are 2 px apart: look around).
+    const legends: string[] = [];
+    for (let dx = -6; dx <= 6; dx++) {
+      await page.mouse.move(point.x + dx, point.y);
+      legends.push((await rates.locator(".u-legend").textContent())!);
+    }
+    expect(legends.filter((l) => l.includes("2.0.0100.00% (1 of 1, too few)")).length).toBeGreaterThan(0);
+    await shot(page, "observe-05-few");
   });
 
   it("rolls production back from the compare page, the verdict as its reason, and the ledger shows it", async () => {
