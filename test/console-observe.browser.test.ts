@@ -520,6 +520,44 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
     await shot(page, "observe-07-ledger");
   });
 
+  it("draws moves too close to tell apart as one marker with their count, listing each on hover and focus", async () => {
+    for (const [version, reason] of [
+      ["1.0.0", "canary on 1.0.0"],
+      ["2.0.0", "canary on 2.0.0"],
+      ["1.0.0", "canary back on 1.0.0"],
+    ]) {
+      const moved = await apiJson(`/prompts/${ENC}/labels/canary`, {
+        method: "PUT",
+        body: JSON.stringify({ version, reason }),
+      });
+      expect(moved.status).toBe(200);
+    }
+    await page.goto(`/prompts/${NAME}/-/compare?range=24h&versions=1.0.0,2.0.0&label=canary`);
+    const groups = page.getByRole("button", { name: /^3 moves of canary: / });
+    await groups.first().waitFor();
+    expect(await groups.count()).toBe(4); // one per chart
+    expect(await page.getByRole("button", { name: /^canary moved/ }).count()).toBe(0);
+    await expect(groups.first().textContent()).resolves.toBe("3");
+    await expect(groups.first().getAttribute("aria-label")).resolves.toMatch(
+      /^3 moves of canary: canary moved — → 1\.0\.0 by .+; canary moved 1\.0\.0 → 2\.0\.0 by .+; canary moved 2\.0\.0 → 1\.0\.0 by .+$/,
+    );
+
+    await groups.first().hover();
+    const tip = page.getByRole("tooltip").filter({ hasText: "3 moves" }).first();
+    await tip.waitFor();
+    await expect(tip.locator(".marker-reason").allTextContents()).resolves.toEqual([
+      "“canary on 1.0.0”",
+      "“canary on 2.0.0”",
+      "“canary back on 1.0.0”",
+    ]);
+    await shot(page, "observe-08-markers-grouped");
+    // From the keyboard too: focusing the marker shows the same list.
+    await page.mouse.move(0, 0);
+    await groups.nth(3).focus();
+    const described = await groups.nth(3).getAttribute("aria-describedby");
+    await expect(page.getByRole("tooltip").getAttribute("id")).resolves.toBe(described);
+  });
+
   it("has no serious accessibility violations on the compare, spans and trace pages, and no CSP violation", async () => {
     const found: Record<string, string[]> = {};
     await page.goto(`/prompts/${NAME}/-/compare?range=24h&versions=1.0.0,2.0.0`);
@@ -536,7 +574,7 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
     await page.goto(`/prompts/${NAME}/-/compare?range=24h&versions=1.0.0,2.0.0`);
     await page.locator(".time-chart .u-over").first().waitFor();
     found["compare, dark"] = await seriousViolations(page);
-    await shot(page, "observe-08-compare-dark");
+    await shot(page, "observe-09-compare-dark");
     await page.emulateMedia({ colorScheme: "light" });
     expect(Object.entries(found).filter(([, v]) => v.length > 0)).toEqual([]);
     expect(cspViolations).toEqual([]);

@@ -98,6 +98,9 @@ const isFew = (metric: Metric, pt: TimePoint | undefined): boolean =>
 /** How a point on too few spans is faded: its version's colour at this opacity. */
 const FEW_ALPHA = 0.4;
 
+/** Move markers closer than this (in CSS pixels) share one handle: their own would overlap into one glyph. */
+const MARKER_GROUP_PX = 16;
+
 const SYNC_KEY = "promptreg-timeseries";
 
 /** Bucket starts from `from` to `to`, aligned as the server aligns them (multiples of the bucket since the epoch). */
@@ -111,6 +114,38 @@ function bucketStarts(from: Date, to: Date, bucket: Bucket): number[] {
 function describeEvent(e: LedgerEvent): string {
   const verb = e.action === "rollback" ? "rolled back" : e.action === "delete" ? "deleted" : "moved";
   return `${e.label} ${verb} ${e.fromVersion ?? "—"} → ${e.toVersion ?? "—"} by ${e.actor}`;
+}
+
+/** One handle's name: the move, or for moves too close to draw apart how many and each of them, in order. */
+function describeGroup(events: LedgerEvent[]): string {
+  if (events.length === 1) return describeEvent(events[0]!);
+  const labels = [...new Set(events.map((e) => e.label))];
+  return `${events.length} moves of ${labels.join(" and ")}: ${events.map(describeEvent).join("; ")}`;
+}
+
+interface MarkerGroup {
+  left: number;
+  top: number;
+  height: number;
+  flip: boolean;
+  events: LedgerEvent[];
+}
+
+/**
+ * Markers by their place on the chart: those within MARKER_GROUP_PX of a group's first one join it, in time order,
+ * and the group's handle sits between its first and last.
+ */
+function groupMarkers(placed: { x: number; event: LedgerEvent }[]): { x: number; events: LedgerEvent[] }[] {
+  const groups: { first: number; last: number; events: LedgerEvent[] }[] = [];
+  const inOrder = [...placed].sort((a, b) => a.x - b.x || Date.parse(a.event.at) - Date.parse(b.event.at));
+  for (const { x, event } of inOrder) {
+    const group = groups[groups.length - 1];
+    if (group && x - group.first < MARKER_GROUP_PX) {
+      group.events.push(event);
+      group.last = x;
+    } else groups.push({ first: x, last: x, events: [event] });
+  }
+  return groups.map((g) => ({ x: (g.first + g.last) / 2, events: g.events }));
 }
 
 export default function TimeCharts(props: TimeChartsProps) {
@@ -147,9 +182,7 @@ function MetricChart({
   ...p
 }: TimeChartsProps & { metric: Metric; starts: number[]; scheme: number }) {
   const box = useRef<HTMLDivElement>(null);
-  const [markers, setMarkers] = useState<
-    { left: number; top: number; height: number; flip: boolean; event: LedgerEvent }[]
-  >([]);
+  const [markers, setMarkers] = useState<MarkerGroup[]>([]);
   const callbacks = useRef(p);
   callbacks.current = p;
 
@@ -187,18 +220,18 @@ function MetricChart({
     const placeMarkers = (u: uPlot) => {
       const over = u.over.getBoundingClientRect();
       const outer = el.getBoundingClientRect();
+      const placed = p.events
+        .map((event, i) => ({ event, x: u.valToPos(eventTimes[i]!, "x") }))
+        .filter(({ x }) => x >= 0 && x <= over.width);
       setMarkers(
-        p.events
-          .map((event, i) => ({ event, x: u.valToPos(eventTimes[i]!, "x") }))
-          .filter(({ x }) => x >= 0 && x <= over.width)
+        groupMarkers(placed).map(({ x, events }) => ({
+          events,
+          left: over.left - outer.left + x,
+          top: over.top - outer.top,
+          height: over.height,
           // A marker in the right half opens its tooltip to the left, so that it stays on the page.
-          .map(({ event, x }) => ({
-            event,
-            left: over.left - outer.left + x,
-            top: over.top - outer.top,
-            height: over.height,
-            flip: x > over.width / 2,
-          })),
+          flip: x > over.width / 2,
+        })),
       );
     };
 
@@ -380,14 +413,23 @@ function MetricChart({
           >
             <button
               type="button"
-              className="marker-handle"
+              className={m.events.length > 1 ? "marker-handle marker-group" : "marker-handle"}
               aria-describedby={`${titleId}-marker-${i}`}
-              aria-label={describeEvent(m.event)}
-            />
+              aria-label={describeGroup(m.events)}
+            >
+              {m.events.length > 1 && <span aria-hidden="true">{m.events.length}</span>}
+            </button>
             <span role="tooltip" id={`${titleId}-marker-${i}`} className="marker-tip">
-              <strong>{describeEvent(m.event)}</strong>
-              <span className="muted small">{new Date(m.event.at).toLocaleString()}</span>
-              {m.event.reason && <span className="marker-reason">“{m.event.reason}”</span>}
+              {m.events.length > 1 && (
+                <span className="muted small">{m.events.length} moves, too close to draw apart:</span>
+              )}
+              {m.events.map((e, j) => (
+                <span className="marker-event" key={j}>
+                  <strong>{describeEvent(e)}</strong>
+                  <span className="muted small">{new Date(e.at).toLocaleString()}</span>
+                  {e.reason && <span className="marker-reason">“{e.reason}”</span>}
+                </span>
+              ))}
             </span>
           </span>
         ))}
