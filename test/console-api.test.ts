@@ -200,6 +200,27 @@ describe("console sessions", () => {
     );
     expect((await withCookie(s).get("/api/v1/prompts")).status).toBe(401);
   });
+
+  it("answers the console's probe (GET /session?optional=true) with 204 when signed out, and grants nothing by it", async () => {
+    const none = await request(h.app).get("/api/v1/session?optional=true");
+    expect(none.status).toBe(204);
+    expect(none.text).toBe("");
+    expect(none.headers["set-cookie"]).toBeUndefined();
+    expect(none.headers["cache-control"]).toBe("no-store");
+    // A cookie that names no session is no session either.
+    const forged = await request(h.app)
+      .get("/api/v1/session?optional=true")
+      .set("Cookie", "promptreg_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    expect(forged.status).toBe(204);
+    // Without the probe, and everywhere else, no session is still a 401.
+    expect((await request(h.app).get("/api/v1/session")).status).toBe(401);
+    expect((await request(h.app).get("/api/v1/prompts?optional=true")).status).toBe(401);
+
+    const s = await signIn(h.adminKey);
+    const me = await withCookie(s).get("/api/v1/session?optional=true");
+    expect(me.status).toBe(200);
+    expect(SessionSchema.parse(me.body).csrfToken).toBe(s.csrf);
+  });
 });
 
 describe("publish dry run", () => {
@@ -285,10 +306,16 @@ describe("publish dry run", () => {
     expect(parseError.status).toBe(422);
     expect(parseError.body.error.code).toBe("invalid_template");
     expect(TemplateErrorDetailsSchema.parse(parseError.body.error.details)).toEqual({ line: 2, column: 18 });
+    // The message says where in the same words and numbers as the details, never Handlebars' "2:17".
+    expect(parseError.body.error.message).toMatch(/^Parse error at line 2, column 18:\n/);
 
     const unknownHelper = await dryRun("bad-template", { template: "Line one\n  two {{shout name}}" });
-    expect(unknownHelper.body.error.message).toMatch(/unknown helper "shout"/);
+    expect(unknownHelper.body.error.message).toMatch(/^unknown helper "shout" .* at line 2, column 7$/);
     expect(unknownHelper.body.error.details).toEqual({ line: 2, column: 7 });
+
+    const mismatch = await dryRun("bad-template", { template: "Hello\n  {{#if vip}}thanks{{/each}}" });
+    expect(mismatch.body.error.message).toBe("if doesn't match each at line 2, column 6");
+    expect(mismatch.body.error.details).toEqual({ line: 2, column: 6 });
 
     const chat = await admin.post("/api/v1/prompts/bad-chat/versions", {
       template: [
@@ -298,6 +325,7 @@ describe("publish dry run", () => {
     });
     expect(chat.status).toBe(422);
     expect(chat.body.error.details).toEqual({ line: 2, column: 13, messageIndex: 1 });
+    expect(chat.body.error.message).toMatch(/^messages\[1\]: Parse error at line 2, column 13:\n/);
   });
 });
 

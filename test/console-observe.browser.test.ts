@@ -373,6 +373,33 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
     await expect(page.getByRole("link", { name: "Older" }).count()).resolves.toBe(1);
     await shot(page, "observe-03-spans");
 
+    // At 800 px the table fits the page (wrapped names, errors cut to two lines with the whole text as a title);
+    // narrower it scrolls inside its own box. The page itself never scrolls sideways.
+    const widths = () =>
+      page.evaluate(() => {
+        const d = globalThis as unknown as {
+          document: {
+            documentElement: { scrollWidth: number; clientWidth: number };
+            querySelector(s: string): { scrollWidth: number; clientWidth: number } | null;
+          };
+        };
+        const box = d.document.querySelector(".table-scroll")!;
+        return {
+          page: d.document.documentElement.scrollWidth - d.document.documentElement.clientWidth,
+          table: box.scrollWidth - box.clientWidth,
+        };
+      });
+    await page.setViewportSize({ width: 800, height: 900 });
+    await expect(widths()).resolves.toEqual({ page: 0, table: 0 });
+    await shot(page, "observe-03-spans-800", 900);
+    await page.setViewportSize({ width: 480, height: 900 });
+    expect((await widths()).page).toBe(0);
+    await shot(page, "observe-03-spans-480", 900);
+    await page.setViewportSize({ width: 1360, height: 900 });
+    await expect(rows.first().locator(".error-text").getAttribute("title")).resolves.toBe(
+      exceptionMessage("2.0.0", 1991),
+    );
+
     // Newest first: the last failing i of 2.0.0 is 1991 (1991 % 100 = 91).
     await expect(rows.first().textContent()).resolves.toContain(exceptionMessage("2.0.0", 1991));
     await rows.first().getByRole("link", { name: "ChatCompletion" }).click();
@@ -419,6 +446,53 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
       "1 of 2,000",
     );
     await shot(page, "observe-05-insufficient");
+
+    // Over time, that one judged span is a 5-minute failure rate of 100%: the page says it stands on 1, too few
+    // (under the minimum it names), and draws it apart from the line, faded.
+    await expect(page.locator(".sample-note").textContent()).resolves.toMatch(/fewer than 20 spans/);
+    const rates = page.locator("figure.time-chart").filter({ hasText: "Failure rate" });
+    const few = rates.locator("td.low-sample");
+    await expect(few.count()).resolves.toBe(1);
+    await expect(few.textContent()).resolves.toBe("100.00% (1 of 1, too few)");
+    const over = rates.locator(".u-over");
+    await over.scrollIntoViewIfNeeded();
+    const box = (await over.boundingBox())!;
+    // The annotated span is 2.0.0's #1991 (the newest failing one); its bucket's point, at 100% of a 0-115% axis.
+    const step = (3 * HOUR - 60_000) / N;
+    const bucket = Math.floor((MOVE_MS + 30_000 + 1991 * step + 20) / 300_000) * 300_000;
+    const end = Math.ceil(Date.now() / 60_000) * 60_000;
+    const point = {
+      x: box.x + ((bucket - (end - 24 * HOUR)) / (24 * HOUR)) * box.width,
+      y: box.y + box.height * (1 - 1 / 1.15),
+    };
+    const pixels = await rates.locator("canvas").evaluate((canvas, at) => {
+      const c = canvas as unknown as {
+        width: number;
+        getBoundingClientRect(): { x: number; y: number; width: number };
+        getContext(kind: "2d"): { getImageData(x: number, y: number, w: number, h: number): { data: number[] } };
+      };
+      const rect = c.getBoundingClientRect();
+      const scale = c.width / rect.width;
+      const r = Math.round(8 * scale);
+      const { data } = c
+        .getContext("2d")
+        .getImageData(Math.round((at.x - rect.x) * scale) - r, Math.round((at.y - rect.y) * scale) - r, 2 * r, 2 * r);
+      const out: number[][] = [];
+      for (let i = 0; i < data.length; i += 4) out.push([data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!]);
+      return out;
+    }, point);
+    // 2.0.0's colour (light mode --series-1, #d9480f): faded around the point, never at full strength.
+    const isSeries = ([r, g, b]: number[]) => Math.abs(r! - 217) + Math.abs(g! - 72) + Math.abs(b! - 15) < 60;
+    expect(pixels.filter((p) => isSeries(p) && p[3]! > 60 && p[3]! < 160).length).toBeGreaterThan(4);
+    expect(pixels.filter((p) => isSeries(p) && p[3]! > 200)).toEqual([]);
+    // The legend gives the point and its sample as the pointer reaches it (buckets are 2 px apart: look around).
+    const legends: string[] = [];
+    for (let dx = -6; dx <= 6; dx++) {
+      await page.mouse.move(point.x + dx, point.y);
+      legends.push((await rates.locator(".u-legend").textContent())!);
+    }
+    expect(legends.filter((l) => l.includes("2.0.0100.00% (1 of 1, too few)")).length).toBeGreaterThan(0);
+    await shot(page, "observe-05-few");
   });
 
   it("rolls production back from the compare page, the verdict as its reason, and the ledger shows it", async () => {
@@ -449,6 +523,44 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
     await shot(page, "observe-07-ledger");
   });
 
+  it("draws moves too close to tell apart as one marker with their count, listing each on hover and focus", async () => {
+    for (const [version, reason] of [
+      ["1.0.0", "canary on 1.0.0"],
+      ["2.0.0", "canary on 2.0.0"],
+      ["1.0.0", "canary back on 1.0.0"],
+    ]) {
+      const moved = await apiJson(`/prompts/${ENC}/labels/canary`, {
+        method: "PUT",
+        body: JSON.stringify({ version, reason }),
+      });
+      expect(moved.status).toBe(200);
+    }
+    await page.goto(`/prompts/${NAME}/-/compare?range=24h&versions=1.0.0,2.0.0&label=canary`);
+    const groups = page.getByRole("button", { name: /^3 moves of canary: / });
+    await groups.first().waitFor();
+    expect(await groups.count()).toBe(4); // one per chart
+    expect(await page.getByRole("button", { name: /^canary moved/ }).count()).toBe(0);
+    await expect(groups.first().textContent()).resolves.toBe("3");
+    await expect(groups.first().getAttribute("aria-label")).resolves.toMatch(
+      /^3 moves of canary: canary moved — → 1\.0\.0 by .+; canary moved 1\.0\.0 → 2\.0\.0 by .+; canary moved 2\.0\.0 → 1\.0\.0 by .+$/,
+    );
+
+    await groups.first().hover();
+    const tip = page.getByRole("tooltip").filter({ hasText: "3 moves" }).first();
+    await tip.waitFor();
+    await expect(tip.locator(".marker-reason").allTextContents()).resolves.toEqual([
+      "“canary on 1.0.0”",
+      "“canary on 2.0.0”",
+      "“canary back on 1.0.0”",
+    ]);
+    await shot(page, "observe-08-markers-grouped");
+    // From the keyboard too: focusing the marker shows the same list.
+    await page.mouse.move(0, 0);
+    await groups.nth(3).focus();
+    const described = await groups.nth(3).getAttribute("aria-describedby");
+    await expect(page.getByRole("tooltip").getAttribute("id")).resolves.toBe(described);
+  });
+
   it("has no serious accessibility violations on the compare, spans and trace pages, and no CSP violation", async () => {
     const found: Record<string, string[]> = {};
     await page.goto(`/prompts/${NAME}/-/compare?range=24h&versions=1.0.0,2.0.0`);
@@ -465,7 +577,7 @@ describe.skipIf(!hasChromium("console observe browser tests"))("compare, over ti
     await page.goto(`/prompts/${NAME}/-/compare?range=24h&versions=1.0.0,2.0.0`);
     await page.locator(".time-chart .u-over").first().waitFor();
     found["compare, dark"] = await seriousViolations(page);
-    await shot(page, "observe-08-compare-dark");
+    await shot(page, "observe-09-compare-dark");
     await page.emulateMedia({ colorScheme: "light" });
     expect(Object.entries(found).filter(([, v]) => v.length > 0)).toEqual([]);
     expect(cspViolations).toEqual([]);

@@ -20,6 +20,7 @@ import {
   shotOnFailure,
 } from "./helpers/browser.js";
 import { createTestDatabase, type TestDatabase } from "./helpers/harness.js";
+import { checkSnippet } from "./helpers/snippet-types.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -131,12 +132,22 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
   });
 
   it("serves the console with its security headers, and signs in with a key that stays nowhere in the page", async () => {
+    // Loading signed out logs nothing in the browser's console: the session probe is not a failed request.
+    const logged: string[] = [];
+    const onConsole = (msg: { type(): string; text(): string }) => {
+      if (msg.type() === "error" || msg.type() === "warning") logged.push(`${msg.type()}: ${msg.text()}`);
+    };
+    page.on("console", onConsole);
     const response = await page.goto("/prompts");
     const headers = response!.headers();
     expect(headers["content-security-policy"]).toContain("script-src 'self'");
     expect(headers["content-security-policy"]).toContain("frame-ancestors 'none'");
     expect(headers["x-content-type-options"]).toBe("nosniff");
     await page.waitForURL(/\/sign-in\?next=%2Fprompts$/);
+    await page.getByLabel("API key").waitFor();
+    await page.waitForLoadState("networkidle");
+    page.off("console", onConsole);
+    expect(logged).toEqual([]);
     await shot(page, "01-sign-in");
 
     await page.getByLabel("API key").fill("pr_wrong");
@@ -184,9 +195,14 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
       "You support Acme.\nClassify: {{question}}\n{{#if tier}}for the {{tier}} tier",
     );
     const error = page.getByRole("alert");
-    await expect(error.textContent()).resolves.toMatch(/Template error at line 3, column 34/);
+    await expect(error.textContent()).resolves.toMatch(/^Template error:Parse error at line 3, column 34:\n/);
     expect(await page.locator(".cm-error-line").count()).toBe(1);
     await shot(page, "03-publish-template-error");
+    // Handlebars' own errors ("if doesn't match each - 2:5", a 0-based column) read the same way: one format.
+    await typeInEditor(page, "Template", "You support Acme.\n  {{#if tier}}Classify: {{question}}{{/each}}");
+    const mismatch = error.filter({ hasText: "doesn't match" });
+    await expect(mismatch.textContent()).resolves.toBe("Template error:if doesn't match each at line 2, column 6");
+    expect(await page.locator(".cm-error-line").count()).toBe(1);
 
     await typeInEditor(page, "Template", "You support Acme.\nClassify for the {{tier}} tier: {{question}}");
     await page.getByLabel("Commit message").fill("Route by support tier");
@@ -207,6 +223,41 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     await shot(page, "05-versions");
   });
 
+  it("shows a TypeScript snippet that compiles against the client and uses the typed render of the prompt's type", async () => {
+    const snippet = (p: Page) => p.locator("figure.code-block").filter({ hasText: "TypeScript" }).locator("pre");
+    // A text prompt: renderText(), a string.
+    const text = (await snippet(page).textContent())!;
+    expect(text).toContain("prompt.renderText({");
+    const textCheck = checkSnippet(text);
+    expect(textCheck.errors).toEqual([]);
+    expect(textCheck.types.text).toBe("string");
+
+    // A chat prompt: renderMessages(), its messages.
+    const published = await page.request.post("/api/v1/prompts/support%2Freply/versions", {
+      headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+      data: {
+        template: [
+          { role: "system", content: "You answer for Acme." },
+          { type: "placeholder", name: "history" },
+          { role: "user", content: "{{question}}" },
+        ],
+      },
+    });
+    expect(published.status()).toBe(201);
+    await page.goto("/prompts/support/reply");
+    const chat = (await snippet(page).textContent())!;
+    expect(chat).toContain("prompt.renderMessages({");
+    // The checker prints the message type spelled out; assigning it to ChatMessage[] is the check.
+    const chatCheck = checkSnippet(
+      `${chat}\nimport type { ChatMessage } from "@promptreg/client";\nconst typed: ChatMessage[] = messages;`,
+    );
+    expect(chatCheck.errors).toEqual([]);
+    expect(chatCheck.types.messages).not.toContain("string |");
+
+    await page.goto("/prompts/support/triage?version=2.0.0");
+    await page.getByRole("heading", { name: /^2\.0\.0/ }).waitFor();
+  });
+
   it("opens the diff of the two versions: the bump first, then the template side by side", async () => {
     await page.getByRole("link", { name: "Diff with 1.0.0" }).click();
     await page.waitForURL(/\/-\/diff\?from=1\.0\.0&to=2\.0\.0$/);
@@ -219,6 +270,48 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     );
     await expect(page.getByRole("row", { name: /tier added/ }).count()).resolves.toBe(1);
     await shot(page, "06-diff");
+  });
+
+  it("wraps long prose lines in the side-by-side diff, both sides' rows level", async () => {
+    const sentence = "Answer the customer's question about their order politely, citing the policy where it applies. ";
+    const long = `You are a careful assistant. ${sentence.repeat(4)}{{question}}`;
+    const changed = long.replace("politely", "politely and briefly").replace("{{question}}", "Question: {{question}}");
+    for (const template of [`Intro\n${long}\nOutro`, `Intro\n${changed}\nOutro`]) {
+      const res = await page.request.post("/api/v1/prompts/support%2Fpolicy/versions", {
+        headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+        data: { template },
+      });
+      expect(res.status()).toBe(201);
+    }
+    await page.goto("/prompts/support/policy/-/diff?from=1.0.0&to=1.0.1");
+    await page.locator(".d2h-files-diff").waitFor();
+    const layout = await page.evaluate(() => {
+      type El = {
+        scrollWidth: number;
+        clientWidth: number;
+        textContent: string;
+        getBoundingClientRect(): { top: number; height: number };
+        querySelectorAll(s: string): Iterable<El>;
+      };
+      const d = globalThis as unknown as { document: El };
+      const sides = [...d.document.querySelectorAll(".d2h-file-side-diff")];
+      const rows = sides.map((side) => [...side.querySelectorAll("tr")].map((r) => r.getBoundingClientRect()));
+      return {
+        hidden: sides.map((side) => side.scrollWidth - side.clientWidth),
+        lines: [...d.document.querySelectorAll(".d2h-code-line-ctn")].map((line) => line.textContent),
+        tops: rows.map((side) => side.map((r) => r.top)),
+        heights: rows[0]!.map((r) => r.height),
+      };
+    });
+    // Nothing to scroll to on either side: every line is all there, wrapped to the width.
+    expect(layout.hidden).toEqual([0, 0]);
+    expect(layout.lines).toContain(changed);
+    // The changed line takes several lines of text, and the rows after it are level on both sides.
+    expect(Math.max(...layout.heights)).toBeGreaterThan(3 * Math.min(...layout.heights));
+    expect(layout.tops[1]).toEqual(layout.tops[0]);
+    await shot(page, "06-diff-long-lines");
+    await page.goto("/prompts/support/triage/-/diff?from=1.0.0&to=2.0.0");
+    await page.locator(".d2h-files-diff").waitFor();
   });
 
   it("moves production, rolls it back with a reason after a confirmation, sees the ledger entry, and undoes it", async () => {
@@ -301,6 +394,7 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     const reader = await newContext();
     const rp = await newPage(reader);
     await signIn(rp, readKey);
+    await expect(rp.locator(".whoami .who").textContent()).resolves.toBe("dashboard · read · project default");
     expect(await rp.getByRole("link", { name: "New prompt" }).count()).toBe(0);
     await rp.goto("/prompts/support/triage/-/labels");
     await rp.getByRole("row", { name: /production/ }).waitFor();
@@ -334,6 +428,24 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     await rp.goto("/prompts");
     await rp.waitForURL(/\/sign-in/);
     await reader.close();
+  });
+
+  it("says in the header who is signed in, naming the key only when its name says more than its role", async () => {
+    const who = (p: Page) => p.locator(".whoami .who").textContent();
+    await expect(who(page)).resolves.toBe("admin (PROMPTREG_ADMIN_KEY) · admin · project default");
+
+    // A key named after its role (as a new project's first key, "admin", is): the role once.
+    const created = await page.request.post("/api/v1/keys", {
+      headers: { Authorization: `Bearer ${ADMIN_KEY}` },
+      data: { name: "write", role: "write" },
+    });
+    expect(created.status()).toBe(201);
+    const writer = await newContext();
+    const wp = await newPage(writer);
+    await signIn(wp, (await created.json()).key);
+    await expect(who(wp)).resolves.toBe("write · project default");
+    await shot(wp, "12-header-key-named-as-role", 60);
+    await writer.close();
   });
 
   it("refuses a write through the cookie without the CSRF token, and writes nothing", async () => {

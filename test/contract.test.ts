@@ -209,7 +209,7 @@ describe("variables that were missing from the contract", () => {
     const collision = await publish("if-var", { template: "Step {{if}}" });
     expect(collision.status).toBe(422);
     expect(collision.body.error.message).toBe(
-      '{{if}} calls the built-in helper "if", so it cannot read a variable of that name: write {{this.if}} or rename the variable - 1:5',
+      '{{if}} calls the built-in helper "if", so it cannot read a variable of that name: write {{this.if}} or rename the variable at line 1, column 6',
     );
     expect((await publish("if-var", { template: "Step {{this.if}}" })).body.variables).toEqual([
       { name: "if", required: true, type: null },

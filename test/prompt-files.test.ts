@@ -305,7 +305,9 @@ describe("promptreg push", () => {
     expect(res.out).toBe("");
     expect(res.err).toMatch(/^promptreg: nothing was pushed; fix these first:\n/);
     // Handlebars finds the error at the template's end, its line 3 (after the last newline): the block's last line.
-    expect(res.err).toMatch(/\n {2}broken\.prompt\.yaml:4: .*answered 422 invalid_template: Parse error on line 3:/);
+    expect(res.err).toMatch(
+      /\n {2}broken\.prompt\.yaml:4: .*answered 422 invalid_template: Parse error at line 3, column \d+:/,
+    );
     // The parse error spans lines: each is under its problem, further in.
     const lines = res.err.split("\n").slice(1);
     expect(lines.every((line) => /^ {2}\S/.test(line) || /^ {4}/.test(line))).toBe(true);
@@ -390,9 +392,9 @@ describe("promptreg push", () => {
     const res = await cli(writeKey, "push", dir, "--url", url, "--dry-run");
     expect(res.code).toBe(1);
     expect(res.err).toMatch(
-      /\n {2}chat-end\.prompt\.yaml:5: .*invalid_template: messages\[0\]: Parse error on line 3:/,
+      /\n {2}chat-end\.prompt\.yaml:5: .*invalid_template: messages\[0\]: Parse error at line 3, column \d+:/,
     );
-    expect(res.err).toMatch(/\n {2}folded\.prompt\.yaml:2: .*invalid_template: Parse error on line 1:/);
+    expect(res.err).toMatch(/\n {2}folded\.prompt\.yaml:2: .*invalid_template: Parse error at line 1, column \d+:/);
   });
 
   it("names each file that cannot be a prompt file, without reading what is too large", async () => {

@@ -7,6 +7,7 @@ import {
   VariableTypeSchema,
   type ChatMessage,
   type Template,
+  type TemplateErrorDetails,
   type VariableSpec,
   type VariableType,
 } from "./contract.js";
@@ -153,9 +154,48 @@ function use(scope: Scope, path: Path | null, role: Role): void {
   }
 }
 
+/**
+ * How every template error says where it is: "line 2, column 4", 1-based both, in the message (what the API answers
+ * and the console shows) and as `details` (what an editor marks). Handlebars' own " - 2:3" (a 0-based column) and
+ * "Parse error on line 2:" are rewritten to it, so that no two places count columns differently.
+ */
+function describeLocation(line: number, column?: number): string {
+  return column === undefined ? `line ${line}` : `line ${line}, column ${column}`;
+}
+
+/** A TemplateError at a 1-based place; the message ends with where it is ("… at line 2, column 4"). */
+function located(message: string, line: number, column: number): TemplateError {
+  const details: TemplateErrorDetails = { line, column };
+  return new TemplateError(`${message} at ${describeLocation(line, column)}`, details);
+}
+
 function fail(message: string, node: hbs.AST.Node): never {
-  // Same location suffix as Handlebars' own errors.
-  throw new TemplateError(node.loc ? `${message} - ${node.loc.start.line}:${node.loc.start.column}` : message);
+  if (!node.loc) throw new TemplateError(message);
+  // Handlebars' positions have 0-based columns.
+  throw located(message, node.loc.start.line, node.loc.start.column + 1);
+}
+
+// Handlebars' Exception: a message ending in " - line:column" (0-based column), with both as properties.
+const HANDLEBARS_SUFFIX = / - \d+:\d+$/;
+const PARSE_ERROR = /^Parse error on line (\d+):/;
+
+/** Handlebars' parse error as a TemplateError saying where it is in the same words as every other one. */
+function parseError(err: unknown): TemplateError {
+  const message = err instanceof Error ? err.message : String(err);
+  const exception: { lineNumber?: unknown; column?: unknown } = typeof err === "object" && err !== null ? err : {};
+  if (typeof exception.lineNumber === "number" && typeof exception.column === "number")
+    return located(message.replace(HANDLEBARS_SUFFIX, ""), exception.lineNumber, exception.column + 1);
+  const parse = PARSE_ERROR.exec(message);
+  if (!parse) return new TemplateError(message);
+  const line = Number(parse[1]);
+  // The message only has the line; the parser's lexer still holds the failing token's place (read right after the
+  // throw, before anything parses again).
+  const loc = (
+    Handlebars as unknown as { Parser?: { lexer?: { yylloc?: { first_line: number; first_column: number } } } }
+  ).Parser?.lexer?.yylloc;
+  const column = loc?.first_line === line ? loc.first_column + 1 : undefined;
+  const details: TemplateErrorDetails = column === undefined ? { line } : { line, column };
+  return new TemplateError(message.replace(PARSE_ERROR, `Parse error at ${describeLocation(line, column)}:`), details);
 }
 
 function walkProgram(program: hbs.AST.Program | undefined, scope: Scope): void {
@@ -342,17 +382,21 @@ function statement(node: hbs.AST.MustacheStatement | hbs.AST.BlockStatement, sco
   }
 }
 
-function analyzeSource(source: string, usage: Usage, publishing: boolean, where: string): void {
-  let ast: hbs.AST.Program;
+function analyzeSource(source: string, usage: Usage, publishing: boolean, messageIndex?: number): void {
   try {
-    ast = Handlebars.parse(source);
-  } catch (err) {
-    throw new TemplateError(where + (err instanceof Error ? err.message : String(err)));
-  }
-  try {
+    let ast: hbs.AST.Program;
+    try {
+      ast = Handlebars.parse(source);
+    } catch (err) {
+      throw parseError(err);
+    }
     walkProgram(ast, { usage, contexts: [[]], params: new Map(), guards: [], publishing });
   } catch (err) {
-    if (err instanceof TemplateError) err.message = where + err.message;
+    if (err instanceof TemplateError && messageIndex !== undefined) {
+      err.message = `messages[${messageIndex}]: ${err.message}`;
+      const details = err.details as TemplateErrorDetails | undefined;
+      if (details?.line !== undefined) err.details = { ...details, messageIndex };
+    }
     throw err;
   }
 }
@@ -362,14 +406,14 @@ function analyze(template: Template, publishing: boolean): Usage {
   if (exceeded.length > 0) throw new TemplateError(describeExceeded("template", exceeded), { limits: exceeded });
   const usage: Usage = { roots: new Map(), paths: new Map(), placeholders: new Set() };
   if (typeof template === "string") {
-    analyzeSource(template, usage, publishing, "");
+    analyzeSource(template, usage, publishing);
   } else {
     template.forEach((item, index) => {
       if ("type" in item) {
         usage.placeholders.add(item.name);
         usage.roots.set(item.name, { required: true });
       } else {
-        analyzeSource(item.content, usage, publishing, `messages[${index}]: `);
+        analyzeSource(item.content, usage, publishing, index);
       }
     });
   }

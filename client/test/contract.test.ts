@@ -309,7 +309,7 @@ describe("refused at publish", () => {
     expect((err as Error).message).toBe(
       "{{#show_sources}}…{{/show_sources}} is a Mustache-style section, which reads the outer variables or those inside show_sources " +
         "depending on its value: write {{#if show_sources}}…{{/if}} to test it, {{#with show_sources}}…{{/with}} to enter an object " +
-        "or {{#each show_sources}}…{{/each}} to loop over a list - 1:0",
+        "or {{#each show_sources}}…{{/each}} to loop over a list at line 1, column 1",
     );
     expect(() => analyzeTemplate("{{^items}}none{{else}}{{name}}{{/items}}", null, { publishing: true })).toThrow(
       /Mustache-style section/,
@@ -322,7 +322,7 @@ describe("refused at publish", () => {
   it("a bare built-in helper name, pointing to this.name", () => {
     for (const name of ["if", "unless", "each", "with", "lookup", "helperMissing", "blockHelperMissing"]) {
       expect(() => analyzeTemplate(`Hi {{${name}}}`, null, { publishing: true })).toThrow(
-        `{{${name}}} calls the built-in helper "${name}", so it cannot read a variable of that name: write {{this.${name}}} or rename the variable - 1:3`,
+        `{{${name}}} calls the built-in helper "${name}", so it cannot read a variable of that name: write {{this.${name}}} or rename the variable at line 1, column 4`,
       );
     }
   });

@@ -175,18 +175,23 @@ describe("analyzeTemplate", () => {
     ).toThrow(/^messages\[1\]: partials are not supported/);
   });
 
-  it("turns parse errors into TemplateErrors carrying Handlebars' message", () => {
+  it("turns parse errors into TemplateErrors carrying Handlebars' message, located as every template error is", () => {
     const err = thrown(() => analyzeTemplate("Hello\n{{name"));
     expect(err).toBeInstanceOf(TemplateError);
-    expect((err as Error).message).toMatch(/^Parse error on line 2:/);
-    expect(() => analyzeTemplate("{{#if a}}x{{/unless}}")).toThrow(TemplateError);
+    expect((err as Error).message).toMatch(/^Parse error at line 2, column 3:\nHello\{\{name\n/);
+    expect((err as TemplateError).details).toEqual({ line: 2, column: 3 });
+    // Handlebars' own " - 1:3" (a 0-based column) is said the same way: no second format.
+    const mismatch = thrown(() => analyzeTemplate("{{#if a}}x{{/unless}}"));
+    expect(mismatch).toBeInstanceOf(TemplateError);
+    expect((mismatch as Error).message).toBe("if doesn't match unless at line 1, column 4");
+    expect((mismatch as TemplateError).details).toEqual({ line: 1, column: 4 });
     expect(() =>
       analyzeTemplate([
         { role: "system", content: "fine" },
         { type: "placeholder", name: "h" },
         { role: "user", content: "{{#if x}}open" },
       ]),
-    ).toThrow(/^messages\[2\]: Parse error on line 1:/);
+    ).toThrow(/^messages\[2\]: Parse error at line 1, column \d+:/);
   });
 
   it("refuses helpers that would throw at render time", () => {

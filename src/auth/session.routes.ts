@@ -45,9 +45,19 @@ export function sessionRoutes(sessions: SessionService, options: { secureCookies
     res.status(201).json(opened.view);
   });
 
+  // `?optional=true` is the console's probe on load: "no session" is then an answer (204, no body), not an error,
+  // so that a signed-out page logs nothing in the browser's console. It grants no more than the 401 does: no
+  // session, no key name, no CSRF token.
   r.get("/session", async (req, res) => {
-    const { session } = await current(req);
     res.setHeader("Cache-Control", "no-store");
+    if (req.query.optional === "true") {
+      const token = readCookie(req.headers.cookie, SESSION_COOKIE);
+      const session = token && (await sessions.find(token));
+      if (session) res.json(session.view);
+      else res.status(204).end();
+      return;
+    }
+    const { session } = await current(req);
     res.json(session.view);
   });
 

@@ -29,7 +29,6 @@ import { diffVersions } from "./diff.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
 import { ResolveCache } from "./resolve-cache.js";
-import { templateErrorLocation } from "./template-location.js";
 import { contentHash, contractOf, pickVersion, requiredBump, type RequiredBump } from "./versioning.js";
 
 type VersionRow = {
@@ -270,12 +269,8 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
         if (variablesSchema) checkVariablesSchema(variablesSchema);
         variables = analyzeTemplate(body.template, variablesSchema, { publishing: true });
       } catch (err) {
-        if (err instanceof TemplateError)
-          throw new AppError(
-            "invalid_template",
-            err.message,
-            err.details ?? templateErrorLocation(body.template, err.message),
-          );
+        // The renderer says where, in the message and as details ({line, column, messageIndex}), in one format.
+        if (err instanceof TemplateError) throw new AppError("invalid_template", err.message, err.details);
         throw err;
       }
       const hash = contentHash({ type, template: body.template, config, variablesSchema });

@@ -74,9 +74,13 @@ function Shell({ children }: { children: React.ReactNode }) {
           <NavLink to="/settings">Settings</NavLink>
         </nav>
         <div className="whoami">
-          <span title="The key this session acts as">
-            {session.keyName} · <span className={`role role-${session.role}`}>{session.role}</span> · project{" "}
-            {session.projectName}
+          <span
+            className="who"
+            title={`Signed in with the API key “${session.keyName}” (role ${session.role}) of project ${session.projectName}`}
+          >
+            {/* A key is often named after its role ("admin"): the name is shown only when it says more. */}
+            {session.keyName !== session.role && <>{session.keyName} · </>}
+            <span className={`role role-${session.role}`}>{session.role}</span> · project {session.projectName}
           </span>
           <button
             type="button"

@@ -8,11 +8,16 @@ import { ApiError, api, setCsrfToken, setSignedOutHandler } from "./api";
 const SESSION_KEY = ["session"] as const;
 const SessionContext = createContext<Session | null>(null);
 
+/**
+ * Asks as a probe (`?optional=true`): signed out is a 204, not a 401, so that loading the console signed out logs no
+ * failed request in the browser's console. A 401 is read as signed out all the same.
+ */
 async function loadSession(): Promise<Session | null> {
   try {
-    const session = await api("/session", SessionSchema);
-    setCsrfToken(session.csrfToken);
-    return session;
+    // undefined: the 204 of no session.
+    const session: Session | undefined = await api("/session", SessionSchema, { query: { optional: true } });
+    setCsrfToken(session?.csrfToken ?? null);
+    return session ?? null;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       setCsrfToken(null);

@@ -2,7 +2,7 @@
 // baseline with its 95% Newcombe interval around a zero line. Drawn as SVG rows in a grid, with the numbers as text
 // beside each row: nothing here is only in pixels, so screen readers and tests read what the eye reads.
 import type { CompareAnswer, Comparison } from "./schemas";
-import { interval, pct, pts } from "./format";
+import { interval, pct, pctTicks, pts } from "./format";
 import { seriesClass } from "./colors";
 
 const W = 400;
@@ -95,9 +95,9 @@ export function RateChart({ answer, unit }: { answer: CompareAnswer; unit: strin
         <div className="forest-row forest-axis" aria-hidden="true">
           <span />
           <span className="axis">
-            {axis.map((t) => (
-              <span key={t} className="tick" style={{ left: `${(scale(t) / W) * 100}%` }}>
-                {`${+(t * 100).toFixed(2)}%`}
+            {pctTicks(axis).map((label, i) => (
+              <span key={label} className="tick" style={{ left: `${(scale(axis[i]!) / W) * 100}%` }}>
+                {label}
               </span>
             ))}
           </span>

@@ -2,13 +2,15 @@
 // version, with a dashed vertical marker at every move of the chosen label. Loaded on demand: uPlot is only needed
 // here, and the verdict above must not wait for it. Points come from the timeseries endpoint's buckets, never from
 // spans. Dragging across a chart picks a time range; clicking a point lists that version's spans of that bucket.
-// Every figure is also in a table under each chart, for keyboards and screen readers.
+// Every figure is also in a table under each chart, for keyboards and screen readers. Each point says how many spans
+// it stands on (n, in the legend and the table), and a bucket with fewer than MIN_BUCKET_SAMPLE is drawn apart, faded:
+// a 5-minute failure rate of 1 of 2 is not a 50% failure rate.
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { Link } from "react-router";
 import { cssVar, seriesClass, seriesColour } from "./colors";
-import { int, ms, pct, usd } from "./format";
+import { int, ms, msTicks, pct, pctTicks, plural, usd, usdTicks } from "./format";
 import { BUCKET_MS, type Bucket } from "./range";
 import type { LedgerEvent, TimePoint } from "./schemas";
 
@@ -29,24 +31,75 @@ interface Metric {
   key: "count" | "failureRate" | "latencyP95Ms" | "costMeanUsd";
   title: string;
   format: (v: number | null) => string;
-  /** Axis labels: shorter than `format` where that is long ("100%", not "100.00%"). */
-  tick: (v: number) => string;
+  /** Axis labels, all of one axis at once: one unit and one precision for the axis ("$0.000010", "40 µs"). */
+  ticks: (values: number[]) => string[];
   /** Tick steps the axis may use (counts are whole numbers). */
   incrs?: number[];
   /** A bucket without spans of the version: 0 for a count, no value for anything else. */
   missing: number | null;
+  /** The sample a point stands on: the judged units of a rate, every span of a latency or cost; none for a count. */
+  sample?: (pt: TimePoint) => number;
+  /** What a point's sample reads as in the legend and the table: "1 of 2" failed, "n = 55". */
+  describeSample?: (pt: TimePoint) => string;
 }
+
+/**
+ * Below this many spans behind a point, the point is drawn faded and off the line, and said to be too few: with 19
+ * or fewer, a p95 is simply the slowest one, and a single failure moves a rate by 5 points or more.
+ */
+const MIN_BUCKET_SAMPLE = 20;
 
 const WHOLE_STEPS = [
   1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7,
 ];
 
 const METRICS: Metric[] = [
-  { key: "count", title: "Count", format: int, tick: int, incrs: WHOLE_STEPS, missing: 0 },
-  { key: "failureRate", title: "Failure rate", format: pct, tick: (v) => `${+(v * 100).toFixed(2)}%`, missing: null },
-  { key: "latencyP95Ms", title: "Latency p95", format: ms, tick: ms, missing: null },
-  { key: "costMeanUsd", title: "Mean cost", format: usd, tick: usd, missing: null },
+  { key: "count", title: "Count", format: int, ticks: (v) => v.map(int), incrs: WHOLE_STEPS, missing: 0 },
+  {
+    key: "failureRate",
+    title: "Failure rate",
+    format: pct,
+    ticks: pctTicks,
+    missing: null,
+    sample: (pt) => pt.count,
+    describeSample: (pt) => `${int(pt.failures)} of ${int(pt.count)}`,
+  },
+  {
+    key: "latencyP95Ms",
+    title: "Latency p95",
+    format: ms,
+    ticks: msTicks,
+    missing: null,
+    sample: (pt) => pt.spans,
+    describeSample: (pt) => `n = ${int(pt.spans)}`,
+  },
+  {
+    key: "costMeanUsd",
+    title: "Mean cost",
+    format: usd,
+    ticks: usdTicks,
+    missing: null,
+    sample: (pt) => pt.spans,
+    describeSample: (pt) => `n = ${int(pt.spans)}`,
+  },
 ];
+
+/** A point's value with its sample, as the legend and the table print it: "100.00% (1 of 1, too few)". */
+function withSample(metric: Metric, pt: TimePoint | undefined): string {
+  const value = metric.format(pt ? pt[metric.key] : metric.missing);
+  if (!pt || !metric.sample || !metric.describeSample || pt[metric.key] === null) return value;
+  const few = metric.sample(pt) < MIN_BUCKET_SAMPLE;
+  return `${value} (${metric.describeSample(pt)}${few ? ", too few" : ""})`;
+}
+
+const isFew = (metric: Metric, pt: TimePoint | undefined): boolean =>
+  !!pt && !!metric.sample && pt[metric.key] !== null && metric.sample(pt) < MIN_BUCKET_SAMPLE;
+
+/** How a point on too few spans is faded: its version's colour at this opacity. */
+const FEW_ALPHA = 0.4;
+
+/** Move markers closer than this (in CSS pixels) share one handle: their own would overlap into one glyph. */
+const MARKER_GROUP_PX = 16;
 
 const SYNC_KEY = "promptreg-timeseries";
 
@@ -63,6 +116,38 @@ function describeEvent(e: LedgerEvent): string {
   return `${e.label} ${verb} ${e.fromVersion ?? "—"} → ${e.toVersion ?? "—"} by ${e.actor}`;
 }
 
+/** One handle's name: the move, or for moves too close to draw apart how many and each of them, in order. */
+function describeGroup(events: LedgerEvent[]): string {
+  if (events.length === 1) return describeEvent(events[0]!);
+  const labels = [...new Set(events.map((e) => e.label))];
+  return `${events.length} moves of ${labels.join(" and ")}: ${events.map(describeEvent).join("; ")}`;
+}
+
+interface MarkerGroup {
+  left: number;
+  top: number;
+  height: number;
+  flip: boolean;
+  events: LedgerEvent[];
+}
+
+/**
+ * Markers by their place on the chart: those within MARKER_GROUP_PX of a group's first one join it, in time order,
+ * and the group's handle sits between its first and last.
+ */
+function groupMarkers(placed: { x: number; event: LedgerEvent }[]): { x: number; events: LedgerEvent[] }[] {
+  const groups: { first: number; last: number; events: LedgerEvent[] }[] = [];
+  const inOrder = [...placed].sort((a, b) => a.x - b.x || Date.parse(a.event.at) - Date.parse(b.event.at));
+  for (const { x, event } of inOrder) {
+    const group = groups[groups.length - 1];
+    if (group && x - group.first < MARKER_GROUP_PX) {
+      group.events.push(event);
+      group.last = x;
+    } else groups.push({ first: x, last: x, events: [event] });
+  }
+  return groups.map((g) => ({ x: (g.first + g.last) / 2, events: g.events }));
+}
+
 export default function TimeCharts(props: TimeChartsProps) {
   const starts = useMemo(() => bucketStarts(props.from, props.to, props.bucket), [props.from, props.to, props.bucket]);
   const [scheme, setScheme] = useState(0);
@@ -74,11 +159,19 @@ export default function TimeCharts(props: TimeChartsProps) {
     return () => media.removeEventListener("change", flip);
   }, []);
   return (
-    <div className="time-charts">
-      {METRICS.map((m) => (
-        <MetricChart key={m.key} metric={m} starts={starts} scheme={scheme} {...props} />
-      ))}
-    </div>
+    <>
+      <p className="muted small sample-note">
+        Each point stands on the spans of its bucket: its n is in the legend as you hover a chart, and in the numbers
+        under it. A point on fewer than {MIN_BUCKET_SAMPLE} spans (for a failure rate, {MIN_BUCKET_SAMPLE} judged{" "}
+        {props.unit}s) is drawn as a faded ring <span className="few-swatch" aria-hidden="true" />, apart from its line:
+        too few to read a rate, a p95 or a mean from.
+      </p>
+      <div className="time-charts">
+        {METRICS.map((m) => (
+          <MetricChart key={m.key} metric={m} starts={starts} scheme={scheme} {...props} />
+        ))}
+      </div>
+    </>
   );
 }
 
@@ -89,19 +182,27 @@ function MetricChart({
   ...p
 }: TimeChartsProps & { metric: Metric; starts: number[]; scheme: number }) {
   const box = useRef<HTMLDivElement>(null);
-  const [markers, setMarkers] = useState<
-    { left: number; top: number; height: number; flip: boolean; event: LedgerEvent }[]
-  >([]);
+  const [markers, setMarkers] = useState<MarkerGroup[]>([]);
   const callbacks = useRef(p);
   callbacks.current = p;
 
+  // Per series, the bucket's point (or none) at each start; the chart's own columns leave out the points on too few
+  // spans, which the draw hook puts back, faded, off the line.
+  const points = useMemo(
+    () =>
+      p.series.map((s) => {
+        const byStart = new Map(s.points.map((pt) => [Date.parse(pt.start), pt]));
+        return starts.map((t) => byStart.get(t));
+      }),
+    [p.series, starts],
+  );
   const data = useMemo(() => {
-    const columns: (number | null)[][] = p.series.map((s) => {
-      const byStart = new Map(s.points.map((pt) => [Date.parse(pt.start), pt[metric.key]]));
-      return starts.map((t) => (byStart.has(t) ? (byStart.get(t) ?? null) : metric.missing));
-    });
+    const columns: (number | null)[][] = points.map((column) =>
+      column.map((pt) => (!pt ? metric.missing : isFew(metric, pt) ? null : pt[metric.key])),
+    );
     return [starts.map((t) => t / 1000), ...columns] as uPlot.AlignedData;
-  }, [p.series, starts, metric]);
+  }, [points, starts, metric]);
+  const fewCount = points.reduce((n, column) => n + column.filter((pt) => isFew(metric, pt)).length, 0);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: `data` already follows the series and the metric; `scheme` re-reads the CSS colours.
   useEffect(() => {
@@ -109,6 +210,7 @@ function MetricChart({
     if (!el) return;
     const fg = cssVar("--fg-muted", "#666");
     const grid = cssVar("--border", "#ddd");
+    const bg = cssVar("--bg", "#fff");
     const markerColour = cssVar("--marker", "#8a5a00");
     const fromS = p.from.getTime() / 1000;
     const toS = p.to.getTime() / 1000;
@@ -118,19 +220,39 @@ function MetricChart({
     const placeMarkers = (u: uPlot) => {
       const over = u.over.getBoundingClientRect();
       const outer = el.getBoundingClientRect();
+      const placed = p.events
+        .map((event, i) => ({ event, x: u.valToPos(eventTimes[i]!, "x") }))
+        .filter(({ x }) => x >= 0 && x <= over.width);
       setMarkers(
-        p.events
-          .map((event, i) => ({ event, x: u.valToPos(eventTimes[i]!, "x") }))
-          .filter(({ x }) => x >= 0 && x <= over.width)
+        groupMarkers(placed).map(({ x, events }) => ({
+          events,
+          left: over.left - outer.left + x,
+          top: over.top - outer.top,
+          height: over.height,
           // A marker in the right half opens its tooltip to the left, so that it stays on the page.
-          .map(({ event, x }) => ({
-            event,
-            left: over.left - outer.left + x,
-            top: over.top - outer.top,
-            height: over.height,
-            flip: x > over.width / 2,
-          })),
+          flip: x > over.width / 2,
+        })),
       );
+    };
+
+    // An isolated point (no neighbour to draw a line to) is drawn as a dot, or it would not show at all.
+    const isolated = (u: uPlot, seriesIdx: number, show: boolean): number[] | null => {
+      if (show) return null;
+      const column = u.data[seriesIdx]!;
+      const idxs: number[] = [];
+      for (let i = 0; i < column.length; i++)
+        if (column[i] != null && column[i - 1] == null && column[i + 1] == null) idxs.push(i);
+      return idxs.length ? idxs : null;
+    };
+
+    // uPlot sizes a y axis once: measure its widest label, so that "$0.000015" is never cut to ".000015".
+    const axisSize = (u: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number => {
+      const axis = u.axes[axisIdx] as uPlot.Axis & { _size?: number; font: [string, number] | string };
+      if (cycleNum > 1 && axis._size) return axis._size;
+      const widest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), "");
+      u.ctx.font = Array.isArray(axis.font) ? axis.font[0] : axis.font;
+      const ticks = (axis.ticks as { size?: number } | undefined)?.size ?? 10;
+      return Math.ceil(ticks + (axis.gap ?? 5) + u.ctx.measureText(widest).width / devicePixelRatio + 4);
     };
 
     const opts: uPlot.Options = {
@@ -138,18 +260,28 @@ function MetricChart({
       height: 150,
       series: [
         { value: (_u, v) => (v == null ? "—" : new Date(v * 1000).toLocaleString()) },
-        ...p.series.map((s) => ({
+        ...p.series.map((s, si) => ({
           label: s.version,
           stroke: seriesColour(s.colour),
           width: 2,
           spanGaps: false,
-          points: { size: 5 },
-          value: (_u: uPlot, v: number | null) => metric.format(v),
+          points: { size: 5, filter: isolated },
+          // The legend reads the bucket's own point, with its sample, even where the line leaves it out.
+          value: (_u: uPlot, v: number | null, _seriesIdx: number, idx: number | null) =>
+            idx == null ? metric.format(v) : withSample(metric, points[si]![idx]),
         })),
       ],
       scales: {
         x: { time: true, range: () => [fromS, toS] },
-        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
+        y: {
+          range: (_u, _min, max) => {
+            // The faded points count too: the axis must reach them.
+            let top = max;
+            for (const column of points)
+              for (const pt of column) if (isFew(metric, pt)) top = Math.max(top, pt![metric.key] ?? 0);
+            return [0, top > 0 ? top * 1.15 : 1];
+          },
+        },
       },
       axes: [
         { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
@@ -157,8 +289,8 @@ function MetricChart({
           stroke: fg,
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid },
-          size: 64,
-          values: (_u, splits) => splits.map(metric.tick),
+          size: axisSize,
+          values: (_u, splits) => metric.ticks(splits),
           ...(metric.incrs ? { incrs: metric.incrs } : {}),
         },
       ],
@@ -174,6 +306,25 @@ function MetricChart({
             const ctx = u.ctx;
             const { top, height } = u.bbox;
             ctx.save();
+            // Points on too few spans: a faded ring of the version's colour, apart from its line.
+            ctx.fillStyle = bg;
+            ctx.lineWidth = 2 * devicePixelRatio;
+            ctx.setLineDash([]);
+            points.forEach((column, si) => {
+              ctx.strokeStyle = seriesColour(p.series[si]!.colour);
+              column.forEach((pt, i) => {
+                if (!isFew(metric, pt)) return;
+                const x = u.valToPos(u.data[0][i]!, "x", true);
+                const y = u.valToPos(pt![metric.key]!, "y", true);
+                ctx.beginPath();
+                ctx.arc(x, y, 3.5 * devicePixelRatio, 0, 2 * Math.PI);
+                ctx.globalAlpha = 1;
+                ctx.fill();
+                ctx.globalAlpha = FEW_ALPHA;
+                ctx.stroke();
+              });
+            });
+            ctx.globalAlpha = 1;
             ctx.strokeStyle = markerColour;
             ctx.lineWidth = 1.5 * devicePixelRatio;
             ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio]);
@@ -202,14 +353,15 @@ function MetricChart({
     };
     const chart = new uPlot(opts, data, el.querySelector<HTMLElement>(".chart-canvas")!);
 
-    // A click on the plot opens the spans of the line nearest to the pointer, in that bucket.
+    // A click on the plot opens the spans of the line (or faded point) nearest to the pointer, in that bucket.
     const onClick = () => {
       const idx = chart.cursor.idx;
       const top = chart.cursor.top;
       if (idx == null || top == null || top < 0) return;
       let best: { version: string; distance: number } | null = null;
       p.series.forEach((s, i) => {
-        const v = chart.data[i + 1]![idx];
+        const pt = points[i]![idx];
+        const v = chart.data[i + 1]![idx] ?? (isFew(metric, pt) ? pt![metric.key] : null);
         if (v == null) return;
         const distance = Math.abs(chart.valToPos(v, "y") - top);
         if (!best || distance < best.distance) best = { version: s.version, distance };
@@ -232,14 +384,20 @@ function MetricChart({
 
   const titleId = `chart-${metric.key}`;
   const rows = starts
-    .map((t, i) => ({ t, values: p.series.map((_, s) => (data[s + 1] as (number | null)[])[i] ?? null) }))
-    .filter((r) => p.series.some((s) => s.points.some((pt) => Date.parse(pt.start) === r.t)));
+    .map((t, i) => ({ t, points: points.map((column) => column[i]) }))
+    .filter((r) => r.points.some((pt) => pt !== undefined));
   return (
     <figure className="time-chart" aria-labelledby={titleId}>
       <figcaption id={titleId}>
         {metric.title}
         {metric.key === "count" && <span className="muted"> ({p.unit}s judged)</span>}
         <span className="muted"> per {p.bucket}</span>
+        {fewCount > 0 && (
+          <span className="muted small">
+            {" "}
+            · <span className="few-swatch" aria-hidden="true" /> {plural(fewCount, "point")} on too few spans
+          </span>
+        )}
       </figcaption>
       <div className="chart-box" ref={box}>
         <div
@@ -255,14 +413,23 @@ function MetricChart({
           >
             <button
               type="button"
-              className="marker-handle"
+              className={m.events.length > 1 ? "marker-handle marker-group" : "marker-handle"}
               aria-describedby={`${titleId}-marker-${i}`}
-              aria-label={describeEvent(m.event)}
-            />
+              aria-label={describeGroup(m.events)}
+            >
+              {m.events.length > 1 && <span aria-hidden="true">{m.events.length}</span>}
+            </button>
             <span role="tooltip" id={`${titleId}-marker-${i}`} className="marker-tip">
-              <strong>{describeEvent(m.event)}</strong>
-              <span className="muted small">{new Date(m.event.at).toLocaleString()}</span>
-              {m.event.reason && <span className="marker-reason">“{m.event.reason}”</span>}
+              {m.events.length > 1 && (
+                <span className="muted small">{m.events.length} moves, too close to draw apart:</span>
+              )}
+              {m.events.map((e, j) => (
+                <span className="marker-event" key={j}>
+                  <strong>{describeEvent(e)}</strong>
+                  <span className="muted small">{new Date(e.at).toLocaleString()}</span>
+                  {e.reason && <span className="marker-reason">“{e.reason}”</span>}
+                </span>
+              ))}
             </span>
           </span>
         ))}
@@ -284,10 +451,10 @@ function MetricChart({
             {rows.map((r) => (
               <tr key={r.t}>
                 <td>{new Date(r.t).toLocaleString()}</td>
-                {r.values.map((v, s) => (
-                  <td key={s} className="num">
+                {r.points.map((pt, s) => (
+                  <td key={s} className={isFew(metric, pt) ? "num low-sample" : "num"}>
                     <Link to={p.spansHref(p.series[s]!.version, new Date(r.t), new Date(r.t + BUCKET_MS[p.bucket]))}>
-                      {metric.format(v)}
+                      {withSample(metric, pt)}
                     </Link>
                   </td>
                 ))}

@@ -2,7 +2,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { html as diffHtml } from "diff2html";
 import "diff2html/bundles/css/diff2html.min.css";
-import { useMemo } from "react";
+import { useLayoutEffect, useMemo, useRef } from "react";
 import { useSearchParams } from "react-router";
 import { VersionDiffSchema, type PromptDetail, type VersionDiff } from "@promptreg/client/contract";
 import { api, promptPath } from "../api";
@@ -76,6 +76,8 @@ function DiffView({ diff }: { diff: VersionDiff }) {
       }),
     [diff.template.unified],
   );
+  const view = useRef<HTMLDivElement>(null);
+  useAlignedRows(view, templateHtml);
   const v = diff.variables;
   const contractChanged = v.added.length + v.removed.length + v.changed.length > 0;
   return (
@@ -96,7 +98,7 @@ function DiffView({ diff }: { diff: VersionDiff }) {
       <h2>Template</h2>
       {diff.template.changed ? (
         // biome-ignore lint/security/noDangerouslySetInnerHtml: diff2html escapes the template text; the markup is its own.
-        <div className="diff-view" dangerouslySetInnerHTML={{ __html: templateHtml }} />
+        <div className="diff-view" ref={view} dangerouslySetInnerHTML={{ __html: templateHtml }} />
       ) : (
         <p className="muted">The template is unchanged.</p>
       )}
@@ -169,6 +171,37 @@ function DiffView({ diff }: { diff: VersionDiff }) {
       )}
     </>
   );
+}
+
+/**
+ * Prose lines wrap in the side-by-side diff (styles.css), so that a long line is read whole instead of cut at the
+ * edge. diff2html draws each side as a table of its own, row for row: a line that wraps to more rows on one side
+ * would push every row below it out of line with the other side, so each pair of rows gets the taller one's height,
+ * again whenever the width changes.
+ */
+function useAlignedRows(view: React.RefObject<HTMLDivElement | null>, html: string) {
+  useLayoutEffect(() => {
+    const root = view.current;
+    if (!root || !html) return;
+    const align = () => {
+      const [left, right] = [...root.querySelectorAll(".d2h-file-side-diff")].map((side) => [
+        ...side.querySelectorAll<HTMLTableRowElement>("tr"),
+      ]);
+      if (!left || !right) return;
+      for (const row of [...left, ...right]) row.style.height = "";
+      const heights = left.map((row, i) =>
+        Math.max(row.getBoundingClientRect().height, right[i]?.getBoundingClientRect().height ?? 0),
+      );
+      heights.forEach((height, i) => {
+        left[i]!.style.height = `${height}px`;
+        if (right[i]) right[i].style.height = `${height}px`;
+      });
+    };
+    align();
+    const resize = new ResizeObserver(align);
+    resize.observe(root);
+    return () => resize.disconnect();
+  }, [view, html]);
 }
 
 function ChangeTable({

@@ -393,10 +393,9 @@ function PublishForm({
           <div className="error-box" role="alert">
             {location ? (
               <>
+                {/* The server's message says where (line and column, 1-based, as the editor marks it): not twice. */}
                 <strong>
-                  Template error{location.messageIndex !== undefined ? ` in message ${location.messageIndex + 1}` : ""}{" "}
-                  at line {location.line}
-                  {location.column !== undefined ? `, column ${location.column}` : ""}:
+                  Template error{location.messageIndex !== undefined ? ` in message ${location.messageIndex + 1}` : ""}:
                 </strong>
                 <pre className="error-detail">{(previewError as Error).message.replace(/^messages\[\d+\]: /, "")}</pre>
               </>

@@ -182,68 +182,90 @@ export default function Traces() {
 
 function SpanTable({ spans }: { spans: Span[] }) {
   const [now] = useState(() => Date.now());
+  // The table wraps its longer cells to fit the page; on a screen too narrow even for that, it scrolls in its own
+  // box (focusable, so that a keyboard can scroll it too) and the page itself never scrolls sideways.
   return (
-    <table className="list span-table">
-      <TableHead
-        caption="Spans, newest first"
-        columns={[
-          "Started",
-          "Span",
-          "Prompt version",
-          "Status",
-          { label: "Duration", num: true },
-          "Model",
-          "Source",
-          { label: "Tokens", num: true },
-          { label: "Cost", num: true },
-        ]}
-      />
-      <tbody>
-        {spans.map((s) => (
-          <tr key={`${s.traceId}/${s.spanId}`} className={s.failed ? "failed" : undefined}>
-            <td>
-              <Time iso={s.startTime} />
-              {Date.parse(s.startTime) > now && <span className="muted small"> (future)</span>}
-            </td>
-            <td>
-              <Link to={traceHref(s)} className="span-name">
-                {s.name}
-              </Link>{" "}
-              {s.spanKind && <Badge>{s.spanKind}</Badge>}
-            </td>
-            <td>
-              {s.promptName ? (
-                s.versionId && s.promptVersion ? (
-                  <Link to={promptHref(s.promptName, "versions", { version: s.promptVersion })}>
-                    {s.promptName} <span className="semver">{s.promptVersion}</span>
-                  </Link>
+    <div className="table-scroll" role="region" aria-label="Spans" tabIndex={0}>
+      <table className="list span-table">
+        <TableHead
+          caption="Spans, newest first"
+          columns={[
+            "Started",
+            "Span",
+            "Prompt version",
+            "Status",
+            { label: "Duration", num: true },
+            "Model",
+            "Source",
+            { label: "Tokens", num: true },
+            { label: "Cost", num: true },
+          ]}
+        />
+        <tbody>
+          {spans.map((s) => (
+            <tr key={`${s.traceId}/${s.spanId}`} className={s.failed ? "failed" : undefined}>
+              <td>
+                <Time iso={s.startTime} />
+                {Date.parse(s.startTime) > now && <span className="muted small"> (future)</span>}
+              </td>
+              <td>
+                <Link to={traceHref(s)} className="span-name">
+                  {s.name}
+                </Link>{" "}
+                {s.spanKind && <Badge>{s.spanKind}</Badge>}
+              </td>
+              <td>
+                {s.promptName ? (
+                  s.versionId && s.promptVersion ? (
+                    <Link to={promptHref(s.promptName, "versions", { version: s.promptVersion })}>
+                      <BreakableName name={s.promptName} /> <span className="semver">{s.promptVersion}</span>
+                    </Link>
+                  ) : (
+                    <span title={s.linkStatus}>
+                      <BreakableName name={s.promptName} /> <span className="semver">{s.promptVersion ?? "?"}</span>{" "}
+                      <span className="muted small">({s.linkStatus.replace("_", " ")})</span>
+                    </span>
+                  )
                 ) : (
-                  <span title={s.linkStatus}>
-                    {s.promptName} <span className="semver">{s.promptVersion ?? "?"}</span>{" "}
-                    <span className="muted small">({s.linkStatus.replace("_", " ")})</span>
-                  </span>
-                )
-              ) : (
-                <span className="muted">—</span>
-              )}
-            </td>
-            <td>
-              <StatusBadge span={s} />
-              {s.failed && s.errorMessage && (
-                <div className="error-text small" title={s.errorMessage}>
-                  {s.errorMessage}
-                </div>
-              )}
-            </td>
-            <td className="num">{ms(s.latencyMs)}</td>
-            <td>{s.model ?? <span className="muted">—</span>}</td>
-            <td>{s.source ?? <span className="muted">—</span>}</td>
-            <td className="num">{s.tokensTotal === null ? "—" : int(s.tokensTotal)}</td>
-            <td className="num">{usd(s.costUsd)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+                  <span className="muted">—</span>
+                )}
+              </td>
+              <td>
+                <StatusBadge span={s} />
+                {s.failed && s.errorMessage && (
+                  <div className="error-text small" title={s.errorMessage}>
+                    {s.errorMessage}
+                  </div>
+                )}
+              </td>
+              <td className="num">{ms(s.latencyMs)}</td>
+              <td>{s.model ?? <span className="muted">—</span>}</td>
+              <td>{s.source ?? <span className="muted">—</span>}</td>
+              <td className="num">{s.tokensTotal === null ? "—" : int(s.tokensTotal)}</td>
+              <td className="num">{usd(s.costUsd)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A prompt name that may wrap after each `/` of its folders, so that a narrow table column can hold it. */
+function BreakableName({ name }: { name: string }) {
+  return (
+    <>
+      {name.split("/").map((part, i) => (
+        <span key={i}>
+          {i > 0 && (
+            <>
+              /<wbr />
+            </>
+          )}
+          {part}
+        </span>
+      ))}
+    </>
   );
 }
 

@@ -198,12 +198,16 @@ function Snippets({ version: v }: { version: PromptVersion }) {
   const varsTs = entries.length
     ? `{ ${entries.map(([k, value]) => `${k}: ${JSON.stringify(value)}`).join(", ")} }`
     : "{}";
+  // The typed call for the prompt's type, as the README teaches: render() would give `string | ChatMessage[]`.
+  const [result, call, returns] =
+    v.type === "chat" ? ["messages", "renderMessages", "its messages"] : ["text", "renderText", "its string"];
   const client = `import { createClient } from "@promptreg/client";
 
 const registry = createClient({ baseUrl: "${origin}", apiKey: process.env.PROMPTREG_API_KEY! });
 // In production resolve a label; pin "${v.version}" with { version: "${v.version}" }.
 const prompt = await registry.get("${v.name}", { label: "${production}" });
-const ${v.type === "chat" ? "messages" : "text"} = prompt.render(${varsTs});`;
+// ${v.name} is a ${v.type} prompt: ${call}() returns ${returns}.
+const ${result} = prompt.${call}(${varsTs});`;
   const path = `${origin}/api/v1/prompts/${encodeURIComponent(v.name)}`;
   const curl = `# Resolve exactly this version (or ?ref=production for the label)
 curl -s -H "Authorization: Bearer $PROMPTREG_API_KEY" "${path}/resolve?ref=${v.version}"
