@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: install with dev dependencies (the Prisma CLI generates the client), compile, then drop dev deps.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY client/package.json client/
@@ -15,7 +15,7 @@ COPY web web
 RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # Runtime stage: compiled code, production dependencies and the migrations (applied at start). Runs as `node`.
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=4000 \

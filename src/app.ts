@@ -145,6 +145,11 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
 
   const app = express();
+  // JSON answers end with a newline, as text a terminal prints should: curl leaves the shell prompt on its own line.
+  app.response.json = function json(this: express.Response, body: unknown) {
+    if (!this.get("Content-Type")) this.type("json");
+    return this.send(`${JSON.stringify(body)}\n`);
+  };
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "simple");

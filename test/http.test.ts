@@ -18,6 +18,24 @@ describe("http edges", () => {
     expect((await request(h.app).get("/readyz")).body).toMatchObject({ status: "ready" });
   });
 
+  it("ends every JSON answer with a newline, as a terminal shows it: a read, a cached resolve, an error", async () => {
+    expect((await auth(request(h.app).post("/api/v1/prompts/newline/versions")).send({ template: "x" })).status).toBe(
+      201,
+    );
+    for (const path of [
+      "/healthz",
+      "/api/v1/prompts/newline",
+      "/api/v1/prompts/newline/resolve?ref=latest",
+      "/api/v1/nope",
+    ]) {
+      for (let i = 0; i < 2; i++) {
+        const res = await auth(request(h.app).get(path));
+        expect(res.headers["content-type"], path).toMatch(/^application\/json/);
+        expect(res.text.endsWith("}\n"), `${path}: ${JSON.stringify(res.text.slice(-20))}`).toBe(true);
+      }
+    }
+  });
+
   it("is not ready while a migration is unfinished", async () => {
     await h.database.query(
       "INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('00000000-0000-4000-8000-00000000dead', 'x', '99990101000000_half_done')",
@@ -97,7 +115,7 @@ describe("http edges", () => {
     });
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe("payload_too_large");
-    expect(await h.database.prisma.prompt.count()).toBe(0);
+    expect(await h.database.prisma.prompt.count({ where: { name: "x" } })).toBe(0);
   });
 });
 

@@ -434,7 +434,8 @@ export function createPromptsService({ db, bus, cacheSize }: { db: Db; bus: Inva
       const cacheable = ref.kind !== "labelAt" && bus.healthy;
       const epoch = cache.epochOf(pk);
       const version = await resolveRef(p, name, ref);
-      const body = Buffer.from(JSON.stringify(version));
+      // Ends with a newline like every JSON answer (see app.ts).
+      const body = Buffer.from(`${JSON.stringify(version)}\n`);
       const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
       if (cacheable) cache.set(cacheKey(pk, refText), { body, etag, version, epoch });
       return { body, etag, version };

@@ -112,11 +112,12 @@ export function createOtlpDecoder({
     worker.ref();
     current = job;
     // The body's memory moves to the worker rather than being copied. A pooled Buffer shares its memory with other
-    // small buffers, so only a Buffer that owns its whole ArrayBuffer is moved; others are copied first.
+    // small buffers (and Node refuses to move the pool), so only a Buffer that owns its whole ArrayBuffer is moved;
+    // others are copied first, into memory of their own (a Uint8Array's, never the pool's).
     const own =
       job.body.byteOffset === 0 && job.body.byteLength === job.body.buffer.byteLength
         ? job.body
-        : Buffer.from(job.body);
+        : new Uint8Array(job.body);
     worker.postMessage({ body: own, encoding: job.encoding, limits } satisfies DecodeJob, [own.buffer as ArrayBuffer]);
   };
 
