@@ -461,6 +461,59 @@ describe("attribute values (AnyValue) through the official exporters", () => {
   });
 });
 
+describe("costs as exact decimals", () => {
+  it("add 36 calls at $0.00018, sent or priced, to exactly $0.00648 over many rollup rows and in the raw path", async () => {
+    const admin = h.as(h.adminKey);
+    for (const template of ["Exact {{a}}", "Exacter {{a}}"])
+      expect((await writer.post("/api/v1/prompts/exact-cost/versions", { template })).status).toBe(201);
+    // 1,000 × 0.09 + 250 × 0.36 per million tokens: $0.00018 a call, computed at ingest.
+    const price = {
+      model: "exact-model",
+      inputPerMTok: "0.09",
+      outputPerMTok: "0.36",
+      effectiveFrom: "2000-01-01T00:00:00Z",
+    };
+    expect((await admin.post("/api/v1/prices", price)).status).toBe(201);
+    const calls = (version: string, attributes: Record<string, string | number>) =>
+      Array.from({ length: 36 }, (_, i) => {
+        const start = nextNs();
+        // Latencies from 1 to 36 ms: many latency buckets, so many rollup rows are added up.
+        return {
+          traceId: newTraceId(),
+          start,
+          end: (BigInt(start) + BigInt(i + 1) * 1_000_000n).toString(),
+          attributes: {
+            "openinference.span.kind": "LLM",
+            "prompt.id": "exact-cost",
+            "llm.prompt_template.version": version,
+            ...attributes,
+          },
+        };
+      });
+    const spans = [
+      ...calls("1.0.0", { "llm.cost.total": 0.00018 }),
+      ...calls("1.0.1", {
+        "llm.model_name": "exact-model",
+        "llm.token_count.prompt": 1000,
+        "llm.token_count.completion": 250,
+      }),
+    ];
+    expect((await send(spans, "protobuf")).status).toBe(200);
+    for (const percentiles of ["histogram", "exact"]) {
+      const res = await writer.get(
+        `/api/v1/prompts/exact-cost/compare?versions=1.0.0,1.0.1&minSample=1&percentiles=${percentiles}`,
+      );
+      expect(res.status).toBe(200);
+      const [sent, computed] = res.body.versions;
+      expect(sent.costUsd).toMatchObject({ sum: 0.00648, mean: 0.00018, count: 36, sent: { sum: 0.00648, count: 36 } });
+      expect(computed.costUsd).toMatchObject({ sum: 0.00648, mean: 0.00018, computed: { sum: 0.00648, count: 36 } });
+      expect(res.body.comparisons[0].meanCostDiffUsd).toBe(0);
+      // As the answer's text has it, not only as a number that compares equal.
+      expect(res.text).toContain('"sum":0.00648');
+    }
+  });
+});
+
 describe("bodies over 512 KiB, decoded on a worker thread", () => {
   // Realistic values: decimals, unicode, a big int, and text that gets cut; two spans the decoder must refuse.
   const batch = (traceId: string): SpanSpec[] =>
@@ -495,7 +548,9 @@ describe("bodies over 512 KiB, decoded on a worker thread", () => {
       });
       expect(await countSpans([traceId])).toBe(2998);
       const stored = await h.database.prisma.span.findFirst({ where: { traceId, name: "call 2999 ✓" } });
-      expect(stored).toMatchObject({ costUsd: 0.00125, tokensPrompt: 120 + (2999 % 7) });
+      expect(stored).toMatchObject({ tokensPrompt: 120 + (2999 % 7) });
+      // A Prisma Decimal: the exact decimal sent.
+      expect(stored!.costUsd?.toString()).toBe("0.00125");
       expect((stored!.attributes as Record<string, unknown>).big).toBe("9223372036854775807");
     });
 

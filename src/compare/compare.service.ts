@@ -7,6 +7,7 @@
 // through the labels module); writes nothing.
 import type { Principal } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
+import { decimalNumber, meanOf, parseDecimal } from "./decimal.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { AppError } from "../http/errors.js";
 import { labelEventsBetween } from "../labels/labels.service.js";
@@ -106,8 +107,15 @@ const TOKEN_COLUMNS: Record<TokenKind, string> = {
   reasoning: "reasoning",
 };
 
-/** Token and cost figures from a row (or the sum of rows) holding <kind>_sum, <kind>_count and the cost columns. */
-function amounts(get: (column: string) => number, spans: number): Pick<Figures, "tokens" | "cost"> {
+/**
+ * Token and cost figures from a row (or the sum of rows) holding <kind>_sum, <kind>_count and the cost columns. Costs
+ * come as exact decimals (`cost`, see decimal.ts), so that adding rows adds no floating-point error.
+ */
+function amounts(
+  get: (column: string) => number,
+  cost: (column: string) => bigint,
+  spans: number,
+): Pick<Figures, "tokens" | "cost"> {
   const mean = (sum: number, count: number) => (count ? sum / count : null);
   const tokens = Object.fromEntries(
     TOKEN_KINDS.map((kind) => {
@@ -117,14 +125,15 @@ function amounts(get: (column: string) => number, spans: number): Pick<Figures, 
     }),
   ) as Record<TokenKind, TokenFigures>;
   const costCount = get("cost_count");
+  const costMean = meanOf(cost("cost_sum"), costCount);
   return {
     tokens,
     cost: {
-      mean: mean(get("cost_sum"), costCount),
-      sum: get("cost_sum"),
+      mean: costMean === null ? null : decimalNumber(costMean),
+      sum: decimalNumber(cost("cost_sum")),
       count: costCount,
-      sent: { sum: get("cost_sent_sum"), count: get("cost_sent_count") },
-      computed: { sum: get("cost_computed_sum"), count: get("cost_computed_count") },
+      sent: { sum: decimalNumber(cost("cost_sent_sum")), count: get("cost_sent_count") },
+      computed: { sum: decimalNumber(cost("cost_computed_sum")), count: get("cost_computed_count") },
       unknown: spans - costCount,
     },
   };
@@ -144,9 +153,9 @@ const RAW_AMOUNTS = Prisma.raw(
       }[kind];
       return `coalesce(sum(s.${column}), 0)::float8 AS ${TOKEN_COLUMNS[kind]}_sum, count(s.${column})::int AS ${TOKEN_COLUMNS[kind]}_count`;
     }),
-    "coalesce(sum(s.cost_usd), 0)::float8 AS cost_sum, count(s.cost_usd)::int AS cost_count",
-    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'), 0)::float8 AS cost_sent_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'))::int AS cost_sent_count",
-    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'), 0)::float8 AS cost_computed_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'))::int AS cost_computed_count",
+    "coalesce(sum(s.cost_usd), 0)::text AS cost_sum, count(s.cost_usd)::int AS cost_count",
+    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'), 0)::text AS cost_sent_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'))::int AS cost_sent_count",
+    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'), 0)::text AS cost_computed_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'))::int AS cost_computed_count",
   ].join(",\n"),
 );
 
@@ -160,7 +169,11 @@ function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures
     failures: num(all?.failures) ?? 0,
     pct: (all?.latency_pct as number[] | null) ?? null,
     latencyMean: num(all?.latency_mean),
-    ...amounts((column) => num(all?.[column]) ?? 0, num(all?.spans) ?? 0),
+    ...amounts(
+      (column) => num(all?.[column]) ?? 0,
+      (column) => parseDecimal((all?.[column] as string | undefined) ?? "0"),
+      num(all?.spans) ?? 0,
+    ),
     bySource: rows
       .filter((r) => r.version_id === versionId && r.all_sources === 0)
       .map((r) => ({ source: r.source as string, units: num(r.units)!, failures: num(r.failures)! })),
@@ -171,6 +184,7 @@ function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures
 function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figures {
   const mine = rows.filter((r) => r.version_id === versionId);
   const total = (column: string) => mine.reduce((s, r) => s + Number(r[column]), 0);
+  const exactTotal = (column: string) => mine.reduce((s, r) => s + parseDecimal(r[column] as string), 0n);
   const hist = new Map<number, number>();
   const bySource = new Map<string, { source: string; units: number; failures: number }>();
   for (const r of mine) {
@@ -190,7 +204,7 @@ function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figu
     failures: total("failures"),
     pct: spans ? histogramPercentiles(hist, [0.5, 0.95, 0.99]) : null,
     latencyMean: spans ? total("latency_sum") / spans : null,
-    ...amounts(total, spans),
+    ...amounts(total, exactTotal, spans),
     bySource: [...bySource.values()],
   };
 }
@@ -251,12 +265,12 @@ function rollupQuery(projectId: string, versionIds: string[], f: CompareFilters)
       sum(x.tokens_prompt_sum)::float8 AS prompt_sum, sum(x.tokens_prompt_count)::int AS prompt_count,
       sum(x.tokens_completion_sum)::float8 AS completion_sum, sum(x.tokens_completion_count)::int AS completion_count,
       sum(x.tokens_total_sum)::float8 AS total_sum, sum(x.tokens_total_count)::int AS total_count,
-      coalesce(sum(x.cost_sum), 0)::float8 AS cost_sum, sum(x.cost_count)::int AS cost_count,
+      coalesce(sum(x.cost_sum), 0)::text AS cost_sum, sum(x.cost_count)::int AS cost_count,
       sum(x.cache_read_sum)::float8 AS cache_read_sum, sum(x.cache_read_count)::int AS cache_read_count,
       sum(x.cache_write_sum)::float8 AS cache_write_sum, sum(x.cache_write_count)::int AS cache_write_count,
       sum(x.reasoning_sum)::float8 AS reasoning_sum, sum(x.reasoning_count)::int AS reasoning_count,
-      coalesce(sum(x.cost_sent_sum), 0)::float8 AS cost_sent_sum, sum(x.cost_sent_count)::int AS cost_sent_count,
-      coalesce(sum(x.cost_computed_sum), 0)::float8 AS cost_computed_sum, sum(x.cost_computed_count)::int AS cost_computed_count
+      coalesce(sum(x.cost_sent_sum), 0)::text AS cost_sent_sum, sum(x.cost_sent_count)::int AS cost_sent_count,
+      coalesce(sum(x.cost_computed_sum), 0)::text AS cost_computed_sum, sum(x.cost_computed_count)::int AS cost_computed_count
     FROM ${rollupSource(projectId, versionIds, f)} x
     GROUP BY 1, 2, 3`;
 }
@@ -374,6 +388,9 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
             ? differenceInterval(baseline!.failures, baseline!.units, c.failures, c.units)
             : null;
         const sub = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
+        // Means of exact decimals, subtracted exactly (0.00019 - 0.00018 is 0.00001, not 0.000009999999999999999).
+        const costSub = (a: number | null, b: number | null) =>
+          a === null || b === null ? null : decimalNumber(parseDecimal(a) - parseDecimal(b));
         return {
           version: c.version,
           baseline: baseline!.version,
@@ -389,7 +406,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
           pValue: verdict.pValue,
           test: verdict.test,
           latencyP95DiffMs: sub(c.latencyMs.p95, baseline!.latencyMs.p95),
-          meanCostDiffUsd: sub(c.costUsd.mean, baseline!.costUsd.mean),
+          meanCostDiffUsd: costSub(c.costUsd.mean, baseline!.costUsd.mean),
         };
       });
 

@@ -38,7 +38,7 @@ const ROW_COLUMNS = `
   status_code smallint, failed boolean, error_message text, prompt_name text, prompt_version text,
   label text, source text, model text, response_model text, provider text, session_id text, user_id text,
   tokens_prompt integer, tokens_completion integer, tokens_total integer, tokens_cache_read integer,
-  tokens_cache_write integer, tokens_reasoning integer, cost_usd double precision, cost_source text,
+  tokens_cache_write integer, tokens_reasoning integer, cost_usd numeric, cost_source text,
   attributes jsonb, resource_hash text, scope_hash text, events jsonb`;
 
 // A span naming a prompt is linked when the prompt exists in the key's project and has that exact version string,
@@ -97,7 +97,7 @@ LEFT JOIN LATERAL (
     SELECT (((r.tokens_prompt - coalesce(r.tokens_cache_read, 0) - coalesce(r.tokens_cache_write, 0))::numeric * mp.input_per_mtok
         + coalesce(r.tokens_cache_read, 0)::numeric * coalesce(mp.cache_read_per_mtok, mp.input_per_mtok)
         + coalesce(r.tokens_cache_write, 0)::numeric * coalesce(mp.cache_write_per_mtok, mp.input_per_mtok)
-        + r.tokens_completion::numeric * mp.output_per_mtok) / 1000000)::float8
+        + r.tokens_completion::numeric * mp.output_per_mtok) / 1000000)
     FROM model_prices mp
     WHERE mp.project_id = $1::uuid AND mp.model IN (r.response_model, r.model) AND mp.effective_from <= r.start_time
     ORDER BY (mp.model IS NOT DISTINCT FROM r.response_model) DESC, mp.effective_from DESC

@@ -143,7 +143,7 @@ const SPAN_COLUMNS = Prisma.sql`id::text AS id, trace_id, span_id, parent_span_i
   start_time_unix_nano::text AS start_ns, end_time_unix_nano::text AS end_ns, latency_ms, status_code, failed,
   error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id, in_evaluation, nested_call, label,
   source, model, response_model, provider, session_id, user_id, tokens_prompt, tokens_completion, tokens_total,
-  tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd, cost_source, attributes,
+  tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd::float8 AS cost_usd, cost_source, attributes,
   encode(resource_hash, 'hex') AS resource_id, encode(scope_hash, 'hex') AS scope_id, events, received_at`;
 
 function spanView(r: SpanRowOut): SpanView {
