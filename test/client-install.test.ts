@@ -29,7 +29,10 @@ beforeAll(async () => {
     "--tsBuildInfoFile",
     path.join(work, "client.tsbuildinfo"),
   ]);
-  const { stdout } = await run("npm", ["pack", "--silent", "--pack-destination", work], { cwd: pkg });
+  // Built above, into the copy: its prepack build has nothing to build from here.
+  const { stdout } = await run("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], {
+    cwd: pkg,
+  });
   tarball = path.join(work, stdout.trim().split("\n").at(-1)!);
 }, 120_000);
 

@@ -151,6 +151,22 @@ describe("each example, run as `node examples/<x>/main.mjs`", () => {
       ]);
     });
 
+  it("vercel-ai-sdk: a call the SDK retries counts once, with its last attempt's outcome", async () => {
+    const requests = fakeOpenAI.requests();
+    // A 500 the AI SDK retries twice (its default): three attempts, three LLM spans under one ai.generateText.
+    const run = await runExample("vercel-ai-sdk", ["status:500"]);
+    expect([run.code, run.stderr]).toEqual([0, ""]);
+    expect(fakeOpenAI.requests() - requests).toBe(6);
+    const name = enc("examples/vercel-ai-sdk");
+    const res = await admin.get(`/api/v1/prompts/${name}/compare?versions=1.0.0,1.0.1`);
+    for (const v of res.body.versions) expect([v.units, v.failures], v.version).toEqual([3, 2]);
+    const spans = await admin.get(`/api/v1/spans?prompt=${name}&spanKind=LLM&failed=true&limit=100`);
+    const failed = spans.body.data as { nestedCall: boolean }[];
+    // Of each retried call's three attempts, the first two are flagged; the last one, and the earlier test's 400s, count.
+    expect(failed.filter((s) => s.nestedCall)).toHaveLength(4);
+    expect(failed.filter((s) => !s.nestedCall)).toHaveLength(4);
+  });
+
   it("openai-esm again: the prompt is kept, the new calls add to the same versions", async () => {
     const run = await runExample("openai-esm", []);
     expect([run.code, run.stderr]).toEqual([0, ""]);

@@ -33,7 +33,9 @@ provider.register(); // the global provider, and the context manager that carrie
 // of the call that started first, so each would be linked to that call's prompt version; and with both layers the
 // spans of concurrent calls cannot be paired up, so the registry would count each call twice.
 new OpenAIInstrumentation().manuallyInstrument(OpenAI);
-const chat = new ChatOpenAI({ model: MODEL }); // reads OPENAI_API_KEY and OPENAI_BASE_URL (default: api.openai.com)
+// Reads OPENAI_API_KEY and OPENAI_BASE_URL (default: api.openai.com). LangChain retries a failed call 6 times with
+// growing pauses by default (a minute and a half); each attempt is a call of its own to the registry here.
+const chat = new ChatOpenAI({ model: MODEL, maxRetries: 2 });
 
 const path = `/api/v1/prompts/${encodeURIComponent(NAME)}`;
 const headers = { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" };

@@ -53,7 +53,7 @@ ${rollupUpsertSql("flagged", { counted: "s.span_kind = 'LLM' AND NOT s.nested_ca
 )
 SELECT count(*)::int AS flagged FROM flagged`;
 
-// Pairs of LLM spans of the traces that record one call: (outer_id, inner_id). Two shapes are seen:
+// Pairs of LLM spans of the traces that record one call: (outer_id, inner_id). Three shapes are seen:
 // - the inner span is a descendant of the outer one: the Anthropic SDK's span under the OpenInference Anthropic
 //   span (the instrumentation makes its span active around the SDK call);
 // - the two are siblings (same parent) from different instrumentation scopes, carrying the same prompt link and
@@ -61,10 +61,19 @@ SELECT count(*)::int AS flagged FROM flagged`;
 //   records its span from callbacks without making it active, so the call beneath is not its child; and the OpenAI
 //   instrumentation's span of a failed call is ended after LangChain's, so neither contains the other). The outer one
 //   is the one that started first (ties: the lower span id).
-// Calls of one layer never pair (parallel calls of one framework are distinct calls), nor do spans without a scope
-// (stored before scopes were kept) or without a prompt link, nor spans of different traces.
+// - a failed LLM span followed by another under the same Vercel AI SDK call span (ai.generateText, ai.streamText,
+//   ai.generateObject, ai.streamObject): the SDK retries a failed provider call in a new span, and the last attempt is
+//   the call's outcome. A successful earlier span under the same call is a step of a multi-step call, its own call.
+// Calls of one layer never pair otherwise (parallel calls of one framework are distinct calls), nor do spans without
+// a scope (stored before scopes were kept) or without a prompt link, nor spans of different traces: an attempt a
+// framework retries in a trace of its own (LangChain's with only the OpenAI instrumentation) counts as a call.
 const CALL_PAIRS = `
-under AS (
+ai_calls AS MATERIALIZED (
+  -- Found first, on their own: the attribute test is what keeps the joins below to the few spans it matches.
+  SELECT p.trace_id, p.span_id FROM spans p
+  WHERE p.project_id = $1::uuid AND p.trace_id = ANY($2::text[])
+    AND p.attributes ->> 'ai.operationId' IN ('ai.generateText', 'ai.streamText', 'ai.generateObject', 'ai.streamObject')
+), under AS (
   SELECT a.id AS outer_id, c.trace_id, c.span_id FROM spans a
   JOIN spans c ON c.project_id = $1::uuid AND c.trace_id = a.trace_id AND c.parent_span_id = a.span_id
   WHERE a.project_id = $1::uuid AND a.trace_id = ANY($2::text[]) AND a.span_kind = 'LLM'
@@ -84,6 +93,11 @@ under AS (
     AND i.start_time_unix_nano < o.end_time_unix_nano AND o.start_time_unix_nano < i.end_time_unix_nano
     AND (i.start_time_unix_nano, i.span_id) > (o.start_time_unix_nano, o.span_id)
   WHERE o.project_id = $1::uuid AND o.trace_id = ANY($2::text[]) AND o.span_kind = 'LLM'
+  UNION
+  SELECT o.id, i.id FROM ai_calls p
+  JOIN spans o ON o.project_id = $1::uuid AND o.trace_id = p.trace_id AND o.parent_span_id = p.span_id AND o.span_kind = 'LLM'
+  JOIN spans i ON i.project_id = $1::uuid AND i.trace_id = p.trace_id AND i.parent_span_id = p.span_id AND i.span_kind = 'LLM'
+    AND i.failed AND (i.start_time_unix_nano, i.span_id) < (o.start_time_unix_nano, o.span_id)
 )`;
 
 const FLAG_NESTED_CALLS = `

@@ -138,6 +138,8 @@ export const SpanSchema = z.object({
   promptVersion: z.string().nullable(),
   versionId: z.string().nullable(),
   linkStatus: z.string(),
+  /** Another span records the same call (an outer instrumentation layer, a later attempt): not counted. */
+  nestedCall: z.boolean(),
   label: z.string().nullable(),
   source: z.string().nullable(),
   model: z.string().nullable(),

@@ -118,6 +118,14 @@ export default function TracePage() {
                       {span.name}
                     </button>{" "}
                     <Badge>{span.spanKind ?? "span"}</Badge>
+                    {span.nestedCall && (
+                      <>
+                        {" "}
+                        <Badge title="Another span records this call (an outer instrumentation layer, or a later attempt): it is not counted">
+                          not counted
+                        </Badge>
+                      </>
+                    )}
                   </span>
                 </th>
                 <td className="wf-bar-col" aria-hidden="true">

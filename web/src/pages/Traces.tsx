@@ -213,6 +213,14 @@ function SpanTable({ spans }: { spans: Span[] }) {
                   {s.name}
                 </Link>{" "}
                 {s.spanKind && <Badge>{s.spanKind}</Badge>}
+                {s.nestedCall && (
+                  <>
+                    {" "}
+                    <Badge title="Another span records this call (an outer instrumentation layer, or a later attempt): it is not counted">
+                      not counted
+                    </Badge>
+                  </>
+                )}
               </td>
               <td>
                 {s.promptName ? (
