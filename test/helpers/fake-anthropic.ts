@@ -22,6 +22,8 @@ export interface FakeAnthropic {
   /** For the client's `baseURL`. */
   baseURL: string;
   requests(): number;
+  /** The bodies of the requests, in the order they were read. */
+  bodies(): unknown[];
   close(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ const textOf = (content: unknown): string =>
 
 export async function startFakeAnthropic(options: FakeAnthropicOptions): Promise<FakeAnthropic> {
   let requests = 0;
+  const bodies: unknown[] = [];
   const usage = { cache_read_input_tokens: 0, cache_creation_input_tokens: 0, ...options.usage };
 
   function answer(res: ServerResponse, body: MessagesBody): void {
@@ -99,8 +102,10 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions): Promise
       return;
     }
     requests++;
-    answer(res, JSON.parse(await bodyOf(req)) as MessagesBody);
+    const body = JSON.parse(await bodyOf(req)) as MessagesBody;
+    bodies.push(body);
+    answer(res, body);
   });
   const listener = await listen(server);
-  return { baseURL: listener.url, requests: () => requests, close: listener.close };
+  return { baseURL: listener.url, requests: () => requests, bodies: () => bodies, close: listener.close };
 }
