@@ -29,9 +29,10 @@ const provider = new NodeTracerProvider({
 provider.register(); // the global provider, and the context manager that carries the link into the call
 
 // One layer only: the OpenAI SDK's, under LangChain (the same copy of `openai`: see `npm ls openai`), patched as in
-// examples/openai-esm. Not the OpenInference LangChain instrumentation (4.1.1): it gives concurrent calls the context
-// of the call that started first, so each would be linked to that call's prompt version; and with both layers the
-// spans of concurrent calls cannot be paired up, so the registry would count each call twice.
+// examples/openai-esm. Not the OpenInference LangChain instrumentation (4.1.1) as well: with both layers the spans of
+// concurrent calls cannot be paired up, so the registry would count each call twice. The LangChain one alone works
+// when LANGCHAIN_CALLBACKS_BACKGROUND=false is set (otherwise concurrent calls all take the first call's context,
+// and so its prompt version): see the README's "What counts as an LLM call".
 new OpenAIInstrumentation().manuallyInstrument(OpenAI);
 // Reads OPENAI_API_KEY and OPENAI_BASE_URL (default: api.openai.com). LangChain retries a failed call 6 times with
 // growing pauses by default (a minute and a half); each attempt is a call of its own to the registry here.

@@ -89,15 +89,27 @@ const COMPLETION_TOKEN_KEYS = [
   "gen_ai.usage.output_tokens",
   "gen_ai.usage.completion_tokens",
 ];
-// Both conventions count these inside the prompt (input) and completion (output) tokens, not on top of them.
-const CACHE_READ_KEYS = ["llm.token_count.prompt_details.cache_read", "gen_ai.usage.cache_read.input_tokens"];
+// Both conventions count these inside the prompt (input) and completion (output) tokens, not on top of them. The
+// Vercel AI SDK's own spans carry cached and reasoning tokens only under ai.usage.* (v6 names, then v7's), and
+// @arizeai/openinference-vercel does not translate them, so they come last, read when no convention key is there.
+const CACHE_READ_KEYS = [
+  "llm.token_count.prompt_details.cache_read",
+  "gen_ai.usage.cache_read.input_tokens",
+  "ai.usage.cachedInputTokens",
+  "ai.usage.inputTokenDetails.cacheReadTokens",
+];
 // The Anthropic SDK's own tracing names it cache_write.
 const CACHE_WRITE_KEYS = [
   "llm.token_count.prompt_details.cache_write",
   "gen_ai.usage.cache_creation.input_tokens",
   "gen_ai.usage.cache_write.input_tokens",
 ];
-const REASONING_KEYS = ["llm.token_count.completion_details.reasoning", "gen_ai.usage.reasoning.output_tokens"];
+const REASONING_KEYS = [
+  "llm.token_count.completion_details.reasoning",
+  "gen_ai.usage.reasoning.output_tokens",
+  "ai.usage.reasoningTokens",
+  "ai.usage.outputTokenDetails.reasoningTokens",
+];
 
 // Maps, not object literals: an attribute value such as "constructor" must not find Object.prototype's members.
 const GEN_AI_OPERATION_KINDS = new Map([
