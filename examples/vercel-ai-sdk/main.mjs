@@ -78,6 +78,8 @@ await provider.shutdown();
 const compared = await api("GET", `${path}/compare?versions=production,latest`);
 for (const v of compared.versions) {
   const cost = v.costUsd.count ? `$${v.costUsd.sum}` : "unknown (the model has no price: POST /api/v1/prices)";
-  console.log(`${v.version}: ${v.units} calls, ${v.failures} failed, ${v.tokens.total.sum} tokens, cost ${cost}`);
+  console.log(
+    `${v.version}: ${v.units} call${v.units === 1 ? "" : "s"}, ${v.failures} failed, ${v.tokens.total.sum} tokens, cost ${cost}`,
+  );
 }
 console.log(compared.comparisons[0].explanation);
