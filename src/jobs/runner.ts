@@ -1,0 +1,276 @@
+// The one runner of background work (evaluations, experiments, rollouts and webhooks hang off it): jobs are rows of
+// `jobs` in the service's own database, so work survives a SIGKILL and several instances on one PostgreSQL share it
+// with no broker. Written here because the job queues of the field (pg-boss, graphile-worker) open their own `pg`
+// connections to a server and cannot run on the embedded database.
+//
+// The guarantees, and how:
+// - Nothing is lost: a job is claimed with a lease (`locked_until`) that its worker extends while it runs; a worker
+//   that dies stops extending it, and once it lapses any instance claims the job again.
+// - Nothing is done twice: a job's row is deleted in the transaction that writes its result, and only while the
+//   deleting worker still holds it; a worker that lost its lease writes nothing. What a job did outside the database
+//   before a crash (a call to a model) may be repeated once by the next claim: the result is still written once.
+// - Instances never take the same job: the claim is `FOR UPDATE SKIP LOCKED`.
+// - A failing job is retried with backoff and jitter (or after the server's Retry-After), and after its last attempt
+//   its queue's `giveUp` writes the final outcome (e.g. an `error` result), also exactly once.
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import { Prisma } from "../generated/prisma/client.js";
+import type { Database, Tx } from "../db/client.js";
+import { backoffMs, OutboundError } from "../outbound/outbound.js";
+
+/** What a job writes when it is done, in the transaction that also removes the job. */
+export type Completion = (tx: Tx) => Promise<void>;
+
+export interface JobContext {
+  /** 1 on the first claim. */
+  attempt: number;
+  /** Aborted when the runner stops or the job's lease is lost: stop, the job will run again elsewhere. */
+  signal: AbortSignal;
+}
+
+export interface Queue<P> {
+  name: string;
+  payload: z.ZodType<P>;
+  /** Claims before giving up, counting claims lost to a crash. */
+  maxAttempts: number;
+  /** Jobs of this queue one instance runs at once. */
+  concurrency: number;
+  /** Does the work. Throw to retry later (an OutboundError that is not retryable gives up at once). */
+  run(payload: P, context: JobContext): Promise<Completion>;
+  /** The final outcome after the last attempt failed, or at once for a failure that retrying cannot fix. */
+  giveUp(payload: P, reason: string): Completion;
+}
+
+/** What became of a claimed job, told after it is committed (metrics, logs, tests waiting on work). */
+export interface JobEvent {
+  queue: string;
+  key: string;
+  attempt: number;
+  /**
+   * done: its result is written; gave_up: its final failure is written; retrying: handed back for later; released:
+   * handed back uncounted (the runner stopped, or the payload is another version's); lost: another worker holds it.
+   */
+  outcome: "done" | "gave_up" | "retrying" | "released" | "lost";
+}
+
+export interface JobRunnerOptions {
+  db: Database;
+  onSettled?: (event: JobEvent) => void;
+  logger: Logger;
+  queues: Queue<never>[];
+  /** How long a claim holds without being extended; extended every third of it while the job runs. */
+  leaseMs?: number;
+  /** How often an idle queue looks for due work (enqueueing in this process wakes it at once). */
+  pollMs?: number;
+  /** First and longest pause between attempts. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+export interface EnqueueOptions {
+  projectId?: string;
+  /** Not before this many milliseconds from now. */
+  delayMs?: number;
+}
+
+export interface JobRunner {
+  /**
+   * Adds a job unless one with the key is pending; inside `tx` it commits (or not) with the caller's write. Returns
+   * whether it was added. Call `wake()` after the commit so this instance starts it at once.
+   */
+  enqueue<P>(queue: Queue<P>, key: string, payload: P, options?: EnqueueOptions, tx?: Tx): Promise<boolean>;
+  /** Looks for due work now rather than at the next poll. */
+  wake(): void;
+  start(): void;
+  /** Stops claiming, aborts running jobs and hands their claims back, so another instance takes them at once. */
+  stop(): Promise<void>;
+}
+
+interface Claimed {
+  id: string;
+  key: string;
+  payload: unknown;
+  attempts: number;
+}
+
+export function createJobRunner(options: JobRunnerOptions): JobRunner {
+  const { db, logger } = options;
+  const leaseMs = options.leaseMs ?? 30_000;
+  const pollMs = options.pollMs ?? 1_000;
+  const retry = { baseMs: options.retryBaseMs ?? 1_000, maxMs: options.retryMaxMs ?? 5 * 60_000 };
+  const worker = randomUUID();
+  const stopping = new AbortController();
+  const running = new Set<Promise<void>>();
+  const loops: { wake(): void; done: Promise<void> }[] = [];
+  let started = false;
+
+  const interval = (ms: number) => Prisma.sql`(${Math.round(ms)} * interval '1 millisecond')`;
+
+  // The jobs this runner is running: never claimed again by it, even when a late heartbeat let their lease lapse
+  // (another instance may take them then; this one would only run them twice in parallel with itself).
+  const mine = new Set<string>();
+
+  async function claim(queue: Queue<never>, limit: number): Promise<Claimed[]> {
+    const { rows } = await db.query<Claimed>(Prisma.sql`
+      UPDATE jobs SET locked_by = ${worker}, locked_until = now() + ${interval(leaseMs)}, attempts = attempts + 1
+      WHERE id IN (
+        SELECT id FROM jobs
+        WHERE queue = ${queue.name} AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+          AND NOT (id = ANY(${[...mine]}::bigint[]))
+        ORDER BY run_at, id LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING id::text AS id, key, payload, attempts`);
+    return rows;
+  }
+
+  /** Deletes the job and writes its outcome, both or neither; false when this worker no longer holds it. */
+  async function finish(job: Claimed, completion: Completion): Promise<boolean> {
+    return db.prisma.$transaction(async (tx) => {
+      const held = await tx.$executeRaw`DELETE FROM jobs WHERE id = ${BigInt(job.id)} AND locked_by = ${worker}`;
+      if (held === 0) return false;
+      await completion(tx);
+      return true;
+    });
+  }
+
+  async function release(job: Claimed, delayMs: number, reason: string, countAttempt: boolean): Promise<void> {
+    await db.query(Prisma.sql`
+      UPDATE jobs SET locked_by = NULL, locked_until = NULL, run_at = now() + ${interval(delayMs)},
+        last_error = ${reason.slice(0, 2000)}, attempts = attempts - ${countAttempt ? 0 : 1}
+      WHERE id = ${BigInt(job.id)} AND locked_by = ${worker}`);
+  }
+
+  async function runOne(queue: Queue<never>, job: Claimed): Promise<void> {
+    const outcome = await settle(queue, job);
+    options.onSettled?.({ queue: queue.name, key: job.key, attempt: job.attempts, outcome });
+  }
+
+  async function settle(queue: Queue<never>, job: Claimed): Promise<JobEvent["outcome"]> {
+    const log = logger.child({ queue: queue.name, job: job.id, attempt: job.attempts });
+    const payload = queue.payload.safeParse(job.payload);
+    if (!payload.success) {
+      // Written by an older or newer version of the service: not this one's to run.
+      log.error({ issues: payload.error.issues }, "job payload not understood; leaving it for another version");
+      await release(job, retry.maxMs, "payload not understood by this version", false);
+      return "released";
+    }
+    const give = async (reason: string) =>
+      (await finish(job, queue.giveUp(payload.data as never, reason))) ? "gave_up" : "lost";
+    if (job.attempts > queue.maxAttempts)
+      return give(`gave up after ${queue.maxAttempts} attempts (the last ones did not finish)`);
+    const lost = new AbortController();
+    const signal = AbortSignal.any([stopping.signal, lost.signal]);
+    // Extends the lease while the job runs; a failed extension means another worker may take it: stop.
+    const heartbeat = setInterval(() => {
+      db.query(Prisma.sql`
+        UPDATE jobs SET locked_until = now() + ${interval(leaseMs)} WHERE id = ${BigInt(job.id)} AND locked_by = ${worker}`)
+        .then((r) => r.rowCount === 0 && lost.abort())
+        .catch(() => lost.abort());
+    }, leaseMs / 3);
+    try {
+      const completion = await queue.run(payload.data as never, { attempt: job.attempts, signal });
+      if (await finish(job, completion)) return "done";
+      log.warn("job's claim was lost before it finished; its result was not written");
+      return "lost";
+    } catch (err) {
+      if (stopping.signal.aborted) {
+        await release(job, 0, "the instance stopped", false).catch(() => {});
+        return "released";
+      }
+      const reason = err instanceof Error ? err.message : String(err);
+      if ((err instanceof OutboundError && !err.retryable) || job.attempts >= queue.maxAttempts) {
+        log.warn({ reason }, "job gave up");
+        return give(reason);
+      }
+      const retryAfter = err instanceof OutboundError ? err.retryAfterMs : undefined;
+      const delay = backoffMs(job.attempts, { ...retry, retryAfter });
+      log.info({ reason, delayMs: delay }, "job will be retried");
+      await release(job, delay, reason, true);
+      return "retrying";
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  function loop(queue: Queue<never>) {
+    let nudge: (() => void) | undefined;
+    // A wake while the loop is claiming, not waiting, must not be lost: the next wait returns at once.
+    let woken = false;
+    const active = new Set<Promise<void>>();
+    const wake = () => {
+      woken = true;
+      nudge?.();
+    };
+    const wait = () => {
+      if (woken) {
+        woken = false;
+        return Promise.resolve();
+      }
+      let timer: NodeJS.Timeout | undefined;
+      return new Promise<void>((resolve) => {
+        nudge = resolve;
+        timer = setTimeout(resolve, pollMs);
+      }).finally(() => {
+        clearTimeout(timer);
+        nudge = undefined;
+        woken = false;
+      });
+    };
+    const done = (async () => {
+      while (!stopping.signal.aborted) {
+        const free = queue.concurrency - active.size;
+        const claimed =
+          free <= 0
+            ? []
+            : await claim(queue, free).catch((err) => {
+                logger.warn({ err, queue: queue.name }, "could not claim jobs; trying again");
+                return [];
+              });
+        for (const job of claimed) {
+          mine.add(job.id);
+          const p = runOne(queue, job)
+            .catch((err) => logger.error({ err, queue: queue.name, job: job.id }, "job failed unexpectedly"))
+            .finally(() => {
+              mine.delete(job.id);
+              active.delete(p);
+              running.delete(p);
+              wake();
+            });
+          active.add(p);
+          running.add(p);
+        }
+        // Until a slot frees, new work is enqueued here, or the poll: other instances' work shows up then.
+        await wait();
+      }
+    })();
+    return { wake, done };
+  }
+
+  return {
+    async enqueue(queue, key, payload, enqueueOptions = {}, tx) {
+      const value = JSON.stringify(queue.payload.parse(payload));
+      const statement = Prisma.sql`
+        INSERT INTO jobs (queue, key, project_id, payload, run_at)
+        VALUES (${queue.name}, ${key}, ${enqueueOptions.projectId ?? null}::uuid, ${value}::jsonb,
+          now() + ${interval(enqueueOptions.delayMs ?? 0)})
+        ON CONFLICT (queue, key) DO NOTHING`;
+      const added = tx ? await tx.$executeRaw(statement) : (await db.query(statement)).rowCount;
+      return added > 0;
+    },
+    wake() {
+      for (const l of loops) l.wake();
+    },
+    start() {
+      if (started) return;
+      started = true;
+      for (const queue of options.queues) loops.push(loop(queue));
+    },
+    async stop() {
+      stopping.abort();
+      for (const l of loops) l.wake();
+      await Promise.all(loops.map((l) => l.done));
+      await Promise.all(running);
+    },
+  };
+}

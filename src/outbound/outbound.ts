@@ -1,0 +1,214 @@
+// The one way the service calls a user's server (a model endpoint for an LLM judge, a webhook receiver): every such
+// request goes through `createOutbound()`, which refuses private targets unless configured, never follows a redirect,
+// bounds the time and the answer's size, and says whether a failure is worth retrying and when.
+//
+// Written on node:http(s) rather than fetch: the SSRF guard must check the address the socket actually connects to
+// (a name that resolves to a public address when checked and to 127.0.0.1 when used is the classic bypass), and only
+// a `lookup` hook on the connection sees that. Node's fetch takes one only through undici's own Agent, a second HTTP
+// stack to pin beside Node's.
+import dns from "node:dns";
+import http from "node:http";
+import https from "node:https";
+import type { LookupFunction } from "node:net";
+import ipaddr from "ipaddr.js";
+
+export interface OutboundOptions {
+  /** Allow loopback, private, link-local and other non-public addresses (PROMPTREG_ALLOW_PRIVATE_CONNECTIONS). */
+  allowPrivate: boolean;
+  /** Sent as User-Agent on every request. */
+  userAgent: string;
+}
+
+export interface OutboundRequest {
+  method?: "GET" | "POST" | "PUT";
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** The whole exchange, connect to last byte. */
+  timeoutMs: number;
+  /** The answer's body is read up to this many bytes; more is a failure. */
+  maxResponseBytes: number;
+  signal?: AbortSignal;
+}
+
+export interface OutboundResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  /** Milliseconds from sending to the last byte. */
+  latencyMs: number;
+}
+
+/**
+ * Why an outbound call failed, in words fit for an operator, and whether trying again later may succeed: connection
+ * failures, timeouts, 408, 425, 429 and 5xx may; a refused target, a redirect or another 4xx will not.
+ */
+export class OutboundError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    /** From the answer's Retry-After, when it had one. */
+    readonly retryAfterMs?: number,
+    /** The HTTP status, when the server answered. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "OutboundError";
+  }
+}
+
+export interface Outbound {
+  /** Answers with any 2xx; every other outcome rejects with an OutboundError. */
+  request(url: string, init: OutboundRequest): Promise<OutboundResponse>;
+  /** Why this URL may not be called, or undefined when it may (scheme and literal address; names are checked again at connect). */
+  refusal(url: string): string | undefined;
+}
+
+const RETRYABLE_STATUS = new Set([408, 425, 429]);
+/** The longest Retry-After honoured: a server asking for more is retried after this. */
+export const MAX_RETRY_AFTER_MS = 60 * 60_000;
+
+export function createOutbound(options: OutboundOptions): Outbound {
+  const addressRefusal = (address: string): string | undefined => {
+    if (options.allowPrivate) return undefined;
+    // process() reads ::ffff:127.0.0.1 as the IPv4 address it is. Only plain unicast passes: the translation and
+    // tunnel ranges (NAT64, 6to4, Teredo) can carry a private IPv4 address inside.
+    const range = ipaddr.process(address).range();
+    return range === "unicast"
+      ? undefined
+      : `${address} is a ${range} address; set PROMPTREG_ALLOW_PRIVATE_CONNECTIONS=true to allow private targets`;
+  };
+
+  // Every address a name resolves to must be public: connecting to the first while another is private would leave
+  // the choice to the resolver's order.
+  const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    dns.lookup(hostname, { ...lookupOptions, all: true }, (err, addresses) => {
+      if (err) return callback(err, "", 0);
+      const list = addresses as dns.LookupAddress[];
+      const refused = list.map((a) => addressRefusal(a.address)).find(Boolean);
+      if (refused)
+        return callback(Object.assign(new Error(`${hostname} resolves to ${refused}`), { refused: true }), "", 0);
+      if (lookupOptions.all) return callback(null, list as never);
+      const first = list[0];
+      if (!first) return callback(new Error(`${hostname} has no address`), "", 0);
+      callback(null, first.address, first.family);
+    });
+  };
+
+  const refusal = (url: string): string | undefined => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return "not a URL";
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return `${parsed.protocol} is not http(s)`;
+    if (parsed.username || parsed.password) return "credentials in the URL are not allowed; use a header";
+    const host = parsed.hostname.replace(/^\[|\]$/g, "");
+    return ipaddr.isValid(host) ? addressRefusal(host) : undefined;
+  };
+
+  return {
+    refusal,
+    request(url, init) {
+      const refused = refusal(url);
+      if (refused) return Promise.reject(new OutboundError(`refused: ${refused}`, false));
+      const target = new URL(url);
+      const transport = target.protocol === "https:" ? https : http;
+      const signals = [AbortSignal.timeout(init.timeoutMs), ...(init.signal ? [init.signal] : [])];
+      const signal = AbortSignal.any(signals);
+      const started = performance.now();
+      return new Promise<OutboundResponse>((resolve, reject) => {
+        const fail = (err: OutboundError) => {
+          req.destroy();
+          reject(err);
+        };
+        const req = transport.request(
+          target,
+          {
+            method: init.method ?? "GET",
+            headers: { "user-agent": options.userAgent, ...init.headers },
+            lookup,
+            // No connection reuse: each call checks its target's address afresh.
+            agent: false,
+            signal,
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            res.on("data", (chunk: Buffer) => {
+              size += chunk.length;
+              if (size > init.maxResponseBytes)
+                fail(
+                  new OutboundError(
+                    `the answer is larger than ${init.maxResponseBytes} bytes`,
+                    false,
+                    undefined,
+                    res.statusCode,
+                  ),
+                );
+              else chunks.push(chunk);
+            });
+            res.on("error", () => {}); // reported through req's error
+            res.on("end", () => {
+              const status = res.statusCode ?? 0;
+              const answer = {
+                status,
+                headers: res.headers,
+                body: Buffer.concat(chunks),
+                latencyMs: performance.now() - started,
+              };
+              if (status >= 200 && status < 300) return resolve(answer);
+              reject(statusError(answer));
+            });
+          },
+        );
+        req.on("error", (err: Error & { code?: string; refused?: boolean }) => {
+          if (signal.aborted && !init.signal?.aborted)
+            return reject(new OutboundError(`no answer within ${init.timeoutMs} ms`, true));
+          if (init.signal?.aborted) return reject(new OutboundError("cancelled", false));
+          if (err.refused) return reject(new OutboundError(`refused: ${err.message}`, false));
+          if (err instanceof OutboundError) return reject(err);
+          reject(new OutboundError(`${err.code ?? "error"}: ${err.message}`, true));
+        });
+        req.end(init.body);
+      });
+    },
+  };
+}
+
+function statusError(answer: OutboundResponse): OutboundError {
+  const { status } = answer;
+  const excerpt = answer.body.subarray(0, 300).toString("utf8").replace(/\s+/g, " ").trim();
+  const said = excerpt ? `: ${excerpt}` : "";
+  if (status >= 300 && status < 400)
+    return new OutboundError(`answered ${status} (redirects are not followed)`, false, undefined, status);
+  const retryable = status >= 500 || RETRYABLE_STATUS.has(status);
+  return new OutboundError(`answered ${status}${said}`, retryable, retryAfterMs(answer.headers["retry-after"]), status);
+}
+
+/** Retry-After as milliseconds from now (delay-seconds or an HTTP date), capped; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+/**
+ * The pause before attempt `attempt + 1`: exponential from `baseMs`, capped at `maxMs`, with "equal jitter" (half
+ * fixed, half random) so that callers failing together do not retry together; a Retry-After longer than that wins.
+ */
+export function backoffMs(
+  attempt: number,
+  {
+    baseMs,
+    maxMs,
+    retryAfter,
+    random = Math.random,
+  }: { baseMs: number; maxMs: number; retryAfter?: number; random?: () => number },
+): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  const delay = ceiling / 2 + random() * (ceiling / 2);
+  return Math.max(Math.round(delay), retryAfter ?? 0);
+}
