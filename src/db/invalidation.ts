@@ -5,7 +5,9 @@
 //
 // The bus is also how services write (`write`, see writes.ts): what a write changed is announced after its commit,
 // as topics to the caches and as changes to the after-commit hook (`onChange`), so no write can forget either.
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import { z } from "zod";
 import type { Database } from "./client.js";
 import { type Change, ChangeSchema, type Write, type WriteOptions, topicOf } from "./writes.js";
 
@@ -15,6 +17,7 @@ const CHANNEL = "promptreg_invalidate";
  * (see formatTopic), and an older instance, which does not listen here, is not disturbed by a form it cannot read.
  */
 const CHANGES_CHANNEL = "promptreg_change";
+const ChangeMessage = z.object({ from: z.string(), change: ChangeSchema });
 
 /** What changed. Publishers and subscribers use this type; only this module reads or writes its text form. */
 export type Topic =
@@ -108,13 +111,16 @@ export async function createInvalidationBus(db: Database, logger: Logger): Promi
     deliver(topic ?? ALL);
   };
   // Its topic came on the other channel (a newer instance's unknown kind included): only listeners miss out.
+  // This instance's own changes come back too (its listening connection is not the one that sent them): they were
+  // told as "local" already, so each listener hears each change once.
+  const self = randomUUID();
   const receiveChange = (payload: string) => {
-    let parsed: ReturnType<typeof ChangeSchema.safeParse> | undefined;
+    let parsed: ReturnType<typeof ChangeMessage.safeParse> | undefined;
     try {
-      parsed = ChangeSchema.safeParse(JSON.parse(payload));
+      parsed = ChangeMessage.safeParse(JSON.parse(payload));
     } catch {}
-    if (parsed?.success) tell(parsed.data, "remote");
-    else logger.warn({ payload }, "unknown change from another instance; not told to listeners");
+    if (!parsed?.success) logger.warn({ payload }, "unknown change from another instance; not told to listeners");
+    else if (parsed.data.from !== self) tell(parsed.data.change, "remote");
   };
   /** Sends each [channel, payload] in one statement, so they arrive in this order; logs rather than throws. */
   const notify = async (messages: [string, string][]) => {
@@ -182,7 +188,7 @@ export async function createInvalidationBus(db: Database, logger: Logger): Promi
         // Topics first: another instance drops its copies before its listeners hear why.
         await notify([
           ...[...topics.keys()].map((text): [string, string] => [CHANNEL, text]),
-          ...changes.map((change): [string, string] => [CHANGES_CHANNEL, JSON.stringify(change)]),
+          ...changes.map((change): [string, string] => [CHANGES_CHANNEL, JSON.stringify({ from: self, change })]),
         ]);
       } catch (err) {
         logger.error({ err, changes }, "announcing committed changes failed; caches converge when entries expire");
