@@ -82,7 +82,9 @@ export interface InvalidationBus {
   /**
    * The after-commit hook: hears every change committed here, and those of other instances (PostgreSQL), each
    * after the caches have dropped what it touched. A listener must not throw (a throw is logged and ignored) nor
-   * block; it returns at once and does its work later. Returns the function that stops listening.
+   * block; it returns at once and does its work later. Returns the function that stops listening. Other
+   * instances' changes made while `healthy` is false are not heard: a listener that must miss none (a stream to
+   * clients) also subscribes to topics, where `{ kind: "all" }` says that some may have been missed.
    */
   onChange(listener: (change: Change, origin: ChangeOrigin) => void): () => void;
   /** False while cross-instance notifications may be missed. */
@@ -110,10 +112,10 @@ export async function createInvalidationBus(db: Database, logger: Logger): Promi
     if (!topic) logger.warn({ payload }, "unknown invalidation topic; dropping every cached entry");
     deliver(topic ?? ALL);
   };
-  // Its topic came on the other channel (a newer instance's unknown kind included): only listeners miss out.
   // This instance's own changes come back too (its listening connection is not the one that sent them): they were
   // told as "local" already, so each listener hears each change once.
   const self = randomUUID();
+  // One this version cannot read (a newer instance's kind) is not told; its topic came on the other channel.
   const receiveChange = (payload: string) => {
     let parsed: ReturnType<typeof ChangeMessage.safeParse> | undefined;
     try {
