@@ -113,7 +113,7 @@ const unencodedSlashHint: express.RequestHandler = (req, _res, next) => {
 export function createApp({ config, database, bus, logger }: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
-  const sessions = createSessionService({ db, auth });
+  const sessions = createSessionService({ db, bus, auth });
   const prompts = createPromptsService({ db, bus, cacheSize: config.resolveCacheSize });
   const labels = createLabelsService({ db, bus });
   const renderer = createRenderer();

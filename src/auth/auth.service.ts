@@ -4,8 +4,9 @@ import path from "node:path";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import type { Role } from "@promptreg/client/contract";
-import { isUniqueViolation, type Db } from "../db/client.js";
+import { isUniqueViolation } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
+import type { ReadDb, Write } from "../db/writes.js";
 import { AppError, notFound } from "../http/errors.js";
 import { displayPrefix, generateKey, hashKey, sameHash } from "./keys.js";
 import type { Principal } from "./principal.js";
@@ -38,7 +39,7 @@ export interface ProjectView {
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus }) {
+export function createAuthService({ db, bus }: { db: ReadDb; bus: InvalidationBus }) {
   // By the key's hash. At the bound the least recently used key makes room, not every cached key at once.
   const cache = new LRUCache<string, Principal>({ max: PRINCIPAL_CACHE_MAX, ttl: PRINCIPAL_TTL_MS });
   bus.subscribe((topic) => {
@@ -46,10 +47,17 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
     if (topic.kind !== "prompt") cache.clear();
   });
 
-  async function insertKey(projectId: string, name: string, role: Role, secret = generateKey()): Promise<CreatedKey> {
-    const row = await db.apiKey.create({
+  async function insertKey(
+    { tx, record }: Write,
+    projectId: string,
+    name: string,
+    role: Role,
+    secret = generateKey(),
+  ): Promise<CreatedKey> {
+    const row = await tx.apiKey.create({
       data: { projectId, name, role, hash: hashKey(secret), prefix: displayPrefix(secret) },
     });
+    record({ kind: "key.created", projectId, keyId: row.id });
     return { ...keyView(row), key: secret };
   }
 
@@ -75,11 +83,13 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
       };
       cache.set(hash, principal);
       // Best effort, at most once per cache period per key.
-      void db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => {});
+      void bus
+        .write(({ tx }) => tx.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }))
+        .catch(() => {});
       return principal;
     },
 
-    createKey: (projectId: string, name: string, role: Role) => insertKey(projectId, name, role),
+    createKey: (projectId: string, name: string, role: Role) => bus.write((w) => insertKey(w, projectId, name, role)),
 
     async listKeys(projectId: string): Promise<KeyView[]> {
       const rows = await db.apiKey.findMany({ where: { projectId }, orderBy: { createdAt: "asc" } });
@@ -87,7 +97,7 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
     },
 
     async deleteKey(projectId: string, id: string): Promise<void> {
-      await db.$transaction(async (tx) => {
+      await bus.write(async ({ tx, record }) => {
         // The project's row is locked first: two deletes of its last two admin keys, each counting the other, would
         // otherwise both see two admins and both delete. Locked, the second counts after the first has committed.
         // (NO KEY UPDATE: enough against another delete, and it leaves the project's other writes alone.)
@@ -103,25 +113,18 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
             );
         }
         await tx.apiKey.delete({ where: { id } });
+        record({ kind: "key.deleted", projectId, keyId: id });
       });
-      await bus.publish({ kind: "key", keyId: id });
     },
 
     async createProject(name: string): Promise<{ project: ProjectView; adminKey: CreatedKey }> {
       const secret = generateKey();
       try {
-        return await db.$transaction(async (tx) => {
-          const project = await tx.project.create({ data: { name } });
-          const row = await tx.apiKey.create({
-            data: {
-              projectId: project.id,
-              name: "admin",
-              role: "admin",
-              hash: hashKey(secret),
-              prefix: displayPrefix(secret),
-            },
-          });
-          return { project: projectView(project), adminKey: { ...keyView(row), key: secret } };
+        return await bus.write(async (w) => {
+          const project = await w.tx.project.create({ data: { name } });
+          w.record({ kind: "project.created", projectId: project.id });
+          const adminKey = await insertKey(w, project.id, "admin", "admin", secret);
+          return { project: projectView(project), adminKey };
         });
       } catch (err) {
         if (isUniqueViolation(err)) throw new AppError("conflict", `project '${name}' already exists`);
@@ -136,11 +139,14 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
 
     /** Replaces a project's list of protected labels; keys see the change at once (their cache is dropped). */
     async setProtectedLabels(projectId: string, labels: string[]): Promise<ProjectView> {
-      const row = await db.project.update({
-        where: { id: projectId },
-        data: { protectedLabels: [...new Set(labels)].sort() },
+      const row = await bus.write(async ({ tx, record }) => {
+        const updated = await tx.project.update({
+          where: { id: projectId },
+          data: { protectedLabels: [...new Set(labels)].sort() },
+        });
+        record({ kind: "project.updated", projectId });
+        return updated;
       });
-      await bus.publish({ kind: "project", projectId });
       return projectView(row);
     },
 
@@ -161,20 +167,30 @@ export function createAuthService({ db, bus }: { db: Db; bus: InvalidationBus })
     }): Promise<{ generatedKeyFile?: string }> {
       const project =
         (await db.project.findUnique({ where: { name: DEFAULT_PROJECT } })) ??
-        (await db.project.upsert({ where: { name: DEFAULT_PROJECT }, create: { name: DEFAULT_PROJECT }, update: {} }));
+        (await bus.write(async ({ tx, record }) => {
+          // An upsert: another instance starting on the same database may be creating it too.
+          const row = await tx.project.upsert({
+            where: { name: DEFAULT_PROJECT },
+            create: { name: DEFAULT_PROJECT },
+            update: {},
+          });
+          record({ kind: "project.created", projectId: row.id });
+          return row;
+        }));
       if (options.adminKey) {
         const hash = hashKey(options.adminKey);
         const existing = await db.apiKey.findUnique({ where: { hash } });
         if (existing && existing.projectId !== project.id)
           throw new Error("PROMPTREG_ADMIN_KEY is already a key of another project");
-        if (!existing) await insertKey(project.id, "admin (PROMPTREG_ADMIN_KEY)", "admin", options.adminKey);
+        if (!existing)
+          await bus.write((w) => insertKey(w, project.id, "admin (PROMPTREG_ADMIN_KEY)", "admin", options.adminKey));
         else if (existing.role !== "admin")
           throw new Error("PROMPTREG_ADMIN_KEY is already stored with a non-admin role");
         return {};
       }
       const admins = await db.apiKey.count({ where: { projectId: project.id, role: "admin" } });
       if (admins > 0) return {};
-      const created = await insertKey(project.id, "admin", "admin");
+      const created = await bus.write((w) => insertKey(w, project.id, "admin", "admin"));
       await mkdir(options.dataDir, { recursive: true });
       const file = path.join(options.dataDir, "admin-key");
       await writeFile(file, `${created.key}\n`, { mode: 0o600 });

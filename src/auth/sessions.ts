@@ -3,7 +3,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Request } from "express";
 import type { Role } from "@promptreg/client/contract";
-import type { Db } from "../db/client.js";
+import type { InvalidationBus } from "../db/invalidation.js";
+import type { ReadDb } from "../db/writes.js";
 import { AppError } from "../http/errors.js";
 import type { AuthService } from "./auth.service.js";
 import { hashKey } from "./keys.js";
@@ -51,10 +52,12 @@ export function readCookie(header: string | undefined, name: string): string | u
 
 export function createSessionService({
   db,
+  bus,
   auth,
   ttlMs = SESSION_TTL_MS,
 }: {
-  db: Db;
+  db: ReadDb;
+  bus: InvalidationBus;
   auth: AuthService;
   ttlMs?: number;
 }) {
@@ -74,8 +77,11 @@ export function createSessionService({
       if (!principal) return null;
       const token = randomBytes(32).toString("base64url");
       const expiresAt = new Date(Date.now() + ttlMs);
-      await db.session.deleteMany({ where: { expiresAt: { lt: new Date() } } });
-      await db.session.create({ data: { keyId: principal.keyId, hash: hashKey(token), expiresAt } });
+      // No change recorded: nothing caches sessions (each request reads its own), and nobody watches them.
+      await bus.write(async ({ tx }) => {
+        await tx.session.deleteMany({ where: { expiresAt: { lt: new Date() } } });
+        await tx.session.create({ data: { keyId: principal.keyId, hash: hashKey(token), expiresAt } });
+      });
       return { token, expiresAt, view: view(principal, token, expiresAt) };
     },
 
@@ -98,7 +104,7 @@ export function createSessionService({
     },
 
     async close(token: string): Promise<void> {
-      await db.session.deleteMany({ where: { hash: hashKey(token) } });
+      await bus.write(({ tx }) => tx.session.deleteMany({ where: { hash: hashKey(token) } }));
     },
 
     /** Writes through a cookie must echo the session's CSRF token: a forged cross-site request cannot. */

@@ -3,7 +3,7 @@
 // to spans stored from then on: stored spans keep the cost they were stored with.
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
-import type { Db } from "../db/client.js";
+import { isUniqueViolation, type Db } from "../db/client.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import { AppError, notFound } from "../http/errors.js";
 
@@ -57,7 +57,6 @@ function priceView(r: PriceRow): PriceView {
   };
 }
 
-const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === "P2002";
 const clash = (input: PriceInput) =>
   new AppError(
     "conflict",

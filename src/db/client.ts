@@ -64,10 +64,10 @@ export interface Database {
   ready(): Promise<void>;
   /** The embedded database's data folder as a tarball, for `initialData` (embedded only). */
   dumpDataDir?(): Promise<Blob>;
-  /** A dedicated connection that receives NOTIFY messages (PostgreSQL only). */
+  /** A dedicated connection that receives the NOTIFY messages of `channels` (PostgreSQL only). */
   listen?(
-    channel: string,
-    onMessage: (payload: string) => void,
+    channels: string[],
+    onMessage: (channel: string, payload: string) => void,
     onLost: (err: Error) => void,
   ): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -162,15 +162,15 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       }
     },
     ready: () => checkReady(prisma),
-    async listen(channel, onMessage, onLost) {
+    async listen(channels, onMessage, onLost) {
       const client = new pg.Client({ connectionString: url });
       client.on("notification", (msg) => {
-        if (msg.channel === channel) onMessage(msg.payload ?? "");
+        if (channels.includes(msg.channel)) onMessage(msg.channel, msg.payload ?? "");
       });
       client.on("error", onLost);
       client.on("end", () => onLost(new Error("LISTEN connection ended")));
       await client.connect();
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      for (const channel of channels) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
       return async () => {
         client.removeAllListeners("end");
         client.removeAllListeners("error");

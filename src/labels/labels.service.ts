@@ -7,15 +7,15 @@ import semver from "semver";
 import { LATEST_LABEL, LabelNameSchema } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
-import type { Db, Tx } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
+import type { Change, ReadDb, Write } from "../db/writes.js";
 import type { LabelEvent } from "../generated/prisma/client.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "../prompts/lookup.js";
 import { labelLooksLikeVersion } from "../prompts/refs.js";
 
-export type LabelAction = "set" | "delete" | "rollback";
+export type LabelAction = Extract<Change, { kind: "label.moved" }>["action"];
 
 export interface LabelView {
   name: string;
@@ -65,7 +65,7 @@ function labelEventView(e: LabelEvent): LabelEventView {
 
 /** The label's ledger entries recorded in [from, to) (an absent end is open), oldest first. */
 export async function labelEventsBetween(
-  db: Db | Tx,
+  db: ReadDb,
   promptId: string,
   label: string,
   { from, to }: { from?: Date; to?: Date },
@@ -83,7 +83,7 @@ export async function labelEventsBetween(
 
 /** The label's ledger entry in force at `at` (its latest recorded at or before then), if it existed by then. */
 export async function labelEventAt(
-  db: Db | Tx,
+  db: ReadDb,
   promptId: string,
   label: string,
   at: Date,
@@ -96,7 +96,10 @@ export async function labelEventAt(
 }
 
 export interface SetLabelInput {
+  /** The prompt, by id for the rows and by project and name for the change announced. */
   promptId: string;
+  projectId: string;
+  name: string;
   label: string;
   version: { id: string; version: string };
   actor: string;
@@ -105,7 +108,7 @@ export interface SetLabelInput {
 }
 
 /** Inside a transaction that holds the prompt's lock: point the label at a version and record the move. */
-export async function setLabelInTx(tx: Tx, input: SetLabelInput): Promise<{ from: string | null }> {
+export async function setLabelInTx({ tx, record }: Write, input: SetLabelInput): Promise<{ from: string | null }> {
   const current = await tx.label.findUnique({
     where: { promptId_name: { promptId: input.promptId, name: input.label } },
     include: { version: { select: { version: true } } },
@@ -127,6 +130,15 @@ export async function setLabelInTx(tx: Tx, input: SetLabelInput): Promise<{ from
       reason: input.reason ?? null,
     },
   });
+  record({
+    kind: "label.moved",
+    projectId: input.projectId,
+    name: input.name,
+    label: input.label,
+    action: input.action,
+    fromVersion: from,
+    toVersion: input.version.version,
+  });
   return { from };
 }
 
@@ -141,7 +153,7 @@ export interface LabelMove {
  * label at the version it already holds is recorded but is not a move worth undoing or comparing across. Inside a
  * transaction holding the prompt's lock, pass the transaction: the answer then cannot change before it commits.
  */
-export async function lastLabelMove(db: Db | Tx, promptId: string, label: string): Promise<LabelMove | undefined> {
+export async function lastLabelMove(db: ReadDb, promptId: string, label: string): Promise<LabelMove | undefined> {
   const rows = await db.$queryRaw<{ from_version: string | null; to_version: string | null }[]>`
     SELECT from_version, to_version FROM label_events
     WHERE prompt_id = ${promptId}::uuid AND label = ${label} AND from_version IS DISTINCT FROM to_version
@@ -190,9 +202,7 @@ export function requireLabelRole(p: Principal, label: string): void {
 
 export type LabelsService = ReturnType<typeof createLabelsService>;
 
-export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus }) {
-  const publishChange = (p: Principal, name: string) => bus.publish({ kind: "prompt", projectId: p.projectId, name });
-
+export function createLabelsService({ db, bus }: { db: ReadDb; bus: InvalidationBus }) {
   return {
     async list(p: Principal, name: string): Promise<LabelView[]> {
       const prompt = await findPrompt(db, p.projectId, name);
@@ -209,11 +219,13 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
       const target = exactVersion(label, input.version, "body.version");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
-      const result = await db.$transaction(async (tx) => {
-        await lockPrompt(tx, prompt.id);
-        const version = await findVersion(tx, prompt.id, name, target);
-        const { from } = await setLabelInTx(tx, {
+      return bus.write(async (w) => {
+        await lockPrompt(w.tx, prompt.id);
+        const version = await findVersion(w.tx, prompt.id, name, target);
+        const { from } = await setLabelInTx(w, {
           promptId: prompt.id,
+          projectId: p.projectId,
+          name,
           label,
           version,
           actor: p.keyName,
@@ -222,15 +234,13 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
-      await publishChange(p, name);
-      return result;
     },
 
     async remove(p: Principal, name: string, label: string, reason?: string): Promise<void> {
       if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
-      await db.$transaction(async (tx) => {
+      await bus.write(async ({ tx, record }) => {
         await lockPrompt(tx, prompt.id);
         const current = await tx.label.findUnique({
           where: { promptId_name: { promptId: prompt.id, name: label } },
@@ -249,8 +259,16 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
             reason: reason ?? null,
           },
         });
+        record({
+          kind: "label.moved",
+          projectId: p.projectId,
+          name,
+          label,
+          action: "delete",
+          fromVersion: current.version.version,
+          toVersion: null,
+        });
       }, TX_OPTIONS);
-      await publishChange(p, name);
     },
 
     /**
@@ -262,11 +280,11 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
       const to = input.to === undefined ? undefined : exactVersion(label, input.to, "body.to");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
-      const result = await db.$transaction(async (tx) => {
-        await lockPrompt(tx, prompt.id);
+      return bus.write(async (w) => {
+        await lockPrompt(w.tx, prompt.id);
         let target = to;
         if (target === undefined) {
-          const move = await lastLabelMove(tx, prompt.id, label);
+          const move = await lastLabelMove(w.tx, prompt.id, label);
           if (!move) throw notFound(`history of label '${label}' on prompt '${name}'`);
           const previous = move.fromVersion;
           if (previous === null)
@@ -276,9 +294,11 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
             );
           target = previous;
         }
-        const version = await findVersion(tx, prompt.id, name, target);
-        const { from } = await setLabelInTx(tx, {
+        const version = await findVersion(w.tx, prompt.id, name, target);
+        const { from } = await setLabelInTx(w, {
           promptId: prompt.id,
+          projectId: p.projectId,
+          name,
           label,
           version,
           actor: p.keyName,
@@ -287,8 +307,6 @@ export function createLabelsService({ db, bus }: { db: Db; bus: InvalidationBus 
         });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);
-      await publishChange(p, name);
-      return result;
     },
 
     async history(p: Principal, name: string, label: string, page: { limit: number; cursor?: string }) {
