@@ -7,15 +7,10 @@ import type { Db } from "../db/client.js";
 import { isUniqueViolation } from "../db/client.js";
 import { AppError, notFound } from "../http/errors.js";
 import { type Outbound, OutboundError } from "../outbound/outbound.js";
-import { type ChatClient, chatCompletionsUrl } from "./chat.js";
+import { type ChatClient, type ConnectionTarget, chatCompletionsUrl } from "./chat.js";
 
-export interface ConnectionInput {
-  name: string;
-  baseUrl: string;
-  model: string;
-  apiKeyEnv: string | null;
-  headers: Record<string, string>;
-  timeoutMs: number;
+/** A connection as defined: where calls go (ConnectionTarget) and how many. */
+export interface ConnectionInput extends ConnectionTarget {
   maxConcurrency: number;
   requestsPerMinute: number | null;
 }
