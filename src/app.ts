@@ -9,6 +9,9 @@ import { authRoutes } from "./auth/auth.routes.js";
 import { createAuthService } from "./auth/auth.service.js";
 import { sessionRoutes } from "./auth/session.routes.js";
 import { createSessionService } from "./auth/sessions.js";
+import { createChatClient } from "./connections/chat.js";
+import { connectionRoutes } from "./connections/connections.routes.js";
+import { createConnectionsService } from "./connections/connections.service.js";
 import { consoleRoutes } from "./console/console.routes.js";
 import {
   DEFAULT_INGEST_MAX_PER_KEY,
@@ -39,6 +42,7 @@ import { createAnnotationsService } from "./traces/annotations.service.js";
 import { createIngestService } from "./traces/ingest.service.js";
 import { createIngestGate } from "./traces/ingest-gate.js";
 import { createMetrics } from "./metrics.js";
+import { createOutbound } from "./outbound/outbound.js";
 import { createOtlpDecoder } from "./traces/otlp-decoder.js";
 import { otlpRoutes } from "./traces/otlp.routes.js";
 import { createTracesService } from "./traces/traces.service.js";
@@ -58,6 +62,8 @@ export interface AppDeps {
         | "consoleDir"
         | "trustProxy"
         | "secureCookies"
+        | "allowPrivateConnections"
+        | "secrets"
       >
     >;
   database: Database;
@@ -125,6 +131,14 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, prompts });
+  const secrets = config.secrets ?? new Map<string, string>();
+  const outbound = createOutbound({ allowPrivate: config.allowPrivateConnections ?? false, userAgent: "promptreg" });
+  const connections = createConnectionsService({
+    db,
+    outbound,
+    chat: createChatClient({ outbound, secrets }),
+    secrets,
+  });
   const otlpDecoder = createOtlpDecoder({
     logger,
     limits: {
@@ -213,6 +227,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   api.use(traceRoutes(traces, annotations));
   api.use(compareRoutes(compare));
   api.use(priceRoutes(createPricesService({ db })));
+  api.use(connectionRoutes(connections));
   api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 

@@ -90,6 +90,10 @@ const ConfigSchema = z.object({
   PROMPTREG_CONSOLE_DIR: z.string().min(1).optional(),
   PROMPTREG_TRUST_PROXY: TrustProxySchema.default(false),
   PROMPTREG_SECURE_COOKIES: z.enum(["auto", "always"]).default("auto"),
+  PROMPTREG_ALLOW_PRIVATE_CONNECTIONS: z
+    .enum(["true", "false"], "must be true or false")
+    .default("false")
+    .transform((v) => v === "true"),
 });
 
 export interface Config {
@@ -121,9 +125,19 @@ export interface Config {
   trustProxy: TrustProxy;
   /** `auto`: the session cookie is Secure when the request came over HTTPS (directly or from a trusted proxy). */
   secureCookies: "auto" | "always";
+  /** Model connections may target loopback, private and link-local addresses (self-hosted model servers). */
+  allowPrivateConnections: boolean;
+  /**
+   * The PROMPTREG_SECRET_* variables, by name: the only ones a model connection may name as its key's. Read here,
+   * once, like every other setting; never logged or answered.
+   */
+  secrets: ReadonlyMap<string, string>;
 }
 
 export class ConfigError extends Error {}
+
+/** Environment variables a model connection may name as the one holding its key. */
+export const SECRET_PREFIX = "PROMPTREG_SECRET_";
 
 /** Parses the environment; throws ConfigError listing every problem at once. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -154,5 +168,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     ...(e.PROMPTREG_CONSOLE_DIR ? { consoleDir: path.resolve(e.PROMPTREG_CONSOLE_DIR) } : {}),
     trustProxy: e.PROMPTREG_TRUST_PROXY,
     secureCookies: e.PROMPTREG_SECURE_COOKIES,
+    allowPrivateConnections: e.PROMPTREG_ALLOW_PRIVATE_CONNECTIONS,
+    secrets: new Map(
+      Object.entries(env).filter((e): e is [string, string] => e[0].startsWith(SECRET_PREFIX) && Boolean(e[1])),
+    ),
   };
 }

@@ -5,6 +5,7 @@
 // Fixed seed and bounded runs (about 20 s per database here); FUZZ_SEED (the base) and FUZZ_RUNS (per route)
 // override them. Route number i runs with seed FUZZ_SEED + i, which a failure prints.
 import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,9 +27,12 @@ const TRACE_ID = newTraceId();
 const SPAN_ID = newSpanId();
 
 beforeAll(async () => {
-  h = await createHarness();
+  h = await createHarness({ allowPrivateConnections: true, secrets: { PROMPTREG_SECRET_FZ: "sk-fz" } });
   server = h.app.listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
+  // A connection's target answers at once: the registry itself (404 to a chat completion), or a closed port.
+  const { port } = server.address() as AddressInfo;
+  CONNECTION_URLS.push(`http://127.0.0.1:${port}/v1`, "http://127.0.0.1:9/v1", "http://localhost:9/v1");
   const admin = h.as(h.adminKey);
   keys.admin = h.adminKey;
   keys.write = await h.newKey("write");
@@ -69,6 +73,14 @@ beforeAll(async () => {
       annotations: [{ traceId: TRACE_ID, spanId: SPAN_ID, name: "helpful", kind: "human", passed: true }],
     })
     .expect(200);
+  await admin
+    .post("/api/v1/connections", {
+      name: "fz-conn",
+      baseUrl: CONNECTION_URLS[0],
+      model: "gpt",
+      apiKeyEnv: "PROMPTREG_SECRET_FZ",
+    })
+    .expect(201);
   priceId = String(
     (await admin.post("/api/v1/prices", { model: "gpt", inputPerMTok: "2.5", outputPerMTok: 10 }).expect(201)).body.id,
   );
@@ -423,6 +435,36 @@ const priceBody = fc.record(
 // "price" is replaced by the id of the price made in setup.
 const PRICE_IDS = ["price", "price", "price", "price", "999999999999999999", "0", "-1", "1.5", "9".repeat(30)];
 
+const CONNECTION_URLS: string[] = [];
+const connectionBody = (name: fc.Arbitrary<string>) =>
+  fc.record(
+    {
+      name,
+      // Read when the call is generated, after setup has filled the list.
+      baseUrl: mostly(
+        fc.constant(0).chain(() => fc.constantFrom(...CONNECTION_URLS)),
+        fc.oneof(fc.constantFrom("ftp://x/v1", "http://user:pw@127.0.0.1:9/v1", "javascript:alert(1)"), hostileString),
+      ),
+      model: mostly(fc.constantFrom("gpt", "é模型😀".repeat(100)), hostileString),
+      apiKeyEnv: mostly(
+        fc.constantFrom("PROMPTREG_SECRET_FZ", "PROMPTREG_SECRET_NONE", null),
+        fc.constantFrom("DATABASE_URL", "PROMPTREG_SECRET_"),
+      ),
+      headers: mostly(
+        fc.constant({ "x-team": "fz" }),
+        fc.oneof(
+          fc.dictionary(hostileString, hostileString, { maxKeys: 3 }),
+          fc.constantFrom({ Authorization: "x" }, { "x-a": "a\r\nb: c" }),
+        ),
+      ),
+      timeoutMs: mostly(fc.constantFrom(1000, 5000), fc.constantFrom(10, 1e12, -1, 1.5)),
+      maxConcurrency: mostly(fc.constantFrom(1, 64), fc.constantFrom(0, 65)),
+      requestsPerMinute: mostly(fc.constantFrom(null, 60), fc.constantFrom(0, 1e9)),
+    },
+    { requiredKeys: ["name", "baseUrl", "model"] },
+  );
+const CONNECTION_NAMES = ["fz-conn", "fz-conn", "nope", "Bad Name", "a".repeat(65)];
+
 // Every route of the app, by method and pattern as registered.
 const ROUTES: Record<string, RouteSpec> = {
   "GET /healthz": {},
@@ -549,6 +591,16 @@ const ROUTES: Record<string, RouteSpec> = {
   "POST /api/v1/prices": { body: priceBody },
   "PUT /api/v1/prices/:id": { params: { id: PRICE_IDS }, body: priceBody },
   "DELETE /api/v1/prices/:id": { params: { id: PRICE_IDS } },
+  "GET /api/v1/connections": {},
+  "POST /api/v1/connections": { body: connectionBody(fc.constantFrom("fz-conn", "fz-new", "Bad Name", "../x")) },
+  "GET /api/v1/connections/:name": { params: { name: CONNECTION_NAMES } },
+  "PUT /api/v1/connections/:name": {
+    params: { name: CONNECTION_NAMES },
+    body: connectionBody(fc.constantFrom("fz-conn", "other")),
+  },
+  // Before the DELETE, which may remove the connection it calls.
+  "POST /api/v1/connections/:name/test": { params: { name: CONNECTION_NAMES } },
+  "DELETE /api/v1/connections/:name": { params: { name: CONNECTION_NAMES } },
   "POST /v1/traces": {
     body: fc
       .tuple(hostileString, hostileString, hostileJson, fc.constantFrom(TRACE_ID, "zz", "0".repeat(32)))

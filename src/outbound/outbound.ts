@@ -61,6 +61,11 @@ export interface Outbound {
   request(url: string, init: OutboundRequest): Promise<OutboundResponse>;
   /** Why this URL may not be called, or undefined when it may (scheme and literal address; names are checked again at connect). */
   refusal(url: string): string | undefined;
+  /**
+   * As `refusal`, and a name is resolved and each of its addresses checked, to refuse a target when it is
+   * configured rather than at its first use. The check at connect still decides: DNS may answer differently then.
+   */
+  checkTarget(url: string): Promise<string | undefined>;
 }
 
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
@@ -109,6 +114,20 @@ export function createOutbound(options: OutboundOptions): Outbound {
 
   return {
     refusal,
+    async checkTarget(url) {
+      const refused = refusal(url);
+      if (refused) return refused;
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+      if (ipaddr.isValid(host)) return undefined;
+      let addresses: dns.LookupAddress[];
+      try {
+        addresses = await dns.promises.lookup(host, { all: true });
+      } catch (err) {
+        return `${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+      }
+      const bad = addresses.map((a) => addressRefusal(a.address)).find(Boolean);
+      return bad && `${host} resolves to ${bad}`;
+    },
     request(url, init) {
       const refused = refusal(url);
       if (refused) return Promise.reject(new OutboundError(`refused: ${refused}`, false));

@@ -84,7 +84,13 @@ function client(app: Harness["app"], key: string) {
 }
 
 export async function createHarness(
-  options: { resolveCacheSize?: number; consoleDir?: string } = {},
+  options: {
+    resolveCacheSize?: number;
+    consoleDir?: string;
+    /** Model connections may target 127.0.0.1 (the tests' fake model servers). */
+    allowPrivateConnections?: boolean;
+    secrets?: Record<string, string>;
+  } = {},
 ): Promise<Harness> {
   const testDb = await createTestDatabase();
   const database = await testDb.open();
@@ -99,6 +105,8 @@ export async function createHarness(
       bodyLimitBytes: 1024 * 1024,
       resolveCacheSize: options.resolveCacheSize ?? 1000,
       consoleDir: options.consoleDir,
+      allowPrivateConnections: options.allowPrivateConnections ?? false,
+      secrets: new Map(Object.entries(options.secrets ?? {})),
     },
     database,
     bus,

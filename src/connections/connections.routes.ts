@@ -1,0 +1,124 @@
+import { Router } from "express";
+import { z } from "zod";
+import { principalOf } from "../auth/principal.js";
+import { parse } from "../http/validate.js";
+import type { ConnectionsService } from "./connections.service.js";
+
+const noNul = (s: string) => !s.includes("\u0000");
+const connectionName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+    "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+  );
+
+// Headers the call itself sets or that would change how the request is framed; the key goes in apiKeyEnv.
+const RESERVED_HEADERS = new Set([
+  "authorization",
+  "host",
+  "content-length",
+  "content-type",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "te",
+  "trailer",
+  "proxy-authorization",
+  "cookie",
+]);
+// Keys checked here rather than by the record's key schema, whose failures zod reports only as "Invalid key".
+const headers = z
+  .record(
+    z.string(),
+    z
+      .string()
+      .max(1024)
+      .regex(/^[\t\x20-\x7e\x80-\uffff]*$/, "must not contain control characters"),
+  )
+  .superRefine((h, ctx) => {
+    const names = Object.keys(h);
+    if (names.length > 20) ctx.addIssue({ code: "custom", message: "at most 20 headers" });
+    for (const name of names) {
+      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/.test(name))
+        ctx.addIssue({ code: "custom", path: [name], message: "must be an HTTP header name" });
+      else if (RESERVED_HEADERS.has(name.toLowerCase()))
+        ctx.addIssue({
+          code: "custom",
+          path: [name],
+          message: "is set by the call itself (the key goes in apiKeyEnv, which names a server environment variable)",
+        });
+    }
+  })
+  .transform((h) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v])));
+
+const definition = {
+  baseUrl: z
+    .string()
+    .max(2048)
+    .refine(
+      (u) => /^https?:\/\//i.test(u) && URL.canParse(u),
+      "must be an http(s) URL such as https://api.openai.com/v1",
+    ),
+  model: z.string().min(1, "must not be empty").max(256).refine(noNul, "must not contain NUL characters"),
+  apiKeyEnv: z
+    .string()
+    .regex(
+      /^PROMPTREG_SECRET_[A-Z0-9_]{1,100}$/,
+      "must name a server environment variable whose name starts with PROMPTREG_SECRET_ (the key itself is never stored)",
+    )
+    .nullable()
+    .default(null),
+  headers: headers.default({}),
+  timeoutMs: z.int().min(1_000).max(300_000).default(30_000),
+  maxConcurrency: z.int().min(1).max(64).default(4),
+  requestsPerMinute: z.int().min(1).max(100_000).nullable().default(null),
+};
+const CreateBody = z.strictObject({ name: connectionName, ...definition });
+// A PUT replaces the whole definition; the name is the path's (sent again, it must be the same).
+const ReplaceBody = z.strictObject({ name: connectionName.optional(), ...definition });
+const NameParams = z.object({ name: connectionName });
+
+export function connectionRoutes(connections: ConnectionsService): Router {
+  const r = Router();
+
+  r.get("/connections", async (_req, res) => {
+    res.json({ data: await connections.list(principalOf(res)) });
+  });
+
+  r.post("/connections", async (req, res) => {
+    res.status(201).json(await connections.create(principalOf(res), parse(CreateBody, req.body)));
+  });
+
+  r.get("/connections/:name", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    res.json(await connections.get(principalOf(res), name));
+  });
+
+  r.put("/connections/:name", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    const { name: sent, ...body } = parse(
+      ReplaceBody.refine((b) => b.name === undefined || b.name === name, {
+        path: ["name"],
+        message: `must be the connection's name in the path ('${name}'); a connection cannot be renamed`,
+      }),
+      req.body,
+    );
+    void sent;
+    res.json(await connections.replace(principalOf(res), name, body));
+  });
+
+  r.delete("/connections/:name", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    await connections.remove(principalOf(res), name);
+    res.status(204).end();
+  });
+
+  // The test ran whatever the server answered: 200 with `ok` and what it said.
+  r.post("/connections/:name/test", async (req, res) => {
+    const { name } = parse(NameParams, req.params, "params");
+    res.json(await connections.test(principalOf(res), name));
+  });
+
+  return r;
+}
