@@ -89,6 +89,9 @@ const ingestTrace = (traceId: string) => (on: Instance) =>
 const price = { model: "after-commit-model", inputPerMTok: 1, outputPerMTok: 2 };
 const prices = async (on: Instance) => (await call("get", `/api/v1/prices?model=${price.model}`)(on)).body.data;
 
+const connection = { name: "judge", baseUrl: "http://8.8.8.8/v1", model: "judge", timeoutMs: 1000 };
+const connections = async (on: Instance) => (await call("get", "/api/v1/connections")(on)).body.data;
+
 const CASES: Record<string, WriteCase | ReadOnlyCase> = {
   "POST /api/v1/prompts": {
     write: call("post", "/api/v1/prompts", { name: "created", type: "text" }),
@@ -243,6 +246,29 @@ const CASES: Record<string, WriteCase | ReadOnlyCase> = {
     write: (on) => call("delete", `/api/v1/prices/${state.priceId}`)(on),
     status: 204,
     read: prices,
+    changes: [],
+  },
+  // No cache holds connections; the target is never called but by the test route (unreachable here: ok false).
+  "POST /api/v1/connections": {
+    write: call("post", "/api/v1/connections", connection),
+    status: 201,
+    read: connections,
+    changes: [],
+  },
+  "PUT /api/v1/connections/:name": {
+    write: call("put", `/api/v1/connections/${connection.name}`, { ...connection, model: "judge-2" }),
+    status: 200,
+    read: connections,
+    changes: [],
+  },
+  "POST /api/v1/connections/:name/test": {
+    readOnly: call("post", `/api/v1/connections/${connection.name}/test`),
+    status: 200,
+  },
+  "DELETE /api/v1/connections/:name": {
+    write: call("delete", `/api/v1/connections/${connection.name}`),
+    status: 204,
+    read: connections,
     changes: [],
   },
   "POST /v1/traces": {
