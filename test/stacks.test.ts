@@ -33,6 +33,7 @@ import * as OpenAIv6Module from "openai-v6";
 import OpenAIv6 from "openai-v6";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createPromptSpanProcessor, withPrompt } from "@promptreg/client";
+import { spanText } from "../src/evals/span-text.js";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.js";
 import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
@@ -110,6 +111,8 @@ interface Records {
   reasoning: boolean;
   /** The dated model the API answered with, on every successful call; else the spans name only the model asked for. */
   responseModel: boolean;
+  /** The question and the answer's text, on the span, where evaluators read them (src/evals/span-text.ts). */
+  content: boolean;
 }
 type Field = "cacheRead" | "cacheWrite" | "reasoning";
 
@@ -260,7 +263,14 @@ function langChainStack(awaitCallbacks: boolean): Stack {
     api: OPENAI,
     spans: ["ChatOpenAI"],
     scope: "@arizeai/openinference-instrumentation-langchain",
-    records: { streamTokens: true, cacheRead: true, cacheWrite: false, reasoning: true, responseModel: false },
+    records: {
+      streamTokens: true,
+      cacheRead: true,
+      cacheWrite: false,
+      reasoning: true,
+      responseModel: false,
+      content: true,
+    },
     sequential: awaitCallbacks ? undefined : "concurrent calls take the first call's prompt link",
     setup(provider) {
       // Read by each callback handler as it is made.
@@ -304,7 +314,15 @@ const STACKS: Stack[] = [
     api: OPENAI,
     spans: [`chat ${OPENAI.request}`],
     scope: "@opentelemetry/instrumentation-openai",
-    records: { streamTokens: true, cacheRead: false, cacheWrite: false, reasoning: false, responseModel: true },
+    // Message content goes to log events, and only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true.
+    records: {
+      streamTokens: true,
+      cacheRead: false,
+      cacheWrite: false,
+      reasoning: false,
+      responseModel: true,
+      content: false,
+    },
     setup(provider) {
       const instrumentation = new OtelOpenAIInstrumentation();
       instrumentation.setTracerProvider(provider);
@@ -322,7 +340,14 @@ const STACKS: Stack[] = [
     api: OPENAI,
     spans: [`chat ${OPENAI.request}`],
     scope: "@traceloop/instrumentation-openai",
-    records: { streamTokens: false, cacheRead: false, cacheWrite: false, reasoning: false, responseModel: true },
+    records: {
+      streamTokens: false,
+      cacheRead: false,
+      cacheWrite: false,
+      reasoning: false,
+      responseModel: true,
+      content: true,
+    },
     setup(provider) {
       const instrumentation = new TraceloopOpenAIInstrumentation();
       instrumentation.setTracerProvider(provider);
@@ -340,7 +365,14 @@ const STACKS: Stack[] = [
     api: OPENAI,
     spans: ["ai.generateText.doGenerate", "ai.streamText.doStream"],
     scope: "ai",
-    records: { streamTokens: true, cacheRead: true, cacheWrite: false, reasoning: true, responseModel: true },
+    records: {
+      streamTokens: true,
+      cacheRead: true,
+      cacheWrite: false,
+      reasoning: true,
+      responseModel: true,
+      content: true,
+    },
     carriedIn: { cacheRead: "ai.usage.cachedInputTokens", reasoning: "ai.usage.reasoningTokens" },
     setup: () => ({ call: aiSdk6Call() }),
   },
@@ -352,7 +384,14 @@ const STACKS: Stack[] = [
     api: OPENAI,
     spans: ["ai.generateText.doGenerate", "ai.streamText.doStream"],
     scope: "ai",
-    records: { streamTokens: true, cacheRead: true, cacheWrite: false, reasoning: true, responseModel: true },
+    records: {
+      streamTokens: true,
+      cacheRead: true,
+      cacheWrite: false,
+      reasoning: true,
+      responseModel: true,
+      content: true,
+    },
     carriedIn: { cacheRead: "ai.usage.cachedInputTokens", reasoning: "ai.usage.reasoningTokens" },
     exporting: (exporter) => new OpenInferenceSimpleSpanProcessor6({ exporter }),
     setup: () => ({ call: aiSdk6Call() }),
@@ -365,7 +404,14 @@ const STACKS: Stack[] = [
     api: OPENAI,
     spans: [`chat ${OPENAI.request}`],
     scope: "gen_ai",
-    records: { streamTokens: true, cacheRead: true, cacheWrite: false, reasoning: false, responseModel: true },
+    records: {
+      streamTokens: true,
+      cacheRead: true,
+      cacheWrite: false,
+      reasoning: false,
+      responseModel: true,
+      content: true,
+    },
     setup: () => ({ call: aiSdk7Call(new ai7.OpenTelemetry()) }),
   },
   {
@@ -377,7 +423,14 @@ const STACKS: Stack[] = [
     api: OPENAI,
     spans: [`chat ${OPENAI.request}`],
     scope: "gen_ai",
-    records: { streamTokens: true, cacheRead: true, cacheWrite: false, reasoning: true, responseModel: true },
+    records: {
+      streamTokens: true,
+      cacheRead: true,
+      cacheWrite: false,
+      reasoning: true,
+      responseModel: true,
+      content: true,
+    },
     carriedIn: { reasoning: "ai.usage.outputTokenDetails.reasoningTokens" },
     exporting: (exporter) => new ai7.OpenInferenceSimpleSpanProcessor({ exporter }),
     setup: () => ({
@@ -402,7 +455,14 @@ const STACKS: Stack[] = [
     api: ANTHROPIC,
     spans: ["Anthropic Messages"],
     scope: "@arizeai/openinference-instrumentation-anthropic",
-    records: { streamTokens: true, cacheRead: true, cacheWrite: true, reasoning: false, responseModel: true },
+    records: {
+      streamTokens: true,
+      cacheRead: true,
+      cacheWrite: true,
+      reasoning: false,
+      responseModel: true,
+      content: true,
+    },
     setup(provider) {
       const instrumentation = new AnthropicInstrumentation();
       instrumentation.setTracerProvider(provider);
@@ -424,7 +484,14 @@ const STACKS: Stack[] = [
     api: ANTHROPIC,
     spans: ["anthropic.messages.create"],
     scope: "com.anthropic.sdk.typescript",
-    records: { streamTokens: true, cacheRead: true, cacheWrite: true, reasoning: false, responseModel: true },
+    records: {
+      streamTokens: true,
+      cacheRead: true,
+      cacheWrite: true,
+      reasoning: false,
+      responseModel: true,
+      content: false,
+    },
     setup: () => ({
       call: anthropicCall(new Anthropic({ apiKey: "test-key", baseURL: fakeAnthropic.baseURL, maxRetries: 0 })),
     }),
@@ -582,6 +649,23 @@ for (const stack of STACKS)
       const dated = llm.filter((s) => s.responseModel === stack.api.response).length;
       expect(dated).toBe(stack.records.responseModel ? CALLS - FAILURES : 0);
     });
+
+    it(
+      stack.records.content
+        ? "carries the question and the answer where evaluators read them"
+        : "carries no message content, which evaluators then skip",
+      () => {
+        const calls = callSpans(stack, spans).filter((s) => s.status.code !== SpanStatusCode.ERROR);
+        expect(calls).toHaveLength(CALLS - FAILURES);
+        for (const s of calls) {
+          const text = spanText(s.attributes);
+          if (stack.records.content) {
+            expect(text.output, `${s.name} ${text.outputFrom}`).toBe("hello");
+            expect(text.input).toMatch(/question/);
+          } else expect(text).toEqual({ input: null, output: null, outputFrom: null });
+        }
+      },
+    );
 
     if (stack.sequential)
       it("must be called one at a time: concurrent calls are all linked to the version of the first", async () => {
