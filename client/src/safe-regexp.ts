@@ -54,9 +54,9 @@ function hex(code: number): string {
 
 /**
  * Rewrites an ECMAScript pattern (already known to be valid with the `u` flag, which ajv uses) into RE2 syntax with
- * the same meaning, or throws when RE2 cannot express it the same way.
+ * the same meaning, or throws when RE2 cannot express it the same way. `dotAll`: the pattern has the `s` flag.
  */
-export function toRe2Syntax(pattern: string): string {
+export function toRe2Syntax(pattern: string, { dotAll = false }: { dotAll?: boolean } = {}): string {
   let out = "";
   let inClass = false;
   let i = 0;
@@ -146,7 +146,8 @@ export function toRe2Syntax(pattern: string): string {
       i += pattern[i + 1] === "^" ? 2 : 1;
       continue;
     }
-    out += c === "." ? JS_DOT : c;
+    // With ECMAScript's `s` flag a dot matches line terminators too.
+    out += c === "." ? (dotAll ? "(?s:.)" : JS_DOT) : c;
     i += 1;
   }
   return out;
