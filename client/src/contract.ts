@@ -348,6 +348,7 @@ export type KeyView = z.infer<typeof KeyViewSchema>;
 export const KeyListSchema = z.object({ data: z.array(KeyViewSchema) });
 /** The secret is in this answer only. */
 export const CreatedKeySchema = KeyViewSchema.extend({ key: z.string() });
+export type CreatedKey = z.infer<typeof CreatedKeySchema>;
 
 export const ProjectViewSchema = z.object({
   id: z.string(),
@@ -358,3 +359,295 @@ export const ProjectViewSchema = z.object({
 export type ProjectView = z.infer<typeof ProjectViewSchema>;
 export const ProjectListSchema = z.object({ data: z.array(ProjectViewSchema) });
 export const CreatedProjectSchema = z.object({ project: ProjectViewSchema, adminKey: CreatedKeySchema });
+export type CreatedProject = z.infer<typeof CreatedProjectSchema>;
+
+/** Who a key is: `GET /whoami`. */
+export const WhoamiSchema = z.object({ project: z.string(), role: RoleSchema });
+export type Whoami = z.infer<typeof WhoamiSchema>;
+
+export const PromptMetaSchema = z.object(PromptMetaShape);
+export type PromptMeta = z.infer<typeof PromptMetaSchema>;
+
+/** A row of the project's price table, in USD per million tokens as exact decimal strings. */
+export const PriceSchema = z.object({
+  id: z.string(),
+  model: z.string(),
+  effectiveFrom: z.string(),
+  inputPerMTok: z.string(),
+  outputPerMTok: z.string(),
+  /** null: cached input tokens cost the input price. */
+  cacheReadPerMTok: z.string().nullable(),
+  cacheWritePerMTok: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type Price = z.infer<typeof PriceSchema>;
+export const PriceListSchema = z.object({ data: z.array(PriceSchema) });
+
+// ---- traces, spans and comparisons ----
+
+/** Where a client got the prompt a span was rendered from (`promptreg.prompt.source`). */
+export const PROMPT_SOURCES = ["network", "cache", "stale", "snapshot", "fallback"] as const;
+export const LINK_STATUSES = ["linked", "unknown_prompt", "unknown_version", "none"] as const;
+/** Span status names, indexed by OTLP status code. */
+export const SPAN_STATUSES = ["unset", "ok", "error"] as const;
+export const ANNOTATION_KINDS = ["human", "eval", "code"] as const;
+
+export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
+const AttributeValueSchema: z.ZodType<AttributeValue> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(AttributeValueSchema),
+    z.record(z.string(), AttributeValueSchema),
+  ]),
+);
+export const AttributesSchema = z.record(z.string(), AttributeValueSchema);
+export type Attributes = z.infer<typeof AttributesSchema>;
+
+export const SpanEventSchema = z.object({ name: z.string(), timeUnixNano: z.string(), attributes: AttributesSchema });
+export type SpanEvent = z.infer<typeof SpanEventSchema>;
+
+export const SpanSchema = z.object({
+  traceId: z.string(),
+  spanId: z.string(),
+  parentSpanId: z.string().nullable(),
+  name: z.string(),
+  /** OTLP SpanKind number. */
+  kind: z.number().int(),
+  spanKind: z.string().nullable(),
+  startTime: z.string(),
+  endTime: z.string(),
+  startTimeUnixNano: z.string(),
+  endTimeUnixNano: z.string(),
+  latencyMs: z.number(),
+  status: z.enum(SPAN_STATUSES),
+  statusCode: z.number().int(),
+  failed: z.boolean(),
+  errorMessage: z.string().nullable(),
+  promptName: z.string().nullable(),
+  promptVersion: z.string().nullable(),
+  promptId: z.string().nullable(),
+  versionId: z.string().nullable(),
+  linkStatus: z.enum(LINK_STATUSES),
+  /** The PROMPT span (Arthur's SDK) the link was taken from, for an LLM span that named no prompt itself. */
+  promptSpanId: z.string().nullable(),
+  /** Under an EVALUATOR or GUARDRAIL span: never counted as the prompt's traffic. */
+  inEvaluation: z.boolean(),
+  /** Another span records the same call (an outer instrumentation layer, a later attempt): not counted. */
+  nestedCall: z.boolean(),
+  label: z.string().nullable(),
+  source: z.string().nullable(),
+  /** The request model (what compare groups by). */
+  model: z.string().nullable(),
+  responseModel: z.string().nullable(),
+  provider: z.string().nullable(),
+  sessionId: z.string().nullable(),
+  userId: z.string().nullable(),
+  tokensPrompt: z.number().nullable(),
+  tokensCompletion: z.number().nullable(),
+  tokensTotal: z.number().nullable(),
+  tokensCacheRead: z.number().nullable(),
+  tokensCacheWrite: z.number().nullable(),
+  tokensReasoning: z.number().nullable(),
+  costUsd: z.number().nullable(),
+  /** sent: the span carried it; computed: from the price table at ingest; null: unknown. */
+  costSource: z.enum(["sent", "computed"]).nullable(),
+  attributes: AttributesSchema,
+  /** The span's resource and instrumentation scope: keys of the answer's `resources` and `scopes`. */
+  resourceId: z.string().nullable(),
+  scopeId: z.string().nullable(),
+  events: z.array(SpanEventSchema),
+  receivedAt: z.string(),
+});
+export type Span = z.infer<typeof SpanSchema>;
+
+export const ScopeSchema = z.object({ name: z.string(), version: z.string(), attributes: AttributesSchema });
+export type Scope = z.infer<typeof ScopeSchema>;
+
+/**
+ * The resources and scopes of an answer's spans, each once however many spans share it: a resource is the same for
+ * every span a process sends, and may be large.
+ */
+const SpanOriginsShape = {
+  resources: z.record(z.string(), AttributesSchema),
+  scopes: z.record(z.string(), ScopeSchema),
+};
+export const SpanOriginsSchema = z.object(SpanOriginsShape);
+export type SpanOrigins = z.infer<typeof SpanOriginsSchema>;
+
+export const SpanListSchema = z.object({
+  data: z.array(SpanSchema),
+  nextCursor: z.string().nullable(),
+  ...SpanOriginsShape,
+});
+export type SpanList = z.infer<typeof SpanListSchema>;
+
+export const AnnotationSchema = z.object({
+  traceId: z.string(),
+  /** Absent (null) for an annotation of the whole trace. */
+  spanId: z.string().nullable(),
+  name: z.string(),
+  kind: z.enum(ANNOTATION_KINDS),
+  score: z.number().nullable(),
+  label: z.string().nullable(),
+  passed: z.boolean().nullable(),
+  comment: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type Annotation = z.infer<typeof AnnotationSchema>;
+export const AnnotationListSchema = z.object({ data: z.array(AnnotationSchema) });
+
+export type SpanNode = Span & { annotations: Annotation[]; children: SpanNode[] };
+export const SpanNodeSchema: z.ZodType<SpanNode> = z.lazy(() =>
+  SpanSchema.extend({ annotations: z.array(AnnotationSchema), children: z.array(SpanNodeSchema) }),
+);
+
+export const TraceSchema = z.object({
+  traceId: z.string(),
+  spanCount: z.number().int(),
+  truncated: z.boolean(),
+  /** Annotations of the whole trace, and of spans not (yet) stored. */
+  annotations: z.array(AnnotationSchema),
+  /** Root spans (and spans whose parent is not stored), each with its children nested, by start time. */
+  spans: z.array(SpanNodeSchema),
+  ...SpanOriginsShape,
+});
+export type Trace = z.infer<typeof TraceSchema>;
+
+export const VerdictSchema = z.enum(["better", "worse", "no-significant-difference", "insufficient-data"]);
+export type Verdict = z.infer<typeof VerdictSchema>;
+
+/** What "failed" means in a comparison: by status, by an annotation, or either. */
+export const FailureDefinitionSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("status") }),
+  z.object({ kind: z.literal("annotation"), name: z.string(), threshold: z.number().nullable() }),
+  z.object({ kind: z.literal("any"), name: z.string().nullable(), threshold: z.number().nullable() }),
+]);
+export type FailureDefinition = z.infer<typeof FailureDefinitionSchema>;
+
+const nullableNumber = z.number().nullable();
+/** Sum and mean over the spans that reported the count (`count` of them): a span that did not is unknown, not 0. */
+const TokenFiguresSchema = z.object({ mean: nullableNumber, sum: z.number(), count: z.number().int() });
+const RefSchema = z.object({ ref: z.string(), version: z.string() });
+
+export const CompareVersionSchema = z.object({
+  version: z.string(),
+  units: z.number().int(),
+  spans: z.number().int(),
+  failures: z.number().int(),
+  failureRate: nullableNumber,
+  failureRateCI: z.object({ low: z.number(), high: z.number() }).nullable(),
+  /** Under an annotation-based failure: how many of the version's units carry the annotation. */
+  coverage: z.object({ annotatedUnits: z.number().int(), allUnits: z.number().int(), rate: nullableNumber }).nullable(),
+  latencyMs: z.object({ p50: nullableNumber, p95: nullableNumber, p99: nullableNumber, mean: nullableNumber }),
+  /** Cache tokens are parts of the prompt tokens, reasoning tokens of the completion. */
+  tokens: z.object({
+    prompt: TokenFiguresSchema,
+    completion: TokenFiguresSchema,
+    total: TokenFiguresSchema,
+    cacheRead: TokenFiguresSchema,
+    cacheWrite: TokenFiguresSchema,
+    reasoning: TokenFiguresSchema,
+  }),
+  /** Over the spans that have a cost (`count`): sent by the span or computed at ingest; `unknown` spans have none. */
+  costUsd: z.object({
+    mean: nullableNumber,
+    sum: z.number(),
+    count: z.number().int(),
+    sent: z.object({ sum: z.number(), count: z.number().int() }),
+    computed: z.object({ sum: z.number(), count: z.number().int() }),
+    unknown: z.number().int(),
+    explanation: z.string(),
+  }),
+  annotations: z.array(
+    z.object({ name: z.string(), count: z.number().int(), passRate: nullableNumber, meanScore: nullableNumber }),
+  ),
+  bySource: z.array(
+    z.object({ source: z.string(), units: z.number().int(), failures: z.number().int(), failureRate: nullableNumber }),
+  ),
+});
+export type CompareVersion = z.infer<typeof CompareVersionSchema>;
+
+export const ComparisonSchema = z.object({
+  version: z.string(),
+  baseline: z.string(),
+  verdict: VerdictSchema,
+  explanation: z.string(),
+  minSample: z.number().int(),
+  /** How many more units each side needs before there is a verdict at all (0 when it has enough). */
+  moreUnitsNeeded: z.object({ baseline: z.number().int(), candidate: z.number().int() }),
+  failureRateDiff: z.object({ diff: z.number(), low: z.number(), high: z.number() }).nullable(),
+  pValue: nullableNumber,
+  test: z.enum(["z", "fisher"]).nullable(),
+  latencyP95DiffMs: nullableNumber,
+  meanCostDiffUsd: nullableNumber,
+});
+export type Comparison = z.infer<typeof ComparisonSchema>;
+
+/** LLM spans that name the prompt but are in none of its versions' figures, by reason. */
+export const UnattributedSchema = z.object({
+  total: z.number().int(),
+  /** Served from the client's inline fallback that named no version. */
+  fallbackWithoutVersion: z.number().int(),
+  /** The prompt existed but had no such version, or the span named none. */
+  unknownVersion: z.number().int(),
+  /** Sent before a prompt of this name existed in the project (or for an earlier prompt of the name). */
+  unknownPrompt: z.number().int(),
+  explanation: z.string(),
+});
+export type Unattributed = z.infer<typeof UnattributedSchema>;
+
+export const CompareSchema = z.object({
+  prompt: z.string(),
+  unit: z.enum(["span", "trace"]),
+  failure: FailureDefinitionSchema,
+  /** Every reference as given, with the version it resolved to. */
+  refs: z.array(RefSchema),
+  filters: z.object({
+    from: z.string().nullable(),
+    to: z.string().nullable(),
+    label: z.string().nullable(),
+    model: z.string().nullable(),
+    session: z.string().nullable(),
+    user: z.string().nullable(),
+    source: z.string().nullable(),
+  }),
+  /** How p50/p95/p99 were computed (`exact`, or from histograms within a stated error); every other figure is exact. */
+  percentiles: z.string(),
+  baseline: z.string(),
+  versions: z.array(CompareVersionSchema),
+  comparisons: z.array(ComparisonSchema),
+  unattributed: UnattributedSchema,
+});
+export type CompareAnswer = z.infer<typeof CompareSchema>;
+
+/** A move of the label the time series follows. */
+export const LedgerEventSchema = LabelEventSchema.omit({ id: true, createdAt: true }).extend({ at: z.string() });
+export type LedgerEvent = z.infer<typeof LedgerEventSchema>;
+
+export const TimePointSchema = z.object({
+  start: z.string(),
+  /** Judged units, as in compare; latency and cost cover every span of the bucket. */
+  count: z.number().int(),
+  spans: z.number().int(),
+  failures: z.number().int(),
+  failureRate: nullableNumber,
+  latencyP95Ms: nullableNumber,
+  costMeanUsd: nullableNumber,
+});
+export type TimePoint = z.infer<typeof TimePointSchema>;
+
+export const TimeseriesSchema = z.object({
+  prompt: z.string(),
+  bucket: z.enum(["5m", "1h", "1d"]),
+  versions: z.array(z.string()),
+  refs: z.array(RefSchema),
+  percentiles: z.string(),
+  series: z.array(z.object({ version: z.string(), points: z.array(TimePointSchema) })),
+  events: z.array(LedgerEventSchema),
+});
+export type Timeseries = z.infer<typeof TimeseriesSchema>;

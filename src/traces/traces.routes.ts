@@ -3,10 +3,11 @@ import { Router } from "express";
 import { z } from "zod";
 import { principalOf } from "../auth/principal.js";
 import { parse } from "../http/validate.js";
-import { ANNOTATION_KINDS, type AnnotationsService } from "./annotations.service.js";
+import { ANNOTATION_KINDS, LINK_STATUSES, SPAN_STATUSES } from "@promptreg/client/contract";
+import type { AnnotationsService } from "./annotations.service.js";
 import { SPAN_ID_HEX_LENGTH, TRACE_ID_HEX_LENGTH, normaliseHexId } from "./ids.js";
 import { cleanText } from "./otlp.js";
-import { LINK_STATUSES, SPAN_STATUSES, type TracesService } from "./traces.service.js";
+import type { TracesService } from "./traces.service.js";
 
 const MAX_ANNOTATIONS = 1000;
 
