@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCursor } from "../src/http/cursor.js";
 import { MAX_JSON_DEPTH } from "../src/http/input-guard.js";
 import { createHarness, enc, type Harness } from "./helpers/harness.js";
+import { routesOf } from "./helpers/routes.js";
 import { newSpanId, newTraceId, otlpJson } from "./helpers/otlp.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261124);
@@ -510,6 +511,7 @@ const ROUTES: Record<string, RouteSpec> = {
     body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }),
   },
   "GET /api/v1/whoami": {},
+  "GET /api/v1/openapi.json": {},
   "GET /api/v1/traces/:traceId": {
     params: { traceId: [TRACE_ID, TRACE_ID.toUpperCase(), "0".repeat(32), newTraceId()] },
   },
@@ -564,30 +566,6 @@ const ROUTES: Record<string, RouteSpec> = {
       ),
   },
 };
-
-/** "METHOD /path" of every route in the app's router stack, mounted routers included. */
-function routesOf(app: Harness["app"]): string[] {
-  type Layer = {
-    route?: { path: string; methods: Record<string, boolean> };
-    handle?: { stack?: Layer[] };
-    rawPath?: string;
-  };
-  const out: string[] = [];
-  const walk = (stack: Layer[], prefix: string) => {
-    for (const layer of stack) {
-      if (layer.route)
-        for (const method of Object.keys(layer.route.methods))
-          out.push(`${method.toUpperCase()} ${prefix}${layer.route.path}`);
-      else if (layer.handle?.stack)
-        walk(
-          layer.handle.stack,
-          prefix + (typeof layer.rawPath === "string" && layer.rawPath !== "/" ? layer.rawPath : ""),
-        );
-    }
-  };
-  walk((app as unknown as { router: { stack: Layer[] } }).router.stack, "");
-  return out;
-}
 
 // ---- how it is checked -----------------------------------------------------------------------------------------
 

@@ -430,7 +430,7 @@ export const SPAN_STATUSES = ["unset", "ok", "error"] as const;
 export const ANNOTATION_KINDS = ["human", "eval", "code"] as const;
 
 export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
-const AttributeValueSchema: z.ZodType<AttributeValue> = z
+export const AttributeValueSchema: z.ZodType<AttributeValue> = z
   .lazy(() =>
     z.union([
       z.string(),

@@ -7,7 +7,7 @@ import {
   type ZodOpenApiPathsObject,
   type ZodOpenApiResponseObject,
 } from "zod-openapi";
-import { ErrorBodySchema } from "@promptreg/client/contract";
+import { AttributeValueSchema, ErrorBodySchema } from "@promptreg/client/contract";
 import { SESSION_COOKIE } from "../auth/sessions.js";
 import { apiRoute, type ApiRoute } from "./api-route.js";
 
@@ -66,27 +66,39 @@ export function openApiDocument(groups: RouteGroups) {
       };
       (paths[openApiPath(route.path)] ??= {})[route.method] = operation;
     }
-  return createDocument({
-    openapi: "3.1.0",
-    info: {
-      title: "promptreg",
-      version: "1",
-      description:
-        "Versioned prompts, labels and rollback, and the outcomes of their versions from OpenTelemetry traces. OTLP/HTTP traces are received at /v1/traces, outside this API.",
-    },
-    servers: [{ url: "/api/v1" }],
-    security: [{ apiKey: [] }, { session: [] }],
-    components: {
-      securitySchemes: {
-        apiKey: { type: "http", scheme: "bearer", description: "An API key: `Authorization: Bearer pr_...`" },
-        session: {
-          type: "apiKey",
-          in: "cookie",
-          name: SESSION_COOKIE,
-          description: "The console's session (POST /session); writes also need its X-CSRF-Token header",
+  return createDocument(
+    {
+      openapi: "3.1.0",
+      info: {
+        title: "promptreg",
+        version: "1",
+        description:
+          "Versioned prompts, labels and rollback, and the outcomes of their versions from OpenTelemetry traces. OTLP/HTTP traces are received at /v1/traces, outside this API.",
+      },
+      servers: [{ url: "/api/v1" }],
+      security: [{ apiKey: [] }, { session: [] }],
+      components: {
+        securitySchemes: {
+          apiKey: { type: "http", scheme: "bearer", description: "An API key: `Authorization: Bearer pr_...`" },
+          session: {
+            type: "apiKey",
+            in: "cookie",
+            name: SESSION_COOKIE,
+            description: "The console's session (POST /session); writes also need its X-CSRF-Token header",
+          },
         },
       },
+      paths,
     },
-    paths,
-  });
+    {
+      override: ({ jsonSchema, zodSchema }) => {
+        // openapi-typescript writes an array as `T[]` with T looked up in `components`, which TypeScript cannot let
+        // refer back to itself ("referenced directly or indirectly in its own type annotation"): the items of an
+        // attribute's array value are described in prose, so that a generated client compiles.
+        const def = zodSchema._zod.def as { type: string; element?: unknown };
+        if (def.type === "array" && def.element === AttributeValueSchema)
+          jsonSchema.items = { description: "an AttributeValue (a string, number, boolean, null, array or object)" };
+      },
+    },
+  );
 }
