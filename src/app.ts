@@ -3,6 +3,7 @@ import express from "express";
 import type { Logger } from "pino";
 import { PROMPT_NAME_PATTERN } from "@promptreg/client/contract";
 import { createRenderer } from "@promptreg/client/render";
+import { API_ROUTES, apiDocument } from "./api-routes.js";
 import { authenticate } from "./auth/auth.middleware.js";
 import { principalOf, requireInstanceAdmin } from "./auth/principal.js";
 import { authRoutes } from "./auth/auth.routes.js";
@@ -25,7 +26,10 @@ import {
 } from "./config.js";
 import type { Database } from "./db/client.js";
 import type { InvalidationBus } from "./db/invalidation.js";
+import { on } from "./http/api-route.js";
+import { checkAnswers } from "./http/answer-check.js";
 import { errorHandler, notFoundHandler } from "./http/error-handler.js";
+import { OPENAPI_ROUTE } from "./http/openapi.js";
 import { AppError } from "./http/errors.js";
 import { guardJsonBody, guardUrl, verifyJsonSize } from "./http/input-guard.js";
 import { requestContext } from "./http/request-context.js";
@@ -69,6 +73,12 @@ export interface AppDeps {
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
+  /**
+   * Checks every JSON answer of /api/v1 against its route's declaration (src/http/answer-check.ts), turning a
+   * mismatch into a 500: for the tests, so that an answer drifting from the contract fails the test that got it.
+   * Off by default: in production it would only cost time.
+   */
+  checkAnswers?: boolean;
 }
 
 // What may follow a prompt's name in a route ("*" is one segment), most specific first; [] is the prompt itself.
@@ -116,7 +126,7 @@ const unencodedSlashHint: express.RequestHandler = (req, _res, next) => {
   next();
 };
 
-export function createApp({ config, database, bus, logger }: AppDeps) {
+export function createApp({ config, database, bus, logger, checkAnswers: checking = false }: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
   const sessions = createSessionService({ db, bus, auth });
@@ -191,6 +201,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   });
 
   const api = express.Router();
+  if (checking) api.use(checkAnswers(API_ROUTES, apiDocument()));
   // Before anything reads the request: a NUL or a lone surrogate is a 422 here, never a database error later.
   api.use(guardUrl);
   // Counted before parsing: a body of too many values is refused without the work of parsing it (see input-guard.ts).
@@ -216,6 +227,10 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
     json(req, res, next);
   });
   api.use(guardJsonBody);
+  // The API's contract is public (see openapi.ts), for the console's reference page and for generating clients.
+  on(api, OPENAPI_ROUTE, (_req, res) => {
+    res.json(apiDocument() as { openapi: "3.1.0" });
+  });
   api.use(sessionRoutes(sessions, { secureCookies: config.secureCookies ?? "auto" }));
   api.use(authenticate(auth, sessions));
   // Prompt routes first and registered on this router itself: resolving is the hot path, and every router level

@@ -1,9 +1,9 @@
 // What the console's compare, over-time and trace pages need from the API, on spans delivered through the real
 // OTLP receiver: how many more units a verdict needs, spans filtered by source, and answers that parse with the
-// schemas the console reads them with (web/src/observe/schemas.ts), so the pages and the API cannot drift apart.
+// schemas the console reads them with (the contract, client/src/contract.ts), so the pages and the API cannot drift apart.
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CompareSchema, SpanListSchema, TimeseriesSchema, TraceSchema } from "../web/src/observe/schemas.js";
+import { CompareSchema, SpanListSchema, TimeseriesSchema, TraceSchema } from "@promptreg/client/contract";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
 import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
 

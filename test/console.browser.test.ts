@@ -463,6 +463,31 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
     expect(result.exists).toBe(404);
   });
 
+  it("shows the API reference from the server's OpenAPI document, fetching the viewer only on that page", async () => {
+    const fetched: string[] = [];
+    const onRequest = (r: { url(): string }) => fetched.push(r.url());
+    page.on("request", onRequest);
+    try {
+      await page.goto("/prompts");
+      await page.getByRole("link", { name: "triage" }).waitFor();
+      expect(fetched.filter((f) => /swagger/i.test(f))).toEqual([]);
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API" }).click();
+      await page.getByRole("heading", { name: "API reference", level: 1 }).waitFor();
+      const document = await (await page.request.get("/api/v1/openapi.json")).json();
+      const operations = Object.values(document.paths as Record<string, object>).flatMap((item) => Object.keys(item));
+      // Every operation of the document, as Swagger UI lists them.
+      const blocks = page.getByTestId("reference").locator(".opblock");
+      await expect.poll(() => blocks.count(), { timeout: 30_000 }).toBe(operations.length);
+      await page.getByText("Resolve a reference to one version").first().waitFor();
+      expect(fetched.some((f) => /\/assets\/swagger-ui-es-bundle-.*\.js$/.test(f))).toBe(true);
+      // Nothing from anywhere else: no fonts, no validator badge.
+      expect(fetched.filter((f) => !f.startsWith(`${baseUrl}/`))).toEqual([]);
+      await shot(page, "13-reference");
+    } finally {
+      page.off("request", onRequest);
+    }
+  });
+
   it("has no serious accessibility violations on any page, and no Content-Security-Policy violation", async () => {
     const pages: [string, string, (p: Page) => Promise<unknown>][] = [
       ["prompts", "/prompts", (p) => p.getByRole("link", { name: "triage" }).waitFor()],
@@ -478,6 +503,7 @@ describe.skipIf(!hasChromium("console browser tests"))("web console in Chromium"
       ],
       ["new", "/new", (p) => p.getByRole("heading", { name: "New prompt" }).waitFor()],
       ["settings", "/settings", (p) => p.getByRole("heading", { name: "API keys" }).waitFor()],
+      ["reference", "/reference", (p) => p.locator(".opblock").first().waitFor()],
     ];
     const found: Record<string, string[]> = {};
     for (const [name, url, ready] of pages) {

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCursor } from "../src/http/cursor.js";
 import { MAX_JSON_DEPTH } from "../src/http/input-guard.js";
 import { createHarness, enc, type Harness } from "./helpers/harness.js";
-import { newSpanId, newTraceId, otlpJson } from "./helpers/otlp.js";
 import { routesOf } from "./helpers/routes.js";
+import { newSpanId, newTraceId, otlpJson } from "./helpers/otlp.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261124);
 const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 45);
@@ -553,6 +553,7 @@ const ROUTES: Record<string, RouteSpec> = {
     body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }),
   },
   "GET /api/v1/whoami": {},
+  "GET /api/v1/openapi.json": {},
   "GET /api/v1/traces/:traceId": {
     params: { traceId: [TRACE_ID, TRACE_ID.toUpperCase(), "0".repeat(32), newTraceId()] },
   },

@@ -76,13 +76,15 @@ export const VariableTypeSchema = z.enum([
 export type VariableType = z.infer<typeof VariableTypeSchema>;
 
 /** One variable of a version's contract: derived from the template, typed by the JSON Schema when one is given. */
-export const VariableSpecSchema = z.object({
-  name: z.string(),
-  required: z.boolean(),
-  type: VariableTypeSchema.nullable(),
-  /** Paths below the variable that must be present whenever it is given (`user.plan`); absent when there are none. */
-  paths: z.array(z.string()).optional(),
-});
+export const VariableSpecSchema = z
+  .object({
+    name: z.string(),
+    required: z.boolean(),
+    type: VariableTypeSchema.nullable(),
+    /** Paths below the variable that must be present whenever it is given (`user.plan`); absent when there are none. */
+    paths: z.array(z.string()).optional(),
+  })
+  .meta({ id: "VariableSpec" });
 export type VariableSpec = z.infer<typeof VariableSpecSchema>;
 
 export const BumpSchema = z.enum(["major", "minor", "patch"]);
@@ -162,33 +164,37 @@ export const CreateProjectBodySchema = z.strictObject({ name: ProjectNameSchema 
 
 // ---- responses ----
 
-export const PromptVersionSchema = z.object({
-  id: z.string(),
-  promptId: z.string(),
-  name: z.string(),
-  type: PromptTypeSchema,
-  version: z.string(),
-  template: TemplateSchema,
-  config: JsonObjectSchema,
-  variables: z.array(VariableSpecSchema),
-  variablesSchema: JsonObjectSchema.nullable(),
-  commitMessage: z.string(),
-  author: z.string(),
-  contentHash: z.string(),
-  createdAt: z.string(),
-  /** The label the version was resolved through, when it was. */
-  label: z.string().optional(),
-});
+export const PromptVersionSchema = z
+  .object({
+    id: z.string(),
+    promptId: z.string(),
+    name: z.string(),
+    type: PromptTypeSchema,
+    version: z.string(),
+    template: TemplateSchema,
+    config: JsonObjectSchema,
+    variables: z.array(VariableSpecSchema),
+    variablesSchema: JsonObjectSchema.nullable(),
+    commitMessage: z.string(),
+    author: z.string(),
+    contentHash: z.string(),
+    createdAt: z.string(),
+    /** The label the version was resolved through, when it was. */
+    label: z.string().optional(),
+  })
+  .meta({ id: "PromptVersion" });
 export type PromptVersion = z.infer<typeof PromptVersionSchema>;
 
-export const ErrorBodySchema = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    details: z.unknown().optional(),
-    requestId: z.string().optional(),
-  }),
-});
+export const ErrorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.unknown().optional(),
+      requestId: z.string().optional(),
+    }),
+  })
+  .meta({ id: "ErrorBody" });
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 // ---- listings, labels, keys and the console session ----
@@ -200,14 +206,16 @@ export const SignInBodySchema = z.strictObject({ key: z.string().min(1).max(512)
 export type SignInBody = z.infer<typeof SignInBodySchema>;
 
 /** Who a console session acts as, and the token its writes must echo in `X-CSRF-Token`. */
-export const SessionSchema = z.object({
-  keyName: z.string(),
-  role: RoleSchema,
-  projectName: z.string(),
-  protectedLabels: z.array(z.string()),
-  csrfToken: z.string(),
-  expiresAt: z.string(),
-});
+export const SessionSchema = z
+  .object({
+    keyName: z.string(),
+    role: RoleSchema,
+    projectName: z.string(),
+    protectedLabels: z.array(z.string()),
+    csrfToken: z.string(),
+    expiresAt: z.string(),
+  })
+  .meta({ id: "Session" });
 export type Session = z.infer<typeof SessionSchema>;
 
 const PromptMetaShape = {
@@ -220,73 +228,89 @@ const PromptMetaShape = {
   updatedAt: z.string(),
 };
 
-export const PromptListItemSchema = z.object({
-  ...PromptMetaShape,
-  versionCount: z.number().int(),
-  /** Label name -> the version it holds. */
-  labels: z.record(z.string(), z.string()),
-});
-export const PromptListSchema = page(PromptListItemSchema);
+export const PromptListItemSchema = z
+  .object({
+    ...PromptMetaShape,
+    versionCount: z.number().int(),
+    /** Label name -> the version it holds. */
+    labels: z.record(z.string(), z.string()),
+  })
+  .meta({ id: "PromptListItem" });
+export const PromptListSchema = page(PromptListItemSchema).meta({ id: "PromptList" });
 export type PromptListItem = z.infer<typeof PromptListItemSchema>;
 
-export const FolderListSchema = z.object({ data: z.array(z.object({ name: z.string(), prompts: z.number().int() })) });
+export const FolderListSchema = z
+  .object({ data: z.array(z.object({ name: z.string(), prompts: z.number().int() })) })
+  .meta({ id: "FolderList" });
 
-export const LabelViewSchema = z.object({
-  name: z.string(),
-  version: z.string(),
-  updatedAt: z.string(),
-  updatedBy: z.string(),
-  protected: z.boolean(),
-});
+export const LabelViewSchema = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    updatedAt: z.string(),
+    updatedBy: z.string(),
+    protected: z.boolean(),
+  })
+  .meta({ id: "LabelView" });
 export type LabelView = z.infer<typeof LabelViewSchema>;
-export const LabelListSchema = z.object({ data: z.array(LabelViewSchema) });
+export const LabelListSchema = z.object({ data: z.array(LabelViewSchema) }).meta({ id: "LabelList" });
 
-export const PromptDetailSchema = z.object({
-  ...PromptMetaShape,
-  labels: z.array(LabelViewSchema),
-  versions: z.object({
-    count: z.number().int(),
-    latest: z.string().nullable(),
-    recent: z.array(
-      z.object({ version: z.string(), commitMessage: z.string(), author: z.string(), createdAt: z.string() }),
-    ),
-  }),
-});
+export const PromptDetailSchema = z
+  .object({
+    ...PromptMetaShape,
+    labels: z.array(LabelViewSchema),
+    versions: z.object({
+      count: z.number().int(),
+      latest: z.string().nullable(),
+      recent: z.array(
+        z.object({ version: z.string(), commitMessage: z.string(), author: z.string(), createdAt: z.string() }),
+      ),
+    }),
+  })
+  .meta({ id: "PromptDetail" });
 export type PromptDetail = z.infer<typeof PromptDetailSchema>;
 
-export const VersionListSchema = page(PromptVersionSchema);
+export const VersionListSchema = page(PromptVersionSchema).meta({ id: "VersionList" });
 
-export const LabelEventSchema = z.object({
-  id: z.string(),
-  label: z.string(),
-  action: z.enum(["set", "delete", "rollback"]),
-  fromVersion: z.string().nullable(),
-  toVersion: z.string().nullable(),
-  actor: z.string(),
-  reason: z.string().nullable(),
-  createdAt: z.string(),
-});
+export const LabelEventSchema = z
+  .object({
+    id: z.string(),
+    label: z.string(),
+    action: z.enum(["set", "delete", "rollback"]),
+    fromVersion: z.string().nullable(),
+    toVersion: z.string().nullable(),
+    actor: z.string(),
+    reason: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .meta({ id: "LabelEvent" });
 export type LabelEvent = z.infer<typeof LabelEventSchema>;
-export const LabelHistorySchema = page(LabelEventSchema);
+export const LabelHistorySchema = page(LabelEventSchema).meta({ id: "LabelHistory" });
 
-export const LabelMoveResultSchema = z.object({
-  label: z.string(),
-  version: z.string(),
-  previousVersion: z.string().nullable(),
-});
+export const LabelMoveResultSchema = z
+  .object({
+    label: z.string(),
+    version: z.string(),
+    previousVersion: z.string().nullable(),
+  })
+  .meta({ id: "LabelMoveResult" });
 
-export const RequiredBumpSchema = z.object({ bump: BumpSchema, reasons: z.array(z.string()) });
+export const RequiredBumpSchema = z
+  .object({ bump: BumpSchema, reasons: z.array(z.string()) })
+  .meta({ id: "RequiredBump" });
 export type RequiredBump = z.infer<typeof RequiredBumpSchema>;
 
 /** `POST …/versions?dryRun=true`: what the publish would answer, and why that version; nothing is written. */
-export const PublishPreviewSchema = z.object({
-  dryRun: z.literal(true),
-  /** False when the content equals the highest version's: a publish would create nothing. */
-  created: z.boolean(),
-  version: PromptVersionSchema,
-  previousVersion: z.string().nullable(),
-  requiredBump: RequiredBumpSchema.nullable(),
-});
+export const PublishPreviewSchema = z
+  .object({
+    dryRun: z.literal(true),
+    /** False when the content equals the highest version's: a publish would create nothing. */
+    created: z.boolean(),
+    version: PromptVersionSchema,
+    previousVersion: z.string().nullable(),
+    requiredBump: RequiredBumpSchema.nullable(),
+  })
+  .meta({ id: "PublishPreview" });
 export type PublishPreview = z.infer<typeof PublishPreviewSchema>;
 
 /** `details` of an `invalid_template` error: where in the template (1-based), and which chat message. */
@@ -305,56 +329,430 @@ const ValueChangeSchema = z.object({
 });
 const DiffSideSchema = z.object({ version: z.string(), contentHash: z.string(), label: z.string().optional() });
 
-export const VersionDiffSchema = z.object({
-  name: z.string(),
-  from: DiffSideSchema,
-  to: DiffSideSchema,
-  identical: z.boolean(),
-  template: z.object({ changed: z.boolean(), unified: z.string() }),
-  config: z.array(ValueChangeSchema),
-  variablesSchema: z.array(ValueChangeSchema),
-  variables: z.object({
-    added: z.array(VariableSpecSchema),
-    removed: z.array(VariableSpecSchema),
-    changed: z.array(z.object({ name: z.string(), from: VariableSpecSchema, to: VariableSpecSchema })),
-  }),
-  requiredBump: RequiredBumpSchema.nullable(),
-});
+export const VersionDiffSchema = z
+  .object({
+    name: z.string(),
+    from: DiffSideSchema,
+    to: DiffSideSchema,
+    identical: z.boolean(),
+    template: z.object({ changed: z.boolean(), unified: z.string() }),
+    config: z.array(ValueChangeSchema),
+    variablesSchema: z.array(ValueChangeSchema),
+    variables: z.object({
+      added: z.array(VariableSpecSchema),
+      removed: z.array(VariableSpecSchema),
+      changed: z.array(z.object({ name: z.string(), from: VariableSpecSchema, to: VariableSpecSchema })),
+    }),
+    requiredBump: RequiredBumpSchema.nullable(),
+  })
+  .meta({ id: "VersionDiff" });
 export type VersionDiff = z.infer<typeof VersionDiffSchema>;
 
-export const RenderResponseSchema = z.object({
-  text: z.string().optional(),
-  messages: z.array(ChatMessageSchema).optional(),
-  prompt: z.object({
-    promptId: z.string(),
-    name: z.string(),
-    type: PromptTypeSchema,
-    version: z.string(),
-    contentHash: z.string(),
-    label: z.string().optional(),
-  }),
-});
+export const RenderResponseSchema = z
+  .object({
+    text: z.string().optional(),
+    messages: z.array(ChatMessageSchema).optional(),
+    prompt: z.object({
+      promptId: z.string(),
+      name: z.string(),
+      type: PromptTypeSchema,
+      version: z.string(),
+      contentHash: z.string(),
+      label: z.string().optional(),
+    }),
+  })
+  .meta({ id: "RenderResponse" });
 export type RenderResponse = z.infer<typeof RenderResponseSchema>;
 
-export const KeyViewSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  role: RoleSchema,
-  prefix: z.string(),
-  createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
-});
+export const KeyViewSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    role: RoleSchema,
+    prefix: z.string(),
+    createdAt: z.string(),
+    lastUsedAt: z.string().nullable(),
+  })
+  .meta({ id: "KeyView" });
 export type KeyView = z.infer<typeof KeyViewSchema>;
-export const KeyListSchema = z.object({ data: z.array(KeyViewSchema) });
+export const KeyListSchema = z.object({ data: z.array(KeyViewSchema) }).meta({ id: "KeyList" });
 /** The secret is in this answer only. */
-export const CreatedKeySchema = KeyViewSchema.extend({ key: z.string() });
+export const CreatedKeySchema = KeyViewSchema.extend({ key: z.string() }).meta({ id: "CreatedKey" });
+export type CreatedKey = z.infer<typeof CreatedKeySchema>;
 
-export const ProjectViewSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  protectedLabels: z.array(z.string()),
-  createdAt: z.string(),
-});
+export const ProjectViewSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    protectedLabels: z.array(z.string()),
+    createdAt: z.string(),
+  })
+  .meta({ id: "ProjectView" });
 export type ProjectView = z.infer<typeof ProjectViewSchema>;
-export const ProjectListSchema = z.object({ data: z.array(ProjectViewSchema) });
-export const CreatedProjectSchema = z.object({ project: ProjectViewSchema, adminKey: CreatedKeySchema });
+export const ProjectListSchema = z.object({ data: z.array(ProjectViewSchema) }).meta({ id: "ProjectList" });
+export const CreatedProjectSchema = z
+  .object({ project: ProjectViewSchema, adminKey: CreatedKeySchema })
+  .meta({ id: "CreatedProject" });
+export type CreatedProject = z.infer<typeof CreatedProjectSchema>;
+
+/** Who a key is: `GET /whoami`. */
+export const WhoamiSchema = z.object({ project: z.string(), role: RoleSchema }).meta({ id: "Whoami" });
+export type Whoami = z.infer<typeof WhoamiSchema>;
+
+export const PromptMetaSchema = z.object(PromptMetaShape).meta({ id: "PromptMeta" });
+export type PromptMeta = z.infer<typeof PromptMetaSchema>;
+
+/** A row of the project's price table, in USD per million tokens as exact decimal strings. */
+export const PriceSchema = z
+  .object({
+    id: z.string(),
+    model: z.string(),
+    effectiveFrom: z.string(),
+    inputPerMTok: z.string(),
+    outputPerMTok: z.string(),
+    /** null: cached input tokens cost the input price. */
+    cacheReadPerMTok: z.string().nullable(),
+    cacheWritePerMTok: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: "Price" });
+export type Price = z.infer<typeof PriceSchema>;
+export const PriceListSchema = z.object({ data: z.array(PriceSchema) }).meta({ id: "PriceList" });
+
+// ---- model connections ----
+
+export const ConnectionSchema = z
+  .object({
+    name: z.string(),
+    baseUrl: z.string(),
+    model: z.string(),
+    /** The server environment variable (PROMPTREG_SECRET_*) that holds the key; the key itself is never answered. */
+    apiKeyEnv: z.string().nullable(),
+    /** Whether the answering server's environment holds that variable. */
+    apiKeyEnvSet: z.boolean(),
+    headers: z.record(z.string(), z.string()),
+    timeoutMs: z.number().int(),
+    maxConcurrency: z.number().int(),
+    requestsPerMinute: z.number().int().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: "Connection" });
+export type Connection = z.infer<typeof ConnectionSchema>;
+export const ConnectionListSchema = z.object({ data: z.array(ConnectionSchema) }).meta({ id: "ConnectionList" });
+/** What one test request through a connection gave: the reply, or what the server (or the network) said. */
+export const ConnectionTestResultSchema = z
+  .discriminatedUnion("ok", [
+    z.object({ ok: z.literal(true), latencyMs: z.number(), model: z.string().nullable(), reply: z.string() }),
+    z.object({ ok: z.literal(false), error: z.string(), status: z.number().int().nullable(), retryable: z.boolean() }),
+  ])
+  .meta({ id: "ConnectionTestResult" });
+export type ConnectionTestResult = z.infer<typeof ConnectionTestResultSchema>;
+
+// ---- traces, spans and comparisons ----
+
+/** Where a client got the prompt a span was rendered from (`promptreg.prompt.source`). */
+export const PROMPT_SOURCES = ["network", "cache", "stale", "snapshot", "fallback"] as const;
+export const LINK_STATUSES = ["linked", "unknown_prompt", "unknown_version", "none"] as const;
+/** Span status names, indexed by OTLP status code. */
+export const SPAN_STATUSES = ["unset", "ok", "error"] as const;
+export const ANNOTATION_KINDS = ["human", "eval", "code"] as const;
+
+export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
+export const AttributeValueSchema: z.ZodType<AttributeValue> = z
+  .lazy(() =>
+    z.union([
+      z.string(),
+      z.number(),
+      z.boolean(),
+      z.null(),
+      z.array(AttributeValueSchema),
+      z.record(z.string(), AttributeValueSchema),
+    ]),
+  )
+  .meta({ id: "AttributeValue" });
+export const AttributesSchema = z.record(z.string(), AttributeValueSchema).meta({ id: "Attributes" });
+export type Attributes = z.infer<typeof AttributesSchema>;
+
+export const SpanEventSchema = z
+  .object({ name: z.string(), timeUnixNano: z.string(), attributes: AttributesSchema })
+  .meta({ id: "SpanEvent" });
+export type SpanEvent = z.infer<typeof SpanEventSchema>;
+
+export const SpanSchema = z
+  .object({
+    traceId: z.string(),
+    spanId: z.string(),
+    parentSpanId: z.string().nullable(),
+    name: z.string(),
+    /** OTLP SpanKind number. */
+    kind: z.number().int(),
+    spanKind: z.string().nullable(),
+    startTime: z.string(),
+    endTime: z.string(),
+    startTimeUnixNano: z.string(),
+    endTimeUnixNano: z.string(),
+    latencyMs: z.number(),
+    status: z.enum(SPAN_STATUSES),
+    statusCode: z.number().int(),
+    failed: z.boolean(),
+    errorMessage: z.string().nullable(),
+    promptName: z.string().nullable(),
+    promptVersion: z.string().nullable(),
+    promptId: z.string().nullable(),
+    versionId: z.string().nullable(),
+    linkStatus: z.enum(LINK_STATUSES),
+    /** The PROMPT span (Arthur's SDK) the link was taken from, for an LLM span that named no prompt itself. */
+    promptSpanId: z.string().nullable(),
+    /** Under an EVALUATOR or GUARDRAIL span: never counted as the prompt's traffic. */
+    inEvaluation: z.boolean(),
+    /** Another span records the same call (an outer instrumentation layer, a later attempt): not counted. */
+    nestedCall: z.boolean(),
+    label: z.string().nullable(),
+    source: z.string().nullable(),
+    /** The request model (what compare groups by). */
+    model: z.string().nullable(),
+    responseModel: z.string().nullable(),
+    provider: z.string().nullable(),
+    sessionId: z.string().nullable(),
+    userId: z.string().nullable(),
+    tokensPrompt: z.number().nullable(),
+    tokensCompletion: z.number().nullable(),
+    tokensTotal: z.number().nullable(),
+    tokensCacheRead: z.number().nullable(),
+    tokensCacheWrite: z.number().nullable(),
+    tokensReasoning: z.number().nullable(),
+    costUsd: z.number().nullable(),
+    /** sent: the span carried it; computed: from the price table at ingest; null: unknown. */
+    costSource: z.enum(["sent", "computed"]).nullable(),
+    attributes: AttributesSchema,
+    /** The span's resource and instrumentation scope: keys of the answer's `resources` and `scopes`. */
+    resourceId: z.string().nullable(),
+    scopeId: z.string().nullable(),
+    events: z.array(SpanEventSchema),
+    receivedAt: z.string(),
+  })
+  .meta({ id: "Span" });
+export type Span = z.infer<typeof SpanSchema>;
+
+export const ScopeSchema = z
+  .object({ name: z.string(), version: z.string(), attributes: AttributesSchema })
+  .meta({ id: "Scope" });
+export type Scope = z.infer<typeof ScopeSchema>;
+
+/**
+ * The resources and scopes of an answer's spans, each once however many spans share it: a resource is the same for
+ * every span a process sends, and may be large.
+ */
+const SpanOriginsShape = {
+  resources: z.record(z.string(), AttributesSchema),
+  scopes: z.record(z.string(), ScopeSchema),
+};
+export const SpanOriginsSchema = z.object(SpanOriginsShape);
+export type SpanOrigins = z.infer<typeof SpanOriginsSchema>;
+
+export const SpanListSchema = z
+  .object({
+    data: z.array(SpanSchema),
+    nextCursor: z.string().nullable(),
+    ...SpanOriginsShape,
+  })
+  .meta({ id: "SpanList" });
+export type SpanList = z.infer<typeof SpanListSchema>;
+
+export const AnnotationSchema = z
+  .object({
+    traceId: z.string(),
+    /** Absent (null) for an annotation of the whole trace. */
+    spanId: z.string().nullable(),
+    name: z.string(),
+    kind: z.enum(ANNOTATION_KINDS),
+    score: z.number().nullable(),
+    label: z.string().nullable(),
+    passed: z.boolean().nullable(),
+    comment: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: "Annotation" });
+export type Annotation = z.infer<typeof AnnotationSchema>;
+export const AnnotationListSchema = z.object({ data: z.array(AnnotationSchema) }).meta({ id: "AnnotationList" });
+
+export type SpanNode = Span & { annotations: Annotation[]; children: SpanNode[] };
+export const SpanNodeSchema: z.ZodType<SpanNode> = z
+  .lazy(() => SpanSchema.extend({ annotations: z.array(AnnotationSchema), children: z.array(SpanNodeSchema) }))
+  .meta({ id: "SpanNode" });
+
+export const TraceSchema = z
+  .object({
+    traceId: z.string(),
+    spanCount: z.number().int(),
+    truncated: z.boolean(),
+    /** Annotations of the whole trace, and of spans not (yet) stored. */
+    annotations: z.array(AnnotationSchema),
+    /** Root spans (and spans whose parent is not stored), each with its children nested, by start time. */
+    spans: z.array(SpanNodeSchema),
+    ...SpanOriginsShape,
+  })
+  .meta({ id: "Trace" });
+export type Trace = z.infer<typeof TraceSchema>;
+
+export const VerdictSchema = z
+  .enum(["better", "worse", "no-significant-difference", "insufficient-data"])
+  .meta({ id: "Verdict" });
+export type Verdict = z.infer<typeof VerdictSchema>;
+
+/** What "failed" means in a comparison: by status, by an annotation, or either. */
+export const FailureDefinitionSchema = z
+  .discriminatedUnion("kind", [
+    z.object({ kind: z.literal("status") }),
+    z.object({ kind: z.literal("annotation"), name: z.string(), threshold: z.number().nullable() }),
+    z.object({ kind: z.literal("any"), name: z.string().nullable(), threshold: z.number().nullable() }),
+  ])
+  .meta({ id: "FailureDefinition" });
+export type FailureDefinition = z.infer<typeof FailureDefinitionSchema>;
+
+const nullableNumber = z.number().nullable();
+/** Sum and mean over the spans that reported the count (`count` of them): a span that did not is unknown, not 0. */
+const TokenFiguresSchema = z.object({ mean: nullableNumber, sum: z.number(), count: z.number().int() });
+const RefSchema = z.object({ ref: z.string(), version: z.string() });
+
+export const CompareVersionSchema = z
+  .object({
+    version: z.string(),
+    units: z.number().int(),
+    spans: z.number().int(),
+    failures: z.number().int(),
+    failureRate: nullableNumber,
+    failureRateCI: z.object({ low: z.number(), high: z.number() }).nullable(),
+    /** Under an annotation-based failure: how many of the version's units carry the annotation. */
+    coverage: z
+      .object({ annotatedUnits: z.number().int(), allUnits: z.number().int(), rate: nullableNumber })
+      .nullable(),
+    latencyMs: z.object({ p50: nullableNumber, p95: nullableNumber, p99: nullableNumber, mean: nullableNumber }),
+    /** Cache tokens are parts of the prompt tokens, reasoning tokens of the completion. */
+    tokens: z.object({
+      prompt: TokenFiguresSchema,
+      completion: TokenFiguresSchema,
+      total: TokenFiguresSchema,
+      cacheRead: TokenFiguresSchema,
+      cacheWrite: TokenFiguresSchema,
+      reasoning: TokenFiguresSchema,
+    }),
+    /** Over the spans that have a cost (`count`): sent by the span or computed at ingest; `unknown` spans have none. */
+    costUsd: z.object({
+      mean: nullableNumber,
+      sum: z.number(),
+      count: z.number().int(),
+      sent: z.object({ sum: z.number(), count: z.number().int() }),
+      computed: z.object({ sum: z.number(), count: z.number().int() }),
+      unknown: z.number().int(),
+      explanation: z.string(),
+    }),
+    annotations: z.array(
+      z.object({ name: z.string(), count: z.number().int(), passRate: nullableNumber, meanScore: nullableNumber }),
+    ),
+    bySource: z.array(
+      z.object({
+        source: z.string(),
+        units: z.number().int(),
+        failures: z.number().int(),
+        failureRate: nullableNumber,
+      }),
+    ),
+  })
+  .meta({ id: "CompareVersion" });
+export type CompareVersion = z.infer<typeof CompareVersionSchema>;
+
+export const ComparisonSchema = z
+  .object({
+    version: z.string(),
+    baseline: z.string(),
+    verdict: VerdictSchema,
+    explanation: z.string(),
+    minSample: z.number().int(),
+    /** How many more units each side needs before there is a verdict at all (0 when it has enough). */
+    moreUnitsNeeded: z.object({ baseline: z.number().int(), candidate: z.number().int() }),
+    failureRateDiff: z.object({ diff: z.number(), low: z.number(), high: z.number() }).nullable(),
+    pValue: nullableNumber,
+    test: z.enum(["z", "fisher"]).nullable(),
+    latencyP95DiffMs: nullableNumber,
+    meanCostDiffUsd: nullableNumber,
+  })
+  .meta({ id: "Comparison" });
+export type Comparison = z.infer<typeof ComparisonSchema>;
+
+/** LLM spans that name the prompt but are in none of its versions' figures, by reason. */
+export const UnattributedSchema = z
+  .object({
+    total: z.number().int(),
+    /** Served from the client's inline fallback that named no version. */
+    fallbackWithoutVersion: z.number().int(),
+    /** The prompt existed but had no such version, or the span named none. */
+    unknownVersion: z.number().int(),
+    /** Sent before a prompt of this name existed in the project (or for an earlier prompt of the name). */
+    unknownPrompt: z.number().int(),
+    explanation: z.string(),
+  })
+  .meta({ id: "Unattributed" });
+export type Unattributed = z.infer<typeof UnattributedSchema>;
+
+export const CompareSchema = z
+  .object({
+    prompt: z.string(),
+    unit: z.enum(["span", "trace"]),
+    failure: FailureDefinitionSchema,
+    /** Every reference as given, with the version it resolved to. */
+    refs: z.array(RefSchema),
+    filters: z.object({
+      from: z.string().nullable(),
+      to: z.string().nullable(),
+      label: z.string().nullable(),
+      model: z.string().nullable(),
+      session: z.string().nullable(),
+      user: z.string().nullable(),
+      source: z.string().nullable(),
+    }),
+    /** How p50/p95/p99 were computed (`exact`, or from histograms within a stated error); every other figure is exact. */
+    percentiles: z.string(),
+    baseline: z.string(),
+    versions: z.array(CompareVersionSchema),
+    comparisons: z.array(ComparisonSchema),
+    unattributed: UnattributedSchema,
+  })
+  .meta({ id: "Compare" });
+export type CompareAnswer = z.infer<typeof CompareSchema>;
+
+/** A move of the label the time series follows. */
+export const LedgerEventSchema = LabelEventSchema.omit({ id: true, createdAt: true })
+  .extend({ at: z.string() })
+  .meta({ id: "LedgerEvent" });
+export type LedgerEvent = z.infer<typeof LedgerEventSchema>;
+
+export const TimePointSchema = z
+  .object({
+    start: z.string(),
+    /** Judged units, as in compare; latency and cost cover every span of the bucket. */
+    count: z.number().int(),
+    spans: z.number().int(),
+    failures: z.number().int(),
+    failureRate: nullableNumber,
+    latencyP95Ms: nullableNumber,
+    costMeanUsd: nullableNumber,
+  })
+  .meta({ id: "TimePoint" });
+export type TimePoint = z.infer<typeof TimePointSchema>;
+
+export const TimeseriesSchema = z
+  .object({
+    prompt: z.string(),
+    bucket: z.enum(["5m", "1h", "1d"]),
+    versions: z.array(z.string()),
+    refs: z.array(RefSchema),
+    percentiles: z.string(),
+    series: z.array(z.object({ version: z.string(), points: z.array(TimePointSchema) })),
+    events: z.array(LedgerEventSchema),
+  })
+  .meta({ id: "Timeseries" });
+export type Timeseries = z.infer<typeof TimeseriesSchema>;

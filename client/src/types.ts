@@ -1,12 +1,12 @@
 // Types shared by the client's modules (fetching, caching, rendering, tracing).
-import type { Template } from "./contract.js";
+import type { PROMPT_SOURCES, Template } from "./contract.js";
 
 /**
  * Where a prompt object came from: `network` (fetched for this call); `cache` (from memory while the registry answers:
  * fresh, or past its TTL while a background refresh runs); `stale` (from memory only because the registry failed, or
  * refused the refresh); `snapshot` (the snapshot file); `fallback` (the inline fallback given to `get`).
  */
-export type PromptSource = "network" | "cache" | "stale" | "snapshot" | "fallback";
+export type PromptSource = (typeof PROMPT_SOURCES)[number];
 
 /** `prompt.vendor` on linked spans. */
 export const PROMPT_VENDOR = "promptreg";

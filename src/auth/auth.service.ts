@@ -3,7 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
-import type { Role } from "@promptreg/client/contract";
+import type { CreatedKey, KeyView, ProjectView, Role } from "@promptreg/client/contract";
 import { isUniqueViolation } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb, Write } from "../db/writes.js";
@@ -15,27 +15,6 @@ export const DEFAULT_PROJECT = "default";
 // Principals are cached briefly so the hot path does not hit the database; deleting a key invalidates at once.
 const PRINCIPAL_TTL_MS = 30_000;
 const PRINCIPAL_CACHE_MAX = 10_000;
-
-export interface KeyView {
-  id: string;
-  name: string;
-  role: Role;
-  prefix: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
-
-export interface CreatedKey extends KeyView {
-  /** Shown once; only its hash is stored. */
-  key: string;
-}
-
-export interface ProjectView {
-  id: string;
-  name: string;
-  protectedLabels: string[];
-  createdAt: string;
-}
 
 export type AuthService = ReturnType<typeof createAuthService>;
 

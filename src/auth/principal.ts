@@ -33,7 +33,7 @@ export function requireInstanceAdmin(p: Principal, what: string): void {
   if (!isInstanceAdmin(p)) throw new AppError("forbidden", `${what} needs an admin key of the 'default' project`);
 }
 
-export function principalOf(res: Response): Principal {
+export function principalOf(res: Pick<Response, "locals">): Principal {
   const p = res.locals.principal as Principal | undefined;
   if (!p) throw new AppError("unauthorized", "missing API key");
   return p;

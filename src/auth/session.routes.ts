@@ -1,11 +1,44 @@
-import { Router, type Request, type Response } from "express";
-import { SignInBodySchema } from "@promptreg/client/contract";
+import { Router, type Request } from "express";
+import { SessionSchema, SignInBodySchema } from "@promptreg/client/contract";
+import { z } from "zod";
+import { apiRoute, on } from "../http/api-route.js";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
 import { SESSION_COOKIE, readCookie, type SessionService } from "./sessions.js";
 
 // Only the API reads the cookie, so the browser sends it nowhere else.
 const COOKIE_PATH = "/api";
+
+const tag = "console session";
+export const SESSION_ROUTES = {
+  signIn: apiRoute({
+    method: "post",
+    path: "/session",
+    tag,
+    auth: "none",
+    summary: "Sign in with an API key: sets the session cookie",
+    body: SignInBodySchema,
+    responses: { 201: SessionSchema },
+  }),
+  get: apiRoute({
+    method: "get",
+    path: "/session",
+    tag,
+    auth: "session",
+    summary: "The current session",
+    description: "With optional=true, no session is a 204 rather than a 401.",
+    query: z.object({ optional: z.enum(["true", "false"]).optional() }),
+    responses: { 200: SessionSchema, 204: null },
+  }),
+  signOut: apiRoute({
+    method: "delete",
+    path: "/session",
+    tag,
+    auth: "session",
+    summary: "Sign out (needs the session's X-CSRF-Token)",
+    responses: { 204: null },
+  }),
+};
 
 /**
  * Sign-in, who-am-I and sign-out for the console; mounted before the bearer check (they do their own). The cookie is
@@ -33,7 +66,7 @@ export function sessionRoutes(sessions: SessionService, options: { secureCookies
     return { token, session };
   };
 
-  r.post("/session", async (req, res: Response) => {
+  on(r, SESSION_ROUTES.signIn, async (req, res) => {
     const { key } = parse(SignInBodySchema, req.body);
     const opened = await sessions.open(key);
     if (!opened) throw new AppError("unauthorized", "invalid API key");
@@ -48,7 +81,7 @@ export function sessionRoutes(sessions: SessionService, options: { secureCookies
   // `?optional=true` is the console's probe on load: "no session" is then an answer (204, no body), not an error,
   // so that a signed-out page logs nothing in the browser's console. It grants no more than the 401 does: no
   // session, no key name, no CSRF token.
-  r.get("/session", async (req, res) => {
+  on(r, SESSION_ROUTES.get, async (req, res) => {
     res.setHeader("Cache-Control", "no-store");
     if (req.query.optional === "true") {
       const token = readCookie(req.headers.cookie, SESSION_COOKIE);
@@ -61,7 +94,7 @@ export function sessionRoutes(sessions: SessionService, options: { secureCookies
     res.json(session.view);
   });
 
-  r.delete("/session", async (req, res) => {
+  on(r, SESSION_ROUTES.signOut, async (req, res) => {
     const { token } = await current(req);
     sessions.requireCsrf(token, req);
     await sessions.close(token);

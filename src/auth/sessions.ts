@@ -2,7 +2,7 @@
 // the key never stays in the page. The only module that writes the sessions table.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Request } from "express";
-import type { Role } from "@promptreg/client/contract";
+import type { Session } from "@promptreg/client/contract";
 import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb } from "../db/writes.js";
 import { AppError } from "../http/errors.js";
@@ -15,14 +15,8 @@ export const CSRF_HEADER = "x-csrf-token";
 /** A working day: the on-call engineer signs in again the next morning, a stolen laptop's session does not last. */
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
-export interface SessionView {
-  keyName: string;
-  role: Role;
-  projectName: string;
-  protectedLabels: string[];
-  csrfToken: string;
-  expiresAt: string;
-}
+/** What a session answers: the contract's Session. */
+export type SessionView = Session;
 
 export interface OpenedSession {
   token: string;

@@ -1,7 +1,8 @@
 import { Router } from "express";
 import { z } from "zod";
-import { LabelNameSchema } from "@promptreg/client/contract";
+import { CompareSchema, LabelNameSchema, TimeseriesSchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
+import { apiRoute, on } from "../http/api-route.js";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
 import { NameParams } from "../prompts/params.js";
@@ -74,17 +75,39 @@ function checkFromBeforeTo(from?: Date, to?: Date): void {
     });
 }
 
+const tag = "compare";
+export const COMPARE_ROUTES = {
+  compare: apiRoute({
+    method: "get",
+    path: "/prompts/:name/compare",
+    tag,
+    summary: "Compare the outcomes of versions (by default what production held before its last move and now)",
+    params: NameParams,
+    query: CompareQuery,
+    responses: { 200: CompareSchema },
+  }),
+  timeseries: apiRoute({
+    method: "get",
+    path: "/prompts/:name/timeseries",
+    tag,
+    summary: "Versions' outcomes over time, with the moves of a label",
+    params: NameParams,
+    query: TimeseriesQuery,
+    responses: { 200: TimeseriesSchema },
+  }),
+};
+
 export function compareRoutes(compare: CompareService): Router {
   const r = Router();
 
-  r.get("/prompts/:name/compare", async (req, res) => {
+  on(r, COMPARE_ROUTES.compare, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const q = parse(CompareQuery, req.query, "query");
     checkFromBeforeTo(q.from, q.to);
     res.json(await compare.compare(principalOf(res), name, { ...q, failure: parseFailure(q.failure, q.threshold) }));
   });
 
-  r.get("/prompts/:name/timeseries", async (req, res) => {
+  on(r, COMPARE_ROUTES.timeseries, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const q = parse(TimeseriesQuery, req.query, "query");
     checkFromBeforeTo(q.from, q.to);

@@ -4,14 +4,12 @@
 // never annotated. `any` judges the same annotated units and adds their status to the annotation's verdict, so its
 // figures stay comparable with `annotation:<name>`'s; counting unannotated units by status alone would mix the
 // two populations again.
+import type { FailureDefinition } from "@promptreg/client/contract";
 import type { Db } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { AppError } from "../http/errors.js";
 
-export type FailureDefinition =
-  | { kind: "status" }
-  | { kind: "annotation"; name: string; threshold: number | null }
-  | { kind: "any"; name: string | null; threshold: number | null };
+export type { FailureDefinition };
 
 /** At most this many recorded names are listed when a definition names one never recorded. */
 const LISTED_NAMES = 20;

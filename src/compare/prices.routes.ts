@@ -1,6 +1,8 @@
 import { Router } from "express";
 import { z } from "zod";
+import { PriceListSchema, PriceSchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
+import { apiRoute, on } from "../http/api-route.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { parse } from "../http/validate.js";
 import type { PricesService } from "./prices.service.js";
@@ -41,29 +43,66 @@ const IdParams = z.object({
 });
 const ListQuery = z.object({ model: modelName.optional() });
 
+const tag = "prices";
+export const PRICE_ROUTES = {
+  list: apiRoute({
+    method: "get",
+    path: "/prices",
+    tag,
+    summary: "The project's price table",
+    query: ListQuery,
+    responses: { 200: PriceListSchema },
+  }),
+  create: apiRoute({
+    method: "post",
+    path: "/prices",
+    tag,
+    summary: "Add a model's price (from effectiveFrom, or from now on)",
+    body: PriceBody,
+    responses: { 201: PriceSchema },
+  }),
+  replace: apiRoute({
+    method: "put",
+    path: "/prices/:id",
+    tag,
+    summary: "Replace a price",
+    params: IdParams,
+    body: PriceBody,
+    responses: { 200: PriceSchema },
+  }),
+  remove: apiRoute({
+    method: "delete",
+    path: "/prices/:id",
+    tag,
+    summary: "Delete a price",
+    params: IdParams,
+    responses: { 204: null },
+  }),
+};
+
 export function priceRoutes(prices: PricesService): Router {
   const r = Router();
 
-  r.get("/prices", async (req, res) => {
+  on(r, PRICE_ROUTES.list, async (req, res) => {
     const { model } = parse(ListQuery, req.query, "query");
     res.json({ data: await prices.list(principalOf(res), model) });
   });
 
   // Without effectiveFrom, the price applies from now on.
-  r.post("/prices", async (req, res) => {
+  on(r, PRICE_ROUTES.create, async (req, res) => {
     const body = parse(PriceBody, req.body);
     res
       .status(201)
       .json(await prices.create(principalOf(res), { ...body, effectiveFrom: body.effectiveFrom ?? new Date() }));
   });
 
-  r.put("/prices/:id", async (req, res) => {
+  on(r, PRICE_ROUTES.replace, async (req, res) => {
     const { id } = parse(IdParams, req.params, "params");
     const body = parse(PriceBody, req.body);
     res.json(await prices.replace(principalOf(res), id, { ...body, effectiveFrom: body.effectiveFrom ?? new Date() }));
   });
 
-  r.delete("/prices/:id", async (req, res) => {
+  on(r, PRICE_ROUTES.remove, async (req, res) => {
     const { id } = parse(IdParams, req.params, "params");
     await prices.remove(principalOf(res), id);
     res.status(204).end();

@@ -1,6 +1,7 @@
 // The project's price table (model_prices): what ingest prices a span with when the span carries no cost, which no
 // JS instrumentation sends. Written only here; read by the span insert (traces/ingest.service.ts). A change applies
 // to spans stored from then on: stored spans keep the cost they were stored with.
+import type { Price } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import { isUniqueViolation, type Db } from "../db/client.js";
@@ -17,19 +18,6 @@ export interface PriceInput {
   cacheWritePerMTok: string | null;
 }
 
-export interface PriceView {
-  id: string;
-  model: string;
-  effectiveFrom: string;
-  inputPerMTok: string;
-  outputPerMTok: string;
-  /** null: cached input tokens cost the input price. */
-  cacheReadPerMTok: string | null;
-  cacheWritePerMTok: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
 interface PriceRow {
   id: bigint;
   model: string;
@@ -42,7 +30,7 @@ interface PriceRow {
   updatedAt: Date;
 }
 
-function priceView(r: PriceRow): PriceView {
+function priceView(r: PriceRow): Price {
   return {
     id: r.id.toString(),
     model: r.model,
@@ -73,7 +61,7 @@ export function createPricesService({ db }: { db: Db }) {
   }
 
   return {
-    async list(p: Principal, model?: string): Promise<PriceView[]> {
+    async list(p: Principal, model?: string): Promise<Price[]> {
       requireRole(p, "admin");
       const rows = await db.modelPrice.findMany({
         where: { projectId: p.projectId, ...(model === undefined ? {} : { model }) },
@@ -82,7 +70,7 @@ export function createPricesService({ db }: { db: Db }) {
       return rows.map(priceView);
     },
 
-    async create(p: Principal, input: PriceInput): Promise<PriceView> {
+    async create(p: Principal, input: PriceInput): Promise<Price> {
       requireRole(p, "admin");
       try {
         return priceView(await db.modelPrice.create({ data: { projectId: p.projectId, ...input } }));
@@ -92,7 +80,7 @@ export function createPricesService({ db }: { db: Db }) {
       }
     },
 
-    async replace(p: Principal, id: bigint, input: PriceInput): Promise<PriceView> {
+    async replace(p: Principal, id: bigint, input: PriceInput): Promise<Price> {
       requireRole(p, "admin");
       await find(p, id);
       try {

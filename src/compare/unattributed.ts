@@ -2,20 +2,12 @@
 // comparison cannot attribute (an outage served from an inline fallback of no known version, a version published
 // elsewhere, spans sent before the prompt existed) is at least visible next to it. The partial index of migration
 // 20261125151616_unattributed_spans holds exactly the rows this reads.
+import type { Unattributed } from "@promptreg/client/contract";
 import type { Db } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { countedSpanFilters, type CompareFilters } from "./filters.js";
 
-export interface Unattributed {
-  total: number;
-  /** Served from the client's inline fallback that named no version (the client sends the version `fallback`). */
-  fallbackWithoutVersion: number;
-  /** The prompt existed but had no such version, or the span named none. */
-  unknownVersion: number;
-  /** Sent before a prompt of this name existed in the project (or for an earlier prompt of the name, since deleted). */
-  unknownPrompt: number;
-  explanation: string;
-}
+export type { Unattributed };
 
 /** For the prompt, inside the window and filters of a comparison (all but the versions). */
 export async function countUnattributed(

@@ -1,6 +1,8 @@
 import { Router } from "express";
 import { z } from "zod";
 import { principalOf } from "../auth/principal.js";
+import { ConnectionListSchema, ConnectionSchema, ConnectionTestResultSchema } from "@promptreg/client/contract";
+import { apiRoute, on } from "../http/api-route.js";
 import { parse } from "../http/validate.js";
 import type { ConnectionsService } from "./connections.service.js";
 
@@ -79,23 +81,76 @@ const CreateBody = z.strictObject({ name: connectionName, ...definition });
 const ReplaceBody = z.strictObject({ name: connectionName.optional(), ...definition });
 const NameParams = z.object({ name: connectionName });
 
+const tag = "connections";
+export const CONNECTION_ROUTES = {
+  list: apiRoute({
+    method: "get",
+    path: "/connections",
+    tag,
+    summary: "The project's model connections",
+    responses: { 200: ConnectionListSchema },
+  }),
+  create: apiRoute({
+    method: "post",
+    path: "/connections",
+    tag,
+    summary: "Add a model connection (an OpenAI-compatible Chat Completions endpoint)",
+    body: CreateBody,
+    responses: { 201: ConnectionSchema },
+  }),
+  get: apiRoute({
+    method: "get",
+    path: "/connections/:name",
+    tag,
+    summary: "One model connection",
+    params: NameParams,
+    responses: { 200: ConnectionSchema },
+  }),
+  replace: apiRoute({
+    method: "put",
+    path: "/connections/:name",
+    tag,
+    summary: "Replace a model connection's definition",
+    params: NameParams,
+    body: ReplaceBody,
+    responses: { 200: ConnectionSchema },
+  }),
+  remove: apiRoute({
+    method: "delete",
+    path: "/connections/:name",
+    tag,
+    summary: "Delete a model connection",
+    params: NameParams,
+    responses: { 204: null },
+  }),
+  test: apiRoute({
+    method: "post",
+    path: "/connections/:name/test",
+    tag,
+    summary: "Send one tiny request through a connection, without retrying",
+    description: "Answers 200 whatever the model server said: `ok` and the reply, or the error.",
+    params: NameParams,
+    responses: { 200: ConnectionTestResultSchema },
+  }),
+};
+
 export function connectionRoutes(connections: ConnectionsService): Router {
   const r = Router();
 
-  r.get("/connections", async (_req, res) => {
+  on(r, CONNECTION_ROUTES.list, async (_req, res) => {
     res.json({ data: await connections.list(principalOf(res)) });
   });
 
-  r.post("/connections", async (req, res) => {
+  on(r, CONNECTION_ROUTES.create, async (req, res) => {
     res.status(201).json(await connections.create(principalOf(res), parse(CreateBody, req.body)));
   });
 
-  r.get("/connections/:name", async (req, res) => {
+  on(r, CONNECTION_ROUTES.get, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     res.json(await connections.get(principalOf(res), name));
   });
 
-  r.put("/connections/:name", async (req, res) => {
+  on(r, CONNECTION_ROUTES.replace, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const { name: sent, ...body } = parse(
       ReplaceBody.refine((b) => b.name === undefined || b.name === name, {
@@ -108,14 +163,14 @@ export function connectionRoutes(connections: ConnectionsService): Router {
     res.json(await connections.replace(principalOf(res), name, body));
   });
 
-  r.delete("/connections/:name", async (req, res) => {
+  on(r, CONNECTION_ROUTES.remove, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     await connections.remove(principalOf(res), name);
     res.status(204).end();
   });
 
   // The test ran whatever the server answered: 200 with `ok` and what it said.
-  r.post("/connections/:name/test", async (req, res) => {
+  on(r, CONNECTION_ROUTES.test, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     res.json(await connections.test(principalOf(res), name));
   });

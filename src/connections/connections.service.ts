@@ -2,6 +2,7 @@
 // their Chat Completions requests. Admin only, since a connection spends the server's keys. The key itself never
 // reaches the database or an answer: a connection names the server's environment variable that holds it, and only
 // PROMPTREG_SECRET_* variables may be named, so a project admin cannot have DATABASE_URL sent to a server of theirs.
+import type { Connection, ConnectionTestResult } from "@promptreg/client/contract";
 import { type Principal, requireRole } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
 import { isUniqueViolation } from "../db/client.js";
@@ -14,17 +15,6 @@ export interface ConnectionInput extends ConnectionTarget {
   maxConcurrency: number;
   requestsPerMinute: number | null;
 }
-
-export interface ConnectionView extends ConnectionInput {
-  /** Whether this server's environment holds the variable (other instances may differ). */
-  apiKeyEnvSet: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type ConnectionTestResult =
-  | { ok: true; latencyMs: number; model: string | null; reply: string }
-  | { ok: false; error: string; status: number | null; retryable: boolean };
 
 interface ConnectionRow {
   name: string;
@@ -52,7 +42,7 @@ export function createConnectionsService({
   chat: ChatClient;
   secrets: ReadonlyMap<string, string>;
 }) {
-  const view = (r: ConnectionRow): ConnectionView => ({
+  const view = (r: ConnectionRow): Connection => ({
     name: r.name,
     baseUrl: r.baseUrl,
     model: r.model,
@@ -84,18 +74,18 @@ export function createConnectionsService({
   const data = (input: ConnectionInput) => ({ ...input, headers: input.headers });
 
   return {
-    async list(p: Principal): Promise<ConnectionView[]> {
+    async list(p: Principal): Promise<Connection[]> {
       requireRole(p, "admin");
       const rows = await db.connection.findMany({ where: { projectId: p.projectId }, orderBy: { name: "asc" } });
       return rows.map(view);
     },
 
-    async get(p: Principal, name: string): Promise<ConnectionView> {
+    async get(p: Principal, name: string): Promise<Connection> {
       requireRole(p, "admin");
       return view(await find(p, name));
     },
 
-    async create(p: Principal, input: ConnectionInput): Promise<ConnectionView> {
+    async create(p: Principal, input: ConnectionInput): Promise<Connection> {
       requireRole(p, "admin");
       await checkTarget(input.baseUrl);
       try {
@@ -107,7 +97,7 @@ export function createConnectionsService({
       }
     },
 
-    async replace(p: Principal, name: string, input: Omit<ConnectionInput, "name">): Promise<ConnectionView> {
+    async replace(p: Principal, name: string, input: Omit<ConnectionInput, "name">): Promise<Connection> {
       requireRole(p, "admin");
       await checkTarget(input.baseUrl);
       const { count } = await db.connection.updateMany({

@@ -52,7 +52,7 @@ function contentText(content: unknown): string | undefined {
 }
 
 /** Indexed messages under `prefix` (prefix + "0.", "1.", …), each read by `read`, until the first index missing. */
-function indexed(a: Attributes, prefix: string, read: (at: string) => Message | undefined): Message[] {
+function indexed(prefix: string, read: (at: string) => Message | undefined): Message[] {
   const out: Message[] = [];
   for (let i = 0; i < 1000; i++) {
     const m = read(`${prefix}${i}.`);
@@ -63,11 +63,11 @@ function indexed(a: Attributes, prefix: string, read: (at: string) => Message | 
 }
 
 function openInferenceMessages(a: Attributes, prefix: string): Message[] {
-  return indexed(a, prefix, (at) => {
+  return indexed(prefix, (at) => {
     const role = str(a[`${at}message.role`]);
     let text = str(a[`${at}message.content`]);
     if (text === undefined) {
-      const parts = indexed(a, `${at}message.contents.`, (p) => {
+      const parts = indexed(`${at}message.contents.`, (p) => {
         const t = str(a[`${p}message_content.text`]);
         return t === undefined && a[`${p}message_content.type`] === undefined ? undefined : { role: "", text: t ?? "" };
       });
@@ -78,7 +78,7 @@ function openInferenceMessages(a: Attributes, prefix: string): Message[] {
 }
 
 function genAiIndexed(a: Attributes, prefix: string): Message[] {
-  return indexed(a, prefix, (at) => {
+  return indexed(prefix, (at) => {
     const role = str(a[`${at}role`]);
     const text = str(a[`${at}content`]);
     return role === undefined && text === undefined ? undefined : { role: role ?? "", text: text ?? "" };

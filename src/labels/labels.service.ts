@@ -4,26 +4,23 @@
 // labelEventAt, labelEventsBetween), so each question about it is asked by one query; the one exception is ingest,
 // which resolves a label to its version inside the statement that inserts the spans.
 import semver from "semver";
-import { LATEST_LABEL, LabelNameSchema } from "@promptreg/client/contract";
+import {
+  LATEST_LABEL,
+  LabelNameSchema,
+  type LabelEvent as LabelEventView,
+  type LabelView,
+} from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { InvalidationBus } from "../db/invalidation.js";
-import type { Change, ReadDb, Write } from "../db/writes.js";
+import type { ReadDb, Write } from "../db/writes.js";
 import type { LabelEvent } from "../generated/prisma/client.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "../prompts/lookup.js";
 import { labelLooksLikeVersion } from "../prompts/refs.js";
 
-export type LabelAction = Extract<Change, { kind: "label.moved" }>["action"];
-
-export interface LabelView {
-  name: string;
-  version: string;
-  updatedAt: string;
-  updatedBy: string;
-  protected: boolean;
-}
+export type LabelAction = LabelEventView["action"];
 
 /** A label row with its version's number, as every listing shows it. */
 export function labelView(
@@ -37,17 +34,6 @@ export function labelView(
     updatedBy: row.updatedBy,
     protected: protectedLabels.includes(row.name),
   };
-}
-
-export interface LabelEventView {
-  id: string;
-  label: string;
-  action: LabelAction;
-  fromVersion: string | null;
-  toVersion: string | null;
-  actor: string;
-  reason: string | null;
-  createdAt: string;
 }
 
 function labelEventView(e: LabelEvent): LabelEventView {

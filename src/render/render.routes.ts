@@ -1,15 +1,28 @@
 import { Router } from "express";
-import { RenderBodySchema } from "@promptreg/client/contract";
+import { RenderBodySchema, RenderResponseSchema } from "@promptreg/client/contract";
 import type { Renderer } from "@promptreg/client/render";
 import { principalOf } from "../auth/principal.js";
+import { apiRoute, on } from "../http/api-route.js";
 import { parse } from "../http/validate.js";
 import { NameParams } from "../prompts/params.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 
+export const RENDER_ROUTES = {
+  render: apiRoute({
+    method: "post",
+    path: "/prompts/:name/render",
+    tag: "prompts",
+    summary: "Render a version with variables",
+    params: NameParams,
+    body: RenderBodySchema,
+    responses: { 200: RenderResponseSchema },
+  }),
+};
+
 export function renderRoutes(prompts: PromptsService, renderer: Renderer): Router {
   const r = Router();
 
-  r.post("/prompts/:name/render", async (req, res) => {
+  on(r, RENDER_ROUTES.render, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const body = parse(RenderBodySchema, req.body);
     const { version } = await prompts.resolve(principalOf(res), name, body.ref);

@@ -1,12 +1,12 @@
 // Outcomes that spans cannot carry: the only module that writes the annotations table. A batch is one upsert
 // statement, so it is stored entirely or not at all, and a value sent again for the same (trace, span, name, kind)
 // replaces the earlier one. Spans are not required to exist yet: feedback often arrives before the exporter flushes.
+import type { ANNOTATION_KINDS, Annotation } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { Database } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 
-export const ANNOTATION_KINDS = ["human", "eval", "code"] as const;
 export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
 
 export interface AnnotationInput {
@@ -20,19 +20,6 @@ export interface AnnotationInput {
   label?: string | null;
   passed?: boolean | null;
   comment?: string | null;
-}
-
-export interface AnnotationView {
-  traceId: string;
-  spanId: string | null;
-  name: string;
-  kind: AnnotationKind;
-  score: number | null;
-  label: string | null;
-  passed: boolean | null;
-  comment: string | null;
-  createdAt: string;
-  updatedAt: string;
 }
 
 export interface AnnotationRow {
@@ -62,7 +49,7 @@ SET score = EXCLUDED.score, label = EXCLUDED.label, passed = EXCLUDED.passed, co
 RETURNING ${ANNOTATION_COLUMNS}`;
 }
 
-export function annotationView(row: AnnotationRow): AnnotationView {
+export function annotationView(row: AnnotationRow): Annotation {
   return {
     traceId: row.trace_id,
     spanId: row.span_id === "" ? null : row.span_id,
@@ -82,7 +69,7 @@ export type AnnotationsService = ReturnType<typeof createAnnotationsService>;
 export function createAnnotationsService({ database }: { database: Database }) {
   return {
     /** Stores the batch (all or nothing) and returns the stored annotations. */
-    async upsert(p: Principal, annotations: AnnotationInput[]): Promise<AnnotationView[]> {
+    async upsert(p: Principal, annotations: AnnotationInput[]): Promise<Annotation[]> {
       requireRole(p, "write");
       // One statement may not update the same row twice, so within a batch the last value for a key wins here.
       const latest = new Map<string, Omit<AnnotationRow, "created_at" | "updated_at">>();

@@ -2,6 +2,7 @@
 // request's encoding. Decoding problems of the request as a whole are a 400 (the exporter must not retry them);
 // a span that cannot be kept (bad ids or times, values span-checks.ts refuses) is only counted and described, for
 // partial_success.
+import type { AttributeValue, Attributes, SpanEvent } from "@promptreg/client/contract";
 import { AppError } from "../http/errors.js";
 import { SPAN_ID_HEX_LENGTH, TRACE_ID_HEX_LENGTH, bytesToHexId, normaliseHexId } from "./ids.js";
 import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from "./otlp-proto.js";
@@ -11,14 +12,7 @@ export { cleanText };
 
 export type OtlpEncoding = "json" | "protobuf";
 
-export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
-export type Attributes = { [key: string]: AttributeValue };
-
-export interface SpanEvent {
-  name: string;
-  timeUnixNano: string;
-  attributes: Attributes;
-}
+export type { AttributeValue, Attributes, SpanEvent };
 
 export interface OtlpSpan {
   traceId: string;

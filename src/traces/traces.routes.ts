@@ -2,11 +2,20 @@
 import { Router } from "express";
 import { z } from "zod";
 import { principalOf } from "../auth/principal.js";
+import { apiRoute, on } from "../http/api-route.js";
 import { parse } from "../http/validate.js";
-import { ANNOTATION_KINDS, type AnnotationsService } from "./annotations.service.js";
+import {
+  ANNOTATION_KINDS,
+  AnnotationListSchema,
+  LINK_STATUSES,
+  SPAN_STATUSES,
+  SpanListSchema,
+  TraceSchema,
+} from "@promptreg/client/contract";
+import type { AnnotationsService } from "./annotations.service.js";
 import { SPAN_ID_HEX_LENGTH, TRACE_ID_HEX_LENGTH, normaliseHexId } from "./ids.js";
 import { cleanText } from "./otlp.js";
-import { LINK_STATUSES, SPAN_STATUSES, type TracesService } from "./traces.service.js";
+import type { TracesService } from "./traces.service.js";
 
 const MAX_ANNOTATIONS = 1000;
 
@@ -60,20 +69,48 @@ const SpansQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
+const tag = "traces";
+export const TRACE_ROUTES = {
+  annotate: apiRoute({
+    method: "post",
+    path: "/annotations",
+    tag,
+    summary: "Record outcomes of traces or spans (a value sent again replaces the earlier one)",
+    body: AnnotationsBody,
+    responses: { 200: AnnotationListSchema },
+  }),
+  trace: apiRoute({
+    method: "get",
+    path: "/traces/:traceId",
+    tag,
+    summary: "One trace as a tree of spans, with its annotations",
+    params: TraceParams,
+    responses: { 200: TraceSchema },
+  }),
+  spans: apiRoute({
+    method: "get",
+    path: "/spans",
+    tag,
+    summary: "Spans, newest first, filtered",
+    query: SpansQuery,
+    responses: { 200: SpanListSchema },
+  }),
+};
+
 export function traceRoutes(traces: TracesService, annotations: AnnotationsService): Router {
   const r = Router();
 
-  r.post("/annotations", async (req, res) => {
+  on(r, TRACE_ROUTES.annotate, async (req, res) => {
     const body = parse(AnnotationsBody, req.body);
     res.json({ data: await annotations.upsert(principalOf(res), body.annotations) });
   });
 
-  r.get("/traces/:traceId", async (req, res) => {
+  on(r, TRACE_ROUTES.trace, async (req, res) => {
     const { traceId } = parse(TraceParams, req.params, "params");
     res.json(await traces.getTrace(principalOf(res), traceId));
   });
 
-  r.get("/spans", async (req, res) => {
+  on(r, TRACE_ROUTES.spans, async (req, res) => {
     res.json(await traces.listSpans(principalOf(res), parse(SpansQuery, req.query, "query")));
   });
 

@@ -5,100 +5,24 @@ import type { Database } from "../db/client.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { notFound } from "../http/errors.js";
-import { ANNOTATION_COLUMNS, annotationView, type AnnotationRow, type AnnotationView } from "./annotations.service.js";
+import {
+  SPAN_STATUSES,
+  type LINK_STATUSES,
+  type Annotation,
+  type Attributes,
+  type Scope,
+  type Span,
+  type SpanEvent,
+  type SpanNode,
+  type SpanOrigins,
+  type Trace,
+} from "@promptreg/client/contract";
+import { ANNOTATION_COLUMNS, annotationView, type AnnotationRow } from "./annotations.service.js";
 import { isoMicros, type SpanRow } from "./mapping.js";
-import type { Attributes, SpanEvent } from "./otlp.js";
 import { spanFiltersSql } from "./span-filters.js";
 
 // A trace view beyond this many spans is cut (and says so) rather than built in one response.
 const MAX_TRACE_SPANS = 10_000;
-
-export const LINK_STATUSES = ["linked", "unknown_prompt", "unknown_version", "none"] as const;
-/** Span status names, indexed by OTLP status code. */
-export const SPAN_STATUSES = ["unset", "ok", "error"] as const;
-
-export interface SpanView {
-  traceId: string;
-  spanId: string;
-  parentSpanId: string | null;
-  name: string;
-  /** OTLP SpanKind number. */
-  kind: number;
-  spanKind: string | null;
-  startTime: string;
-  endTime: string;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  latencyMs: number;
-  status: (typeof SPAN_STATUSES)[number];
-  statusCode: number;
-  failed: boolean;
-  errorMessage: string | null;
-  promptName: string | null;
-  promptVersion: string | null;
-  promptId: string | null;
-  versionId: string | null;
-  linkStatus: (typeof LINK_STATUSES)[number];
-  /** The PROMPT span (Arthur's SDK) the link was taken from, for an LLM span that named no prompt itself. */
-  promptSpanId: string | null;
-  /** Under an EVALUATOR or GUARDRAIL span: never counted as the prompt's traffic. */
-  inEvaluation: boolean;
-  /** An LLM span under another LLM span of its trace (a second instrumentation layer of one call): not counted. */
-  nestedCall: boolean;
-  label: string | null;
-  source: string | null;
-  /** The request model (what compare groups by). */
-  model: string | null;
-  responseModel: string | null;
-  provider: string | null;
-  sessionId: string | null;
-  userId: string | null;
-  tokensPrompt: number | null;
-  tokensCompletion: number | null;
-  tokensTotal: number | null;
-  tokensCacheRead: number | null;
-  tokensCacheWrite: number | null;
-  tokensReasoning: number | null;
-  costUsd: number | null;
-  /** sent: the span carried it; computed: from the price table at ingest; null: unknown. */
-  costSource: "sent" | "computed" | null;
-  attributes: Attributes;
-  /** The span's resource and instrumentation scope: keys of the answer's `resources` and `scopes`. */
-  resourceId: string | null;
-  scopeId: string | null;
-  events: SpanEvent[];
-  receivedAt: string;
-}
-
-export interface ScopeView {
-  name: string;
-  version: string;
-  attributes: Attributes;
-}
-
-/**
- * The resources and scopes of an answer's spans, each once however many spans share it: a resource is the same for
- * every span a process sends, and may be large.
- */
-export interface SpanOrigins {
-  resources: Record<string, Attributes>;
-  scopes: Record<string, ScopeView>;
-}
-
-export interface SpanNode extends SpanView {
-  annotations: AnnotationView[];
-  children: SpanNode[];
-}
-
-export interface TraceView extends SpanOrigins {
-  traceId: string;
-  spanCount: number;
-  truncated: boolean;
-  /** Annotations of the whole trace, and of spans not (yet) stored. */
-  annotations: AnnotationView[];
-  /** Root spans (and spans whose parent is not stored), each with its children nested, by start time. */
-  spans: SpanNode[];
-}
 
 export interface SpanQuery {
   prompt?: string;
@@ -127,11 +51,11 @@ interface SpanRowOut
   end_ns: string;
   prompt_id: string | null;
   version_id: string | null;
-  link_status: SpanView["linkStatus"];
+  link_status: Span["linkStatus"];
   prompt_span_id: string | null;
   in_evaluation: boolean;
   nested_call: boolean;
-  cost_source: SpanView["costSource"];
+  cost_source: Span["costSource"];
   events: SpanEvent[];
   received_at: Date;
   resource_id: string | null;
@@ -146,7 +70,7 @@ const SPAN_COLUMNS = Prisma.sql`id::text AS id, trace_id, span_id, parent_span_i
   tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd::float8 AS cost_usd, cost_source, attributes,
   encode(resource_hash, 'hex') AS resource_id, encode(scope_hash, 'hex') AS scope_id, events, received_at`;
 
-function spanView(r: SpanRowOut): SpanView {
+function spanView(r: SpanRowOut): Span {
   return {
     traceId: r.trace_id,
     spanId: r.span_id,
@@ -210,7 +134,7 @@ export function createTracesService({ database }: { database: Database }) {
           WHERE project_id = ${projectId}::uuid AND hash IN (SELECT decode(h, 'hex') FROM unnest(${resourceIds}::text[]) h)`),
       scopeIds.length === 0
         ? { rows: [] }
-        : database.query<{ id: string } & ScopeView>(Prisma.sql`
+        : database.query<{ id: string } & Scope>(Prisma.sql`
           SELECT encode(hash, 'hex') AS id, name, version, attributes FROM span_scopes
           WHERE project_id = ${projectId}::uuid AND hash IN (SELECT decode(h, 'hex') FROM unnest(${scopeIds}::text[]) h)`),
     ]);
@@ -223,7 +147,7 @@ export function createTracesService({ database }: { database: Database }) {
   }
 
   return {
-    async getTrace(p: Principal, traceId: string): Promise<TraceView> {
+    async getTrace(p: Principal, traceId: string): Promise<Trace> {
       const [spans, annotations] = await Promise.all([
         database.query<SpanRowOut>(Prisma.sql`
           SELECT ${SPAN_COLUMNS} FROM spans WHERE project_id = ${p.projectId}::uuid AND trace_id = ${traceId}
@@ -237,7 +161,7 @@ export function createTracesService({ database }: { database: Database }) {
       const rows = truncated ? spans.rows.slice(0, MAX_TRACE_SPANS) : spans.rows;
       const { roots, nodes } = buildTree(rows.map(spanView));
       const origins = await originsOf(p.projectId, rows);
-      const traceLevel: AnnotationView[] = [];
+      const traceLevel: Annotation[] = [];
       for (const a of annotations.rows.map(annotationView)) {
         const node = a.spanId === null ? undefined : nodes.get(a.spanId);
         if (node) node.annotations.push(a);
@@ -246,10 +170,7 @@ export function createTracesService({ database }: { database: Database }) {
       return { traceId, spanCount: rows.length, truncated, annotations: traceLevel, spans: roots, ...origins };
     },
 
-    async listSpans(
-      p: Principal,
-      q: SpanQuery,
-    ): Promise<{ data: SpanView[]; nextCursor: string | null } & SpanOrigins> {
+    async listSpans(p: Principal, q: SpanQuery): Promise<{ data: Span[]; nextCursor: string | null } & SpanOrigins> {
       const where = [
         spanFiltersSql(p.projectId, {
           ...q,
@@ -281,7 +202,7 @@ export function createTracesService({ database }: { database: Database }) {
  * come out in start order too. A span whose parent is not stored becomes a root; so does one span of any parent
  * cycle (malformed input), so every span appears exactly once.
  */
-function buildTree(views: SpanView[]): { roots: SpanNode[]; nodes: Map<string, SpanNode> } {
+function buildTree(views: Span[]): { roots: SpanNode[]; nodes: Map<string, SpanNode> } {
   const nodes = new Map<string, SpanNode>();
   for (const v of views) nodes.set(v.spanId, { ...v, annotations: [], children: [] });
   const roots: SpanNode[] = [];

@@ -111,6 +111,8 @@ export async function createHarness(
     database,
     bus,
     logger: silentLogger,
+    // Every answer a test receives is checked against its route's declared schema.
+    checkAnswers: true,
   });
   const adminKey = `pr_test_admin_${randomBytes(16).toString("hex")}`;
   await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger: silentLogger });

@@ -1,9 +1,9 @@
-// The routes an app registers, read from its router stack: tests that must cover every route (or every write
-// route) compare their own list with this one, so that a new route without a case fails them.
-import type { createApp } from "../../src/app.js";
+// The routes an app serves, read from its router stack: what the lists of routes the tests keep (the fuzz test's,
+// the OpenAPI document's) are checked against, so that a new route cannot be left out of them.
+import type { Harness } from "./harness.js";
 
 /** "METHOD /path" of every route in the app's router stack, mounted routers included. */
-export function routesOf(app: ReturnType<typeof createApp>["app"]): string[] {
+export function routesOf(app: Harness["app"]): string[] {
   type Layer = {
     route?: { path: string; methods: Record<string, boolean> };
     handle?: { stack?: Layer[] };

@@ -7,6 +7,7 @@ import { SignIn } from "./pages/SignIn";
 import { SessionProvider, can, useSession, useSessionQuery, useSignOut } from "./session";
 
 const Publish = lazy(() => import("./pages/Publish"));
+const Reference = lazy(() => import("./pages/Reference"));
 const Settings = lazy(() => import("./pages/Settings"));
 const Traces = lazy(() => import("./pages/Traces"));
 const Trace = lazy(() => import("./pages/Trace"));
@@ -46,6 +47,7 @@ export function App() {
             <Route path="/traces" element={<Traces />} />
             <Route path="/traces/:traceId" element={<Trace />} />
             <Route path="/settings" element={<Settings />} />
+            <Route path="/reference" element={<Reference />} />
             <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>
@@ -72,6 +74,7 @@ function Shell({ children }: { children: React.ReactNode }) {
           <NavLink to="/traces">Traces</NavLink>
           {can(session, "write") && <NavLink to="/new">New prompt</NavLink>}
           <NavLink to="/settings">Settings</NavLink>
+          <NavLink to="/reference">API</NavLink>
         </nav>
         <div className="whoami">
           <span

@@ -1,7 +1,7 @@
 // Failure rate per version as a dot with its 95% Wilson interval as whiskers, and under it the difference against the
 // baseline with its 95% Newcombe interval around a zero line. Drawn as SVG rows in a grid, with the numbers as text
 // beside each row: nothing here is only in pixels, so screen readers and tests read what the eye reads.
-import type { CompareAnswer, Comparison } from "./schemas";
+import type { CompareAnswer, Comparison } from "@promptreg/client/contract";
 import { interval, pct, pctTicks, pts } from "./format";
 import { seriesClass } from "./colors";
 

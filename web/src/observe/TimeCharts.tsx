@@ -12,7 +12,7 @@ import { Link } from "react-router";
 import { cssVar, seriesClass, seriesColour } from "./colors";
 import { int, ms, msTicks, pct, pctTicks, plural, usd, usdTicks } from "./format";
 import { BUCKET_MS, type Bucket } from "./range";
-import type { LedgerEvent, TimePoint } from "./schemas";
+import type { LedgerEvent, TimePoint } from "@promptreg/client/contract";
 
 export interface TimeChartsProps {
   series: { version: string; colour: number; points: TimePoint[] }[];

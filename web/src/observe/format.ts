@@ -1,7 +1,7 @@
 // Numbers as the observability pages print them: one function per kind, so a rate reads the same in the verdict,
 // the chart, the table and the tooltip.
 // With its extension: the tests import this file too, as the server's NodeNext resolution reads it.
-import type { Verdict } from "./schemas.js";
+import type { Verdict } from "@promptreg/client/contract";
 
 const nf = new Intl.NumberFormat("en-US");
 

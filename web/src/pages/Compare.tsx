@@ -24,7 +24,13 @@ import {
 } from "../observe/format";
 import { PRESETS, rangeLabel, readBucket, readRange, type Preset } from "../observe/range";
 import { RateChart } from "../observe/RateChart";
-import { CompareSchema, SOURCES, TimeseriesSchema, type CompareAnswer, type Comparison } from "../observe/schemas";
+import {
+  CompareSchema,
+  PROMPT_SOURCES,
+  TimeseriesSchema,
+  type CompareAnswer,
+  type Comparison,
+} from "@promptreg/client/contract";
 import "../observe/observe.css";
 import { canMoveLabel, useSession } from "../session";
 import { LabelActionForm, type LabelAction } from "./Labels";
@@ -454,7 +460,7 @@ function VerdictBanner({
             </>
           )}
           {" · "}failure = {answer.failure.kind}
-          {answer.failure.name ? `:${answer.failure.name}` : ""}
+          {"name" in answer.failure && answer.failure.name ? `:${answer.failure.name}` : ""}
         </p>
         {c.verdict === "insufficient-data" && (
           <p className="verdict-need" data-testid="more-needed">
@@ -563,7 +569,7 @@ function Tables({ answer, unit, prompt }: { answer: CompareAnswer; unit: string;
   );
   const blank = c ? "" : undefined;
   const annotationNames = [...new Set(vs.flatMap((v) => v.annotations.map((a) => a.name)))].sort();
-  const sources = [...new Set([...SOURCES, ...vs.flatMap((v) => v.bySource.map((s) => s.source))])].filter((s) =>
+  const sources = [...new Set([...PROMPT_SOURCES, ...vs.flatMap((v) => v.bySource.map((s) => s.source))])].filter((s) =>
     vs.some((v) => v.bySource.some((b) => b.source === s)),
   );
   const u = answer.unattributed;

@@ -15,7 +15,7 @@ import {
   type Scope,
   type Span,
   type SpanNode,
-} from "../observe/schemas";
+} from "@promptreg/client/contract";
 import "../observe/observe.css";
 import { can, useSession } from "../session";
 import { promptHref } from "./PromptRoute";

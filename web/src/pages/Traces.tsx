@@ -7,7 +7,7 @@ import { Link, useSearchParams } from "react-router";
 import { api } from "../api";
 import { Badge, EmptyState, ErrorBox, Loading, TableHead, Time } from "../components/ui";
 import { int, ms, usd } from "../observe/format";
-import { SOURCES, SpanListSchema, type Span } from "../observe/schemas";
+import { PROMPT_SOURCES, SpanListSchema, type Span } from "@promptreg/client/contract";
 import "../observe/observe.css";
 import { promptHref } from "./PromptRoute";
 
@@ -101,7 +101,7 @@ export default function Traces() {
           Source
           <select name="source" defaultValue={params.get("source") ?? ""}>
             <option value="">any</option>
-            {[...SOURCES, "unspecified"].map((s) => (
+            {[...PROMPT_SOURCES, "unspecified"].map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>

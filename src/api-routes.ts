@@ -1,0 +1,28 @@
+// Every route of /api/v1, as its module declares it: the one list that the OpenAPI document, the answer check of
+// the tests and the reference page are made from. A route module registers its routes from the same declarations.
+import { AUTH_ROUTES } from "./auth/auth.routes.js";
+import { SESSION_ROUTES } from "./auth/session.routes.js";
+import { COMPARE_ROUTES } from "./compare/compare.routes.js";
+import { PRICE_ROUTES } from "./compare/prices.routes.js";
+import { CONNECTION_ROUTES } from "./connections/connections.routes.js";
+import { OPENAPI_ROUTE, openApiDocument, type RouteGroups } from "./http/openapi.js";
+import { LABEL_ROUTES } from "./labels/labels.routes.js";
+import { PROMPT_ROUTES } from "./prompts/prompts.routes.js";
+import { RENDER_ROUTES } from "./render/render.routes.js";
+import { TRACE_ROUTES } from "./traces/traces.routes.js";
+
+export const API_ROUTES: RouteGroups = {
+  reference: { openapi: OPENAPI_ROUTE },
+  session: SESSION_ROUTES,
+  prompts: { ...PROMPT_ROUTES, ...RENDER_ROUTES },
+  labels: LABEL_ROUTES,
+  auth: AUTH_ROUTES,
+  traces: TRACE_ROUTES,
+  compare: COMPARE_ROUTES,
+  prices: PRICE_ROUTES,
+  connections: CONNECTION_ROUTES,
+};
+
+let document: ReturnType<typeof openApiDocument> | undefined;
+/** Built on first use (tens of milliseconds), then the same object. */
+export const apiDocument = () => (document ??= openApiDocument(API_ROUTES));
