@@ -63,6 +63,36 @@ describe("http edges", () => {
     });
   });
 
+  it("names where an invalid value was in one style: params.name, query.ref, body.template.0.role", async () => {
+    expect((await auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({ template: "x" })).status).toBe(
+      201,
+    );
+    const cases: [request.Test, string][] = [
+      [auth(request(h.app).get(`/api/v1/prompts/${"n".repeat(300)}`)), "params.name"],
+      [auth(request(h.app).get("/api/v1/prompts/paths/resolve?ref=Not%20A%20Ref!")), "query.ref"],
+      [auth(request(h.app).get(`/api/v1/prompts/paths/resolve?ref=${"r".repeat(200)}`)), "query.ref"],
+      [auth(request(h.app).get("/api/v1/prompts/paths/diff?from=latest&to=Not%20A%20Ref!")), "query.to"],
+      [auth(request(h.app).get("/api/v1/prompts/paths/resolve?ref=latest%00")), "query.ref"],
+      [
+        auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({
+          template: [{ role: "bogus", content: "x" }],
+        }),
+        "body.template.0.role",
+      ],
+      [auth(request(h.app).post("/api/v1/prompts/paths/render")).send({ ref: "Not A Ref!" }), "body.ref"],
+      [
+        auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({ template: "x", config: { a: ["\u0000"] } }),
+        "body.config.a.0",
+      ],
+    ];
+    for (const [call, path] of cases) {
+      const res = await call;
+      expect(res.status, path).toBe(422);
+      expect(res.body.error.code, path).toBe("validation_error");
+      expect(res.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual([path]);
+    }
+  });
+
   it("says to encode a '/' in a prompt name when a path reads as a prompt route with the '/' sent as is", async () => {
     for (const [method, sent, encoded] of [
       ["POST", "/api/v1/prompts/support/triage/versions", "/api/v1/prompts/support%2Ftriage/versions"],

@@ -5,6 +5,7 @@ import { principalOf } from "../auth/principal.js";
 import { parse } from "../http/validate.js";
 import { NameParams } from "../prompts/params.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
+import { parseRef } from "../prompts/refs.js";
 
 export function renderRoutes(prompts: PromptsService, renderer: Renderer): Router {
   const r = Router();
@@ -12,6 +13,8 @@ export function renderRoutes(prompts: PromptsService, renderer: Renderer): Route
   r.post("/prompts/:name/render", async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const body = parse(RenderBodySchema, req.body);
+    // Read here, so that a reference of no known form is named where it was (resolve would name its query's).
+    if (body.ref !== undefined) parseRef(body.ref, "body.ref");
     const { version } = await prompts.resolve(principalOf(res), name, body.ref);
     // RenderError is a 422 naming the variables; a TemplateError (templates are checked at publish) only guards rows
     // written by other means. The error handler maps both.
