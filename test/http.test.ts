@@ -1,6 +1,7 @@
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { capturingLogger } from "./helpers/logs.js";
 
@@ -19,9 +20,7 @@ describe("http edges", () => {
   });
 
   it("ends every JSON answer with a newline, as a terminal shows it: a read, a cached resolve, an error", async () => {
-    expect((await auth(request(h.app).post("/api/v1/prompts/newline/versions")).send({ template: "x" })).status).toBe(
-      201,
-    );
+    await publishVersion(h.as(h.adminKey), "newline", "x");
     for (const path of [
       "/healthz",
       "/api/v1/prompts/newline",
@@ -64,9 +63,7 @@ describe("http edges", () => {
   });
 
   it("names where an invalid value was in one style: params.name, query.ref, body.template.0.role", async () => {
-    expect((await auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({ template: "x" })).status).toBe(
-      201,
-    );
+    await publishVersion(h.as(h.adminKey), "paths", "x");
     const cases: [request.Test, string][] = [
       [auth(request(h.app).get(`/api/v1/prompts/${"n".repeat(300)}`)), "params.name"],
       [auth(request(h.app).get("/api/v1/prompts/paths/resolve?ref=Not%20A%20Ref!")), "query.ref"],
