@@ -25,6 +25,9 @@ async function loadOrMake(file: string): Promise<Buffer> {
       try {
         await lock.writeFile(String(process.pid));
         await lock.close();
+        // The maker before may have finished between the read above and taking the lock.
+        const made = await readFile(file).catch(ifCode("ENOENT"));
+        if (made) return made;
         const tmp = `${file}.${process.pid}.tmp`;
         await writeFile(tmp, await makeDump());
         // Renamed into place whole, so a reader never loads half a dump.
