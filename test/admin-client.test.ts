@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminClient } from "../src/admin-client.js";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -29,9 +30,7 @@ describe("admin client (--url)", () => {
     const admin = createAdminClient({ url: `${url}/api/v1/`, apiKey: h.adminKey });
     const created = (await admin.post("/keys", { name: "ci", role: "write" })) as { key: string; role: string };
     expect(created).toMatchObject({ name: "ci", role: "write", key: expect.stringMatching(/^pr_/) });
-    expect((await h.as(created.key).post("/api/v1/prompts/via-url/versions", { template: "x {{y}}" })).status).toBe(
-      201,
-    );
+    await publishVersion(h.as(created.key), "via-url", "x {{y}}");
     expect(await admin.post("/projects", { name: "team-u" })).toMatchObject({
       project: { name: "team-u" },
       adminKey: { role: "admin", key: expect.stringMatching(/^pr_/) },

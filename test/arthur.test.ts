@@ -17,6 +17,7 @@ import {
 } from "@arizeai/openinference-semantic-conventions";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { publishPrompt } from "./helpers/factories.js";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
 import { sdkTracer, startReceiver, under, type Receiver } from "./helpers/sdk.js";
 
@@ -36,15 +37,15 @@ beforeAll(async () => {
   admin = h.as(h.adminKey);
   receiver = await startReceiver(h);
   // 1.0.0 is latest and production; then 1.1.0 is published (latest); then production moves to it.
-  expect(
-    (await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: "Answer: {{q}}", labels: ["production"] }))
-      .status,
-  ).toBe(201);
-  expect(
-    (await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: "Answer kindly: {{q}}", version: "1.1.0" }))
-      .status,
-  ).toBe(201);
-  expect((await admin.put(`/api/v1/prompts/${enc(NAME)}/labels/production`, { version: "1.1.0" })).status).toBe(200);
+  await publishPrompt(
+    admin,
+    NAME,
+    [
+      { template: "Answer: {{q}}", labels: ["production"] },
+      { template: "Answer kindly: {{q}}", version: "1.1.0" },
+    ],
+    { production: "1.1.0" },
+  );
   const history = async (label: string) =>
     (await admin.get(`/api/v1/prompts/${enc(NAME)}/labels/${label}/history`)).body.data.map(
       (e: { toVersion: string; createdAt: string }) => [e.toVersion, Date.parse(e.createdAt)],

@@ -1,5 +1,6 @@
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -70,13 +71,13 @@ describe("projects", () => {
     expect((await admin.post("/api/v1/projects", { name: "team-b" })).status).toBe(409);
     expect((await bAdmin.post("/api/v1/projects", { name: "team-c" })).status).toBe(403);
 
-    await admin.post("/api/v1/prompts/secret/versions", { template: "default's secret" });
+    await publishVersion(admin, "secret", "default's secret");
     expect((await bAdmin.get("/api/v1/prompts/secret")).status).toBe(404);
     expect((await bAdmin.get("/api/v1/prompts/secret/resolve?ref=latest")).status).toBe(404);
     expect((await bAdmin.put("/api/v1/prompts/secret/labels/production", { version: "1.0.0" })).status).toBe(404);
     expect((await bAdmin.delete("/api/v1/prompts/secret")).status).toBe(404);
     // The same name in project B is a different prompt.
-    expect((await bAdmin.post("/api/v1/prompts/secret/versions", { template: "B's own" })).body.version).toBe("1.0.0");
+    expect((await publishVersion(bAdmin, "secret", "B's own")).version).toBe("1.0.0");
     expect((await admin.get("/api/v1/prompts/secret/resolve?ref=latest")).body.template).toBe("default's secret");
     expect((await bAdmin.get("/api/v1/prompts")).body.data.map((p: { name: string }) => p.name)).toEqual(["secret"]);
     const bKeys = await bAdmin.get("/api/v1/keys");
@@ -89,7 +90,7 @@ describe("projects", () => {
 describe("protected labels", () => {
   it("are configured per project by its admin, and take effect at once", async () => {
     const writer = h.as(await h.newKey("write"));
-    await writer.post("/api/v1/prompts/guarded/versions", { template: "x" });
+    await publishVersion(writer, "guarded", "x");
     expect((await writer.put("/api/v1/prompts/guarded/labels/staging", { version: "1.0.0" })).status).toBe(200);
     const denied = await h
       .as(await h.newKey("write"))

@@ -1,9 +1,8 @@
-// Comparison on data with a known truth, delivered through the real OTLP receiver.
-import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HISTOGRAM_RELATIVE_ERROR } from "../src/compare/histogram.js";
+import { ingestSpans, moveLabel, publishPrompt, publishVersion } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
-import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
+import type { SpanSpec } from "./helpers/otlp.js";
 
 let h: Harness;
 let admin: Client;
@@ -92,17 +91,7 @@ function llmSpans(t: Truth, prompt: string, count: number, withChains: boolean):
   return spans;
 }
 
-async function ingest(spans: SpanSpec[]) {
-  for (let i = 0; i < spans.length; i += 1000) {
-    const res = await request(h.app)
-      .post("/v1/traces")
-      .set("Authorization", `Bearer ${h.adminKey}`)
-      .set("Content-Type", "application/json")
-      .send(otlpJson(spans.slice(i, i + 1000)));
-    expect(res.status).toBe(200);
-    expect(res.body.partialSuccess ?? {}).toEqual({});
-  }
-}
+const ingest = (spans: SpanSpec[]) => ingestSpans(h, spans);
 
 /** percentile_cont: linear interpolation between the closest ranks. */
 function percentile(values: number[], p: number): number {
@@ -120,12 +109,8 @@ beforeAll(async () => {
     ["small", ["1.4.2", "1.5.0"]],
   ] as const) {
     for (const version of versions) {
-      const res = await admin.post(`/api/v1/prompts/${name}/versions`, {
-        template: `${name} ${version} {{q}}`,
-        version,
-      });
-      expect(res.status).toBe(201);
-      await admin.put(`/api/v1/prompts/${name}/labels/production`, { version });
+      await publishVersion(admin, name, { template: `${name} ${version} {{q}}`, version });
+      await moveLabel(admin, name, "production", version);
     }
   }
   await ingest([...llmSpans(TRUTHS[0]!, "triage", N, true), ...llmSpans(TRUTHS[1]!, "triage", N, true)]);
@@ -313,7 +298,7 @@ describe("compare", () => {
     const failure = await compare("versions=1.4.2,1.5.0&failure=vibes");
     expect(failure.status).toBe(422);
     expect(failure.body.error.message).toMatch(/unknown failure definition/);
-    await admin.post("/api/v1/prompts/fresh/versions", { template: "x" });
+    await publishVersion(admin, "fresh", "x");
     const noLedger = await admin.get("/api/v1/prompts/fresh/compare");
     expect(noLedger.status).toBe(422);
   });
@@ -336,8 +321,7 @@ describe("annotation-based failures", () => {
       (await admin.get("/api/v1/prompts/triage/timeseries?versions=1.4.2&failure=annotation:helpfull")).status,
     ).toBe(422);
 
-    for (const template of ["Unjudged {{q}}", "Unjudged again {{q}}"])
-      await admin.post("/api/v1/prompts/unjudged/versions", { template });
+    await publishPrompt(admin, "unjudged", ["Unjudged {{q}}", "Unjudged again {{q}}"]);
     for (const query of ["failure=annotation:helpful", "failure=any"]) {
       const none = await admin.get(`/api/v1/prompts/unjudged/compare?versions=1.0.0,1.0.1&${query}`);
       expect(none.status, query).toBe(422);
@@ -489,10 +473,11 @@ describe("unattributed LLM spans", () => {
   beforeAll(async () => {
     // Before the prompt exists: linked to nothing, and never linked later.
     await ingest([...outage(2, network("1.0.0")), ...outage(1, fallback("fallback"))]);
-    for (const version of ["1.0.0", "1.1.0"])
-      expect(
-        (await admin.post("/api/v1/prompts/outage/versions", { template: `Outage ${version} {{q}}`, version })).status,
-      ).toBe(201);
+    await publishPrompt(
+      admin,
+      "outage",
+      ["1.0.0", "1.1.0"].map((version) => ({ template: `Outage ${version} {{q}}`, version })),
+    );
     await ingest([
       ...outage(5, network("1.0.0")),
       ...outage(5, network("1.1.0")),

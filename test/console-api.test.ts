@@ -15,6 +15,7 @@ import {
 } from "@promptreg/client/contract";
 import { createApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, enc, silentLogger, type Client, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -255,10 +256,7 @@ describe("publish dry run", () => {
       labels: await h.database.prisma.label.count(),
     }).toEqual(before);
 
-    expect(
-      (await admin.post(`/api/v1/prompts/${enc("support/dry")}/versions`, { template: "Classify: {{question}}" }))
-        .status,
-    ).toBe(201);
+    await publishVersion(admin, "support/dry", "Classify: {{question}}");
     const breaking = await dryRun("support/dry", {
       template: "Classify for the {{tier}} tier: {{question}}",
       commitMessage: "tiers",
@@ -270,10 +268,8 @@ describe("publish dry run", () => {
       requiredBump: { bump: "major", reasons: ["required variable 'tier' added", "template text changed"] },
       version: { version: "2.0.0", commitMessage: "tiers" },
     });
-    const published = await admin.post(`/api/v1/prompts/${enc("support/dry")}/versions`, {
-      template: "Classify for the {{tier}} tier: {{question}}",
-    });
-    expect(published.body.version).toBe(breaking.body.version.version);
+    const published = await publishVersion(admin, "support/dry", "Classify for the {{tier}} tier: {{question}}");
+    expect(published.version).toBe(breaking.body.version.version);
 
     const same = await dryRun("support/dry", { template: "Classify for the {{tier}} tier: {{question}}" });
     expect(same.body).toMatchObject({ created: false, requiredBump: null, version: { version: "2.0.0" } });
@@ -339,14 +335,7 @@ describe("listing for the console", () => {
       "root-prompt",
       "support_x/odd",
     ])
-      expect(
-        (
-          await admin.post(`/api/v1/prompts/${enc(name)}/versions`, {
-            template: `${name}: {{q}}`,
-            tags: name.startsWith("support") ? ["cs"] : [],
-          })
-        ).status,
-      ).toBe(201);
+      await publishVersion(admin, name, { template: `${name}: {{q}}`, tags: name.startsWith("support") ? ["cs"] : [] });
   });
 
   it("searches names case-insensitively across folders, with tags and pages", async () => {

@@ -1,11 +1,11 @@
 // What the console's compare, over-time and trace pages need from the API, on spans delivered through the real
 // OTLP receiver: how many more units a verdict needs, spans filtered by source, and answers that parse with the
 // schemas the console reads them with (the contract, client/src/contract.ts), so the pages and the API cannot drift apart.
-import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CompareSchema, SpanListSchema, TimeseriesSchema, TraceSchema } from "@promptreg/client/contract";
+import { ingestSpans, moveLabel, publishVersion } from "./helpers/factories.js";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
-import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
+import type { SpanSpec } from "./helpers/otlp.js";
 
 let h: Harness;
 let admin: Client;
@@ -54,22 +54,10 @@ beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
   for (const version of ["1.0.0", "2.0.0"]) {
-    expect(
-      (await admin.post(`/api/v1/prompts/${enc(NAME)}/versions`, { template: `Classify {{q}} (${version})`, version }))
-        .status,
-    ).toBe(201);
-    expect(
-      (await admin.put(`/api/v1/prompts/${enc(NAME)}/labels/production`, { version, reason: `ship ${version}` }))
-        .status,
-    ).toBe(200);
+    await publishVersion(admin, NAME, { template: `Classify {{q}} (${version})`, version });
+    await moveLabel(admin, NAME, "production", version, `ship ${version}`);
   }
-  const res = await request(h.app)
-    .post("/v1/traces")
-    .set("Authorization", `Bearer ${h.adminKey}`)
-    .set("Content-Type", "application/json")
-    .send(otlpJson([...spans("1.0.0", 30, 0), ...spans("2.0.0", 70, 1000)]));
-  expect(res.status).toBe(200);
-  expect(res.body.partialSuccess ?? {}).toEqual({});
+  await ingestSpans(h, [...spans("1.0.0", 30, 0), ...spans("2.0.0", 70, 1000)]);
 }, 120_000);
 afterAll(() => h?.close());
 

@@ -4,6 +4,7 @@ import type request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCursor } from "../src/http/cursor.js";
 import { MAX_JSON_DEPTH } from "../src/http/input-guard.js";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -13,13 +14,7 @@ beforeAll(async () => {
   h = await createHarness();
   writer = h.as(await h.newKey("write"));
   for (const name of ["edge/one", "a_b/x", "axb/y", "a/z", "100/w"])
-    expect(
-      (
-        await h
-          .as(h.adminKey)
-          .post(`/api/v1/prompts/${enc(name)}/versions`, { template: "Hi {{name}}", labels: ["production"] })
-      ).status,
-    ).toBe(201);
+    await publishVersion(h.as(h.adminKey), name, { template: "Hi {{name}}", labels: ["production"] });
 });
 afterAll(() => h?.close());
 

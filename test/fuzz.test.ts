@@ -11,7 +11,8 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCursor } from "../src/http/cursor.js";
 import { MAX_JSON_DEPTH } from "../src/http/input-guard.js";
-import { createHarness, enc, type Harness } from "./helpers/harness.js";
+import { createProject, ingestSpans, llmSpan, publishPrompt, publishVersion } from "./helpers/factories.js";
+import { createHarness, type Harness } from "./helpers/harness.js";
 import { routesOf } from "./helpers/routes.js";
 import { newSpanId, newTraceId, otlpJson } from "./helpers/otlp.js";
 
@@ -37,37 +38,34 @@ beforeAll(async () => {
   keys.admin = h.adminKey;
   keys.write = await h.newKey("write");
   keys.read = await h.newKey("read");
-  const other = await admin.post("/api/v1/projects", { name: "fz-other" });
-  keys.other = other.body.adminKey.key;
+  keys.other = (await createProject(h, "fz-other")).adminKey;
   throwawayKeyId = (await admin.post("/api/v1/keys", { name: "throwaway", role: "read" })).body.id;
-  const publish = (name: string, body: object) =>
-    admin.post(`/api/v1/prompts/${enc(name)}/versions`, body).expect((r) => r.status < 300 || fail(r));
-  await publish("fz/alpha", { template: "Hello {{name}}", labels: ["production"] });
-  await publish("fz/alpha", { template: "Hello {{name}}!", labels: ["staging"] });
-  await admin.put(`/api/v1/prompts/${enc("fz/alpha")}/labels/production`, { version: "1.0.1" }).expect(200);
-  await publish("fz_beta", {
+  await publishPrompt(
+    admin,
+    "fz/alpha",
+    [
+      { template: "Hello {{name}}", labels: ["production"] },
+      { template: "Hello {{name}}!", labels: ["staging"] },
+    ],
+    { production: "1.0.1" },
+  );
+  await publishVersion(admin, "fz_beta", {
     template: [
       { role: "system", content: "Be {{tone}}" },
       { type: "placeholder", name: "history" },
     ],
   });
-  const spans = ["1.0.0", "1.0.1"].map((version, i) => ({
-    traceId: TRACE_ID,
-    spanId: i === 0 ? SPAN_ID : undefined,
-    name: "llm",
-    attributes: {
-      "openinference.span.kind": "LLM",
-      "prompt.id": "fz/alpha",
-      "llm.prompt_template.version": version,
-      "llm.model_name": "gpt",
-    },
-  }));
-  await request(server)
-    .post("/v1/traces")
-    .set("Authorization", `Bearer ${h.adminKey}`)
-    .set("Content-Type", "application/json")
-    .send(otlpJson(spans))
-    .expect(200);
+  await ingestSpans(
+    h,
+    ["1.0.0", "1.0.1"].map((version, i) =>
+      llmSpan("fz/alpha", version, {
+        traceId: TRACE_ID,
+        spanId: i === 0 ? SPAN_ID : undefined,
+        name: "llm",
+        attributes: { "llm.model_name": "gpt" },
+      }),
+    ),
+  );
   await admin
     .post("/api/v1/annotations", {
       annotations: [{ traceId: TRACE_ID, spanId: SPAN_ID, name: "helpful", kind: "human", passed: true }],
@@ -91,7 +89,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-function fail(r: request.Response): never {
+function _fail(r: request.Response): never {
   throw new Error(`setup failed: ${r.status} ${JSON.stringify(r.body)}`);
 }
 

@@ -1,6 +1,7 @@
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app.js";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { capturingLogger } from "./helpers/logs.js";
 
@@ -19,9 +20,7 @@ describe("http edges", () => {
   });
 
   it("ends every JSON answer with a newline, as a terminal shows it: a read, a cached resolve, an error", async () => {
-    expect((await auth(request(h.app).post("/api/v1/prompts/newline/versions")).send({ template: "x" })).status).toBe(
-      201,
-    );
+    await publishVersion(h.as(h.adminKey), "newline", "x");
     for (const path of [
       "/healthz",
       "/api/v1/prompts/newline",
@@ -61,6 +60,34 @@ describe("http edges", () => {
     expect(res.body).toEqual({
       error: { code: "not_found", message: "no route for GET /api/v1/nowhere", requestId: "abc-123" },
     });
+  });
+
+  it("names where an invalid value was in one style: params.name, query.ref, body.template.0.role", async () => {
+    await publishVersion(h.as(h.adminKey), "paths", "x");
+    const cases: [request.Test, string][] = [
+      [auth(request(h.app).get(`/api/v1/prompts/${"n".repeat(300)}`)), "params.name"],
+      [auth(request(h.app).get("/api/v1/prompts/paths/resolve?ref=Not%20A%20Ref!")), "query.ref"],
+      [auth(request(h.app).get(`/api/v1/prompts/paths/resolve?ref=${"r".repeat(200)}`)), "query.ref"],
+      [auth(request(h.app).get("/api/v1/prompts/paths/diff?from=latest&to=Not%20A%20Ref!")), "query.to"],
+      [auth(request(h.app).get("/api/v1/prompts/paths/resolve?ref=latest%00")), "query.ref"],
+      [
+        auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({
+          template: [{ role: "bogus", content: "x" }],
+        }),
+        "body.template.0.role",
+      ],
+      [auth(request(h.app).post("/api/v1/prompts/paths/render")).send({ ref: "Not A Ref!" }), "body.ref"],
+      [
+        auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({ template: "x", config: { a: ["\u0000"] } }),
+        "body.config.a.0",
+      ],
+    ];
+    for (const [call, path] of cases) {
+      const res = await call;
+      expect(res.status, path).toBe(422);
+      expect(res.body.error.code, path).toBe("validation_error");
+      expect(res.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual([path]);
+    }
   });
 
   it("says to encode a '/' in a prompt name when a path reads as a prompt route with the '/' sent as is", async () => {

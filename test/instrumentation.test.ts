@@ -15,6 +15,7 @@ import type OpenAI from "openai";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createPromptSpanProcessor, withPrompt, type PromptLink } from "@promptreg/client";
 import { startTracedOpenAI, type TracedOpenAI } from "./helpers/fake-openai.js";
+import { publishPrompt } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { startReceiver, type Receiver } from "./helpers/sdk.js";
 
@@ -49,10 +50,11 @@ beforeAll(async () => {
   });
   traced = await startTracedOpenAI(provider, { model: RESPONSE_MODEL, usage: USAGE });
   openai = traced.openai;
-  for (const version of ["1.0.0", "1.1.0"])
-    expect(
-      (await admin.post(`/api/v1/prompts/${NAME}/versions`, { template: `Answer ${version}: {{q}}`, version })).status,
-    ).toBe(201);
+  await publishPrompt(
+    admin,
+    NAME,
+    ["1.0.0", "1.1.0"].map((version) => ({ template: `Answer ${version}: {{q}}`, version })),
+  );
 });
 
 afterAll(async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishPrompt, publishVersion } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -14,12 +15,12 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-async function seed(name: string, count: number) {
-  for (let i = 0; i < count; i++) {
-    const res = await writer.post(`/api/v1/prompts/${name}/versions`, { template: `${name} v${i} {{x}}` });
-    expect(res.status).toBe(201);
-  }
-}
+const seed = (name: string, count: number) =>
+  publishPrompt(
+    writer,
+    name,
+    Array.from({ length: count }, (_, i) => `${name} v${i} {{x}}`),
+  );
 const move = (c: Client, name: string, label: string, version: string, reason?: string) =>
   c.put(`/api/v1/prompts/${name}/labels/${label}`, { version, reason });
 const resolve = (name: string, ref: string) =>
@@ -161,7 +162,7 @@ describe("labels", () => {
 describe("resolving", () => {
   it("resolves every kind of reference", async () => {
     await seed("refs", 2); // 1.0.0, 1.0.1
-    await writer.post("/api/v1/prompts/refs/versions", { template: "refs {{x}} {{y}}" }); // 2.0.0
+    await publishVersion(writer, "refs", "refs {{x}} {{y}}"); // 2.0.0
     await move(admin, "refs", "production", "1.0.1");
     expect((await resolve("refs", "production")).body).toMatchObject({
       version: "1.0.1",
@@ -223,7 +224,7 @@ describe("resolving", () => {
     expect(moved.status).toBe(200);
     expect(moved.body.version).toBe("1.0.1");
     expect(moved.headers.etag).not.toBe(etag);
-    await writer.post("/api/v1/prompts/etag/versions", { template: "etag new {{x}}" });
+    await publishVersion(writer, "etag", "etag new {{x}}");
     expect((await resolve("etag", "latest")).body.version).toBe("1.0.2");
   });
 });

@@ -35,6 +35,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROMPT_VENDOR as CLIENT_PROMPT_VENDOR } from "@promptreg/client";
 import { ATTR_PROMPTREG_SOURCE } from "@promptreg/client/tracing";
 import { PROMPTREG_VENDOR } from "../src/traces/mapping.js";
+import { publishPrompt } from "./helpers/factories.js";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
 import { sdkTracer, startReceiver, under, type Receiver } from "./helpers/sdk.js";
 
@@ -57,11 +58,11 @@ afterAll(async () => {
 });
 
 async function publish(name: string, versions = ["1.0.0", "1.1.0"]): Promise<void> {
-  for (const version of versions)
-    expect(
-      (await admin.post(`/api/v1/prompts/${enc(name)}/versions`, { template: `${name} ${version} {{q}}`, version }))
-        .status,
-    ).toBe(201);
+  await publishPrompt(
+    admin,
+    name,
+    versions.map((version) => ({ template: `${name} ${version} {{q}}`, version })),
+  );
 }
 
 /** An OpenInference LLM span's prompt attributes, as our client sets them. */

@@ -2,6 +2,7 @@
 import type { AddressInfo } from "node:net";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, enc, type Harness } from "./helpers/harness.js";
 import { newTraceId, otlpProtobuf, type SpanSpec } from "./helpers/otlp.js";
 
@@ -46,7 +47,7 @@ describe("GET /metrics", () => {
 
   it("counts requests by route pattern, never by the path sent, and resolves by cache hit or miss", async () => {
     const admin = h.as(h.adminKey);
-    expect((await admin.post(`/api/v1/prompts/${enc("m/one")}/versions`, { template: "Hi {{a}}" })).status).toBe(201);
+    await publishVersion(admin, "m/one", "Hi {{a}}");
     const before = await scrape();
     const series = (status: number) =>
       `promptreg_http_request_duration_seconds_count{method="GET",route="/prompts/:name/resolve",status="${status}"}`;

@@ -31,6 +31,7 @@ import {
 } from "@opentelemetry/semantic-conventions/incubating";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { rollUpStoredSpans } from "../src/traces/rollups.js";
+import { publishPrompt } from "./helpers/factories.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { sdkTracer, startReceiver, under, type Receiver } from "./helpers/sdk.js";
 
@@ -43,17 +44,15 @@ let receiver: Receiver;
 beforeAll(async () => {
   h = await createHarness();
   receiver = await startReceiver(h);
-  const admin = h.as(h.adminKey);
-  for (const version of ["1.0.0", "1.1.0"])
-    expect(
-      (
-        await admin.post("/api/v1/prompts/migrated/versions", {
-          template: `M ${version} {{q}}`,
-          version,
-          labels: version === "1.0.0" ? ["production"] : [],
-        })
-      ).status,
-    ).toBe(201);
+  await publishPrompt(
+    h.as(h.adminKey),
+    "migrated",
+    ["1.0.0", "1.1.0"].map((version) => ({
+      template: `M ${version} {{q}}`,
+      version,
+      labels: version === "1.0.0" ? ["production"] : [],
+    })),
+  );
 });
 afterAll(async () => {
   await receiver?.close();

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPromptSpanProcessor, withPrompt } from "@promptreg/client";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.js";
 import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { publishPrompt } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { startReceiver, type Receiver } from "./helpers/sdk.js";
 
@@ -164,11 +165,11 @@ const LANGCHAIN: Stack = {
 
 /** Runs every call of TRUTH for `prompt` (published as both versions) on `stack`; returns the spans they made. */
 async function runCalls(stack: Stack, prompt: string): Promise<ReadableSpan[]> {
-  for (const version of Object.keys(TRUTH))
-    expect(
-      (await admin.post(`/api/v1/prompts/${prompt}/versions`, { template: `Answer ${version}: {{q}}`, version }))
-        .status,
-    ).toBe(201);
+  await publishPrompt(
+    admin,
+    prompt,
+    Object.keys(TRUTH).map((version) => ({ template: `Answer ${version}: {{q}}`, version })),
+  );
   const calls = Object.entries(TRUTH).flatMap(([version, t]) => [
     ...Array.from({ length: t.plain }, (_, i) => () => stack.call(prompt, version, `question ${i}`, false)),
     ...Array.from({ length: t.streamed }, (_, i) => () => stack.call(prompt, version, `streamed ${i}`, true)),

@@ -1,7 +1,7 @@
 // The OTLP decoder and the batch it prepares: jobs in order on the worker, what a caller sees when the decoder is
 // closed mid-decode, chunks bounded by rows and bytes, each resource and scope once, and the stored-size limit.
-// (That large bodies store the same spans, through the app, is in traces.test.ts; that they leave the event loop
-// free, in dos.test.ts.)
+// (That large bodies store the same spans, through the app, is in traces-receiver.test.ts; that they leave the event
+// loop free, in dos.test.ts.)
 import { afterEach, describe, expect, it } from "vitest";
 import { createOtlpDecoder, type OtlpDecoder } from "../src/traces/otlp-decoder.js";
 import type { BatchLimits, SpanBatch } from "../src/traces/span-batch.js";

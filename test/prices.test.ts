@@ -24,6 +24,7 @@ import {
 } from "@opentelemetry/semantic-conventions/incubating";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createProject, publishPrompt } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 import { sdkTracer, startReceiver, under, type Receiver } from "./helpers/sdk.js";
 
@@ -105,9 +106,7 @@ describe("the price table API", () => {
     }
 
     // Another project's admin sees none of them and cannot touch them.
-    const other = await admin.post("/api/v1/projects", { name: "other-prices" });
-    expect(other.status).toBe(201);
-    const otherAdmin = h.as(other.body.adminKey.key);
+    const { admin: otherAdmin } = await createProject(h, "other-prices");
     expect((await otherAdmin.get("/api/v1/prices")).body.data).toEqual([]);
     expect((await otherAdmin.delete(`/api/v1/prices/${created.body.id}`)).status).toBe(404);
   });
@@ -169,10 +168,11 @@ describe("computed cost", () => {
   });
 
   it("prices spans without a cost by the price effective at their start, and compare says what was sent and what computed", async () => {
-    for (const version of ["1.0.0", "1.1.0"])
-      expect(
-        (await admin.post("/api/v1/prompts/priced/versions", { template: `Priced ${version} {{q}}`, version })).status,
-      ).toBe(201);
+    await publishPrompt(
+      admin,
+      "priced",
+      ["1.0.0", "1.1.0"].map((version) => ({ template: `Priced ${version} {{q}}`, version })),
+    );
     expect((await admin.post("/api/v1/prices", GPT4O)).status).toBe(201);
     const june = await admin.post("/api/v1/prices", {
       model: "gpt-4o",

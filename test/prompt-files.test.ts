@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../src/commands.js";
 import { readPromptFileText } from "../src/prompt-files/files.js";
+import { publishVersion, type VersionInput } from "./helpers/factories.js";
 import { createHarness, enc, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -475,7 +476,7 @@ describe("promptreg push", () => {
 describe("promptreg export", () => {
   it("writes files that push back unchanged: multi-line text, chat, schema, unicode, trailing spaces", async () => {
     const admin = h.as(h.adminKey);
-    const texts = {
+    const texts: Record<string, VersionInput> = {
       "export/long": {
         template: "Line one  \n\tTabbed {{a}}\n\n— “quoted” ✓ 漢字\n",
         config: { model: "gpt-4o-mini", temperature: 0.7, stop: ["\n\n", "END"], nested: { big: 12345678901234 } },
@@ -493,11 +494,8 @@ describe("promptreg export", () => {
       "export/plain": { template: "yes", labels: ["production"] },
       "export/numberish": { template: "1.0" },
     };
-    for (const [name, body] of Object.entries(texts))
-      expect((await admin.post(`/api/v1/prompts/${enc(name)}/versions`, body)).status).toBe(201);
-    expect((await admin.post(`/api/v1/prompts/${enc("export/long")}/versions`, { template: "{{a}} v2" })).status).toBe(
-      201,
-    );
+    for (const [name, body] of Object.entries(texts)) await publishVersion(admin, name, body);
+    await publishVersion(admin, "export/long", "{{a}} v2");
     // A prompt without the ref asked for is skipped, and said so; the others are written.
     const staged = await cli(readKey, "export", dir, "--url", url, "--prefix", "export", "--ref", "production");
     expect(staged.code).toBe(0);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
 
 let h: Harness;
@@ -14,7 +15,7 @@ afterAll(() => h?.close());
 
 describe("render", () => {
   it("renders text without HTML escaping and names every missing variable", async () => {
-    await writer.post("/api/v1/prompts/greet/versions", {
+    await publishVersion(writer, "greet", {
       template: "Hi {{name}} <{{company}}> & {{user.email}}",
       labels: ["staging"],
     });
@@ -34,7 +35,7 @@ describe("render", () => {
   });
 
   it("refuses extra variables only when asked, and type-checks with the JSON Schema", async () => {
-    await writer.post("/api/v1/prompts/typed/versions", {
+    await publishVersion(writer, "typed", {
       template: "{{count}} items for {{who}}",
       variablesSchema: {
         type: "object",
@@ -56,7 +57,7 @@ describe("render", () => {
   });
 
   it("renders chat prompts and fills placeholders in place, without rendering their content", async () => {
-    await writer.post("/api/v1/prompts/chat/versions", {
+    await publishVersion(writer, "chat", {
       template: [
         { role: "system", content: "You work for {{company}}." },
         { type: "placeholder", name: "history" },
@@ -86,7 +87,7 @@ describe("render", () => {
   });
 
   it("defaults to production and validates the body", async () => {
-    await writer.post("/api/v1/prompts/defaulted/versions", { template: "x" });
+    await publishVersion(writer, "defaulted", "x");
     expect((await reader.post("/api/v1/prompts/defaulted/render", { variables: {} })).status).toBe(404);
     const bad = await reader.post("/api/v1/prompts/defaulted/render", { variables: [] });
     expect(bad.status).toBe(422);

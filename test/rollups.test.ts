@@ -15,7 +15,6 @@ import {
   ATTR_GEN_AI_REQUEST_MODEL,
   GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
 } from "@opentelemetry/semantic-conventions/incubating";
-import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   bucketMidpoint,
@@ -27,8 +26,9 @@ import {
 } from "../src/compare/histogram.js";
 import { rollUpStoredSpans } from "../src/traces/rollups.js";
 import { tracesThatMayNeedLinks } from "../src/traces/trace-links.js";
+import { ingestSpans, publishVersion } from "./helpers/factories.js";
 import { createHarness, type Client, type Harness } from "./helpers/harness.js";
-import { otlpJson, type SpanSpec } from "./helpers/otlp.js";
+import type { SpanSpec } from "./helpers/otlp.js";
 
 const { OPENINFERENCE_SPAN_KIND } = SemanticConventions;
 const BOUND = HISTOGRAM_RELATIVE_ERROR * (1 + 1e-12);
@@ -107,15 +107,7 @@ const HOUR_NS = 3_600_000_000_000n;
 const BASE_NS = BigInt(Date.parse("2026-11-22T00:00:00Z")) * 1_000_000n;
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 
-async function send(spans: SpanSpec[]) {
-  const res = await request(h.app)
-    .post("/v1/traces")
-    .set("Authorization", `Bearer ${h.adminKey}`)
-    .set("Content-Type", "application/json")
-    .send(otlpJson(spans));
-  expect(res.status).toBe(200);
-  expect(res.body.partialSuccess ?? {}).toEqual({});
-}
+const send = (spans: SpanSpec[]) => ingestSpans(h, spans);
 
 /** The rollups of the project's versions of `prompt`, totalled. */
 async function rollupTotals(prompt: string) {
@@ -156,9 +148,7 @@ beforeAll(async () => {
   h = await createHarness();
   admin = h.as(h.adminKey);
   for (const name of ["rolled", "resent", "concurrent", "linked-later"])
-    expect(
-      (await admin.post(`/api/v1/prompts/${name}/versions`, { template: `${name} {{q}}`, version: "1.0.0" })).status,
-    ).toBe(201);
+    await publishVersion(admin, name, { template: `${name} {{q}}`, version: "1.0.0" });
 }, 120_000);
 afterAll(() => h?.close());
 
@@ -340,9 +330,7 @@ describe("span_rollups at ingest", () => {
   it("follow the links of spans sent alone after the spans they relate to, roots of their trace included", async () => {
     // Which chunks may change links is decided from their rows (tracesThatMayNeedLinks): each request below holds a
     // single span of its trace, and only its own kind or parent says that the trace needs the link statements.
-    expect(
-      (await admin.post("/api/v1/prompts/alone/versions", { template: "alone {{q}}", version: "1.0.0" })).status,
-    ).toBe(201);
+    await publishVersion(admin, "alone", { template: "alone {{q}}", version: "1.0.0" });
     const at = (ms: number) => (BASE_NS + BigInt(ms) * 1_000_000n).toString();
     const spanOf = (trace: number, k: number, from: number, attributes: Record<string, string | number>): SpanSpec => ({
       traceId: hex(6000 + trace, 32),

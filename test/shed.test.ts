@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { createApp } from "../src/app.js";
 import { DEFAULT_INGEST_MAX_PER_KEY, INGEST_DEFAULTS } from "../src/config.js";
 import { createShedLog } from "../src/http/shed-log.js";
+import { createProject, publishVersion } from "./helpers/factories.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { capturingLogger } from "./helpers/logs.js";
 import { serve } from "./helpers/listen.js";
@@ -22,13 +23,8 @@ let otherProjectKey: string;
 beforeAll(async () => {
   h = await createHarness();
   writerKey = await h.newKey("write");
-  const project = await h.as(h.adminKey).post("/api/v1/projects", { name: "shed-other" });
-  expect(project.status).toBe(201);
-  otherProjectKey = await h.newKey("write", project.body.adminKey.key);
-  const publish = await h
-    .as(h.adminKey)
-    .post("/api/v1/prompts/shed/versions", { template: "Hi {{name}}", labels: ["production"] });
-  expect(publish.status).toBe(201);
+  otherProjectKey = await h.newKey("write", (await createProject(h, "shed-other")).adminKey);
+  await publishVersion(h.as(h.adminKey), "shed", { template: "Hi {{name}}", labels: ["production"] });
 });
 afterAll(() => h?.close());
 

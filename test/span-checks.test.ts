@@ -9,6 +9,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dbErrorKind } from "../src/db/errors.js";
 import { clipText, spanKindOf, statusCodeOf } from "../src/traces/span-checks.js";
+import { publishVersion } from "./helpers/factories.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { serve, type Listener } from "./helpers/listen.js";
 import {
@@ -292,8 +293,7 @@ describe("span values checked before the database sees them", () => {
   it("a prompt linked by a label, source and model of 512 four-byte characters each still fits the rollups' key", async () => {
     const w = (base: number) =>
       Array.from({ length: 600 }, (_, i) => String.fromCodePoint(base + ((i * 104729) % 60000))).join("");
-    const pub = await h.as(await h.newKey("write")).post(`/api/v1/prompts/long-values/versions`, { template: "Hi" });
-    expect(pub.status).toBe(201);
+    await publishVersion(h.as(await h.newKey("write")), "long-values", "Hi");
     const traceId = newTraceId();
     const attrs = {
       "openinference.span.kind": "LLM",

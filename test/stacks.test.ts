@@ -36,6 +36,7 @@ import { createPromptSpanProcessor, withPrompt } from "@promptreg/client";
 import { spanText } from "../src/evals/span-text.js";
 import { startFakeAnthropic, type FakeAnthropic } from "./helpers/fake-anthropic.js";
 import { startFakeOpenAI, type FakeOpenAI } from "./helpers/fake-openai.js";
+import { publishPrompt } from "./helpers/factories.js";
 import { createHarness, enc, type Client, type Harness } from "./helpers/harness.js";
 import { startReceiver, type Receiver } from "./helpers/sdk.js";
 import * as ai7 from "./stacks/ai-sdk-7/index.js";
@@ -474,13 +475,11 @@ async function traced(stack: Stack, calls: number, body: (call: Call) => Promise
 
 /** Publishes both versions, makes every call of TRUTH on `stack`, and returns the spans they made. */
 async function run(stack: Stack): Promise<ReadableSpan[]> {
-  for (const version of VERSIONS) {
-    const res = await admin.post(`/api/v1/prompts/${enc(stack.prompt)}/versions`, {
-      template: `Answer ${version}: {{q}}`,
-      version,
-    });
-    expect(res.status).toBe(201);
-  }
+  await publishPrompt(
+    admin,
+    stack.prompt,
+    VERSIONS.map((version) => ({ template: `Answer ${version}: {{q}}`, version })),
+  );
   const fake = stack.api === OPENAI ? fakeOpenAI : fakeAnthropic;
   const before = fake.bodies().length;
   return traced(stack, CALLS, async (call) => {

@@ -7,7 +7,8 @@ import { build, type Metafile } from "esbuild";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasChromium, launchChromium } from "../../test/helpers/browser.js";
-import { createHarness, enc, type Harness } from "../../test/helpers/harness.js";
+import { publishVersion } from "../../test/helpers/factories.js";
+import { createHarness, type Harness } from "../../test/helpers/harness.js";
 import { listen, type Listener } from "../../test/helpers/listen.js";
 
 const ROOT_ENTRY = path.resolve(import.meta.dirname, "../src/index.ts");
@@ -109,19 +110,17 @@ describe.skipIf(!hasChromium("the client's browser test"))("the client in a brow
 
   it("gets, caches and renders prompts from the real registry", async () => {
     const admin = harness.as(harness.adminKey);
-    const published = await admin.post(`/api/v1/prompts/${enc("browser/greeting")}/versions`, {
+    const published = await publishVersion(admin, "browser/greeting", {
       template: "Hello {{name}} from {{company}}",
       labels: ["production"],
     });
-    expect(published.status).toBe(201);
-    const chat = await admin.post(`/api/v1/prompts/${enc("browser/chat")}/versions`, {
+    await publishVersion(admin, "browser/chat", {
       template: [
         { role: "system", content: "You answer in the customer's language." },
         { role: "user", content: "{{question}}" },
       ],
       labels: ["staging"],
     });
-    expect(chat.status).toBe(201);
 
     const tab = await browser.newPage();
     try {
@@ -132,7 +131,7 @@ describe.skipIf(!hasChromium("the client's browser test"))("the client in a brow
       expect(result).toEqual({
         text: "Hello Zoë from Ada & <Co>",
         sources: ["network", "cache", "network"],
-        version: published.body.version,
+        version: published.version,
         messages: [
           { role: "system", content: "You answer in the customer's language." },
           { role: "user", content: "¿Dónde está mi pedido nº 42?" },

@@ -264,18 +264,16 @@ describe("when the registry cannot be reached", () => {
   it("does not let a black-holed server block get beyond the cold budget", async () => {
     const hole = await startBlackHole();
     try {
-      const c = createClient({ baseUrl: hole.url, apiKey: "pr_key", coldBudgetMs: 300 });
-      let start = performance.now();
+      // Nothing but the budget can end these calls before the test's own timeout: the request itself would wait
+      // ten minutes. So each ending is the budget's (its error says so), whatever a busy machine adds to the 300 ms.
+      const c = createClient({ baseUrl: hole.url, apiKey: "pr_key", coldBudgetMs: 300, requestTimeoutMs: 600_000 });
       const prompt = await c.get("any/name", { fallback: "Hi {{x}}" });
-      expect(performance.now() - start).toBeLessThan(1_000);
       expect(prompt.source).toBe("fallback");
       expect(prompt.render({ x: "there" })).toBe("Hi there");
 
-      start = performance.now();
       const err = await caught(c.get("other/name"));
-      expect(performance.now() - start).toBeLessThan(1_000);
       expect(err.code).toBe("unavailable");
-      expect(err.cause).toMatchObject({ code: "timeout" });
+      expect(err.cause).toMatchObject({ code: "timeout", message: "no answer within coldBudgetMs (300 ms)" });
     } finally {
       await hole.close();
     }
@@ -316,15 +314,15 @@ describe("retries and errors", () => {
       { status: 429, headers: { "Retry-After": "0" }, body: errorBody(429, "rate_limited") },
     ]);
     try {
+      // Its own backoff would wait ten minutes before the first retry (and the budget allows it), far past the test's
+      // timeout: the call can only end in time by taking Retry-After: 0, whatever a busy machine adds.
       const c = createClient({
         baseUrl: proxy.url,
         apiKey: registry.harness.adminKey,
-        retryBaseDelayMs: 10_000,
-        coldBudgetMs: 30_000,
+        retryBaseDelayMs: 20 * 60_000,
+        coldBudgetMs: 60 * 60_000,
       });
-      const start = performance.now();
       expect((await c.get("retry/b")).source).toBe("network");
-      expect(performance.now() - start).toBeLessThan(1_000);
       expect(proxy.hits()).toBe(3);
     } finally {
       await proxy.close();

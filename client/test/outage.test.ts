@@ -5,7 +5,8 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, pullSnapshot, type ClientOptions, type Snapshot } from "../src/index.js";
-import { caught, counter, enc, forward, manualClock, reportedErrors, startRegistry, type Registry } from "./helpers.js";
+import { caught, counter, forward, manualClock, reportedErrors, startRegistry, type Registry } from "./helpers.js";
+import { createProject, publishVersion } from "../../test/helpers/factories.js";
 import { listen } from "../../test/helpers/listen.js";
 
 let registry: Registry;
@@ -291,14 +292,8 @@ describe("fallbacks that name their version", () => {
 describe("snapshots know their registry and project", () => {
   /** A new project, `name` published there as "team's {{x}}" in production, and a snapshot of it pulled there. */
   async function teamSnapshot(project: string, name: string): Promise<{ teamKey: string; team: Snapshot }> {
-    const created = await registry.api("POST", "/projects", { name: project });
-    const teamKey = created.adminKey.key as string;
-    const res = await fetch(`${registry.baseUrl}/api/v1/prompts/${enc(name)}/versions`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${teamKey}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ template: "team's {{x}}", labels: ["production"] }),
-    });
-    expect(res.status).toBe(201);
+    const { adminKey: teamKey, admin: team } = await createProject(registry.harness, project);
+    await publishVersion(team, name, { template: "team's {{x}}", labels: ["production"] });
     return { teamKey, team: await pullSnapshot({ baseUrl: registry.baseUrl, apiKey: teamKey, refs: [name] }) };
   }
 

@@ -4,6 +4,7 @@
 // keys and values), so that no route can forget one and no database error becomes a 500.
 import type { RequestHandler } from "express";
 import { AppError } from "./errors.js";
+import { invalidRequest, issuePath, type Issue } from "./validate.js";
 
 /**
  * JSON bodies nested deeper than this are refused. Far beyond any prompt config, variables or JSON Schema, and far
@@ -24,18 +25,11 @@ export function unstorableText(text: string): string | null {
   return null;
 }
 
-interface Issue {
-  path: string;
-  message: string;
-}
-
 // Offending text is quoted JSON-escaped and shortened: the answer names it without echoing megabytes or raw NULs.
 const quote = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 
-function refuse(where: string, all: Issue[]): never {
-  const issues = all.slice(0, MAX_ISSUES);
-  const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
-  throw new AppError("validation_error", `invalid request ${where}: ${summary}`, { issues });
+function refuse(where: "path" | "query" | "body", issues: Issue[]): never {
+  throw invalidRequest(where, issues.slice(0, MAX_ISSUES));
 }
 
 /** Path segments (percent-decoded) and query names and values. Needs no route, so it runs before any. */
@@ -53,15 +47,16 @@ export const guardUrl: RequestHandler = (req, _res, next) => {
       continue; // Not UTF-8: the router answers 400 for such a parameter.
     }
     const why = unstorableText(decoded);
-    if (why) issues.push({ path: "params", message: `path segment ${quote(decoded)} ${why}` });
+    // Before routing, a segment has no parameter name yet: the segment itself is quoted instead.
+    if (why) issues.push({ path: issuePath("params"), message: `path segment ${quote(decoded)} ${why}` });
   }
   if (issues.length) refuse("path", issues);
   for (const [name, value] of Object.entries(req.query as Record<string, unknown>)) {
     const nameWhy = unstorableText(name);
-    if (nameWhy) issues.push({ path: "query", message: `parameter name ${quote(name)} ${nameWhy}` });
+    if (nameWhy) issues.push({ path: issuePath("query"), message: `parameter name ${quote(name)} ${nameWhy}` });
     for (const v of Array.isArray(value) ? value : [value]) {
       const why = typeof v === "string" ? unstorableText(v) : null;
-      if (why) issues.push({ path: `query.${name}`, message: why });
+      if (why) issues.push({ path: issuePath("query", [name]), message: why });
     }
   }
   if (issues.length) refuse("query", issues);
@@ -151,29 +146,29 @@ function hasProblem(body: unknown): boolean {
 /** The problems of `body`, with where each is, the first MAX_ISSUES of them. */
 function describeProblems(body: unknown): Issue[] {
   const issues: Issue[] = [];
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: body, path: "body", depth: 0 }];
+  const at = (path: PropertyKey[], message: string) => issues.push({ path: issuePath("body", path), message });
+  const stack: { value: unknown; path: PropertyKey[] }[] = [{ value: body, path: [] }];
   while (stack.length && issues.length < MAX_ISSUES) {
-    const { value, path, depth } = stack.pop()!;
+    const { value, path } = stack.pop()!;
     if (typeof value === "string") {
       const why = unstorableText(value);
-      if (why) issues.push({ path, message: why });
+      if (why) at(path, why);
       continue;
     }
     if (value === null || typeof value !== "object") continue;
-    if (depth >= MAX_JSON_DEPTH) {
-      issues.push({ path, message: `nested deeper than ${MAX_JSON_DEPTH} levels` });
+    if (path.length >= MAX_JSON_DEPTH) {
+      at(path, `nested deeper than ${MAX_JSON_DEPTH} levels`);
       continue;
     }
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--)
-        stack.push({ value: value[i], path: `${path}.${i}`, depth: depth + 1 });
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: [...path, i] });
       continue;
     }
     const children: typeof stack = [];
     for (const [key, child] of Object.entries(value)) {
       const why = unstorableText(key);
-      if (why) issues.push({ path, message: `key ${quote(key)} ${why}` });
-      else children.push({ value: child, path: `${path}.${key}`, depth: depth + 1 });
+      if (why) at(path, `key ${quote(key)} ${why}`);
+      else children.push({ value: child, path: [...path, key] });
     }
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
   }

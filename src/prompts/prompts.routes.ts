@@ -18,6 +18,7 @@ import { parse } from "../http/validate.js";
 import type { Metrics } from "../metrics.js";
 import { NameParams, PageQuery } from "./params.js";
 import type { PromptsService } from "./prompts.service.js";
+import { parseRef } from "./refs.js";
 
 const ListQuery = PageQuery.extend({
   prefix: z.string().max(255).optional(),
@@ -130,7 +131,10 @@ function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
 }
 
-/** Registers the prompt routes on `r` (a new router by default). */
+/**
+ * Registers the prompt routes on `r`, the API router itself rather than a router of their own (each router level a
+ * request passes costs it a few matches), and counts resolve cache hits and misses in `metrics`.
+ */
 export function promptRoutes(prompts: PromptsService, r: Router, metrics: Pick<Metrics, "resolve">): Router {
   // First: resolving is what every application calls on every request.
   on(r, PROMPT_ROUTES.resolve, async (req, res) => {
@@ -207,6 +211,9 @@ export function promptRoutes(prompts: PromptsService, r: Router, metrics: Pick<M
   on(r, PROMPT_ROUTES.diff, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const { from, to } = parse(DiffQuery, req.query, "query");
+    // Read here, so that a reference of no known form is named where it was (the service would name `query.ref`).
+    parseRef(from, "query.from");
+    parseRef(to, "query.to");
     res.json(await prompts.diff(principalOf(res), name, from, to));
   });
 

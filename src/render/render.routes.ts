@@ -6,6 +6,7 @@ import { apiRoute, on } from "../http/api-route.js";
 import { parse } from "../http/validate.js";
 import { NameParams } from "../prompts/params.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
+import { parseRef } from "../prompts/refs.js";
 
 export const RENDER_ROUTES = {
   render: apiRoute({
@@ -25,6 +26,8 @@ export function renderRoutes(prompts: PromptsService, renderer: Renderer): Route
   on(r, RENDER_ROUTES.render, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const body = parse(RenderBodySchema, req.body);
+    // Read here, so that a reference of no known form is named where it was (resolve would name its query's).
+    if (body.ref !== undefined) parseRef(body.ref, "body.ref");
     const { version } = await prompts.resolve(principalOf(res), name, body.ref);
     // RenderError is a 422 naming the variables; a TemplateError (templates are checked at publish) only guards rows
     // written by other means. The error handler maps both.

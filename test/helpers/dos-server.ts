@@ -5,13 +5,18 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createHarness } from "./harness.js";
+import { workUnitMs } from "./work-unit.js";
 
 export type DosServerMessage =
   | { port: number; writeKey: string; readKey: string; adminKey: string; kind: "pglite" | "postgres" }
   | { delayMaxMs: number }
-  | { storedBytes: number };
-/** reset/read: the event loop's delay since the reset; storage: the bytes the span tables take on disk. */
-export type DosServerCommand = "reset" | "read" | "storage";
+  | { storedBytes: number }
+  | { unitMs: number };
+/**
+ * reset/read: the event loop's delay since the reset; storage: the bytes the span tables take on disk; unit: how long
+ * a fixed piece of work takes this process now (work-unit.ts), what the test's bounds are counted in.
+ */
+export type DosServerCommand = "reset" | "read" | "storage" | "unit";
 
 const h = await createHarness();
 const writeKey = await h.newKey("write");
@@ -40,7 +45,9 @@ const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 
 process.on("message", async (command: DosServerCommand) => {
-  if (command === "storage") {
+  if (command === "unit") {
+    process.send!({ unitMs: await workUnitMs() } satisfies DosServerMessage);
+  } else if (command === "storage") {
     const { rows } = await h.database.query<{ bytes: string }>(
       `SELECT (pg_total_relation_size('spans') + pg_total_relation_size('span_resources') + pg_total_relation_size('span_scopes'))::text AS bytes`,
     );

@@ -1,7 +1,6 @@
 // The real app on a real database: in-memory PGlite by default, or a fresh database created on the PostgreSQL
 // server named by TEST_DATABASE_URL (dropped afterwards), so test files never share state.
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { pino } from "pino";
 import pg from "pg";
 import request from "supertest";
@@ -10,6 +9,7 @@ import type { Role } from "@promptreg/client/contract";
 import { createApp } from "../../src/app.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { createInvalidationBus, type InvalidationBus } from "../../src/db/invalidation.js";
+import { migratedTemplate } from "./pglite-template.js";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 export const silentLogger = pino({ level: "silent" });
@@ -21,7 +21,7 @@ export interface TestDatabase {
 }
 
 /**
- * The run's migrated embedded database, made by global-setup.ts; undefined when a file runs outside the suite's
+ * Where the run's migrated embedded database is kept (global-setup.ts); undefined when a file runs outside the suite's
  * configuration, or in a process of its own (test/helpers/dos-server.ts), where vitest's state is not there to read.
  */
 function pgliteTemplate(): string | undefined {
@@ -36,7 +36,7 @@ function pgliteTemplate(): string | undefined {
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (!TEST_DATABASE_URL) {
     const template = pgliteTemplate();
-    const initialData = template ? new Blob([await readFile(template)]) : undefined;
+    const initialData = template ? new Blob([await migratedTemplate(template)]) : undefined;
     return { open: () => openDatabase({ dataDir: "memory", initialData }), drop: async () => {} };
   }
   const name = `promptreg_t_${randomBytes(6).toString("hex")}`;
