@@ -18,6 +18,14 @@ import { bucketMidpoint, HISTOGRAM_RELATIVE_ERROR, histogramPercentiles } from "
 import { differenceInterval, failureVerdict, wilsonInterval, type Verdict } from "./stats.js";
 import { countUnattributed } from "./unattributed.js";
 import { pickVersions } from "./versions.js";
+import {
+  MEASURE_TOTALS_SQL,
+  RAW_AMOUNTS_SQL,
+  ROLLUP_MEASURES_SQL,
+  SPAN_SHARES_SQL,
+  type AmountName,
+  type MeasureColumn,
+} from "../traces/rollups.js";
 
 export type { CompareFilters } from "./filters.js";
 export type { FailureDefinition } from "./failure.js";
@@ -97,11 +105,11 @@ interface CostFigures {
   unknown: number;
 }
 
-// Column prefixes of both statements' rows, per token kind.
-const TOKEN_COLUMNS: Record<TokenKind, string> = {
-  prompt: "prompt",
-  completion: "completion",
-  total: "total",
+// The amount (rollups.ts) behind each token kind: both paths name their columns <amount>_sum and <amount>_count.
+const TOKEN_AMOUNTS: Record<TokenKind, AmountName> = {
+  prompt: "tokens_prompt",
+  completion: "tokens_completion",
+  total: "tokens_total",
   cacheRead: "cache_read",
   cacheWrite: "cache_write",
   reasoning: "reasoning",
@@ -112,15 +120,15 @@ const TOKEN_COLUMNS: Record<TokenKind, string> = {
  * come as exact decimals (`cost`, see decimal.ts), so that adding rows adds no floating-point error.
  */
 function amounts(
-  get: (column: string) => number,
-  cost: (column: string) => bigint,
+  get: (column: MeasureColumn) => number,
+  cost: (column: MeasureColumn) => bigint,
   spans: number,
 ): Pick<Figures, "tokens" | "cost"> {
   const mean = (sum: number, count: number) => (count ? sum / count : null);
   const tokens = Object.fromEntries(
     TOKEN_KINDS.map((kind) => {
-      const sum = get(`${TOKEN_COLUMNS[kind]}_sum`);
-      const count = get(`${TOKEN_COLUMNS[kind]}_count`);
+      const sum = get(`${TOKEN_AMOUNTS[kind]}_sum`);
+      const count = get(`${TOKEN_AMOUNTS[kind]}_count`);
       return [kind, { mean: mean(sum, count), sum, count }];
     }),
   ) as Record<TokenKind, TokenFigures>;
@@ -138,26 +146,6 @@ function amounts(
     },
   };
 }
-
-// The raw-spans aggregates behind amounts(), over spans `s`.
-const RAW_AMOUNTS = Prisma.raw(
-  [
-    ...TOKEN_KINDS.map((kind) => {
-      const column = {
-        prompt: "tokens_prompt",
-        completion: "tokens_completion",
-        total: "tokens_total",
-        cacheRead: "tokens_cache_read",
-        cacheWrite: "tokens_cache_write",
-        reasoning: "tokens_reasoning",
-      }[kind];
-      return `coalesce(sum(s.${column}), 0)::float8 AS ${TOKEN_COLUMNS[kind]}_sum, count(s.${column})::int AS ${TOKEN_COLUMNS[kind]}_count`;
-    }),
-    "coalesce(sum(s.cost_usd), 0)::text AS cost_sum, count(s.cost_usd)::int AS cost_count",
-    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'), 0)::text AS cost_sent_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'sent'))::int AS cost_sent_count",
-    "coalesce(sum(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'), 0)::text AS cost_computed_sum, (count(s.cost_usd) FILTER (WHERE s.cost_source = 'computed'))::int AS cost_computed_count",
-  ].join(",\n"),
-);
 
 /** Figures from the raw-spans statement's rows (GROUPING SETS: all sources, then each source). */
 function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures {
@@ -183,8 +171,8 @@ function rawFigures(rows: Record<string, unknown>[], versionId: string): Figures
 /** Figures from rollup rows (one per version, source and latency bucket): exact but for the percentiles. */
 function rolledFigures(rows: Record<string, unknown>[], versionId: string): Figures {
   const mine = rows.filter((r) => r.version_id === versionId);
-  const total = (column: string) => mine.reduce((s, r) => s + Number(r[column]), 0);
-  const exactTotal = (column: string) => mine.reduce((s, r) => s + parseDecimal(r[column] as string), 0n);
+  const total = (column: MeasureColumn) => mine.reduce((s, r) => s + Number(r[column]), 0);
+  const exactTotal = (column: MeasureColumn) => mine.reduce((s, r) => s + parseDecimal(r[column] as string), 0n);
   const hist = new Map<number, number>();
   const bySource = new Map<string, { source: string; units: number; failures: number }>();
   for (const r of mine) {
@@ -228,10 +216,7 @@ function rollupSource(projectId: string, versionIds: string[], f: CompareFilters
     const where = [...rollupFilters(projectId, versionIds, f), Prisma.sql`r.spans <> 0`];
     if (fromHour) where.push(Prisma.sql`r.hour >= ${fromHour.toISOString()}::timestamptz`);
     if (toHour) where.push(Prisma.sql`r.hour < ${toHour.toISOString()}::timestamptz`);
-    parts.push(Prisma.sql`SELECT r.version_id, ${binOf("r.hour")} r.source, r.latency_bucket, r.spans, r.failures, r.latency_sum,
-        r.tokens_prompt_sum, r.tokens_prompt_count, r.tokens_completion_sum, r.tokens_completion_count, r.tokens_total_sum,
-        r.tokens_total_count, r.cost_sum, r.cost_count, r.cache_read_sum, r.cache_read_count, r.cache_write_sum, r.cache_write_count,
-        r.reasoning_sum, r.reasoning_count, r.cost_sent_sum, r.cost_sent_count, r.cost_computed_sum, r.cost_computed_count
+    parts.push(Prisma.sql`SELECT r.version_id, ${binOf("r.hour")} r.source, r.latency_bucket, ${ROLLUP_MEASURES_SQL}
       FROM span_rollups r WHERE ${Prisma.join(where, " AND ")}`);
   }
   const edges: Prisma.Sql[] = [];
@@ -244,33 +229,14 @@ function rollupSource(projectId: string, versionIds: string[], f: CompareFilters
   }
   if (edges.length)
     parts.push(Prisma.sql`SELECT s.version_id, ${binOf("s.start_time")} coalesce(s.source, 'unspecified') AS source,
-        promptreg_latency_bucket(s.latency_ms) AS latency_bucket, 1 AS spans, s.failed::int AS failures, s.latency_ms AS latency_sum,
-        s.tokens_prompt::bigint AS tokens_prompt_sum, (s.tokens_prompt IS NOT NULL)::int AS tokens_prompt_count,
-        s.tokens_completion::bigint AS tokens_completion_sum, (s.tokens_completion IS NOT NULL)::int AS tokens_completion_count,
-        s.tokens_total::bigint AS tokens_total_sum, (s.tokens_total IS NOT NULL)::int AS tokens_total_count,
-        s.cost_usd AS cost_sum, (s.cost_usd IS NOT NULL)::int AS cost_count,
-        s.tokens_cache_read::bigint AS cache_read_sum, (s.tokens_cache_read IS NOT NULL)::int AS cache_read_count,
-        s.tokens_cache_write::bigint AS cache_write_sum, (s.tokens_cache_write IS NOT NULL)::int AS cache_write_count,
-        s.tokens_reasoning::bigint AS reasoning_sum, (s.tokens_reasoning IS NOT NULL)::int AS reasoning_count,
-        CASE WHEN s.cost_source = 'sent' THEN s.cost_usd END AS cost_sent_sum, (s.cost_source = 'sent' AND s.cost_usd IS NOT NULL)::int AS cost_sent_count,
-        CASE WHEN s.cost_source = 'computed' THEN s.cost_usd END AS cost_computed_sum, (s.cost_source = 'computed' AND s.cost_usd IS NOT NULL)::int AS cost_computed_count
+        promptreg_latency_bucket(s.latency_ms) AS latency_bucket, ${SPAN_SHARES_SQL}
       FROM spans s WHERE ${versionSpanFilters(projectId, versionIds, f)} AND (${Prisma.join(edges, " OR ")})`);
   return Prisma.sql`(${Prisma.join(parts, " UNION ALL ")})`;
 }
 
 /** A comparison's rollup rows: one per version, source and latency bucket. */
 function rollupQuery(projectId: string, versionIds: string[], f: CompareFilters): Prisma.Sql {
-  return Prisma.sql`SELECT x.version_id::text AS version_id, x.source, x.latency_bucket::int AS bucket, sum(x.spans)::int AS spans,
-      sum(x.failures)::int AS failures, sum(x.latency_sum)::float8 AS latency_sum,
-      sum(x.tokens_prompt_sum)::float8 AS prompt_sum, sum(x.tokens_prompt_count)::int AS prompt_count,
-      sum(x.tokens_completion_sum)::float8 AS completion_sum, sum(x.tokens_completion_count)::int AS completion_count,
-      sum(x.tokens_total_sum)::float8 AS total_sum, sum(x.tokens_total_count)::int AS total_count,
-      coalesce(sum(x.cost_sum), 0)::text AS cost_sum, sum(x.cost_count)::int AS cost_count,
-      sum(x.cache_read_sum)::float8 AS cache_read_sum, sum(x.cache_read_count)::int AS cache_read_count,
-      sum(x.cache_write_sum)::float8 AS cache_write_sum, sum(x.cache_write_count)::int AS cache_write_count,
-      sum(x.reasoning_sum)::float8 AS reasoning_sum, sum(x.reasoning_count)::int AS reasoning_count,
-      coalesce(sum(x.cost_sent_sum), 0)::text AS cost_sent_sum, sum(x.cost_sent_count)::int AS cost_sent_count,
-      coalesce(sum(x.cost_computed_sum), 0)::text AS cost_computed_sum, sum(x.cost_computed_count)::int AS cost_computed_count
+  return Prisma.sql`SELECT x.version_id::text AS version_id, x.source, x.latency_bucket::int AS bucket, ${MEASURE_TOTALS_SQL}
     FROM ${rollupSource(projectId, versionIds, f)} x
     GROUP BY 1, 2, 3`;
 }
@@ -316,7 +282,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
              (count(${unit}) FILTER (WHERE f.judged))::int AS units, (count(${unit}) FILTER (WHERE f.judged AND f.failed))::int AS failures,
              count(${unit})::int AS all_units, count(*)::int AS spans,
              percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_pct,
-             avg(s.latency_ms) AS latency_mean, ${RAW_AMOUNTS}
+             avg(s.latency_ms) AS latency_mean, ${RAW_AMOUNTS_SQL}
            FROM spans s CROSS JOIN LATERAL ${judgementSql(p.projectId, q.failure)} f
            WHERE ${versionSpanFilters(p.projectId, ids, q)}
            GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`;
