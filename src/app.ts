@@ -124,7 +124,7 @@ export function createApp({ config, database, bus, logger }: AppDeps) {
   const ingest = createIngestService({ database, onChunk: metrics.ingestChunk });
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
-  const compare = createCompareService({ db, prompts });
+  const compare = createCompareService({ db, database, prompts });
   const otlpDecoder = createOtlpDecoder({
     logger,
     limits: {

@@ -6,7 +6,7 @@
 // session/user filter); the rest reads the spans. Reads spans, span_rollups and annotations (the label ledger
 // through the labels module); writes nothing.
 import type { Principal } from "../auth/principal.js";
-import type { Db } from "../db/client.js";
+import type { Database, Db } from "../db/client.js";
 import { decimalNumber, meanOf, parseDecimal } from "./decimal.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { AppError } from "../http/errors.js";
@@ -253,11 +253,21 @@ function explainCost(c: CostFigures, spans: number): string {
 
 export type CompareService = ReturnType<typeof createCompareService>;
 
-export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<PromptsService, "resolve"> }) {
+export interface CompareServiceDeps {
+  db: Db;
+  database: Database;
+  prompts: Pick<PromptsService, "resolve">;
+}
+
+export function createCompareService({ db, database, prompts }: CompareServiceDeps) {
+  /** The rows of one statement. */
+  const rowsOf = async <T = Record<string, unknown>>(statement: Prisma.Sql) =>
+    (await database.query<T>(statement)).rows;
+
   return {
     async compare(p: Principal, name: string, q: CompareQuery) {
       const { prompt, versions, refs } = await pickVersions({ db, prompts }, p, name, q.versions, 2);
-      await requireRecordedAnnotations(db, p.projectId, prompt, q.failure);
+      await requireRecordedAnnotations(database, p.projectId, prompt, q.failure);
       const ids = versions.map((v) => v.id);
       const mode = q.percentiles ?? "auto";
 
@@ -267,7 +277,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
       // comparisons, to save an aggregation over few rows on the small ones.
       let rolled: Record<string, unknown>[] | null = null;
       if (mode !== "exact" && q.unit === "span" && q.failure.kind === "status" && !q.session && !q.user) {
-        const rows = await db.$queryRaw<Record<string, unknown>[]>(rollupQuery(p.projectId, ids, q));
+        const rows = await rowsOf(rollupQuery(p.projectId, ids, q));
         const compared = rows.reduce((s, r) => s + Number(r.spans), 0);
         if (mode === "histogram" || compared > EXACT_PERCENTILES_UP_TO) rolled = rows;
       }
@@ -277,7 +287,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
       else {
         const unit = Prisma.raw(q.unit === "span" ? "*" : "DISTINCT s.trace_id");
         // One statement: per version, and per version and source (GROUPING SETS), with exact percentiles.
-        const metrics = await db.$queryRaw<Record<string, unknown>[]>`
+        const metrics = await rowsOf(Prisma.sql`
           SELECT s.version_id::text AS version_id, coalesce(s.source, 'unspecified') AS source, GROUPING(coalesce(s.source, 'unspecified'))::int AS all_sources,
              (count(${unit}) FILTER (WHERE f.judged))::int AS units, (count(${unit}) FILTER (WHERE f.judged AND f.failed))::int AS failures,
              count(${unit})::int AS all_units, count(*)::int AS spans,
@@ -285,20 +295,20 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
              avg(s.latency_ms) AS latency_mean, ${RAW_AMOUNTS_SQL}
            FROM spans s CROSS JOIN LATERAL ${judgementSql(p.projectId, q.failure)} f
            WHERE ${versionSpanFilters(p.projectId, ids, q)}
-           GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`;
+           GROUP BY GROUPING SETS ((s.version_id), (s.version_id, coalesce(s.source, 'unspecified')))`);
         figures = (id) => rawFigures(metrics, id);
       }
 
       // Annotations attached to the counted spans (a trace-level one counts once per span of its trace). The
       // uncorrelated EXISTS is a one-time filter: a project without annotations never scans its spans here.
-      const annotations = await db.$queryRaw<Record<string, unknown>[]>`
+      const annotations = await rowsOf(Prisma.sql`
         SELECT s.version_id::text AS version_id, an.name, count(*)::int AS count,
            avg(CASE WHEN an.passed THEN 1.0 WHEN an.passed = false THEN 0.0 END)::float8 AS pass_rate, avg(an.score) AS mean_score
          FROM spans s JOIN annotations an ON an.project_id = s.project_id AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '')
          WHERE ${versionSpanFilters(p.projectId, ids, q)} AND EXISTS (SELECT 1 FROM annotations a0 WHERE a0.project_id = ${p.projectId}::uuid)
-         GROUP BY s.version_id, an.name ORDER BY an.name`;
+         GROUP BY s.version_id, an.name ORDER BY an.name`);
 
-      const unattributed = await countUnattributed(db, p.projectId, prompt, q);
+      const unattributed = await countUnattributed(database, p.projectId, prompt, q);
       const annotationBased = q.failure.kind !== "status";
 
       const perVersion = versions.map(({ version, id }) => {
@@ -401,7 +411,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
 
     async timeseries(p: Principal, name: string, q: TimeseriesQuery) {
       const { prompt, versions, refs } = await pickVersions({ db, prompts }, p, name, q.versions, 1);
-      await requireRecordedAnnotations(db, p.projectId, prompt, q.failure);
+      await requireRecordedAnnotations(database, p.projectId, prompt, q.failure);
       const ids = versions.map((v) => v.id);
       const mode = q.percentiles ?? "auto";
       const bucketMs = { "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000 }[q.bucket];
@@ -421,14 +431,14 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
       if (mode !== "exact" && q.bucket !== "5m" && q.failure.kind === "status" && !q.session && !q.user) {
         if (!q.from || !q.to) {
           // Hour starts: the range may read up to an hour short, which never matters against MAX_BUCKETS.
-          const range = await db.$queryRaw<{ lo: Date | null; hi: Date | null }[]>`
-            SELECT min(r.hour) AS lo, max(r.hour) AS hi FROM span_rollups r WHERE ${Prisma.join(rollupFilters(p.projectId, ids, q), " AND ")}`;
+          const range = await rowsOf<{ lo: Date | null; hi: Date | null }>(Prisma.sql`
+            SELECT min(r.hour) AS lo, max(r.hour) AS hi FROM span_rollups r WHERE ${Prisma.join(rollupFilters(p.projectId, ids, q), " AND ")}`);
           checkBucketCount(q.from ?? range[0]?.lo ?? null, q.to ?? range[0]?.hi ?? null);
         }
         const source = rollupSource(p.projectId, ids, q, BUCKETS[q.bucket]);
         // Per version and bin, the latency buckets holding the two ranks percentile_cont(0.95) interpolates between
         // (rank k sits in the first bucket whose running count exceeds k); histogram.ts has the error bound.
-        const rolled = await db.$queryRaw<Record<string, unknown>[]>`
+        const rolled = await rowsOf(Prisma.sql`
            WITH h AS (
              SELECT x.version_id, x.bin, x.latency_bucket, sum(x.spans) AS c, sum(x.failures) AS failures,
                sum(x.cost_sum) AS cost_sum, sum(x.cost_count) AS cost_count
@@ -443,7 +453,7 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
              min(latency_bucket) FILTER (WHERE cum > floor(0.95 * (n - 1)))::int AS p95_lo,
              min(latency_bucket) FILTER (WHERE cum > ceil(0.95 * (n - 1)))::int AS p95_hi,
              min(0.95 * (n - 1) - floor(0.95 * (n - 1)))::float8 AS p95_frac
-           FROM ranked GROUP BY 1, 2 ORDER BY 2, 1`;
+           FROM ranked GROUP BY 1, 2 ORDER BY 2, 1`);
         if (mode === "histogram" || rolled.reduce((n, r) => n + Number(r.count), 0) > EXACT_PERCENTILES_UP_TO)
           rows = rolled.map((r) => {
             const lo = bucketMidpoint(Number(r.p95_lo));
@@ -454,17 +464,17 @@ export function createCompareService({ db, prompts }: { db: Db; prompts: Pick<Pr
       const histogram = rows !== null;
       if (!rows) {
         const where = versionSpanFilters(p.projectId, ids, q);
-        const span = await db.$queryRaw<{ lo: Date | null; hi: Date | null }[]>`
-          SELECT min(s.start_time) AS lo, max(s.start_time) AS hi FROM spans s WHERE ${where}`;
+        const span = await rowsOf<{ lo: Date | null; hi: Date | null }>(Prisma.sql`
+          SELECT min(s.start_time) AS lo, max(s.start_time) AS hi FROM spans s WHERE ${where}`);
         checkBucketCount(q.from ?? span[0]?.lo ?? null, q.to ?? span[0]?.hi ?? null);
         // count and failures are the judged units, as in compare; latency and cost cover every span of the bucket.
-        rows = await db.$queryRaw<Record<string, unknown>[]>`
+        rows = await rowsOf(Prisma.sql`
           SELECT s.version_id::text AS version_id, date_bin(${BUCKETS[q.bucket]}::interval, s.start_time, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS bucket,
              (count(*) FILTER (WHERE f.judged))::int AS count, count(*)::int AS spans, (count(*) FILTER (WHERE f.judged AND f.failed))::int AS failures,
              percentile_cont(0.95) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_p95, avg(s.cost_usd) AS cost_mean
            FROM spans s CROSS JOIN LATERAL ${judgementSql(p.projectId, q.failure)} f
            WHERE ${where}
-           GROUP BY 1, 2 ORDER BY 2, 1`;
+           GROUP BY 1, 2 ORDER BY 2, 1`);
       }
       const points = rows;
       const events = await labelEventsBetween(db, prompt.id, q.eventsLabel, q);

@@ -4,6 +4,7 @@
 // notification would otherwise leave a stale prompt in place until restart.
 import type { Logger } from "pino";
 import type { Database } from "./client.js";
+import { Prisma } from "../generated/prisma/client.js";
 
 const CHANNEL = "promptreg_invalidate";
 
@@ -105,12 +106,14 @@ export async function createInvalidationBus(db: Database, logger: Logger): Promi
       deliver(topic);
       if (db.kind === "postgres") {
         const text = formatTopic(topic);
-        await db.prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, ${text})`.catch((err: Error) =>
-          logger.warn(
-            { err: err.message, topic: text },
-            "NOTIFY failed; other instances converge when their cache entries expire",
-          ),
-        );
+        await db
+          .query(Prisma.sql`SELECT pg_notify(${CHANNEL}, ${text})`)
+          .catch((err: Error) =>
+            logger.warn(
+              { err: err.message, topic: text },
+              "NOTIFY failed; other instances converge when their cache entries expire",
+            ),
+          );
       }
     },
     subscribe(fn) {
