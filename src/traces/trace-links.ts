@@ -153,7 +153,8 @@ const OLD_ROLLUP_INPUT_NAMES = Prisma.raw(ROLLUP_INPUT_COLUMNS.map((c) => `old_$
 const changedRollups = rollupUpsertSql("changes", { signColumn: "s.weight" });
 
 // The outer span's rollup contribution changes with what it takes (tokens, cost, even its model or version): the old
-// one is taken out and the new one put in, in one upsert.
+// one is taken out and the new one put in, in one upsert. (Migration 20261205193356_nested_llm_calls names this
+// statement and flagNestedCalls FILL_OUTER_CALLS and FLAG_NESTED_CALLS.)
 const fillOuterCalls = (traces: Traces) => Prisma.sql`
 WITH RECURSIVE ${callPairs(traces)}, picks AS (
   SELECT p.outer_id,
