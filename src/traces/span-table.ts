@@ -3,9 +3,10 @@
 // SELECT and its row type (traces.service.ts), and what an outer LLM call takes from the calls nested in it
 // (trace-links.ts). The measures span_rollups keeps of these columns are defined next to that table, in rollups.ts.
 //
-// A new span field: an entry here, its value in mapping.ts's toSpanRow (the compiler asks for it), its field in the
-// span view (traces.service.ts, again asked for), the column in prisma/schema.prisma and a migration
-// (`npm run migration:new -- <name>`).
+// A new span field: an entry here, its value in mapping.ts's toSpanRow (the compiler asks for it), the column in
+// prisma/schema.prisma and a migration (`npm run migration:new -- <name>`; test/span-table.test.ts checks the two
+// agree), and, if the API shows it, its field in the span view (SpanView in traces.service.ts, filled from the row
+// the reader already selects).
 import { Prisma } from "../generated/prisma/client.js";
 import type { Attributes, SpanEvent } from "./otlp.js";
 
