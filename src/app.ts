@@ -130,7 +130,7 @@ export function createApp({ config, database, bus, logger, checkAnswers: checkin
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
   const sessions = createSessionService({ db, bus, auth });
-  const prompts = createPromptsService({ db, bus, cacheSize: config.resolveCacheSize });
+  const prompts = createPromptsService({ db, database, bus, cacheSize: config.resolveCacheSize });
   const labels = createLabelsService({ db, bus });
   const renderer = createRenderer();
   const metrics = createMetrics();
@@ -140,7 +140,7 @@ export function createApp({ config, database, bus, logger, checkAnswers: checkin
   const ingest = createIngestService({ database, onChunk: metrics.ingestChunk });
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
-  const compare = createCompareService({ db, prompts });
+  const compare = createCompareService({ db, database, prompts });
   const secrets = config.secrets ?? new Map<string, string>();
   const outbound = createOutbound({ allowPrivate: config.allowPrivateConnections ?? false, userAgent: "promptreg" });
   const connections = createConnectionsService({

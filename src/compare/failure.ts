@@ -5,7 +5,7 @@
 // figures stay comparable with `annotation:<name>`'s; counting unannotated units by status alone would mix the
 // two populations again.
 import type { FailureDefinition } from "@promptreg/client/contract";
-import type { Db } from "../db/client.js";
+import type { Database } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { AppError } from "../http/errors.js";
 
@@ -35,7 +35,7 @@ export function judgementSql(projectId: string, def: FailureDefinition): Prisma.
  * names that were recorded, or says there are none.
  */
 export async function requireRecordedAnnotations(
-  db: Db,
+  database: Database,
   projectId: string,
   prompt: { id: string; name: string },
   def: FailureDefinition,
@@ -45,11 +45,11 @@ export async function requireRecordedAnnotations(
     SELECT 1 FROM spans s WHERE s.project_id = an.project_id AND s.trace_id = an.trace_id
       AND (an.span_id = '' OR s.span_id = an.span_id) AND s.prompt_id = ${prompt.id}::uuid)`;
   const named = def.name === null ? Prisma.empty : Prisma.sql`AND an.name = ${def.name}`;
-  const hit = await db.$queryRaw<unknown[]>`SELECT 1 FROM annotations an WHERE ${onPrompt} ${named} LIMIT 1`;
-  if (hit.length) return;
+  const hit = await database.query(Prisma.sql`SELECT 1 FROM annotations an WHERE ${onPrompt} ${named} LIMIT 1`);
+  if (hit.rows.length) return;
   // Only on the way to the error: COLLATE "C" gives the same order on every database, whatever its locale.
-  const rows = await db.$queryRaw<{ name: string }[]>`
-    SELECT DISTINCT an.name COLLATE "C" AS name FROM annotations an WHERE ${onPrompt} ORDER BY 1 LIMIT ${LISTED_NAMES + 1}`;
+  const { rows } = await database.query<{ name: string }>(Prisma.sql`
+    SELECT DISTINCT an.name COLLATE "C" AS name FROM annotations an WHERE ${onPrompt} ORDER BY 1 LIMIT ${LISTED_NAMES + 1}`);
   const names = rows.slice(0, LISTED_NAMES).map((r) => r.name);
   const asked = `failure=${def.kind}${def.name === null ? "" : `:${def.name}`} judges only annotated units`;
   const none = "use failure=status, or record annotations first";

@@ -25,7 +25,7 @@ export function countedSpanFilters(projectId: string, f: CompareFilters): Prisma
     user: f.user,
     source: f.source,
   });
-  return Prisma.sql`${filters} AND ${Prisma.raw(COUNTED_SPANS_SQL)}`;
+  return Prisma.sql`${filters} AND ${COUNTED_SPANS_SQL}`;
 }
 
 /** The counted spans of the versions `versionIds` inside the window and filters. */

@@ -3,7 +3,7 @@
 // elsewhere, spans sent before the prompt existed) is at least visible next to it. The partial index of migration
 // 20261125151616_unattributed_spans holds exactly the rows this reads.
 import type { Unattributed } from "@promptreg/client/contract";
-import type { Db } from "../db/client.js";
+import type { Database } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { countedSpanFilters, type CompareFilters } from "./filters.js";
 
@@ -11,22 +11,25 @@ export type { Unattributed };
 
 /** For the prompt, inside the window and filters of a comparison (all but the versions). */
 export async function countUnattributed(
-  db: Db,
+  database: Database,
   projectId: string,
   prompt: { id: string; name: string },
   f: CompareFilters,
 ): Promise<Unattributed> {
   // Checked first: a fallback of no version could not be attributed even had its prompt existed.
   const fallback = Prisma.sql`(s.source IS NOT DISTINCT FROM 'fallback' AND coalesce(s.prompt_version, 'fallback') = 'fallback')`;
-  const rows = await db.$queryRaw<
-    { total: number; fallback: number; unknown_version: number; unknown_prompt: number }[]
-  >`
+  const { rows } = await database.query<{
+    total: number;
+    fallback: number;
+    unknown_version: number;
+    unknown_prompt: number;
+  }>(Prisma.sql`
     SELECT count(*)::int AS total,
       (count(*) FILTER (WHERE ${fallback}))::int AS fallback,
       (count(*) FILTER (WHERE NOT ${fallback} AND s.prompt_id = ${prompt.id}::uuid))::int AS unknown_version,
       (count(*) FILTER (WHERE NOT ${fallback} AND s.prompt_id IS DISTINCT FROM ${prompt.id}::uuid))::int AS unknown_prompt
     FROM spans s
-    WHERE s.prompt_name = ${prompt.name} AND s.version_id IS NULL AND ${countedSpanFilters(projectId, f)}`;
+    WHERE s.prompt_name = ${prompt.name} AND s.version_id IS NULL AND ${countedSpanFilters(projectId, f)}`);
   const r = rows[0]!;
   const counts = {
     total: r.total,

@@ -7,7 +7,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
-import { type Prisma, PrismaClient } from "../generated/prisma/client.js";
+import { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { migrationPaths } from "../paths.js";
 import { lockDataDir, type LockOwner } from "./data-lock.js";
 import { applyMigrations } from "./migrate.js";
@@ -49,12 +49,12 @@ export interface Database {
   kind: "pglite" | "postgres";
   prisma: PrismaClient;
   /**
-   * One SQL statement straight on the driver, bypassing Prisma's per-call overhead: for hot paths that move many
-   * rows in one statement. Built with `Prisma.sql` like every other statement (values travel as parameters), or a
-   * constant text with `$1..$n` and its `params`. int8 comes back as a string on PostgreSQL, so cast in SQL (e.g.
-   * `id::text`) when both databases must return the same type. Runs outside any Prisma transaction. A json value
-   * may be given as its UTF-8 text in a Uint8Array: both drivers then send the bytes as they are (the binary format
-   * of json), which on the embedded database is much cheaper than a large string.
+   * One SQL statement straight on the driver: every raw statement that is not part of a Prisma transaction goes
+   * here (see README.md in this folder). Built with `Prisma.sql` (values travel as parameters); the text form with
+   * `$1..$n` and `params` is for tests and scripts. int8 comes back as a string on PostgreSQL and numeric as text, so
+   * cast in SQL (e.g. `id::text`, `::float8`) when both databases must return the same type. Runs outside any Prisma
+   * transaction. A json value may be given as its UTF-8 text in a Uint8Array: both drivers then send the bytes as they
+   * are (the binary format of json), which on the embedded database is much cheaper than a large string.
    */
   query<T = Record<string, unknown>>(statement: Prisma.Sql): Promise<QueryResult<T>>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
@@ -117,7 +117,7 @@ async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob |
         value instanceof Uint8Array ? (value as unknown as string) : serializeJson(value),
     },
   };
-  return {
+  const database: Database = {
     kind: "pglite",
     prisma,
     // PGlite runs a plain query only between transactions, so this never lands inside one of Prisma's.
@@ -126,7 +126,7 @@ async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob |
       return { rows: result.rows, rowCount: result.affectedRows ?? 0 };
     },
     migrate: () => applyMigrations(migrationPaths(), factory),
-    ready: () => checkReady(prisma),
+    ready: () => checkReady(database),
     dumpDataDir: () => pglite.dumpDataDir("none"),
     async close() {
       try {
@@ -137,6 +137,7 @@ async function openPglite(dataDir: string, owner: LockOwner, initialData: Blob |
       }
     },
   };
+  return database;
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
@@ -145,7 +146,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   // An idle connection dropped by the server is discarded by the pool; unhandled, the event would end the process.
   pool.on("error", () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  return {
+  const database: Database = {
     kind: "postgres",
     prisma,
     async query<T>(sql: string | Prisma.Sql, params: unknown[] = []) {
@@ -161,7 +162,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
         await pool.end();
       }
     },
-    ready: () => checkReady(prisma),
+    ready: () => checkReady(database),
     async listen(channels, onMessage, onLost) {
       const client = new pg.Client({ connectionString: url });
       client.on("notification", (msg) => {
@@ -183,6 +184,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       await pool.end();
     },
   };
+  return database;
 }
 
 /** A query()'s statement as the drivers take it: `$1..$n` text and the values. */
@@ -190,8 +192,8 @@ function driverStatement(sql: string | Prisma.Sql, params: unknown[]): [string, 
   return typeof sql === "string" ? [sql, params] : [sql.text, sql.values];
 }
 
-async function checkReady(prisma: PrismaClient): Promise<void> {
-  const rows = await prisma.$queryRaw<{ pending: number }[]>`
-    SELECT count(*)::int AS pending FROM _prisma_migrations WHERE finished_at IS NULL OR rolled_back_at IS NOT NULL`;
+async function checkReady(database: Database): Promise<void> {
+  const { rows } = await database.query<{ pending: number }>(Prisma.sql`
+    SELECT count(*)::int AS pending FROM _prisma_migrations WHERE finished_at IS NULL OR rolled_back_at IS NOT NULL`);
   if (rows[0]!.pending > 0) throw new Error("unfinished migrations");
 }

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Database } from "./client.js";
 import { type Change, ChangeSchema, type Write, type WriteOptions, topicOf } from "./writes.js";
+import { Prisma } from "../generated/prisma/client.js";
 
 const CHANNEL = "promptreg_invalidate";
 /**
@@ -127,15 +128,16 @@ export async function createInvalidationBus(db: Database, logger: Logger): Promi
   /** Sends each [channel, payload] in one statement, so they arrive in this order; logs rather than throws. */
   const notify = async (messages: [string, string][]) => {
     if (db.kind !== "postgres" || messages.length === 0) return;
-    await db.prisma.$executeRaw`
-      SELECT pg_notify(m.channel, m.payload)
-      FROM unnest(${messages.map((m) => m[0])}::text[], ${messages.map((m) => m[1])}::text[]) AS m(channel, payload)`.catch(
-      (err: Error) =>
+    await db
+      .query(Prisma.sql`
+        SELECT pg_notify(m.channel, m.payload)
+        FROM unnest(${messages.map((m) => m[0])}::text[], ${messages.map((m) => m[1])}::text[]) AS m(channel, payload)`)
+      .catch((err: Error) =>
         logger.warn(
           { err: err.message, payloads: messages.map((m) => m[1]) },
           "NOTIFY failed; other instances converge when their cache entries expire",
         ),
-    );
+      );
   };
   let healthy = db.kind === "pglite"; // one process owns an embedded database: nothing to miss
   let stop: (() => Promise<void>) | undefined;

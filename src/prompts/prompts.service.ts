@@ -2,6 +2,7 @@
 // one module per concern: records (crud.ts), folders (folders.ts), publishing (publish.ts) and resolving with its
 // cache (resolve.ts). Every write goes through the bus (see db/writes.ts).
 import type { Principal } from "../auth/principal.js";
+import type { Database } from "../db/client.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb } from "../db/writes.js";
 import { createPromptCrud } from "./crud.js";
@@ -14,10 +15,21 @@ export type { ResolvedBody } from "./resolve.js";
 
 export type PromptsService = ReturnType<typeof createPromptsService>;
 
-export function createPromptsService({ db, bus, cacheSize }: { db: ReadDb; bus: InvalidationBus; cacheSize: number }) {
+export function createPromptsService({
+  db,
+  database,
+  bus,
+  cacheSize,
+}: {
+  db: ReadDb;
+  /** For the folder listing, a statement over many rows (src/db/README.md). */
+  database: Database;
+  bus: InvalidationBus;
+  cacheSize: number;
+}) {
   return {
     ...createPromptCrud({ db, bus }),
-    folders: (p: Principal, prefix?: string) => listFolders(db, p, prefix),
+    folders: (p: Principal, prefix?: string) => listFolders(database, p, prefix),
     publish: createPublisher({ bus }),
     ...createResolver({ db, bus, cacheSize }),
   };

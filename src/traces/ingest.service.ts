@@ -1,45 +1,58 @@
 // Stores OTLP spans: the module that inserts into the spans, span_resources and span_scopes tables (trace-links.ts
-// updates the links of stored spans). A request's resources and scopes go first, in one statement; then one INSERT
-// per chunk of spans (span-batch.ts): the rows travel as one JSON parameter expanded by json_to_recordset, and the
-// prompt link and a missing cost are resolved in the same statement (the key's prompts, versions, label ledger and
-// price table), so a request costs one round trip per chunk whatever its prompt mix, plus one for the links that
-// need the rest of the trace when the chunk holds spans that may change them (trace-links.ts).
-// The same statement adds the new spans to span_rollups (see rollups.ts).
+// then updates the flags and links of stored spans, so it is not their only writer). A request's resources and
+// scopes go first, in one statement; then one INSERT per chunk of spans (span-batch.ts): the rows travel as one JSON
+// parameter expanded by json_to_recordset, and the prompt link and a missing cost are resolved in the same statement
+// (the key's prompts, versions, label ledger and price table), so a request costs one round trip per chunk whatever
+// its prompt mix, plus one for the links that need the rest of the trace when the chunk holds spans that may change
+// them (trace-links.ts). The same statement adds the new spans to span_rollups (see rollups.ts).
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { LRUCache } from "lru-cache";
 import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
 import { dbErrorKind, sqlstateOf } from "../db/errors.js";
-import type { SpanRow } from "./mapping.js";
+import { Prisma } from "../generated/prisma/client.js";
+import { SPAN_RECORDSET_SQL, spanInsertSql, type SpanRow } from "./span-table.js";
 import type { SpanBatch } from "./span-batch.js";
 import { linkTraces } from "./trace-links.js";
 
 // A resource or scope already stored (a resent batch, the next batch of the same process) is left as it is.
-const UPSERT_ORIGINS = `
-WITH o AS (SELECT $2::json AS doc), resources AS (
+function upsertOrigins(projectId: string, origins: Uint8Array): Prisma.Sql {
+  return Prisma.sql`
+WITH o AS (SELECT ${origins}::json AS doc), resources AS (
   INSERT INTO span_resources (project_id, hash, attributes)
-  SELECT $1::uuid, decode(r.hash, 'hex'), r.attributes
+  SELECT ${projectId}::uuid, decode(r.hash, 'hex'), r.attributes
   FROM o, json_to_recordset(o.doc -> 'resources') AS r(hash text, attributes jsonb)
   ON CONFLICT DO NOTHING
   RETURNING 1
 ), scopes AS (
   INSERT INTO span_scopes (project_id, hash, name, version, attributes)
-  SELECT $1::uuid, decode(s.hash, 'hex'), s.name, s.version, s.attributes
+  SELECT ${projectId}::uuid, decode(s.hash, 'hex'), s.name, s.version, s.attributes
   FROM o, json_to_recordset(o.doc -> 'scopes') AS s(hash text, name text, version text, attributes jsonb)
   ON CONFLICT DO NOTHING
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM resources)::int AS resources, (SELECT count(*) FROM scopes)::int AS scopes`;
+}
 
-// The recordset's columns, in the order of mapping.ts's SpanRow.
-const ROW_COLUMNS = `
-  trace_id text, span_id text, parent_span_id text, name text, otel_kind smallint, span_kind text,
-  start_time timestamptz, start_time_unix_nano bigint, end_time_unix_nano bigint, latency_ms double precision,
-  status_code smallint, failed boolean, error_message text, prompt_name text, prompt_version text,
-  label text, source text, model text, response_model text, provider text, session_id text, user_id text,
-  tokens_prompt integer, tokens_completion integer, tokens_total integer, tokens_cache_read integer,
-  tokens_cache_write integer, tokens_reasoning integer, cost_usd numeric, cost_source text,
-  attributes jsonb, resource_hash text, scope_hash text, events jsonb`;
+// Every column the rows carry is stored as sent (span-table.ts) but these, which the statement computes; the project
+// is the statement's parameter.
+const INSERTED = spanInsertSql({
+  prompt_version: "coalesce(lv.version, r.prompt_version)",
+  prompt_id: "p.id",
+  version_id: "coalesce(v.id, lv.id)",
+  link_status: `CASE
+    WHEN r.prompt_name IS NULL THEN 'none'
+    WHEN v.id IS NOT NULL OR lv.id IS NOT NULL THEN 'linked'
+    WHEN p.id IS NOT NULL THEN 'unknown_version'
+    ELSE 'unknown_prompt'
+  END`,
+  label: "CASE WHEN lv.id IS NOT NULL THEN coalesce(r.label, r.prompt_version) ELSE r.label END",
+  cost_usd: "coalesce(r.cost_usd, price.cost)",
+  cost_source: "CASE WHEN r.cost_usd IS NOT NULL THEN r.cost_source WHEN price.cost IS NOT NULL THEN 'computed' END",
+});
+
+const ROLLUP_INPUT = rollupInputColumns();
+const ROLLUP_INSERTED = rollupUpsertSql("ins");
 
 // A span naming a prompt is linked when the prompt exists in the key's project and has that exact version string,
 // or when the "version" is a label (Arthur's SDK sends `latest` or a tag): then the version the label held at the
@@ -49,31 +62,13 @@ const ROW_COLUMNS = `
 // prompt tokens is no price. A resent span (same trace and span id) is skipped, so exporter retries are safe.
 // The rollup upsert reads the insert's RETURNING: only rows actually inserted, so a resent span never counts twice,
 // and spans and rollups commit together.
-const INSERT_SPANS = `
+function insertSpans(projectId: string, rows: Uint8Array): Prisma.Sql {
+  return Prisma.sql`
 WITH ins AS (
-INSERT INTO spans (
-  project_id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
-  start_time, start_time_unix_nano, end_time_unix_nano, latency_ms, status_code, failed, error_message,
-  prompt_name, prompt_version, prompt_id, version_id, link_status, label, source, model, response_model, provider,
-  session_id, user_id, tokens_prompt, tokens_completion, tokens_total, tokens_cache_read, tokens_cache_write,
-  tokens_reasoning, cost_usd, cost_source, attributes, resource_hash, scope_hash, events)
-SELECT
-  $1::uuid, r.trace_id, r.span_id, r.parent_span_id, r.name, r.otel_kind, r.span_kind,
-  r.start_time, r.start_time_unix_nano, r.end_time_unix_nano, r.latency_ms, r.status_code, r.failed, r.error_message,
-  r.prompt_name, coalesce(lv.version, r.prompt_version), p.id, coalesce(v.id, lv.id),
-  CASE
-    WHEN r.prompt_name IS NULL THEN 'none'
-    WHEN v.id IS NOT NULL OR lv.id IS NOT NULL THEN 'linked'
-    WHEN p.id IS NOT NULL THEN 'unknown_version'
-    ELSE 'unknown_prompt'
-  END,
-  CASE WHEN lv.id IS NOT NULL THEN coalesce(r.label, r.prompt_version) ELSE r.label END,
-  r.source, r.model, r.response_model, r.provider,
-  r.session_id, r.user_id, r.tokens_prompt, r.tokens_completion, r.tokens_total, r.tokens_cache_read, r.tokens_cache_write,
-  r.tokens_reasoning, coalesce(r.cost_usd, price.cost), CASE WHEN r.cost_usd IS NOT NULL THEN r.cost_source WHEN price.cost IS NOT NULL THEN 'computed' END,
-  r.attributes, decode(r.resource_hash, 'hex'), decode(r.scope_hash, 'hex'), r.events
-FROM json_to_recordset($2::json) AS r(${ROW_COLUMNS})
-LEFT JOIN prompts p ON p.project_id = $1::uuid AND p.name = r.prompt_name
+INSERT INTO spans (project_id, ${INSERTED.columns})
+SELECT ${projectId}::uuid, ${INSERTED.values}
+FROM json_to_recordset(${rows}::json) AS r(${SPAN_RECORDSET_SQL})
+LEFT JOIN prompts p ON p.project_id = ${projectId}::uuid AND p.name = r.prompt_name
 LEFT JOIN prompt_versions v ON v.prompt_id = p.id AND v.version = r.prompt_version
 -- The two lookups below are subqueries under a CASE: a span that needs neither (the common case: an exact version,
 -- a cost sent or a project without prices) never starts their sorts, a sort per span and lookup otherwise (about
@@ -91,7 +86,7 @@ LEFT JOIN prompt_versions lv ON lv.prompt_id = p.id AND lv.version = le.to_versi
 LEFT JOIN LATERAL (
   -- The EXISTS is uncorrelated, so it runs once per statement: a project without prices never looks per span.
   SELECT CASE WHEN r.cost_usd IS NULL AND r.tokens_prompt IS NOT NULL AND r.tokens_completion IS NOT NULL
-    AND EXISTS (SELECT 1 FROM model_prices p0 WHERE p0.project_id = $1::uuid)
+    AND EXISTS (SELECT 1 FROM model_prices p0 WHERE p0.project_id = ${projectId}::uuid)
     AND coalesce(r.tokens_cache_read, 0) + coalesce(r.tokens_cache_write, 0) <= r.tokens_prompt
   THEN (
     SELECT (((r.tokens_prompt - coalesce(r.tokens_cache_read, 0) - coalesce(r.tokens_cache_write, 0))::numeric * mp.input_per_mtok
@@ -99,18 +94,19 @@ LEFT JOIN LATERAL (
         + coalesce(r.tokens_cache_write, 0)::numeric * coalesce(mp.cache_write_per_mtok, mp.input_per_mtok)
         + r.tokens_completion::numeric * mp.output_per_mtok) / 1000000)
     FROM model_prices mp
-    WHERE mp.project_id = $1::uuid AND mp.model IN (r.response_model, r.model) AND mp.effective_from <= r.start_time
+    WHERE mp.project_id = ${projectId}::uuid AND mp.model IN (r.response_model, r.model) AND mp.effective_from <= r.start_time
     ORDER BY (mp.model IS NOT DISTINCT FROM r.response_model) DESC, mp.effective_from DESC
     LIMIT 1
   ) END AS cost
   OFFSET 0
 ) price ON TRUE
 ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
-RETURNING ${rollupInputColumns()}
+RETURNING ${ROLLUP_INPUT}
 ), rolled AS (
-${rollupUpsertSql("ins")}
+${ROLLUP_INSERTED}
 )
 SELECT count(*)::int AS inserted FROM ins`;
+}
 
 export type IngestService = ReturnType<typeof createIngestService>;
 
@@ -149,7 +145,7 @@ export function createIngestService({ database, onChunk = () => {} }: IngestServ
    */
   async function storeRows(projectId: string, rows: Uint8Array, result: IngestResult): Promise<void> {
     try {
-      const { rows: out } = await database.query<{ inserted: number }>(INSERT_SPANS, [projectId, asBuffer(rows)]);
+      const { rows: out } = await database.query<{ inserted: number }>(insertSpans(projectId, asBuffer(rows)));
       result.inserted += out[0]!.inserted;
     } catch (err) {
       if (dbErrorKind(err) !== "data") throw err;
@@ -185,7 +181,7 @@ export function createIngestService({ database, onChunk = () => {} }: IngestServ
       if (batch.origins && !originKeys.every((key) => knownOrigins.get(key))) {
         const origins = batch.origins;
         await nextTurn();
-        await turn(() => database.query(UPSERT_ORIGINS, [projectId, asBuffer(origins)]));
+        await turn(() => database.query(upsertOrigins(projectId, asBuffer(origins))));
         for (const key of originKeys) knownOrigins.set(key, true);
       }
       for (const chunk of batch.chunks) {

@@ -1,53 +1,13 @@
 // From an OTLP span to the stored row. For each field the first attribute present wins: as a rule OpenInference keys
 // come first (our client sets them), then the OTel GenAI conventions, then Langfuse's and other vendors' keys. The
 // mapping table in the README ("Send traces and outcomes") gives the exact order field by field; keep the two in
-// step. The prompt link itself (prompt_id, version_id, link_status) is resolved in SQL at insert time against the
-// key's project, see ingest.service.ts; so are a cost from the project's price table and the links that need other
-// spans of the trace (Arthur's PROMPT spans, evaluator subtrees).
+// step. The row's columns are those of span-table.ts. The prompt link itself (prompt_id, version_id, link_status) is
+// resolved in SQL at insert time against the key's project, see ingest.service.ts, and so is a cost from the
+// project's price table; the links that need other spans of the trace (Arthur's PROMPT spans, evaluator subtrees,
+// nested calls) are made after the insert, see trace-links.ts.
 import type { AttributeValue, Attributes, OtlpSpan } from "./otlp.js";
 import { clipText } from "./span-checks.js";
-
-/** One `spans` row without the project and link columns; keys are the SQL column names. */
-export interface SpanRow {
-  trace_id: string;
-  span_id: string;
-  parent_span_id: string | null;
-  name: string;
-  otel_kind: number;
-  span_kind: string | null;
-  start_time: string;
-  start_time_unix_nano: string;
-  end_time_unix_nano: string;
-  latency_ms: number;
-  status_code: number;
-  failed: boolean;
-  error_message: string | null;
-  prompt_name: string | null;
-  prompt_version: string | null;
-  label: string | null;
-  source: string | null;
-  /** The model asked for: what compare groups and filters by. */
-  model: string | null;
-  /** The model that answered (often a dated name), when the span says. */
-  response_model: string | null;
-  provider: string | null;
-  session_id: string | null;
-  user_id: string | null;
-  tokens_prompt: number | null;
-  tokens_completion: number | null;
-  tokens_total: number | null;
-  tokens_cache_read: number | null;
-  tokens_cache_write: number | null;
-  tokens_reasoning: number | null;
-  cost_usd: number | null;
-  /** `sent` when the span carried a cost; a cost computed from the price table is marked in SQL. */
-  cost_source: "sent" | null;
-  attributes: Attributes;
-  /** SHA-256 (hex) of the span's resource and scope, stored apart (see span-batch.ts). */
-  resource_hash: string;
-  scope_hash: string;
-  events: OtlpSpan["events"];
-}
+import type { SpanRow } from "./span-table.js";
 
 /** The content hashes (hex) of a span's resource and scope. */
 export interface SpanOrigin {
@@ -60,7 +20,7 @@ export const PROMPTREG_VENDOR = "promptreg";
 /** A kind of its own for spans that declare an operation we do not know: kept apart, never counted as an LLM call. */
 export const OTHER_KIND = "OTHER";
 
-// prompt.id comes first but only for our own vendor (or none), see promptName().
+// prompt.id comes first but only for our own vendor (or none), see firstPromptName().
 const PROMPT_NAME_KEYS = [
   "arthur.prompt.name",
   "gen_ai.prompt.name",

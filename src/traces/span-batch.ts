@@ -10,7 +10,8 @@
 //   anything is stored.
 import { createHash } from "node:crypto";
 import { AppError } from "../http/errors.js";
-import { toSpanRow, type SpanRow } from "./mapping.js";
+import { toSpanRow } from "./mapping.js";
+import type { SpanRow } from "./span-table.js";
 import type { DecodedRequest } from "./otlp.js";
 import { tracesThatMayNeedLinks } from "./trace-links.js";
 

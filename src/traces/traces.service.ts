@@ -12,14 +12,14 @@ import {
   type Attributes,
   type Scope,
   type Span,
-  type SpanEvent,
   type SpanNode,
   type SpanOrigins,
   type Trace,
 } from "@promptreg/client/contract";
 import { ANNOTATION_COLUMNS, annotationView, type AnnotationRow } from "./annotations.service.js";
-import { isoMicros, type SpanRow } from "./mapping.js";
+import { isoMicros } from "./mapping.js";
 import { spanFiltersSql } from "./span-filters.js";
+import { SPAN_READ_SQL, type StoredSpan } from "./span-table.js";
 
 // A trace view beyond this many spans is cut (and says so) rather than built in one response.
 const MAX_TRACE_SPANS = 10_000;
@@ -43,34 +43,7 @@ export interface SpanQuery {
   limit: number;
 }
 
-/** A `spans` row as read back: the stored columns, plus the link and bookkeeping ones. */
-interface SpanRowOut
-  extends Omit<SpanRow, "start_time" | "start_time_unix_nano" | "end_time_unix_nano" | "events" | "cost_source"> {
-  id: string;
-  start_ns: string;
-  end_ns: string;
-  prompt_id: string | null;
-  version_id: string | null;
-  link_status: Span["linkStatus"];
-  prompt_span_id: string | null;
-  in_evaluation: boolean;
-  nested_call: boolean;
-  cost_source: Span["costSource"];
-  events: SpanEvent[];
-  received_at: Date;
-  resource_id: string | null;
-  scope_id: string | null;
-}
-
-// bigints as text: the two drivers return int8 differently (string vs BigInt).
-const SPAN_COLUMNS = Prisma.sql`id::text AS id, trace_id, span_id, parent_span_id, name, otel_kind, span_kind,
-  start_time_unix_nano::text AS start_ns, end_time_unix_nano::text AS end_ns, latency_ms, status_code, failed,
-  error_message, prompt_name, prompt_version, prompt_id, version_id, link_status, prompt_span_id, in_evaluation, nested_call, label,
-  source, model, response_model, provider, session_id, user_id, tokens_prompt, tokens_completion, tokens_total,
-  tokens_cache_read, tokens_cache_write, tokens_reasoning, cost_usd::float8 AS cost_usd, cost_source, attributes,
-  encode(resource_hash, 'hex') AS resource_id, encode(scope_hash, 'hex') AS scope_id, events, received_at`;
-
-function spanView(r: SpanRowOut): Span {
+function spanView(r: StoredSpan): Span {
   return {
     traceId: r.trace_id,
     spanId: r.span_id,
@@ -78,10 +51,10 @@ function spanView(r: SpanRowOut): Span {
     name: r.name,
     kind: r.otel_kind,
     spanKind: r.span_kind,
-    startTime: isoMicros(BigInt(r.start_ns)),
-    endTime: isoMicros(BigInt(r.end_ns)),
-    startTimeUnixNano: r.start_ns,
-    endTimeUnixNano: r.end_ns,
+    startTime: isoMicros(BigInt(r.start_time_unix_nano)),
+    endTime: isoMicros(BigInt(r.end_time_unix_nano)),
+    startTimeUnixNano: r.start_time_unix_nano,
+    endTimeUnixNano: r.end_time_unix_nano,
     latencyMs: r.latency_ms,
     status: SPAN_STATUSES[r.status_code] ?? "unset",
     statusCode: r.status_code,
@@ -111,8 +84,8 @@ function spanView(r: SpanRowOut): Span {
     costUsd: r.cost_usd,
     costSource: r.cost_source,
     attributes: r.attributes,
-    resourceId: r.resource_id,
-    scopeId: r.scope_id,
+    resourceId: r.resource_hash,
+    scopeId: r.scope_hash,
     events: r.events,
     receivedAt: new Date(r.received_at).toISOString(),
   };
@@ -122,10 +95,10 @@ export type TracesService = ReturnType<typeof createTracesService>;
 
 export function createTracesService({ database }: { database: Database }) {
   /** The resources and scopes `rows` refer to. */
-  async function originsOf(projectId: string, rows: SpanRowOut[]): Promise<SpanOrigins> {
+  async function originsOf(projectId: string, rows: StoredSpan[]): Promise<SpanOrigins> {
     const hashes = (ids: (string | null)[]) => [...new Set(ids.filter((id): id is string => id !== null))];
-    const resourceIds = hashes(rows.map((r) => r.resource_id));
-    const scopeIds = hashes(rows.map((r) => r.scope_id));
+    const resourceIds = hashes(rows.map((r) => r.resource_hash));
+    const scopeIds = hashes(rows.map((r) => r.scope_hash));
     const [resources, scopes] = await Promise.all([
       resourceIds.length === 0
         ? { rows: [] }
@@ -149,8 +122,8 @@ export function createTracesService({ database }: { database: Database }) {
   return {
     async getTrace(p: Principal, traceId: string): Promise<Trace> {
       const [spans, annotations] = await Promise.all([
-        database.query<SpanRowOut>(Prisma.sql`
-          SELECT ${SPAN_COLUMNS} FROM spans WHERE project_id = ${p.projectId}::uuid AND trace_id = ${traceId}
+        database.query<StoredSpan>(Prisma.sql`
+          SELECT ${SPAN_READ_SQL} FROM spans WHERE project_id = ${p.projectId}::uuid AND trace_id = ${traceId}
           ORDER BY start_time_unix_nano, span_id LIMIT ${MAX_TRACE_SPANS + 1}`),
         database.query<AnnotationRow>(Prisma.sql`
           SELECT ${ANNOTATION_COLUMNS} FROM annotations WHERE project_id = ${p.projectId}::uuid AND trace_id = ${traceId}
@@ -182,8 +155,8 @@ export function createTracesService({ database }: { database: Database }) {
         const after = decodeCursor(q.cursor, readSpanCursor);
         where.push(Prisma.sql`(s.start_time, s.id) < (${after.startTime}::timestamptz, ${after.id}::bigint)`);
       }
-      const result = await database.query<SpanRowOut>(Prisma.sql`
-        SELECT ${SPAN_COLUMNS} FROM spans s WHERE ${Prisma.join(where, " AND ")}
+      const result = await database.query<StoredSpan>(Prisma.sql`
+        SELECT ${SPAN_READ_SQL} FROM spans s WHERE ${Prisma.join(where, " AND ")}
         ORDER BY s.start_time DESC, s.id DESC LIMIT ${q.limit + 1}`);
       const more = result.rows.length > q.limit;
       const rows = more ? result.rows.slice(0, q.limit) : result.rows;
@@ -234,8 +207,8 @@ function buildTree(views: Span[]): { roots: SpanNode[]; nodes: Map<string, SpanN
   return { roots, nodes };
 }
 
-function spanCursor(row: SpanRowOut): string {
-  return encodeCursor(`${isoMicros(BigInt(row.start_ns))}|${row.id}`);
+function spanCursor(row: StoredSpan): string {
+  return encodeCursor(`${isoMicros(BigInt(row.start_time_unix_nano))}|${row.id}`);
 }
 
 function readSpanCursor(position: string): { startTime: string; id: string } | null {
