@@ -81,6 +81,12 @@ describe("http edges", () => {
         auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({ template: "x", config: { a: ["\u0000"] } }),
         "body.config.a.0",
       ],
+      [auth(request(h.app).put("/api/v1/prompts/paths/labels/1.2.3")).send({ version: "1.0.0" }), "params.label"],
+      [auth(request(h.app).put("/api/v1/prompts/paths/labels/latest")).send({ version: "1.0.0" }), "params.label"],
+      [
+        auth(request(h.app).post("/api/v1/prompts/paths/versions")).send({ template: "y", labels: ["ok", "v2"] }),
+        "body.labels.1",
+      ],
     ];
     for (const [call, path] of cases) {
       const res = await call;

@@ -148,17 +148,21 @@ export async function lastLabelMove(db: ReadDb, promptId: string, label: string)
   return last && { fromVersion: last.from_version, toVersion: last.to_version };
 }
 
-/** A label name a caller may set: valid, not a version look-alike, and not the automatic `latest`. */
-export function checkSettableLabel(label: string): void {
+/**
+ * A label name a caller may set: valid, not a version look-alike, and not the automatic `latest`. `path` names where
+ * the request gave it, as every validation error does (`params.label` on the label routes, `body.labels.N` when
+ * publishing).
+ */
+export function checkSettableLabel(label: string, path = "params.label"): void {
   const parsed = LabelNameSchema.safeParse(label);
-  if (!parsed.success) throw labelError(label, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$");
-  if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
+  if (!parsed.success) throw labelError(label, "must match ^[a-z0-9][a-z0-9_.-]{0,35}$", path);
+  if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically", path);
   if (labelLooksLikeVersion(label))
-    throw labelError(label, "looks like a version or range, which would make references ambiguous");
+    throw labelError(label, "looks like a version or range, which would make references ambiguous", path);
 }
 
-function labelError(label: string, message: string): AppError {
-  return new AppError("validation_error", `label '${label}' ${message}`, { issues: [{ path: "label", message }] });
+function labelError(label: string, message: string, path: string): AppError {
+  return new AppError("validation_error", `label '${label}' ${message}`, { issues: [{ path, message }] });
 }
 
 /**
@@ -223,7 +227,8 @@ export function createLabelsService({ db, bus }: { db: ReadDb; bus: Invalidation
     },
 
     async remove(p: Principal, name: string, label: string, reason?: string): Promise<void> {
-      if (label === LATEST_LABEL) throw labelError(label, "is kept on the highest version automatically");
+      if (label === LATEST_LABEL)
+        throw labelError(label, "is kept on the highest version automatically", "params.label");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
       await bus.write(async ({ tx, record }) => {

@@ -46,8 +46,8 @@ export function createPublisher({ bus }: { bus: InvalidationBus }) {
   ): Promise<PublishOutcome> {
     requireRole(p, "write");
     const type: PromptType = typeof body.template === "string" ? "text" : "chat";
-    for (const label of body.labels ?? []) {
-      checkSettableLabel(label);
+    for (const [i, label] of (body.labels ?? []).entries()) {
+      checkSettableLabel(label, `body.labels.${i}`);
       requireLabelRole(p, label);
     }
     const config = body.config ?? {};
