@@ -68,6 +68,7 @@ export interface AppDeps {
         | "secureCookies"
         | "allowPrivateConnections"
         | "secrets"
+        | "secretProjects"
       >
     >;
   database: Database;
@@ -148,6 +149,8 @@ export function createApp({ config, database, bus, logger, checkAnswers: checkin
     outbound,
     chat: createChatClient({ outbound, secrets }),
     secrets,
+    secretProjects: config.secretProjects ?? new Map(),
+    allowPrivate: config.allowPrivateConnections ?? false,
   });
   const otlpDecoder = createOtlpDecoder({
     logger,

@@ -94,6 +94,36 @@ const ConfigSchema = z.object({
     .enum(["true", "false"], "must be true or false")
     .default("false")
     .transform((v) => v === "true"),
+  // `PROMPTREG_SECRET_A=team-a,team-b;PROMPTREG_SECRET_B=team-c`: the projects each key is for.
+  PROMPTREG_CONNECTION_KEYS: z
+    .string()
+    .default("")
+    .transform((text, ctx) => {
+      const scopes = new Map<string, ReadonlySet<string>>();
+      for (const entry of text
+        .split(";")
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const [name, projects] = entry.split("=").map((p) => p.trim());
+        if (!name?.startsWith("PROMPTREG_SECRET_") || !projects) {
+          ctx.addIssue({
+            code: "custom",
+            message: `'${entry}' must be PROMPTREG_SECRET_<NAME>=<project>[,<project>...]`,
+          });
+          return z.NEVER;
+        }
+        scopes.set(
+          name,
+          new Set(
+            projects
+              .split(",")
+              .map((p) => p.trim())
+              .filter(Boolean),
+          ),
+        );
+      }
+      return scopes;
+    }),
 });
 
 export interface Config {
@@ -132,6 +162,11 @@ export interface Config {
    * once, like every other setting; never logged or answered.
    */
   secrets: ReadonlyMap<string, string>;
+  /**
+   * The projects each secret is for (PROMPTREG_CONNECTION_KEYS); a secret not listed is for the `default` project
+   * only, so that on a shared server no project can send another's key to a server of its own.
+   */
+  secretProjects: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export class ConfigError extends Error {}
@@ -172,5 +207,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     secrets: new Map(
       Object.entries(env).filter((e): e is [string, string] => e[0].startsWith(SECRET_PREFIX) && Boolean(e[1])),
     ),
+    secretProjects: e.PROMPTREG_CONNECTION_KEYS,
   };
 }

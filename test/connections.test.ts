@@ -1,9 +1,12 @@
 // Model connections through the real app: admin only, the key named by a PROMPTREG_SECRET_* variable and never
 // stored or answered, private targets refused unless the server allows them, and the test call against a real
 // OpenAI-compatible stand-in on 127.0.0.1 (answers, errors, a black hole, a body that is not a completion).
+import { EventEmitter, once } from "node:events";
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { createProject } from "./helpers/factories.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { listen, type Listener } from "./helpers/listen.js";
 
@@ -18,6 +21,7 @@ let guarded: Harness;
 let model: Listener;
 let hole: Listener;
 const seen: Seen[] = [];
+const holeConnections = new EventEmitter();
 // How the stand-in answers the next calls; "ok" by default.
 let mode: "ok" | "401" | "429" | "html" = "ok";
 
@@ -42,8 +46,13 @@ beforeAll(async () => {
       });
     }),
   );
-  hole = await listen(net.createServer(() => {})); // accepts and never answers
-  h = await createHarness({ allowPrivateConnections: true, secrets: { PROMPTREG_SECRET_JUDGE: "sk-judge-123" } });
+  // Accepts and never answers; tells each connection it takes.
+  hole = await listen(net.createServer(() => holeConnections.emit("connection")));
+  h = await createHarness({
+    allowPrivateConnections: true,
+    secrets: { PROMPTREG_SECRET_JUDGE: "sk-judge-123", PROMPTREG_SECRET_TEAM: "sk-team-456" },
+    secretProjects: { PROMPTREG_SECRET_TEAM: ["conn-team"] },
+  });
   guarded = await createHarness();
 });
 afterAll(async () => {
@@ -122,6 +131,8 @@ describe("connections", () => {
     [{ baseUrl: "ftp://models.example/v1" }, "body.baseUrl", /http\(s\) URL/],
     [{ headers: { Authorization: "Bearer sk-x" } }, "body.headers.Authorization", /apiKeyEnv/],
     [{ headers: { "X-Bad": "a\r\nInjected: 1" } }, "body.headers.X-Bad", /control characters/],
+    [{ headers: { "X-Wide": "a\u0100b" } }, "body.headers.X-Wide", /Latin-1/],
+    [{ baseUrl: "http://127.0.0.1/v1\t?x" }, "body.baseUrl", /spaces or control characters/],
     [{ timeoutMs: 10 }, "body.timeoutMs", /1000/],
     [{ maxConcurrency: 0 }, "body.maxConcurrency", /1/],
     [{ name: "../x" }, "body.name", /letters, digits/],
@@ -134,6 +145,44 @@ describe("connections", () => {
       .expect(422);
     expect(res.body.error.code).toBe("validation_error");
     expect(res.body.error.details.issues).toContainEqual({ path, message: expect.stringMatching(message) });
+  });
+
+  it("lets a project name only the keys PROMPTREG_CONNECTION_KEYS gives it (unlisted: 'default' only)", async () => {
+    const team = h.as((await createProject(h, "conn-team")).adminKey);
+    const other = h.as((await createProject(h, "conn-tenant")).adminKey);
+    // Another tenant cannot point the default project's key, or another team's, at a server of its own.
+    for (const env of ["PROMPTREG_SECRET_JUDGE", "PROMPTREG_SECRET_TEAM", "PROMPTREG_SECRET_ANYTHING"]) {
+      const res = await other.post("/api/v1/connections", definition({ name: "steal", apiKeyEnv: env })).expect(422);
+      expect(res.body.error.details.issues).toEqual([
+        { path: "body.apiKeyEnv", message: expect.stringMatching(/is not a key for project 'conn-tenant'/) },
+      ]);
+    }
+    await h
+      .as(h.adminKey)
+      .post("/api/v1/connections", definition({ name: "team", apiKeyEnv: "PROMPTREG_SECRET_TEAM" }))
+      .expect(422);
+    const mine = await team
+      .post("/api/v1/connections", definition({ name: "team", apiKeyEnv: "PROMPTREG_SECRET_TEAM" }))
+      .expect(201);
+    expect(mine.body.apiKeyEnvSet).toBe(true);
+    seen.length = 0;
+    expect((await team.post("/api/v1/connections/team/test").expect(200)).body.ok).toBe(true);
+    expect(seen[0]!.headers.authorization).toBe("Bearer sk-team-456");
+  });
+
+  it("refuses a key over plain http unless private connections are allowed", async () => {
+    const res = await guarded
+      .as(guarded.adminKey)
+      .post("/api/v1/connections", definition({ name: "clear", baseUrl: "http://8.8.8.8/v1" }))
+      .expect(422);
+    expect(res.body.error.details.issues).toEqual([
+      { path: "body.baseUrl", message: expect.stringMatching(/must be https when apiKeyEnv is set/) },
+    ]);
+    await guarded
+      .as(guarded.adminKey)
+      .post("/api/v1/connections", definition({ name: "clear", baseUrl: "http://8.8.8.8/v1", apiKeyEnv: null }))
+      .expect(201);
+    await guarded.as(guarded.adminKey).delete("/api/v1/connections/clear").expect(204);
   });
 
   it("refuses private targets unless PROMPTREG_ALLOW_PRIVATE_CONNECTIONS is set, names resolved included", async () => {
@@ -150,6 +199,30 @@ describe("connections", () => {
       ]);
     }
     expect((await admin.get("/api/v1/connections").expect(200)).body.data).toEqual([]);
+  });
+});
+
+describe("the settings", () => {
+  it("reads PROMPTREG_SECRET_* and PROMPTREG_CONNECTION_KEYS once, and refuses a malformed list", () => {
+    const config = loadConfig({
+      PROMPTREG_SECRET_A: "sk-a",
+      PROMPTREG_SECRET_EMPTY: "",
+      DATABASE_URL: "postgresql://x/y",
+      PROMPTREG_CONNECTION_KEYS: " PROMPTREG_SECRET_A = team-a, team-b ; PROMPTREG_SECRET_B=team-c",
+      PROMPTREG_ALLOW_PRIVATE_CONNECTIONS: "true",
+    });
+    expect([...config.secrets]).toEqual([["PROMPTREG_SECRET_A", "sk-a"]]);
+    expect([...config.secretProjects].map(([k, v]) => [k, [...v]])).toEqual([
+      ["PROMPTREG_SECRET_A", ["team-a", "team-b"]],
+      ["PROMPTREG_SECRET_B", ["team-c"]],
+    ]);
+    expect(config.allowPrivateConnections).toBe(true);
+    expect(() => loadConfig({ PROMPTREG_CONNECTION_KEYS: "DATABASE_URL=team-a" })).toThrow(
+      /PROMPTREG_CONNECTION_KEYS: 'DATABASE_URL=team-a' must be PROMPTREG_SECRET_<NAME>=<project>/,
+    );
+    expect(() => loadConfig({ PROMPTREG_ALLOW_PRIVATE_CONNECTIONS: "yes" })).toThrow(
+      /PROMPTREG_ALLOW_PRIVATE_CONNECTIONS: must be true or false/,
+    );
   });
 });
 
@@ -217,6 +290,23 @@ describe("testing a connection", () => {
       status: null,
       retryable: true,
     });
+  });
+
+  it("runs at most maxConcurrency tests of a connection at once (429 beyond)", async () => {
+    const admin = h.as(h.adminKey);
+    await admin
+      .post(
+        "/api/v1/connections",
+        definition({ name: "one", baseUrl: `${hole.url}/v1`, timeoutMs: 1000, maxConcurrency: 1 }),
+      )
+      .expect(201);
+    const reached = once(holeConnections, "connection");
+    const first = admin.post("/api/v1/connections/one/test").then((r) => r);
+    await reached;
+    const second = await admin.post("/api/v1/connections/one/test").expect(429);
+    expect(second.body.error.message).toMatch(/has 1 test calls in flight \(its maxConcurrency\)/);
+    expect((await first).body).toMatchObject({ ok: false, error: "no answer within 1000 ms" });
+    await admin.post("/api/v1/connections/one/test").expect(200);
   });
 
   it("says when the key's variable is not set on this server", async () => {

@@ -31,6 +31,7 @@ describe("targets", () => {
     ["http://100.64.0.1/", /carrierGradeNat/],
     ["http://[fd00::1]/", /uniqueLocal/],
     ["http://[64:ff9b::a00:1]/", /rfc6052/],
+    ["http://[::7f00:1]:1/", /ipv4Compatible/],
     ["file:///etc/passwd", /file: is not http\(s\)/],
     ["ftp://example.com/", /ftp: is not http\(s\)/],
     ["http://user:pw@example.com/", /credentials in the URL/],
@@ -149,6 +150,12 @@ describe("answers", () => {
       for (const s of sockets) s.destroy();
       await hole.close();
     }
+  });
+
+  it("reports a header value Node cannot send as this call's failure", async () => {
+    const err = await failure(open.request(url("/ok"), { ...limits, headers: { "x-wide": "a\u0100b" } }));
+    expect(err.message).toMatch(/^the request could not be sent: /);
+    expect(err.retryable).toBe(false);
   });
 
   it("reports a refused connection as retryable", async () => {

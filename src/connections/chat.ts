@@ -25,6 +25,8 @@ export interface ChatRequest {
   /** A JSON Schema the answer must follow (OpenAI's structured outputs). */
   jsonSchema?: { name: string; schema: Record<string, unknown> };
   signal?: AbortSignal;
+  /** Answers over this are refused (default MAX_ANSWER_BYTES). */
+  maxAnswerBytes?: number;
 }
 
 export interface ChatAnswer {
@@ -76,7 +78,7 @@ export function createChatClient({ outbound, secrets }: { outbound: Outbound; se
         headers,
         body: JSON.stringify(body),
         timeoutMs: target.timeoutMs,
-        maxResponseBytes: MAX_ANSWER_BYTES,
+        maxResponseBytes: request.maxAnswerBytes ?? MAX_ANSWER_BYTES,
         signal: request.signal,
       });
       let json: unknown;

@@ -36,7 +36,8 @@ const headers = z
     z
       .string()
       .max(1024)
-      .regex(/^[\t\x20-\x7e\x80-\uffff]*$/, "must not contain control characters"),
+      // What an HTTP header value can carry: visible ASCII, tab and Latin-1; no control characters.
+      .regex(/^[\t\x20-\x7e\xa0-\xff]*$/, "must be visible ASCII or Latin-1 characters, with no control characters"),
   )
   .superRefine((h, ctx) => {
     const names = Object.keys(h);
@@ -61,7 +62,9 @@ const definition = {
     .refine(
       (u) => /^https?:\/\//i.test(u) && URL.canParse(u),
       "must be an http(s) URL such as https://api.openai.com/v1",
-    ),
+    )
+    // The URL parser drops tabs and line breaks; stored as sent, they would make the shown URL lie.
+    .refine((u) => [...u].every((c) => c > " " && c !== "\u007f"), "must not contain spaces or control characters"),
   model: z.string().min(1, "must not be empty").max(256).refine(noNul, "must not contain NUL characters"),
   apiKeyEnv: z
     .string()

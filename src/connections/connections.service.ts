@@ -1,8 +1,11 @@
 // A project's model connections (the only writer of `connections`): where LLM judges, and later experiments, send
 // their Chat Completions requests. Admin only, since a connection spends the server's keys. The key itself never
 // reaches the database or an answer: a connection names the server's environment variable that holds it, and only
-// PROMPTREG_SECRET_* variables may be named, so a project admin cannot have DATABASE_URL sent to a server of theirs.
+// PROMPTREG_SECRET_* variables may be named, so a project admin cannot have DATABASE_URL sent to a server of theirs;
+// and each is for the projects PROMPTREG_CONNECTION_KEYS lists (`default` alone when unlisted), so on a shared server
+// one project cannot have another's key sent to a server of its own.
 import type { Connection, ConnectionTestResult } from "@promptreg/client/contract";
+import { DEFAULT_PROJECT } from "../auth/auth.service.js";
 import { type Principal, requireRole } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
 import { isUniqueViolation } from "../db/client.js";
@@ -16,7 +19,13 @@ export interface ConnectionInput extends ConnectionTarget {
   requestsPerMinute: number | null;
 }
 
+/** Connection tests one server runs at once, over all connections. */
+const MAX_TESTS_IN_FLIGHT = 32;
+/** A test asks for five tokens: its answer is a few hundred bytes. */
+const TEST_ANSWER_BYTES = 64 * 1024;
+
 interface ConnectionRow {
+  id: string;
   name: string;
   baseUrl: string;
   model: string;
@@ -36,18 +45,30 @@ export function createConnectionsService({
   outbound,
   chat,
   secrets,
+  secretProjects,
+  allowPrivate,
 }: {
   db: Db;
   outbound: Outbound;
   chat: ChatClient;
   secrets: ReadonlyMap<string, string>;
+  secretProjects: ReadonlyMap<string, ReadonlySet<string>>;
+  /** PROMPTREG_ALLOW_PRIVATE_CONNECTIONS: also lets a key travel over plain http (a server on a private network). */
+  allowPrivate: boolean;
 }) {
-  const view = (r: ConnectionRow): Connection => ({
+  const mayUse = (p: Principal, env: string) =>
+    secretProjects.get(env)?.has(p.projectName) ?? p.projectName === DEFAULT_PROJECT;
+  // Test calls in flight, per connection (its maxConcurrency) and in all: each may hold a socket for its timeout.
+  const inFlight = new Map<string, number>();
+  let inFlightTotal = 0;
+
+  const view = (p: Principal, r: ConnectionRow): Connection => ({
     name: r.name,
     baseUrl: r.baseUrl,
     model: r.model,
     apiKeyEnv: r.apiKeyEnv,
-    apiKeyEnvSet: r.apiKeyEnv !== null && secrets.has(r.apiKeyEnv),
+    // Whether a variable another project's key is in exists is none of this project's business.
+    apiKeyEnvSet: r.apiKeyEnv !== null && mayUse(p, r.apiKeyEnv) && secrets.has(r.apiKeyEnv),
     headers: r.headers as Record<string, string>,
     timeoutMs: r.timeoutMs,
     maxConcurrency: r.maxConcurrency,
@@ -56,13 +77,23 @@ export function createConnectionsService({
     updatedAt: r.updatedAt.toISOString(),
   });
 
+  const invalid = (path: string, message: string) =>
+    new AppError("validation_error", `invalid request body: ${path}: ${message}`, { issues: [{ path, message }] });
+
   // The target is checked when it is configured (and again at every call's connect, where it decides).
-  async function checkTarget(baseUrl: string): Promise<void> {
-    const refused = await outbound.checkTarget(chatCompletionsUrl(baseUrl));
-    if (refused)
-      throw new AppError("validation_error", `invalid request body: body.baseUrl: ${refused}`, {
-        issues: [{ path: "body.baseUrl", message: refused }],
-      });
+  async function checkDefinition(p: Principal, input: Omit<ConnectionInput, "name">): Promise<void> {
+    if (input.apiKeyEnv !== null && !mayUse(p, input.apiKeyEnv))
+      throw invalid(
+        "body.apiKeyEnv",
+        `is not a key for project '${p.projectName}': the server's PROMPTREG_CONNECTION_KEYS names the projects each key is for (a key it does not list is for 'default' only)`,
+      );
+    if (input.apiKeyEnv !== null && !allowPrivate && new URL(input.baseUrl).protocol !== "https:")
+      throw invalid(
+        "body.baseUrl",
+        "must be https when apiKeyEnv is set, or the key travels in cleartext (plain http is allowed with PROMPTREG_ALLOW_PRIVATE_CONNECTIONS=true, for a server on a private network)",
+      );
+    const refused = await outbound.checkTarget(chatCompletionsUrl(input.baseUrl));
+    if (refused) throw invalid("body.baseUrl", refused);
   }
 
   async function find(p: Principal, name: string): Promise<ConnectionRow> {
@@ -77,19 +108,19 @@ export function createConnectionsService({
     async list(p: Principal): Promise<Connection[]> {
       requireRole(p, "admin");
       const rows = await db.connection.findMany({ where: { projectId: p.projectId }, orderBy: { name: "asc" } });
-      return rows.map(view);
+      return rows.map((r) => view(p, r));
     },
 
     async get(p: Principal, name: string): Promise<Connection> {
       requireRole(p, "admin");
-      return view(await find(p, name));
+      return view(p, await find(p, name));
     },
 
     async create(p: Principal, input: ConnectionInput): Promise<Connection> {
       requireRole(p, "admin");
-      await checkTarget(input.baseUrl);
+      await checkDefinition(p, input);
       try {
-        return view(await db.connection.create({ data: { projectId: p.projectId, ...data(input) } }));
+        return view(p, await db.connection.create({ data: { projectId: p.projectId, ...data(input) } }));
       } catch (err) {
         if (isUniqueViolation(err))
           throw new AppError("conflict", `connection '${input.name}' already exists: change it with PUT`);
@@ -99,13 +130,13 @@ export function createConnectionsService({
 
     async replace(p: Principal, name: string, input: Omit<ConnectionInput, "name">): Promise<Connection> {
       requireRole(p, "admin");
-      await checkTarget(input.baseUrl);
+      await checkDefinition(p, input);
       const { count } = await db.connection.updateMany({
         where: { projectId: p.projectId, name },
         data: { ...data({ ...input, name }), updatedAt: new Date() },
       });
       if (count === 0) throw notFound(`connection '${name}'`);
-      return view(await find(p, name));
+      return view(p, await find(p, name));
     },
 
     async remove(p: Principal, name: string): Promise<void> {
@@ -118,10 +149,32 @@ export function createConnectionsService({
     async test(p: Principal, name: string): Promise<ConnectionTestResult> {
       requireRole(p, "admin");
       const row = await find(p, name);
+      // A key the project may no longer use (PROMPTREG_CONNECTION_KEYS changed since) is not sent.
+      if (row.apiKeyEnv !== null && !mayUse(p, row.apiKeyEnv))
+        return {
+          ok: false,
+          error: `${row.apiKeyEnv} is not a key for project '${p.projectName}' (PROMPTREG_CONNECTION_KEYS)`,
+          status: null,
+          retryable: false,
+        };
+      const busy = inFlight.get(row.id) ?? 0;
+      if (busy >= row.maxConcurrency || inFlightTotal >= MAX_TESTS_IN_FLIGHT)
+        throw new AppError(
+          "rate_limited",
+          busy >= row.maxConcurrency
+            ? `connection '${name}' has ${busy} test calls in flight (its maxConcurrency); try again when they end`
+            : `${inFlightTotal} connection tests are in flight on this server; try again when they end`,
+        );
+      inFlight.set(row.id, busy + 1);
+      inFlightTotal += 1;
       try {
         const answer = await chat.complete(
           { ...row, headers: row.headers as Record<string, string> },
-          { messages: [{ role: "user", content: "Reply with the word OK." }], maxTokens: 5 },
+          {
+            messages: [{ role: "user", content: "Reply with the word OK." }],
+            maxTokens: 5,
+            maxAnswerBytes: TEST_ANSWER_BYTES,
+          },
         );
         return {
           ok: true,
@@ -132,6 +185,11 @@ export function createConnectionsService({
       } catch (err) {
         if (!(err instanceof OutboundError)) throw err;
         return { ok: false, error: err.message, status: err.status ?? null, retryable: err.retryable };
+      } finally {
+        inFlightTotal -= 1;
+        const left = (inFlight.get(row.id) ?? 1) - 1;
+        if (left > 0) inFlight.set(row.id, left);
+        else inFlight.delete(row.id);
       }
     },
   };

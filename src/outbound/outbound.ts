@@ -77,7 +77,11 @@ export function createOutbound(options: OutboundOptions): Outbound {
     if (options.allowPrivate) return undefined;
     // process() reads ::ffff:127.0.0.1 as the IPv4 address it is. Only plain unicast passes: the translation and
     // tunnel ranges (NAT64, 6to4, Teredo) can carry a private IPv4 address inside.
-    const range = ipaddr.process(address).range();
+    const parsed = ipaddr.process(address);
+    // The deprecated IPv4-compatible form (::a.b.c.d, ::/96) reads as unicast to ipaddr.js but carries an IPv4
+    // address where a host tunnels it.
+    const compatible = parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0);
+    const range = compatible && parsed.range() === "unicast" ? "ipv4Compatible" : parsed.range();
     return range === "unicast"
       ? undefined
       : `${address} is a ${range} address; set PROMPTREG_ALLOW_PRIVATE_CONNECTIONS=true to allow private targets`;
@@ -136,7 +140,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
       const signals = [AbortSignal.timeout(init.timeoutMs), ...(init.signal ? [init.signal] : [])];
       const signal = AbortSignal.any(signals);
       const started = performance.now();
-      return new Promise<OutboundResponse>((resolve, reject) => {
+      const sent = new Promise<OutboundResponse>((resolve, reject) => {
         const fail = (err: OutboundError) => {
           req.destroy();
           reject(err);
@@ -190,6 +194,12 @@ export function createOutbound(options: OutboundOptions): Outbound {
           reject(new OutboundError(`${err.code ?? "error"}: ${err.message}`, true));
         });
         req.end(init.body);
+      });
+      // What Node refuses before sending (a header value it cannot encode) is this call's failure, not a crash.
+      return sent.catch((err: unknown) => {
+        throw err instanceof OutboundError
+          ? err
+          : new OutboundError(`the request could not be sent: ${(err as Error).message}`, false);
       });
     },
   };

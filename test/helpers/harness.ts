@@ -90,6 +90,8 @@ export async function createHarness(
     /** Model connections may target 127.0.0.1 (the tests' fake model servers). */
     allowPrivateConnections?: boolean;
     secrets?: Record<string, string>;
+    /** PROMPTREG_CONNECTION_KEYS, parsed. */
+    secretProjects?: Record<string, string[]>;
   } = {},
 ): Promise<Harness> {
   const testDb = await createTestDatabase();
@@ -107,6 +109,7 @@ export async function createHarness(
       consoleDir: options.consoleDir,
       allowPrivateConnections: options.allowPrivateConnections ?? false,
       secrets: new Map(Object.entries(options.secrets ?? {})),
+      secretProjects: new Map(Object.entries(options.secretProjects ?? {}).map(([k, v]) => [k, new Set(v)])),
     },
     database,
     bus,
