@@ -155,14 +155,13 @@ export function connectionRoutes(connections: ConnectionsService): Router {
 
   on(r, CONNECTION_ROUTES.replace, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
-    const { name: sent, ...body } = parse(
+    const body = parse(
       ReplaceBody.refine((b) => b.name === undefined || b.name === name, {
         path: ["name"],
         message: `must be the connection's name in the path ('${name}'); a connection cannot be renamed`,
       }),
       req.body,
     );
-    void sent;
     res.json(await connections.replace(principalOf(res), name, body));
   });
 

@@ -102,8 +102,6 @@ export function createConnectionsService({
     return row;
   }
 
-  const data = (input: ConnectionInput) => ({ ...input, headers: input.headers });
-
   return {
     async list(p: Principal): Promise<Connection[]> {
       requireRole(p, "admin");
@@ -120,7 +118,7 @@ export function createConnectionsService({
       requireRole(p, "admin");
       await checkDefinition(p, input);
       try {
-        return view(p, await db.connection.create({ data: { projectId: p.projectId, ...data(input) } }));
+        return view(p, await db.connection.create({ data: { projectId: p.projectId, ...input } }));
       } catch (err) {
         if (isUniqueViolation(err))
           throw new AppError("conflict", `connection '${input.name}' already exists: change it with PUT`);
@@ -128,12 +126,13 @@ export function createConnectionsService({
       }
     },
 
+    /** The path's `name` is the connection's: one sent in `input` was checked equal by the route. */
     async replace(p: Principal, name: string, input: Omit<ConnectionInput, "name">): Promise<Connection> {
       requireRole(p, "admin");
       await checkDefinition(p, input);
       const { count } = await db.connection.updateMany({
         where: { projectId: p.projectId, name },
-        data: { ...data({ ...input, name }), updatedAt: new Date() },
+        data: { ...input, name, updatedAt: new Date() },
       });
       if (count === 0) throw notFound(`connection '${name}'`);
       return view(p, await find(p, name));
