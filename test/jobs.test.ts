@@ -90,7 +90,9 @@ function runner(queue: Queue<Payload>, database = db, options: Partial<JobRunner
     pollMs: 50,
     retryBaseMs: 5,
     retryMaxMs: 20,
-    onSettled: (e) => (e.outcome === "done" || e.outcome === "gave_up") && waiter(e.key).resolve(),
+    // done(n) waits for the result; settled(outcome, key) for any other outcome.
+    onSettled: (e) =>
+      (e.outcome === "done" || e.outcome === "gave_up" ? waiter(e.key) : waiter(`${e.outcome}:${e.key}`)).resolve(),
     ...options,
   });
   runners.push(r);
@@ -152,21 +154,9 @@ describe("the job runner", () => {
     const r = runner(queue);
     await r.enqueue(queue, "k1", { n: 1 });
     // The first attempt fails: the job is handed back, due in a minute, with the reason.
-    const first = new Promise<void>((resolve) => {
-      const original = queue.run;
-      queue.run = async (p, ctx) => {
-        try {
-          return await original(p, ctx);
-        } finally {
-          if (ctx.attempt === 1) setTimeout(resolve, 0);
-        }
-      };
-    });
     r.start();
-    await first;
-    await expect
-      .poll(pending, { interval: 10 })
-      .toMatchObject([{ attempts: 1, locked_by: null, last_error: "answered 429" }]);
+    await waiter("retrying:k1").promise;
+    expect(await pending()).toMatchObject([{ attempts: 1, locked_by: null, last_error: "answered 429" }]);
     const [job] = await pending();
     expect(job!.wait_s).toBeGreaterThan(55);
     // Due now (as a minute later): the second attempt succeeds.
@@ -227,9 +217,12 @@ describe("the job runner", () => {
   it("writes nothing when its claim was taken while it ran, and stops the run", async () => {
     let stolen!: () => void;
     const aborted = new Promise<void>((resolve) => (stolen = resolve));
+    let running!: () => void;
+    const started = new Promise<void>((resolve) => (running = resolve));
     const { queue, calls } = testQueue(
       (_p, _a, signal) =>
         new Promise<void>((resolve) => {
+          running();
           signal.addEventListener("abort", () => {
             stolen();
             resolve();
@@ -238,13 +231,6 @@ describe("the job runner", () => {
     );
     const r = runner(queue, db, { leaseMs: 300 });
     await r.enqueue(queue, "k", { n: 1 });
-    const started = new Promise<void>((resolve) => {
-      const original = queue.run;
-      queue.run = (p, ctx) => {
-        resolve();
-        return original(p, ctx);
-      };
-    });
     r.start();
     await started;
     // Another worker took it (as after a lease lapsed during a long pause): the next heartbeat finds it gone.
@@ -259,13 +245,17 @@ describe("the job runner", () => {
   it("does not claim again a job it is still running when its lease lapsed", async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    let running!: () => void;
+    const started = new Promise<void>((resolve) => (running = resolve));
     const { queue, done, calls } = testQueue(async ({ n }) => {
-      if (n === 1) await held;
+      if (n !== 1) return;
+      running();
+      await held;
     });
     const r = runner(queue, db, { leaseMs: 60_000 }); // no heartbeat during the test
     await r.enqueue(queue, "k1", { n: 1 });
     r.start();
-    await expect.poll(() => calls.length, { interval: 10 }).toBe(1);
+    await started;
     await db.query("UPDATE jobs SET locked_until = now() - interval '1 second' WHERE key = 'k1'");
     // A claim pass after the lapse: it takes the new job and must leave the running one.
     await r.enqueue(queue, "k2", { n: 2 });
