@@ -5,6 +5,7 @@ import { SESSION_ROUTES } from "./auth/session.routes.js";
 import { COMPARE_ROUTES } from "./compare/compare.routes.js";
 import { PRICE_ROUTES } from "./compare/prices.routes.js";
 import { CONNECTION_ROUTES } from "./connections/connections.routes.js";
+import { EVALUATOR_ROUTES } from "./evals/evaluators.routes.js";
 import { OPENAPI_ROUTE, openApiDocument, type RouteGroups } from "./http/openapi.js";
 import { LABEL_ROUTES } from "./labels/labels.routes.js";
 import { PROMPT_ROUTES } from "./prompts/prompts.routes.js";
@@ -21,6 +22,7 @@ export const API_ROUTES: RouteGroups = {
   compare: COMPARE_ROUTES,
   prices: PRICE_ROUTES,
   connections: CONNECTION_ROUTES,
+  evaluators: EVALUATOR_ROUTES,
 };
 
 let document: ReturnType<typeof openApiDocument> | undefined;

@@ -13,7 +13,13 @@ import { createSessionService } from "./auth/sessions.js";
 import { createChatClient } from "./connections/chat.js";
 import { connectionRoutes } from "./connections/connections.routes.js";
 import { createConnectionsService } from "./connections/connections.service.js";
+import { createConnectionLimiter } from "./connections/limits.js";
 import { consoleRoutes } from "./console/console.routes.js";
+import { createEvaluations } from "./evals/evaluations.js";
+import { evaluatorRoutes } from "./evals/evaluators.routes.js";
+import { createEvaluatorsService } from "./evals/evaluators.service.js";
+import { createJudge } from "./evals/judge.js";
+import { createJobRunner, type JobRunnerOptions } from "./jobs/runner.js";
 import {
   DEFAULT_INGEST_MAX_PER_KEY,
   DEFAULT_OTLP_BODY_TIMEOUT_MS,
@@ -69,8 +75,12 @@ export interface AppDeps {
         | "allowPrivateConnections"
         | "secrets"
         | "secretProjects"
+        | "evalConcurrency"
+        | "evalMaxAttempts"
       >
     >;
+  /** How the job runner paces its work (tests shorten the waits); the server starts it, `jobs.start()`. */
+  jobs?: Pick<JobRunnerOptions, "pollMs" | "leaseMs" | "retryBaseMs" | "retryMaxMs" | "onSettled">;
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
@@ -127,7 +137,14 @@ const unencodedSlashHint: express.RequestHandler = (req, _res, next) => {
   next();
 };
 
-export function createApp({ config, database, bus, logger, checkAnswers: checking = false }: AppDeps) {
+export function createApp({
+  config,
+  database,
+  bus,
+  logger,
+  checkAnswers: checking = false,
+  jobs: jobOptions = {},
+}: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
   const sessions = createSessionService({ db, bus, auth });
@@ -138,7 +155,11 @@ export function createApp({ config, database, bus, logger, checkAnswers: checkin
   const ingestDefaults = INGEST_DEFAULTS[database.kind];
   const otlpMaxBytes = config.otlpMaxBytes ?? DEFAULT_OTLP_MAX_BYTES;
   const otlpMaxStoredBytes = config.otlpMaxStoredBytes ?? DEFAULT_OTLP_MAX_STORED_BYTES;
-  const ingest = createIngestService({ database, onChunk: metrics.ingestChunk });
+  const ingestLimits = {
+    chunkRows: ingestDefaults.chunkRows,
+    chunkBytes: ingestDefaults.chunkBytes,
+    maxStoredBytes: otlpMaxStoredBytes,
+  };
   const traces = createTracesService({ database });
   const annotations = createAnnotationsService({ database });
   const compare = createCompareService({ db, database, prompts });
@@ -152,14 +173,29 @@ export function createApp({ config, database, bus, logger, checkAnswers: checkin
     secretProjects: config.secretProjects ?? new Map(),
     allowPrivate: config.allowPrivateConnections ?? false,
   });
-  const otlpDecoder = createOtlpDecoder({
-    logger,
-    limits: {
-      chunkRows: ingestDefaults.chunkRows,
-      chunkBytes: ingestDefaults.chunkBytes,
-      maxStoredBytes: otlpMaxStoredBytes,
-    },
+  const judge = createJudge({
+    prompts,
+    renderer,
+    chat: createChatClient({ outbound, secrets }),
+    connections,
+    limiter: createConnectionLimiter(),
   });
+  // Evaluations store their judges' calls through ingest, whose statements queue evaluations: each needs the other.
+  const evaluations = createEvaluations({
+    db,
+    database,
+    ingest: () => ingest,
+    judge,
+    logger,
+    maxAttempts: config.evalMaxAttempts,
+    concurrency: config.evalConcurrency,
+    batchLimits: ingestLimits,
+  });
+  const ingest = createIngestService({ database, onChunk: metrics.ingestChunk, followUp: evaluations.followUp });
+  const jobs = createJobRunner({ db: database, logger, queues: evaluations.queues, ...jobOptions });
+  evaluations.attach(jobs);
+  const evaluators = createEvaluatorsService({ db, database, bus, evaluations, judge });
+  const otlpDecoder = createOtlpDecoder({ logger, limits: ingestLimits });
   const ingestGate = createIngestGate({
     maxInFlight: config.ingestMaxInFlight ?? ingestDefaults.maxInFlight,
     maxQueued: config.ingestMaxQueued ?? ingestDefaults.maxQueued,
@@ -246,6 +282,7 @@ export function createApp({ config, database, bus, logger, checkAnswers: checkin
   api.use(compareRoutes(compare));
   api.use(priceRoutes(createPricesService({ db })));
   api.use(connectionRoutes(connections));
+  api.use(evaluatorRoutes(evaluators));
   api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 
@@ -273,6 +310,9 @@ export function createApp({ config, database, bus, logger, checkAnswers: checkin
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
   // What the app holds beyond the database and the bus, which its caller opened and closes.
-  const close = () => otlpDecoder.close();
-  return { app, auth, prompts, labels, ingestGate, close };
+  const close = async () => {
+    await jobs.stop();
+    await otlpDecoder.close();
+  };
+  return { app, auth, prompts, labels, ingestGate, jobs, evaluations, close };
 }

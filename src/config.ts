@@ -94,6 +94,8 @@ const ConfigSchema = z.object({
     .enum(["true", "false"], "must be true or false")
     .default("false")
     .transform((v) => v === "true"),
+  PROMPTREG_EVAL_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  PROMPTREG_EVAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   // `PROMPTREG_SECRET_A=team-a,team-b;PROMPTREG_SECRET_B=team-c`: the projects each key is for.
   PROMPTREG_CONNECTION_KEYS: z
     .string()
@@ -167,6 +169,10 @@ export interface Config {
    * only, so that on a shared server no project can send another's key to a server of its own.
    */
   secretProjects: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Evaluations one instance runs at once (judge calls are also held to their connection's maxConcurrency). */
+  evalConcurrency: number;
+  /** Attempts of an evaluation whose judge fails before its result is `error`. */
+  evalMaxAttempts: number;
 }
 
 export class ConfigError extends Error {}
@@ -208,5 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       Object.entries(env).filter((e): e is [string, string] => e[0].startsWith(SECRET_PREFIX) && Boolean(e[1])),
     ),
     secretProjects: e.PROMPTREG_CONNECTION_KEYS,
+    evalConcurrency: e.PROMPTREG_EVAL_CONCURRENCY,
+    evalMaxAttempts: e.PROMPTREG_EVAL_MAX_ATTEMPTS,
   };
 }

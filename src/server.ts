@@ -44,6 +44,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const { app, auth } = created;
     closeApp = created.close;
     await auth.bootstrap({ adminKey: config.adminKey, dataDir: config.dataDir, logger });
+    created.jobs.start();
     handle = app;
   } catch (err) {
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -92,6 +92,13 @@ const prices = async (on: Instance) => (await call("get", `/api/v1/prices?model=
 const connection = { name: "judge", baseUrl: "http://8.8.8.8/v1", model: "judge", timeoutMs: 1000 };
 const connections = async (on: Instance) => (await call("get", "/api/v1/connections")(on)).body.data;
 
+const evaluator = { name: "valid-json", kind: "json", sampleRate: 1, config: {} };
+const evaluators = async (on: Instance) => (await call("get", "/api/v1/evaluators")(on)).body.data;
+const backfill = async (on: Instance) => {
+  const res = await call("get", `/api/v1/evaluators/${evaluator.name}/backfill`)(on);
+  return [res.status, res.body.status];
+};
+
 const CASES: Record<string, WriteCase | ReadOnlyCase> = {
   "POST /api/v1/prompts": {
     write: call("post", "/api/v1/prompts", { name: "created", type: "text" }),
@@ -270,6 +277,44 @@ const CASES: Record<string, WriteCase | ReadOnlyCase> = {
     status: 204,
     read: connections,
     changes: [],
+  },
+  // Evaluators: no cache holds them (the workers read them); the hook hears each change, for webhooks to come.
+  "POST /api/v1/evaluators": {
+    write: call("post", "/api/v1/evaluators", evaluator),
+    status: 201,
+    read: evaluators,
+    changes: [{ kind: "evaluator.changed", name: evaluator.name, action: "created", revision: 1, enabled: true }],
+  },
+  "PUT /api/v1/evaluators/:name": {
+    write: call("put", `/api/v1/evaluators/${evaluator.name}`, { ...evaluator, kind: "length", config: { max: 10 } }),
+    status: 200,
+    read: evaluators,
+    changes: [{ kind: "evaluator.changed", name: evaluator.name, action: "updated", revision: 2 }],
+  },
+  "POST /api/v1/evaluators/:name/preview": {
+    readOnly: call("post", `/api/v1/evaluators/${evaluator.name}/preview`, { limit: 5 }),
+    status: 200,
+  },
+  "POST /api/v1/evaluators/:name/backfill": {
+    write: call("post", `/api/v1/evaluators/${evaluator.name}/backfill`, {
+      from: "2026-01-01T00:00:00Z",
+      to: "2026-02-01T00:00:00Z",
+    }),
+    status: 202,
+    read: backfill,
+    changes: [],
+  },
+  "DELETE /api/v1/evaluators/:name/backfill": {
+    write: call("delete", `/api/v1/evaluators/${evaluator.name}/backfill`),
+    status: 200,
+    read: backfill,
+    changes: [],
+  },
+  "DELETE /api/v1/evaluators/:name": {
+    write: call("delete", `/api/v1/evaluators/${evaluator.name}`),
+    status: 204,
+    read: evaluators,
+    changes: [{ kind: "evaluator.changed", name: evaluator.name, action: "deleted" }],
   },
   "POST /v1/traces": {
     write: ingestTrace("0af7651916cd43dd8448eb211c80319c"),

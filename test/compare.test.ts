@@ -222,8 +222,8 @@ describe("compare", () => {
     // 1.4.2: 200 annotated spans, 1 in 4 failing; 1.5.0: 100 annotated traces of 2 spans each, 1 in 2 failing.
     expect([a.units, a.failures, a.failureRate, a.spans]).toEqual([200, 50, 0.25, N]);
     expect([b.units, b.failures, b.failureRate, b.spans]).toEqual([200, 100, 0.5, N]);
-    expect(a.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
-    expect(b.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
+    expect(a.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1, evaluationErrors: 0 });
+    expect(b.coverage).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1, evaluationErrors: 0 });
     expect(a.latencyMs.mean).toBeCloseTo(
       Array.from({ length: N }, (_, i) => TRUTHS[0]!.latency(i)).reduce((x, y) => x + y, 0) / N,
       6,
@@ -249,7 +249,7 @@ describe("compare", () => {
           units.length,
           units.filter((i) => fails(t, i) || annotationFails[j]!(i)).length,
         ]);
-        expect(v.coverage, query).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1 });
+        expect(v.coverage, query).toStrictEqual({ annotatedUnits: 200, allUnits: N, rate: 0.1, evaluationErrors: 0 });
       }
     }
 
@@ -262,8 +262,8 @@ describe("compare", () => {
         v.coverage,
       ]),
     ).toEqual([
-      [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1 }],
-      [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1 }],
+      [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1, evaluationErrors: 0 }],
+      [100, 50, { annotatedUnits: 100, allUnits: N / 2, rate: 0.1, evaluationErrors: 0 }],
     ]);
     expect((await compare("versions=1.4.2,1.5.0")).body.versions[0].coverage).toBeNull();
   });
@@ -347,9 +347,9 @@ describe("annotation-based failures", () => {
       expect(res.status).toBe(200);
       const [a, b] = res.body.versions;
       expect([a.units, a.failures, a.failureRate, a.spans]).toEqual([0, 0, null, 30]);
-      expect(a.coverage).toStrictEqual({ annotatedUnits: 0, allUnits: 30, rate: 0 });
+      expect(a.coverage).toStrictEqual({ annotatedUnits: 0, allUnits: 30, rate: 0, evaluationErrors: 0 });
       expect([b.units, b.spans]).toEqual([20, 30]);
-      expect(b.coverage).toStrictEqual({ annotatedUnits: 20, allUnits: 30, rate: 20 / 30 });
+      expect(b.coverage).toStrictEqual({ annotatedUnits: 20, allUnits: 30, rate: 20 / 30, evaluationErrors: 0 });
       if (failure === "annotation:reviewed") expect([b.failures, b.failureRate]).toEqual([10, 0.5]);
       expect(res.body.comparisons[0]).toMatchObject({ verdict: "insufficient-data", pValue: null });
       expect(res.body.comparisons[0].explanation).toMatch(

@@ -79,6 +79,7 @@ beforeAll(async () => {
       apiKeyEnv: "PROMPTREG_SECRET_FZ",
     })
     .expect(201);
+  await admin.post("/api/v1/evaluators", { name: "fz-eval", kind: "json", sampleRate: 1 }).expect(201);
   priceId = String(
     (await admin.post("/api/v1/prices", { model: "gpt", inputPerMTok: "2.5", outputPerMTok: 10 }).expect(201)).body.id,
   );
@@ -463,6 +464,50 @@ const connectionBody = (name: fc.Arbitrary<string>) =>
   );
 const CONNECTION_NAMES = ["fz-conn", "fz-conn", "nope", "Bad Name", "a".repeat(65)];
 
+const evaluatorConfig = fc.oneof(
+  fc.constantFrom(
+    {},
+    { pattern: "^\\d+$", flags: "i" },
+    { pattern: "(a+)+$" },
+    { pattern: "(?<=x)y" },
+    { values: ["refund"] },
+    { min: 1, max: 5 },
+    { schema: { type: "object", required: ["a"] } },
+    { schema: { type: "string", pattern: "(?=x)" } },
+    { judgePrompt: "fz/alpha@production", connection: "fz-conn" },
+    { judgePrompt: "nope@production", connection: "nope" },
+  ),
+  hostileJson,
+);
+const evaluatorBody = (name: fc.Arbitrary<string>) =>
+  fc.record(
+    {
+      name,
+      kind: mostly(
+        fc.constantFrom("json", "json_schema", "regex", "contains", "not_contains", "length", "llm_judge"),
+        hostileString,
+      ),
+      target: mostly(
+        fc.constantFrom({}, { prompt: "fz/alpha" }, { prefix: "fz/" }, { prompt: "fz/alpha", label: "production" }),
+        fc.constantFrom({ prompt: "missing-one" }, { prompt: "fz/alpha", prefix: "fz/" }, { label: "1.0" }),
+      ),
+      sampleRate: mostly(fc.constantFrom(0, 0.25, 1), fc.constantFrom(-0.1, 1.5, Number.NaN, "1")),
+      enabled: fc.boolean(),
+      dailyBudget: mostly(fc.constantFrom(null, 100), fc.constantFrom(0, -1, 1.5)),
+      config: evaluatorConfig,
+    },
+    { requiredKeys: ["name", "kind", "sampleRate"] },
+  );
+const EVALUATOR_NAMES = ["fz-eval", "fz-eval", "nope", "Bad Name", "a".repeat(101)];
+const backfillBody = fc.record(
+  {
+    from: mostly(fc.constantFrom("2026-01-01T00:00:00Z", FROM[0]), hostileString),
+    to: mostly(fc.constantFrom("2027-01-01T00:00:00Z", TO[0]), hostileString),
+    limit: mostly(fc.constantFrom(1, 1000, 10_000), fc.constantFrom(0, 10_001, 1.5)),
+  },
+  { requiredKeys: ["from", "to"] },
+);
+
 // Every route of the app, by method and pattern as registered.
 const ROUTES: Record<string, RouteSpec> = {
   "GET /healthz": {},
@@ -600,6 +645,34 @@ const ROUTES: Record<string, RouteSpec> = {
   // Before the DELETE, which may remove the connection it calls.
   "POST /api/v1/connections/:name/test": { params: { name: CONNECTION_NAMES } },
   "DELETE /api/v1/connections/:name": { params: { name: CONNECTION_NAMES } },
+  "GET /api/v1/evaluators": {},
+  "POST /api/v1/evaluators": { body: evaluatorBody(fc.constantFrom("fz-eval", "fz-new", "Bad Name", "../x")) },
+  "GET /api/v1/evaluators/:name": { params: { name: EVALUATOR_NAMES } },
+  "PUT /api/v1/evaluators/:name": {
+    params: { name: EVALUATOR_NAMES },
+    body: evaluatorBody(fc.constantFrom("fz-eval", "other")),
+  },
+  "POST /api/v1/evaluators/:name/preview": {
+    params: { name: EVALUATOR_NAMES },
+    body: fc.record(
+      {
+        definition: fc.option(
+          evaluatorBody(fc.constant("x")).map(({ name: _n, enabled: _e, dailyBudget: _d, ...def }) => def),
+          { nil: undefined },
+        ),
+        limit: mostly(fc.constantFrom(1, 10, 50), fc.constantFrom(0, 51, 1.5)),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  "GET /api/v1/evaluators/:name/results": {
+    params: { name: EVALUATOR_NAMES },
+    query: { versions: ["1.0.0", "1.0.0,1.0.1", ""], from: FROM, to: TO, revision: ["1", "2", "0", "x"] },
+  },
+  "POST /api/v1/evaluators/:name/backfill": { params: { name: EVALUATOR_NAMES }, body: backfillBody },
+  "GET /api/v1/evaluators/:name/backfill": { params: { name: EVALUATOR_NAMES } },
+  "DELETE /api/v1/evaluators/:name/backfill": { params: { name: EVALUATOR_NAMES } },
+  "DELETE /api/v1/evaluators/:name": { params: { name: EVALUATOR_NAMES } },
   "POST /v1/traces": {
     body: fc
       .tuple(hostileString, hostileString, hostileJson, fc.constantFrom(TRACE_ID, "zz", "0".repeat(32)))

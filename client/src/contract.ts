@@ -450,6 +450,118 @@ export const ConnectionTestResultSchema = z
   .meta({ id: "ConnectionTestResult" });
 export type ConnectionTestResult = z.infer<typeof ConnectionTestResultSchema>;
 
+// ---- evaluators ----
+
+export const EVALUATOR_KINDS = [
+  "json",
+  "json_schema",
+  "regex",
+  "contains",
+  "not_contains",
+  "length",
+  "llm_judge",
+] as const;
+/** How one span fared: passed or failed are verdicts; skipped and error are none (compare leaves them out). */
+export const EVAL_STATUSES = ["passed", "failed", "skipped", "error"] as const;
+
+/** What an evaluator looks at: a prompt by exact name or a folder prefix (neither: all), optionally one label's traffic. */
+export const EvaluatorTargetSchema = z
+  .object({ prompt: z.string().nullable(), prefix: z.string().nullable(), label: z.string().nullable() })
+  .meta({ id: "EvaluatorTarget" });
+export type EvaluatorTarget = z.infer<typeof EvaluatorTargetSchema>;
+
+/** Counts of an evaluator's results (of one revision), and the share passed among the verdicts. */
+export const EvalCountsSchema = z
+  .object({
+    passed: z.number().int(),
+    failed: z.number().int(),
+    skipped: z.number().int(),
+    error: z.number().int(),
+    /** Spans queued and not yet evaluated. */
+    pending: z.number().int(),
+    /** passed / (passed + failed), null without a verdict. */
+    passRate: z.number().nullable(),
+  })
+  .meta({ id: "EvalCounts" });
+export type EvalCounts = z.infer<typeof EvalCountsSchema>;
+
+export const EvaluatorSchema = z
+  .object({
+    name: z.string(),
+    kind: z.enum(EVALUATOR_KINDS),
+    target: EvaluatorTargetSchema,
+    sampleRate: z.number(),
+    config: JsonObjectSchema,
+    /** The definition's revision (1, 2, ...): every result records the one that made it. */
+    revision: z.number().int(),
+    enabled: z.boolean(),
+    dailyBudget: z.number().int().nullable(),
+    /** Evaluations run today (UTC), counted against the daily budget. */
+    usedToday: z.number().int(),
+    /** active, disabled, or budget_exhausted (stopped until the next UTC day). */
+    status: z.enum(["active", "disabled", "budget_exhausted"]),
+    /** The current revision's results so far. */
+    results: EvalCountsSchema,
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: "Evaluator" });
+export type Evaluator = z.infer<typeof EvaluatorSchema>;
+export const EvaluatorListSchema = z.object({ data: z.array(EvaluatorSchema) }).meta({ id: "EvaluatorList" });
+
+/** One span's evaluation, as a preview returns it (nothing stored). */
+export const EvaluationSchema = z
+  .object({
+    traceId: z.string(),
+    spanId: z.string(),
+    startTime: z.string(),
+    promptName: z.string().nullable(),
+    promptVersion: z.string().nullable(),
+    status: z.enum(EVAL_STATUSES),
+    score: z.number().nullable(),
+    reason: z.string(),
+    /** The answer judged, cut to 2,000 characters. */
+    output: z.string().nullable(),
+  })
+  .meta({ id: "Evaluation" });
+export type Evaluation = z.infer<typeof EvaluationSchema>;
+export const EvaluationPreviewSchema = z
+  .object({ data: z.array(EvaluationSchema), counts: EvalCountsSchema })
+  .meta({ id: "EvaluationPreview" });
+export type EvaluationPreview = z.infer<typeof EvaluationPreviewSchema>;
+
+export const EvaluatorResultsSchema = z
+  .object({
+    evaluator: z.string(),
+    revision: z.number().int(),
+    from: z.string().nullable(),
+    to: z.string().nullable(),
+    /** Per version of the prompts evaluated, newest results first. */
+    versions: z.array(EvalCountsSchema.extend({ prompt: z.string(), version: z.string() })),
+    total: EvalCountsSchema,
+  })
+  .meta({ id: "EvaluatorResults" });
+export type EvaluatorResults = z.infer<typeof EvaluatorResultsSchema>;
+
+export const BackfillSchema = z
+  .object({
+    id: z.string(),
+    revision: z.number().int(),
+    from: z.string(),
+    to: z.string(),
+    limit: z.number().int(),
+    /** running: still finding spans; queued: all found, being evaluated; done; cancelled. */
+    status: z.enum(["running", "queued", "done", "cancelled"]),
+    /** Spans found and queued so far. */
+    queued: z.number().int(),
+    /** Of those, evaluated. */
+    evaluated: z.number().int(),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .meta({ id: "Backfill" });
+export type Backfill = z.infer<typeof BackfillSchema>;
+
 // ---- traces, spans and comparisons ----
 
 /** Where a client got the prompt a span was rendered from (`promptreg.prompt.source`). */
@@ -572,6 +684,12 @@ export const AnnotationSchema = z
     label: z.string().nullable(),
     passed: z.boolean().nullable(),
     comment: z.string().nullable(),
+    /** An evaluator's result: the revision of its definition (null for an annotation posted through the API). */
+    revision: z.number().int().nullable(),
+    /** An evaluator's result: passed | failed, or skipped | error (no verdict); null for a posted annotation. */
+    status: z.enum(EVAL_STATUSES).nullable(),
+    /** An evaluator's result: what judged it (the judge prompt's version, the model, the judge call's trace). */
+    details: JsonObjectSchema.nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -607,8 +725,19 @@ export type Verdict = z.infer<typeof VerdictSchema>;
 export const FailureDefinitionSchema = z
   .discriminatedUnion("kind", [
     z.object({ kind: z.literal("status") }),
-    z.object({ kind: z.literal("annotation"), name: z.string(), threshold: z.number().nullable() }),
-    z.object({ kind: z.literal("any"), name: z.string().nullable(), threshold: z.number().nullable() }),
+    z.object({
+      kind: z.literal("annotation"),
+      name: z.string(),
+      threshold: z.number().nullable(),
+      /** The evaluator revision whose results judge (the `revision` query); null: the evaluator's current one. */
+      revision: z.number().int().nullable(),
+    }),
+    z.object({
+      kind: z.literal("any"),
+      name: z.string().nullable(),
+      threshold: z.number().nullable(),
+      revision: z.number().int().nullable(),
+    }),
   ])
   .meta({ id: "FailureDefinition" });
 export type FailureDefinition = z.infer<typeof FailureDefinitionSchema>;
@@ -628,7 +757,13 @@ export const CompareVersionSchema = z
     failureRateCI: z.object({ low: z.number(), high: z.number() }).nullable(),
     /** Under an annotation-based failure: how many of the version's units carry the annotation. */
     coverage: z
-      .object({ annotatedUnits: z.number().int(), allUnits: z.number().int(), rate: nullableNumber })
+      .object({
+        annotatedUnits: z.number().int(),
+        allUnits: z.number().int(),
+        rate: nullableNumber,
+        /** Units whose evaluator results are all `error` (a judge that failed): no verdict, left out of the judged. */
+        evaluationErrors: z.number().int(),
+      })
       .nullable(),
     latencyMs: z.object({ p50: nullableNumber, p95: nullableNumber, p99: nullableNumber, mean: nullableNumber }),
     /** Cache tokens are parts of the prompt tokens, reasoning tokens of the completion. */

@@ -33,6 +33,8 @@ const FiltersQuery = z.object({
   source: z.string().max(32).optional(),
   failure: z.string().max(200).default("status"),
   threshold: z.coerce.number().finite().optional(),
+  // Which revision of the evaluator named by `failure` judges; its current one by default.
+  revision: z.coerce.number().int().min(1).max(1_000_000).optional(),
 });
 
 const CompareQuery = FiltersQuery.extend({
@@ -50,15 +52,20 @@ const TimeseriesQuery = FiltersQuery.extend({
 });
 
 /** `status`, `annotation:<name>`, `any` (status or any failing annotation) or `any:<name>`. */
-function parseFailure(text: string, threshold: number | undefined): FailureDefinition {
+function parseFailure(text: string, threshold: number | undefined, revision: number | undefined): FailureDefinition {
   const t = threshold ?? null;
-  if (text === "status") return { kind: "status" };
-  if (text === "any") return { kind: "any", name: null, threshold: t };
+  const r = revision ?? null;
   const m = text.match(/^(annotation|any):([A-Za-z0-9_.:-]{1,100})$/);
+  if (r !== null && !m)
+    throw new AppError("validation_error", "revision needs failure=annotation:<evaluator> or any:<evaluator>", {
+      issues: [{ path: "query.revision", message: "needs a failure definition naming an evaluator" }],
+    });
+  if (text === "status") return { kind: "status" };
+  if (text === "any") return { kind: "any", name: null, threshold: t, revision: null };
   if (m)
     return m[1] === "annotation"
-      ? { kind: "annotation", name: m[2]!, threshold: t }
-      : { kind: "any", name: m[2]!, threshold: t };
+      ? { kind: "annotation", name: m[2]!, threshold: t, revision: r }
+      : { kind: "any", name: m[2]!, threshold: t, revision: r };
   throw new AppError(
     "validation_error",
     `unknown failure definition '${text}': use status, annotation:<name>, any or any:<name>`,
@@ -104,14 +111,24 @@ export function compareRoutes(compare: CompareService): Router {
     const { name } = parse(NameParams, req.params, "params");
     const q = parse(CompareQuery, req.query, "query");
     checkFromBeforeTo(q.from, q.to);
-    res.json(await compare.compare(principalOf(res), name, { ...q, failure: parseFailure(q.failure, q.threshold) }));
+    res.json(
+      await compare.compare(principalOf(res), name, {
+        ...q,
+        failure: parseFailure(q.failure, q.threshold, q.revision),
+      }),
+    );
   });
 
   on(r, COMPARE_ROUTES.timeseries, async (req, res) => {
     const { name } = parse(NameParams, req.params, "params");
     const q = parse(TimeseriesQuery, req.query, "query");
     checkFromBeforeTo(q.from, q.to);
-    res.json(await compare.timeseries(principalOf(res), name, { ...q, failure: parseFailure(q.failure, q.threshold) }));
+    res.json(
+      await compare.timeseries(principalOf(res), name, {
+        ...q,
+        failure: parseFailure(q.failure, q.threshold, q.revision),
+      }),
+    );
   });
 
   return r;

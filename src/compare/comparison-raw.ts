@@ -20,6 +20,7 @@ export async function rawRows(
     SELECT s.version_id::text AS version_id, coalesce(s.source, 'unspecified') AS source, GROUPING(coalesce(s.source, 'unspecified'))::int AS all_sources,
        (count(${unit}) FILTER (WHERE f.judged))::int AS units, (count(${unit}) FILTER (WHERE f.judged AND f.failed))::int AS failures,
        count(${unit})::int AS all_units, count(*)::int AS spans,
+       (count(${unit}) FILTER (WHERE f.errored))::int AS errored_units,
        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY s.latency_ms) AS latency_pct,
        avg(s.latency_ms) AS latency_mean, ${RAW_AMOUNTS_SQL}
      FROM spans s CROSS JOIN LATERAL ${judgementSql(projectId, q.failure)} f
@@ -34,6 +35,7 @@ export function rawFigures(rows: Rows, versionId: string): Figures {
   return {
     units: num(all?.units) ?? 0,
     allUnits: num(all?.all_units) ?? 0,
+    erroredUnits: num(all?.errored_units) ?? 0,
     spans: num(all?.spans) ?? 0,
     failures: num(all?.failures) ?? 0,
     pct: (all?.latency_pct as number[] | null) ?? null,

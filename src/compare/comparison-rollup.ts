@@ -47,6 +47,7 @@ export function rolledFigures(rows: Rows, versionId: string): Figures {
   return {
     units: spans,
     allUnits: spans,
+    erroredUnits: 0,
     spans,
     failures: total("failures"),
     pct: spans ? histogramPercentiles(hist, [0.5, 0.95, 0.99]) : null,

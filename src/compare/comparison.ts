@@ -10,7 +10,7 @@ import { rawFigures, rawRows } from "./comparison-raw.js";
 import { rolledFigures, rollupRows } from "./comparison-rollup.js";
 import type { CompareServiceDeps } from "./compare.service.js";
 import { decimalNumber, parseDecimal } from "./decimal.js";
-import { requireRecordedAnnotations } from "./failure.js";
+import { CURRENT_VERDICTS_SQL, requireRecordedAnnotations } from "./failure.js";
 import type { CostFigures, Figures } from "./figures.js";
 import { versionSpanFilters } from "./filters.js";
 import {
@@ -61,6 +61,7 @@ export async function compareVersions(
        avg(CASE WHEN an.passed THEN 1.0 WHEN an.passed = false THEN 0.0 END)::float8 AS pass_rate, avg(an.score) AS mean_score
      FROM spans s JOIN annotations an ON an.project_id = s.project_id AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '')
      WHERE ${versionSpanFilters(p.projectId, ids, q)} AND EXISTS (SELECT 1 FROM annotations a0 WHERE a0.project_id = ${p.projectId}::uuid)
+       AND ${CURRENT_VERDICTS_SQL}
      GROUP BY s.version_id, an.name ORDER BY an.name`);
 
   const unattributed = await countUnattributed(database, p.projectId, prompt, q);
@@ -79,7 +80,12 @@ export async function compareVersions(
       failureRateCI: n ? wilsonInterval(k, n) : null,
       // Under an annotation-based failure: how many of the version's units carry the annotation.
       coverage: annotationBased
-        ? { annotatedUnits: n, allUnits: f.allUnits, rate: f.allUnits ? n / f.allUnits : null }
+        ? {
+            annotatedUnits: n,
+            allUnits: f.allUnits,
+            rate: f.allUnits ? n / f.allUnits : null,
+            evaluationErrors: f.erroredUnits,
+          }
         : null,
       latencyMs: { p50: f.pct?.[0] ?? null, p95: f.pct?.[1] ?? null, p99: f.pct?.[2] ?? null, mean: f.latencyMean },
       tokens: f.tokens,

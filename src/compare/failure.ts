@@ -15,18 +15,41 @@ export type { FailureDefinition };
 const LISTED_NAMES = 20;
 
 /**
- * A lateral subquery over the span `s` giving `judged` (the definition has a verdict on it) and `failed` (that
- * verdict is a failure; only meaningful when judged). An annotation fails on `passed = false`, or on a score under
- * the threshold when one is given. An annotation without a span id is its trace's: it judges every span of it.
+ * Which annotations count: those posted through the API, and an evaluator's results of one revision (the one asked
+ * for, else the evaluator's current one), so that the results of two definitions are never mixed.
+ */
+function revisionSql(def: Exclude<FailureDefinition, { kind: "status" }>): Prisma.Sql {
+  const current = Prisma.sql`(SELECT e.revision FROM evaluators e WHERE e.project_id = an.project_id AND e.name = an.name)`;
+  return def.revision === null
+    ? Prisma.sql`(an.evaluator_revision = 0 OR an.evaluator_revision = ${current})`
+    : Prisma.sql`(an.evaluator_revision = 0 OR an.evaluator_revision = ${def.revision}::int)`;
+}
+
+/** A verdict: a posted annotation, or an evaluator's passed or failed (skipped and error are none). */
+const VERDICT_SQL = Prisma.sql`(an.status IS NULL OR an.status IN ('passed', 'failed'))`;
+
+/** Verdicts of `an` as a comparison's annotation summary counts them: posted ones, and evaluators' current ones. */
+export const CURRENT_VERDICTS_SQL = Prisma.sql`(an.evaluator_revision = 0 OR (${VERDICT_SQL} AND an.evaluator_revision =
+  (SELECT e.revision FROM evaluators e WHERE e.project_id = an.project_id AND e.name = an.name)))`;
+
+/**
+ * A lateral subquery over the span `s` giving `judged` (the definition has a verdict on it), `failed` (that
+ * verdict is a failure; only meaningful when judged) and `errored` (no verdict, and an evaluator's result is
+ * `error`: a judge that failed, counted apart and never as the version's failure). An annotation fails on
+ * `passed = false`, or on a score under the threshold when one is given. An annotation without a span id is its
+ * trace's: it judges every span of it.
  */
 export function judgementSql(projectId: string, def: FailureDefinition): Prisma.Sql {
-  if (def.kind === "status") return Prisma.sql`(SELECT TRUE AS judged, s.failed AS failed)`;
+  if (def.kind === "status") return Prisma.sql`(SELECT TRUE AS judged, s.failed AS failed, FALSE AS errored)`;
   const name = def.name === null ? Prisma.empty : Prisma.sql`AND an.name = ${def.name}`;
   const low = def.threshold === null ? Prisma.empty : Prisma.sql`OR an.score < ${def.threshold}::float8`;
   const status = def.kind === "any" ? Prisma.sql`s.failed OR` : Prisma.empty;
-  return Prisma.sql`(SELECT count(*) > 0 AS judged, ${status} coalesce(bool_or(an.passed = false ${low}), false) AS failed
+  return Prisma.sql`(SELECT count(*) FILTER (WHERE ${VERDICT_SQL}) > 0 AS judged,
+      ${status} coalesce(bool_or((an.passed = false ${low}) AND ${VERDICT_SQL}), false) AS failed,
+      count(*) FILTER (WHERE ${VERDICT_SQL}) = 0 AND count(*) FILTER (WHERE an.status = 'error') > 0 AS errored
     FROM annotations an
-    WHERE an.project_id = ${projectId}::uuid AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '') ${name})`;
+    WHERE an.project_id = ${projectId}::uuid AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '') ${name}
+      AND ${revisionSql(def)})`;
 }
 
 /**

@@ -10,6 +10,8 @@ export interface Figures {
   units: number;
   /** Every unit, judged or not: the denominator of an annotation's coverage. */
   allUnits: number;
+  /** Units with no verdict because their evaluation ended in error (a judge that failed). */
+  erroredUnits: number;
   spans: number;
   failures: number;
   pct: (number | null)[] | null;

@@ -56,7 +56,7 @@ export function createConnectionsService({
   /** PROMPTREG_ALLOW_PRIVATE_CONNECTIONS: also lets a key travel over plain http (a server on a private network). */
   allowPrivate: boolean;
 }) {
-  const mayUse = (p: Principal, env: string) =>
+  const mayUse = (p: Pick<Principal, "projectName">, env: string) =>
     secretProjects.get(env)?.has(p.projectName) ?? p.projectName === DEFAULT_PROJECT;
   // Test calls in flight, per connection (its maxConcurrency) and in all: each may hold a socket for its timeout.
   const inFlight = new Map<string, number>();
@@ -142,6 +142,28 @@ export function createConnectionsService({
       requireRole(p, "admin");
       const { count } = await db.connection.deleteMany({ where: { projectId: p.projectId, name } });
       if (count === 0) throw notFound(`connection '${name}'`);
+    },
+
+    /**
+     * The connection a background call (an LLM judge) goes through, or an OutboundError retrying cannot fix: the
+     * connection was deleted, or its key is no longer for the project.
+     */
+    async forCalls(project: { projectId: string; projectName: string }, name: string) {
+      const row = await db.connection.findUnique({
+        where: { projectId_name: { projectId: project.projectId, name } },
+      });
+      if (!row) throw new OutboundError(`connection '${name}' does not exist (it was deleted or renamed)`, false);
+      if (row.apiKeyEnv !== null && !mayUse(project, row.apiKeyEnv))
+        throw new OutboundError(
+          `${row.apiKeyEnv} is not a key for project '${project.projectName}' (PROMPTREG_CONNECTION_KEYS)`,
+          false,
+        );
+      return { ...row, headers: row.headers as Record<string, string> };
+    },
+
+    /** Whether the project has a connection of this name. */
+    async exists(projectId: string, name: string): Promise<boolean> {
+      return (await db.connection.count({ where: { projectId, name } })) > 0;
     },
 
     /** One tiny request, with no retry: the latency, or what the server (or the network) said. */

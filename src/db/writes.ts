@@ -39,6 +39,15 @@ export const ChangeSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("project.created"), projectId: Id }),
   /** Its protected labels. */
   z.object({ kind: z.literal("project.updated"), projectId: Id }),
+  /** An evaluator created, changed (a new revision, or turned on or off) or deleted with its results. */
+  z.object({
+    kind: z.literal("evaluator.changed"),
+    projectId: Id,
+    name: Id,
+    action: z.enum(["created", "updated", "deleted"]),
+    revision: z.number().int(),
+    enabled: z.boolean(),
+  }),
 ]);
 export type Change = z.infer<typeof ChangeSchema>;
 
@@ -61,6 +70,8 @@ export function topicOf(change: Change): Topic | undefined {
     // A key or project that did not exist was never cached: an unknown key is looked up again on every request.
     case "key.created":
     case "project.created":
+    // No cache holds evaluators: the workers read them from the database.
+    case "evaluator.changed":
       return undefined;
   }
 }

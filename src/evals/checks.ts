@@ -2,9 +2,11 @@
 // definition (a bad one is refused, naming the field) and then judges an answer with bounded work, whatever the
 // answer: an output over EVAL_LIMITS.maxOutputChars is skipped rather than read, and a pattern is matched only when
 // characters × compiled size fit the budget (RE2, linear in the input: never a catastrophic backtrack).
+import { Ajv, type SchemaObject } from "ajv";
 import { RE2JS } from "re2js";
 import { z } from "zod";
-import { toRe2Syntax } from "@promptreg/client/safe-regexp";
+import { boundValidate, checkSchemaLimits } from "@promptreg/client/schema-limits";
+import { safeRegExp, toRe2Syntax } from "@promptreg/client/safe-regexp";
 
 export const EVAL_LIMITS = Object.freeze({
   /** Characters of an answer the checks read; longer answers are skipped (length excepted: it reads no characters). */
@@ -25,6 +27,13 @@ export interface Verdict {
 
 export const CheckConfigSchemas = {
   json: z.strictObject({}),
+  /** The answer parses as JSON and the value validates against `schema` (patterns run on RE2, as at publish). */
+  json_schema: z.strictObject({
+    schema: z.custom<Record<string, unknown>>(
+      (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+      "must be a JSON Schema object",
+    ),
+  }),
   regex: z.strictObject({
     pattern: z.string().min(1, "must not be empty").max(EVAL_LIMITS.maxPatternChars),
     /** i: case-insensitive, s: `.` matches newlines, m: `^` and `$` match at line ends. */
@@ -94,6 +103,8 @@ function build(kind: CheckKind, config: Record<string, never>): Check {
           return failed(`the answer is not JSON: ${(err as Error).message}`);
         }
       };
+    case "json_schema":
+      return schemaCheck((config as unknown as { schema: Record<string, unknown> }).schema);
     case "regex":
       return regexCheck(config as unknown as z.infer<(typeof CheckConfigSchemas)["regex"]>);
     case "contains":
@@ -160,5 +171,43 @@ function regexCheck({ pattern, flags }: { pattern: string; flags: string }): Che
     return re2.matcher(output).find()
       ? passed(`the answer matches /${pattern}/${flags}`)
       : failed(`the answer does not match /${pattern}/${flags}`);
+  };
+}
+
+// One Ajv for all schemas: each compiled function is kept by its check and removed from Ajv's own cache at once.
+const ajv = new Ajv({ allErrors: false, strict: false, code: { regExp: safeRegExp } });
+
+function schemaCheck(schema: Record<string, unknown>): Check {
+  // The limits a prompt's variablesSchema has: bounded size, compile time and validation work per value checked.
+  const limits = checkSchemaLimits(schema as never);
+  if (limits.problem !== undefined)
+    throw new CheckDefinitionError(["schema"], limits.problem.replace(/^variablesSchema/, "the schema"));
+  let validate: ReturnType<typeof boundValidate>;
+  try {
+    validate = boundValidate(ajv.compile(schema as SchemaObject), limits.cost, (message) => new Error(message));
+  } catch (err) {
+    throw new CheckDefinitionError(["schema"], `is not a valid JSON Schema: ${(err as Error).message}`);
+  } finally {
+    ajv.removeSchema(schema as SchemaObject);
+  }
+  return (output) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(output);
+    } catch (err) {
+      return failed(`the answer is not JSON: ${(err as Error).message}`);
+    }
+    let valid: boolean;
+    try {
+      valid = validate(value) as boolean;
+    } catch (err) {
+      // Too many values for the schema's cost, a pattern past its budget, or nesting deeper than the stack.
+      return { status: "error", reason: `the answer could not be checked: ${(err as Error).message}` };
+    }
+    if (valid) return passed("the answer validates against the schema");
+    const first = validate.errors?.[0];
+    return failed(
+      `the answer does not validate: ${first ? `${first.instancePath || "(root)"} ${first.message ?? "is invalid"}` : "invalid"}`,
+    );
   };
 }

@@ -80,6 +80,20 @@ export interface JobRunner {
    * whether it was added. Call `wake()` after the commit so this instance starts it at once.
    */
   enqueue<P>(queue: Queue<P>, key: string, payload: P, options?: EnqueueOptions, tx?: Tx): Promise<boolean>;
+  /** As `enqueue`, for many jobs of one queue in one statement; returns how many were added. */
+  enqueueMany<P>(
+    queue: Queue<P>,
+    jobs: { key: string; payload: P }[],
+    options?: EnqueueOptions,
+    tx?: Tx,
+  ): Promise<number>;
+  /**
+   * Removes the pending jobs of `queue` whose payload has `field` equal to `value` (a cancelled backfill's), in
+   * `tx` if given; returns how many. A job already running is left to finish.
+   */
+  cancel(queue: Queue<never>, field: string, value: string, tx?: Tx): Promise<number>;
+  /** Pending jobs of `queue` whose payload has `field` equal to `value`, running ones included. */
+  pending(queue: Queue<never>, match: Record<string, string | number>): Promise<number>;
   /** Looks for due work now rather than at the next poll. */
   wake(): void;
   start(): void;
@@ -92,6 +106,19 @@ interface Claimed {
   key: string;
   payload: unknown;
   attempts: number;
+}
+
+/**
+ * An INSERT of jobs from `select`, which yields columns `key`, `project_id` and `payload`, for a data-modifying CTE
+ * of another module's statement (ingest queues its spans' evaluation in the statement that stores them). Existing
+ * keys are skipped; it returns a row per job added.
+ */
+export function insertJobsSql(queue: Queue<never>, select: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+  INSERT INTO jobs (queue, key, project_id, payload)
+  SELECT ${queue.name}, q.key, q.project_id, q.payload FROM (${select}) q
+  ON CONFLICT (queue, key) DO NOTHING
+  RETURNING 1`;
 }
 
 export function createJobRunner(options: JobRunnerOptions): JobRunner {
@@ -257,6 +284,28 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         ON CONFLICT (queue, key) DO NOTHING`;
       const added = tx ? await tx.$executeRaw(statement) : (await db.query(statement)).rowCount;
       return added > 0;
+    },
+    async enqueueMany(queue, jobs, enqueueOptions = {}, tx) {
+      if (jobs.length === 0) return 0;
+      const rows = JSON.stringify(jobs.map((j) => ({ key: j.key, payload: queue.payload.parse(j.payload) })));
+      const statement = Prisma.sql`
+        INSERT INTO jobs (queue, key, project_id, payload, run_at)
+        SELECT ${queue.name}, j.key, ${enqueueOptions.projectId ?? null}::uuid, j.payload,
+          now() + ${interval(enqueueOptions.delayMs ?? 0)}
+        FROM jsonb_to_recordset(${rows}::jsonb) AS j(key text, payload jsonb)
+        ON CONFLICT (queue, key) DO NOTHING`;
+      return tx ? await tx.$executeRaw(statement) : (await db.query(statement)).rowCount;
+    },
+    async cancel(queue, field, value, tx) {
+      const statement = Prisma.sql`
+        DELETE FROM jobs WHERE queue = ${queue.name} AND payload ->> ${field} = ${value}
+          AND (locked_until IS NULL OR locked_until < now())`;
+      return tx ? await tx.$executeRaw(statement) : (await db.query(statement)).rowCount;
+    },
+    async pending(queue, match) {
+      const { rows } = await db.query<{ n: number }>(Prisma.sql`
+        SELECT count(*)::int AS n FROM jobs WHERE queue = ${queue.name} AND payload @> ${JSON.stringify(match)}::jsonb`);
+      return rows[0]!.n;
     },
     wake() {
       for (const l of loops) l.wake();

@@ -1,13 +1,14 @@
 // Outcomes that spans cannot carry: the only module that writes the annotations table. A batch is one upsert
 // statement, so it is stored entirely or not at all, and a value sent again for the same (trace, span, name, kind)
 // replaces the earlier one. Spans are not required to exist yet: feedback often arrives before the exporter flushes.
-import type { ANNOTATION_KINDS, Annotation } from "@promptreg/client/contract";
+import type { ANNOTATION_KINDS, Annotation, EVAL_STATUSES } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
-import type { Database } from "../db/client.js";
+import type { Database, Tx } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 
 export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
+export type EvalStatus = (typeof EVAL_STATUSES)[number];
 
 export interface AnnotationInput {
   /** 32 lowercase hex digits. */
@@ -31,11 +32,14 @@ export interface AnnotationRow {
   label: string | null;
   passed: boolean | null;
   comment: string | null;
+  evaluator_revision: number;
+  status: EvalStatus | null;
+  details: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
 }
 
-export const ANNOTATION_COLUMNS = Prisma.sql`trace_id, span_id, name, kind, score, label, passed, comment, created_at, updated_at`;
+export const ANNOTATION_COLUMNS = Prisma.sql`trace_id, span_id, name, kind, score, label, passed, comment, evaluator_revision, status, details, created_at, updated_at`;
 
 /** One statement for the whole batch: the rows travel as one JSON parameter, expanded by json_to_recordset. */
 function upsertSql(projectId: string, rowsJson: string): Prisma.Sql {
@@ -44,7 +48,7 @@ INSERT INTO annotations (project_id, trace_id, span_id, name, kind, score, label
 SELECT ${projectId}::uuid, a.trace_id, a.span_id, a.name, a.kind, a.score, a.label, a.passed, a.comment
 FROM json_to_recordset(${rowsJson}::json)
   AS a(trace_id text, span_id text, name text, kind text, score double precision, label text, passed boolean, comment text)
-ON CONFLICT (project_id, trace_id, span_id, name, kind) DO UPDATE
+ON CONFLICT (project_id, trace_id, span_id, name, kind, evaluator_revision) DO UPDATE
 SET score = EXCLUDED.score, label = EXCLUDED.label, passed = EXCLUDED.passed, comment = EXCLUDED.comment, updated_at = now()
 RETURNING ${ANNOTATION_COLUMNS}`;
 }
@@ -59,9 +63,45 @@ export function annotationView(row: AnnotationRow): Annotation {
     label: row.label,
     passed: row.passed,
     comment: row.comment,
+    revision: row.evaluator_revision === 0 ? null : row.evaluator_revision,
+    status: row.status,
+    details: row.details,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
+}
+
+/** An evaluator's result on one span (src/evals). */
+export interface EvalResult {
+  projectId: string;
+  traceId: string;
+  spanId: string;
+  /** The evaluator's name, and the revision of its definition that judged. */
+  name: string;
+  revision: number;
+  status: EvalStatus;
+  score: number | null;
+  reason: string;
+  details: Record<string, unknown> | null;
+}
+
+/**
+ * Writes an evaluator's result inside the transaction that completes its job. A result is never replaced: the job
+ * runner writes each once, and a second for the same span and revision (a backfill over live results) is dropped.
+ */
+export async function writeEvalResult(tx: Tx, r: EvalResult): Promise<void> {
+  await tx.$executeRaw`
+    INSERT INTO annotations (project_id, trace_id, span_id, name, kind, evaluator_revision, status, passed, score, comment, details)
+    VALUES (${r.projectId}::uuid, ${r.traceId}, ${r.spanId}, ${r.name}, 'eval', ${r.revision}, ${r.status},
+      ${r.status === "passed" ? true : r.status === "failed" ? false : null}::boolean, ${r.score}::float8,
+      ${r.reason.slice(0, 4_000)}, ${r.details === null ? null : JSON.stringify(r.details)}::jsonb)
+    ON CONFLICT (project_id, trace_id, span_id, name, kind, evaluator_revision) DO NOTHING`;
+}
+
+/** Removes an evaluator's results, every revision of them (deleting the evaluator). Posted annotations stay. */
+export async function deleteEvalResults(tx: Tx, projectId: string, name: string): Promise<void> {
+  await tx.$executeRaw`
+    DELETE FROM annotations WHERE project_id = ${projectId}::uuid AND name = ${name} AND kind = 'eval' AND evaluator_revision > 0`;
 }
 
 export type AnnotationsService = ReturnType<typeof createAnnotationsService>;
@@ -72,7 +112,10 @@ export function createAnnotationsService({ database }: { database: Database }) {
     async upsert(p: Principal, annotations: AnnotationInput[]): Promise<Annotation[]> {
       requireRole(p, "write");
       // One statement may not update the same row twice, so within a batch the last value for a key wins here.
-      const latest = new Map<string, Omit<AnnotationRow, "created_at" | "updated_at">>();
+      const latest = new Map<
+        string,
+        Omit<AnnotationRow, "created_at" | "updated_at" | "evaluator_revision" | "status" | "details">
+      >();
       for (const a of annotations) {
         const row = {
           trace_id: a.traceId,

@@ -7,7 +7,7 @@
 // them (trace-links.ts). The same statement adds the new spans to span_rollups (see rollups.ts).
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { LRUCache } from "lru-cache";
-import { rollupInputColumns, rollupUpsertSql } from "./rollups.js";
+import { ROLLUP_INPUT_COLUMNS, rollupInputColumns, rollupUpsertSql } from "./rollups.js";
 import type { Database } from "../db/client.js";
 import { dbErrorKind, sqlstateOf } from "../db/errors.js";
 import { Prisma } from "../generated/prisma/client.js";
@@ -62,7 +62,7 @@ const ROLLUP_INSERTED = rollupUpsertSql("ins");
 // prompt tokens is no price. A resent span (same trace and span id) is skipped, so exporter retries are safe.
 // The rollup upsert reads the insert's RETURNING: only rows actually inserted, so a resent span never counts twice,
 // and spans and rollups commit together.
-function insertSpans(projectId: string, rows: Uint8Array): Prisma.Sql {
+function insertSpans(projectId: string, rows: Uint8Array, followUp: Prisma.Sql | undefined): Prisma.Sql {
   return Prisma.sql`
 WITH ins AS (
 INSERT INTO spans (project_id, ${INSERTED.columns})
@@ -101,11 +101,27 @@ LEFT JOIN LATERAL (
   OFFSET 0
 ) price ON TRUE
 ON CONFLICT (project_id, trace_id, span_id) DO NOTHING
-RETURNING ${ROLLUP_INPUT}
+RETURNING ${ROLLUP_INPUT}${followUp ? Prisma.sql`, ${FOLLOW_UP_INPUT}` : Prisma.empty}
 ), rolled AS (
 ${ROLLUP_INSERTED}
-)
-SELECT count(*)::int AS inserted FROM ins`;
+)${followUp ? Prisma.sql`, queued AS (${followUp})` : Prisma.empty}
+SELECT count(*)::int AS inserted, ${followUp ? Prisma.sql`(SELECT count(*) FROM queued)::int` : Prisma.sql`0`} AS queued FROM ins`;
+}
+
+/** What a follow-up (SpanFollowUp) may read of the inserted spans `ins`, beyond the rollup's columns. */
+const FOLLOW_UP_COLUMNS = ["id", "trace_id", "span_id", "span_kind"] as const;
+const FOLLOW_UP_INPUT = Prisma.raw(
+  FOLLOW_UP_COLUMNS.filter((c) => !(ROLLUP_INPUT_COLUMNS as readonly string[]).includes(c)).join(", "),
+);
+
+/**
+ * Work queued in the statement that stores the spans, so it commits (or not) with them: a data-modifying CTE over
+ * the inserted rows `ins` (columns FOLLOW_UP_COLUMNS), returning a row per job queued. Evaluations use it.
+ */
+export interface SpanFollowUp {
+  sql(projectId: string): Prisma.Sql;
+  /** Called after a chunk queued work, so that this instance starts it at once. */
+  onQueued(): void;
 }
 
 export type IngestService = ReturnType<typeof createIngestService>;
@@ -124,6 +140,7 @@ export interface IngestServiceOptions {
   database: Database;
   /** Called after each chunk with the time it held the database, in seconds (the metrics' histogram). */
   onChunk?: (seconds: number) => void;
+  followUp?: SpanFollowUp;
 }
 
 const MAX_REASONS = 5;
@@ -134,7 +151,7 @@ const KNOWN_ORIGINS_MAX = 10_000;
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-export function createIngestService({ database, onChunk = () => {} }: IngestServiceOptions) {
+export function createIngestService({ database, onChunk = () => {}, followUp }: IngestServiceOptions) {
   const knownOrigins = new LRUCache<string, true>({ max: KNOWN_ORIGINS_MAX });
 
   /**
@@ -145,8 +162,11 @@ export function createIngestService({ database, onChunk = () => {} }: IngestServ
    */
   async function storeRows(projectId: string, rows: Uint8Array, result: IngestResult): Promise<void> {
     try {
-      const { rows: out } = await database.query<{ inserted: number }>(insertSpans(projectId, asBuffer(rows)));
+      const { rows: out } = await database.query<{ inserted: number; queued: number }>(
+        insertSpans(projectId, asBuffer(rows), followUp?.sql(projectId)),
+      );
       result.inserted += out[0]!.inserted;
+      if (out[0]!.queued > 0) followUp?.onQueued();
     } catch (err) {
       if (dbErrorKind(err) !== "data") throw err;
       const list = JSON.parse(new TextDecoder().decode(rows)) as SpanRow[];

@@ -6,7 +6,7 @@ import pg from "pg";
 import request from "supertest";
 import { inject } from "vitest";
 import type { Role } from "@promptreg/client/contract";
-import { createApp } from "../../src/app.js";
+import { type AppDeps, createApp } from "../../src/app.js";
 import { openDatabase, type Database } from "../../src/db/client.js";
 import { createInvalidationBus, type InvalidationBus } from "../../src/db/invalidation.js";
 import { migratedTemplate } from "./pglite-template.js";
@@ -60,6 +60,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 
 export interface Harness {
   app: ReturnType<typeof createApp>["app"];
+  /** The app's job runner: started when the harness was created with `jobs`. */
+  jobs: ReturnType<typeof createApp>["jobs"];
   database: Database;
   bus: InvalidationBus;
   adminKey: string;
@@ -92,6 +94,10 @@ export async function createHarness(
     secrets?: Record<string, string>;
     /** PROMPTREG_CONNECTION_KEYS, parsed. */
     secretProjects?: Record<string, string[]>;
+    /** Starts the job runner (evaluations) with these options; without it no background work runs. */
+    jobs?: AppDeps["jobs"];
+    evalMaxAttempts?: number;
+    evalConcurrency?: number;
   } = {},
 ): Promise<Harness> {
   const testDb = await createTestDatabase();
@@ -101,6 +107,7 @@ export async function createHarness(
   const {
     app,
     auth,
+    jobs,
     close: closeApp,
   } = createApp({
     config: {
@@ -110,17 +117,22 @@ export async function createHarness(
       allowPrivateConnections: options.allowPrivateConnections ?? false,
       secrets: new Map(Object.entries(options.secrets ?? {})),
       secretProjects: new Map(Object.entries(options.secretProjects ?? {}).map(([k, v]) => [k, new Set(v)])),
+      ...(options.evalMaxAttempts ? { evalMaxAttempts: options.evalMaxAttempts } : {}),
+      ...(options.evalConcurrency ? { evalConcurrency: options.evalConcurrency } : {}),
     },
     database,
     bus,
+    jobs: options.jobs,
     logger: silentLogger,
     // Every answer a test receives is checked against its route's declared schema.
     checkAnswers: true,
   });
   const adminKey = `pr_test_admin_${randomBytes(16).toString("hex")}`;
   await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger: silentLogger });
+  if (options.jobs) jobs.start();
   const h: Harness = {
     app,
+    jobs,
     database,
     bus,
     adminKey,

@@ -1,0 +1,472 @@
+// Evaluating production traffic in the background, on the job runner (src/jobs/runner.ts):
+// - ingest queues one `evaluations.fanout` job per stored chunk that holds LLM spans, in the statement that stores
+//   them, when the project has an enabled evaluator (`followUp`): nothing is judged inside ingest, and nothing
+//   stored is forgotten by a crash;
+// - a fanout job decides, per span and enabled evaluator, whether the evaluator looks at it (target, sample) and
+//   queues one `evaluations.evaluate` job for each (span, evaluator revision) in the transaction that completes it;
+// - an evaluate job judges one span and writes its one result (an annotation of kind eval) in the transaction that
+//   removes it, so a result is written once; after its last attempt the result is `error` with the reason;
+// - a backfill queues evaluate jobs for past spans, a page per `evaluations.backfill` job.
+import { randomBytes } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Database, Db } from "../db/client.js";
+import { Prisma } from "../generated/prisma/client.js";
+import { type Completion, insertJobsSql, type JobRunner, type Queue } from "../jobs/runner.js";
+import { type EvalStatus, writeEvalResult } from "../traces/annotations.service.js";
+import type { IngestService, SpanFollowUp } from "../traces/ingest.service.js";
+import type { DecodedRequest, OtlpSpan } from "../traces/otlp.js";
+import { prepareBatch } from "../traces/span-batch.js";
+import { COUNTED_SPANS_SQL } from "../traces/rollups.js";
+import { EVAL_LIMITS } from "./checks.js";
+import { compileDefinition, type Definition, DefinitionSchema, inTarget, type Judging, sampled } from "./definition.js";
+import { type Judge, type JudgeCall, judgeContext } from "./judge.js";
+import { spanText } from "./span-text.js";
+
+/** A stored LLM span as evaluation reads it. */
+export interface EvalSpan {
+  id: string;
+  trace_id: string;
+  span_id: string;
+  start_time: Date;
+  span_kind: string | null;
+  in_evaluation: boolean;
+  nested_call: boolean;
+  status_code: number;
+  prompt_name: string | null;
+  prompt_version: string | null;
+  label: string | null;
+  attributes: Record<string, unknown>;
+}
+export const EVAL_SPAN_COLUMNS = Prisma.sql`s.id::text AS id, s.trace_id, s.span_id, s.start_time, s.span_kind,
+  s.in_evaluation, s.nested_call, s.status_code, s.prompt_name, s.prompt_version, s.label, s.attributes`;
+
+/** What became of one span under one definition. */
+export interface Outcome {
+  status: EvalStatus;
+  score: number | null;
+  reason: string;
+  details: Record<string, unknown> | null;
+  output: string | null;
+}
+
+const FanoutPayload = z.object({
+  projectId: z.string(),
+  spans: z.array(z.tuple([z.string(), z.string()])),
+});
+const EvaluatePayload = z.object({
+  projectId: z.string(),
+  evaluatorId: z.string(),
+  revision: z.number().int(),
+  traceId: z.string(),
+  spanId: z.string(),
+  backfillId: z.string().optional(),
+});
+type EvaluatePayload = z.infer<typeof EvaluatePayload>;
+const BackfillPayload = z.object({ projectId: z.string(), backfillId: z.string() });
+
+/** Spans a backfill job reads and queues at once. */
+const BACKFILL_PAGE = 500;
+
+export interface EvaluationOptions {
+  db: Db;
+  database: Database;
+  ingest: () => IngestService;
+  judge: Judge;
+  logger: Logger;
+  /** Attempts of a judge call before its result is `error` (each a call, each counted in the budget). */
+  maxAttempts?: number;
+  /** Evaluate jobs one instance runs at once (judges are also held to their connection's maxConcurrency). */
+  concurrency?: number;
+  /** Ingest limits for storing the judges' own spans. */
+  batchLimits: Parameters<typeof prepareBatch>[1];
+}
+
+const noop: Completion = async () => {};
+
+export function createEvaluations(options: EvaluationOptions) {
+  const { db, database, judge, logger } = options;
+  // Compiled definitions by evaluator and revision: a revision never changes, so an entry never goes stale.
+  const compiled = new LRUCache<string, { def: Definition; judging: Judging }>({ max: 1_000 });
+  let runner: JobRunner | undefined;
+
+  async function definitionOf(evaluatorId: string, revision: number) {
+    const key = `${evaluatorId}:${revision}`;
+    const hit = compiled.get(key);
+    if (hit) return hit;
+    const row = await db.evaluatorRevision.findUnique({ where: { evaluatorId_revision: { evaluatorId, revision } } });
+    if (!row) return undefined;
+    const def = DefinitionSchema.parse(row.definition);
+    const entry = { def, judging: compileDefinition(def) };
+    compiled.set(key, entry);
+    return entry;
+  }
+
+  /** Why a span gets no verdict before anything judges it, or undefined when it can be judged. */
+  function unjudgeable(span: EvalSpan): Outcome | undefined {
+    if (span.status_code === 2)
+      return outcome("skipped", "the call failed (status ERROR): it is not judged, it already failed");
+    const { output } = spanText(span.attributes);
+    if (output === null)
+      return outcome(
+        "skipped",
+        "the span carries no output text (llm.output_messages, output.value, gen_ai.output.messages, gen_ai.completion.N or ai.response.text; is content capture off?)",
+      );
+    return undefined;
+  }
+
+  /**
+   * Judges one span by a compiled definition. A judge's failure throws (an OutboundError: retryable or not); a
+   * deterministic check never does. `onCall` stores a judge's call.
+   */
+  async function evaluate(
+    project: { projectId: string; projectName: string },
+    judging: Judging,
+    span: EvalSpan,
+    call: { signal?: AbortSignal; onCall?: (c: JudgeCall) => Promise<void> } = {},
+  ): Promise<Outcome> {
+    const early = unjudgeable(span);
+    if (early) return early;
+    const text = spanText(span.attributes);
+    const output = text.output!;
+    if (judging.kind === "check") {
+      const verdict = judging.check(output);
+      return { status: verdict.status, score: null, reason: verdict.reason, details: null, output };
+    }
+    if (output.length > EVAL_LIMITS.maxOutputChars)
+      return outcome("skipped", `the answer is longer than ${EVAL_LIMITS.maxOutputChars} characters`, output);
+    const verdict = await judge.judge(
+      project,
+      judging.config,
+      { input: text.input, output, ...judgeContext(span.attributes) },
+      call,
+    );
+    return { status: verdict.status, score: verdict.score, reason: verdict.reason, details: verdict.details, output };
+  }
+
+  /** Counts one evaluation against today's budget; false when the budget is spent. */
+  async function takeBudget(evaluatorId: string, budget: number | null): Promise<boolean> {
+    const { rows } = await database.query(Prisma.sql`
+      INSERT INTO evaluator_usage (evaluator_id, day, evaluations)
+      VALUES (${evaluatorId}::uuid, (now() AT TIME ZONE 'UTC')::date, 1)
+      ON CONFLICT (evaluator_id, day) DO UPDATE SET evaluations = evaluator_usage.evaluations + 1
+      WHERE ${budget}::int IS NULL OR evaluator_usage.evaluations < ${budget}::int
+      RETURNING evaluations`);
+    return rows.length > 0;
+  }
+
+  /** The judge's call as a trace of its own: an EVALUATOR span and its LLM child, so its cost is seen, never counted. */
+  async function storeCall(
+    projectId: string,
+    evaluator: { name: string; revision: number },
+    span: EvalSpan,
+    c: JudgeCall,
+  ): Promise<void> {
+    const traceId = randomBytes(16).toString("hex");
+    const parentId = randomBytes(8).toString("hex");
+    const nanos = (ms: number) => BigInt(ms) * 1_000_000n;
+    const common = {
+      traceId,
+      kind: 1,
+      startTimeUnixNano: nanos(c.startedAt),
+      endTimeUnixNano: nanos(Math.max(c.endedAt, c.startedAt)),
+      statusCode: c.error === null ? 1 : 2,
+      statusMessage: c.error ?? "",
+      resource: 0,
+      scope: 0,
+      events: [],
+    } satisfies Partial<OtlpSpan>;
+    const spans: OtlpSpan[] = [
+      {
+        ...common,
+        spanId: parentId,
+        parentSpanId: null,
+        name: `evaluate ${evaluator.name}`,
+        attributes: {
+          "openinference.span.kind": "EVALUATOR",
+          "promptreg.evaluator.name": evaluator.name,
+          "promptreg.evaluator.revision": evaluator.revision,
+          "promptreg.evaluated.trace_id": span.trace_id,
+          "promptreg.evaluated.span_id": span.span_id,
+        },
+      },
+      {
+        ...common,
+        spanId: randomBytes(8).toString("hex"),
+        parentSpanId: parentId,
+        name: "judge",
+        attributes: {
+          "openinference.span.kind": "LLM",
+          "prompt.vendor": "promptreg",
+          "prompt.id": c.judgePrompt.name,
+          "llm.prompt_template.version": c.judgePrompt.version,
+          "llm.request.model_name": c.connection.model,
+          ...(c.answer?.model ? { "llm.response.model_name": c.answer.model } : {}),
+          ...(c.answer?.usage.promptTokens != null ? { "llm.token_count.prompt": c.answer.usage.promptTokens } : {}),
+          ...(c.answer?.usage.completionTokens != null
+            ? { "llm.token_count.completion": c.answer.usage.completionTokens }
+            : {}),
+          ...Object.fromEntries(
+            c.messages.flatMap((m, i) => [
+              [`llm.input_messages.${i}.message.role`, m.role],
+              [`llm.input_messages.${i}.message.content`, m.content],
+            ]),
+          ),
+          ...(c.answer ? { "output.value": c.answer.text } : {}),
+          "promptreg.connection": c.connection.name,
+        },
+      },
+    ];
+    const decoded: DecodedRequest = {
+      resources: [{ "service.name": "promptreg-evaluator" }],
+      scopes: [{ name: "promptreg.evaluations", version: "1", attributes: {} }],
+      spans,
+      rejected: 0,
+      reasons: [],
+    };
+    await options.ingest().ingest(projectId, prepareBatch(decoded, options.batchLimits));
+  }
+
+  const result =
+    (p: EvaluatePayload, name: string, o: Outcome): Completion =>
+    (tx) =>
+      writeEvalResult(tx, {
+        projectId: p.projectId,
+        traceId: p.traceId,
+        spanId: p.spanId,
+        name,
+        revision: p.revision,
+        status: o.status,
+        score: o.score,
+        reason: o.reason,
+        details: o.details,
+      });
+
+  const evaluateQueue: Queue<EvaluatePayload> = {
+    name: "evaluations.evaluate",
+    payload: EvaluatePayload,
+    maxAttempts: options.maxAttempts ?? 5,
+    concurrency: options.concurrency ?? 8,
+    async run(p, { signal }) {
+      const evaluator = await db.evaluator.findUnique({
+        where: { id: p.evaluatorId },
+        include: { project: { select: { name: true } } },
+      });
+      // Deleted, changed since (a new revision judges from then on), or turned off before this span's turn.
+      if (!evaluator || evaluator.revision !== p.revision || (!evaluator.enabled && !p.backfillId)) return noop;
+      const { rows: done } = await database.query(Prisma.sql`
+        SELECT 1 FROM annotations WHERE project_id = ${p.projectId}::uuid AND trace_id = ${p.traceId}
+          AND span_id = ${p.spanId} AND name = ${evaluator.name} AND kind = 'eval' AND evaluator_revision = ${p.revision}`);
+      if (done.length) return noop;
+      const { rows } = await database.query<EvalSpan>(Prisma.sql`
+        SELECT ${EVAL_SPAN_COLUMNS} FROM spans s
+        WHERE s.project_id = ${p.projectId}::uuid AND s.trace_id = ${p.traceId} AND s.span_id = ${p.spanId}`);
+      const span = rows[0];
+      // Gone (its project's retention), or found since to be no application call (a judge's, a nested layer's).
+      if (span?.span_kind !== "LLM" || span.in_evaluation || span.nested_call) return noop;
+      const entry = await definitionOf(p.evaluatorId, p.revision);
+      if (!entry) return noop;
+      const early = unjudgeable(span);
+      if (early) return result(p, evaluator.name, early);
+      if (!(await takeBudget(evaluator.id, evaluator.dailyBudget)))
+        return result(
+          p,
+          evaluator.name,
+          outcome(
+            "skipped",
+            `the evaluator's daily budget of ${evaluator.dailyBudget} evaluations is spent for today (UTC); it resumes tomorrow`,
+          ),
+        );
+      const project = { projectId: p.projectId, projectName: evaluator.project.name };
+      const o = await evaluate(project, entry.judging, span, {
+        signal,
+        onCall: (c) =>
+          storeCall(p.projectId, evaluator, span, c).catch((err) =>
+            logger.warn({ err, evaluator: evaluator.name }, "could not store a judge call's spans"),
+          ),
+      });
+      return result(p, evaluator.name, o);
+    },
+    giveUp(p, reason) {
+      return async (tx) => {
+        const evaluator = await tx.evaluator.findUnique({ where: { id: p.evaluatorId }, select: { name: true } });
+        if (evaluator) await result(p, evaluator.name, outcome("error", reason))(tx);
+      };
+    },
+  };
+
+  const fanoutQueue: Queue<z.infer<typeof FanoutPayload>> = {
+    name: "evaluations.fanout",
+    payload: FanoutPayload,
+    maxAttempts: 10,
+    concurrency: 2,
+    async run(p) {
+      const evaluators = await db.evaluator.findMany({ where: { projectId: p.projectId, enabled: true } });
+      if (evaluators.length === 0 || p.spans.length === 0) return noop;
+      const defs = (
+        await Promise.all(evaluators.map(async (e) => ({ e, entry: await definitionOf(e.id, e.revision) })))
+      ).filter((d) => d.entry !== undefined);
+      const { rows: spans } = await database.query<{
+        trace_id: string;
+        span_id: string;
+        prompt_name: string | null;
+        label: string | null;
+      }>(Prisma.sql`
+        SELECT s.trace_id, s.span_id, s.prompt_name, s.label
+        FROM spans s JOIN jsonb_to_recordset(${JSON.stringify(p.spans.map(([t, sp]) => ({ t, s: sp })))}::jsonb) AS k(t text, s text)
+          ON s.trace_id = k.t AND s.span_id = k.s
+        WHERE s.project_id = ${p.projectId}::uuid AND ${COUNTED_SPANS_SQL}`);
+      const jobs: { key: string; payload: EvaluatePayload }[] = [];
+      for (const span of spans)
+        for (const { e, entry } of defs) {
+          const { def } = entry!;
+          if (!inTarget(def.target, { promptName: span.prompt_name, label: span.label })) continue;
+          if (!sampled(span.span_id, def.sampleRate)) continue;
+          jobs.push({
+            key: evaluateKey(e.id, e.revision, span.trace_id, span.span_id),
+            payload: {
+              projectId: p.projectId,
+              evaluatorId: e.id,
+              revision: e.revision,
+              traceId: span.trace_id,
+              spanId: span.span_id,
+            },
+          });
+        }
+      if (jobs.length === 0) return noop;
+      return async (tx) => {
+        await runnerOf().enqueueMany(evaluateQueue, jobs, { projectId: p.projectId }, tx);
+        afterCommit();
+      };
+    },
+    // The spans are stored: a fanout that keeps failing (the database) leaves them unevaluated, which a backfill can
+    // still evaluate. Logged, as nothing else will say it.
+    giveUp(p, reason) {
+      return async () => {
+        logger.error({ projectId: p.projectId, spans: p.spans.length, reason }, "spans were not queued for evaluation");
+      };
+    },
+  };
+
+  const backfillQueue: Queue<z.infer<typeof BackfillPayload>> = {
+    name: "evaluations.backfill",
+    payload: BackfillPayload,
+    maxAttempts: 10,
+    concurrency: 1,
+    async run(p) {
+      const backfill = await db.evaluatorBackfill.findUnique({
+        where: { id: p.backfillId },
+        include: { evaluator: true },
+      });
+      if (backfill?.status !== "running") return noop;
+      const entry = await definitionOf(backfill.evaluatorId, backfill.revision);
+      const evaluator = backfill.evaluator;
+      if (!entry || evaluator.revision !== backfill.revision)
+        return (tx) =>
+          tx.evaluatorBackfill
+            .update({ where: { id: backfill.id }, data: { status: "cancelled", finishedAt: new Date() } })
+            .then(() => {});
+      const { target, sampleRate } = entry.def;
+      const room = backfill.maxSpans - backfill.queued;
+      const { rows } = await database.query<{ id: string; trace_id: string; span_id: string }>(Prisma.sql`
+        SELECT s.id::text AS id, s.trace_id, s.span_id FROM spans s
+        WHERE s.project_id = ${evaluator.projectId}::uuid AND ${COUNTED_SPANS_SQL}
+          AND s.start_time >= ${backfill.fromTime} AND s.start_time < ${backfill.toTime} AND s.id > ${backfill.cursor}
+          ${target.prompt === null ? Prisma.empty : Prisma.sql`AND s.prompt_name = ${target.prompt}`}
+          ${target.prefix === null ? Prisma.empty : Prisma.sql`AND starts_with(s.prompt_name, ${target.prefix})`}
+          ${target.label === null ? Prisma.empty : Prisma.sql`AND s.label = ${target.label}`}
+          AND NOT EXISTS (SELECT 1 FROM annotations an WHERE an.project_id = s.project_id AND an.trace_id = s.trace_id
+            AND an.span_id = s.span_id AND an.name = ${evaluator.name} AND an.kind = 'eval'
+            AND an.evaluator_revision = ${backfill.revision})
+        ORDER BY s.id LIMIT ${BACKFILL_PAGE}`);
+      const chosen = rows.filter((r) => sampled(r.span_id, sampleRate)).slice(0, room);
+      const last = rows.length ? rows[rows.length - 1]!.id : backfill.cursor.toString();
+      const finished = rows.length < BACKFILL_PAGE || chosen.length >= room;
+      return async (tx) => {
+        const added = await runnerOf().enqueueMany(
+          evaluateQueue,
+          chosen.map((r) => ({
+            key: evaluateKey(evaluator.id, backfill.revision, r.trace_id, r.span_id),
+            payload: {
+              projectId: evaluator.projectId,
+              evaluatorId: evaluator.id,
+              revision: backfill.revision,
+              traceId: r.trace_id,
+              spanId: r.span_id,
+              backfillId: backfill.id,
+            },
+          })),
+          { projectId: evaluator.projectId },
+          tx,
+        );
+        await tx.evaluatorBackfill.update({
+          where: { id: backfill.id },
+          data: { queued: { increment: added }, cursor: BigInt(last), status: finished ? "queued" : "running" },
+        });
+        if (!finished)
+          await runnerOf().enqueue(
+            backfillQueue,
+            `${backfill.id}:${last}`,
+            { projectId: p.projectId, backfillId: backfill.id },
+            { projectId: evaluator.projectId },
+            tx,
+          );
+        afterCommit();
+      };
+    },
+    giveUp(p, reason) {
+      return async (tx) => {
+        logger.error({ backfill: p.backfillId, reason }, "backfill stopped");
+        await tx.evaluatorBackfill.updateMany({
+          where: { id: p.backfillId, status: "running" },
+          data: { status: "cancelled", finishedAt: new Date() },
+        });
+      };
+    },
+  };
+
+  const runnerOf = () => {
+    if (!runner) throw new Error("evaluations are not attached to a job runner");
+    return runner;
+  };
+  // Wakes this instance's workers once the completion that queued work has committed (the runner's loop turns first).
+  const afterCommit = () => setImmediate(() => runner?.wake());
+
+  const followUp: SpanFollowUp = {
+    sql: (projectId) =>
+      insertJobsSql(
+        fanoutQueue as Queue<never>,
+        Prisma.sql`
+        SELECT 'spans:' || min(ins.id)::text AS key, ${projectId}::uuid AS project_id,
+          jsonb_build_object('projectId', ${projectId}::text, 'spans', jsonb_agg(jsonb_build_array(ins.trace_id, ins.span_id))) AS payload
+        FROM ins
+        WHERE ins.span_kind = 'LLM'
+          AND EXISTS (SELECT 1 FROM evaluators e WHERE e.project_id = ${projectId}::uuid AND e.enabled)
+        HAVING count(*) > 0`,
+      ),
+    onQueued: () => runner?.wake(),
+  };
+
+  return {
+    queues: [fanoutQueue, evaluateQueue, backfillQueue] as Queue<never>[],
+    evaluateQueue,
+    backfillQueue,
+    followUp,
+    attach(r: JobRunner) {
+      runner = r;
+    },
+    runner: runnerOf,
+    definitionOf,
+    evaluate,
+  };
+}
+export type Evaluations = ReturnType<typeof createEvaluations>;
+
+export function evaluateKey(evaluatorId: string, revision: number, traceId: string, spanId: string): string {
+  return `${evaluatorId}:${revision}:${traceId}:${spanId}`;
+}
+
+function outcome(status: EvalStatus, reason: string, output: string | null = null): Outcome {
+  return { status, score: null, reason, details: null, output };
+}

@@ -1,0 +1,84 @@
+// An OpenAI-compatible judge on 127.0.0.1: a real HTTP server answering Chat Completions with structured verdicts,
+// decided deterministically by the answer it is asked to judge, counting every call per answer. Its mode makes it
+// fail the way model servers do: 500s, 429 with Retry-After, a black hole, a 200 that is no verdict.
+import http from "node:http";
+import { listen, type Listener } from "./listen.js";
+
+export type JudgeMode = "ok" | "500" | "429" | "hole" | "garbage";
+
+export interface FakeJudge {
+  url: string;
+  /** Calls per judged answer (the text after "Answer:" in the last message). */
+  calls: Map<string, number>;
+  total(): number;
+  mode: JudgeMode;
+  /** Called on every request, before it is answered. */
+  onCall?: (answer: string) => void;
+  close(): Promise<void>;
+}
+
+/** The judge prompt the tests publish: the answer after "Answer: ", which the fake reads back. */
+export const JUDGE_TEMPLATE = [
+  { role: "system", content: "You judge answers. Reply with {passed, score, reason}." },
+  { role: "user", content: "Question: {{input}}\nAnswer: {{output}}" },
+];
+
+/**
+ * `decide` gives the verdict on an answer; by default an answer containing "BAD" fails with score 0.1, others pass
+ * with 0.9.
+ */
+export async function startFakeJudge(
+  decide: (answer: string) => { passed: boolean; score: number; reason: string } = (a) =>
+    a.includes("BAD")
+      ? { passed: false, score: 0.1, reason: "it says BAD" }
+      : { passed: true, score: 0.9, reason: "it is helpful" },
+): Promise<FakeJudge> {
+  const holes = new Set<http.ServerResponse>();
+  const judge: FakeJudge = {
+    url: "",
+    calls: new Map(),
+    total: () => [...judge.calls.values()].reduce((a, b) => a + b, 0),
+    mode: "ok",
+    close: async () => {
+      for (const res of holes) res.destroy();
+      await listener.close();
+    },
+  };
+  const server = http.createServer((req, res) => {
+    let text = "";
+    req.on("data", (c) => (text += c));
+    req.on("end", () => {
+      const body = JSON.parse(text || "{}") as { messages?: { content: string }[] };
+      const last = body.messages?.at(-1)?.content ?? "";
+      const answer = last.slice(last.indexOf("Answer: ") + "Answer: ".length);
+      judge.calls.set(answer, (judge.calls.get(answer) ?? 0) + 1);
+      judge.onCall?.(answer);
+      switch (judge.mode) {
+        case "500":
+          return res.writeHead(500, { "content-type": "application/json" }).end('{"error":{"message":"overloaded"}}');
+        case "429":
+          return res.writeHead(429, { "retry-after": "1" }).end();
+        case "hole":
+          holes.add(res);
+          return;
+        case "garbage":
+          return res
+            .writeHead(200, { "content-type": "application/json" })
+            .end(JSON.stringify({ choices: [{ message: { content: "I think it is fine." } }] }));
+        case "ok": {
+          const verdict = decide(answer);
+          return res.writeHead(200, { "content-type": "application/json" }).end(
+            JSON.stringify({
+              model: "fake-judge-1",
+              choices: [{ message: { role: "assistant", content: JSON.stringify(verdict) } }],
+              usage: { prompt_tokens: 50, completion_tokens: 12 },
+            }),
+          );
+        }
+      }
+    });
+  });
+  const listener: Listener = await listen(server);
+  judge.url = `http://127.0.0.1:${listener.port}/v1`;
+  return judge;
+}
