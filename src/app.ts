@@ -77,6 +77,7 @@ export interface AppDeps {
         | "secretProjects"
         | "evalConcurrency"
         | "evalMaxAttempts"
+        | "jobLeaseMs"
       >
     >;
   /** How the job runner paces its work (tests shorten the waits); the server starts it, `jobs.start()`. */
@@ -180,11 +181,12 @@ export function createApp({
     connections,
     limiter: createConnectionLimiter(),
   });
-  // Evaluations store their judges' calls through ingest, whose statements queue evaluations: each needs the other.
+  // The judges' own calls are stored as spans by an ingest of their own, which queues no evaluation: a judge's call
+  // is never an application's.
   const evaluations = createEvaluations({
     db,
     database,
-    ingest: () => ingest,
+    ingest: createIngestService({ database }),
     judge,
     logger,
     maxAttempts: config.evalMaxAttempts,
@@ -192,7 +194,14 @@ export function createApp({
     batchLimits: ingestLimits,
   });
   const ingest = createIngestService({ database, onChunk: metrics.ingestChunk, followUp: evaluations.followUp });
-  const jobs = createJobRunner({ db: database, logger, queues: evaluations.queues, ...jobOptions });
+  const jobs = createJobRunner({
+    db: database,
+    logger,
+    queues: evaluations.queues,
+    leaseMs: config.jobLeaseMs,
+    soleWorker: database.kind === "pglite",
+    ...jobOptions,
+  });
   evaluations.attach(jobs);
   const evaluators = createEvaluatorsService({ db, database, bus, evaluations, judge });
   const otlpDecoder = createOtlpDecoder({ logger, limits: ingestLimits });
@@ -312,6 +321,7 @@ export function createApp({
   // What the app holds beyond the database and the bus, which its caller opened and closes.
   const close = async () => {
     await jobs.stop();
+    await evaluations.flush();
     await otlpDecoder.close();
   };
   return { app, auth, prompts, labels, ingestGate, jobs, evaluations, close };

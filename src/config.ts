@@ -96,6 +96,7 @@ const ConfigSchema = z.object({
     .transform((v) => v === "true"),
   PROMPTREG_EVAL_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   PROMPTREG_EVAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  PROMPTREG_JOB_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   // `PROMPTREG_SECRET_A=team-a,team-b;PROMPTREG_SECRET_B=team-c`: the projects each key is for.
   PROMPTREG_CONNECTION_KEYS: z
     .string()
@@ -173,6 +174,11 @@ export interface Config {
   evalConcurrency: number;
   /** Attempts of an evaluation whose judge fails before its result is `error`. */
   evalMaxAttempts: number;
+  /**
+   * How long a background job's claim holds unless its worker extends it: how soon another instance takes over the
+   * work of one that died (on the embedded database, a restart takes it over at once).
+   */
+  jobLeaseMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -216,5 +222,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     secretProjects: e.PROMPTREG_CONNECTION_KEYS,
     evalConcurrency: e.PROMPTREG_EVAL_CONCURRENCY,
     evalMaxAttempts: e.PROMPTREG_EVAL_MAX_ATTEMPTS,
+    jobLeaseMs: e.PROMPTREG_JOB_LEASE_MS,
   };
 }

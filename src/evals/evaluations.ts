@@ -72,7 +72,8 @@ const BACKFILL_PAGE = 500;
 export interface EvaluationOptions {
   db: Db;
   database: Database;
-  ingest: () => IngestService;
+  /** Where the judges' calls are stored as spans: an ingest that queues no evaluation of its own. */
+  ingest: IngestService;
   judge: Judge;
   logger: Logger;
   /** Attempts of a judge call before its result is `error` (each a call, each counted in the budget). */
@@ -145,15 +146,18 @@ export function createEvaluations(options: EvaluationOptions) {
     return { status: verdict.status, score: verdict.score, reason: verdict.reason, details: verdict.details, output };
   }
 
-  /** Counts one evaluation against today's budget; false when the budget is spent. */
-  async function takeBudget(evaluatorId: string, budget: number | null): Promise<boolean> {
-    const { rows } = await database.query(Prisma.sql`
-      INSERT INTO evaluator_usage (evaluator_id, day, evaluations)
-      VALUES (${evaluatorId}::uuid, (now() AT TIME ZONE 'UTC')::date, 1)
-      ON CONFLICT (evaluator_id, day) DO UPDATE SET evaluations = evaluator_usage.evaluations + 1
-      WHERE ${budget}::int IS NULL OR evaluator_usage.evaluations < ${budget}::int
-      RETURNING evaluations`);
-    return rows.length > 0;
+  /**
+   * Counts one evaluation in today's usage: before it runs when there is a budget to keep (false when it is spent),
+   * in the completion's transaction otherwise (one statement fewer per evaluation).
+   */
+  const usageSql = (evaluatorId: string, budget: number | null) => Prisma.sql`
+    INSERT INTO evaluator_usage (evaluator_id, day, evaluations)
+    VALUES (${evaluatorId}::uuid, (now() AT TIME ZONE 'UTC')::date, 1)
+    ON CONFLICT (evaluator_id, day) DO UPDATE SET evaluations = evaluator_usage.evaluations + 1
+    WHERE ${budget}::int IS NULL OR evaluator_usage.evaluations < ${budget}::int
+    RETURNING evaluations`;
+  async function takeBudget(evaluatorId: string, budget: number): Promise<boolean> {
+    return (await database.query(usageSql(evaluatorId, budget))).rows.length > 0;
   }
 
   /** The judge's call as a trace of its own: an EVALUATOR span and its LLM child, so its cost is seen, never counted. */
@@ -218,6 +222,12 @@ export function createEvaluations(options: EvaluationOptions) {
         },
       },
     ];
+    calls.add(projectId, spans);
+  }
+
+  // Judge calls are stored in batches (a statement per batch rather than per call): best effort, as a span exporter
+  // is, so a crash may lose the spans of the last calls, never a result.
+  const calls = createCallBuffer(async (projectId, spans) => {
     const decoded: DecodedRequest = {
       resources: [{ "service.name": "promptreg-evaluator" }],
       scopes: [{ name: "promptreg.evaluations", version: "1", attributes: {} }],
@@ -225,8 +235,12 @@ export function createEvaluations(options: EvaluationOptions) {
       rejected: 0,
       reasons: [],
     };
-    await options.ingest().ingest(projectId, prepareBatch(decoded, options.batchLimits));
-  }
+    try {
+      await options.ingest.ingest(projectId, prepareBatch(decoded, options.batchLimits));
+    } catch (err) {
+      logger.warn({ err, spans: spans.length }, "could not store judge calls' spans");
+    }
+  });
 
   const result =
     (p: EvaluatePayload, name: string, o: Outcome): Completion =>
@@ -249,27 +263,44 @@ export function createEvaluations(options: EvaluationOptions) {
     maxAttempts: options.maxAttempts ?? 5,
     concurrency: options.concurrency ?? 8,
     async run(p, { signal }) {
-      const evaluator = await db.evaluator.findUnique({
-        where: { id: p.evaluatorId },
-        include: { project: { select: { name: true } } },
-      });
-      // Deleted, changed since (a new revision judges from then on), or turned off before this span's turn.
-      if (!evaluator || evaluator.revision !== p.revision || (!evaluator.enabled && !p.backfillId)) return noop;
-      const { rows: done } = await database.query(Prisma.sql`
-        SELECT 1 FROM annotations WHERE project_id = ${p.projectId}::uuid AND trace_id = ${p.traceId}
-          AND span_id = ${p.spanId} AND name = ${evaluator.name} AND kind = 'eval' AND evaluator_revision = ${p.revision}`);
-      if (done.length) return noop;
-      const { rows } = await database.query<EvalSpan>(Prisma.sql`
-        SELECT ${EVAL_SPAN_COLUMNS} FROM spans s
-        WHERE s.project_id = ${p.projectId}::uuid AND s.trace_id = ${p.traceId} AND s.span_id = ${p.spanId}`);
+      // The evaluator, the span, and whether this revision judged it already, in one round trip.
+      const { rows } = await database.query<
+        EvalSpan & {
+          evaluator: string;
+          current: number;
+          enabled: boolean;
+          budget: number | null;
+          project: string;
+          judged: boolean;
+        }
+      >(Prisma.sql`
+        SELECT e.name AS evaluator, e.revision AS current, e.enabled, e.daily_budget AS budget, pr.name AS project,
+          EXISTS (SELECT 1 FROM annotations an WHERE an.project_id = s.project_id AND an.trace_id = s.trace_id
+            AND an.span_id = s.span_id AND an.name = e.name AND an.kind = 'eval' AND an.evaluator_revision = ${p.revision}) AS judged,
+          ${EVAL_SPAN_COLUMNS}
+        FROM evaluators e JOIN projects pr ON pr.id = e.project_id
+          JOIN spans s ON s.project_id = e.project_id AND s.trace_id = ${p.traceId} AND s.span_id = ${p.spanId}
+        WHERE e.id = ${p.evaluatorId}::uuid`);
       const span = rows[0];
-      // Gone (its project's retention), or found since to be no application call (a judge's, a nested layer's).
-      if (span?.span_kind !== "LLM" || span.in_evaluation || span.nested_call) return noop;
+      // Gone (the evaluator deleted, or the span by its project's retention), changed since (a new revision judges from
+      // then on), turned off before this span's turn, judged already (a backfill over live results), or found since
+      // to be no application call (a judge's, a nested layer's).
+      if (
+        span === undefined ||
+        span.current !== p.revision ||
+        (!span.enabled && !p.backfillId) ||
+        span.judged ||
+        span.span_kind !== "LLM" ||
+        span.in_evaluation ||
+        span.nested_call
+      )
+        return noop;
+      const evaluator = { id: p.evaluatorId, name: span.evaluator, revision: p.revision, dailyBudget: span.budget };
       const entry = await definitionOf(p.evaluatorId, p.revision);
       if (!entry) return noop;
       const early = unjudgeable(span);
       if (early) return result(p, evaluator.name, early);
-      if (!(await takeBudget(evaluator.id, evaluator.dailyBudget)))
+      if (evaluator.dailyBudget !== null && !(await takeBudget(evaluator.id, evaluator.dailyBudget)))
         return result(
           p,
           evaluator.name,
@@ -278,15 +309,17 @@ export function createEvaluations(options: EvaluationOptions) {
             `the evaluator's daily budget of ${evaluator.dailyBudget} evaluations is spent for today (UTC); it resumes tomorrow`,
           ),
         );
-      const project = { projectId: p.projectId, projectName: evaluator.project.name };
+      const project = { projectId: p.projectId, projectName: span.project };
       const o = await evaluate(project, entry.judging, span, {
         signal,
-        onCall: (c) =>
-          storeCall(p.projectId, evaluator, span, c).catch((err) =>
-            logger.warn({ err, evaluator: evaluator.name }, "could not store a judge call's spans"),
-          ),
+        onCall: (c) => storeCall(p.projectId, evaluator, span, c),
       });
-      return result(p, evaluator.name, o);
+      const write = result(p, evaluator.name, o);
+      if (evaluator.dailyBudget !== null) return write;
+      return async (tx) => {
+        await write(tx);
+        await tx.$executeRaw(usageSql(evaluator.id, null));
+      };
     },
     giveUp(p, reason) {
       return async (tx) => {
@@ -459,6 +492,37 @@ export function createEvaluations(options: EvaluationOptions) {
     runner: runnerOf,
     definitionOf,
     evaluate,
+    /** Stores the judge calls not stored yet (when stopping). */
+    flush: () => calls.flush(),
+  };
+}
+
+/** Spans buffered per project, stored when a batch fills or shortly after the first of it. */
+function createCallBuffer(store: (projectId: string, spans: OtlpSpan[]) => Promise<void>) {
+  const MAX_SPANS = 200;
+  const WAIT_MS = 250;
+  const buffered = new Map<string, OtlpSpan[]>();
+  let timer: NodeJS.Timeout | undefined;
+  let storing = Promise.resolve();
+  const flush = (): Promise<void> => {
+    clearTimeout(timer);
+    timer = undefined;
+    const batches = [...buffered];
+    buffered.clear();
+    storing = storing.then(async () => {
+      for (const [projectId, spans] of batches) await store(projectId, spans);
+    });
+    return storing;
+  };
+  return {
+    add(projectId: string, spans: OtlpSpan[]) {
+      const list = buffered.get(projectId) ?? [];
+      list.push(...spans);
+      buffered.set(projectId, list);
+      if (list.length >= MAX_SPANS) void flush();
+      else timer ??= setTimeout(() => void flush(), WAIT_MS);
+    },
+    flush,
   };
 }
 export type Evaluations = ReturnType<typeof createEvaluations>;

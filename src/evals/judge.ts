@@ -2,6 +2,7 @@
 // back like any prompt), rendered with what the span asked and answered, sent through a model connection with a
 // structured-output request, and read as {passed, score, reason}. An answer that is not that verdict is a failure
 // of the call, retried like a 5xx: it says nothing of the answer judged.
+import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import type { PromptVersion } from "@promptreg/client/contract";
 import type { Renderer } from "@promptreg/client/render";
@@ -63,6 +64,8 @@ const Verdict = z.object({ passed: z.boolean(), score: z.number().finite(), reas
 /** A verdict is a few hundred bytes; a judge that writes more is not answering the request. */
 const MAX_JUDGE_ANSWER_BYTES = 256 * 1024;
 const MAX_JUDGE_TOKENS = 1_000;
+/** How long a judge keeps using a connection as it read it. */
+const CONNECTION_TTL_MS = 5_000;
 
 /** A background caller: reads the project's prompts as a read key would. */
 function readerOf(project: Project): Principal {
@@ -133,6 +136,20 @@ export function createJudge({
   connections: Pick<ConnectionsService, "forCalls" | "exists">;
   limiter: ConnectionLimiter;
 }) {
+  // Connections as judges read them, for a few seconds: a change or a deletion takes effect within CONNECTION_TTL_MS.
+  const known = new LRUCache<string, Awaited<ReturnType<ConnectionsService["forCalls"]>>>({
+    max: 1_000,
+    ttl: CONNECTION_TTL_MS,
+  });
+  async function connectionFor(project: Project, name: string) {
+    const key = `${project.projectId}\u0000${name}`;
+    const hit = known.get(key);
+    if (hit) return hit;
+    const row = await connections.forCalls(project, name);
+    known.set(key, row);
+    return row;
+  }
+
   /** The judge prompt's version the reference names now; an AppError (not found) when there is none. */
   async function judgePrompt(project: Project, reference: string): Promise<PromptVersion> {
     const { name, ref } = parseJudgePrompt(reference);
@@ -195,7 +212,7 @@ export function createJudge({
       }
       const problem = unfit(version);
       if (problem) throw new OutboundError(problem, false);
-      const connection = await connections.forCalls(project, config.connection);
+      const connection = await connectionFor(project, config.connection);
       let rendered: ReturnType<Renderer["render"]>;
       try {
         rendered = renderer.render(version, { ...input, input: input.input ?? "" });

@@ -66,6 +66,11 @@ export interface JobRunnerOptions {
   /** First and longest pause between attempts. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * This runner is the only one the database has (the embedded database belongs to one process): claims found when
+   * it starts were a dead process's, and are handed back at once rather than when their lease lapses.
+   */
+  soleWorker?: boolean;
 }
 
 export interface EnqueueOptions {
@@ -220,7 +225,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     }
   }
 
-  function loop(queue: Queue<never>) {
+  function loop(queue: Queue<never>, ready: Promise<void>) {
     let nudge: (() => void) | undefined;
     // A wake while the loop is claiming, not waiting, must not be lost: the next wait returns at once.
     let woken = false;
@@ -245,6 +250,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       });
     };
     const done = (async () => {
+      await ready;
       while (!stopping.signal.aborted) {
         const free = queue.concurrency - active.size;
         const claimed =
@@ -313,7 +319,17 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     start() {
       if (started) return;
       started = true;
-      for (const queue of options.queues) loops.push(loop(queue));
+      const ready = options.soleWorker
+        ? db
+            .query(Prisma.sql`
+              UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = 'its worker stopped'
+              WHERE locked_by IS NOT NULL`)
+            .then((r) => {
+              if (r.rowCount > 0) logger.info({ jobs: r.rowCount }, "jobs a stopped process held are free again");
+            })
+            .catch((err) => logger.warn({ err }, "could not free the jobs a stopped process held"))
+        : Promise.resolve();
+      for (const queue of options.queues) loops.push(loop(queue, ready));
     },
     async stop() {
       stopping.abort();

@@ -2,7 +2,10 @@
 // decided deterministically by the answer it is asked to judge, counting every call per answer. Its mode makes it
 // fail the way model servers do: 500s, 429 with Retry-After, a black hole, a 200 that is no verdict.
 import http from "node:http";
+import { llmSpan, moveLabel, publishVersion } from "./factories.js";
+import type { Client } from "./harness.js";
 import { listen, type Listener } from "./listen.js";
+import { newSpanId, newTraceId, type SpanSpec } from "./otlp.js";
 
 export type JudgeMode = "ok" | "500" | "429" | "hole" | "garbage";
 
@@ -12,6 +15,8 @@ export interface FakeJudge {
   calls: Map<string, number>;
   total(): number;
   mode: JudgeMode;
+  /** While set, each answer's first `calls` calls fail in `mode` (then it recovers); `mode` alone is for all calls. */
+  failing?: { mode: Exclude<JudgeMode, "ok">; calls: number };
   /** Called on every request, before it is answered. */
   onCall?: (answer: string) => void;
   close(): Promise<void>;
@@ -51,9 +56,11 @@ export async function startFakeJudge(
       const body = JSON.parse(text || "{}") as { messages?: { content: string }[] };
       const last = body.messages?.at(-1)?.content ?? "";
       const answer = last.slice(last.indexOf("Answer: ") + "Answer: ".length);
-      judge.calls.set(answer, (judge.calls.get(answer) ?? 0) + 1);
+      const n = (judge.calls.get(answer) ?? 0) + 1;
+      judge.calls.set(answer, n);
       judge.onCall?.(answer);
-      switch (judge.mode) {
+      const mode = judge.failing && n <= judge.failing.calls ? judge.failing.mode : judge.mode;
+      switch (mode) {
         case "500":
           return res.writeHead(500, { "content-type": "application/json" }).end('{"error":{"message":"overloaded"}}');
         case "429":
@@ -81,4 +88,34 @@ export async function startFakeJudge(
   const listener: Listener = await listen(server);
   judge.url = `http://127.0.0.1:${listener.port}/v1`;
   return judge;
+}
+
+/**
+ * Defines, through the API, a prompt `prompt` (1.0.0), the judge prompt evals/helpful (production), a connection to
+ * `judge` and the LLM-judge evaluator `helpful` on the prompt's traffic; returns `count` answer spans of 1.0.0, every
+ * tenth of them "BAD".
+ */
+export async function judgedPrompt(as: Client, judge: FakeJudge, prompt: string, count: number): Promise<SpanSpec[]> {
+  await publishVersion(as, prompt, { template: "Answer {{q}}", commitMessage: "v1" });
+  await publishVersion(as, "evals/helpful", { template: JUDGE_TEMPLATE, commitMessage: "judge" } as never);
+  await moveLabel(as, "evals/helpful", "production", "1.0.0");
+  await as
+    .post("/api/v1/connections", { name: "judge", baseUrl: judge.url, model: "m", timeoutMs: 60_000 })
+    .expect(201);
+  await as
+    .post("/api/v1/evaluators", {
+      name: "helpful",
+      kind: "llm_judge",
+      target: { prompt },
+      sampleRate: 1,
+      config: { judgePrompt: "evals/helpful@production", connection: "judge" },
+    })
+    .expect(201);
+  return Array.from({ length: count }, (_, i) =>
+    llmSpan(prompt, "1.0.0", {
+      traceId: newTraceId(),
+      spanId: newSpanId(),
+      attributes: { "output.value": `answer ${i}${i % 10 === 0 ? " BAD" : ""}` },
+    }),
+  );
 }

@@ -74,7 +74,8 @@ export interface Harness {
 
 export type Client = ReturnType<typeof client>;
 
-function client(app: Harness["app"], key: string) {
+/** Requests to `app` with a bearer key. */
+export function client(app: Harness["app"], key: string) {
   const auth = (t: request.Test) => t.set("Authorization", `Bearer ${key}`);
   return {
     get: (path: string) => auth(request(app).get(path)),
