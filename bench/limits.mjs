@@ -8,6 +8,8 @@ import { createRenderer, analyzeTemplate, checkVariablesSchema } from "../client
 import { SCHEMA_LIMITS } from "../client/dist/schema-limits.js";
 import { PATTERN_LIMITS, compilePattern } from "../client/dist/safe-regexp.js";
 import { countJsonValues, guardJsonBody, MAX_JSON_VALUES } from "../dist/src/http/input-guard.js";
+import { compileCheck, EVAL_LIMITS } from "../dist/src/evals/checks.js";
+import { spanText } from "../dist/src/evals/span-text.js";
 
 const TARGET_MS = 50;
 const RUNS = 5;
@@ -136,6 +138,52 @@ report(
     guardJsonBody({ body: JSON.parse(atLimit.toString()) }, {}, () => {});
   },
 );
+
+// Evaluators' deterministic checks on the worst answers they accept (src/evals/checks.ts): each runs on the event loop
+// of the worker that evaluates, so each must stay under the target whatever the model answered.
+const maxOut = EVAL_LIMITS.maxOutputChars;
+const nestedDepth = maxOut / 2 - 1;
+const nested = `${"[".repeat(nestedDepth)}${"]".repeat(nestedDepth)}`;
+const bigArray = JSON.stringify(Array.from({ length: maxOut / 4 }, () => 1)).slice(0, maxOut);
+const tenMegabytes = "a".repeat(10 * 1024 * 1024);
+const evalCases = [
+  [`json: ${maxOut} characters nested ${nestedDepth} deep`, compileCheck("json", {}), nested],
+  [
+    `json_schema: a 30-deep array schema over ${nestedDepth}-deep nesting`,
+    compileCheck("json_schema", {
+      schema: Array.from({ length: 30 }).reduce((inner) => ({ type: "array", items: inner }), { type: "array" }),
+    }),
+    nested,
+  ],
+  [
+    `json_schema: ${bigArray.length} characters of numbers against a patterned schema`,
+    compileCheck("json_schema", { schema: { type: "array", items: { type: "string", pattern: "^(a+)+$" } } }),
+    bigArray.replace(/1/g, '"aaaaaaaaaaaa"').slice(0, maxOut - 1) + "]",
+  ],
+  [
+    "regex: ^(a+)+$ on as many characters as the step budget allows",
+    compileCheck("regex", { pattern: "^(a+)+$" }),
+    `${"a".repeat(Math.floor(EVAL_LIMITS.maxPatternSteps / 12))}!`,
+  ],
+  [
+    "regex: the largest pattern at the step budget",
+    compileCheck("regex", { pattern: "(a|b|c|d|e|f|g|h|i|j){20}" }),
+    "x".repeat(Math.floor(EVAL_LIMITS.maxPatternSteps / 300)),
+  ],
+  [
+    `contains: 100 values on ${maxOut} characters`,
+    compileCheck("contains", { values: Array.from({ length: 100 }, (_, i) => `needle-${i}-${"z".repeat(900)}`) }),
+    "n".repeat(maxOut),
+  ],
+  ["length: a 10 MB answer", compileCheck("length", { max: 100 }), tenMegabytes],
+  ["json: a 10 MB answer (skipped unread)", compileCheck("json", {}), tenMegabytes],
+  [
+    "span text: output read from 10 MB of OpenInference messages",
+    (text) => spanText({ "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": text }),
+    tenMegabytes,
+  ],
+];
+for (const [label, check, answer] of evalCases) report(`evaluator ${label}`, () => check(answer));
 
 const worst = Math.max(...results.map((r) => r.median));
 console.log(`worst median ${worst.toFixed(1)} ms (target <= ${TARGET_MS} ms) ${worst <= TARGET_MS ? "ok" : "OVER"}`);

@@ -41,6 +41,32 @@ describe("deterministic checks", () => {
     expect(notContains("Here you go").status).toBe("passed");
   });
 
+  it("json_schema: the answer parses and validates, patterns on RE2", () => {
+    const check = compileCheck("json_schema", {
+      schema: {
+        type: "object",
+        required: ["answer", "confidence"],
+        properties: { answer: { type: "string", pattern: "^[A-Z]" }, confidence: { type: "number", maximum: 1 } },
+      },
+    });
+    expect(check('{"answer": "Yes", "confidence": 0.9}')).toEqual({
+      status: "passed",
+      reason: "the answer validates against the schema",
+    });
+    expect(check('{"answer": "yes", "confidence": 0.9}')).toEqual({
+      status: "failed",
+      reason: 'the answer does not validate: /answer must match pattern "^[A-Z]"',
+    });
+    expect(check('{"answer": "Yes"}').reason).toMatch(/must have required property 'confidence'/);
+    expect(check("Yes").reason).toMatch(/^the answer is not JSON/);
+  });
+
+  it("json_schema: too many values for the schema's cost is an error, not a verdict", () => {
+    const check = compileCheck("json_schema", { schema: { type: "array", items: { type: "integer" } } });
+    const many = JSON.stringify(Array.from({ length: 100_000 }, () => 1));
+    expect(check(many)).toMatchObject({ status: "error", reason: expect.stringMatching(/could not be checked/) });
+  });
+
   it("length: characters as a reader counts them", () => {
     const check = compileCheck("length", { min: 2, max: 3 });
     expect(check("😀😀😀")).toEqual({ status: "passed", reason: "the answer has 3 characters" });
@@ -63,6 +89,16 @@ describe("deterministic checks", () => {
     ["length", { min: 5, max: 2 }, "max", /less than min/],
     ["length", { min: -1 }, "min", /./],
     ["json", { strict: true }, "", /strict/],
+    ["json_schema", {}, "schema", /./],
+    ["json_schema", { schema: [] }, "schema", /JSON Schema object/],
+    ["json_schema", { schema: { type: "string", pattern: "(?=a)" } }, "schema", /lookaround/],
+    [
+      "json_schema",
+      { schema: { $ref: "#/$defs/a", $defs: { a: { items: { $ref: "#/$defs/a" } } } } },
+      "schema",
+      /recursive/,
+    ],
+    ["json_schema", { schema: { type: "nope" } }, "schema", /not a valid JSON Schema/],
   ] as const)("refuses %s %j at config.%s", (kind, config, path, message) => {
     expect(refusal(kind, config)).toEqual({ path, message: expect.stringMatching(message) });
   });
@@ -96,11 +132,12 @@ describe("deterministic checks", () => {
       const evil = compileCheck("regex", { pattern: "^(a+)+$" });
       // 2^n steps for a backtracking engine; here characters × instructions, counted before matching.
       expect(evil(`${"a".repeat(30_000)}!`).status).toBe("failed");
+      expect(evil(`${"a".repeat(EVAL_LIMITS.maxOutputChars - 1)}!`)).toMatchObject({ status: "error" });
       const big = compileCheck("regex", { pattern: "(a|b|c|d|e|f|g|h|i|j){30}" });
       const answer = "x".repeat(EVAL_LIMITS.maxOutputChars);
       expect(big(answer)).toMatchObject({
         status: "error",
-        reason: expect.stringMatching(/would take \d+ steps \(limit: 5000000\)/),
+        reason: expect.stringMatching(/would take \d+ steps \(limit: 1000000\)/),
       });
     });
   });
