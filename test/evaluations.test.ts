@@ -5,46 +5,15 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sampled } from "../src/evals/definition.js";
-import type { JobEvent } from "../src/jobs/runner.js";
 import { ingestSpans, llmSpan, moveLabel, publishVersion } from "./helpers/factories.js";
 import { type FakeJudge, JUDGE_TEMPLATE, startFakeJudge } from "./helpers/fake-judge.js";
 import { createHarness, enc, type Harness } from "./helpers/harness.js";
 import { newSpanId, newTraceId, nextNs, type SpanSpec } from "./helpers/otlp.js";
+import { settledJobs } from "./helpers/settled-jobs.js";
 
 let h: Harness;
 let judge: FakeJudge;
-const settled: JobEvent[] = [];
-const listeners = new Set<() => void>();
-
-/** Waits, checking after each job the runner settles (never on a clock), until `done()` holds. */
-async function until(done: () => Promise<boolean>): Promise<void> {
-  if (await done()) return;
-  await new Promise<void>((resolve, reject) => {
-    let checking = false;
-    let again = false;
-    const check = () => {
-      if (checking) {
-        again = true;
-        return;
-      }
-      checking = true;
-      done()
-        .then((ok) => {
-          checking = false;
-          if (ok) {
-            listeners.delete(check);
-            resolve();
-          } else if (again) {
-            again = false;
-            check();
-          }
-        })
-        .catch(reject);
-    };
-    listeners.add(check);
-    check();
-  });
-}
+const { events: settled, onSettled, until } = settledJobs();
 
 const admin = () => h.as(h.adminKey);
 
@@ -94,10 +63,7 @@ beforeAll(async () => {
       pollMs: 50,
       retryBaseMs: 20,
       retryMaxMs: 100,
-      onSettled: (e) => {
-        settled.push(e);
-        for (const l of [...listeners]) l();
-      },
+      onSettled,
     },
     evalMaxAttempts: 3,
   });
@@ -117,7 +83,13 @@ beforeAll(async () => {
   // A timeout long enough that a busy machine never makes an answered call look like a black hole, and a short one
   // for the test of black holes.
   await as
-    .post("/api/v1/connections", { name: "judge", baseUrl: judge.url, model: "fake-judge", timeoutMs: 60_000 })
+    .post("/api/v1/connections", {
+      name: "judge",
+      baseUrl: judge.url,
+      model: "fake-judge",
+      timeoutMs: 60_000,
+      maxConcurrency: 8,
+    })
     .expect(201);
   await as
     .post("/api/v1/connections", { name: "judge-fast", baseUrl: judge.url, model: "fake-judge", timeoutMs: 1_000 })

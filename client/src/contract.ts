@@ -461,6 +461,8 @@ export const EVALUATOR_KINDS = [
   "length",
   "llm_judge",
 ] as const;
+/** An evaluator's name: the annotation name compare reads (`failure=annotation:<name>`). */
+export const EVALUATOR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 /** How one span fared: passed or failed are verdicts; skipped and error are none (compare leaves them out). */
 export const EVAL_STATUSES = ["passed", "failed", "skipped", "error"] as const;
 

@@ -79,7 +79,13 @@ function resolvePointer(root: Json, ref: string): Json | undefined {
   if (ref === "#") return root;
   let at: Json = root;
   for (const raw of ref.slice(2).split("/")) {
-    const key = decodeURIComponent(raw).replace(/~1/g, "/").replace(/~0/g, "~");
+    let key: string;
+    try {
+      key = decodeURIComponent(raw).replace(/~1/g, "/").replace(/~0/g, "~");
+    } catch {
+      // A malformed escape (`%E0%A4%A`) points nowhere.
+      return undefined;
+    }
     if (!isObject(at) && !Array.isArray(at)) return undefined;
     at = (at as Record<string, Json>)[key];
     if (at === undefined) return undefined;

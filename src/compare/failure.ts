@@ -44,9 +44,15 @@ export function judgementSql(projectId: string, def: FailureDefinition): Prisma.
   const name = def.name === null ? Prisma.empty : Prisma.sql`AND an.name = ${def.name}`;
   const low = def.threshold === null ? Prisma.empty : Prisma.sql`OR an.score < ${def.threshold}::float8`;
   const status = def.kind === "any" ? Prisma.sql`s.failed OR` : Prisma.empty;
-  return Prisma.sql`(SELECT count(*) FILTER (WHERE ${VERDICT_SQL}) > 0 AS judged,
+  // Under `any`, a failed call that carries the annotation (an evaluator skips failed calls: they already failed)
+  // is judged, and failed, by its status.
+  const judged =
+    def.kind === "any"
+      ? Prisma.sql`(count(*) FILTER (WHERE ${VERDICT_SQL}) > 0 OR (s.failed AND count(*) > 0))`
+      : Prisma.sql`count(*) FILTER (WHERE ${VERDICT_SQL}) > 0`;
+  return Prisma.sql`(SELECT ${judged} AS judged,
       ${status} coalesce(bool_or((an.passed = false ${low}) AND ${VERDICT_SQL}), false) AS failed,
-      count(*) FILTER (WHERE ${VERDICT_SQL}) = 0 AND count(*) FILTER (WHERE an.status = 'error') > 0 AS errored
+      NOT ${judged} AND count(*) FILTER (WHERE an.status = 'error') > 0 AS errored
     FROM annotations an
     WHERE an.project_id = ${projectId}::uuid AND an.trace_id = s.trace_id AND an.span_id IN (s.span_id, '') ${name}
       AND ${revisionSql(def)})`;

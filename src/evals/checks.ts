@@ -177,9 +177,6 @@ function regexCheck({ pattern, flags }: { pattern: string; flags: string }): Che
   };
 }
 
-// One Ajv for all schemas: each compiled function is kept by its check and removed from Ajv's own cache at once.
-const ajv = new Ajv({ allErrors: false, strict: false, code: { regExp: safeRegExp } });
-
 function schemaCheck(schema: Record<string, unknown>): Check {
   // The limits a prompt's variablesSchema has: bounded size, compile time and validation work per value checked.
   const limits = checkSchemaLimits(schema as never);
@@ -187,11 +184,12 @@ function schemaCheck(schema: Record<string, unknown>): Check {
     throw new CheckDefinitionError(["schema"], limits.problem.replace(/variablesSchema/g, "the schema"));
   let validate: ReturnType<typeof boundValidate>;
   try {
+    // An Ajv of its own: schemas registered in a shared one (a schema's `$id`, which may name the meta-schema) would
+    // be every project's. Compiling happens once per revision; the compiled function is all that is kept.
+    const ajv = new Ajv({ allErrors: false, strict: false, code: { regExp: safeRegExp } });
     validate = boundValidate(ajv.compile(schema as SchemaObject), limits.cost, (message) => new Error(message));
   } catch (err) {
     throw new CheckDefinitionError(["schema"], `is not a valid JSON Schema: ${(err as Error).message}`);
-  } finally {
-    ajv.removeSchema(schema as SchemaObject);
   }
   return (output) => {
     let value: unknown;

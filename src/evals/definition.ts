@@ -2,13 +2,17 @@
 // at (target, sample), and how it judges one (a deterministic check, or an LLM judge's configuration).
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { EVALUATOR_KINDS, LABEL_NAME_PATTERN, PROMPT_NAME_PATTERN } from "@promptreg/client/contract";
+import {
+  EVALUATOR_KINDS,
+  EVALUATOR_NAME_PATTERN,
+  LABEL_NAME_PATTERN,
+  PROMPT_NAME_PATTERN,
+} from "@promptreg/client/contract";
 import { AppError } from "../http/errors.js";
 import { type Check, CheckDefinitionError, type CheckKind, compileCheck } from "./checks.js";
 
 export type EvaluatorKind = (typeof EVALUATOR_KINDS)[number];
 
-export const EVALUATOR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 export const evaluatorName = z
   .string()
   .regex(

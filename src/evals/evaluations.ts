@@ -99,7 +99,15 @@ export function createEvaluations(options: EvaluationOptions) {
     const row = await db.evaluatorRevision.findUnique({ where: { evaluatorId_revision: { evaluatorId, revision } } });
     if (!row) return undefined;
     const def = DefinitionSchema.parse(row.definition);
-    const entry = { def, judging: compileDefinition(def) };
+    let judging: Judging;
+    try {
+      judging = compileDefinition(def);
+    } catch (err) {
+      // Saved by a version that accepted it: this evaluator does nothing here, the project's others still run.
+      logger.error({ err, evaluatorId, revision }, "an evaluator's definition no longer compiles; it is not run");
+      return undefined;
+    }
+    const entry = { def, judging };
     compiled.set(key, entry);
     return entry;
   }
@@ -147,17 +155,17 @@ export function createEvaluations(options: EvaluationOptions) {
   }
 
   /**
-   * Counts one evaluation in today's usage: before it runs when there is a budget to keep (false when it is spent),
-   * in the completion's transaction otherwise (one statement fewer per evaluation).
+   * Counts one evaluation in today's usage before it runs, when there is a budget to keep: false when it is spent.
+   * Without a budget it is counted in the completion's transaction (one statement fewer per evaluation).
    */
-  const usageSql = (evaluatorId: string, budget: number | null) => Prisma.sql`
-    INSERT INTO evaluator_usage (evaluator_id, day, evaluations)
-    VALUES (${evaluatorId}::uuid, (now() AT TIME ZONE 'UTC')::date, 1)
-    ON CONFLICT (evaluator_id, day) DO UPDATE SET evaluations = evaluator_usage.evaluations + 1
-    WHERE ${budget}::int IS NULL OR evaluator_usage.evaluations < ${budget}::int
-    RETURNING evaluations`;
   async function takeBudget(evaluatorId: string, budget: number): Promise<boolean> {
-    return (await database.query(usageSql(evaluatorId, budget))).rows.length > 0;
+    const { rows } = await database.query(Prisma.sql`
+      INSERT INTO evaluator_usage (evaluator_id, day, evaluations)
+      VALUES (${evaluatorId}::uuid, (now() AT TIME ZONE 'UTC')::date, 1)
+      ON CONFLICT (evaluator_id, day) DO UPDATE SET evaluations = evaluator_usage.evaluations + 1
+      WHERE evaluator_usage.evaluations < ${budget}::int
+      RETURNING evaluations`);
+    return rows.length > 0;
   }
 
   /** The judge's call as a trace of its own: an EVALUATOR span and its LLM child, so its cost is seen, never counted. */
@@ -242,10 +250,15 @@ export function createEvaluations(options: EvaluationOptions) {
     }
   });
 
+  // Written only while the evaluator exists (its row held until the commit): one deleted while its judge was
+  // answering leaves no result behind for a new evaluator of the same name to inherit.
   const result =
     (p: EvaluatePayload, name: string, o: Outcome): Completion =>
-    (tx) =>
-      writeEvalResult(tx, {
+    async (tx) => {
+      const held = await tx.$queryRaw<unknown[]>`
+        SELECT 1 FROM evaluators WHERE id = ${p.evaluatorId}::uuid FOR KEY SHARE`;
+      if (held.length === 0) return;
+      await writeEvalResult(tx, {
         projectId: p.projectId,
         traceId: p.traceId,
         spanId: p.spanId,
@@ -256,6 +269,7 @@ export function createEvaluations(options: EvaluationOptions) {
         reason: o.reason,
         details: o.details,
       });
+    };
 
   const evaluateQueue: Queue<EvaluatePayload> = {
     name: "evaluations.evaluate",
@@ -272,9 +286,11 @@ export function createEvaluations(options: EvaluationOptions) {
           budget: number | null;
           project: string;
           judged: boolean;
+          backfill: string | null;
         }
       >(Prisma.sql`
         SELECT e.name AS evaluator, e.revision AS current, e.enabled, e.daily_budget AS budget, pr.name AS project,
+          ${p.backfillId === undefined ? Prisma.sql`NULL` : Prisma.sql`(SELECT b.status FROM evaluator_backfills b WHERE b.id = ${p.backfillId}::uuid)`} AS backfill,
           EXISTS (SELECT 1 FROM annotations an WHERE an.project_id = s.project_id AND an.trace_id = s.trace_id
             AND an.span_id = s.span_id AND an.name = e.name AND an.kind = 'eval' AND an.evaluator_revision = ${p.revision}) AS judged,
           ${EVAL_SPAN_COLUMNS}
@@ -283,12 +299,14 @@ export function createEvaluations(options: EvaluationOptions) {
         WHERE e.id = ${p.evaluatorId}::uuid`);
       const span = rows[0];
       // Gone (the evaluator deleted, or the span by its project's retention), changed since (a new revision judges from
-      // then on), turned off before this span's turn, judged already (a backfill over live results), or found since
-      // to be no application call (a judge's, a nested layer's).
+      // then on), turned off before this span's turn, its backfill cancelled (also between the attempts of a failing
+      // judge), judged already (a backfill over live results), or found since to be no application call (a judge's,
+      // a nested layer's).
       if (
         span === undefined ||
         span.current !== p.revision ||
         (!span.enabled && !p.backfillId) ||
+        span.backfill === "cancelled" ||
         span.judged ||
         span.span_kind !== "LLM" ||
         span.in_evaluation ||
@@ -318,7 +336,10 @@ export function createEvaluations(options: EvaluationOptions) {
       if (evaluator.dailyBudget !== null) return write;
       return async (tx) => {
         await write(tx);
-        await tx.$executeRaw(usageSql(evaluator.id, null));
+        await tx.$executeRaw`
+          INSERT INTO evaluator_usage (evaluator_id, day, evaluations)
+          SELECT e.id, (now() AT TIME ZONE 'UTC')::date, 1 FROM evaluators e WHERE e.id = ${evaluator.id}::uuid
+          ON CONFLICT (evaluator_id, day) DO UPDATE SET evaluations = evaluator_usage.evaluations + 1`;
       };
     },
     giveUp(p, reason) {
@@ -417,6 +438,10 @@ export function createEvaluations(options: EvaluationOptions) {
       const last = rows.length ? rows[rows.length - 1]!.id : backfill.cursor.toString();
       const finished = rows.length < BACKFILL_PAGE || chosen.length >= room;
       return async (tx) => {
+        // A cancel that came while this page was read wins: its row lock orders the two.
+        const [current] = await tx.$queryRaw<{ status: string }[]>`
+          SELECT status FROM evaluator_backfills WHERE id = ${backfill.id}::uuid FOR UPDATE`;
+        if (current?.status !== "running") return;
         const added = await runnerOf().enqueueMany(
           evaluateQueue,
           chosen.map((r) => ({

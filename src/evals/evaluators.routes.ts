@@ -22,7 +22,11 @@ const PreviewBody = z.strictObject({
   definition: DefinitionSchema.optional(),
   limit: z.int().min(1).max(PREVIEW_LIMITS.max).default(PREVIEW_LIMITS.default),
 });
-const time = z.iso.datetime({ offset: true });
+// Years 1970 to 9999: a time the database and JavaScript both hold (a span's time is never before 1970).
+const time = z.iso.datetime({ offset: true }).refine((t) => {
+  const ms = Date.parse(t);
+  return ms >= 0 && ms < Date.UTC(10_000, 0, 1);
+}, "must be between 1970 and 9999");
 const BackfillBody = z
   .strictObject({
     from: time,

@@ -90,10 +90,14 @@ export function createEvaluatorsService({
     return row;
   }
 
+  /** The definition in force, as saved (also one that no longer compiles, which the workers skip). */
   async function definitionOf(row: EvaluatorRow): Promise<Definition> {
     const entry = await evaluations.definitionOf(row.id, row.revision);
-    if (!entry) throw new Error(`evaluator ${row.id} has no revision ${row.revision}`);
-    return entry.def;
+    if (entry) return entry.def;
+    const saved = await db.evaluatorRevision.findUniqueOrThrow({
+      where: { evaluatorId_revision: { evaluatorId: row.id, revision: row.revision } },
+    });
+    return DefinitionSchema.parse(saved.definition);
   }
 
   /** Refuses (422, naming the field) a definition that cannot run: a bad config, an unknown prompt or connection. */
@@ -126,15 +130,14 @@ export function createEvaluatorsService({
       WHERE an.project_id = ${p.projectId}::uuid AND an.kind = 'eval' AND an.name = ANY(${rows.map((r) => r.name)}::text[])
       GROUP BY an.name`);
     const used = await usedToday(rows.map((r) => r.id));
-    const runner = evaluations.runner();
+    const pendings = await evaluations
+      .runner()
+      .pendingBy(evaluations.evaluateQueue as never, p.projectId, ["evaluatorId", "revision"]);
     return Promise.all(
       rows.map(async (r) => {
         const def = await definitionOf(r);
         const today = used.get(r.id) ?? 0;
-        const pending = await runner.pending(evaluations.evaluateQueue as never, {
-          evaluatorId: r.id,
-          revision: r.revision,
-        });
+        const pending = pendings.find((x) => x.values[0] === r.id && x.values[1] === String(r.revision))?.n ?? 0;
         return {
           name: r.name,
           kind: def.kind,

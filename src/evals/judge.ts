@@ -13,6 +13,7 @@ import type { ConnectionLimiter } from "../connections/limits.js";
 import { AppError } from "../http/errors.js";
 import { OutboundError } from "../outbound/outbound.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
+import { EVAL_LIMITS } from "./checks.js";
 import { type JudgeConfig, parseJudgePrompt } from "./definition.js";
 
 /** The variables a judge prompt may use; `output` it must. */
@@ -64,6 +65,8 @@ const Verdict = z.object({ passed: z.boolean(), score: z.number().finite(), reas
 /** A verdict is a few hundred bytes; a judge that writes more is not answering the request. */
 const MAX_JUDGE_ANSWER_BYTES = 256 * 1024;
 const MAX_JUDGE_TOKENS = 1_000;
+/** Characters of the question a judge is sent (the answer is judged whole up to EVAL_LIMITS.maxOutputChars). */
+const MAX_JUDGED_CHARS = EVAL_LIMITS.maxOutputChars;
 /** How long a judge keeps using a connection as it read it. */
 const CONNECTION_TTL_MS = 5_000;
 
@@ -215,7 +218,12 @@ export function createJudge({
       const connection = await connectionFor(project, config.connection);
       let rendered: ReturnType<Renderer["render"]>;
       try {
-        rendered = renderer.render(version, { ...input, input: input.input ?? "" });
+        // The question goes as far as the answer may: a judge is not sent megabytes of conversation.
+        const question = input.input ?? "";
+        rendered = renderer.render(version, {
+          ...input,
+          input: question.length > MAX_JUDGED_CHARS ? `${question.slice(0, MAX_JUDGED_CHARS)}…` : question,
+        });
       } catch (err) {
         throw new OutboundError(`the judge prompt could not be rendered: ${(err as Error).message}`, false);
       }

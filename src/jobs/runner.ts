@@ -17,7 +17,7 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import { Prisma } from "../generated/prisma/client.js";
 import type { Database, Tx } from "../db/client.js";
-import { backoffMs, OutboundError } from "../outbound/outbound.js";
+import { backoffMs, NotSentError, OutboundError } from "../outbound/outbound.js";
 
 /** What a job writes when it is done, in the transaction that also removes the job. */
 export type Completion = (tx: Tx) => Promise<void>;
@@ -49,7 +49,7 @@ export interface JobEvent {
   attempt: number;
   /**
    * done: its result is written; gave_up: its final failure is written; retrying: handed back for later; released:
-   * handed back uncounted (the runner stopped, or the payload is another version's); lost: another worker holds it.
+   * handed back uncounted (the runner stopped, a limit said not yet, or the payload is another version's); lost: another worker holds it.
    */
   outcome: "done" | "gave_up" | "retrying" | "released" | "lost";
 }
@@ -97,8 +97,10 @@ export interface JobRunner {
    * `tx` if given; returns how many. A job already running is left to finish.
    */
   cancel(queue: Queue<never>, field: string, value: string, tx?: Tx): Promise<number>;
-  /** Pending jobs of `queue` whose payload has `field` equal to `value`, running ones included. */
+  /** Pending jobs of `queue` whose payload contains `match`, running ones included. */
   pending(queue: Queue<never>, match: Record<string, string | number>): Promise<number>;
+  /** Pending jobs of `queue` of one project, counted by the values of `fields` in their payload (as text). */
+  pendingBy(queue: Queue<never>, projectId: string, fields: string[]): Promise<{ values: string[]; n: number }[]>;
   /** Looks for due work now rather than at the next poll. */
   wake(): void;
   start(): void;
@@ -109,6 +111,7 @@ export interface JobRunner {
 interface Claimed {
   id: string;
   key: string;
+  projectId: string | null;
   payload: unknown;
   attempts: number;
 }
@@ -143,17 +146,31 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   // (another instance may take them then; this one would only run them twice in parallel with itself).
   const mine = new Set<string>();
 
-  async function claim(queue: Queue<never>, limit: number): Promise<Claimed[]> {
+  async function claim(queue: Queue<never>, limit: number, excludedProjects: string[] = []): Promise<Claimed[]> {
     const { rows } = await db.query<Claimed>(Prisma.sql`
       UPDATE jobs SET locked_by = ${worker}, locked_until = now() + ${interval(leaseMs)}, attempts = attempts + 1
       WHERE id IN (
         SELECT id FROM jobs
         WHERE queue = ${queue.name} AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
           AND NOT (id = ANY(${[...mine]}::bigint[]))
+          ${excludedProjects.length ? Prisma.sql`AND (project_id IS NULL OR NOT (project_id = ANY(${excludedProjects}::uuid[])))` : Prisma.empty}
         ORDER BY run_at, id LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
-      RETURNING id::text AS id, key, payload, attempts`);
+      RETURNING id::text AS id, key, project_id::text AS "projectId", payload, attempts`);
     return rows;
+  }
+
+  /**
+   * Claims up to `limit` jobs, fairly across projects: a project running half the queue's slots here or more gets
+   * more only when no other project's work is due, so one project's backlog (or its slow model server) leaves the
+   * others room. Two statements only while some project holds half the slots.
+   */
+  async function claimFairly(queue: Queue<never>, limit: number, runningBy: Map<string, number>): Promise<Claimed[]> {
+    const share = Math.max(1, Math.ceil(queue.concurrency / 2));
+    const busy = [...runningBy].filter(([project, n]) => project !== "" && n >= share).map(([project]) => project);
+    const first = await claim(queue, limit, busy);
+    if (busy.length === 0 || first.length === limit) return first;
+    return [...first, ...(await claim(queue, limit - first.length))];
   }
 
   /** Deletes the job and writes its outcome, both or neither; false when this worker no longer holds it. */
@@ -211,6 +228,11 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         return "released";
       }
       const reason = err instanceof Error ? err.message : String(err);
+      // Nothing was sent (a connection's limits said not yet): handed back uncounted, to run when they allow.
+      if (err instanceof NotSentError) {
+        await release(job, err.retryAfterMs ?? retry.baseMs, reason, false);
+        return "released";
+      }
       if ((err instanceof OutboundError && !err.retryable) || job.attempts >= queue.maxAttempts) {
         log.warn({ reason }, "job gave up");
         return give(reason);
@@ -230,6 +252,8 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     // A wake while the loop is claiming, not waiting, must not be lost: the next wait returns at once.
     let woken = false;
     const active = new Set<Promise<void>>();
+    // Jobs of each project this loop runs now, for fair claims.
+    const runningBy = new Map<string, number>();
     const wake = () => {
       woken = true;
       nudge?.();
@@ -256,16 +280,21 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         const claimed =
           free <= 0
             ? []
-            : await claim(queue, free).catch((err) => {
+            : await claimFairly(queue, free, runningBy).catch((err) => {
                 logger.warn({ err, queue: queue.name }, "could not claim jobs; trying again");
                 return [];
               });
         for (const job of claimed) {
           mine.add(job.id);
+          const project = job.projectId ?? "";
+          runningBy.set(project, (runningBy.get(project) ?? 0) + 1);
           const p = runOne(queue, job)
             .catch((err) => logger.error({ err, queue: queue.name, job: job.id }, "job failed unexpectedly"))
             .finally(() => {
               mine.delete(job.id);
+              const left = (runningBy.get(project) ?? 1) - 1;
+              if (left > 0) runningBy.set(project, left);
+              else runningBy.delete(project);
               active.delete(p);
               running.delete(p);
               wake();
@@ -312,6 +341,13 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       const { rows } = await db.query<{ n: number }>(Prisma.sql`
         SELECT count(*)::int AS n FROM jobs WHERE queue = ${queue.name} AND payload @> ${JSON.stringify(match)}::jsonb`);
       return rows[0]!.n;
+    },
+    async pendingBy(queue, projectId, fields) {
+      const values = Prisma.sql`ARRAY[${Prisma.join(fields.map((f) => Prisma.sql`payload ->> ${f}`))}]`;
+      const { rows } = await db.query<{ values: string[]; n: number }>(Prisma.sql`
+        SELECT ${values} AS values, count(*)::int AS n FROM jobs
+        WHERE project_id = ${projectId}::uuid AND queue = ${queue.name} GROUP BY 1`);
+      return rows;
     },
     wake() {
       for (const l of loops) l.wake();

@@ -56,6 +56,17 @@ export class OutboundError extends Error {
   }
 }
 
+/**
+ * A call that was not made, because a limit of this side (a connection's concurrency or requests per minute) says not
+ * yet: try again after `retryAfterMs`. Not a failed attempt: nothing was sent.
+ */
+export class NotSentError extends OutboundError {
+  constructor(message: string, retryAfterMs: number) {
+    super(message, true, retryAfterMs);
+    this.name = "NotSentError";
+  }
+}
+
 export interface Outbound {
   /** Answers with any 2xx; every other outcome rejects with an OutboundError. */
   request(url: string, init: OutboundRequest): Promise<OutboundResponse>;

@@ -1,13 +1,14 @@
 // An OpenAI-compatible judge on 127.0.0.1: a real HTTP server answering Chat Completions with structured verdicts,
 // decided deterministically by the answer it is asked to judge, counting every call per answer. Its mode makes it
-// fail the way model servers do: 500s, 429 with Retry-After, a black hole, a 200 that is no verdict.
+// fail the way model servers do: 500s, 429 with Retry-After, a black hole, a 200 that is no verdict; or hold each
+// call until the test lets it answer, to act while a judge is answering.
 import http from "node:http";
 import { llmSpan, moveLabel, publishVersion } from "./factories.js";
 import type { Client } from "./harness.js";
 import { listen, type Listener } from "./listen.js";
 import { newSpanId, newTraceId, type SpanSpec } from "./otlp.js";
 
-export type JudgeMode = "ok" | "500" | "429" | "hole" | "garbage";
+export type JudgeMode = "ok" | "500" | "429" | "hole" | "held" | "garbage";
 
 export interface FakeJudge {
   url: string;
@@ -19,6 +20,8 @@ export interface FakeJudge {
   failing?: { mode: Exclude<JudgeMode, "ok">; calls: number };
   /** Called on every request, before it is answered. */
   onCall?: (answer: string) => void;
+  /** Answers the first `count` calls held (mode `held`), all by default, as mode `ok` would have. */
+  release(count?: number): void;
   close(): Promise<void>;
 }
 
@@ -39,11 +42,23 @@ export async function startFakeJudge(
       : { passed: true, score: 0.9, reason: "it is helpful" },
 ): Promise<FakeJudge> {
   const holes = new Set<http.ServerResponse>();
+  const held: (() => void)[] = [];
+  const answerOk = (res: http.ServerResponse, answer: string) =>
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        model: "fake-judge-1",
+        choices: [{ message: { role: "assistant", content: JSON.stringify(decide(answer)) } }],
+        usage: { prompt_tokens: 50, completion_tokens: 12 },
+      }),
+    );
   const judge: FakeJudge = {
     url: "",
     calls: new Map(),
     total: () => [...judge.calls.values()].reduce((a, b) => a + b, 0),
     mode: "ok",
+    release: (count = held.length) => {
+      for (const answer of held.splice(0, count)) answer();
+    },
     close: async () => {
       for (const res of holes) res.destroy();
       await listener.close();
@@ -68,20 +83,15 @@ export async function startFakeJudge(
         case "hole":
           holes.add(res);
           return;
+        case "held":
+          held.push(() => answerOk(res, answer));
+          return;
         case "garbage":
           return res
             .writeHead(200, { "content-type": "application/json" })
             .end(JSON.stringify({ choices: [{ message: { content: "I think it is fine." } }] }));
-        case "ok": {
-          const verdict = decide(answer);
-          return res.writeHead(200, { "content-type": "application/json" }).end(
-            JSON.stringify({
-              model: "fake-judge-1",
-              choices: [{ message: { role: "assistant", content: JSON.stringify(verdict) } }],
-              usage: { prompt_tokens: 50, completion_tokens: 12 },
-            }),
-          );
-        }
+        case "ok":
+          return answerOk(res, answer);
       }
     });
   });

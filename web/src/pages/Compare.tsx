@@ -24,6 +24,7 @@ import {
 } from "../observe/format";
 import { PRESETS, rangeLabel, readBucket, readRange, type Preset } from "../observe/range";
 import { RateChart } from "../observe/RateChart";
+import { useEvaluators } from "../evals/queries";
 import {
   CompareSchema,
   PROMPT_SOURCES,
@@ -64,10 +65,12 @@ function compareState(params: URLSearchParams, now: number) {
     to: range.to.toISOString(),
     failure,
     threshold: params.get("threshold") ?? undefined,
+    // Which revision of the evaluator named by the failure judges (its current one when absent).
+    revision: params.get("revision") ?? undefined,
   };
   const compareQuery: Query = { ...common, unit, minSample: params.get("minSample") ?? undefined };
   const seriesQuery: Query = { ...common, bucket, eventsLabel };
-  return { range, bucket, versions, failure, unit, eventsLabel, compareQuery, seriesQuery };
+  return { range, bucket, versions, failure, revision: common.revision, unit, eventsLabel, compareQuery, seriesQuery };
 }
 
 const compareOptions = (name: string, query: Query) =>
@@ -104,7 +107,7 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
   const queryClient = useQueryClient();
   const session = useSession();
   const [now, setNow] = useState(() => Date.now());
-  const { range, versions, failure, unit, eventsLabel, compareQuery, seriesQuery } = useMemo(
+  const { range, versions, failure, revision, unit, eventsLabel, compareQuery, seriesQuery } = useMemo(
     () => compareState(params, now),
     [params, now],
   );
@@ -150,6 +153,7 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
         answer={answer}
         versions={versions}
         failure={failure}
+        revision={revision}
         unit={unit}
         range={range}
         onChange={update}
@@ -195,6 +199,7 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
             />
           ))}
           <Refs answer={answer!} production={production?.version} />
+          <EvaluationErrors answer={answer!} unit={unit} />
 
           <div className="compare-grid">
             <RateChart answer={answer!} unit={unit} />
@@ -287,6 +292,7 @@ function Controls(props: {
   answer: CompareAnswer | undefined;
   versions: string;
   failure: string;
+  revision: string | undefined;
   unit: string;
   range: ReturnType<typeof readRange>;
   onChange: (changes: Query) => void;
@@ -308,7 +314,14 @@ function Controls(props: {
     onChange({ versions: next.every(Boolean) ? next.join(",") : undefined });
   };
   const setFailure = (kind: string, n: string) =>
-    onChange({ failure: kind === "status" ? undefined : n ? `${kind}:${n}` : kind === "any" ? "any" : undefined });
+    onChange({
+      failure: kind === "status" ? undefined : n ? `${kind}:${n}` : kind === "any" ? "any" : undefined,
+      revision: undefined,
+    });
+  // The project's evaluators, each a failure definition of its own: its results are the annotations of its name.
+  const evaluators = useEvaluators().data?.data ?? [];
+  const evaluator = failureKind !== "status" ? evaluators.find((e) => e.name === failureName) : undefined;
+  const pickedEvaluator = failureKind === "annotation" && evaluator ? props.failure : undefined;
 
   const refOptions = (
     <>
@@ -357,15 +370,43 @@ function Controls(props: {
       <label>
         Failure is
         <select
-          value={failureKind}
-          onChange={(e) => setFailure(e.target.value, e.target.value === "status" ? "" : name || knownNames[0] || "")}
+          value={pickedEvaluator ?? failureKind}
+          onChange={(e) => {
+            const value = e.target.value;
+            if (value.startsWith("annotation:")) {
+              setName(value.slice("annotation:".length));
+              onChange({ failure: value, revision: undefined });
+            } else setFailure(value, value === "status" ? "" : name || knownNames[0] || "");
+          }}
         >
           <option value="status">an error status</option>
           <option value="annotation">a failing annotation</option>
           <option value="any">either</option>
+          {evaluators.length > 0 && (
+            <optgroup label="Evaluators">
+              {evaluators.map((ev) => (
+                <option key={ev.name} value={`annotation:${ev.name}`}>
+                  annotation:{ev.name} ({ev.kind})
+                </option>
+              ))}
+            </optgroup>
+          )}
         </select>
       </label>
-      {failureKind !== "status" && (
+      {evaluator && evaluator.revision > 1 && (
+        <label>
+          Revision
+          <select value={props.revision ?? ""} onChange={(e) => onChange({ revision: e.target.value })}>
+            <option value="">current ({evaluator.revision})</option>
+            {Array.from({ length: evaluator.revision - 1 }, (_, i) => evaluator.revision - 1 - i).map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
+      {failureKind !== "status" && !pickedEvaluator && (
         <label>
           Annotation name
           <input
@@ -516,6 +557,33 @@ function Refs({ answer, production }: { answer: CompareAnswer; production?: stri
   );
 }
 
+/** Units an evaluator failed to judge (a judge that did not answer): no verdict, so the rates leave them out. */
+function EvaluationErrors({ answer, unit }: { answer: CompareAnswer; unit: string }) {
+  const failed = answer.versions.filter((v) => (v.coverage?.evaluationErrors ?? 0) > 0);
+  if (failed.length === 0) return null;
+  const name = "name" in answer.failure ? answer.failure.name : null;
+  return (
+    <div className="callout warn evaluation-errors" data-testid="evaluation-errors">
+      {failed.map((v) => (
+        <p key={v.version}>
+          <span className="semver">{v.version}</span>: {plural(v.coverage!.evaluationErrors, unit)} whose evaluation
+          failed {v.coverage!.evaluationErrors === 1 ? "is" : "are"} left out.
+        </p>
+      ))}
+      <p className="small">
+        Their evaluation ended in an error (the judge did not answer, or the check could not run), which is no verdict
+        on the answer.
+        {name && (
+          <>
+            {" "}
+            The evaluator <Link to={`/evaluators/${encodeURIComponent(name)}`}>{name}</Link> has their reasons.
+          </>
+        )}
+      </p>
+    </div>
+  );
+}
+
 function SpanLinks({ prompt, answer, from, to }: { prompt: string; answer: CompareAnswer; from: Date; to: Date }) {
   return (
     <nav className="span-links" aria-label="Spans of the compared versions">
@@ -590,6 +658,12 @@ function Tables({ answer, unit, prompt }: { answer: CompareAnswer; unit: string;
                   v.coverage
                     ? `${pct(v.coverage.rate)} (${int(v.coverage.annotatedUnits)} of ${int(v.coverage.allUnits)})`
                     : "—",
+                blank,
+              )}
+            {vs.some((v) => (v.coverage?.evaluationErrors ?? 0) > 0) &&
+              row(
+                `${unit[0]!.toUpperCase()}${unit.slice(1)}s whose evaluation failed`,
+                (v) => int(v.coverage?.evaluationErrors ?? 0),
                 blank,
               )}
             {row("Latency p50", (v) => ms(v.latencyMs.p50), blank)}

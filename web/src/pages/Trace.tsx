@@ -16,6 +16,8 @@ import {
   type Span,
   type SpanNode,
 } from "@promptreg/client/contract";
+import { EvalStatusBadge } from "../evals/parts";
+import "../evals/evals.css";
 import "../observe/observe.css";
 import { can, useSession } from "../session";
 import { promptHref } from "./PromptRoute";
@@ -422,6 +424,60 @@ function Thumb({ up }: { up: boolean }) {
   );
 }
 
+const detailText = (v: unknown): string | null =>
+  typeof v === "string" && v !== "" ? v : typeof v === "number" ? String(v) : null;
+
+/**
+ * An evaluator's result: its status (skipped and error are no verdict), the evaluator's reason, the revision of the
+ * definition that judged it, and for a judge, the judge prompt's version and the model that answered.
+ */
+function EvalAnnotation({ annotation: x, wholeTrace }: { annotation: Annotation; wholeTrace: boolean }) {
+  const d = x.details ?? {};
+  const judgePrompt = detailText(d.judgePrompt);
+  const judgeVersion = detailText(d.judgeVersion);
+  const model = detailText(d.model);
+  const connection = detailText(d.connection);
+  return (
+    <li
+      className={`eval-annotation ${x.status === "failed" ? "annotation-fail" : x.status === "passed" ? "annotation-pass" : ""}`}
+      data-testid={`eval-annotation-${x.name}`}
+    >
+      <EvalStatusBadge status={x.status!} />{" "}
+      <Link to={`/evaluators/${encodeURIComponent(x.name)}`}>
+        <code>{x.name}</code>
+      </Link>{" "}
+      <span className="muted small">
+        eval · revision {x.revision ?? "?"}
+        {x.score !== null && <> · score {x.score}</>}
+        {wholeTrace && <> · whole trace</>}
+      </span>
+      {x.comment && <blockquote className="reason">{x.comment}</blockquote>}
+      {(judgePrompt || model || connection) && (
+        <span className="muted small eval-annotation-meta" data-testid="judge-details">
+          {judgePrompt && (
+            <>
+              judged by{" "}
+              {judgeVersion ? (
+                <Link to={promptHref(judgePrompt, "versions", { version: judgeVersion })}>
+                  {judgePrompt} <span className="semver">{judgeVersion}</span>
+                </Link>
+              ) : (
+                judgePrompt
+              )}
+            </>
+          )}
+          {model && <> · model {model}</>}
+          {connection && <> · connection {connection}</>}
+        </span>
+      )}
+      <span className="muted small">
+        {" "}
+        <Time iso={x.updatedAt} />
+      </span>
+    </li>
+  );
+}
+
 function Annotations({ span, traceAnnotations }: { span: SpanNode; traceAnnotations: Annotation[] }) {
   const session = useSession();
   const queryClient = useQueryClient();
@@ -465,25 +521,29 @@ function Annotations({ span, traceAnnotations }: { span: SpanNode; traceAnnotati
         <p className="muted small">No annotations on this span yet.</p>
       ) : (
         <ul className="annotation-list">
-          {all.map((x, i) => (
-            <li key={i} className={x.passed === false ? "annotation-fail" : x.passed ? "annotation-pass" : undefined}>
-              {x.passed !== null && (
-                <span className="thumb">
-                  <Thumb up={x.passed} />
-                  <span className="visually-hidden">{x.passed ? "passed" : "failed"}</span>
+          {all.map((x, i) =>
+            x.kind === "eval" && x.status !== null ? (
+              <EvalAnnotation key={i} annotation={x} wholeTrace={"wholeTrace" in x} />
+            ) : (
+              <li key={i} className={x.passed === false ? "annotation-fail" : x.passed ? "annotation-pass" : undefined}>
+                {x.passed !== null && (
+                  <span className="thumb">
+                    <Thumb up={x.passed} />
+                    <span className="visually-hidden">{x.passed ? "passed" : "failed"}</span>
+                  </span>
+                )}{" "}
+                <code>{x.name}</code> <span className="muted small">{x.kind}</span>
+                {x.score !== null && <span className="muted small"> · score {x.score}</span>}
+                {x.label && <span className="muted small"> · {x.label}</span>}
+                {"wholeTrace" in x && <span className="muted small"> · whole trace</span>}
+                {x.comment && <blockquote className="reason">{x.comment}</blockquote>}
+                <span className="muted small">
+                  {" "}
+                  <Time iso={x.updatedAt} />
                 </span>
-              )}{" "}
-              <code>{x.name}</code> <span className="muted small">{x.kind}</span>
-              {x.score !== null && <span className="muted small"> · score {x.score}</span>}
-              {x.label && <span className="muted small"> · {x.label}</span>}
-              {"wholeTrace" in x && <span className="muted small"> · whole trace</span>}
-              {x.comment && <blockquote className="reason">{x.comment}</blockquote>}
-              <span className="muted small">
-                {" "}
-                <Time iso={x.updatedAt} />
-              </span>
-            </li>
-          ))}
+              </li>
+            ),
+          )}
         </ul>
       )}
       {can(session, "write") ? (

@@ -68,6 +68,9 @@ CREATE INDEX "annotations_project_id_name_evaluator_revision_idx" ON "annotation
 -- CreateIndex
 CREATE UNIQUE INDEX "annotations_project_id_trace_id_span_id_name_kind_evaluator_key" ON "annotations"("project_id", "trace_id", "span_id", "name", "kind", "evaluator_revision");
 
+-- CreateIndex
+CREATE INDEX "jobs_project_id_queue_idx" ON "jobs"("project_id", "queue");
+
 -- AddForeignKey
 ALTER TABLE "evaluators" ADD CONSTRAINT "evaluators_project_id_fkey" FOREIGN KEY ("project_id") REFERENCES "projects"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
