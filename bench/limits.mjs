@@ -179,7 +179,8 @@ const evalCases = [
   ["json: a 10 MB answer (skipped unread)", compileCheck("json", {}), tenMegabytes],
   [
     "span text: output read from 10 MB of OpenInference messages",
-    (text) => spanText({ "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": text }),
+    (text) =>
+      spanText({ "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": text }),
     tenMegabytes,
   ],
 ];
