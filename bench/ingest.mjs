@@ -4,11 +4,11 @@
 // rows through the pg driver into the same table, with the same batch size and concurrency.
 // Targets: >= 20,000 spans/s on PostgreSQL, >= 10,000 on PGlite, ours/reference >= 0.5.
 // Run after `npm run build`. Knobs: BENCH_REQUESTS, BENCH_SENDERS, BENCH_SPANS_PER_REQUEST.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import pg from "pg";
 import { openDatabase } from "../dist/src/db/client.js";
-import { ExportTraceServiceRequest } from "../dist/src/traces/otlp-proto.js";
 import { fmt, startRegistryInProcess, withFreshPostgres } from "./lib.mjs";
+import { llmSpanBatches, protobufBody, runSenders } from "./llm-spans.mjs";
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
@@ -17,78 +17,8 @@ const SPANS = Number(process.env.BENCH_SPANS_PER_REQUEST ?? 512);
 const WARMUP_REQUESTS = 8;
 const PROMPT = "bench/support";
 
-// One realistic LLM span: OpenInference keys as our client sets them, plus a little input/output text.
-function spanSpec(traceId, i, t0) {
-  const start = t0 + BigInt(i) * 1_000_000n;
-  return {
-    traceId,
-    spanId: randomBytes(8),
-    name: "ChatCompletion",
-    kind: 3,
-    startTimeUnixNano: start.toString(),
-    endTimeUnixNano: (start + 850_123_456n).toString(),
-    attributes: {
-      "openinference.span.kind": "LLM",
-      "prompt.id": PROMPT,
-      "prompt.vendor": "promptreg",
-      "llm.prompt_template.version": "1.0.0",
-      "promptreg.prompt.label": "production",
-      "promptreg.prompt.source": "cache",
-      "llm.model_name": "gpt-4o-mini",
-      "llm.provider": "openai",
-      "llm.token_count.prompt": 412 + (i % 50),
-      "llm.token_count.completion": 96,
-      "session.id": `session-${i % 64}`,
-      "user.id": `user-${i % 16}`,
-      "input.value": `Customer question number ${i}: my order has not arrived yet, what should I do?`,
-      "output.value": "I am sorry to hear that. Let me check the shipping status of your order right away.",
-    },
-    status: { code: 1 },
-  };
-}
-
-const anyValue = (v) => (typeof v === "string" ? { stringValue: v } : { intValue: v });
-
-function protobufBody(specs) {
-  const message = ExportTraceServiceRequest.fromObject({
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: "service.name", value: { stringValue: "bench-agent" } }] },
-        scopeSpans: [
-          {
-            scope: { name: "bench" },
-            spans: specs.map((s) => ({
-              ...s,
-              traceId: Buffer.from(s.traceId, "hex"),
-              attributes: Object.entries(s.attributes).map(([key, value]) => ({ key, value: anyValue(value) })),
-            })),
-          },
-        ],
-      },
-    ],
-  });
-  return Buffer.from(ExportTraceServiceRequest.encode(message).finish());
-}
-
 /** `count` batches of SPANS spans, each its own trace with fresh ids. */
-function makeBatches(count) {
-  const t0 = BigInt(Date.now()) * 1_000_000n;
-  return Array.from({ length: count }, () => {
-    const traceId = randomBytes(16).toString("hex");
-    return Array.from({ length: SPANS }, (_, i) => spanSpec(traceId, i, t0));
-  });
-}
-
-async function runSenders(total, sendOne) {
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: SENDERS }, async () => {
-      while (next < total) await sendOne(next++);
-    }),
-  );
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
+const makeBatches = (count) => llmSpanBatches(count, { spans: SPANS, prompt: PROMPT });
 
 async function startService(database) {
   const service = await startRegistryInProcess(database);
@@ -117,7 +47,7 @@ async function benchService(database) {
     const bodies = makeBatches(REQUESTS).map(protobufBody);
     const count = async () => Number((await database.query("SELECT count(*)::int AS n FROM spans")).rows[0].n);
     const before = await count();
-    const seconds = await runSenders(bodies.length, (i) => post(bodies[i]));
+    const seconds = await runSenders(bodies.length, SENDERS, (i) => post(bodies[i]));
     const stored = (await count()) - before;
     if (stored !== REQUESTS * SPANS) throw new Error(`stored ${stored} spans, expected ${REQUESTS * SPANS}`);
     return { spansPerSec: stored / seconds, seconds, stored, mbSent: bodies.reduce((n, b) => n + b.length, 0) / 1e6 };
@@ -232,7 +162,7 @@ async function benchReference(url) {
     const params = makeBatches(REQUESTS).map((batch) => referenceRows(batch, link).flat());
     const count = async () => Number((await pool.query("SELECT count(*)::int AS n FROM spans")).rows[0].n);
     const before = await count();
-    const seconds = await runSenders(params.length, (i) => pool.query(sql, params[i]));
+    const seconds = await runSenders(params.length, SENDERS, (i) => pool.query(sql, params[i]));
     const stored = (await count()) - before;
     return { spansPerSec: stored / seconds, seconds, stored };
   } finally {

@@ -41,9 +41,9 @@ const newAdminKey = () => `pr_bench_${randomBytes(16).toString("hex")}`;
 const jsonHeaders = (adminKey) => ({ Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" });
 
 /**
- * The real service as `promptreg serve` runs it (servers/registry.mjs), in a child process, with a new admin key, on
- * the embedded database or on `databaseUrl`: its API's URL (`base`), the headers of a JSON request as the admin,
- * and `stop`.
+ * The real service as `promptreg serve` runs it (servers/registry.mjs, its job runner started), in a child process,
+ * with a new admin key, on the embedded database (a new data folder, removed when it stops) or on `databaseUrl`: its
+ * `origin`, its API's URL (`base`), the headers of a JSON request as the admin, `query` on its database, and `stop`.
  */
 export async function startRegistry({ databaseUrl } = {}) {
   const adminKey = newAdminKey();
@@ -52,7 +52,9 @@ export async function startRegistry({ databaseUrl } = {}) {
     // Without databaseUrl, the embedded database, even when the runner has set one for the benches that use it.
     BENCH_DATABASE_URL: databaseUrl,
   });
+  let queries = 0;
   return {
+    origin: `http://127.0.0.1:${child.port}`,
     base: `http://127.0.0.1:${child.port}/api/v1`,
     adminKey,
     headers: jsonHeaders(adminKey),
@@ -61,6 +63,20 @@ export async function startRegistry({ databaseUrl } = {}) {
       const answer = once(child.child, "message");
       child.child.send("storage");
       return (await answer)[0].storedBytes;
+    },
+    /** The rows of `sql` run by the registry on its database (its query runs on the registry's thread). */
+    query(sql) {
+      const id = ++queries;
+      return new Promise((resolve, reject) => {
+        const answered = (m) => {
+          if (m?.id !== id) return;
+          child.child.off("message", answered);
+          if (m.error) reject(new Error(`${sql}: ${m.error}`));
+          else resolve(m.rows);
+        };
+        child.child.on("message", answered);
+        child.child.send({ id, sql });
+      });
     },
     stop: child.stop,
   };

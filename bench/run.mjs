@@ -5,7 +5,17 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
 const here = new URL(".", import.meta.url).pathname;
-const all = ["resolve", "client", "ingest", "ingest-hold", "compare", "limits", "console", "compare-page"];
+const all = [
+  "resolve",
+  "client",
+  "ingest",
+  "ingest-hold",
+  "ingest-evals",
+  "compare",
+  "limits",
+  "console",
+  "compare-page",
+];
 const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const env = {
   ...process.env,

@@ -194,17 +194,6 @@ export function createApp({
     batchLimits: ingestLimits,
   });
   const ingest = createIngestService({ database, onChunk: metrics.ingestChunk, followUp: evaluations.followUp });
-  const jobs = createJobRunner({
-    db: database,
-    logger,
-    queues: evaluations.queues,
-    leaseMs: config.jobLeaseMs,
-    soleWorker: database.kind === "pglite",
-    ...jobOptions,
-  });
-  evaluations.attach(jobs);
-  const evaluators = createEvaluatorsService({ db, database, bus, evaluations, judge });
-  const otlpDecoder = createOtlpDecoder({ logger, limits: ingestLimits });
   const ingestGate = createIngestGate({
     maxInFlight: config.ingestMaxInFlight ?? ingestDefaults.maxInFlight,
     maxQueued: config.ingestMaxQueued ?? ingestDefaults.maxQueued,
@@ -215,6 +204,19 @@ export function createApp({
     maxWaitMs: 5_000,
     retryAfterSeconds: 1,
   });
+  const jobs = createJobRunner({
+    db: database,
+    logger,
+    queues: evaluations.queues,
+    leaseMs: config.jobLeaseMs,
+    soleWorker: database.kind === "pglite",
+    // Storing what exporters send comes first; checking it in bulk catches up when they pause.
+    foreground: () => ingestGate.utilization(),
+    ...jobOptions,
+  });
+  evaluations.attach(jobs);
+  const evaluators = createEvaluatorsService({ db, database, bus, evaluations, judge });
+  const otlpDecoder = createOtlpDecoder({ logger, limits: ingestLimits });
 
   const app = express();
   // JSON answers end with a newline, as text a terminal prints should: curl leaves the shell prompt on its own line.

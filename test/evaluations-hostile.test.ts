@@ -29,6 +29,8 @@ let h: Harness;
 let judge: FakeJudge;
 /** Accepts each call and never answers: a judge as slow as its connection's timeout allows. */
 let blackHole: FakeJudge;
+/** Answers at once. */
+let quick: FakeJudge;
 const jobs = settledJobs();
 /** The instance's evaluate workers, shared by every project. */
 const WORKERS = 4;
@@ -38,6 +40,7 @@ beforeAll(async () => {
   judge.mode = "held";
   blackHole = await startFakeJudge();
   blackHole.mode = "hole";
+  quick = await startFakeJudge();
   h = await createHarness({
     allowPrivateConnections: true,
     jobs: { pollMs: 50, retryBaseMs: 20, retryMaxMs: 100, onSettled: jobs.onSettled },
@@ -49,6 +52,7 @@ afterAll(async () => {
   await h?.close();
   await judge?.close();
   await blackHole?.close();
+  await quick?.close();
 });
 
 type Total = { passed: number; failed: number; skipped: number; error: number; pending: number };
@@ -435,7 +439,8 @@ describe("fairness between projects", () => {
 
   it("a worker freed goes to another project's due work before more of the project holding the others", async () => {
     // Project A's judge answers only when the test lets it, and its connection allows as many calls as there are
-    // workers: A's backlog fills them all. Project B's one check is due, then one of A's calls ends.
+    // workers: A's backlog fills them all. Project B's one evaluation (by a judge of its own that answers at once) is
+    // due, then one of A's calls ends.
     const a = await judgeProject("busy", judge, { maxConcurrency: WORKERS });
     await publishVersion(a.admin, "app/y", { template: "Answer {{q}}", commitMessage: "v1" });
     const backlog = Array.from({ length: 20 }, (_, i) => answer("app/y", `y${i}`));
@@ -449,9 +454,11 @@ describe("fairness between projects", () => {
       .expect(202);
     await full;
 
-    const b = await createProject(h, "patient");
+    const b = await judgeProject("patient", quick);
     await publishVersion(b.admin, "b/app", { template: "Answer {{q}}", commitMessage: "v1" });
-    await b.admin.post("/api/v1/evaluators", { name: "is-json", kind: "json", sampleRate: 1 }).expect(201);
+    await b.admin
+      .post("/api/v1/evaluators", { name: "quick", kind: "llm_judge", sampleRate: 1, config: judgeConfig })
+      .expect(201);
     const span = answer("b/app", "{}");
     const before = jobs.events.length;
     await ingestSpans(h, [span], b.adminKey);
@@ -466,7 +473,7 @@ describe("fairness between projects", () => {
     const bFirst = received(judge).then(bDone);
     try {
       judge.release(1);
-      expect(await bFirst, "B's check ran before A's next call").toBe(true);
+      expect(await bFirst, "B's evaluation ran before A's next call").toBe(true);
     } finally {
       // A's backlog, answered at once from here: the workers are free again for the next test.
       judge.mode = "ok";
@@ -497,9 +504,11 @@ describe("fairness between projects", () => {
       .expect(202);
     await called;
 
-    const b = await createProject(h, "quiet");
+    const b = await judgeProject("quiet", quick);
     await publishVersion(b.admin, "b/app", { template: "Answer {{q}}", commitMessage: "v1" });
-    await b.admin.post("/api/v1/evaluators", { name: "is-json", kind: "json", sampleRate: 1 }).expect(201);
+    await b.admin
+      .post("/api/v1/evaluators", { name: "quick", kind: "llm_judge", sampleRate: 1, config: judgeConfig })
+      .expect(201);
     await ingestSpans(h, [answer("b/app", "{}")], b.adminKey);
     // A's other jobs are handed back while its one call is held; waiting also for one handed back twice shows that a
     // job deferred again and again is not counted towards giving up.
@@ -508,11 +517,11 @@ describe("fairness between projects", () => {
       const keys = deferred().map((e) => e.key);
       return keys.some((k, i) => keys.indexOf(k) !== i);
     };
-    await jobs.until(async () => deferredTwice() && (await total(b.admin, "is-json")).passed === 1);
+    await jobs.until(async () => deferredTwice() && (await total(b.admin, "quick")).passed === 1);
 
     const aTotal = await total(a.admin, "j");
     expect({
-      b: await total(b.admin, "is-json"),
+      b: await total(b.admin, "quick"),
       // A's one call, still open: no other call of A's was made while it was (maxConcurrency 1).
       aCalls: blackHole.total(),
       aJudged: [aTotal.passed, aTotal.failed, aTotal.error],

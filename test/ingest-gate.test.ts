@@ -128,4 +128,29 @@ describe("the ingest gate", () => {
     b.release();
     c.release();
   });
+
+  it("measures the share of the last window it held a request, overlapping requests counted once", () => {
+    let t = 1_000;
+    const gate = gateWith({ now: () => t, utilizationWindowMs: 100 });
+    expect(gate.utilization()).toBe(0);
+    const a = gate.enter("A", "a1");
+    t += 50;
+    expect(gate.utilization()).toBe(0.5);
+    t += 50;
+    expect(gate.utilization()).toBe(1);
+    a.release();
+    t += 50;
+    expect(gate.utilization()).toBe(0.5);
+    t += 100;
+    expect(gate.utilization()).toBe(0);
+    const b = gate.enter("A", "a1");
+    t += 20;
+    const c = gate.enter("B", "b1");
+    t += 20;
+    b.release();
+    t += 20;
+    c.release();
+    t += 40;
+    expect(gate.utilization()).toBe(0.6);
+  });
 });

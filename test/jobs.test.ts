@@ -297,6 +297,54 @@ describe("a worker killed with SIGKILL mid-work", () => {
     for (const c of children) c.kill("SIGKILL");
   });
 
+  it("runs a background queue one job at a time while the foreground is busy, and at full concurrency when not", async () => {
+    // Each job runs until the test releases it; what ran when is told by the order of starts and ends.
+    const log: string[] = [];
+    type Held = { hasStarted: Promise<void>; started: () => void; wait: Promise<void>; release: () => void };
+    const held = new Map<number, Held>();
+    const gate = (n: number): Held => {
+      let entry = held.get(n);
+      if (!entry) {
+        let started = () => {};
+        let release = () => {};
+        const hasStarted = new Promise<void>((r) => (started = r));
+        const wait = new Promise<void>((r) => (release = r));
+        entry = { hasStarted, started, wait, release };
+        held.set(n, entry);
+      }
+      return entry;
+    };
+    const { queue } = testQueue(
+      async (p) => {
+        log.push(`start ${p.n}`);
+        gate(p.n).started();
+        await gate(p.n).wait;
+        log.push(`end ${p.n}`);
+      },
+      { background: true, concurrency: 4 },
+    );
+    let foreground = 1;
+    const r = runner(queue, db, { foreground: () => foreground, backgroundShare: 0.5 });
+    await r.enqueueMany(
+      queue,
+      [1, 2, 3, 4].map((n) => ({ key: `k${n}`, payload: { n } })),
+    );
+    r.start();
+    await gate(1).hasStarted;
+    gate(1).release();
+    await gate(2).hasStarted;
+    expect(log).toEqual(["start 1", "end 1", "start 2"]);
+    // The foreground goes quiet: the rest are claimed together, both running before either is released.
+    foreground = 0;
+    gate(2).release();
+    await Promise.all([gate(3).hasStarted, gate(4).hasStarted]);
+    expect(log.slice(3).sort()).toEqual(["end 2", "start 3", "start 4"].sort());
+    gate(3).release();
+    gate(4).release();
+    await Promise.all([1, 2, 3, 4].map(done));
+    expect((await results()).map((x) => x.n)).toEqual([1, 2, 3, 4]);
+  });
+
   it("loses nothing: after a restart every job has exactly one result", async () => {
     const JOBS = 200;
     // The embedded database must be a folder on disk to outlive the process; PostgreSQL is the file's own database.

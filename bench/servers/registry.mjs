@@ -1,5 +1,5 @@
 // The real promptreg service (built in dist/) on the embedded database, or on BENCH_DATABASE_URL.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../dist/src/config.js";
@@ -18,6 +18,17 @@ const config = loadConfig({
 const logger = createLogger("info", "/dev/null");
 const running = await startServer(config, logger);
 process.send({ port: running.port });
+// A statement's rows, for benches that read the registry's own database (on the embedded database, nothing else
+// can open it): `{ id, sql }` is answered `{ id, rows }` or `{ id, error }`.
+process.on("message", async (message) => {
+  if (typeof message?.sql !== "string") return;
+  try {
+    const { rows } = await running.database.query(message.sql);
+    process.send({ id: message.id, rows });
+  } catch (err) {
+    process.send({ id: message.id, error: err instanceof Error ? err.message : String(err) });
+  }
+});
 // What the span tables take on disk, for benches that measure what ingest stores (bench/ingest-hold.mjs).
 process.on("message", async (message) => {
   if (message !== "storage") return;
@@ -26,4 +37,12 @@ process.on("message", async (message) => {
   );
   process.send({ storedBytes: Number(rows[0].bytes) });
 });
-process.once("SIGTERM", () => running.stop().then(() => process.exit(0)));
+// The data folder goes with the server: a bench that starts one per round would otherwise fill the disk. A bench
+// that died (its IPC channel closed) takes its server with it.
+const stop = () =>
+  running
+    .stop()
+    .then(() => rm(dataDir, { recursive: true, force: true }))
+    .then(() => process.exit(0));
+process.once("SIGTERM", stop);
+process.once("disconnect", stop);

@@ -2,19 +2,21 @@
 // - ingest queues one `evaluations.fanout` job per stored chunk that holds LLM spans, in the statement that stores
 //   them, when the project has an enabled evaluator (`followUp`): nothing is judged inside ingest, and nothing
 //   stored is forgotten by a crash;
-// - a fanout job decides, per span and enabled evaluator, whether the evaluator looks at it (target, sample) and
-//   queues one `evaluations.evaluate` job for each (span, evaluator revision) in the transaction that completes it;
-// - an evaluate job judges one span and writes its one result (an annotation of kind eval) in the transaction that
-//   removes it, so a result is written once; after its last attempt the result is `error` with the reason;
+// - a fanout job decides, per span and enabled evaluator, whether the evaluator looks at it (target, sample); it runs
+//   the deterministic checks itself, the chunk at once, and writes their results (annotations of kind eval) in the
+//   transaction that removes it; for an LLM judge it queues one `evaluations.evaluate` job per (span, revision) there.
+//   Fanouts yield to ingest (a background queue): while the receiver is busy they take what time it leaves;
+// - an evaluate job judges one span and writes its one result in the transaction that removes it, so a result is
+//   written once; after its last attempt the result is `error` with the reason;
 // - a backfill queues evaluate jobs for past spans, a page per `evaluations.backfill` job.
 import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { Database, Db } from "../db/client.js";
+import type { Database, Db, Tx } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { type Completion, insertJobsSql, type JobRunner, type Queue } from "../jobs/runner.js";
-import { type EvalStatus, writeEvalResult } from "../traces/annotations.service.js";
+import { type EvalResult, type EvalStatus, writeEvalResults } from "../traces/annotations.service.js";
 import type { IngestService, SpanFollowUp } from "../traces/ingest.service.js";
 import type { DecodedRequest, OtlpSpan } from "../traces/otlp.js";
 import { prepareBatch } from "../traces/span-batch.js";
@@ -53,7 +55,8 @@ export interface Outcome {
 
 const FanoutPayload = z.object({
   projectId: z.string(),
-  spans: z.array(z.tuple([z.string(), z.string()])),
+  /** The stored spans' row ids (as text: bigint), read by primary key. */
+  ids: z.array(z.string().regex(/^\d{1,19}$/)),
 });
 const EvaluatePayload = z.object({
   projectId: z.string(),
@@ -65,6 +68,19 @@ const EvaluatePayload = z.object({
 });
 type EvaluatePayload = z.infer<typeof EvaluatePayload>;
 const BackfillPayload = z.object({ projectId: z.string(), backfillId: z.string() });
+
+/** A deterministic evaluator's results on a fanout's spans, before they are written. */
+interface CheckedEvaluator {
+  id: string;
+  name: string;
+  revision: number;
+  dailyBudget: number | null;
+  /** `judged`: the check ran (counted in the day's usage), rather than the span being skipped before it. */
+  results: { traceId: string; spanId: string; judged: boolean; outcome: Outcome }[];
+}
+
+/** How long checks run before letting the event loop serve others. */
+const YIELD_AFTER_MS = 10;
 
 /** Spans a backfill job reads and queues at once. */
 const BACKFILL_PAGE = 500;
@@ -112,17 +128,23 @@ export function createEvaluations(options: EvaluationOptions) {
     return entry;
   }
 
-  /** Why a span gets no verdict before anything judges it, or undefined when it can be judged. */
-  function unjudgeable(span: EvalSpan): Outcome | undefined {
+  /** The answer to judge, or why the span gets no verdict before anything judges it. */
+  function answerOf(span: EvalSpan): Outcome | { output: string; input: string | null } {
     if (span.status_code === 2)
       return outcome("skipped", "the call failed (status ERROR): it is not judged, it already failed");
-    const { output } = spanText(span.attributes);
+    const { input, output } = spanText(span.attributes);
     if (output === null)
       return outcome(
         "skipped",
         "the span carries no output text (llm.output_messages, output.value, gen_ai.output.messages, gen_ai.completion.N or ai.response.text; is content capture off?)",
       );
-    return undefined;
+    return { input, output };
+  }
+
+  /** Why a span gets no verdict before anything judges it, or undefined when it can be judged. */
+  function unjudgeable(span: EvalSpan): Outcome | undefined {
+    const text = answerOf(span);
+    return "status" in text ? text : undefined;
   }
 
   /**
@@ -135,10 +157,9 @@ export function createEvaluations(options: EvaluationOptions) {
     span: EvalSpan,
     call: { signal?: AbortSignal; onCall?: (c: JudgeCall) => Promise<void> } = {},
   ): Promise<Outcome> {
-    const early = unjudgeable(span);
-    if (early) return early;
-    const text = spanText(span.attributes);
-    const output = text.output!;
+    const text = answerOf(span);
+    if ("status" in text) return text;
+    const output = text.output;
     if (judging.kind === "check") {
       const verdict = judging.check(output);
       return { status: verdict.status, score: null, reason: verdict.reason, details: null, output };
@@ -258,17 +279,19 @@ export function createEvaluations(options: EvaluationOptions) {
       const held = await tx.$queryRaw<unknown[]>`
         SELECT 1 FROM evaluators WHERE id = ${p.evaluatorId}::uuid FOR KEY SHARE`;
       if (held.length === 0) return;
-      await writeEvalResult(tx, {
-        projectId: p.projectId,
-        traceId: p.traceId,
-        spanId: p.spanId,
-        name,
-        revision: p.revision,
-        status: o.status,
-        score: o.score,
-        reason: o.reason,
-        details: o.details,
-      });
+      await writeEvalResults(tx, [
+        {
+          projectId: p.projectId,
+          traceId: p.traceId,
+          spanId: p.spanId,
+          name,
+          revision: p.revision,
+          status: o.status,
+          score: o.score,
+          reason: o.reason,
+          details: o.details,
+        },
+      ]);
     };
 
   const evaluateQueue: Queue<EvaluatePayload> = {
@@ -319,14 +342,7 @@ export function createEvaluations(options: EvaluationOptions) {
       const early = unjudgeable(span);
       if (early) return result(p, evaluator.name, early);
       if (evaluator.dailyBudget !== null && !(await takeBudget(evaluator.id, evaluator.dailyBudget)))
-        return result(
-          p,
-          evaluator.name,
-          outcome(
-            "skipped",
-            `the evaluator's daily budget of ${evaluator.dailyBudget} evaluations is spent for today (UTC); it resumes tomorrow`,
-          ),
-        );
+        return result(p, evaluator.name, budgetSpent(evaluator.dailyBudget));
       const project = { projectId: p.projectId, projectName: span.project };
       const o = await evaluate(project, entry.judging, span, {
         signal,
@@ -350,55 +366,156 @@ export function createEvaluations(options: EvaluationOptions) {
     },
   };
 
+  /** Today's evaluations of an evaluator, counted; for one with a budget, how many of `n` it had room for. */
+  async function countUsage(tx: Tx, evaluatorId: string, budget: number | null, n: number): Promise<number> {
+    if (n === 0) return 0;
+    const day = Prisma.sql`(now() AT TIME ZONE 'UTC')::date`;
+    if (budget === null) {
+      await tx.$executeRaw`
+        INSERT INTO evaluator_usage (evaluator_id, day, evaluations) VALUES (${evaluatorId}::uuid, ${day}, ${n})
+        ON CONFLICT (evaluator_id, day) DO UPDATE SET evaluations = evaluator_usage.evaluations + ${n}`;
+      return n;
+    }
+    // The row locked, so concurrent fanouts share what is left rather than each taking it.
+    await tx.$executeRaw`
+      INSERT INTO evaluator_usage (evaluator_id, day, evaluations) VALUES (${evaluatorId}::uuid, ${day}, 0)
+      ON CONFLICT (evaluator_id, day) DO NOTHING`;
+    const [usage] = await tx.$queryRaw<{ evaluations: number }[]>`
+      SELECT evaluations FROM evaluator_usage WHERE evaluator_id = ${evaluatorId}::uuid AND day = ${day} FOR UPDATE`;
+    const granted = Math.max(0, Math.min(n, budget - (usage?.evaluations ?? 0)));
+    if (granted > 0)
+      await tx.$executeRaw`
+        UPDATE evaluator_usage SET evaluations = evaluations + ${granted}
+        WHERE evaluator_id = ${evaluatorId}::uuid AND day = ${day}`;
+    return granted;
+  }
+
+  /**
+   * Deterministic checks' results of a fanout, written in its completion: only for evaluators that still exist (held
+   * until the commit), and within each one's daily budget (the rest skipped with the reason).
+   */
+  const checkResults =
+    (projectId: string, evaluators: CheckedEvaluator[]): Completion =>
+    async (tx) => {
+      const ids = evaluators.map((e) => e.id);
+      const held = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id::text AS id FROM evaluators WHERE id = ANY(${ids}::uuid[]) FOR KEY SHARE`;
+      const alive = new Set(held.map((h) => h.id));
+      const rows: EvalResult[] = [];
+      for (const e of evaluators) {
+        if (!alive.has(e.id)) continue;
+        const judged = e.results.filter((r) => r.judged);
+        let room = await countUsage(tx, e.id, e.dailyBudget, judged.length);
+        for (const r of e.results) {
+          const spent = r.judged && room-- <= 0;
+          const o = spent ? budgetSpent(e.dailyBudget!) : r.outcome;
+          rows.push({
+            projectId,
+            traceId: r.traceId,
+            spanId: r.spanId,
+            name: e.name,
+            revision: e.revision,
+            status: o.status,
+            score: o.score,
+            reason: o.reason,
+            details: o.details,
+          });
+        }
+      }
+      await writeEvalResults(tx, rows);
+    };
+
   const fanoutQueue: Queue<z.infer<typeof FanoutPayload>> = {
     name: "evaluations.fanout",
     payload: FanoutPayload,
     maxAttempts: 10,
-    concurrency: 2,
+    // One chunk at a time is thousands of checks a second; a second would only take more from ingest.
+    concurrency: 1,
+    background: true,
     async run(p) {
       const evaluators = await db.evaluator.findMany({ where: { projectId: p.projectId, enabled: true } });
-      if (evaluators.length === 0 || p.spans.length === 0) return noop;
+      if (evaluators.length === 0 || p.ids.length === 0) return noop;
       const defs = (
         await Promise.all(evaluators.map(async (e) => ({ e, entry: await definitionOf(e.id, e.revision) })))
-      ).filter((d) => d.entry !== undefined);
-      const { rows: spans } = await database.query<{
-        trace_id: string;
-        span_id: string;
-        prompt_name: string | null;
-        label: string | null;
-      }>(Prisma.sql`
-        SELECT s.trace_id, s.span_id, s.prompt_name, s.label
-        FROM spans s JOIN jsonb_to_recordset(${JSON.stringify(p.spans.map(([t, sp]) => ({ t, s: sp })))}::jsonb) AS k(t text, s text)
-          ON s.trace_id = k.t AND s.span_id = k.s
-        WHERE s.project_id = ${p.projectId}::uuid AND ${COUNTED_SPANS_SQL}`);
+      ).flatMap(({ e, entry }) => (entry ? [{ e, ...entry }] : []));
+      const checks = defs.filter((d) => d.judging.kind === "check");
+      // The attributes (the answer's text) only when a check reads them here; a judge's job reads its span itself.
+      const { rows: spans } = await database.query<EvalSpan>(Prisma.sql`
+        SELECT ${checks.length ? EVAL_SPAN_COLUMNS : Prisma.sql`s.trace_id, s.span_id, s.prompt_name, s.label`}
+        FROM spans s
+        WHERE s.id = ANY(${p.ids}::bigint[]) AND s.project_id = ${p.projectId}::uuid AND ${COUNTED_SPANS_SQL}`);
+      const chosen = (d: (typeof defs)[number], span: EvalSpan) =>
+        inTarget(d.def.target, { promptName: span.prompt_name, label: span.label }) &&
+        sampled(span.span_id, d.def.sampleRate);
+      // Deterministic checks are judged here, a chunk at a time (a job and a statement per span would cost more than
+      // storing the span did), yielding to the event loop now and then so that a chunk of long answers holds nothing;
+      // each span's answer is read once, when a check first needs it.
+      const texts = new Map<EvalSpan, ReturnType<typeof answerOf>>();
+      const checked: CheckedEvaluator[] = [];
+      let slice = performance.now();
+      for (const d of checks) {
+        if (d.judging.kind !== "check") continue;
+        const results: CheckedEvaluator["results"] = [];
+        for (const span of spans) {
+          if (performance.now() - slice > YIELD_AFTER_MS) {
+            await new Promise((r) => setImmediate(r));
+            slice = performance.now();
+          }
+          if (!chosen(d, span)) continue;
+          let text = texts.get(span);
+          if (!text) texts.set(span, (text = answerOf(span)));
+          if ("status" in text) {
+            results.push({ traceId: span.trace_id, spanId: span.span_id, judged: false, outcome: text });
+            continue;
+          }
+          const verdict = d.judging.check(text.output);
+          results.push({
+            traceId: span.trace_id,
+            spanId: span.span_id,
+            judged: true,
+            outcome: {
+              status: verdict.status,
+              score: null,
+              reason: verdict.reason,
+              details: null,
+              output: text.output,
+            },
+          });
+        }
+        if (results.length)
+          checked.push({ id: d.e.id, name: d.e.name, revision: d.e.revision, dailyBudget: d.e.dailyBudget, results });
+      }
       const jobs: { key: string; payload: EvaluatePayload }[] = [];
-      for (const span of spans)
-        for (const { e, entry } of defs) {
-          const { def } = entry!;
-          if (!inTarget(def.target, { promptName: span.prompt_name, label: span.label })) continue;
-          if (!sampled(span.span_id, def.sampleRate)) continue;
+      for (const d of defs) {
+        if (d.judging.kind === "check") continue;
+        for (const span of spans) {
+          if (!chosen(d, span)) continue;
           jobs.push({
-            key: evaluateKey(e.id, e.revision, span.trace_id, span.span_id),
+            key: evaluateKey(d.e.id, d.e.revision, span.trace_id, span.span_id),
             payload: {
               projectId: p.projectId,
-              evaluatorId: e.id,
-              revision: e.revision,
+              evaluatorId: d.e.id,
+              revision: d.e.revision,
               traceId: span.trace_id,
               spanId: span.span_id,
             },
           });
         }
-      if (jobs.length === 0) return noop;
+      }
+      if (jobs.length === 0 && checked.length === 0) return noop;
       return async (tx) => {
-        await runnerOf().enqueueMany(evaluateQueue, jobs, { projectId: p.projectId }, tx);
-        afterCommit();
+        if (checked.length) await checkResults(p.projectId, checked)(tx);
+        if (jobs.length) {
+          await runnerOf().enqueueMany(evaluateQueue, jobs, { projectId: p.projectId }, tx);
+          afterCommit(evaluateQueue);
+        }
       };
     },
     // The spans are stored: a fanout that keeps failing (the database) leaves them unevaluated, which a backfill can
     // still evaluate. Logged, as nothing else will say it.
     giveUp(p, reason) {
       return async () => {
-        logger.error({ projectId: p.projectId, spans: p.spans.length, reason }, "spans were not queued for evaluation");
+        logger.error({ projectId: p.projectId, spans: p.ids.length, reason }, "spans were not queued for evaluation");
       };
     },
   };
@@ -470,7 +587,7 @@ export function createEvaluations(options: EvaluationOptions) {
             { projectId: evaluator.projectId },
             tx,
           );
-        afterCommit();
+        afterCommit(evaluateQueue, backfillQueue);
       };
     },
     giveUp(p, reason) {
@@ -489,7 +606,7 @@ export function createEvaluations(options: EvaluationOptions) {
     return runner;
   };
   // Wakes this instance's workers once the completion that queued work has committed (the runner's loop turns first).
-  const afterCommit = () => setImmediate(() => runner?.wake());
+  const afterCommit = (...queues: Pick<Queue<never>, "name">[]) => setImmediate(() => runner?.wake(...queues));
 
   const followUp: SpanFollowUp = {
     sql: (projectId) =>
@@ -497,13 +614,13 @@ export function createEvaluations(options: EvaluationOptions) {
         fanoutQueue as Queue<never>,
         Prisma.sql`
         SELECT 'spans:' || min(ins.id)::text AS key, ${projectId}::uuid AS project_id,
-          jsonb_build_object('projectId', ${projectId}::text, 'spans', jsonb_agg(jsonb_build_array(ins.trace_id, ins.span_id))) AS payload
+          jsonb_build_object('projectId', ${projectId}::text, 'ids', jsonb_agg(ins.id::text)) AS payload
         FROM ins
         WHERE ins.span_kind = 'LLM'
           AND EXISTS (SELECT 1 FROM evaluators e WHERE e.project_id = ${projectId}::uuid AND e.enabled)
         HAVING count(*) > 0`,
       ),
-    onQueued: () => runner?.wake(),
+    onQueued: () => runner?.wake(fanoutQueue),
   };
 
   return {
@@ -558,4 +675,11 @@ export function evaluateKey(evaluatorId: string, revision: number, traceId: stri
 
 function outcome(status: EvalStatus, reason: string, output: string | null = null): Outcome {
   return { status, score: null, reason, details: null, output };
+}
+
+function budgetSpent(budget: number): Outcome {
+  return outcome(
+    "skipped",
+    `the evaluator's daily budget of ${budget} evaluations is spent for today (UTC); it resumes tomorrow`,
+  );
 }

@@ -424,7 +424,7 @@ export function createEvaluatorsService({
         );
         return b;
       });
-      runner.wake();
+      runner.wake(evaluations.backfillQueue);
       return backfillView(created, 0);
     },
 

@@ -36,6 +36,13 @@ export interface Queue<P> {
   maxAttempts: number;
   /** Jobs of this queue one instance runs at once. */
   concurrency: number;
+  /**
+   * Work that yields to the instance's foreground (`JobRunnerOptions.foreground`): while the foreground takes a
+   * share of the time, one job of the queue at a time, each followed by a pause that keeps the queue to the rest of
+   * the time (at least `backgroundShare`). For work that costs the database and the event loop what the foreground
+   * needs (checking stored spans in bulk), not for work that mostly waits on another server.
+   */
+  background?: boolean;
   /** Does the work. Throw to retry later (an OutboundError that is not retryable gives up at once). */
   run(payload: P, context: JobContext): Promise<Completion>;
   /** The final outcome after the last attempt failed, or at once for a failure that retrying cannot fix. */
@@ -66,6 +73,14 @@ export interface JobRunnerOptions {
   /** First and longest pause between attempts. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * The share of recent time, in [0, 1], that the work this instance serves first (ingest) was under way: a
+   * background queue takes what it leaves, so that evaluating what was stored never takes the throughput of storing
+   * it. Default: 0 (no foreground).
+   */
+  foreground?: () => number;
+  /** The share of the time a background queue keeps however busy the foreground is; default 0.02. */
+  backgroundShare?: number;
   /**
    * This runner is the only one the database has (the embedded database belongs to one process): claims found when
    * it starts were a dead process's, and are handed back at once rather than when their lease lapses.
@@ -101,8 +116,8 @@ export interface JobRunner {
   pending(queue: Queue<never>, match: Record<string, string | number>): Promise<number>;
   /** Pending jobs of `queue` of one project, counted by the values of `fields` in their payload (as text). */
   pendingBy(queue: Queue<never>, projectId: string, fields: string[]): Promise<{ values: string[]; n: number }[]>;
-  /** Looks for due work now rather than at the next poll. */
-  wake(): void;
+  /** Looks for due work of `queues` (default all) now rather than at the next poll. */
+  wake(...queues: Pick<Queue<never>, "name">[]): void;
   start(): void;
   /** Stops claiming, aborts running jobs and hands their claims back, so another instance takes them at once. */
   stop(): Promise<void>;
@@ -134,10 +149,15 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const leaseMs = options.leaseMs ?? 30_000;
   const pollMs = options.pollMs ?? 1_000;
   const retry = { baseMs: options.retryBaseMs ?? 1_000, maxMs: options.retryMaxMs ?? 5 * 60_000 };
+  const foreground = options.foreground ?? (() => 0);
+  const minShare = options.backgroundShare ?? 0.02;
+  // The share a background queue may take now; near 1 it runs unthrottled.
+  const backgroundShare = () => Math.max(minShare, 1 - foreground());
+  const UNTHROTTLED = 0.9;
   const worker = randomUUID();
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
-  const loops: { wake(): void; done: Promise<void> }[] = [];
+  const loops: { queue: string; wake(): void; done: Promise<void> }[] = [];
   let started = false;
 
   const interval = (ms: number) => Prisma.sql`(${Math.round(ms)} * interval '1 millisecond')`;
@@ -258,6 +278,8 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       woken = true;
       nudge?.();
     };
+    // A background queue's next claim while the foreground is busy: after its last job's pause.
+    let resumeAt = 0;
     const wait = () => {
       if (woken) {
         woken = false;
@@ -276,7 +298,17 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     const done = (async () => {
       await ready;
       while (!stopping.signal.aborted) {
-        const free = queue.concurrency - active.size;
+        let free = queue.concurrency - active.size;
+        if (queue.background && backgroundShare() < UNTHROTTLED) {
+          const pause = resumeAt - performance.now();
+          if (active.size > 0) free = 0;
+          else if (pause > 0) {
+            // Only the pause (or stopping) ends it: a wake for new work must not, or it would not hold while ingest
+            // queues work with every chunk it stores.
+            await sleep(Math.min(pause, pollMs), stopping.signal);
+            continue;
+          } else free = 1;
+        }
         const claimed =
           free <= 0
             ? []
@@ -288,9 +320,13 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
           mine.add(job.id);
           const project = job.projectId ?? "";
           runningBy.set(project, (runningBy.get(project) ?? 0) + 1);
+          const began = performance.now();
           const p = runOne(queue, job)
             .catch((err) => logger.error({ err, queue: queue.name, job: job.id }, "job failed unexpectedly"))
             .finally(() => {
+              const ended = performance.now();
+              const share = backgroundShare();
+              resumeAt = share >= UNTHROTTLED ? 0 : ended + ((ended - began) * (1 - share)) / share;
               mine.delete(job.id);
               const left = (runningBy.get(project) ?? 1) - 1;
               if (left > 0) runningBy.set(project, left);
@@ -306,7 +342,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         await wait();
       }
     })();
-    return { wake, done };
+    return { queue: queue.name, wake, done };
   }
 
   return {
@@ -349,8 +385,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         WHERE project_id = ${projectId}::uuid AND queue = ${queue.name} GROUP BY 1`);
       return rows;
     },
-    wake() {
-      for (const l of loops) l.wake();
+    wake(...queues) {
+      const names = new Set(queues.map((q) => q.name));
+      for (const l of loops) if (names.size === 0 || names.has(l.queue)) l.wake();
     },
     start() {
       if (started) return;
@@ -374,4 +411,17 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       await Promise.all(running);
     },
   };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -86,15 +86,32 @@ export interface EvalResult {
 }
 
 /**
- * Writes an evaluator's result inside the transaction that completes its job. A result is never replaced: the job
- * runner writes each once, and a second for the same span and revision (a backfill over live results) is dropped.
+ * Writes evaluators' results inside the transaction that completes their job, in one statement however many. A
+ * result is never replaced: the job runner writes each once, and a second for the same span and revision (a backfill
+ * over live results) is dropped.
  */
-export async function writeEvalResult(tx: Tx, r: EvalResult): Promise<void> {
+export async function writeEvalResults(tx: Tx, results: EvalResult[]): Promise<void> {
+  if (results.length === 0) return;
+  const rows = JSON.stringify(
+    results.map((r) => ({
+      project_id: r.projectId,
+      trace_id: r.traceId,
+      span_id: r.spanId,
+      name: r.name,
+      evaluator_revision: r.revision,
+      status: r.status,
+      passed: r.status === "passed" ? true : r.status === "failed" ? false : null,
+      score: r.score,
+      comment: r.reason.slice(0, 4_000),
+      details: r.details,
+    })),
+  );
   await tx.$executeRaw`
     INSERT INTO annotations (project_id, trace_id, span_id, name, kind, evaluator_revision, status, passed, score, comment, details)
-    VALUES (${r.projectId}::uuid, ${r.traceId}, ${r.spanId}, ${r.name}, 'eval', ${r.revision}, ${r.status},
-      ${r.status === "passed" ? true : r.status === "failed" ? false : null}::boolean, ${r.score}::float8,
-      ${r.reason.slice(0, 4_000)}, ${r.details === null ? null : JSON.stringify(r.details)}::jsonb)
+    SELECT r.project_id, r.trace_id, r.span_id, r.name, 'eval', r.evaluator_revision, r.status, r.passed, r.score,
+      r.comment, r.details
+    FROM jsonb_to_recordset(${rows}::jsonb) AS r(project_id uuid, trace_id text, span_id text, name text,
+      evaluator_revision int, status text, passed boolean, score float8, comment text, details jsonb)
     ON CONFLICT (project_id, trace_id, span_id, name, kind, evaluator_revision) DO NOTHING`;
 }
 

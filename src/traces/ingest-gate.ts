@@ -28,6 +28,10 @@ export interface IngestGateOptions {
   maxWaitMs: number;
   /** Sent as Retry-After (seconds) on refusal. */
   retryAfterSeconds: number;
+  /** The window `utilization` looks back over, in milliseconds; default 250. */
+  utilizationWindowMs?: number;
+  /** Milliseconds on a monotonic clock (tests inject one). */
+  now?: () => number;
 }
 
 export interface Ticket {
@@ -63,6 +67,18 @@ export function createIngestGate(options: IngestGateOptions) {
   let tickets = 0;
   let bytes = 0;
   let inFlight = 0;
+  const now = options.now ?? (() => performance.now());
+  const windowMs = options.utilizationWindowMs ?? 250;
+  // The stretches of time with at least one request admitted that ended within the window, oldest first, and the
+  // start of the current one: at most one per request, so bounded by the request rate over the window.
+  const stretches: { start: number; end: number }[] = [];
+  let busySince = 0;
+  /** Drops the stretches that ended before the window that ends at `t`; returns the window's start. */
+  const forget = (t: number) => {
+    const from = t - windowMs;
+    while (stretches.length > 0 && stretches[0]!.end <= from) stretches.shift();
+    return from;
+  };
   const projects = new Map<string, Holder>();
   const keys = new Map<string, number>();
   // Waiters by project; the map's order is the turn order: a project served goes to the back.
@@ -93,6 +109,18 @@ export function createIngestGate(options: IngestGateOptions) {
 
   return {
     /**
+     * The share of the last window (250 ms) during which the receiver held a request, in [0, 1]: background work takes
+     * what is left (src/jobs/runner.ts), so a receiver at full load keeps its throughput and one that is mostly idle
+     * lets evaluations run at full speed.
+     */
+    utilization(): number {
+      const t = now();
+      const from = forget(t);
+      let busy = tickets > 0 ? t - Math.max(busySince, from) : 0;
+      for (const s of stretches) busy += s.end - Math.max(s.start, from);
+      return Math.min(1, busy / windowMs);
+    },
+    /**
      * A ticket for a request of `projectId` made with `keyId`; throws AppError when the receiver is saturated (503)
      * or the project or key holds its share already (429).
      */
@@ -105,6 +133,7 @@ export function createIngestGate(options: IngestGateOptions) {
         throw refuse("rate_limited", `the project has ${project.tickets} requests in progress, its share`);
       if (keyTickets >= options.maxPerKey)
         throw refuse("rate_limited", `the key has ${keyTickets} requests in progress, at most ${options.maxPerKey}`);
+      if (tickets === 0) busySince = now();
       tickets++;
       project.tickets++;
       projects.set(projectId, project);
@@ -188,6 +217,11 @@ export function createIngestGate(options: IngestGateOptions) {
           if (state === "storing") grantNext();
           state = "released";
           tickets--;
+          if (tickets === 0) {
+            const t = now();
+            stretches.push({ start: busySince, end: t });
+            forget(t);
+          }
           bytes -= held;
           project.bytes -= held;
           if (--project.tickets === 0) projects.delete(projectId);

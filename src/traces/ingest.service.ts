@@ -109,7 +109,7 @@ SELECT count(*)::int AS inserted, ${followUp ? Prisma.sql`(SELECT count(*) FROM 
 }
 
 /** What a follow-up (SpanFollowUp) may read of the inserted spans `ins`, beyond the rollup's columns. */
-const FOLLOW_UP_COLUMNS = ["id", "trace_id", "span_id", "span_kind"] as const;
+const FOLLOW_UP_COLUMNS = ["id", "span_kind"] as const;
 const FOLLOW_UP_INPUT = Prisma.raw(
   FOLLOW_UP_COLUMNS.filter((c) => !(ROLLUP_INPUT_COLUMNS as readonly string[]).includes(c)).join(", "),
 );
