@@ -68,7 +68,16 @@ beforeAll(async () => {
     evalMaxAttempts: 3,
   });
   const as = admin();
-  for (const name of ["qa/answer", "qa/revised", "qa/outage", "qa/broken", "qa/budget", "qa/skips", "qa/backfill"])
+  for (const name of [
+    "qa/answer",
+    "qa/revised",
+    "qa/outage",
+    "qa/broken",
+    "qa/budget",
+    "qa/skips",
+    "qa/backfill",
+    "qa/odd",
+  ])
     await publishVersion(as, name, { template: "Answer {{question}}", commitMessage: "v1" });
   await publishVersion(as, "qa/answer", { template: "Answer {{question}} kindly", commitMessage: "v2" });
   await publishVersion(as, "evals/helpful", { template: JUDGE_TEMPLATE, commitMessage: "judge" } as never);
@@ -305,6 +314,21 @@ describe("evaluations on live traffic", () => {
     expect(compare.status, JSON.stringify(compare.body)).toBe(200);
     expect(compare.body.versions[0]).toMatchObject({ units: 1, failures: 0 });
     expect(compare.body.versions[0].coverage).toMatchObject({ annotatedUnits: 1, allUnits: 5, evaluationErrors: 4 });
+  }, 60_000);
+
+  it("a chunk's checks are written together, answers starting with an emoji or holding odd text included", async () => {
+    // A parse error on "😀…" names half of the surrogate pair, which jsonb refuses: it used to fail the whole chunk.
+    await evaluator({ name: "odd-json", kind: "json", target: { prompt: "qa/odd" }, sampleRate: 1 });
+    const spans = [
+      answerSpan("qa/odd", "1.0.0", "😀 not JSON"),
+      answerSpan("qa/odd", "1.0.0", '{"ok": true}'),
+      answerSpan("qa/odd", "1.0.0", "\uD83D half an escape"),
+    ];
+    await ingestSpans(h, spans);
+    await until(async () => (await results("odd-json")).total.failed === 2);
+    expect((await results("odd-json")).total).toMatchObject({ passed: 1, failed: 2, error: 0, skipped: 0 });
+    const first = await admin().get(`/api/v1/traces/${spans[0]!.traceId}`);
+    expect(first.body.spans[0].annotations[0]).toMatchObject({ status: "failed", revision: 1 });
   }, 60_000);
 
   it("spans without output, and failed calls, are skipped with the reason, never judged", async () => {

@@ -129,28 +129,39 @@ describe("the ingest gate", () => {
     c.release();
   });
 
-  it("measures the share of the last window it held a request, overlapping requests counted once", () => {
+  it("measures the share of the last window it was storing, overlapping statements counted once", async () => {
     let t = 1_000;
-    const gate = gateWith({ now: () => t, utilizationWindowMs: 100 });
+    const gate = gateWith({ now: () => t, utilizationWindowMs: 100, maxInFlight: 2 });
     expect(gate.utilization()).toBe(0);
-    const a = gate.enter("A", "a1");
+    // A request whose body is still arriving holds a ticket, not a slot: it does not count.
+    const reading = gate.enter("C", "c1");
+    t += 50;
+    expect(gate.utilization()).toBe(0);
+    const a = holdSlot(gate.enter("A", "a1"));
+    await a.taken;
     t += 50;
     expect(gate.utilization()).toBe(0.5);
     t += 50;
     expect(gate.utilization()).toBe(1);
-    a.release();
+    a.free();
+    await a.done;
     t += 50;
     expect(gate.utilization()).toBe(0.5);
     t += 100;
     expect(gate.utilization()).toBe(0);
-    const b = gate.enter("A", "a1");
+    const b = holdSlot(gate.enter("A", "a1"));
+    await b.taken;
     t += 20;
-    const c = gate.enter("B", "b1");
+    const c = holdSlot(gate.enter("B", "b1"));
+    await c.taken;
     t += 20;
-    b.release();
+    b.free();
+    await b.done;
     t += 20;
-    c.release();
+    c.free();
+    await c.done;
     t += 40;
     expect(gate.utilization()).toBe(0.6);
+    reading.release();
   });
 });

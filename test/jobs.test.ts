@@ -289,14 +289,6 @@ describe("the job runner", () => {
       if (second !== db) await second.close();
     }
   });
-});
-
-describe("a worker killed with SIGKILL mid-work", () => {
-  const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const c of children) c.kill("SIGKILL");
-  });
-
   it("runs a background queue one job at a time while the foreground is busy, and at full concurrency when not", async () => {
     // Each job runs until the test releases it; what ran when is told by the order of starts and ends.
     const log: string[] = [];
@@ -343,6 +335,33 @@ describe("a worker killed with SIGKILL mid-work", () => {
     gate(4).release();
     await Promise.all([1, 2, 3, 4].map(done));
     expect((await results()).map((x) => x.n)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("takes projects in turn on a queue of one slot, rather than one project's backlog first", async () => {
+    const [a, b] = ["0190a1a1-0000-7000-8000-00000000000a", "0190a1a1-0000-7000-8000-00000000000b"];
+    await db.query(
+      `INSERT INTO projects (id, name) VALUES ('${a}', 'turns-a'), ('${b}', 'turns-b') ON CONFLICT DO NOTHING`,
+    );
+    const order: number[] = [];
+    const { queue } = testQueue(async (p) => void order.push(p.n), { concurrency: 1 });
+    const r = runner(queue);
+    await r.enqueueMany(
+      queue,
+      [1, 2, 3].map((n) => ({ key: `k${n}`, payload: { n } })),
+      { projectId: a },
+    );
+    await r.enqueue(queue, "k4", { n: 4 }, { projectId: b, delayMs: 0 });
+    r.start();
+    await Promise.all([1, 2, 3, 4].map(done));
+    // A's first job was due first; then B, never served, before A's backlog.
+    expect(order).toEqual([1, 4, 2, 3]);
+  });
+});
+
+describe("a worker killed with SIGKILL mid-work", () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const c of children) c.kill("SIGKILL");
   });
 
   it("loses nothing: after a restart every job has exactly one result", async () => {

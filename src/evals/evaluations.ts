@@ -53,11 +53,15 @@ export interface Outcome {
   output: string | null;
 }
 
-const FanoutPayload = z.object({
-  projectId: z.string(),
-  /** The stored spans' row ids (as text: bigint), read by primary key. */
-  ids: z.array(z.string().regex(/^\d{1,19}$/)),
-});
+const FanoutPayload = z.union([
+  z.object({
+    projectId: z.string(),
+    /** The stored spans' row ids (as text: bigint), read by primary key. */
+    ids: z.array(z.string().regex(/^\d{1,19}$/)),
+  }),
+  // Queued by the first version of evaluations, and perhaps still waiting after an upgrade: (trace, span) pairs.
+  z.object({ projectId: z.string(), spans: z.array(z.tuple([z.string(), z.string()])) }),
+]);
 const EvaluatePayload = z.object({
   projectId: z.string(),
   evaluatorId: z.string(),
@@ -398,12 +402,13 @@ export function createEvaluations(options: EvaluationOptions) {
     (projectId: string, evaluators: CheckedEvaluator[]): Completion =>
     async (tx) => {
       const ids = evaluators.map((e) => e.id);
-      const held = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id::text AS id FROM evaluators WHERE id = ANY(${ids}::uuid[]) FOR KEY SHARE`;
-      const alive = new Set(held.map((h) => h.id));
+      const held = await tx.$queryRaw<{ id: string; revision: number; enabled: boolean }[]>`
+        SELECT id::text AS id, revision, enabled FROM evaluators WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR KEY SHARE`;
+      // Turned off or changed while the chunk was checked: from then on it judges nothing more by this definition.
+      const current = new Set(held.filter((h) => h.enabled).map((h) => `${h.id}:${h.revision}`));
       const rows: EvalResult[] = [];
       for (const e of evaluators) {
-        if (!alive.has(e.id)) continue;
+        if (!current.has(`${e.id}:${e.revision}`)) continue;
         const judged = e.results.filter((r) => r.judged);
         let room = await countUsage(tx, e.id, e.dailyBudget, judged.length);
         for (const r of e.results) {
@@ -433,8 +438,16 @@ export function createEvaluations(options: EvaluationOptions) {
     concurrency: 1,
     background: true,
     async run(p) {
-      const evaluators = await db.evaluator.findMany({ where: { projectId: p.projectId, enabled: true } });
-      if (evaluators.length === 0 || p.ids.length === 0) return noop;
+      // In id order: the usage rows a completion locks are then locked in one order by every instance.
+      const evaluators = await db.evaluator.findMany({
+        where: { projectId: p.projectId, enabled: true },
+        orderBy: { id: "asc" },
+      });
+      const where =
+        "ids" in p
+          ? Prisma.sql`s.id = ANY(${p.ids}::bigint[])`
+          : Prisma.sql`(s.trace_id, s.span_id) IN (SELECT k.t, k.s FROM jsonb_to_recordset(${JSON.stringify(p.spans.map(([t, sp]) => ({ t, s: sp })))}::jsonb) AS k(t text, s text))`;
+      if (evaluators.length === 0) return noop;
       const defs = (
         await Promise.all(evaluators.map(async (e) => ({ e, entry: await definitionOf(e.id, e.revision) })))
       ).flatMap(({ e, entry }) => (entry ? [{ e, ...entry }] : []));
@@ -443,7 +456,7 @@ export function createEvaluations(options: EvaluationOptions) {
       const { rows: spans } = await database.query<EvalSpan>(Prisma.sql`
         SELECT ${checks.length ? EVAL_SPAN_COLUMNS : Prisma.sql`s.trace_id, s.span_id, s.prompt_name, s.label`}
         FROM spans s
-        WHERE s.id = ANY(${p.ids}::bigint[]) AND s.project_id = ${p.projectId}::uuid AND ${COUNTED_SPANS_SQL}`);
+        WHERE ${where} AND s.project_id = ${p.projectId}::uuid AND ${COUNTED_SPANS_SQL}`);
       const chosen = (d: (typeof defs)[number], span: EvalSpan) =>
         inTarget(d.def.target, { promptName: span.prompt_name, label: span.label }) &&
         sampled(span.span_id, d.def.sampleRate);
@@ -515,7 +528,10 @@ export function createEvaluations(options: EvaluationOptions) {
     // still evaluate. Logged, as nothing else will say it.
     giveUp(p, reason) {
       return async () => {
-        logger.error({ projectId: p.projectId, spans: p.ids.length, reason }, "spans were not queued for evaluation");
+        logger.error(
+          { projectId: p.projectId, spans: "ids" in p ? p.ids.length : p.spans.length, reason },
+          "spans were not queued for evaluation",
+        );
       };
     },
   };

@@ -166,7 +166,17 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   // (another instance may take them then; this one would only run them twice in parallel with itself).
   const mine = new Set<string>();
 
-  async function claim(queue: Queue<never>, limit: number, excludedProjects: string[] = []): Promise<Claimed[]> {
+  async function claim(
+    queue: Queue<never>,
+    limit: number,
+    excludedProjects: string[] = [],
+    recentProjects: string[] = [],
+  ): Promise<Claimed[]> {
+    // Projects served least recently first (never served: before all), so that one project's backlog takes turns
+    // with the others' work rather than going before it; plain arrival order when there is no such history.
+    const order = recentProjects.length
+      ? Prisma.sql`array_position(${recentProjects}::uuid[], project_id) NULLS FIRST, run_at, id`
+      : Prisma.sql`run_at, id`;
     const { rows } = await db.query<Claimed>(Prisma.sql`
       UPDATE jobs SET locked_by = ${worker}, locked_until = now() + ${interval(leaseMs)}, attempts = attempts + 1
       WHERE id IN (
@@ -174,7 +184,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         WHERE queue = ${queue.name} AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
           AND NOT (id = ANY(${[...mine]}::bigint[]))
           ${excludedProjects.length ? Prisma.sql`AND (project_id IS NULL OR NOT (project_id = ANY(${excludedProjects}::uuid[])))` : Prisma.empty}
-        ORDER BY run_at, id LIMIT ${limit}
+        ORDER BY ${order} LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
       RETURNING id::text AS id, key, project_id::text AS "projectId", payload, attempts`);
     return rows;
@@ -183,9 +193,17 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   /**
    * Claims up to `limit` jobs, fairly across projects: a project running half the queue's slots here or more gets
    * more only when no other project's work is due, so one project's backlog (or its slow model server) leaves the
-   * others room. Two statements only while some project holds half the slots.
+   * others room. Two statements only while some project holds half the slots. A queue of one slot takes projects in
+   * turn.
    */
-  async function claimFairly(queue: Queue<never>, limit: number, runningBy: Map<string, number>): Promise<Claimed[]> {
+  async function claimFairly(
+    queue: Queue<never>,
+    limit: number,
+    runningBy: Map<string, number>,
+    recentProjects: string[],
+  ): Promise<Claimed[]> {
+    // A queue run one job at a time has no slots to share: its projects take turns instead.
+    if (queue.concurrency === 1) return claim(queue, limit, [], recentProjects);
     const share = Math.max(1, Math.ceil(queue.concurrency / 2));
     const busy = [...runningBy].filter(([project, n]) => project !== "" && n >= share).map(([project]) => project);
     const first = await claim(queue, limit, busy);
@@ -272,8 +290,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     // A wake while the loop is claiming, not waiting, must not be lost: the next wait returns at once.
     let woken = false;
     const active = new Set<Promise<void>>();
-    // Jobs of each project this loop runs now, for fair claims.
+    // Jobs of each project this loop runs now, and the projects it last served (most recent last), for fair claims.
     const runningBy = new Map<string, number>();
+    const recentProjects: string[] = [];
     const wake = () => {
       woken = true;
       nudge?.();
@@ -312,7 +331,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         const claimed =
           free <= 0
             ? []
-            : await claimFairly(queue, free, runningBy).catch((err) => {
+            : await claimFairly(queue, free, runningBy, recentProjects).catch((err) => {
                 logger.warn({ err, queue: queue.name }, "could not claim jobs; trying again");
                 return [];
               });
@@ -320,6 +339,12 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
           mine.add(job.id);
           const project = job.projectId ?? "";
           runningBy.set(project, (runningBy.get(project) ?? 0) + 1);
+          if (job.projectId) {
+            const at = recentProjects.indexOf(job.projectId);
+            if (at >= 0) recentProjects.splice(at, 1);
+            recentProjects.push(job.projectId);
+            if (recentProjects.length > MAX_RECENT_PROJECTS) recentProjects.shift();
+          }
           const began = performance.now();
           const p = runOne(queue, job)
             .catch((err) => logger.error({ err, queue: queue.name, job: job.id }, "job failed unexpectedly"))
@@ -412,6 +437,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     },
   };
 }
+
+/** Projects a one-at-a-time queue remembers serving, for taking turns. */
+const MAX_RECENT_PROJECTS = 256;
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -6,6 +6,7 @@ import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { Database, Tx } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
+import { cleanText, clipText } from "./span-checks.js";
 
 export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
 export type EvalStatus = (typeof EVAL_STATUSES)[number];
@@ -92,6 +93,8 @@ export interface EvalResult {
  */
 export async function writeEvalResults(tx: Tx, results: EvalResult[]): Promise<void> {
   if (results.length === 0) return;
+  // Reasons quote answers and parse errors, which may hold a NUL or half of a surrogate pair (a parse error on an
+  // emoji names its first half; a cut reason may split one): jsonb refuses both, and would refuse the whole batch.
   const rows = JSON.stringify(
     results.map((r) => ({
       project_id: r.projectId,
@@ -102,9 +105,10 @@ export async function writeEvalResults(tx: Tx, results: EvalResult[]): Promise<v
       status: r.status,
       passed: r.status === "passed" ? true : r.status === "failed" ? false : null,
       score: r.score,
-      comment: r.reason.slice(0, 4_000),
+      comment: clipText(r.reason, 4_000, 16_000),
       details: r.details,
     })),
+    (_key, value) => (typeof value === "string" ? cleanText(value) : value),
   );
   await tx.$executeRaw`
     INSERT INTO annotations (project_id, trace_id, span_id, name, kind, evaluator_revision, status, passed, score, comment, details)

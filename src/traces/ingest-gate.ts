@@ -69,8 +69,9 @@ export function createIngestGate(options: IngestGateOptions) {
   let inFlight = 0;
   const now = options.now ?? (() => performance.now());
   const windowMs = options.utilizationWindowMs ?? 250;
-  // The stretches of time with at least one request admitted that ended within the window, oldest first, and the
-  // start of the current one: at most one per request, so bounded by the request rate over the window.
+  // The stretches of time with at least one request storing (holding a slot: a body still arriving does not count)
+  // that ended within the window, oldest first, and the start of the current one: at most one per request, so
+  // bounded by the request rate over the window.
   const stretches: { start: number; end: number }[] = [];
   let busySince = 0;
   /** Drops the stretches that ended before the window that ends at `t`; returns the window's start. */
@@ -105,18 +106,23 @@ export function createIngestGate(options: IngestGateOptions) {
       return;
     }
     inFlight--;
+    if (inFlight === 0) {
+      const t = now();
+      stretches.push({ start: busySince, end: t });
+      forget(t);
+    }
   };
 
   return {
     /**
-     * The share of the last window (250 ms) during which the receiver held a request, in [0, 1]: background work takes
+     * The share of the last window (250 ms) during which the receiver was storing, in [0, 1]: background work takes
      * what is left (src/jobs/runner.ts), so a receiver at full load keeps its throughput and one that is mostly idle
      * lets evaluations run at full speed.
      */
     utilization(): number {
       const t = now();
       const from = forget(t);
-      let busy = tickets > 0 ? t - Math.max(busySince, from) : 0;
+      let busy = inFlight > 0 ? t - Math.max(busySince, from) : 0;
       for (const s of stretches) busy += s.end - Math.max(s.start, from);
       return Math.min(1, busy / windowMs);
     },
@@ -133,7 +139,6 @@ export function createIngestGate(options: IngestGateOptions) {
         throw refuse("rate_limited", `the project has ${project.tickets} requests in progress, its share`);
       if (keyTickets >= options.maxPerKey)
         throw refuse("rate_limited", `the key has ${keyTickets} requests in progress, at most ${options.maxPerKey}`);
-      if (tickets === 0) busySince = now();
       tickets++;
       project.tickets++;
       projects.set(projectId, project);
@@ -148,6 +153,7 @@ export function createIngestGate(options: IngestGateOptions) {
       const acquire = (): Promise<void> => {
         if (abandoned) return Promise.reject(gone());
         if (inFlight < options.maxInFlight) {
+          if (inFlight === 0) busySince = now();
           inFlight++;
           state = "storing";
           return Promise.resolve();
@@ -217,11 +223,6 @@ export function createIngestGate(options: IngestGateOptions) {
           if (state === "storing") grantNext();
           state = "released";
           tickets--;
-          if (tickets === 0) {
-            const t = now();
-            stretches.push({ start: busySince, end: t });
-            forget(t);
-          }
           bytes -= held;
           project.bytes -= held;
           if (--project.tickets === 0) projects.delete(projectId);
