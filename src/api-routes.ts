@@ -5,6 +5,7 @@ import { SESSION_ROUTES } from "./auth/session.routes.js";
 import { COMPARE_ROUTES } from "./compare/compare.routes.js";
 import { PRICE_ROUTES } from "./compare/prices.routes.js";
 import { CONNECTION_ROUTES } from "./connections/connections.routes.js";
+import { DATASET_ROUTES } from "./datasets/datasets.routes.js";
 import { EVALUATOR_ROUTES } from "./evals/evaluators.routes.js";
 import { OPENAPI_ROUTE, openApiDocument, type RouteGroups } from "./http/openapi.js";
 import { LABEL_ROUTES } from "./labels/labels.routes.js";
@@ -23,6 +24,7 @@ export const API_ROUTES: RouteGroups = {
   prices: PRICE_ROUTES,
   connections: CONNECTION_ROUTES,
   evaluators: EVALUATOR_ROUTES,
+  datasets: DATASET_ROUTES,
 };
 
 let document: ReturnType<typeof openApiDocument> | undefined;

@@ -16,6 +16,8 @@ import { createConnectionsService } from "./connections/connections.service.js";
 import { createConnectionLimiter } from "./connections/limits.js";
 import { consoleRoutes } from "./console/console.routes.js";
 import { createEvaluations } from "./evals/evaluations.js";
+import { datasetRoutes, RAW_BODY_PATHS } from "./datasets/datasets.routes.js";
+import { createDatasetsService } from "./datasets/datasets.service.js";
 import { evaluatorRoutes } from "./evals/evaluators.routes.js";
 import { createEvaluatorsService } from "./evals/evaluators.service.js";
 import { createJudge } from "./evals/judge.js";
@@ -257,8 +259,8 @@ export function createApp({
   // Counted before parsing: a body of too many values is refused without the work of parsing it (see input-guard.ts).
   const json = express.json({ limit: config.bodyLimitBytes, strict: false, verify: verifyJsonSize });
   api.use((req, res, next) => {
-    // Reads carry no body: nothing to check or parse on the resolve hot path.
-    if (req.method === "GET" || req.method === "HEAD") return next();
+    // Reads carry no body: nothing to check or parse on the resolve hot path. An imported file is read by its route.
+    if (req.method === "GET" || req.method === "HEAD" || RAW_BODY_PATHS.test(req.path)) return next();
     // A body in anything but JSON would otherwise be silently ignored and reported as missing fields.
     if (
       req.headers["content-length"] !== "0" &&
@@ -294,6 +296,7 @@ export function createApp({
   api.use(priceRoutes(createPricesService({ db })));
   api.use(connectionRoutes(connections));
   api.use(evaluatorRoutes(evaluators));
+  api.use(datasetRoutes(createDatasetsService({ db, database, bus })));
   api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 

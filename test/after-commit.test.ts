@@ -37,6 +37,11 @@ const call = (method: "get" | "post" | "put" | "patch" | "delete", path: string,
     return body === undefined ? t : t.send(body);
   };
 };
+/** A POST of a file (not JSON) to `path`. */
+const upload =
+  (path: string, type: string, text: string): Call =>
+  (on) =>
+    request(on.app).post(path).set("Authorization", `Bearer ${KEY}`).set("Content-Type", type).send(text);
 
 interface WriteCase {
   /** Run on the writer first; what the read must then see changed is made here. */
@@ -80,12 +85,14 @@ const withCookie = (method: "get" | "delete", on: Instance) =>
     [method]("/api/v1/session")
     .set("Cookie", sessionCookie())
     .set("X-CSRF-Token", csrfTokenFor(state.cookie ?? ""));
-const ingestTrace = (traceId: string) => (on: Instance) =>
-  request(on.app)
-    .post("/v1/traces")
-    .set("Authorization", `Bearer ${KEY}`)
-    .set("Content-Type", "application/json")
-    .send(otlpJson([{ traceId, name: "call" }]));
+const ingestTrace =
+  (traceId: string, attributes?: Record<string, string>, spanId = "00f067aa0ba902b7") =>
+  (on: Instance) =>
+    request(on.app)
+      .post("/v1/traces")
+      .set("Authorization", `Bearer ${KEY}`)
+      .set("Content-Type", "application/json")
+      .send(otlpJson([{ traceId, spanId, name: "call", ...(attributes ? { attributes } : {}) }]));
 const price = { model: "after-commit-model", inputPerMTok: 1, outputPerMTok: 2 };
 const prices = async (on: Instance) => (await call("get", `/api/v1/prices?model=${price.model}`)(on)).body.data;
 
@@ -94,6 +101,7 @@ const connections = async (on: Instance) => (await call("get", "/api/v1/connecti
 
 const evaluator = { name: "valid-json", kind: "json", sampleRate: 1, config: {} };
 const evaluators = async (on: Instance) => (await call("get", "/api/v1/evaluators")(on)).body.data;
+const datasets = async (on: Instance) => (await call("get", "/api/v1/datasets")(on)).body.data;
 const backfill = async (on: Instance) => {
   const res = await call("get", `/api/v1/evaluators/${evaluator.name}/backfill`)(on);
   return [res.status, res.body.status];
@@ -315,6 +323,53 @@ const CASES: Record<string, WriteCase | ReadOnlyCase> = {
     status: 204,
     read: evaluators,
     changes: [{ kind: "evaluator.changed", name: evaluator.name, action: "deleted" }],
+  },
+  // Datasets: no cache holds them either; the hook hears each change.
+  "POST /api/v1/datasets": {
+    write: call("post", "/api/v1/datasets", { name: "golden" }),
+    status: 201,
+    read: datasets,
+    changes: [{ kind: "dataset.changed", name: "golden", action: "created", version: 0 }],
+  },
+  "POST /api/v1/datasets/:name/items": {
+    write: call("post", "/api/v1/datasets/golden/items", { items: [{ id: "a", variables: { q: "one" } }] }),
+    status: 200,
+    read: datasets,
+    changes: [{ kind: "dataset.changed", name: "golden", action: "updated", version: 1 }],
+  },
+  "POST /api/v1/datasets/:name/import": {
+    write: upload("/api/v1/datasets/golden/import", "application/x-ndjson", '{"id":"b","variables":{"q":"two"}}\n'),
+    status: 200,
+    read: datasets,
+    changes: [{ kind: "dataset.changed", name: "golden", action: "updated", version: 2 }],
+  },
+  "POST /api/v1/datasets/:name/items/from-spans": {
+    setup: async (on) => {
+      await ok(
+        ingestTrace("5b8efff798038103d269b633813fc60c", {
+          "llm.prompt_template.variables": '{"q":"three"}',
+        })(on),
+        200,
+      );
+    },
+    write: call("post", "/api/v1/datasets/golden/items/from-spans", {
+      spans: [{ traceId: "5b8efff798038103d269b633813fc60c", spanId: "00f067aa0ba902b7" }],
+    }),
+    status: 200,
+    read: datasets,
+    changes: [{ kind: "dataset.changed", name: "golden", action: "updated", version: 3 }],
+  },
+  "DELETE /api/v1/datasets/:name/items/:id": {
+    write: call("delete", "/api/v1/datasets/golden/items/a"),
+    status: 200,
+    read: datasets,
+    changes: [{ kind: "dataset.changed", name: "golden", action: "updated", version: 4 }],
+  },
+  "DELETE /api/v1/datasets/:name": {
+    write: call("delete", "/api/v1/datasets/golden"),
+    status: 204,
+    read: datasets,
+    changes: [{ kind: "dataset.changed", name: "golden", action: "deleted", version: 4 }],
   },
   "POST /v1/traces": {
     write: ingestTrace("0af7651916cd43dd8448eb211c80319c"),

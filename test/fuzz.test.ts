@@ -80,6 +80,10 @@ beforeAll(async () => {
     })
     .expect(201);
   await admin.post("/api/v1/evaluators", { name: "fz-eval", kind: "json", sampleRate: 1 }).expect(201);
+  await admin.post("/api/v1/datasets", { name: "fz-ds" }).expect(201);
+  await admin
+    .post("/api/v1/datasets/fz-ds/items", { items: [{ id: "fz-item", variables: { q: "one" } }, { variables: {} }] })
+    .expect(200);
   priceId = String(
     (await admin.post("/api/v1/prices", { model: "gpt", inputPerMTok: "2.5", outputPerMTok: 10 }).expect(201)).body.id,
   );
@@ -344,7 +348,7 @@ const bodyFrom = (valid: fc.Arbitrary<object>) =>
     { weight: 1, arbitrary: fc.constantFrom(...RAW_BODIES).map((raw) => ({ raw })) },
   );
 
-type Body = { json: unknown } | { raw: string } | undefined;
+type Body = { json: unknown } | { raw: string } | { file: { type: string; text: string } } | undefined;
 
 // Repeats weight the prompts that exist, so that most calls get past the look-up to the queries behind it.
 const NAMES = ["fz/alpha", "fz/alpha", "fz/alpha", "fz_beta", "fz", "fz/alpha/deeper", "missing-one", "fz/new-one"];
@@ -361,6 +365,8 @@ interface RouteSpec {
   /** Valid values for each query parameter, all optional. */
   query?: Record<string, string[]>;
   body?: fc.Arbitrary<object>;
+  /** For a route that takes a file rather than JSON: its media type and text. */
+  file?: fc.Arbitrary<{ type: string; text: string }>;
 }
 
 const pageQuery = { cursor: [cursor("fz/alpha")], limit: LIMITS };
@@ -499,6 +505,37 @@ const evaluatorBody = (name: fc.Arbitrary<string>) =>
     { requiredKeys: ["name", "kind", "sampleRate"] },
   );
 const EVALUATOR_NAMES = ["fz-eval", "fz-eval", "nope", "Bad Name", "a".repeat(101)];
+const DATASET_NAMES = ["fz-ds", "fz-ds", "fz-ds", "nope", "Bad Name", "a".repeat(101)];
+const datasetItem = fc.record(
+  {
+    id: mostly(fc.constantFrom("fz-item", "new-item", "a:b@c.d-e_f"), hostileString),
+    variables: mostly(fc.constantFrom({ q: "x" }, {}, { q: { nested: [1, 2] } }), hostileJson),
+    expected: mostly(fc.constantFrom("answer", null, { a: 1 }), hostileJson),
+    metadata: mostly(fc.constantFrom({ tag: "x" }, {}), hostileJson),
+  },
+  { requiredKeys: [] },
+);
+const datasetLine = fc.oneof(
+  datasetItem.map((item) => JSON.stringify(item)),
+  hostileString,
+  fc.constantFrom("{", "[]", "null", '{"variables":{"q":"\\u0000"}}', "\uFEFF{}"),
+);
+const datasetFile = fc.oneof(
+  fc
+    .tuple(fc.constantFrom("application/x-ndjson", "application/jsonl"), fc.array(datasetLine, { maxLength: 4 }))
+    .map(([type, lines]) => ({ type, text: lines.join("\n") })),
+  fc
+    .tuple(
+      fc.constantFrom("id,q,expected", "q,q", "id,variables,metadata", "\uFEFFid,q", ""),
+      fc.array(fc.oneof(fc.constantFrom("a,b,c", '"x,y",z,w', '"unclosed,1,2', "1,2"), hostileString), {
+        maxLength: 4,
+      }),
+    )
+    .map(([header, rows]) => ({ type: "text/csv", text: [header, ...rows].join("\r\n") })),
+  fc
+    .tuple(fc.constantFrom("application/json", "text/plain", ""), hostileString)
+    .map(([type, text]) => ({ type, text })),
+);
 const backfillBody = fc.record(
   {
     from: mostly(fc.constantFrom("2026-01-01T00:00:00Z", FROM[0]), hostileString),
@@ -673,6 +710,55 @@ const ROUTES: Record<string, RouteSpec> = {
   "GET /api/v1/evaluators/:name/backfill": { params: { name: EVALUATOR_NAMES } },
   "DELETE /api/v1/evaluators/:name/backfill": { params: { name: EVALUATOR_NAMES } },
   "DELETE /api/v1/evaluators/:name": { params: { name: EVALUATOR_NAMES } },
+  "GET /api/v1/datasets": {},
+  "POST /api/v1/datasets": {
+    body: fc.record(
+      {
+        name: mostly(fc.constantFrom("fz-ds", "fz-new", "Bad Name"), hostileString),
+        description: mostly(fc.constantFrom("cases", ""), hostileString),
+      },
+      { requiredKeys: ["name"] },
+    ),
+  },
+  "GET /api/v1/datasets/:name": { params: { name: DATASET_NAMES } },
+  "GET /api/v1/datasets/:name/versions": { params: { name: DATASET_NAMES } },
+  "GET /api/v1/datasets/:name/items": {
+    params: { name: DATASET_NAMES },
+    query: { version: ["1", "2", "0", "99"], cursor: [cursor("fz-item"), cursor([0xff])], limit: LIMITS },
+  },
+  "GET /api/v1/datasets/:name/export": {
+    params: { name: DATASET_NAMES },
+    query: { format: ["jsonl", "csv", "xml"], version: ["1", "0", "99"] },
+  },
+  "POST /api/v1/datasets/:name/items": {
+    params: { name: DATASET_NAMES },
+    body: fc.record({ items: fc.array(datasetItem, { minLength: 0, maxLength: 3 }) }),
+  },
+  "POST /api/v1/datasets/:name/items/from-spans": {
+    params: { name: DATASET_NAMES },
+    body: fc.record(
+      {
+        spans: fc.array(
+          fc.record({
+            traceId: fc.constantFrom(TRACE_ID, "0".repeat(32), "zz"),
+            spanId: fc.constantFrom(SPAN_ID, "x"),
+          }),
+          { maxLength: 2 },
+        ),
+        expected: fc.boolean(),
+      },
+      { requiredKeys: ["spans"] },
+    ),
+  },
+  "POST /api/v1/datasets/:name/import": {
+    params: { name: DATASET_NAMES },
+    query: { replace: ["true", "false", "yes"] },
+    file: datasetFile,
+  },
+  "DELETE /api/v1/datasets/:name/items/:id": {
+    params: { name: DATASET_NAMES, id: ["fz-item", "nope", "a b"] },
+  },
+  "DELETE /api/v1/datasets/:name": { params: { name: DATASET_NAMES } },
   "POST /v1/traces": {
     body: fc
       .tuple(hostileString, hostileString, hostileJson, fc.constantFrom(TRACE_ID, "zz", "0".repeat(32)))
@@ -770,7 +856,11 @@ function callArbitrary(spec: RouteSpec, method: string): fc.Arbitrary<Call> {
           { weight: 12, arbitrary: fc.constant("") },
           { weight: 1, arbitrary: fc.constantFrom("%", "%zz", "%ED%A0%80", "%C0%80", "%00", "%2F..%2F") },
         ),
-    body: hasBody ? bodyFrom(spec.body ?? fc.constant({})) : fc.constant(undefined),
+    body: spec.file
+      ? spec.file.map((file) => ({ file }))
+      : hasBody
+        ? bodyFrom(spec.body ?? fc.constant({}))
+        : fc.constant(undefined),
   });
 }
 
@@ -813,6 +903,7 @@ async function send(method: string, path: string, call: Call): Promise<request.R
   if (key) t = t.set("Authorization", `Bearer ${key}`);
   const body = call.body;
   if (body === undefined) return t;
+  if ("file" in body) return t.set("Content-Type", body.file.type).send(body.file.text);
   t = t.set("Content-Type", "application/json");
   if ("raw" in body) return t.send(body.raw);
   return body.json === undefined ? t : t.send(JSON.stringify(body.json));

@@ -564,6 +564,71 @@ export const BackfillSchema = z
   .meta({ id: "Backfill" });
 export type Backfill = z.infer<typeof BackfillSchema>;
 
+// ---- datasets ----
+
+export const DATASET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+/** An item's id: given by its writer, or made by the server (time-ordered, so new items list after older ones). */
+export const DATASET_ITEM_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
+/** What made a dataset version: items written, an item deleted, an import, spans added from production. */
+export const DATASET_SOURCES = ["items", "delete", "import", "spans"] as const;
+
+export const DatasetSchema = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    /** Its latest version (0 before its first items); every change makes the next. */
+    version: z.number().int(),
+    /** Items of the latest version. */
+    itemCount: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: "Dataset" });
+export type Dataset = z.infer<typeof DatasetSchema>;
+export const DatasetListSchema = z.object({ data: z.array(DatasetSchema) }).meta({ id: "DatasetList" });
+
+export const DatasetItemSchema = z
+  .object({
+    id: z.string(),
+    /** What the prompt is rendered with. */
+    variables: JsonObjectSchema,
+    /** The output wanted (text, or any JSON value), or null. */
+    expected: z.unknown(),
+    metadata: JsonObjectSchema,
+    /** The dataset version in which the item took this content. */
+    version: z.number().int(),
+  })
+  .meta({ id: "DatasetItem" });
+export type DatasetItem = z.infer<typeof DatasetItemSchema>;
+export const DatasetItemPageSchema = page(DatasetItemSchema)
+  .extend({ version: z.number().int() })
+  .meta({ id: "DatasetItemPage" });
+
+export const DatasetVersionSchema = z
+  .object({
+    version: z.number().int(),
+    source: z.enum(DATASET_SOURCES),
+    itemCount: z.number().int(),
+    createdAt: z.string(),
+  })
+  .meta({ id: "DatasetVersion" });
+export const DatasetVersionListSchema = z
+  .object({ data: z.array(DatasetVersionSchema) })
+  .meta({ id: "DatasetVersionList" });
+
+/** What a change to a dataset's items did: the version it made, and how many items it added, replaced or removed. */
+export const DatasetChangeSchema = z
+  .object({
+    dataset: DatasetSchema,
+    added: z.number().int(),
+    replaced: z.number().int(),
+    removed: z.number().int(),
+    /** The written items' ids, in the order sent (answers to POST items and from-spans; an import leaves it out). */
+    ids: z.array(z.string()).optional(),
+  })
+  .meta({ id: "DatasetChange" });
+export type DatasetChange = z.infer<typeof DatasetChangeSchema>;
+
 // ---- traces, spans and comparisons ----
 
 /** Where a client got the prompt a span was rendered from (`promptreg.prompt.source`). */

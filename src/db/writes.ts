@@ -48,6 +48,14 @@ export const ChangeSchema = z.discriminatedUnion("kind", [
     revision: z.number().int(),
     enabled: z.boolean(),
   }),
+  /** A dataset created or deleted, or its items changed (a new version). */
+  z.object({
+    kind: z.literal("dataset.changed"),
+    projectId: Id,
+    name: Id,
+    action: z.enum(["created", "updated", "deleted"]),
+    version: z.number().int(),
+  }),
 ]);
 export type Change = z.infer<typeof ChangeSchema>;
 
@@ -70,8 +78,9 @@ export function topicOf(change: Change): Topic | undefined {
     // A key or project that did not exist was never cached: an unknown key is looked up again on every request.
     case "key.created":
     case "project.created":
-    // No cache holds evaluators: the workers read them from the database.
+    // No cache holds evaluators (the workers read them from the database) or datasets.
     case "evaluator.changed":
+    case "dataset.changed":
       return undefined;
   }
 }

@@ -23,6 +23,10 @@ export interface ApiRoute<R extends Responses = Responses> {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
+  /** A body other than JSON that the route reads itself (an imported file): its media types. */
+  rawBody?: string[];
+  /** For a status declared null: the media types of a body other than JSON it answers with (an exported file). */
+  rawAnswer?: string[];
   responses: R;
 }
 

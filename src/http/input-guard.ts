@@ -143,6 +143,14 @@ function hasProblem(body: unknown): boolean {
   return false;
 }
 
+/**
+ * What PostgreSQL could not store in a parsed JSON value that arrived another way than as a JSON body (a line of an
+ * imported file): the problems with their paths under "body", none when it is storable.
+ */
+export function storableProblems(value: unknown): Issue[] {
+  return hasProblem(value) ? describeProblems(value) : [];
+}
+
 /** The problems of `body`, with where each is, the first MAX_ISSUES of them. */
 function describeProblems(body: unknown): Issue[] {
   const issues: Issue[] = [];

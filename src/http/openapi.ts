@@ -44,10 +44,16 @@ export function openApiDocument(groups: RouteGroups) {
           content: { "application/json": { schema: ErrorBodySchema } },
         },
       };
+      const text = (types: string[]) =>
+        Object.fromEntries(types.map((t) => [t, { schema: { type: "string" as const } }]));
       for (const [status, schema] of Object.entries(route.responses))
         responses[status] = {
           description: STATUS_TEXT[Number(status)] ?? status,
-          ...(schema ? { content: { "application/json": { schema } } } : {}),
+          ...(schema
+            ? { content: { "application/json": { schema } } }
+            : route.rawAnswer && Number(status) < 300
+              ? { content: text(route.rawAnswer) }
+              : {}),
         };
       const operation: ZodOpenApiOperationObject = {
         operationId: group + name[0]!.toUpperCase() + name.slice(1),
@@ -61,7 +67,9 @@ export function openApiDocument(groups: RouteGroups) {
         },
         ...(route.body
           ? { requestBody: { required: true, content: { "application/json": { schema: route.body } } } }
-          : {}),
+          : route.rawBody
+            ? { requestBody: { required: true, content: text(route.rawBody) } }
+            : {}),
         responses,
       };
       (paths[openApiPath(route.path)] ??= {})[route.method] = operation;
