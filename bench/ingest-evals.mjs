@@ -26,8 +26,7 @@
 // and configuration, default 80: a few seconds of ingest, so the seconds the receiver's load takes to register
 // weigh little), BENCH_SENDERS, BENCH_SPANS_PER_REQUEST, BENCH_DATABASES (default pglite,postgres),
 // BENCH_MAX_INGEST_SECONDS and BENCH_MAX_DRAIN_SECONDS (bounds for a configuration that crawls).
-import pg from "pg";
-import { fmt, median, startRegistry, withFreshPostgres } from "./lib.mjs";
+import { fmt, median, postgresReachable, startRegistry, withFreshPostgres } from "./lib.mjs";
 import { llmSpanBatches, protobufBody, runSenders } from "./llm-spans.mjs";
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
@@ -225,21 +224,9 @@ async function bench(kind) {
   };
 }
 
-async function postgresReachable() {
-  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3_000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 const results = [];
 for (const kind of DATABASES) {
-  if (kind === "postgres" && !(await postgresReachable())) {
+  if (kind === "postgres" && !(await postgresReachable(DATABASE_URL))) {
     console.log(`PostgreSQL at ${DATABASE_URL} cannot be reached: skipped`);
     continue;
   }

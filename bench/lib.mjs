@@ -126,6 +126,19 @@ export async function measure(url, { connections = 10, duration = 5, headers = {
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const fmt = (n) => Math.round(n).toLocaleString("en-US");
 
+/** Whether the PostgreSQL server of `url` answers (benches skip it when not). */
+export async function postgresReachable(url) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /** Runs `fn` with the URL of a new, empty database on the server of `serverUrl`, dropped afterwards. */
 export async function withFreshPostgres(serverUrl, fn) {
   const name = `promptreg_bench_${randomBytes(6).toString("hex")}`;

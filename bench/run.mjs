@@ -11,6 +11,7 @@ const all = [
   "ingest",
   "ingest-hold",
   "ingest-evals",
+  "experiments",
   "compare",
   "limits",
   "console",

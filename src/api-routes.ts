@@ -7,6 +7,7 @@ import { PRICE_ROUTES } from "./compare/prices.routes.js";
 import { CONNECTION_ROUTES } from "./connections/connections.routes.js";
 import { DATASET_ROUTES } from "./datasets/datasets.routes.js";
 import { EVALUATOR_ROUTES } from "./evals/evaluators.routes.js";
+import { EXPERIMENT_ROUTES } from "./experiments/experiments.routes.js";
 import { OPENAPI_ROUTE, openApiDocument, type RouteGroups } from "./http/openapi.js";
 import { LABEL_ROUTES } from "./labels/labels.routes.js";
 import { PROMPT_ROUTES } from "./prompts/prompts.routes.js";
@@ -25,6 +26,7 @@ export const API_ROUTES: RouteGroups = {
   connections: CONNECTION_ROUTES,
   evaluators: EVALUATOR_ROUTES,
   datasets: DATASET_ROUTES,
+  experiments: EXPERIMENT_ROUTES,
 };
 
 let document: ReturnType<typeof openApiDocument> | undefined;

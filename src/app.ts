@@ -19,6 +19,8 @@ import { createEvaluations } from "./evals/evaluations.js";
 import { datasetRoutes, RAW_BODY_PATHS } from "./datasets/datasets.routes.js";
 import { createDatasetsService } from "./datasets/datasets.service.js";
 import { evaluatorRoutes } from "./evals/evaluators.routes.js";
+import { experimentRoutes } from "./experiments/experiments.routes.js";
+import { createExperiments } from "./experiments/experiments.service.js";
 import { createEvaluatorsService } from "./evals/evaluators.service.js";
 import { createJudge } from "./evals/judge.js";
 import { createJobRunner, type JobRunnerOptions } from "./jobs/runner.js";
@@ -79,6 +81,7 @@ export interface AppDeps {
         | "secretProjects"
         | "evalConcurrency"
         | "evalMaxAttempts"
+        | "experimentConcurrency"
         | "jobLeaseMs"
       >
     >;
@@ -176,13 +179,10 @@ export function createApp({
     secretProjects: config.secretProjects ?? new Map(),
     allowPrivate: config.allowPrivateConnections ?? false,
   });
-  const judge = createJudge({
-    prompts,
-    renderer,
-    chat: createChatClient({ outbound, secrets }),
-    connections,
-    limiter: createConnectionLimiter(),
-  });
+  // One limiter for every call through a connection (judges and experiments), so that together they keep its limits.
+  const limiter = createConnectionLimiter();
+  const chat = createChatClient({ outbound, secrets });
+  const judge = createJudge({ prompts, renderer, chat, connections, limiter });
   // The judges' own calls are stored as spans by an ingest of their own, which queues no evaluation: a judge's call
   // is never an application's.
   const evaluations = createEvaluations({
@@ -194,6 +194,21 @@ export function createApp({
     maxAttempts: config.evalMaxAttempts,
     concurrency: config.evalConcurrency,
     batchLimits: ingestLimits,
+  });
+  const experiments = createExperiments({
+    db,
+    database,
+    bus,
+    prompts,
+    renderer,
+    chat,
+    connections,
+    limiter,
+    evaluations,
+    judge,
+    logger,
+    maxAttempts: config.evalMaxAttempts,
+    concurrency: config.experimentConcurrency,
   });
   const ingest = createIngestService({ database, onChunk: metrics.ingestChunk, followUp: evaluations.followUp });
   const ingestGate = createIngestGate({
@@ -209,7 +224,7 @@ export function createApp({
   const jobs = createJobRunner({
     db: database,
     logger,
-    queues: evaluations.queues,
+    queues: [...evaluations.queues, ...experiments.queues],
     leaseMs: config.jobLeaseMs,
     soleWorker: database.kind === "pglite",
     // Storing what exporters send comes first; checking it in bulk catches up when they pause.
@@ -217,6 +232,7 @@ export function createApp({
     ...jobOptions,
   });
   evaluations.attach(jobs);
+  experiments.attach(jobs);
   const evaluators = createEvaluatorsService({ db, database, bus, evaluations, judge });
   const otlpDecoder = createOtlpDecoder({ logger, limits: ingestLimits });
 
@@ -297,6 +313,7 @@ export function createApp({
   api.use(connectionRoutes(connections));
   api.use(evaluatorRoutes(evaluators));
   api.use(datasetRoutes(createDatasetsService({ db, database, bus })));
+  api.use(experimentRoutes(experiments));
   api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 

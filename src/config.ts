@@ -96,6 +96,7 @@ const ConfigSchema = z.object({
     .transform((v) => v === "true"),
   PROMPTREG_EVAL_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   PROMPTREG_EVAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  PROMPTREG_EXPERIMENT_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   PROMPTREG_JOB_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   // `PROMPTREG_SECRET_A=team-a,team-b;PROMPTREG_SECRET_B=team-c`: the projects each key is for.
   PROMPTREG_CONNECTION_KEYS: z
@@ -172,8 +173,10 @@ export interface Config {
   secretProjects: ReadonlyMap<string, ReadonlySet<string>>;
   /** Evaluations one instance runs at once (judge calls are also held to their connection's maxConcurrency). */
   evalConcurrency: number;
-  /** Attempts of an evaluation whose judge fails before its result is `error`. */
+  /** Attempts of an evaluation whose judge fails before its result is `error` (and of an experiment's model call). */
   evalMaxAttempts: number;
+  /** Experiment items one instance runs at once (their calls are also held to their connection's maxConcurrency). */
+  experimentConcurrency: number;
   /**
    * How long a background job's claim holds unless its worker extends it: how soon another instance takes over the
    * work of one that died (on the embedded database, a restart takes it over at once).
@@ -222,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     secretProjects: e.PROMPTREG_CONNECTION_KEYS,
     evalConcurrency: e.PROMPTREG_EVAL_CONCURRENCY,
     evalMaxAttempts: e.PROMPTREG_EVAL_MAX_ATTEMPTS,
+    experimentConcurrency: e.PROMPTREG_EXPERIMENT_CONCURRENCY,
     jobLeaseMs: e.PROMPTREG_JOB_LEASE_MS,
   };
 }

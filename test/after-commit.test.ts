@@ -102,6 +102,8 @@ const connections = async (on: Instance) => (await call("get", "/api/v1/connecti
 const evaluator = { name: "valid-json", kind: "json", sampleRate: 1, config: {} };
 const evaluators = async (on: Instance) => (await call("get", "/api/v1/evaluators")(on)).body.data;
 const datasets = async (on: Instance) => (await call("get", "/api/v1/datasets")(on)).body.data;
+const experiments = async (on: Instance) => (await call("get", "/api/v1/experiments")(on)).body.data;
+let experimentId = "";
 const backfill = async (on: Instance) => {
   const res = await call("get", `/api/v1/evaluators/${evaluator.name}/backfill`)(on);
   return [res.status, res.body.status];
@@ -364,6 +366,34 @@ const CASES: Record<string, WriteCase | ReadOnlyCase> = {
     status: 200,
     read: datasets,
     changes: [{ kind: "dataset.changed", name: "golden", action: "updated", version: 4 }],
+  },
+  // Experiments: no cache holds them; nothing is announced (the runner is not started here: nothing is called).
+  "POST /api/v1/experiments": {
+    setup: async (w) =>
+      void (await ok(
+        call("post", "/api/v1/connections", { ...connection, name: "experiment-model", baseUrl: "http://8.8.8.8/v1" })(
+          w,
+        ),
+        201,
+      )),
+    write: call("post", "/api/v1/experiments", {
+      dataset: "golden",
+      prompt: "published",
+      versions: ["1.0.0"],
+      connection: "experiment-model",
+    }),
+    status: 201,
+    read: experiments,
+    changes: [],
+  },
+  "POST /api/v1/experiments/:id/cancel": {
+    write: (on) => call("post", `/api/v1/experiments/${experimentId}/cancel`)(on),
+    setup: async (w) => {
+      experimentId = (await experiments(w))[0].id;
+    },
+    status: 200,
+    read: experiments,
+    changes: [],
   },
   "DELETE /api/v1/datasets/:name": {
     write: call("delete", "/api/v1/datasets/golden"),

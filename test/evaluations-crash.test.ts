@@ -9,12 +9,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { createApp } from "../src/app.js";
 import { openDatabase, type Database } from "../src/db/client.js";
-import { createInvalidationBus } from "../src/db/invalidation.js";
 import { ingestSpans } from "./helpers/factories.js";
 import { type FakeJudge, judgedPrompt, startFakeJudge } from "./helpers/fake-judge.js";
-import { client, createTestDatabase, silentLogger, TEST_DATABASE_URL, type Harness } from "./helpers/harness.js";
+import { crashApp } from "./helpers/crash-app.js";
+import { createTestDatabase, TEST_DATABASE_URL, type Harness } from "./helpers/harness.js";
 
 const SPANS = 2_000;
 const KEY = "pr_eval_crash_admin_key_000000000000";
@@ -26,25 +25,7 @@ afterAll(async () => {
   await judge?.close();
 });
 
-async function app(database: Database, onSettled?: () => void) {
-  const bus = await createInvalidationBus(database, silentLogger);
-  const created = createApp({
-    config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100, allowPrivateConnections: true, jobLeaseMs: 2_000 },
-    database,
-    bus,
-    logger: silentLogger,
-    jobs: { pollMs: 50, onSettled },
-  });
-  await created.auth.bootstrap({ adminKey: KEY, dataDir: "/nonexistent", logger: silentLogger });
-  return {
-    ...created,
-    client: client(created.app, KEY),
-    async close() {
-      await created.close();
-      await bus.close();
-    },
-  };
-}
+const app = (database: Database, onSettled?: () => void) => crashApp(database, KEY, onSettled);
 
 it("loses nothing and judges nothing twice after a SIGKILL mid-backlog", async () => {
   judge = await startFakeJudge();

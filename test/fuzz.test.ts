@@ -84,6 +84,16 @@ beforeAll(async () => {
   await admin
     .post("/api/v1/datasets/fz-ds/items", { items: [{ id: "fz-item", variables: { q: "one" } }, { variables: {} }] })
     .expect(200);
+  const experiment = await admin
+    .post("/api/v1/experiments", {
+      dataset: "fz-ds",
+      prompt: "fz/alpha",
+      versions: ["1.0.0", "1.0.1"],
+      connection: "fz-conn",
+      evaluators: ["fz-eval", "exact_match"],
+    })
+    .expect(201);
+  EXPERIMENT_IDS.unshift(experiment.body.id, experiment.body.id, experiment.body.id);
   priceId = String(
     (await admin.post("/api/v1/prices", { model: "gpt", inputPerMTok: "2.5", outputPerMTok: 10 }).expect(201)).body.id,
   );
@@ -506,6 +516,8 @@ const evaluatorBody = (name: fc.Arbitrary<string>) =>
   );
 const EVALUATOR_NAMES = ["fz-eval", "fz-eval", "nope", "Bad Name", "a".repeat(101)];
 const DATASET_NAMES = ["fz-ds", "fz-ds", "fz-ds", "nope", "Bad Name", "a".repeat(101)];
+// The experiment made at setup (read when the call is generated), one of no experiment, and one that is no id.
+const EXPERIMENT_IDS: string[] = ["00000000-0000-7000-8000-000000000000", "not-an-id"];
 const datasetItem = fc.record(
   {
     id: mostly(fc.constantFrom("fz-item", "new-item", "a:b@c.d-e_f"), hostileString),
@@ -755,6 +767,34 @@ const ROUTES: Record<string, RouteSpec> = {
     query: { replace: ["true", "false", "yes"] },
     file: datasetFile,
   },
+  "GET /api/v1/experiments": {},
+  "POST /api/v1/experiments": {
+    body: fc.record(
+      {
+        dataset: mostly(fc.constantFrom("fz-ds", "nope"), hostileString),
+        datasetVersion: mostly(fc.constantFrom(1, 2), fc.constantFrom(0, -1, 1.5, 1e12)),
+        prompt: mostly(fc.constantFrom("fz/alpha", "missing-one"), hostileString),
+        versions: mostly(
+          fc.constantFrom(["1.0.0"], ["production", "1.0.1"], ["1.0.0", "1.0.0"]),
+          fc.array(hostileString),
+        ),
+        connection: mostly(fc.constantFrom("fz-conn", "nope"), hostileString),
+        model: mostly(fc.constantFrom("gpt"), hostileString),
+        evaluators: mostly(fc.constantFrom([], ["fz-eval", "exact_match"], ["nope"]), fc.array(hostileString)),
+      },
+      { requiredKeys: ["dataset", "prompt", "versions", "connection"] },
+    ),
+  },
+  "GET /api/v1/experiments/:id": { params: { id: EXPERIMENT_IDS } },
+  "GET /api/v1/experiments/:id/results": {
+    params: { id: EXPERIMENT_IDS },
+    query: { run: ["1.0.0", "production", "9.9.9"], cursor: [cursor("0:x"), cursor("x")], limit: LIMITS },
+  },
+  "GET /api/v1/experiments/:id/compare": {
+    params: { id: EXPERIMENT_IDS },
+    query: { baseline: ["1.0.0", "nope"], candidate: ["1.0.1", "1.0.0"], alpha: ["0.05", "0", "1", "x"] },
+  },
+  "POST /api/v1/experiments/:id/cancel": { params: { id: EXPERIMENT_IDS } },
   "DELETE /api/v1/datasets/:name/items/:id": {
     params: { name: DATASET_NAMES, id: ["fz-item", "nope", "a b"] },
   },

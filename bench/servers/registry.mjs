@@ -12,6 +12,8 @@ const config = loadConfig({
   PROMPTREG_DATA_DIR: dataDir,
   PROMPTREG_ADMIN_KEY: process.env.BENCH_ADMIN_KEY,
   ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+  // Benches that call a model serve a fake one on 127.0.0.1 (bench/experiments.mjs).
+  ...(process.env.BENCH_ALLOW_PRIVATE ? { PROMPTREG_ALLOW_PRIVATE_CONNECTIONS: "true" } : {}),
 });
 // Request logs are written as in production (the service's own logger, one line per request), to a sink that costs
 // no terminal time.

@@ -629,6 +629,145 @@ export const DatasetChangeSchema = z
   .meta({ id: "DatasetChange" });
 export type DatasetChange = z.infer<typeof DatasetChangeSchema>;
 
+// ---- experiments ----
+
+/** Evaluators an experiment has without defining them: they compare the output with the item's `expected`. */
+export const BUILTIN_EXPERIMENT_EVALUATORS = ["exact_match", "similarity"] as const;
+export const EXPERIMENT_STATUSES = ["running", "finished", "cancelled"] as const;
+
+/** One evaluator's verdict on one output: as a span's (passed, failed, skipped, error), with its score if any. */
+export const ItemEvaluationSchema = z
+  .object({ status: z.enum(EVAL_STATUSES), score: z.number().nullable(), reason: z.string() })
+  .meta({ id: "ItemEvaluation" });
+
+export const ExperimentRunSchema = z
+  .object({
+    id: z.string(),
+    /** The reference asked for (`production`, `2.1.0`), and the version it named when the experiment started. */
+    ref: z.string(),
+    version: z.string(),
+    /** Items with a result, and of those, the ones whose task failed (an error, not a failed evaluation). */
+    done: z.number().int(),
+    errors: z.number().int(),
+    /** Per evaluator: verdicts so far. */
+    evaluations: z.record(
+      z.string(),
+      z.object({
+        passed: z.number().int(),
+        failed: z.number().int(),
+        skipped: z.number().int(),
+        error: z.number().int(),
+        passRate: z.number().nullable(),
+      }),
+    ),
+    meanLatencyMs: z.number().nullable(),
+    promptTokens: z.number().int(),
+    completionTokens: z.number().int(),
+  })
+  .meta({ id: "ExperimentRun" });
+
+export const ExperimentSchema = z
+  .object({
+    id: z.string(),
+    dataset: z.string(),
+    datasetVersion: z.number().int(),
+    prompt: z.string(),
+    mode: z.enum(["server"]),
+    connection: z.string().nullable(),
+    model: z.string().nullable(),
+    evaluators: z.array(z.string()),
+    status: z.enum(EXPERIMENT_STATUSES),
+    /** Items of the dataset version: each run has this many to do. */
+    itemCount: z.number().int(),
+    runs: z.array(ExperimentRunSchema),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .meta({ id: "Experiment" });
+export type Experiment = z.infer<typeof ExperimentSchema>;
+export const ExperimentListSchema = z.object({ data: z.array(ExperimentSchema) }).meta({ id: "ExperimentList" });
+
+export const ExperimentResultSchema = z
+  .object({
+    run: z.string(),
+    version: z.string(),
+    itemId: z.string(),
+    output: z.string().nullable(),
+    /** The task's failure (rendering, the model call after its retries): then there is no output to evaluate. */
+    error: z.string().nullable(),
+    latencyMs: z.number().int().nullable(),
+    promptTokens: z.number().int().nullable(),
+    completionTokens: z.number().int().nullable(),
+    evaluations: z.record(z.string(), ItemEvaluationSchema),
+  })
+  .meta({ id: "ExperimentResult" });
+export const ExperimentResultPageSchema = page(ExperimentResultSchema).meta({ id: "ExperimentResultPage" });
+
+const PairedSide = z.object({
+  passed: z.number().int(),
+  failed: z.number().int(),
+  passRate: z.number().nullable(),
+  /** 95% Wilson interval of the pass rate. */
+  interval: z.object({ low: z.number(), high: z.number() }).nullable(),
+  meanScore: z.number().nullable(),
+});
+
+export const ExperimentComparisonSchema = z
+  .object({
+    baseline: z.object({ ref: z.string(), version: z.string() }),
+    candidate: z.object({ ref: z.string(), version: z.string() }),
+    alpha: z.number(),
+    evaluators: z.array(
+      z.object({
+        name: z.string(),
+        /** Items with a verdict (passed or failed) on both versions: the pairs tested. */
+        pairs: z.number().int(),
+        baseline: PairedSide,
+        candidate: PairedSide,
+        /** Passed on the baseline and failed on the candidate; the other way round. */
+        regressed: z.number().int(),
+        improved: z.number().int(),
+        /** McNemar's exact test on the discordant pairs (two-sided). */
+        pValue: z.number().nullable(),
+        /** The Wilcoxon signed-rank test on the paired scores, when both versions have scores. */
+        scores: z
+          .object({ pairs: z.number().int(), meanDifference: z.number(), pValue: z.number(), method: z.string() })
+          .nullable(),
+        verdict: z.enum(["worse", "better", "no_difference", "insufficient_data"]),
+      }),
+    ),
+    /** Items that passed an evaluator on the baseline and fail it on the candidate, with both outputs. */
+    regressions: z.array(
+      z.object({
+        itemId: z.string(),
+        evaluator: z.string(),
+        variables: JsonObjectSchema,
+        expected: z.unknown(),
+        baselineOutput: z.string().nullable(),
+        candidateOutput: z.string().nullable(),
+        reason: z.string(),
+      }),
+    ),
+    improvements: z.array(z.object({ itemId: z.string(), evaluator: z.string() })),
+    performance: z.object({
+      baseline: z.object({
+        meanLatencyMs: z.number().nullable(),
+        promptTokens: z.number(),
+        completionTokens: z.number(),
+        errors: z.number().int(),
+      }),
+      candidate: z.object({
+        meanLatencyMs: z.number().nullable(),
+        promptTokens: z.number(),
+        completionTokens: z.number(),
+        errors: z.number().int(),
+      }),
+    }),
+    verdict: z.string(),
+  })
+  .meta({ id: "ExperimentComparison" });
+export type ExperimentComparison = z.infer<typeof ExperimentComparisonSchema>;
+
 // ---- traces, spans and comparisons ----
 
 /** Where a client got the prompt a span was rendered from (`promptreg.prompt.source`). */

@@ -19,8 +19,23 @@ export interface ChatMessage {
   content: string;
 }
 
+/** Sampling parameters a prompt version's config may give a call (OpenAI's names). */
+export const CHAT_PARAMS = [
+  "temperature",
+  "top_p",
+  "max_tokens",
+  "presence_penalty",
+  "frequency_penalty",
+  "seed",
+  "stop",
+] as const;
+
 export interface ChatRequest {
   messages: ChatMessage[];
+  /** Instead of the connection's model. */
+  model?: string;
+  /** Sent as they are (CHAT_PARAMS only). */
+  params?: Partial<Record<(typeof CHAT_PARAMS)[number], unknown>>;
   maxTokens?: number;
   /** A JSON Schema the answer must follow (OpenAI's structured outputs). */
   jsonSchema?: { name: string; schema: Record<string, unknown> };
@@ -65,8 +80,12 @@ export function createChatClient({ outbound, secrets }: { outbound: Outbound; se
           throw new OutboundError(`${target.apiKeyEnv} is not set in the server's environment`, false);
         headers.authorization = `Bearer ${key}`;
       }
+      const params = Object.fromEntries(
+        CHAT_PARAMS.flatMap((name) => (request.params?.[name] === undefined ? [] : [[name, request.params[name]]])),
+      );
       const body = {
-        model: target.model,
+        ...params,
+        model: request.model ?? target.model,
         messages: request.messages,
         ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
         ...(request.jsonSchema

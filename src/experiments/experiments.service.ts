@@ -1,0 +1,566 @@
+// Experiments (the only writer of `experiments`, `experiment_runs` and `experiment_results`): every item of one
+// dataset version run against several versions of one prompt, and each output evaluated, before a version ships.
+// A server-side run renders the version with the item's variables, calls a model connection and evaluates the
+// answer, an item per job on the job runner (src/jobs/runner.ts): a restart continues where it stopped, a finished
+// item is never run again (its job's row is deleted in the transaction that writes its result), and the calls are
+// held to the connection's limits. The paired comparison of two runs is in compareRuns.
+import type { Experiment, ExperimentComparison, PromptVersion } from "@promptreg/client/contract";
+import { BUILTIN_EXPERIMENT_EVALUATORS } from "@promptreg/client/contract";
+import type { Renderer } from "@promptreg/client/render";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { type Principal, requireRole } from "../auth/principal.js";
+import type { ChatClient, ChatMessage } from "../connections/chat.js";
+import type { ConnectionsService } from "../connections/connections.service.js";
+import type { ConnectionLimiter } from "../connections/limits.js";
+import type { Database, Tx } from "../db/client.js";
+import type { InvalidationBus } from "../db/invalidation.js";
+import type { ReadDb } from "../db/writes.js";
+import type { Evaluations } from "../evals/evaluations.js";
+import type { Judge } from "../evals/judge.js";
+import { Prisma } from "../generated/prisma/client.js";
+import { decodeCursor, encodeCursor } from "../http/cursor.js";
+import { AppError, notFound } from "../http/errors.js";
+import { invalidRequest, type Issue } from "../http/validate.js";
+import type { Completion, JobRunner, Queue } from "../jobs/runner.js";
+import { OutboundError } from "../outbound/outbound.js";
+import type { PromptsService } from "../prompts/prompts.service.js";
+import { clipText } from "../traces/span-checks.js";
+import { BUILTIN, type ItemVerdict } from "./builtin.js";
+import { compareRuns, type ResultFields, type RunRows } from "./compare.js";
+
+/** Versions one experiment runs at most. */
+const MAX_VERSIONS = 10;
+/** Characters of an output stored (and compared). */
+const MAX_OUTPUT_CHARS = 256 * 1024;
+/** Tokens an experiment's call asks for when the version's config says nothing. */
+const DEFAULT_MAX_TOKENS = 1_024;
+
+export const CreateExperimentBody = z.strictObject({
+  dataset: z.string().min(1).max(100),
+  datasetVersion: z.int().min(1).optional(),
+  prompt: z.string().min(1).max(500),
+  versions: z.array(z.string().min(1).max(200)).min(1).max(MAX_VERSIONS),
+  mode: z.literal("server").default("server"),
+  connection: z.string().min(1).max(64),
+  model: z.string().min(1).max(256).optional(),
+  evaluators: z.array(z.string().min(1).max(100)).max(20).default([]),
+});
+export type CreateExperimentBody = z.infer<typeof CreateExperimentBody>;
+
+const ItemPayload = z.object({
+  projectId: z.string(),
+  projectName: z.string(),
+  experimentId: z.string(),
+  runId: z.string(),
+  itemId: z.string(),
+});
+type ItemPayload = z.infer<typeof ItemPayload>;
+
+interface ExperimentRow {
+  id: string;
+  project_id: string;
+  dataset_id: string;
+  dataset: string;
+  dataset_version: number;
+  prompt_name: string;
+  mode: string;
+  connection: string | null;
+  model: string | null;
+  evaluators: string[];
+  status: "running" | "finished" | "cancelled";
+  item_count: number;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+interface ResultRow extends ResultFields {
+  run_id: string;
+  version: string;
+}
+
+/** The experiment's runs' figures so far, by run. */
+const RUN_FIGURES = Prisma.sql`
+  SELECT r.id::text AS id, r.ref, r.version, count(x.id)::int AS done,
+    count(x.error)::int AS errors, avg(x.latency_ms)::float8 AS "meanLatencyMs",
+    coalesce(sum(x.prompt_tokens), 0)::int AS "promptTokens", coalesce(sum(x.completion_tokens), 0)::int AS "completionTokens"
+  FROM experiment_runs r LEFT JOIN experiment_results x ON x.run_id = r.id`;
+
+export type ExperimentsService = ReturnType<typeof createExperiments>;
+
+export function createExperiments(deps: {
+  db: ReadDb;
+  database: Database;
+  bus: InvalidationBus;
+  prompts: Pick<PromptsService, "resolve">;
+  renderer: Renderer;
+  chat: ChatClient;
+  connections: Pick<ConnectionsService, "forCalls" | "exists">;
+  limiter: ConnectionLimiter;
+  evaluations: Pick<Evaluations, "definitionOf">;
+  judge: Judge;
+  logger: Logger;
+  maxAttempts?: number;
+  concurrency?: number;
+}) {
+  const { db, database, bus, prompts, renderer, chat, connections, limiter, evaluations, judge } = deps;
+  let runner: JobRunner | undefined;
+  const runnerOf = () => {
+    if (!runner) throw new Error("experiments are not attached to a job runner");
+    return runner;
+  };
+
+  /** A background caller reading the project's prompts as a read key would. */
+  const readerOf = (projectId: string, projectName: string): Principal => ({
+    keyId: "experiment",
+    keyName: "experiment",
+    role: "read",
+    projectId,
+    projectName,
+    protectedLabels: [],
+  });
+
+  async function find(p: Principal, id: string): Promise<ExperimentRow> {
+    if (!z.uuid().safeParse(id).success) throw notFound(`experiment '${id}'`);
+    const { rows } = await database.query<ExperimentRow>(Prisma.sql`
+      SELECT e.id::text AS id, e.project_id::text AS project_id, e.dataset_id::text AS dataset_id, d.name AS dataset,
+        e.dataset_version, e.prompt_name, e.mode, e.connection, e.model, e.evaluators, e.status, e.item_count,
+        e.created_at, e.finished_at
+      FROM experiments e JOIN datasets d ON d.id = e.dataset_id
+      WHERE e.id = ${id}::uuid AND e.project_id = ${p.projectId}::uuid`);
+    if (!rows[0]) throw notFound(`experiment '${id}'`);
+    return rows[0];
+  }
+
+  async function view(e: ExperimentRow): Promise<Experiment> {
+    const { rows: runs } = await database.query<{
+      id: string;
+      ref: string;
+      version: string;
+      done: number;
+      errors: number;
+      meanLatencyMs: number | null;
+      promptTokens: number;
+      completionTokens: number;
+    }>(Prisma.sql`${RUN_FIGURES} WHERE r.experiment_id = ${e.id}::uuid GROUP BY r.id ORDER BY r.position`);
+    const { rows: verdicts } = await database.query<{ run: string; name: string; status: string; n: number }>(
+      Prisma.sql`
+      SELECT x.run_id::text AS run, v.key AS name, v.value ->> 'status' AS status, count(*)::int AS n
+      FROM experiment_runs r JOIN experiment_results x ON x.run_id = r.id, jsonb_each(x.evaluations) v
+      WHERE r.experiment_id = ${e.id}::uuid GROUP BY 1, 2, 3`,
+    );
+    return {
+      id: e.id,
+      dataset: e.dataset,
+      datasetVersion: e.dataset_version,
+      prompt: e.prompt_name,
+      mode: "server",
+      connection: e.connection,
+      model: e.model,
+      evaluators: e.evaluators,
+      status: e.status,
+      itemCount: e.item_count,
+      runs: runs.map((r) => {
+        const evaluationsByName = Object.fromEntries(
+          e.evaluators.map((name) => {
+            const count = (status: string) =>
+              verdicts.find((v) => v.run === r.id && v.name === name && v.status === status)?.n ?? 0;
+            const passed = count("passed");
+            const failed = count("failed");
+            return [
+              name,
+              {
+                passed,
+                failed,
+                skipped: count("skipped"),
+                error: count("error"),
+                passRate: passed + failed === 0 ? null : passed / (passed + failed),
+              },
+            ];
+          }),
+        );
+        return { ...r, evaluations: evaluationsByName };
+      }),
+      createdAt: e.created_at.toISOString(),
+      finishedAt: e.finished_at?.toISOString() ?? null,
+    };
+  }
+
+  /** Evaluates one output by each of the experiment's evaluators; a judge that fails gives `error`, not a failure. */
+  async function evaluate(
+    project: { projectId: string; projectName: string },
+    names: string[],
+    item: { variables: Record<string, unknown>; expected: unknown; metadata: Record<string, unknown> },
+    input: string,
+    output: string,
+    signal: AbortSignal,
+  ): Promise<Record<string, ItemVerdict>> {
+    const own = names.filter((name) => !(name in BUILTIN));
+    const defined = own.length
+      ? await db.evaluator.findMany({
+          where: { projectId: project.projectId, name: { in: own } },
+          select: { id: true, name: true, revision: true },
+        })
+      : [];
+    const verdicts: Record<string, ItemVerdict> = {};
+    for (const name of names) {
+      if (name in BUILTIN) {
+        verdicts[name] = BUILTIN[name as keyof typeof BUILTIN](output, item.expected);
+        continue;
+      }
+      const evaluator = defined.find((d) => d.name === name);
+      const entry = evaluator && (await evaluations.definitionOf(evaluator.id, evaluator.revision));
+      if (!entry) {
+        verdicts[name] = { status: "error", score: null, reason: `evaluator '${name}' no longer exists or compiles` };
+        continue;
+      }
+      if (entry.judging.kind === "check") {
+        const v = entry.judging.check(output);
+        verdicts[name] = { status: v.status, score: null, reason: v.reason };
+        continue;
+      }
+      try {
+        const v = await judge.judge(
+          project,
+          entry.judging.config,
+          { input, output, variables: item.variables, metadata: item.metadata },
+          { signal },
+        );
+        verdicts[name] = { status: v.status, score: v.score, reason: v.reason };
+      } catch (err) {
+        if (signal.aborted) throw err;
+        verdicts[name] = { status: "error", score: null, reason: `the judge failed: ${(err as Error).message}` };
+      }
+    }
+    return verdicts;
+  }
+
+  /** Writes one item's result, and marks the experiment finished when it was the last. */
+  const writeResult =
+    (p: ItemPayload, r: Omit<ResultRow, "run_id" | "version" | "item_id">): Completion =>
+    async (tx: Tx) => {
+      // Counted on the experiment's row (in the same statement), whose lock orders concurrent results: the one that
+      // completes the count finishes it (a count of the results table would miss those not yet committed).
+      await tx.$executeRaw`
+        WITH written AS (
+          INSERT INTO experiment_results (run_id, item_id, output, error, latency_ms, prompt_tokens, completion_tokens, evaluations)
+          VALUES (${p.runId}::uuid, ${p.itemId}, ${r.output}, ${r.error === null ? null : clipText(r.error, 4_000, 16_000)},
+            ${r.latency_ms}, ${r.prompt_tokens}, ${r.completion_tokens}, ${JSON.stringify(r.evaluations)}::jsonb)
+          ON CONFLICT (run_id, item_id) DO NOTHING
+          RETURNING 1)
+        UPDATE experiments SET result_count = result_count + 1,
+          status = CASE WHEN status = 'running' AND result_count + 1 >= item_count * run_count THEN 'finished' ELSE status END,
+          finished_at = CASE WHEN status = 'running' AND result_count + 1 >= item_count * run_count THEN now() ELSE finished_at END
+        WHERE id = ${p.experimentId}::uuid AND EXISTS (SELECT 1 FROM written)`;
+    };
+
+  const itemQueue: Queue<ItemPayload> = {
+    name: "experiments.item",
+    payload: ItemPayload,
+    maxAttempts: deps.maxAttempts ?? 5,
+    concurrency: deps.concurrency ?? 16,
+    async run(p, { signal }) {
+      const { rows } = await database.query<{
+        status: string;
+        dataset_id: string;
+        dataset_version: number;
+        prompt_name: string;
+        connection: string | null;
+        model: string | null;
+        evaluators: string[];
+        version: string;
+        variables: Record<string, unknown> | null;
+        expected: unknown;
+        metadata: Record<string, unknown> | null;
+      }>(Prisma.sql`
+        SELECT e.status, e.dataset_id::text AS dataset_id, e.dataset_version, e.prompt_name, e.connection, e.model,
+          e.evaluators, r.version, i.variables, i.expected, i.metadata
+        FROM experiments e JOIN experiment_runs r ON r.experiment_id = e.id AND r.id = ${p.runId}::uuid
+          LEFT JOIN dataset_items i ON i.dataset_id = e.dataset_id AND i.item_id = ${p.itemId}
+            AND i.from_version <= e.dataset_version AND (i.to_version IS NULL OR i.to_version > e.dataset_version)
+        WHERE e.id = ${p.experimentId}::uuid`);
+      const e = rows[0];
+      // Gone (deleted with its dataset) or cancelled: nothing to write.
+      if (e?.status !== "running") return async () => {};
+      const item = { variables: e.variables ?? {}, expected: e.expected, metadata: e.metadata ?? {} };
+      const project = { projectId: p.projectId, projectName: p.projectName };
+      let version: PromptVersion;
+      try {
+        version = (await prompts.resolve(readerOf(p.projectId, p.projectName), e.prompt_name, e.version)).version;
+      } catch (err) {
+        if (err instanceof AppError)
+          throw new OutboundError(`prompt ${e.prompt_name}@${e.version}: ${err.message}`, false);
+        throw err;
+      }
+      let messages: ChatMessage[];
+      try {
+        const rendered = renderer.render(version, item.variables);
+        messages =
+          "messages" in rendered
+            ? (rendered.messages as ChatMessage[])
+            : [{ role: "user", content: (rendered as { text: string }).text }];
+      } catch (err) {
+        // The item does not fit the version (a missing variable): its error, not a retry.
+        return writeResult(p, {
+          output: null,
+          error: `the version could not be rendered with the item's variables: ${(err as Error).message}`,
+          latency_ms: null,
+          prompt_tokens: null,
+          completion_tokens: null,
+          evaluations: {},
+        });
+      }
+      const connection = await connections.forCalls(project, e.connection!);
+      const config = version.config as Record<string, unknown>;
+      const release = await limiter.acquire(connection, signal);
+      let answer: Awaited<ReturnType<ChatClient["complete"]>>;
+      try {
+        answer = await chat.complete(connection, {
+          messages,
+          model: e.model ?? (typeof config.model === "string" ? config.model : undefined),
+          params: { max_tokens: DEFAULT_MAX_TOKENS, ...config },
+          signal,
+          maxAnswerBytes: 4 * MAX_OUTPUT_CHARS,
+        });
+      } finally {
+        release();
+      }
+      const output = clipText(answer.text, MAX_OUTPUT_CHARS, 4 * MAX_OUTPUT_CHARS);
+      const input = messages.map((m) => `${m.role}: ${m.content}`).join("\n");
+      const verdicts = await evaluate(project, e.evaluators, item, input, output, signal);
+      return writeResult(p, {
+        output,
+        error: null,
+        latency_ms: Math.round(answer.latencyMs),
+        prompt_tokens: answer.usage.promptTokens,
+        completion_tokens: answer.usage.completionTokens,
+        evaluations: verdicts,
+      });
+    },
+    // The task failed for good: recorded as the item's error (never as a failed evaluation).
+    giveUp(p, reason) {
+      return writeResult(p, {
+        output: null,
+        error: reason,
+        latency_ms: null,
+        prompt_tokens: null,
+        completion_tokens: null,
+        evaluations: {},
+      });
+    },
+  };
+
+  async function runsOf(experimentId: string) {
+    return db.experimentRun.findMany({ where: { experimentId }, orderBy: { position: "asc" } });
+  }
+
+  return {
+    queues: [itemQueue] as Queue<never>[],
+    attach(r: JobRunner) {
+      runner = r;
+    },
+
+    async create(p: Principal, body: CreateExperimentBody): Promise<Experiment> {
+      requireRole(p, "write");
+      const issues: Issue[] = [];
+      const dataset = await db.dataset.findUnique({
+        where: { projectId_name: { projectId: p.projectId, name: body.dataset } },
+      });
+      if (!dataset)
+        issues.push({ path: "body.dataset", message: `no dataset named '${body.dataset}' in this project` });
+      const datasetVersion = body.datasetVersion ?? dataset?.version ?? 0;
+      if (dataset && (datasetVersion < 1 || datasetVersion > dataset.version))
+        issues.push({
+          path: "body.datasetVersion",
+          message:
+            dataset.version === 0
+              ? `dataset '${body.dataset}' has no items yet`
+              : `dataset '${body.dataset}' has versions 1 to ${dataset.version}`,
+        });
+      const resolved: { ref: string; version: string }[] = [];
+      for (const [i, ref] of body.versions.entries()) {
+        try {
+          const v = (await prompts.resolve(p, body.prompt, ref)).version;
+          if (resolved.some((r) => r.version === v.version))
+            issues.push({
+              path: `body.versions.${i}`,
+              message: `'${ref}' is version ${v.version}, already in the list`,
+            });
+          else resolved.push({ ref, version: v.version });
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          issues.push({ path: `body.versions.${i}`, message: err.message });
+        }
+      }
+      if (!(await connections.exists(p.projectId, body.connection)))
+        issues.push({ path: "body.connection", message: `no connection named '${body.connection}' in this project` });
+      const defined = new Set(
+        (await db.evaluator.findMany({ where: { projectId: p.projectId }, select: { name: true } })).map((e) => e.name),
+      );
+      for (const [i, name] of body.evaluators.entries())
+        if (!defined.has(name) && !(BUILTIN_EXPERIMENT_EVALUATORS as readonly string[]).includes(name))
+          issues.push({
+            path: `body.evaluators.${i}`,
+            message: `no evaluator named '${name}' in this project (nor a built-in one: ${BUILTIN_EXPERIMENT_EVALUATORS.join(", ")})`,
+          });
+      if (issues.length) throw invalidRequest("body", issues);
+      const { rows: items } = await database.query<{ item_id: string }>(Prisma.sql`
+        SELECT i.item_id FROM dataset_items i
+        WHERE i.dataset_id = ${dataset!.id}::uuid AND i.from_version <= ${datasetVersion}
+          AND (i.to_version IS NULL OR i.to_version > ${datasetVersion})
+        ORDER BY i.item_id`);
+      const id = await bus.write(
+        async ({ tx }) => {
+          const experiment = await tx.experiment.create({
+            data: {
+              projectId: p.projectId,
+              datasetId: dataset!.id,
+              datasetVersion,
+              promptName: body.prompt,
+              mode: body.mode,
+              connection: body.connection,
+              model: body.model ?? null,
+              evaluators: [...new Set(body.evaluators)],
+              status: items.length === 0 ? "finished" : "running",
+              itemCount: items.length,
+              runCount: resolved.length,
+              ...(items.length === 0 ? { finishedAt: new Date() } : {}),
+            },
+          });
+          for (const [position, r] of resolved.entries()) {
+            const run = await tx.experimentRun.create({
+              data: { experimentId: experiment.id, ref: r.ref, version: r.version, position },
+            });
+            await runnerOf().enqueueMany(
+              itemQueue,
+              items.map(({ item_id }) => ({
+                key: `${run.id}:${item_id}`,
+                payload: {
+                  projectId: p.projectId,
+                  projectName: p.projectName,
+                  experimentId: experiment.id,
+                  runId: run.id,
+                  itemId: item_id,
+                },
+              })),
+              { projectId: p.projectId },
+              tx,
+            );
+          }
+          return experiment.id;
+        },
+        { timeout: 60_000 },
+      );
+      runnerOf().wake(itemQueue);
+      return view(await find(p, id));
+    },
+
+    async list(p: Principal): Promise<Experiment[]> {
+      const { rows } = await database.query<{ id: string }>(Prisma.sql`
+        SELECT id::text AS id FROM experiments WHERE project_id = ${p.projectId}::uuid ORDER BY created_at DESC LIMIT 100`);
+      return Promise.all(rows.map(async (r) => view(await find(p, r.id))));
+    },
+
+    async get(p: Principal, id: string): Promise<Experiment> {
+      return view(await find(p, id));
+    },
+
+    /** Stops a running experiment: items not started are dropped; results written stay. */
+    async cancel(p: Principal, id: string): Promise<Experiment> {
+      requireRole(p, "write");
+      const e = await find(p, id);
+      await bus.write(async ({ tx }) => {
+        await tx.$executeRaw`
+          UPDATE experiments SET status = 'cancelled', finished_at = now() WHERE id = ${e.id}::uuid AND status = 'running'`;
+        await runnerOf().cancel(itemQueue as Queue<never>, "experimentId", e.id, tx);
+      });
+      return view(await find(p, id));
+    },
+
+    /** A page of results, by run then item. */
+    async results(p: Principal, id: string, query: { run?: string; cursor?: string; limit: number }) {
+      const e = await find(p, id);
+      const runs = await runsOf(e.id);
+      const run =
+        query.run === undefined
+          ? undefined
+          : runs.find((r) => r.version === query.run || r.ref === query.run || r.id === query.run);
+      if (query.run !== undefined && !run) throw notFound(`run '${query.run}' of experiment '${id}'`);
+      const after =
+        query.cursor === undefined
+          ? null
+          : decodeCursor(query.cursor, (position) => {
+              const [runPosition, itemId] = [
+                Number(position.split(":", 1)[0]),
+                position.slice(position.indexOf(":") + 1),
+              ];
+              return Number.isInteger(runPosition) && position.includes(":") ? { runPosition, itemId } : null;
+            });
+      const { rows } = await database.query<ResultRow & { position: number }>(Prisma.sql`
+        SELECT x.run_id::text AS run_id, r.version, r.position, x.item_id, x.output, x.error, x.latency_ms,
+          x.prompt_tokens, x.completion_tokens, x.evaluations
+        FROM experiment_results x JOIN experiment_runs r ON r.id = x.run_id
+        WHERE r.experiment_id = ${e.id}::uuid ${run ? Prisma.sql`AND r.id = ${run.id}::uuid` : Prisma.empty}
+          ${after ? Prisma.sql`AND (r.position, x.item_id) > (${after.runPosition}, ${after.itemId})` : Prisma.empty}
+        ORDER BY r.position, x.item_id LIMIT ${query.limit + 1}`);
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        data: page.map((r) => ({
+          run: r.run_id,
+          version: r.version,
+          itemId: r.item_id,
+          output: r.output,
+          error: r.error,
+          latencyMs: r.latency_ms,
+          promptTokens: r.prompt_tokens,
+          completionTokens: r.completion_tokens,
+          evaluations: r.evaluations,
+        })),
+        nextCursor: rows.length > query.limit && last ? encodeCursor(`${last.position}:${last.item_id}`) : null,
+      };
+    },
+
+    /** The paired comparison of two runs of an experiment (see compare.ts). */
+    async compare(
+      p: Principal,
+      id: string,
+      query: { baseline: string; candidate: string; alpha: number },
+    ): Promise<ExperimentComparison> {
+      const e = await find(p, id);
+      const runs = await runsOf(e.id);
+      const pick = (ref: string, field: string) => {
+        const run = runs.find((r) => r.ref === ref || r.version === ref);
+        if (!run)
+          throw invalidRequest("query", [
+            {
+              path: `query.${field}`,
+              message: `no run of '${ref}' in this experiment (runs: ${runs.map((r) => r.version).join(", ")})`,
+            },
+          ]);
+        return run;
+      };
+      const baseline = pick(query.baseline, "baseline");
+      const candidate = pick(query.candidate, "candidate");
+      const rowsOf = async (runId: string): Promise<RunRows> => {
+        const { rows } = await database.query<
+          ResultRow & { variables: Record<string, unknown> | null; expected: unknown }
+        >(Prisma.sql`
+          SELECT x.item_id, x.output, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.evaluations,
+            i.variables, i.expected
+          FROM experiment_results x
+            LEFT JOIN dataset_items i ON i.dataset_id = ${e.dataset_id}::uuid AND i.item_id = x.item_id
+              AND i.from_version <= ${e.dataset_version} AND (i.to_version IS NULL OR i.to_version > ${e.dataset_version})
+          WHERE x.run_id = ${runId}::uuid
+          ORDER BY x.item_id`);
+        return rows;
+      };
+      return compareRuns({
+        baseline: { ref: baseline.ref, version: baseline.version, rows: await rowsOf(baseline.id) },
+        candidate: { ref: candidate.ref, version: candidate.version, rows: await rowsOf(candidate.id) },
+        evaluators: e.evaluators,
+        alpha: query.alpha,
+      });
+    },
+  };
+}
