@@ -1,6 +1,7 @@
 // Datasets through the real app on a real database: items written and replaced by id, each change a version that
 // stays readable; files imported (JSONL and CSV, checked whole, a line number in every problem, nothing stored from
 // a file with one) and exported back; production spans added as items; roles and projects.
+import http from "node:http";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProject, ingestSpans, llmSpan } from "./helpers/factories.js";
@@ -167,7 +168,9 @@ describe("datasets", () => {
     const again = await upload("files-copy", "text/csv", csv.body as string);
     expect(again.status, JSON.stringify(again.body)).toBe(200);
     expect(again.body.dataset.itemCount).toBe(251);
-    const odd = (await items("files-copy", "?limit=1000")).data.find((i) => i.id === "case-odd");
+    const odd = (await items("files-copy", `?cursor=${Buffer.from("case-249").toString("base64url")}`)).data.find(
+      (i) => i.id === "case-odd",
+    );
     expect(odd).toMatchObject({ variables: { q: 'a "quoted", multi\nline question', n: "1" }, expected: null });
 
     const replaced = await upload(
@@ -190,6 +193,58 @@ describe("datasets", () => {
     expect(res.body.error.message).toMatch(/line 7345/);
     expect(res.body.error.details.issues[0].path).toBe("body.line.7345");
     expect((await admin().get("/api/v1/datasets/bad-csv")).body).toMatchObject({ version: 0, itemCount: 0 });
+  });
+
+  it("answers a file with more problems than a refusal lists, and bounds variables and CSV columns", async () => {
+    await dataset("many-problems");
+    const rows = ["id,q", ...Array.from({ length: 25 }, () => "_bad,1")];
+    const res = await upload("many-problems", "text/csv", `${rows.join("\n")}\n`);
+    expect(res.status).toBe(422);
+    expect(res.body.error.details.issues).toHaveLength(20);
+    const wide = Object.fromEntries(Array.from({ length: 1_001 }, (_, i) => [`v${i}`, i]));
+    const tooWide = await admin().post("/api/v1/datasets/many-problems/items", { items: [{ variables: wide }] });
+    expect(tooWide.status).toBe(422);
+    expect(tooWide.body.error.details.issues[0].path).toBe("body.items.0.variables");
+    // Two items of 600 names each: 1,200 columns is past what a CSV export holds; JSONL still exports them.
+    const half = (from: number) => Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`v${from + i}`, 1]));
+    await admin()
+      .post("/api/v1/datasets/many-problems/items", { items: [{ variables: half(0) }, { variables: half(600) }] })
+      .expect(200);
+    const csv = await download("many-problems", "?format=csv");
+    expect(csv.status).toBe(422);
+    expect((await download("many-problems", "?format=jsonl")).status).toBe(200);
+  });
+
+  it("reads two imports at once per instance; a third is told to come back", async () => {
+    await dataset("busy");
+    const server = h.app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    const { port } = server.address() as import("node:net").AddressInfo;
+    // Two imports whose bodies never finish arriving.
+    const held = [0, 1].map(() => {
+      const req = http.request({
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/api/v1/datasets/busy/import",
+        headers: { Authorization: `Bearer ${h.adminKey}`, "Content-Type": "application/x-ndjson" },
+      });
+      req.on("error", () => {});
+      req.write('{"variables":{"q":"one"}}\n');
+      return req;
+    });
+    try {
+      // Each is being read once its first line is (the service waits on the rest): poll until both hold a slot.
+      let third: request.Response | undefined;
+      for (let i = 0; i < 200 && third?.status !== 503; i++)
+        third = await upload("busy", "application/x-ndjson", '{"variables":{"q":"three"}}');
+      expect(third?.status).toBe(503);
+      expect(third?.headers["retry-after"]).toBe("5");
+    } finally {
+      for (const req of held) req.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("names the line of every problem in a JSONL file, and refuses other media types", async () => {

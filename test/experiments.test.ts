@@ -121,7 +121,7 @@ describe("experiments", () => {
     expect(page.body.data[0]).toMatchObject({ itemId: "case-00", version: "1.1.0", output: "BAD answer to case 0" });
     expect(page.body.data[0].evaluations["no-bad"]).toMatchObject({ status: "failed" });
     const rest = await admin().get(
-      `/api/v1/experiments/${created.body.id}/results?run=1.1.0&limit=1000&cursor=${page.body.nextCursor}`,
+      `/api/v1/experiments/${created.body.id}/results?run=1.1.0&limit=100&cursor=${page.body.nextCursor}`,
     );
     expect(rest.body.data).toHaveLength(ITEMS - 5);
   }, 60_000);
@@ -180,6 +180,30 @@ describe("experiments", () => {
     } finally {
       model.failing = 0;
     }
+  }, 60_000);
+
+  it("runs a project evaluator named like an object's own property, and stores what a model reports oddly", async () => {
+    await admin()
+      .post("/api/v1/evaluators", {
+        name: "constructor",
+        kind: "contains",
+        sampleRate: 0,
+        config: { values: ["GOOD"] },
+      })
+      .expect(201);
+    await admin().post("/api/v1/datasets", { name: "odd" }).expect(201);
+    await admin()
+      .post("/api/v1/datasets/odd/items", { items: [{ id: "a", variables: { q: "case 20" } }] })
+      .expect(200);
+    const created = await admin().post("/api/v1/experiments", {
+      dataset: "odd",
+      prompt: "support/answer",
+      versions: ["1.0.0"],
+      connection: "model",
+      evaluators: ["constructor"],
+    });
+    const done = await finished(created.body.id);
+    expect(done.runs[0].evaluations.constructor).toMatchObject({ passed: 1, failed: 0 });
   }, 60_000);
 
   it("refuses a bad experiment naming each problem, and a read key", async () => {

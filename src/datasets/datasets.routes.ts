@@ -10,9 +10,19 @@ import { Router } from "express";
 import { z } from "zod";
 import { principalOf } from "../auth/principal.js";
 import { apiRoute, on } from "../http/api-route.js";
+import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
 import type { DatasetsService } from "./datasets.service.js";
-import { CONTENT_TYPES, csvHeader, csvLine, FILE_FORMATS, formatOf, jsonlLine, readItems } from "./files.js";
+import {
+  CONTENT_TYPES,
+  csvHeader,
+  csvLine,
+  FILE_FORMATS,
+  formatOf,
+  jsonlLine,
+  MAX_CSV_COLUMNS,
+  readItems,
+} from "./files.js";
 import { DATASET_LIMITS, ItemIdSchema } from "./items.js";
 
 const datasetName = z
@@ -32,7 +42,8 @@ const version = z.coerce.number().int().min(1).max(2_147_483_647).optional();
 const ItemsQuery = z.strictObject({
   version,
   cursor: z.string().max(1_000).optional(),
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  // An item may be 256 KiB: a page holds at most 200 of them.
+  limit: z.coerce.number().int().min(1).max(200).default(100),
 });
 const ExportQuery = z.strictObject({ format: z.enum(FILE_FORMATS).default("jsonl"), version });
 const ImportQuery = z.strictObject({
@@ -54,6 +65,8 @@ const FromSpansBody = z.strictObject({
 export const RAW_BODY_PATHS = /^\/datasets\/[^/]+\/import$/;
 /** The whole file within this: at the slowest rate worth waiting for, the largest file. */
 const IMPORT_TIMEOUT_MS = 5 * 60_000;
+/** Imports one instance reads at once: each may hold a whole file in memory. */
+const MAX_IMPORTS_IN_FLIGHT = 2;
 
 const tag = "datasets";
 export const DATASET_ROUTES = {
@@ -158,6 +171,7 @@ export const DATASET_ROUTES = {
 
 export function datasetRoutes(datasets: DatasetsService): Router {
   const r = Router();
+  let importing = 0;
 
   on(r, DATASET_ROUTES.list, async (_req, res) => {
     res.json({ data: await datasets.list(principalOf(res)) });
@@ -212,10 +226,21 @@ export function datasetRoutes(datasets: DatasetsService): Router {
     // Refused before the file is read: no such dataset, or a key that may not write.
     await datasets.writable(p, name);
     const format = formatOf(req.get("content-type"));
-    const items = await readItems(req, format, {
-      maxBytes: DATASET_LIMITS.maxImportBytes,
-      timeoutMs: IMPORT_TIMEOUT_MS,
-    });
+    if (importing >= MAX_IMPORTS_IN_FLIGHT) {
+      res.set({ Connection: "close", "Retry-After": "5" });
+      throw new AppError("unavailable", `${importing} imports are being read by this instance; retry in a few seconds`);
+    }
+    let items: Awaited<ReturnType<typeof readItems>>;
+    importing++;
+    try {
+      items = await readItems(req, format, { maxBytes: DATASET_LIMITS.maxImportBytes, timeoutMs: IMPORT_TIMEOUT_MS });
+    } catch (err) {
+      // What is left of a refused file is not read: the connection closes after the answer.
+      res.set("Connection", "close");
+      throw err;
+    } finally {
+      importing--;
+    }
     res.json(await datasets.importItems(p, name, items, replace));
   });
 
@@ -239,6 +264,11 @@ export function datasetRoutes(datasets: DatasetsService): Router {
         version,
         format === "csv",
         async (variableNames) => {
+          if (variableNames.length > MAX_CSV_COLUMNS)
+            throw new AppError(
+              "limit_exceeded",
+              `the items use ${variableNames.length} variable names; a CSV export has at most ${MAX_CSV_COLUMNS} columns of them: export as JSONL`,
+            );
           names = variableNames;
           res
             .status(200)

@@ -387,8 +387,8 @@ export function createDatasetsService({
   };
 }
 
-/** Items read and written per page of an export. */
-const EXPORT_PAGE = 1_000;
+/** Items read and written per page of an export: at most 256 KiB each, a page holds at most 25 MiB. */
+const EXPORT_PAGE = 100;
 
 /** Ids given twice in one write, each named with where its first use was. */
 function duplicateIds(items: { item: CheckedItem; path: string }[]): Issue[] {

@@ -101,11 +101,8 @@ export async function readItems(
   const chunks = chunksOf(req, limits);
   if (format === "jsonl") await readJsonl(chunks, found);
   else await readCsv(chunks, found);
-  if (found.issues.length) {
-    // The rest of the body is not worth reading.
-    req.resume();
-    throw invalidRequest("body", found.issues.slice(0, DATASET_LIMITS.maxIssues));
-  }
+  // The rest of a refused body is not read: the route answers with Connection: close.
+  if (found.issues.length) throw invalidRequest("body", found.issues.slice(0, DATASET_LIMITS.maxIssues));
   if (found.items.length === 0) throw invalidRequest("body", [{ path: "body", message: "the file holds no items" }]);
   return found.items;
 }
@@ -192,7 +189,9 @@ async function readCsv(chunks: AsyncGenerator<Buffer>, found: Collector): Promis
   };
   const done = new Promise<void>((resolve, reject) => {
     parser.on("readable", () => {
-      for (let r = parser.read(); r !== null && !found.full; r = parser.read()) {
+      for (let r = parser.read(); r !== null; r = parser.read()) {
+        // Past the problems a refusal lists, the rest is read and dropped: the parser must reach its end.
+        if (found.full) continue;
         const { record: cells, info } = r as { record: string[]; info: { lines: number } };
         record(cells, info.lines);
       }
@@ -223,6 +222,9 @@ async function readCsv(chunks: AsyncGenerator<Buffer>, found: Collector): Promis
 export function jsonlLine(item: { id: string; variables: unknown; expected: unknown; metadata: unknown }): string {
   return `${JSON.stringify({ id: item.id, variables: item.variables, expected: item.expected, metadata: item.metadata })}\n`;
 }
+
+/** Variable columns a CSV export has at most; a dataset using more names exports as JSONL. */
+export const MAX_CSV_COLUMNS = 1_000;
 
 /** The CSV header for items whose variables are named `names`. */
 export function csvHeader(names: string[]): string {

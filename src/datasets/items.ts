@@ -11,6 +11,8 @@ export const DATASET_LIMITS = {
   maxItems: 100_000,
   /** One item, as JSON (variables, expected and metadata): room for a long document in a variable. */
   maxItemBytes: 256 * 1024,
+  /** Variables of one item (top-level names). */
+  maxVariables: 1_000,
   /** Items in one POST of items. */
   maxItemsPerRequest: 1_000,
   /**
@@ -60,6 +62,16 @@ export function checkItem(value: unknown, path: string): { item: CheckedItem } |
   if (unstorable.length)
     return { issues: unstorable.map((i) => ({ path: i.path.replace(/^body/, path), message: i.message })) };
   const { id, variables, expected, metadata } = parsed.data;
+  const names = Object.keys(variables).length;
+  if (names > DATASET_LIMITS.maxVariables)
+    return {
+      issues: [
+        {
+          path: `${path}.variables`,
+          message: `${names} variables; an item has at most ${DATASET_LIMITS.maxVariables}`,
+        },
+      ],
+    };
   const item = { id: id ?? "", variables, expected: expected ?? null, metadata };
   const bytes = Buffer.byteLength(JSON.stringify(item));
   if (bytes > DATASET_LIMITS.maxItemBytes)

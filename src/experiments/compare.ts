@@ -17,7 +17,8 @@ export interface ResultFields {
   evaluations: Record<string, ItemVerdict>;
 }
 
-export type RunRows = (ResultFields & { variables: Record<string, unknown> | null; expected: unknown })[];
+/** A run's results as compared: without the outputs, which the caller adds to the listed regressions. */
+export type RunRows = Omit<ResultFields, "output">[];
 
 interface Side {
   ref: string;
@@ -69,7 +70,8 @@ export function compareRuns(input: {
       const vc = c.evaluations[name];
       if (vb?.score != null) bScores.push(vb.score);
       if (vc?.score != null) cScores.push(vc.score);
-      if (vb?.score != null && vc?.score != null) scoreDiffs.push(vc.score - vb.score);
+      if (vb?.score != null && vc?.score != null && Number.isFinite(vc.score - vb.score))
+        scoreDiffs.push(vc.score - vb.score);
       if (!isVerdict(vb) || !isVerdict(vc)) continue;
       const bp = vb.status === "passed";
       const cp = vc.status === "passed";
@@ -81,10 +83,10 @@ export function compareRuns(input: {
           regressions.push({
             itemId: b.item_id,
             evaluator: name,
-            variables: b.variables ?? {},
-            expected: b.expected ?? null,
-            baselineOutput: b.output,
-            candidateOutput: c.output,
+            variables: {},
+            expected: null,
+            baselineOutput: null,
+            candidateOutput: null,
             reason: vc.reason,
           });
       } else {

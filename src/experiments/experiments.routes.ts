@@ -15,7 +15,8 @@ const IdParams = z.object({ id: z.string().min(1).max(100) });
 const ResultsQuery = z.strictObject({
   run: z.string().min(1).max(200).optional(),
   cursor: z.string().max(1_000).optional(),
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  // An output may be 256K characters: a page holds at most 100 of them.
+  limit: z.coerce.number().int().min(1).max(100).default(50),
 });
 const CompareQuery = z.strictObject({
   baseline: z.string().min(1).max(200),

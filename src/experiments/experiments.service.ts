@@ -25,12 +25,26 @@ import { invalidRequest, type Issue } from "../http/validate.js";
 import type { Completion, JobRunner, Queue } from "../jobs/runner.js";
 import { OutboundError } from "../outbound/outbound.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
-import { clipText } from "../traces/span-checks.js";
+import { cleanText, clipText } from "../traces/span-checks.js";
 import { BUILTIN, type ItemVerdict } from "./builtin.js";
 import { compareRuns, type ResultFields, type RunRows } from "./compare.js";
 
 /** Versions one experiment runs at most. */
 const MAX_VERSIONS = 10;
+/** Items × versions of one experiment at most: each a job, queued in the transaction that creates it. */
+const MAX_RESULTS = 100_000;
+/** Jobs queued per statement when an experiment is created. */
+const ENQUEUE_CHUNK = 5_000;
+
+/** A model's token count as stored: a whole number an int column holds, or null. */
+const tokenCount = (n: number | null) =>
+  n === null || !Number.isFinite(n) ? null : Math.max(0, Math.min(2_147_483_647, Math.round(n)));
+
+/** Verdicts as jsonb takes them: reasons (a judge's words) bounded and cleaned of what jsonb refuses. */
+const storedVerdicts = (verdicts: Record<string, ItemVerdict>) =>
+  JSON.stringify(verdicts, (_key, value) =>
+    typeof value === "string" ? cleanText(clipText(value, 4_000, 16_000)) : value,
+  );
 /** Characters of an output stored (and compared). */
 const MAX_OUTPUT_CHARS = 256 * 1024;
 /** Tokens an experiment's call asks for when the version's config says nothing. */
@@ -83,7 +97,7 @@ interface ResultRow extends ResultFields {
 const RUN_FIGURES = Prisma.sql`
   SELECT r.id::text AS id, r.ref, r.version, count(x.id)::int AS done,
     count(x.error)::int AS errors, avg(x.latency_ms)::float8 AS "meanLatencyMs",
-    coalesce(sum(x.prompt_tokens), 0)::int AS "promptTokens", coalesce(sum(x.completion_tokens), 0)::int AS "completionTokens"
+    coalesce(sum(x.prompt_tokens), 0)::float8 AS "promptTokens", coalesce(sum(x.completion_tokens), 0)::float8 AS "completionTokens"
   FROM experiment_runs r LEFT JOIN experiment_results x ON x.run_id = r.id`;
 
 export type ExperimentsService = ReturnType<typeof createExperiments>;
@@ -195,7 +209,7 @@ export function createExperiments(deps: {
     output: string,
     signal: AbortSignal,
   ): Promise<Record<string, ItemVerdict>> {
-    const own = names.filter((name) => !(name in BUILTIN));
+    const own = names.filter((name) => !Object.hasOwn(BUILTIN, name));
     const defined = own.length
       ? await db.evaluator.findMany({
           where: { projectId: project.projectId, name: { in: own } },
@@ -204,7 +218,7 @@ export function createExperiments(deps: {
       : [];
     const verdicts: Record<string, ItemVerdict> = {};
     for (const name of names) {
-      if (name in BUILTIN) {
+      if (Object.hasOwn(BUILTIN, name)) {
         verdicts[name] = BUILTIN[name as keyof typeof BUILTIN](output, item.expected);
         continue;
       }
@@ -226,7 +240,8 @@ export function createExperiments(deps: {
           { input, output, variables: item.variables, metadata: item.metadata },
           { signal },
         );
-        verdicts[name] = { status: v.status, score: v.score, reason: v.reason };
+        // A judge's score is any finite number: kept within a range the comparison's arithmetic stays finite in.
+        verdicts[name] = { status: v.status, score: Math.max(-1e6, Math.min(1e6, v.score)), reason: v.reason };
       } catch (err) {
         if (signal.aborted) throw err;
         verdicts[name] = { status: "error", score: null, reason: `the judge failed: ${(err as Error).message}` };
@@ -244,8 +259,9 @@ export function createExperiments(deps: {
       await tx.$executeRaw`
         WITH written AS (
           INSERT INTO experiment_results (run_id, item_id, output, error, latency_ms, prompt_tokens, completion_tokens, evaluations)
-          VALUES (${p.runId}::uuid, ${p.itemId}, ${r.output}, ${r.error === null ? null : clipText(r.error, 4_000, 16_000)},
-            ${r.latency_ms}, ${r.prompt_tokens}, ${r.completion_tokens}, ${JSON.stringify(r.evaluations)}::jsonb)
+          VALUES (${p.runId}::uuid, ${p.itemId}, ${r.output === null ? null : cleanText(r.output)},
+            ${r.error === null ? null : cleanText(clipText(r.error, 4_000, 16_000))}, ${r.latency_ms},
+            ${tokenCount(r.prompt_tokens)}, ${tokenCount(r.completion_tokens)}, ${storedVerdicts(r.evaluations)}::jsonb)
           ON CONFLICT (run_id, item_id) DO NOTHING
           RETURNING 1)
         UPDATE experiments SET result_count = result_count + 1,
@@ -411,6 +427,13 @@ export function createExperiments(deps: {
         ORDER BY i.item_id`);
       const id = await bus.write(
         async ({ tx }) => {
+          const results = items.length * resolved.length;
+          if (results > MAX_RESULTS)
+            throw new AppError(
+              "limit_exceeded",
+              `${items.length} items × ${resolved.length} versions is ${results} results; an experiment has at most ${MAX_RESULTS}`,
+              { limit: { limit: "results of an experiment", max: MAX_RESULTS, found: results } },
+            );
           const experiment = await tx.experiment.create({
             data: {
               projectId: p.projectId,
@@ -431,21 +454,22 @@ export function createExperiments(deps: {
             const run = await tx.experimentRun.create({
               data: { experimentId: experiment.id, ref: r.ref, version: r.version, position },
             });
-            await runnerOf().enqueueMany(
-              itemQueue,
-              items.map(({ item_id }) => ({
-                key: `${run.id}:${item_id}`,
-                payload: {
-                  projectId: p.projectId,
-                  projectName: p.projectName,
-                  experimentId: experiment.id,
-                  runId: run.id,
-                  itemId: item_id,
-                },
-              })),
-              { projectId: p.projectId },
-              tx,
-            );
+            for (let at = 0; at < items.length; at += ENQUEUE_CHUNK)
+              await runnerOf().enqueueMany(
+                itemQueue,
+                items.slice(at, at + ENQUEUE_CHUNK).map(({ item_id }) => ({
+                  key: `${run.id}:${item_id}`,
+                  payload: {
+                    projectId: p.projectId,
+                    projectName: p.projectName,
+                    experimentId: experiment.id,
+                    runId: run.id,
+                    itemId: item_id,
+                  },
+                })),
+                { projectId: p.projectId },
+                tx,
+              );
           }
           return experiment.id;
         },
@@ -469,11 +493,14 @@ export function createExperiments(deps: {
     async cancel(p: Principal, id: string): Promise<Experiment> {
       requireRole(p, "write");
       const e = await find(p, id);
-      await bus.write(async ({ tx }) => {
-        await tx.$executeRaw`
+      await bus.write(
+        async ({ tx }) => {
+          await tx.$executeRaw`
           UPDATE experiments SET status = 'cancelled', finished_at = now() WHERE id = ${e.id}::uuid AND status = 'running'`;
-        await runnerOf().cancel(itemQueue as Queue<never>, "experimentId", e.id, tx);
-      });
+          await runnerOf().cancel(itemQueue as Queue<never>, "experimentId", e.id, tx);
+        },
+        { timeout: 60_000 },
+      );
       return view(await find(p, id));
     },
 
@@ -494,7 +521,12 @@ export function createExperiments(deps: {
                 Number(position.split(":", 1)[0]),
                 position.slice(position.indexOf(":") + 1),
               ];
-              return Number.isInteger(runPosition) && position.includes(":") ? { runPosition, itemId } : null;
+              return Number.isInteger(runPosition) &&
+                runPosition >= 0 &&
+                runPosition < MAX_VERSIONS &&
+                position.includes(":")
+                ? { runPosition, itemId }
+                : null;
             });
       const { rows } = await database.query<ResultRow & { position: number }>(Prisma.sql`
         SELECT x.run_id::text AS run_id, r.version, r.position, x.item_id, x.output, x.error, x.latency_ms,
@@ -542,25 +574,44 @@ export function createExperiments(deps: {
       };
       const baseline = pick(query.baseline, "baseline");
       const candidate = pick(query.candidate, "candidate");
+      // The verdicts of every item, without the outputs and variables (up to 256 KiB each): those are read for the
+      // items listed as regressions only.
       const rowsOf = async (runId: string): Promise<RunRows> => {
-        const { rows } = await database.query<
-          ResultRow & { variables: Record<string, unknown> | null; expected: unknown }
-        >(Prisma.sql`
-          SELECT x.item_id, x.output, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.evaluations,
-            i.variables, i.expected
-          FROM experiment_results x
-            LEFT JOIN dataset_items i ON i.dataset_id = ${e.dataset_id}::uuid AND i.item_id = x.item_id
-              AND i.from_version <= ${e.dataset_version} AND (i.to_version IS NULL OR i.to_version > ${e.dataset_version})
-          WHERE x.run_id = ${runId}::uuid
-          ORDER BY x.item_id`);
+        const { rows } = await database.query<RunRows[number]>(Prisma.sql`
+          SELECT x.item_id, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.evaluations
+          FROM experiment_results x WHERE x.run_id = ${runId}::uuid ORDER BY x.item_id`);
         return rows;
       };
-      return compareRuns({
+      const comparison = compareRuns({
         baseline: { ref: baseline.ref, version: baseline.version, rows: await rowsOf(baseline.id) },
         candidate: { ref: candidate.ref, version: candidate.version, rows: await rowsOf(candidate.id) },
         evaluators: e.evaluators,
         alpha: query.alpha,
       });
+      const listed = [...new Set(comparison.regressions.map((r) => r.itemId))];
+      if (listed.length === 0) return comparison;
+      const { rows: details } = await database.query<{
+        item_id: string;
+        base: string | null;
+        cand: string | null;
+        variables: Record<string, unknown> | null;
+        expected: unknown;
+      }>(Prisma.sql`
+        SELECT k.item_id, b.output AS base, c.output AS cand, i.variables, i.expected
+        FROM unnest(${listed}::text[]) AS k(item_id)
+          LEFT JOIN experiment_results b ON b.run_id = ${baseline.id}::uuid AND b.item_id = k.item_id
+          LEFT JOIN experiment_results c ON c.run_id = ${candidate.id}::uuid AND c.item_id = k.item_id
+          LEFT JOIN dataset_items i ON i.dataset_id = ${e.dataset_id}::uuid AND i.item_id = k.item_id
+            AND i.from_version <= ${e.dataset_version} AND (i.to_version IS NULL OR i.to_version > ${e.dataset_version})`);
+      const byItem = new Map(details.map((d) => [d.item_id, d]));
+      for (const r of comparison.regressions) {
+        const d = byItem.get(r.itemId);
+        r.variables = d?.variables ?? {};
+        r.expected = d?.expected ?? null;
+        r.baselineOutput = d?.base ?? null;
+        r.candidateOutput = d?.cand ?? null;
+      }
+      return comparison;
     },
   };
 }
