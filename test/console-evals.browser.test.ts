@@ -451,6 +451,8 @@ describe.skipIf(!hasChromium("console evaluator browser tests"))("evaluators in 
     // A deep link names the evaluator as well.
     await page.goto(`/prompts/${PROMPT}/-/compare?range=24h&versions=1.0.0,2.0.0&failure=annotation:valid-json`);
     await page.locator(".verdict-meta").filter({ hasText: "failure = annotation:valid-json" }).waitFor();
+    // The selector shows the evaluator once the page has the list of evaluators, which may come after the verdict.
+    await page.locator('option[value="annotation:valid-json"]').waitFor({ state: "attached" });
     await expect(page.getByLabel("Failure is").inputValue()).resolves.toBe("annotation:valid-json");
   });
 
