@@ -12,7 +12,9 @@ import { afterAll, expect, it } from "vitest";
 import { openDatabase, type Database } from "../src/db/client.js";
 import { ingestSpans } from "./helpers/factories.js";
 import { type FakeJudge, judgedPrompt, startFakeJudge } from "./helpers/fake-judge.js";
+import type { JobEvent } from "../src/jobs/runner.js";
 import { crashApp } from "./helpers/crash-app.js";
+import { settledJobs } from "./helpers/settled-jobs.js";
 import { createTestDatabase, TEST_DATABASE_URL, type Harness } from "./helpers/harness.js";
 
 const SPANS = 2_000;
@@ -25,7 +27,7 @@ afterAll(async () => {
   await judge?.close();
 });
 
-const app = (database: Database, onSettled?: () => void) => crashApp(database, KEY, onSettled);
+const app = (database: Database, onSettled?: (event: JobEvent) => void) => crashApp(database, KEY, onSettled);
 
 it("loses nothing and judges nothing twice after a SIGKILL mid-backlog", async () => {
   judge = await startFakeJudge();
@@ -69,10 +71,12 @@ it("loses nothing and judges nothing twice after a SIGKILL mid-backlog", async (
       ).rows[0]!.n;
     const before = await count();
     expect(before).toBeLessThan(SPANS);
-    let wake = () => {};
-    const restarted = await app(database, () => wake());
+    // Waited on by the runner's events, checked after each (and once at the start): never a count read just before
+    // the last result's commit and then a wait for an event that will not come.
+    const settled = settledJobs();
+    const restarted = await app(database, settled.onSettled);
     restarted.jobs.start();
-    while ((await count()) < SPANS) await new Promise<void>((resolve) => (wake = resolve));
+    await settled.until(async () => (await count()) >= SPANS);
     await restarted.close();
 
     const { rows } = await database.query<{ results: number; spans: number; failed: number; pending: number }>(`

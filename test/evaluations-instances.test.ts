@@ -7,6 +7,7 @@ import { createInvalidationBus } from "../src/db/invalidation.js";
 import { ingestSpans } from "./helpers/factories.js";
 import { type FakeJudge, judgedPrompt, startFakeJudge } from "./helpers/fake-judge.js";
 import { client, createTestDatabase, type Harness, silentLogger, TEST_DATABASE_URL } from "./helpers/harness.js";
+import { settledJobs } from "./helpers/settled-jobs.js";
 
 const reason = "instances share the queue through PostgreSQL row locks: set TEST_DATABASE_URL to run it";
 if (!TEST_DATABASE_URL) console.log(`evaluations-instances.test.ts skipped: ${reason}`);
@@ -27,7 +28,9 @@ it.skipIf(!TEST_DATABASE_URL)(
     judge = await startFakeJudge();
     const testDb = await createTestDatabase();
     closers.push(() => testDb.drop());
-    let wake = () => {};
+    // Waited on by the runner's events, checked after each: never a count read just before the last commit and then a
+    // wait for an event that will not come.
+    const settled = settledJobs();
     const worked = [0, 0];
     async function instance(i: number) {
       const database = await openDatabase({ url: testDb.url!, poolSize: 4 });
@@ -42,7 +45,7 @@ it.skipIf(!TEST_DATABASE_URL)(
           pollMs: 50,
           onSettled: (e) => {
             if (e.queue === "evaluations.evaluate" && e.outcome === "done") worked[i]! += 1;
-            wake();
+            settled.onSettled(e);
           },
         },
       });
@@ -66,7 +69,7 @@ it.skipIf(!TEST_DATABASE_URL)(
           "SELECT count(*)::int AS n FROM annotations WHERE name = 'helpful' AND kind = 'eval'",
         )
       ).rows[0]!.n;
-    while ((await count()) < SPANS) await new Promise<void>((resolve) => (wake = resolve));
+    await settled.until(async () => (await count()) >= SPANS);
 
     expect(await count()).toBe(SPANS);
     expect(judge.calls.size).toBe(SPANS);

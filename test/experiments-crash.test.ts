@@ -12,7 +12,9 @@ import { afterAll, expect, it } from "vitest";
 import { type Database, openDatabase } from "../src/db/client.js";
 import { publishVersion } from "./helpers/factories.js";
 import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
+import type { JobEvent } from "../src/jobs/runner.js";
 import { crashApp } from "./helpers/crash-app.js";
+import { settledJobs } from "./helpers/settled-jobs.js";
 import { createTestDatabase, TEST_DATABASE_URL } from "./helpers/harness.js";
 
 const ITEMS = 300;
@@ -25,7 +27,7 @@ afterAll(async () => {
   await model?.close();
 });
 
-const app = (database: Database, onSettled?: () => void) => crashApp(database, KEY, onSettled);
+const app = (database: Database, onSettled?: (event: JobEvent) => void) => crashApp(database, KEY, onSettled);
 
 it("repeats no finished item and loses none after a SIGKILL halfway through a run", async () => {
   model = await startFakeModel((prompt) => `answer to ${prompt}`);
@@ -81,10 +83,12 @@ it("repeats no finished item and loses none after a SIGKILL halfway through a ru
         )
       ).rows[0]!.n;
     expect(await count()).toBeLessThan(2 * ITEMS);
-    let wake = () => {};
-    const restarted = await app(database, () => wake());
+    // Waited on by the runner's events, checked after each (and once at the start): never a count read just before
+    // the last result's commit and then a wait for an event that will not come.
+    const settled = settledJobs();
+    const restarted = await app(database, settled.onSettled);
     restarted.jobs.start();
-    while ((await count()) < 2 * ITEMS) await new Promise<void>((resolve) => (wake = resolve));
+    await settled.until(async () => (await count()) >= 2 * ITEMS);
     const experiment = (await restarted.client.get(`/api/v1/experiments/${id}`)).body;
     await restarted.close();
 

@@ -3,9 +3,10 @@
 import { createApp } from "../../src/app.js";
 import type { Database } from "../../src/db/client.js";
 import { createInvalidationBus } from "../../src/db/invalidation.js";
+import type { JobEvent } from "../../src/jobs/runner.js";
 import { client, silentLogger } from "./harness.js";
 
-export async function crashApp(database: Database, key: string, onSettled?: () => void) {
+export async function crashApp(database: Database, key: string, onSettled?: (event: JobEvent) => void) {
   const bus = await createInvalidationBus(database, silentLogger);
   const created = createApp({
     config: { bodyLimitBytes: 1 << 20, resolveCacheSize: 100, allowPrivateConnections: true, jobLeaseMs: 2_000 },
