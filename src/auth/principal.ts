@@ -38,3 +38,18 @@ export function principalOf(res: Pick<Response, "locals">): Principal {
   if (!p) throw new AppError("unauthorized", "missing API key");
   return p;
 }
+
+/**
+ * The service's own background work (an evaluator, an experiment) acting for a project: it reads the project's
+ * prompts as a read key would, and can do nothing else.
+ */
+export function backgroundReader(who: string, project: { projectId: string; projectName: string }): Principal {
+  return {
+    keyId: who,
+    keyName: who,
+    role: "read",
+    projectId: project.projectId,
+    projectName: project.projectName,
+    protectedLabels: [],
+  };
+}

@@ -60,9 +60,14 @@ const itemView = (r: ItemRow): DatasetItem => ({
   version: r.from_version,
 });
 
-/** The revisions that make up version `version` of a dataset (alias `i`). */
-const inVersion = (datasetId: string, version: number) => Prisma.sql`
-  i.dataset_id = ${datasetId}::uuid AND i.from_version <= ${version} AND (i.to_version IS NULL OR i.to_version > ${version})`;
+/**
+ * The revisions that make up version `version` of a dataset (alias `i`), the dataset and version given as SQL values
+ * or columns (experiments read items of the version they ran on).
+ */
+export const inDatasetVersion = (datasetId: Prisma.Sql, version: Prisma.Sql) => Prisma.sql`
+  i.dataset_id = ${datasetId} AND i.from_version <= ${version} AND (i.to_version IS NULL OR i.to_version > ${version})`;
+const inVersion = (datasetId: string, version: number) =>
+  inDatasetVersion(Prisma.sql`${datasetId}::uuid`, Prisma.sql`${version}`);
 
 export type DatasetsService = ReturnType<typeof createDatasetsService>;
 

@@ -6,7 +6,7 @@ import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import type { PromptVersion } from "@promptreg/client/contract";
 import type { Renderer } from "@promptreg/client/render";
-import type { Principal } from "../auth/principal.js";
+import { backgroundReader } from "../auth/principal.js";
 import type { ChatAnswer, ChatClient, ChatMessage } from "../connections/chat.js";
 import type { ConnectionsService } from "../connections/connections.service.js";
 import type { ConnectionLimiter } from "../connections/limits.js";
@@ -69,18 +69,6 @@ const MAX_JUDGE_TOKENS = 1_000;
 const MAX_JUDGED_CHARS = EVAL_LIMITS.maxOutputChars;
 /** How long a judge keeps using a connection as it read it. */
 const CONNECTION_TTL_MS = 5_000;
-
-/** A background caller: reads the project's prompts as a read key would. */
-function readerOf(project: Project): Principal {
-  return {
-    keyId: "evaluator",
-    keyName: "evaluator",
-    role: "read",
-    projectId: project.projectId,
-    projectName: project.projectName,
-    protectedLabels: [],
-  };
-}
 
 function parseJsonObject(value: unknown): Record<string, unknown> {
   if (typeof value !== "string") return {};
@@ -156,7 +144,7 @@ export function createJudge({
   /** The judge prompt's version the reference names now; an AppError (not found) when there is none. */
   async function judgePrompt(project: Project, reference: string): Promise<PromptVersion> {
     const { name, ref } = parseJudgePrompt(reference);
-    return (await prompts.resolve(readerOf(project), name, ref)).version;
+    return (await prompts.resolve(backgroundReader("evaluator", project), name, ref)).version;
   }
 
   /** Why a judge prompt cannot judge (a 422's message), or undefined when it can. */

@@ -9,7 +9,7 @@ import { BUILTIN_EXPERIMENT_EVALUATORS } from "@promptreg/client/contract";
 import type { Renderer } from "@promptreg/client/render";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { type Principal, requireRole } from "../auth/principal.js";
+import { backgroundReader, type Principal, requireRole } from "../auth/principal.js";
 import type { ChatClient, ChatMessage } from "../connections/chat.js";
 import type { ConnectionsService } from "../connections/connections.service.js";
 import type { ConnectionLimiter } from "../connections/limits.js";
@@ -27,6 +27,7 @@ import { OutboundError } from "../outbound/outbound.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 import { cleanText, clipText } from "../traces/span-checks.js";
 import { BUILTIN, type ItemVerdict } from "./builtin.js";
+import { inDatasetVersion } from "../datasets/datasets.service.js";
 import { compareRuns, type ResultFields, type RunRows } from "./compare.js";
 
 /** Versions one experiment runs at most. */
@@ -123,16 +124,6 @@ export function createExperiments(deps: {
     if (!runner) throw new Error("experiments are not attached to a job runner");
     return runner;
   };
-
-  /** A background caller reading the project's prompts as a read key would. */
-  const readerOf = (projectId: string, projectName: string): Principal => ({
-    keyId: "experiment",
-    keyName: "experiment",
-    role: "read",
-    projectId,
-    projectName,
-    protectedLabels: [],
-  });
 
   async function find(p: Principal, id: string): Promise<ExperimentRow> {
     if (!z.uuid().safeParse(id).success) throw notFound(`experiment '${id}'`);
@@ -292,8 +283,8 @@ export function createExperiments(deps: {
         SELECT e.status, e.dataset_id::text AS dataset_id, e.dataset_version, e.prompt_name, e.connection, e.model,
           e.evaluators, r.version, i.variables, i.expected, i.metadata
         FROM experiments e JOIN experiment_runs r ON r.experiment_id = e.id AND r.id = ${p.runId}::uuid
-          LEFT JOIN dataset_items i ON i.dataset_id = e.dataset_id AND i.item_id = ${p.itemId}
-            AND i.from_version <= e.dataset_version AND (i.to_version IS NULL OR i.to_version > e.dataset_version)
+          LEFT JOIN dataset_items i ON i.item_id = ${p.itemId}
+            AND ${inDatasetVersion(Prisma.sql`e.dataset_id`, Prisma.sql`e.dataset_version`)}
         WHERE e.id = ${p.experimentId}::uuid`);
       const e = rows[0];
       // Gone (deleted with its dataset) or cancelled: nothing to write.
@@ -302,7 +293,7 @@ export function createExperiments(deps: {
       const project = { projectId: p.projectId, projectName: p.projectName };
       let version: PromptVersion;
       try {
-        version = (await prompts.resolve(readerOf(p.projectId, p.projectName), e.prompt_name, e.version)).version;
+        version = (await prompts.resolve(backgroundReader("experiment", p), e.prompt_name, e.version)).version;
       } catch (err) {
         if (err instanceof AppError)
           throw new OutboundError(`prompt ${e.prompt_name}@${e.version}: ${err.message}`, false);
@@ -422,8 +413,7 @@ export function createExperiments(deps: {
       if (issues.length) throw invalidRequest("body", issues);
       const { rows: items } = await database.query<{ item_id: string }>(Prisma.sql`
         SELECT i.item_id FROM dataset_items i
-        WHERE i.dataset_id = ${dataset!.id}::uuid AND i.from_version <= ${datasetVersion}
-          AND (i.to_version IS NULL OR i.to_version > ${datasetVersion})
+        WHERE ${inDatasetVersion(Prisma.sql`${dataset!.id}::uuid`, Prisma.sql`${datasetVersion}`)}
         ORDER BY i.item_id`);
       const id = await bus.write(
         async ({ tx }) => {
@@ -601,8 +591,8 @@ export function createExperiments(deps: {
         FROM unnest(${listed}::text[]) AS k(item_id)
           LEFT JOIN experiment_results b ON b.run_id = ${baseline.id}::uuid AND b.item_id = k.item_id
           LEFT JOIN experiment_results c ON c.run_id = ${candidate.id}::uuid AND c.item_id = k.item_id
-          LEFT JOIN dataset_items i ON i.dataset_id = ${e.dataset_id}::uuid AND i.item_id = k.item_id
-            AND i.from_version <= ${e.dataset_version} AND (i.to_version IS NULL OR i.to_version > ${e.dataset_version})`);
+          LEFT JOIN dataset_items i ON i.item_id = k.item_id
+            AND ${inDatasetVersion(Prisma.sql`${e.dataset_id}::uuid`, Prisma.sql`${e.dataset_version}`)}`);
       const byItem = new Map(details.map((d) => [d.item_id, d]));
       for (const r of comparison.regressions) {
         const d = byItem.get(r.itemId);
