@@ -8,6 +8,7 @@ import { CONNECTION_ROUTES } from "./connections/connections.routes.js";
 import { DATASET_ROUTES } from "./datasets/datasets.routes.js";
 import { EVALUATOR_ROUTES } from "./evals/evaluators.routes.js";
 import { EXPERIMENT_ROUTES } from "./experiments/experiments.routes.js";
+import { GATE_ROUTES } from "./gates/gates.routes.js";
 import { OPENAPI_ROUTE, openApiDocument, type RouteGroups } from "./http/openapi.js";
 import { LABEL_ROUTES } from "./labels/labels.routes.js";
 import { PROMPT_ROUTES } from "./prompts/prompts.routes.js";
@@ -27,6 +28,7 @@ export const API_ROUTES: RouteGroups = {
   evaluators: EVALUATOR_ROUTES,
   datasets: DATASET_ROUTES,
   experiments: EXPERIMENT_ROUTES,
+  gates: GATE_ROUTES,
 };
 
 let document: ReturnType<typeof openApiDocument> | undefined;

@@ -44,6 +44,8 @@ import { AppError } from "./http/errors.js";
 import { guardJsonBody, guardUrl, verifyJsonSize } from "./http/input-guard.js";
 import { requestContext } from "./http/request-context.js";
 import { labelRoutes } from "./labels/labels.routes.js";
+import { gateRoutes } from "./gates/gates.routes.js";
+import { createGatesService } from "./gates/gates.service.js";
 import { createLabelsService } from "./labels/labels.service.js";
 import { promptRoutes } from "./prompts/prompts.routes.js";
 import { createPromptsService } from "./prompts/prompts.service.js";
@@ -154,8 +156,9 @@ export function createApp({
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
   const sessions = createSessionService({ db, bus, auth });
-  const prompts = createPromptsService({ db, database, bus, cacheSize: config.resolveCacheSize });
-  const labels = createLabelsService({ db, bus });
+  const gates = createGatesService({ db, bus });
+  const prompts = createPromptsService({ db, database, bus, cacheSize: config.resolveCacheSize, gates });
+  const labels = createLabelsService({ db, bus, gates });
   const renderer = createRenderer();
   const metrics = createMetrics();
   const ingestDefaults = INGEST_DEFAULTS[database.kind];
@@ -314,6 +317,7 @@ export function createApp({
   api.use(evaluatorRoutes(evaluators));
   api.use(datasetRoutes(createDatasetsService({ db, database, bus })));
   api.use(experimentRoutes(experiments));
+  api.use(gateRoutes(gates));
   api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 

@@ -4,7 +4,7 @@
 // called once per version; a model failing with 500s is retried and a task that keeps failing is an error, not a
 // failed evaluation; bad definitions are 422s naming the field.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishVersion } from "./helpers/factories.js";
+import { publishVersion, seedExperimentProject } from "./helpers/factories.js";
 import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
 import { type Client, client, createHarness, type Harness } from "./helpers/harness.js";
 import { settledJobs } from "./helpers/settled-jobs.js";
@@ -38,19 +38,15 @@ beforeAll(async () => {
     commitMessage: "v2",
     bump: "minor",
   } as never);
-  await as
-    .post("/api/v1/connections", { name: "model", baseUrl: model.url, model: "m", timeoutMs: 10_000 })
-    .expect(201);
-  await as
-    .post("/api/v1/evaluators", { name: "no-bad", kind: "not_contains", sampleRate: 1, config: { values: ["BAD"] } })
-    .expect(201);
-  await as.post("/api/v1/datasets", { name: "golden" }).expect(201);
-  const items = Array.from({ length: ITEMS }, (_, i) => ({
-    id: `case-${String(i).padStart(2, "0")}`,
-    variables: { q: `case ${i}` },
-    expected: `GOOD answer to case ${i}`,
-  }));
-  await as.post("/api/v1/datasets/golden/items", { items }).expect(200);
+  await seedExperimentProject(
+    as,
+    model.url,
+    Array.from({ length: ITEMS }, (_, i) => ({
+      id: `case-${String(i).padStart(2, "0")}`,
+      variables: { q: `case ${i}` },
+      expected: `GOOD answer to case ${i}`,
+    })),
+  );
 }, 60_000);
 
 afterAll(async () => {

@@ -100,6 +100,15 @@ export const CreatePromptBodySchema = z.strictObject({
 });
 export type CreatePromptBody = z.infer<typeof CreatePromptBodySchema>;
 
+/**
+ * An admin's move past a label's gate: `override: true` with a `reason` (required then), recorded in the ledger with
+ * what the gate found.
+ */
+const GateOverrideShape = {
+  override: z.boolean().optional(),
+  reason: z.string().max(2_000).optional(),
+};
+
 export const PublishVersionBodySchema = z.strictObject({
   template: TemplateSchema,
   config: JsonObjectSchema.optional(),
@@ -110,6 +119,8 @@ export const PublishVersionBodySchema = z.strictObject({
   labels: z.array(LabelNameSchema).max(20).optional(),
   description: z.string().max(10_000).optional(),
   tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+  /** Moving `labels` past their gates (admin only); `reason` goes to the ledger. */
+  ...GateOverrideShape,
 });
 export type PublishVersionBody = z.infer<typeof PublishVersionBodySchema>;
 
@@ -144,7 +155,7 @@ export type RenderBody = z.infer<typeof RenderBodySchema>;
 
 export const MoveLabelBodySchema = z.strictObject({
   version: z.string().min(1).max(64),
-  reason: z.string().max(2_000).optional(),
+  ...GateOverrideShape,
 });
 export type MoveLabelBody = z.infer<typeof MoveLabelBodySchema>;
 
@@ -281,6 +292,14 @@ export const LabelEventSchema = z
     toVersion: z.string().nullable(),
     actor: z.string(),
     reason: z.string().nullable(),
+    /** The label's gate on this move: passed (with the experiment that showed it) or overridden by an admin. */
+    gate: z
+      .object({
+        outcome: z.enum(["passed", "overridden"]),
+        experiment: z.string().nullable(),
+        detail: z.string(),
+      })
+      .nullable(),
     createdAt: z.string(),
   })
   .meta({ id: "LabelEvent" });
@@ -768,6 +787,60 @@ export const ExperimentComparisonSchema = z
   .meta({ id: "ExperimentComparison" });
 export type ExperimentComparison = z.infer<typeof ExperimentComparisonSchema>;
 
+export const PutGateBodySchema = z.strictObject({
+  /** The dataset whose latest version the experiment must have run on. */
+  dataset: z.string().min(1).max(100),
+  /** Evaluators on which the target version may not regress significantly (McNemar's exact test at `alpha`). */
+  evaluators: z.array(z.string().min(1).max(100)).min(1).max(20),
+  alpha: z.number().gt(0).lt(1).default(0.05),
+  /** The prompts the gate applies to: those whose name starts with it (all by default). */
+  prefix: z.string().max(500).default(""),
+});
+export type PutGateBody = z.infer<typeof PutGateBodySchema>;
+
+export const GateSchema = z
+  .object({
+    label: z.string(),
+    dataset: z.string(),
+    evaluators: z.array(z.string()),
+    alpha: z.number(),
+    prefix: z.string(),
+    updatedBy: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: "Gate" });
+export type Gate = z.infer<typeof GateSchema>;
+export const GateListSchema = z.object({ data: z.array(GateSchema) }).meta({ id: "GateList" });
+
+/** What a label's gate says of moving one prompt's label to a version (a refused move's 409 carries the same). */
+export const GateVerdictSchema = z
+  .object({
+    label: z.string(),
+    prompt: z.string(),
+    version: z.string(),
+    /** What the label holds now: the baseline the version must not be worse than. */
+    holds: z.string().nullable(),
+    /** No gate applies (none on the label, the prompt outside its prefix, or the label already holds the version). */
+    gated: z.boolean(),
+    allowed: z.boolean(),
+    dataset: z.object({ name: z.string(), version: z.number().int() }).nullable(),
+    /** The experiment the verdict rests on: the newest finished one that ran both versions with the gate's evaluators. */
+    experiment: z.string().nullable(),
+    failures: z.array(
+      z.object({
+        evaluator: z.string(),
+        baselinePassRate: z.number().nullable(),
+        candidatePassRate: z.number().nullable(),
+        regressed: z.number().int(),
+        improved: z.number().int(),
+        pValue: z.number().nullable(),
+      }),
+    ),
+    message: z.string(),
+  })
+  .meta({ id: "GateVerdict" });
+export type GateVerdict = z.infer<typeof GateVerdictSchema>;
+
 // ---- traces, spans and comparisons ----
 
 /** Where a client got the prompt a span was rendered from (`promptreg.prompt.source`). */
@@ -1066,7 +1139,7 @@ export const CompareSchema = z
 export type CompareAnswer = z.infer<typeof CompareSchema>;
 
 /** A move of the label the time series follows. */
-export const LedgerEventSchema = LabelEventSchema.omit({ id: true, createdAt: true })
+export const LedgerEventSchema = LabelEventSchema.omit({ id: true, createdAt: true, gate: true })
   .extend({ at: z.string() })
   .meta({ id: "LedgerEvent" });
 export type LedgerEvent = z.infer<typeof LedgerEventSchema>;

@@ -19,11 +19,13 @@ export const USAGE = `usage: promptreg <command>
                                                write a snapshot of prompts for the client's \`snapshot\` option;
                                                ref defaults to production, e.g. support/triage:staging, a:1.4.2,
                                                a:production@2026-11-01T12:00:00Z
-  push DIR --url URL [--label L]... [--message M] [--dry-run | --check]
+  push DIR --url URL [--label L]... [--override REASON] [--message M] [--dry-run | --check]
                                                publish the prompt files in DIR (<name>.prompt.yaml) whose
                                                content differs from the prompt's highest version, or whose
                                                description or tags differ from the prompt's, and point each
-                                               --label at the pushed version; --dry-run shows the plan;
+                                               --label at the pushed version (through the label's gate;
+                                               an admin key may --override it, the reason in the ledger);
+                                               --dry-run shows the plan;
                                                --check (for CI) exits 0 when the registry matches the files,
                                                1 when anything differs, 3 when it cannot tell (a problem in
                                                a file, a server that does not answer)

@@ -36,6 +36,7 @@ export const push: Command = async ({ args, io }) => {
       key: { type: "string" },
       label: { type: "string", multiple: true },
       message: { type: "string" },
+      override: { type: "string" },
       "dry-run": { type: "boolean" },
       check: { type: "boolean" },
     },
@@ -47,6 +48,8 @@ export const push: Command = async ({ args, io }) => {
   if (!values.url) throw new UsageError("--url is required");
   if (values["dry-run"] && values.check) throw new UsageError("--dry-run and --check do not go together");
   const labels = values.label ?? [];
+  if (values.override !== undefined && (!values.override.trim() || labels.length === 0))
+    throw new UsageError("--override takes the reason the ledger records, and goes with --label");
   for (const label of labels) {
     if (!LabelNameSchema.safeParse(label).success)
       throw new UsageError(`--label '${label}' is not a label name (${LABEL_NAME_PATTERN.source})`);
@@ -62,7 +65,13 @@ export const push: Command = async ({ args, io }) => {
   let options: PushOptions;
   let plan: PlannedPrompt[];
   try {
-    options = { api, files: await readPromptFiles(positionals[0]!), labels, commitMessage: values.message };
+    options = {
+      api,
+      files: await readPromptFiles(positionals[0]!),
+      labels,
+      commitMessage: values.message,
+      ...(values.override === undefined ? {} : { override: { reason: values.override } }),
+    };
     if (options.files.length === 0) throw new UsageError(`no prompt files (*.prompt.yaml) in ${positionals[0]}`);
     plan = await planPush(options);
   } catch (err) {

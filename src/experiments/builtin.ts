@@ -1,6 +1,9 @@
 // The evaluators every experiment has: they compare an output with the item's `expected`, which only a dataset
 // gives (production traffic has none), so they live here rather than among the project's evaluators.
 import { isDeepStrictEqual } from "node:util";
+import { BUILTIN_EXPERIMENT_EVALUATORS } from "@promptreg/client/contract";
+import type { ReadDb } from "../db/writes.js";
+import type { Issue } from "../http/validate.js";
 import type { EvalStatus } from "../traces/annotations.service.js";
 
 export interface ItemVerdict {
@@ -82,3 +85,25 @@ export function similarity(output: string, expected: unknown): ItemVerdict {
 }
 
 export const BUILTIN = { exact_match: exactMatch, similarity } as const;
+
+/** What is wrong with evaluator names an experiment or a gate asks for: each one neither the project's nor built in. */
+export async function unknownEvaluators(
+  db: ReadDb,
+  projectId: string,
+  names: string[],
+  path = "body.evaluators",
+): Promise<Issue[]> {
+  const defined = new Set(
+    (await db.evaluator.findMany({ where: { projectId }, select: { name: true } })).map((e) => e.name),
+  );
+  return names.flatMap((name, i) =>
+    defined.has(name) || (BUILTIN_EXPERIMENT_EVALUATORS as readonly string[]).includes(name)
+      ? []
+      : [
+          {
+            path: `${path}.${i}`,
+            message: `no evaluator named '${name}' in this project (nor a built-in one: ${BUILTIN_EXPERIMENT_EVALUATORS.join(", ")})`,
+          },
+        ],
+  );
+}

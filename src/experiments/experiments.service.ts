@@ -26,7 +26,7 @@ import type { Completion, JobRunner, Queue } from "../jobs/runner.js";
 import { OutboundError } from "../outbound/outbound.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 import { cleanText, clipText } from "../traces/span-checks.js";
-import { BUILTIN, type ItemVerdict } from "./builtin.js";
+import { BUILTIN, type ItemVerdict, unknownEvaluators } from "./builtin.js";
 import { inDatasetVersion } from "../datasets/datasets.service.js";
 import { compareRuns, type ResultFields, type RunRows } from "./compare.js";
 
@@ -100,6 +100,19 @@ const RUN_FIGURES = Prisma.sql`
     count(x.error)::int AS errors, avg(x.latency_ms)::float8 AS "meanLatencyMs",
     coalesce(sum(x.prompt_tokens), 0)::float8 AS "promptTokens", coalesce(sum(x.completion_tokens), 0)::float8 AS "completionTokens"
   FROM experiment_runs r LEFT JOIN experiment_results x ON x.run_id = r.id`;
+
+/**
+ * A run's results as the paired comparison reads them (the experiment's compare, and a label's gate inside the move's
+ * transaction): every item's verdicts, without the outputs (up to 256 KiB each).
+ */
+export async function runRows(db: Database | ReadDb, runId: string): Promise<RunRows> {
+  const sql = Prisma.sql`
+    SELECT x.item_id, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.evaluations
+    FROM experiment_results x WHERE x.run_id = ${runId}::uuid ORDER BY x.item_id`;
+  // On the driver when outside a transaction (the faster way for many rows), else in the caller's transaction: the
+  // embedded database has one connection, which a statement outside the open transaction would wait for forever.
+  return "query" in db ? (await db.query<RunRows[number]>(sql)).rows : db.$queryRaw<RunRows>(sql);
+}
 
 export type ExperimentsService = ReturnType<typeof createExperiments>;
 
@@ -401,15 +414,7 @@ export function createExperiments(deps: {
       }
       if (!(await connections.exists(p.projectId, body.connection)))
         issues.push({ path: "body.connection", message: `no connection named '${body.connection}' in this project` });
-      const defined = new Set(
-        (await db.evaluator.findMany({ where: { projectId: p.projectId }, select: { name: true } })).map((e) => e.name),
-      );
-      for (const [i, name] of body.evaluators.entries())
-        if (!defined.has(name) && !(BUILTIN_EXPERIMENT_EVALUATORS as readonly string[]).includes(name))
-          issues.push({
-            path: `body.evaluators.${i}`,
-            message: `no evaluator named '${name}' in this project (nor a built-in one: ${BUILTIN_EXPERIMENT_EVALUATORS.join(", ")})`,
-          });
+      issues.push(...(await unknownEvaluators(db, p.projectId, body.evaluators)));
       if (issues.length) throw invalidRequest("body", issues);
       const { rows: items } = await database.query<{ item_id: string }>(Prisma.sql`
         SELECT i.item_id FROM dataset_items i
@@ -564,17 +569,10 @@ export function createExperiments(deps: {
       };
       const baseline = pick(query.baseline, "baseline");
       const candidate = pick(query.candidate, "candidate");
-      // The verdicts of every item, without the outputs and variables (up to 256 KiB each): those are read for the
-      // items listed as regressions only.
-      const rowsOf = async (runId: string): Promise<RunRows> => {
-        const { rows } = await database.query<RunRows[number]>(Prisma.sql`
-          SELECT x.item_id, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.evaluations
-          FROM experiment_results x WHERE x.run_id = ${runId}::uuid ORDER BY x.item_id`);
-        return rows;
-      };
+      // Outputs and variables are read for the items listed as regressions only.
       const comparison = compareRuns({
-        baseline: { ref: baseline.ref, version: baseline.version, rows: await rowsOf(baseline.id) },
-        candidate: { ref: candidate.ref, version: candidate.version, rows: await rowsOf(candidate.id) },
+        baseline: { ref: baseline.ref, version: baseline.version, rows: await runRows(database, baseline.id) },
+        candidate: { ref: candidate.ref, version: candidate.version, rows: await runRows(database, candidate.id) },
         evaluators: e.evaluators,
         alpha: query.alpha,
       });

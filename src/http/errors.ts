@@ -7,6 +7,7 @@ const STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  gate_failed: 409,
   bump_too_small: 409,
   version_not_higher: 409,
   request_timeout: 408,

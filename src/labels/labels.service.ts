@@ -9,8 +9,10 @@ import {
   LabelNameSchema,
   type LabelEvent as LabelEventView,
   type LabelView,
+  type MoveLabelBody,
 } from "@promptreg/client/contract";
 import type { Principal } from "../auth/principal.js";
+import type { GateRecord, GatesService } from "../gates/gates.service.js";
 import { requireRole } from "../auth/principal.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb, Write } from "../db/writes.js";
@@ -45,6 +47,7 @@ function labelEventView(e: LabelEvent): LabelEventView {
     toVersion: e.toVersion,
     actor: e.actor,
     reason: e.reason,
+    gate: (e.gate as LabelEventView["gate"]) ?? null,
     createdAt: e.createdAt.toISOString(),
   };
 }
@@ -91,6 +94,8 @@ export interface SetLabelInput {
   actor: string;
   reason?: string;
   action: LabelAction;
+  /** What the label's gate said of this move, when one applied. */
+  gate?: GateRecord | null;
 }
 
 /** Inside a transaction that holds the prompt's lock: point the label at a version and record the move. */
@@ -114,6 +119,7 @@ export async function setLabelInTx({ tx, record }: Write, input: SetLabelInput):
       toVersion: input.version.version,
       actor: input.actor,
       reason: input.reason ?? null,
+      ...(input.gate ? { gate: input.gate } : {}),
     },
   });
   record({
@@ -126,6 +132,15 @@ export async function setLabelInTx({ tx, record }: Write, input: SetLabelInput):
     toVersion: input.version.version,
   });
   return { from };
+}
+
+/** The version a prompt's label holds, or null when it does not exist. */
+export async function heldVersion(db: ReadDb, promptId: string, label: string): Promise<string | null> {
+  const row = await db.label.findUnique({
+    where: { promptId_name: { promptId, name: label } },
+    select: { version: { select: { version: true } } },
+  });
+  return row?.version.version ?? null;
 }
 
 /** A move of a label that changed its version, as the ledger recorded it. */
@@ -192,7 +207,15 @@ export function requireLabelRole(p: Principal, label: string): void {
 
 export type LabelsService = ReturnType<typeof createLabelsService>;
 
-export function createLabelsService({ db, bus }: { db: ReadDb; bus: InvalidationBus }) {
+export function createLabelsService({
+  db,
+  bus,
+  gates,
+}: {
+  db: ReadDb;
+  bus: InvalidationBus;
+  gates: Pick<GatesService, "enforce">;
+}) {
   return {
     async list(p: Principal, name: string): Promise<LabelView[]> {
       const prompt = await findPrompt(db, p.projectId, name);
@@ -204,7 +227,7 @@ export function createLabelsService({ db, bus }: { db: ReadDb; bus: Invalidation
       return rows.map((row) => labelView(row, p.protectedLabels));
     },
 
-    async move(p: Principal, name: string, label: string, input: { version: string; reason?: string }) {
+    async move(p: Principal, name: string, label: string, input: MoveLabelBody) {
       checkSettableLabel(label);
       const target = exactVersion(label, input.version, "body.version");
       requireLabelRole(p, label);
@@ -212,7 +235,14 @@ export function createLabelsService({ db, bus }: { db: ReadDb; bus: Invalidation
       return bus.write(async (w) => {
         await lockPrompt(w.tx, prompt.id);
         const version = await findVersion(w.tx, prompt.id, name, target);
+        const gate = await gates.enforce(
+          w.tx,
+          p,
+          { prompt: name, label, holds: await heldVersion(w.tx, prompt.id, label), version: version.version },
+          input,
+        );
         const { from } = await setLabelInTx(w, {
+          gate,
           promptId: prompt.id,
           projectId: p.projectId,
           name,

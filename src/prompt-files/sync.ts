@@ -41,6 +41,8 @@ export interface PushOptions {
   /** Labels to point at each prompt's pushed version (e.g. `staging`). */
   labels: string[];
   commitMessage?: string;
+  /** An admin's move of `labels` past their gates, with the reason the ledger records. */
+  override?: { reason: string };
 }
 
 const enc = encodeURIComponent;
@@ -50,6 +52,7 @@ function publishBody(f: PromptFile, options: PushOptions): PublishVersionBody {
     ...f.content,
     ...(options.commitMessage ? { commitMessage: options.commitMessage } : {}),
     ...(options.labels.length ? { labels: options.labels } : {}),
+    ...(options.override ? { override: true, reason: options.override.reason } : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb } from "../db/writes.js";
 import { createPromptCrud } from "./crud.js";
 import { listFolders } from "./folders.js";
+import type { GatesService } from "../gates/gates.service.js";
 import { createPublisher } from "./publish.js";
 import { createResolver } from "./resolve.js";
 
@@ -20,17 +21,20 @@ export function createPromptsService({
   database,
   bus,
   cacheSize,
+  gates,
 }: {
   db: ReadDb;
   /** For the folder listing, a statement over many rows (src/db/README.md). */
   database: Database;
   bus: InvalidationBus;
   cacheSize: number;
+  /** Publishing with labels moves them through their gates. */
+  gates: Pick<GatesService, "enforce">;
 }) {
   return {
     ...createPromptCrud({ db, bus }),
     folders: (p: Principal, prefix?: string) => listFolders(database, p, prefix),
-    publish: createPublisher({ bus }),
+    publish: createPublisher({ bus, gates }),
     ...createResolver({ db, bus, cacheSize }),
   };
 }

@@ -14,7 +14,8 @@ import type { Principal } from "../auth/principal.js";
 import { requireRole } from "../auth/principal.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import { AppError } from "../http/errors.js";
-import { checkSettableLabel, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
+import type { GatesService } from "../gates/gates.service.js";
+import { checkSettableLabel, heldVersion, requireLabelRole, setLabelInTx } from "../labels/labels.service.js";
 import { TX_OPTIONS, findPrompt, lockPrompt } from "./lookup.js";
 import { contentHash, contractOf, pickVersion, requiredBump, type RequiredBump } from "./versioning.js";
 import { type VersionRow, versionView } from "./views.js";
@@ -32,7 +33,7 @@ class DryRun {
   constructor(readonly outcome: PublishOutcome) {}
 }
 
-export function createPublisher({ bus }: { bus: InvalidationBus }) {
+export function createPublisher({ bus, gates }: { bus: InvalidationBus; gates: Pick<GatesService, "enforce"> }) {
   /**
    * Publishes a version; `created: false` when the content equals the latest version's (nothing is written).
    * A dry run goes through the very same transaction and rolls it back, so its answer is the publish's own (and,
@@ -147,19 +148,19 @@ export function createPublisher({ bus }: { bus: InvalidationBus }) {
           });
         }
         for (const label of body.labels ?? []) {
-          const current = await tx.label.findUnique({
-            where: { promptId_name: { promptId: prompt.id, name: label } },
+          const holds = await heldVersion(tx, prompt.id, label);
+          if (holds === row.version) continue;
+          const gate = await gates.enforce(tx, p, { prompt: name, label, holds, version: row.version }, body);
+          await setLabelInTx(w, {
+            promptId: prompt.id,
+            ...changed,
+            label,
+            version: row,
+            actor: p.keyName,
+            reason: (gate?.outcome === "overridden" && body.reason) || body.commitMessage || `published ${row.version}`,
+            action: "set",
+            gate,
           });
-          if (current?.versionId !== row.id)
-            await setLabelInTx(w, {
-              promptId: prompt.id,
-              ...changed,
-              label,
-              version: row,
-              actor: p.keyName,
-              reason: body.commitMessage || `published ${row.version}`,
-              action: "set",
-            });
         }
         const outcome = {
           created,

@@ -84,3 +84,20 @@ export async function ingestSpans(h: Harness, spans: SpanSpec[], key = h.adminKe
     expect(res.body.partialSuccess ?? {}).toEqual({});
   }
 }
+
+/**
+ * What an experiment needs, as the experiment and gate tests set it up: connection `model` to the fake model at
+ * `modelUrl`, the check `no-bad` (the answer does not contain "BAD") and dataset `golden` with `items`.
+ */
+export async function seedExperimentProject(
+  as: Client,
+  modelUrl: string,
+  items: { id: string; variables: Record<string, unknown>; expected?: unknown }[],
+): Promise<void> {
+  await as.post("/api/v1/connections", { name: "model", baseUrl: modelUrl, model: "m", timeoutMs: 10_000 }).expect(201);
+  await as
+    .post("/api/v1/evaluators", { name: "no-bad", kind: "not_contains", sampleRate: 1, config: { values: ["BAD"] } })
+    .expect(201);
+  await as.post("/api/v1/datasets", { name: "golden" }).expect(201);
+  await as.post("/api/v1/datasets/golden/items", { items }).expect(200);
+}

@@ -1,0 +1,237 @@
+// A label's gate through the real app on a real database, with real experiments against a fake model on 127.0.0.1:
+// a move to a version without an experiment is refused naming what is missing, a version that regressed is refused
+// naming the experiment and the evaluator, one that did not passes (the ledger says which experiment showed it), an
+// admin's override with a reason is in the ledger, a rollback is never gated, and a publish or push with the label
+// goes through the same rule and writes nothing when refused.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../src/commands.js";
+import { publishVersion, seedExperimentProject } from "./helpers/factories.js";
+import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
+import { type Client, client, createHarness, enc, type Harness } from "./helpers/harness.js";
+import { settledJobs } from "./helpers/settled-jobs.js";
+
+let h: Harness;
+let model: FakeModel;
+let server: Server;
+let url: string;
+let writeKey: string;
+const jobs = settledJobs();
+const admin = (): Client => client(h.app, h.adminKey);
+const PROMPT = "support/answer";
+const ITEMS = 40;
+
+// 1.1.0 fails items 0-11 that 1.0.0 passes and passes 12-14 that 1.0.0 fails (significantly worse, p = 0.035);
+// 1.2.0 passes 12-14 too and nothing else changes (better on three items: no significant difference).
+function answer(prompt: string): string {
+  const i = Number(/case (\d+)/.exec(prompt)?.[1]);
+  const version = prompt.includes("briefly") ? "1.1.0" : prompt.includes("kindly") ? "1.2.0" : "1.0.0";
+  const fails = i === 15 || (version === "1.1.0" ? i < 12 : version === "1.0.0" && i >= 12 && i < 15);
+  return fails ? `BAD answer to case ${i}` : `GOOD answer to case ${i}`;
+}
+
+beforeAll(async () => {
+  model = await startFakeModel(answer);
+  h = await createHarness({
+    allowPrivateConnections: true,
+    jobs: { pollMs: 50, retryBaseMs: 20, retryMaxMs: 100, onSettled: jobs.onSettled },
+  });
+  writeKey = await h.newKey("write");
+  server = createServer(h.app);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const as = admin();
+  await publishVersion(as, PROMPT, { template: "Answer {{q}}", commitMessage: "v1", labels: ["production"] });
+  for (const [template, bump] of [
+    ["Answer {{q}} briefly", "minor"],
+    ["Answer {{q}} kindly", "minor"],
+  ])
+    await publishVersion(as, PROMPT, { template, bump } as never);
+  await seedExperimentProject(
+    as,
+    model.url,
+    Array.from({ length: ITEMS }, (_, i) => ({
+      id: `case-${String(i).padStart(2, "0")}`,
+      variables: { q: `case ${i}` },
+    })),
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await h?.close();
+  await model?.close();
+});
+
+const move = (version: string, extra: Record<string, unknown> = {}, as = admin()) =>
+  as.put(`/api/v1/prompts/${enc(PROMPT)}/labels/production`, { version, ...extra });
+const history = async () =>
+  (await admin().get(`/api/v1/prompts/${enc(PROMPT)}/labels/production/history?limit=1`)).body.data[0];
+
+async function runExperiment(versions: string[]): Promise<string> {
+  const created = await admin().post("/api/v1/experiments", {
+    dataset: "golden",
+    prompt: PROMPT,
+    versions,
+    connection: "model",
+    evaluators: ["no-bad"],
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  await jobs.until(
+    async () => (await admin().get(`/api/v1/experiments/${created.body.id}`)).body.status === "finished",
+  );
+  return created.body.id;
+}
+
+describe("gates", () => {
+  it("is set by an admin only, on a dataset and evaluators that exist", async () => {
+    const body = { dataset: "golden", evaluators: ["no-bad"] };
+    expect((await client(h.app, writeKey).put("/api/v1/gates/production", body)).status).toBe(403);
+    const bad = await admin().put("/api/v1/gates/production", { dataset: "nope", evaluators: ["no-bad", "ghost"] });
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual([
+      "body.dataset",
+      "body.evaluators.1",
+    ]);
+    const put = await admin().put("/api/v1/gates/production", body);
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(put.body).toMatchObject({ label: "production", dataset: "golden", evaluators: ["no-bad"], alpha: 0.05 });
+    expect((await admin().get("/api/v1/gates")).body.data).toHaveLength(1);
+    // A gate for other prompts only does not touch this one.
+    await admin()
+      .put("/api/v1/gates/staging", { ...body, prefix: "billing/" })
+      .expect(200);
+    await admin()
+      .put(`/api/v1/prompts/${enc(PROMPT)}/labels/staging`, { version: "1.1.0" })
+      .expect(200);
+  });
+
+  it("refuses a move without an experiment, naming what it needs; nothing moves", async () => {
+    const refused = await move("1.1.0");
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("gate_failed");
+    expect(refused.body.error.message).toMatch(
+      /needs a finished experiment of support\/answer 1\.1\.0 against 1\.0\.0 \(what 'production' holds\) on dataset 'golden' version 1 with evaluator no-bad; there is none/,
+    );
+    expect(refused.body.error.details.gate).toMatchObject({ allowed: false, experiment: null, holds: "1.0.0" });
+    expect((await history()).toVersion).toBe("1.0.0");
+  });
+
+  it("refuses a version that regressed significantly and passes one that did not, recording the experiment", async () => {
+    const id = await runExperiment(["1.0.0", "1.1.0", "1.2.0"]);
+    const check = await admin().get(`/api/v1/gates/production/check?prompt=${enc(PROMPT)}&version=1.1.0`);
+    expect(check.body).toMatchObject({ gated: true, allowed: false, experiment: id });
+    expect(check.body.failures).toEqual([expect.objectContaining({ evaluator: "no-bad", regressed: 12, improved: 3 })]);
+    expect(Math.abs(check.body.failures[0].pValue - 0.03515625)).toBeLessThan(1e-12);
+
+    const refused = await move("1.1.0");
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain(`experiment ${id} found a significant regression`);
+    expect(refused.body.error.message).toMatch(
+      /no-bad 90\.0% → 67\.5%, 12 items regressed and 3 improved, p = 0\.0352/,
+    );
+
+    const passed = await move("1.2.0", { reason: "kinder" });
+    expect(passed.status, JSON.stringify(passed.body)).toBe(200);
+    expect(await history()).toMatchObject({
+      toVersion: "1.2.0",
+      reason: "kinder",
+      gate: { outcome: "passed", experiment: id },
+    });
+  });
+
+  it("lets an admin override with a reason, in the ledger; a rollback is never gated", async () => {
+    const protectedByWrite = await move("1.1.0", { override: true, reason: "hotfix" }, client(h.app, writeKey));
+    expect(protectedByWrite.status).toBe(403);
+    // A write key may move an unprotected gated label, but not override its gate.
+    await admin()
+      .put("/api/v1/gates/canary", { dataset: "golden", evaluators: ["no-bad"] })
+      .expect(200);
+    await client(h.app, writeKey)
+      .put(`/api/v1/prompts/${enc(PROMPT)}/labels/canary`, { version: "1.0.0" })
+      .expect(200);
+    const byWrite = await client(h.app, writeKey).put(`/api/v1/prompts/${enc(PROMPT)}/labels/canary`, {
+      version: "1.1.0",
+      override: true,
+      reason: "hotfix",
+    });
+    expect(byWrite.status).toBe(403);
+    expect(byWrite.body.error.message).toMatch(/only an admin key may override the gate on 'canary'/);
+
+    const noReason = await move("1.1.0", { override: true });
+    expect(noReason.status).toBe(422);
+    expect(noReason.body.error.details.issues[0].path).toBe("body.reason");
+
+    const overridden = await move("1.1.0", { override: true, reason: "legal asked for the shorter answer" });
+    expect(overridden.status, JSON.stringify(overridden.body)).toBe(200);
+    const entry = await history();
+    expect(entry).toMatchObject({
+      toVersion: "1.1.0",
+      actor: expect.any(String),
+      reason: "legal asked for the shorter answer",
+      gate: { outcome: "overridden", experiment: expect.any(String) },
+    });
+    expect(entry.gate.detail).toMatch(/significant regression/);
+
+    const back = await admin().post(`/api/v1/prompts/${enc(PROMPT)}/labels/production/rollback`, {
+      reason: "bad idea",
+    });
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    expect(back.body.version).toBe("1.2.0");
+    expect((await history()).gate).toBeNull();
+  });
+
+  it("asks for an experiment on the dataset's latest version", async () => {
+    await admin()
+      .post("/api/v1/datasets/golden/items", { items: [{ id: "case-99", variables: { q: "case 99" } }] })
+      .expect(200);
+    const refused = await move("1.0.0");
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/on dataset 'golden' version 2 with evaluator no-bad; there is none/);
+  });
+
+  it("applies to a publish with the label, which then writes nothing, and to `promptreg push --label`", async () => {
+    const before = (await admin().get(`/api/v1/prompts/${enc(PROMPT)}/versions`)).body.data.length;
+    const published = await admin().post(`/api/v1/prompts/${enc(PROMPT)}/versions`, {
+      template: "Answer {{q}} at length",
+      labels: ["production"],
+    });
+    expect(published.status).toBe(409);
+    expect(published.body.error.code).toBe("gate_failed");
+    expect((await admin().get(`/api/v1/prompts/${enc(PROMPT)}/versions`)).body.data.length).toBe(before);
+
+    const dir = await mkdtemp(path.join(tmpdir(), "promptreg-gate-"));
+    try {
+      // A file's path names its prompt: support/answer is support/answer.prompt.yaml.
+      await mkdir(path.join(dir, "support"));
+      await writeFile(path.join(dir, "support", "answer.prompt.yaml"), 'template: "Answer {{q}} at length"\n');
+      const push = async (...extra: string[]) => {
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await runCli(["push", dir, "--url", url, "--label", "production", ...extra], {
+          env: { LOG_LEVEL: "silent", PROMPTREG_API_KEY: h.adminKey },
+          out: (t) => out.push(t),
+          err: (t) => err.push(t),
+        });
+        return { code, out: out.join("\n"), err: err.join("\n") };
+      };
+      const refused = await push();
+      expect(refused.code).toBe(1);
+      expect(refused.err).toMatch(/the gate on 'production' refuses support\/answer@1\.2\.1/);
+      expect((await admin().get(`/api/v1/prompts/${enc(PROMPT)}/versions`)).body.data.length).toBe(before);
+      const forced = await push("--override", "release train");
+      expect(forced.code, forced.err).toBe(0);
+      expect(await history()).toMatchObject({
+        toVersion: "1.2.1",
+        reason: "release train",
+        gate: { outcome: "overridden" },
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
