@@ -29,24 +29,37 @@ export class ApiError extends Error {
 export function createAdminClient({ url, apiKey, timeoutMs = ADMIN_TIMEOUT_MS }: AdminClientOptions) {
   const root = url.replace(/\/+$/, "").replace(/\/api\/v1$/, "");
 
-  async function call(method: "GET" | "POST", apiPath: string, body?: unknown): Promise<unknown> {
+  /** A file's body (an import) rather than JSON, or an answer that is a file (an export), as a stream. */
+  interface Raw {
+    body?: { data: Uint8Array | string; contentType: string };
+    stream?: boolean;
+    timeoutMs?: number;
+  }
+
+  async function call(method: "GET" | "POST", apiPath: string, body?: unknown, raw: Raw = {}): Promise<unknown> {
     let res: Response;
+    const limit = raw.timeoutMs ?? timeoutMs;
     try {
       res = await fetch(`${root}/api/v1${apiPath}`, {
         method,
         headers: {
           Authorization: `Bearer ${apiKey}`,
-          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+          ...(raw.body
+            ? { "Content-Type": raw.body.contentType }
+            : body === undefined
+              ? {}
+              : { "Content-Type": "application/json" }),
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        body: raw.body ? raw.body.data : body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(limit),
       });
     } catch (err) {
       const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-      if (e.name === "TimeoutError") throw new Error(`no answer from ${root} within ${timeoutMs / 1000} s`);
+      if (e.name === "TimeoutError") throw new Error(`no answer from ${root} within ${limit / 1000} s`);
       const why = e.cause?.message || e.cause?.code || e.message;
       throw new Error(`cannot reach promptreg at ${root} (${why}): is the server running, and is --url right?`);
     }
+    if (res.ok && raw.stream && res.body) return res.body;
     const text = await res.text();
     let json: unknown;
     try {
@@ -74,5 +87,11 @@ export function createAdminClient({ url, apiKey, timeoutMs = ADMIN_TIMEOUT_MS }:
     root,
     get: (apiPath: string) => call("GET", apiPath),
     post: (apiPath: string, body: unknown) => call("POST", apiPath, body),
+    /** A file up (its content type as given), with a longer wait: the server checks it whole before answering. */
+    upload: (apiPath: string, data: Uint8Array | string, contentType: string, uploadTimeoutMs = 120_000) =>
+      call("POST", apiPath, undefined, { body: { data, contentType }, timeoutMs: uploadTimeoutMs }),
+    /** An answer that is a file (an export), as it arrives; `readTimeoutMs` bounds the whole download. */
+    download: async (apiPath: string, readTimeoutMs = 600_000) =>
+      (await call("GET", apiPath, undefined, { stream: true, timeoutMs: readTimeoutMs })) as ReadableStream<Uint8Array>,
   };
 }

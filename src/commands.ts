@@ -4,6 +4,8 @@ import { loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { type CliIo, type Command, reportFailure, type Serving, USAGE, UsageError } from "./commands/common.js";
 import { create } from "./commands/create.js";
+import { dataset } from "./commands/dataset.js";
+import { experiment } from "./commands/experiment.js";
 import { exportCommand } from "./commands/export.js";
 import { migrate } from "./commands/migrate.js";
 import { pull } from "./commands/pull.js";
@@ -21,6 +23,8 @@ const COMMANDS = new Map<string, Command>([
   ["pull", pull],
   ["push", push],
   ["export", exportCommand],
+  ["dataset", dataset],
+  ["experiment", experiment],
 ]);
 
 /**

@@ -2,10 +2,11 @@
 // a move to a version without an experiment is refused naming what is missing, a version that regressed is refused
 // naming the experiment and the evaluator, one that did not passes (the ledger says which experiment showed it), an
 // admin's override with a reason is in the ledger, a rollback is never gated, and a publish or push with the label
-// goes through the same rule and writes nothing when refused.
+// goes through the same rule and writes nothing when refused. And the CLI's release step: `promptreg experiment run
+// --fail-on regression` exits 1 on the regressed version, 0 on the other; `promptreg dataset import|export`.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -66,6 +67,18 @@ afterAll(async () => {
   await h?.close();
   await model?.close();
 });
+
+/** One `promptreg` command in-process, as the binary runs it, with the admin key. */
+async function cli(...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, {
+    env: { LOG_LEVEL: "silent", PROMPTREG_API_KEY: h.adminKey },
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+  });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
 
 const move = (version: string, extra: Record<string, unknown> = {}, as = admin()) =>
   as.put(`/api/v1/prompts/${enc(PROMPT)}/labels/production`, { version, ...extra });
@@ -209,16 +222,7 @@ describe("gates", () => {
       // A file's path names its prompt: support/answer is support/answer.prompt.yaml.
       await mkdir(path.join(dir, "support"));
       await writeFile(path.join(dir, "support", "answer.prompt.yaml"), 'template: "Answer {{q}} at length"\n');
-      const push = async (...extra: string[]) => {
-        const out: string[] = [];
-        const err: string[] = [];
-        const code = await runCli(["push", dir, "--url", url, "--label", "production", ...extra], {
-          env: { LOG_LEVEL: "silent", PROMPTREG_API_KEY: h.adminKey },
-          out: (t) => out.push(t),
-          err: (t) => err.push(t),
-        });
-        return { code, out: out.join("\n"), err: err.join("\n") };
-      };
+      const push = (...extra: string[]) => cli("push", dir, "--url", url, "--label", "production", ...extra);
       const refused = await push();
       expect(refused.code).toBe(1);
       expect(refused.err).toMatch(/the gate on 'production' refuses support\/answer@1\.2\.1/);
@@ -234,4 +238,66 @@ describe("gates", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe("the CLI's release step", () => {
+  it("imports and exports a dataset; a file with a problem names its line and stores nothing", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "promptreg-ds-"));
+    try {
+      const lines = Array.from({ length: 5 }, (_, i) => JSON.stringify({ id: `c${i}`, variables: { q: `case ${i}` } }));
+      await writeFile(path.join(dir, "cases.jsonl"), `${lines.join("\n")}\n`);
+      const imported = await cli("dataset", "import", "cli-cases", path.join(dir, "cases.jsonl"), "--url", url);
+      expect(imported.code, imported.err).toBe(0);
+      expect(imported.out).toMatch(/created dataset cli-cases\ncli-cases version 1: 5 added, 0 replaced, 0 removed/);
+      await writeFile(path.join(dir, "bad.csv"), 'id,q\nc9,"fine"\nc10,"broken\n');
+      const bad = await cli("dataset", "import", "cli-cases", path.join(dir, "bad.csv"), "--url", url);
+      expect(bad.code).toBe(1);
+      expect(bad.err).toMatch(/nothing was imported from .*bad\.csv; fix these first:\n {2}line 3: /);
+      expect((await admin().get("/api/v1/datasets/cli-cases")).body).toMatchObject({ version: 1, itemCount: 5 });
+      const out = path.join(dir, "out.jsonl");
+      const exported = await cli("dataset", "export", "cli-cases", "--url", url, "--out", out);
+      expect(exported.code, exported.err).toBe(0);
+      const back = (await readFile(out, "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      expect(back.map((item: { id: string }) => item.id)).toEqual(["c0", "c1", "c2", "c3", "c4"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("`experiment run --fail-on regression` exits 1 on a significant regression and lists the items", async () => {
+    const run = (versions: string) =>
+      cli(
+        "experiment",
+        "run",
+        "--url",
+        url,
+        "--dataset",
+        "golden",
+        "--prompt",
+        PROMPT,
+        "--versions",
+        versions,
+        "--connection",
+        "model",
+        "--evaluators",
+        "no-bad",
+        "--fail-on",
+        "regression",
+      );
+    const worse = await run("1.0.0,1.1.0");
+    expect(worse.code, worse.err).toBe(1);
+    expect(worse.out).toMatch(/1\.1\.0 against 1\.0\.0: 1\.1\.0 is significantly worse than 1\.0\.0/);
+    expect(worse.out).toMatch(/no-bad: .*\(12 regressed, 3 improved, McNemar p = 0\.0352\) worse/);
+    expect(worse.out).toMatch(/regressed: case-00, case-01, .*case-09, and 2 more/);
+    expect(worse.err).toMatch(/a significant regression \(--fail-on regression\)/);
+    const fine = await run("1.0.0,1.2.0");
+    expect(fine.code, fine.err).toBe(0);
+    expect(fine.out).toMatch(/no-bad: .* no_difference/);
+    const usage = await cli("experiment", "run", "--url", url, "--dataset", "golden");
+    expect(usage.code).toBe(2);
+    expect(usage.err).toMatch(/--prompt is required/);
+  }, 120_000);
 });

@@ -32,12 +32,24 @@ export const USAGE = `usage: promptreg <command>
   export DIR --url URL [--prefix FOLDER] [--ref REF]
                                                write each prompt (its highest version, or REF) to DIR as
                                                <name>.prompt.yaml; exits 1 when every prompt lacks REF
+  dataset import NAME FILE --url URL [--format jsonl|csv] [--replace]
+                                               add (or with --replace, set) a dataset's items from a JSONL or
+                                               CSV file, creating the dataset if needed; nothing is stored
+                                               from a file with a problem (each named by its line)
+  dataset export NAME --url URL --out FILE [--format jsonl|csv] [--version N]
+                                               write a dataset version's items (the latest by default)
+  experiment run --url URL --dataset D --prompt P --versions BASE,CAND[,...] --connection C
+                 [--evaluators E,...] [--model M] [--dataset-version N] [--alpha A] [--fail-on regression]
+                                               run the versions on the dataset on the server, wait, and print
+                                               each candidate's paired comparison with BASE; with --fail-on
+                                               regression, exit 1 when one regressed significantly
 
 Without --url, keys and projects open the database themselves (not while a server holds the embedded database's
 data folder). With --url they go through that running server's API, as the admin key in PROMPTREG_API_KEY: keys
-are created in that key's project; projects need an admin key of the 'default' project. pull, push and export
-always go through a server, as the key in PROMPTREG_API_KEY (push needs a write key). Keys are read only from
-PROMPTREG_API_KEY, never from the command line: npm prints the command it runs, and shells keep a history.
+are created in that key's project; projects need an admin key of the 'default' project. pull, push, export,
+dataset and experiment always go through a server, as the key in PROMPTREG_API_KEY (push, dataset import and
+experiment run need a write key). Keys are read only from PROMPTREG_API_KEY, never from the command line: npm
+prints the command it runs, and shells keep a history.
 
 Configuration comes from the environment: DATABASE_URL (a PostgreSQL server; otherwise the embedded database
 in PROMPTREG_DATA_DIR, default ./.promptreg), PORT (4000), HOST (127.0.0.1), PROMPTREG_ADMIN_KEY, LOG_LEVEL.`;
