@@ -6,6 +6,7 @@ import { PromptRoute } from "./pages/PromptRoute";
 import { SignIn } from "./pages/SignIn";
 import { SessionProvider, can, useSession, useSessionQuery, useSignOut } from "./session";
 
+const Datasets = lazy(() => import("./pages/Datasets"));
 const Evaluators = lazy(() => import("./pages/Evaluators"));
 const Publish = lazy(() => import("./pages/Publish"));
 const Reference = lazy(() => import("./pages/Reference"));
@@ -48,6 +49,7 @@ export function App() {
             <Route path="/traces" element={<Traces />} />
             <Route path="/traces/:traceId" element={<Trace />} />
             <Route path="/evaluators/*" element={<Evaluators />} />
+            <Route path="/datasets/*" element={<Datasets />} />
             <Route path="/settings" element={<Settings />} />
             <Route path="/reference" element={<Reference />} />
             <Route path="*" element={<NotFound />} />
@@ -75,6 +77,7 @@ function Shell({ children }: { children: React.ReactNode }) {
           <NavLink to="/prompts">Prompts</NavLink>
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/evaluators">Evaluators</NavLink>
+          <NavLink to="/datasets">Datasets</NavLink>
           {can(session, "write") && <NavLink to="/new">New prompt</NavLink>}
           <NavLink to="/settings">Settings</NavLink>
           <NavLink to="/reference">API</NavLink>
