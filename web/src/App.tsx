@@ -8,6 +8,7 @@ import { SessionProvider, can, useSession, useSessionQuery, useSignOut } from ".
 
 const Datasets = lazy(() => import("./pages/Datasets"));
 const Evaluators = lazy(() => import("./pages/Evaluators"));
+const Experiments = lazy(() => import("./pages/Experiments"));
 const Publish = lazy(() => import("./pages/Publish"));
 const Reference = lazy(() => import("./pages/Reference"));
 const Settings = lazy(() => import("./pages/Settings"));
@@ -50,6 +51,7 @@ export function App() {
             <Route path="/traces/:traceId" element={<Trace />} />
             <Route path="/evaluators/*" element={<Evaluators />} />
             <Route path="/datasets/*" element={<Datasets />} />
+            <Route path="/experiments/*" element={<Experiments />} />
             <Route path="/settings" element={<Settings />} />
             <Route path="/reference" element={<Reference />} />
             <Route path="*" element={<NotFound />} />
@@ -78,6 +80,7 @@ function Shell({ children }: { children: React.ReactNode }) {
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/evaluators">Evaluators</NavLink>
           <NavLink to="/datasets">Datasets</NavLink>
+          <NavLink to="/experiments">Experiments</NavLink>
           {can(session, "write") && <NavLink to="/new">New prompt</NavLink>}
           <NavLink to="/settings">Settings</NavLink>
           <NavLink to="/reference">API</NavLink>
