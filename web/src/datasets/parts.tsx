@@ -3,25 +3,26 @@
 import { ErrorBox } from "../components/ui";
 import { issuesOf } from "../evals/issues";
 
-/** The app's error box, then each issue of a 4xx on its own line (an import names its line in every message). */
+/**
+ * The app's error box; for a refusal that lists its issues (an import names its line in each, a form its fields),
+ * how many there are, then each on its own line, instead of the server's one long sentence of them all.
+ */
 export function RefusalBox({ error, title }: { error: unknown; title?: string }) {
   const issues = issuesOf(error);
+  if (issues.length === 0) return <ErrorBox error={error} title={title} />;
   return (
-    <div className="refusal">
-      <ErrorBox error={error} title={title} />
-      {issues.length > 0 && (
-        <ul className="issue-list" aria-label="Problems">
-          {issues.map((issue, i) => (
-            <li key={i}>
-              {issue.message}
-              {!/^line \d+:/.test(issue.message) && issue.path && (
-                <span className="muted small"> ({issue.path.replace(/^body\./, "")})</span>
-              )}
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
+    <ErrorBox error={error} title={title} message={issues.length === 1 ? "one problem:" : `${issues.length} problems:`}>
+      <ul className="issue-list" aria-label="Problems">
+        {issues.map((issue, i) => (
+          <li key={i}>
+            {issue.message}
+            {!/^line \d+:/.test(issue.message) && issue.path && (
+              <span className="muted small"> ({issue.path.replace(/^body\./, "")})</span>
+            )}
+          </li>
+        ))}
+      </ul>
+    </ErrorBox>
   );
 }
 

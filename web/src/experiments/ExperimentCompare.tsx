@@ -263,12 +263,12 @@ function ComparisonView({ comparison: c, stale }: { comparison: ExperimentCompar
         <h2 id="performance-title">Latency, tokens and errors</h2>
         <table className="compact figures">
           <TableHead
-            caption="Latency, tokens and errors per version"
+            caption="Latency, tokens per item and errors per version"
             columns={[
               "Version",
               { label: "Mean latency", num: true },
-              { label: "Prompt tokens", num: true },
-              { label: "Completion tokens", num: true },
+              { label: "Prompt tokens (mean)", num: true },
+              { label: "Completion tokens (mean)", num: true },
               { label: "Errors", num: true },
             ]}
           />

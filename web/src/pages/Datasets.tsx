@@ -226,9 +226,11 @@ function DatasetPage() {
       <div className="page-head">
         <h1>{d.name}</h1>
         <div className="actions">
-          <Link className="button" to={`/experiments/-/new?${new URLSearchParams({ dataset: d.name })}`}>
-            Run an experiment
-          </Link>
+          {writer && (
+            <Link className="button" to={`/experiments/-/new?${new URLSearchParams({ dataset: d.name })}`}>
+              Run an experiment
+            </Link>
+          )}
           {writer && (
             <button type="button" className="danger small" onClick={() => setDeleting(true)}>
               Delete dataset…

@@ -475,10 +475,9 @@ function ExperimentPage() {
         <dd>
           <Link to={promptHref(e.prompt)}>{e.prompt}</Link>
         </dd>
-        <dt>Model</dt>
+        <dt>Connection</dt>
         <dd>
-          {e.connection ?? "—"}
-          {e.model ? ` · ${e.model}` : " · each version's configured model"}
+          {e.connection ?? "—"} · {e.model ? `model ${e.model}` : "each version's configured model"}
         </dd>
         <dt>Evaluators</dt>
         <dd>{evaluatorNames.length ? evaluatorNames.join(", ") : "none"}</dd>
