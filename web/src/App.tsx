@@ -6,7 +6,9 @@ import { PromptRoute } from "./pages/PromptRoute";
 import { SignIn } from "./pages/SignIn";
 import { SessionProvider, can, useSession, useSessionQuery, useSignOut } from "./session";
 
+const Datasets = lazy(() => import("./pages/Datasets"));
 const Evaluators = lazy(() => import("./pages/Evaluators"));
+const Experiments = lazy(() => import("./pages/Experiments"));
 const Publish = lazy(() => import("./pages/Publish"));
 const Reference = lazy(() => import("./pages/Reference"));
 const Settings = lazy(() => import("./pages/Settings"));
@@ -48,6 +50,8 @@ export function App() {
             <Route path="/traces" element={<Traces />} />
             <Route path="/traces/:traceId" element={<Trace />} />
             <Route path="/evaluators/*" element={<Evaluators />} />
+            <Route path="/datasets/*" element={<Datasets />} />
+            <Route path="/experiments/*" element={<Experiments />} />
             <Route path="/settings" element={<Settings />} />
             <Route path="/reference" element={<Reference />} />
             <Route path="*" element={<NotFound />} />
@@ -75,6 +79,8 @@ function Shell({ children }: { children: React.ReactNode }) {
           <NavLink to="/prompts">Prompts</NavLink>
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/evaluators">Evaluators</NavLink>
+          <NavLink to="/datasets">Datasets</NavLink>
+          <NavLink to="/experiments">Experiments</NavLink>
           {can(session, "write") && <NavLink to="/new">New prompt</NavLink>}
           <NavLink to="/settings">Settings</NavLink>
           <NavLink to="/reference">API</NavLink>

@@ -35,6 +35,8 @@ export interface RequestOptions {
   method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   query?: Query;
   body?: unknown;
+  /** A body sent as it is (a file to import) with its own Content-Type, instead of `body` as JSON. */
+  raw?: { data: Blob | string; contentType: string };
 }
 
 export const promptPath = (name: string) => `/prompts/${encodeURIComponent(name)}`;
@@ -52,7 +54,8 @@ export async function api(path: string, schema: null, options?: RequestOptions):
 export async function api(path: string, schema: z.ZodType | null, options: RequestOptions = {}): Promise<unknown> {
   const method = options.method ?? "GET";
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.raw) headers["Content-Type"] = options.raw.contentType;
+  else if (options.body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   let res: Response;
   try {
@@ -60,7 +63,7 @@ export async function api(path: string, schema: z.ZodType | null, options: Reque
       method,
       headers,
       credentials: "same-origin",
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: options.raw ? options.raw.data : options.body === undefined ? undefined : JSON.stringify(options.body),
     });
   } catch {
     throw new ApiError(0, "network", "the registry cannot be reached: is the server running?");

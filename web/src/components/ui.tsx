@@ -12,13 +12,25 @@ export function Loading({ label = "Loading" }: { label?: string }) {
   );
 }
 
-export function ErrorBox({ error, title }: { error: unknown; title?: string }) {
+/** The app's one error box; `message` stands for the error's own (a summary of the `children` that detail it). */
+export function ErrorBox({
+  error,
+  title,
+  message,
+  children,
+}: {
+  error: unknown;
+  title?: string;
+  message?: string;
+  children?: ReactNode;
+}) {
   const api = error instanceof ApiError ? error : null;
   return (
     <div className="error-box" role="alert">
       {title && <strong>{title}: </strong>}
-      {errorMessage(error)}
+      {message ?? errorMessage(error)}
       {api?.status === 0 && <div className="muted">Check that `npm start` is still running, then reload.</div>}
+      {children}
     </div>
   );
 }

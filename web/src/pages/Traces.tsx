@@ -1,14 +1,24 @@
 // Spans, newest first, filtered on the server (prompt, version, label, status, failed, session, user, model, source,
 // time) and paged with its cursor: the page never holds more than one page of spans. Every filter is in the address,
 // so a compare page's "failing spans" link and a pasted URL open the same list.
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 import { api } from "../api";
-import { Badge, EmptyState, ErrorBox, Loading, TableHead, Time } from "../components/ui";
+import { Badge, Dialog, EmptyState, ErrorBox, Loading, TableHead, Time } from "../components/ui";
 import { int, ms, usd } from "../observe/format";
-import { PROMPT_SOURCES, SpanListSchema, type Span } from "@promptreg/client/contract";
+import {
+  DatasetChangeSchema,
+  PROMPT_SOURCES,
+  SpanListSchema,
+  type DatasetChange,
+  type Span,
+} from "@promptreg/client/contract";
+import { RefusalBox } from "../datasets/parts";
+import { datasetHref, datasetPath, useDatasets } from "../datasets/queries";
+import "../datasets/datasets.css";
 import "../observe/observe.css";
+import { can, useSession } from "../session";
 import { promptHref } from "./PromptRoute";
 
 const TEXT_FILTERS = [
@@ -39,6 +49,9 @@ const toLocalInput = (iso: string | null) => {
 };
 const fromLocalInput = (value: string) => (value ? new Date(value).toISOString() : "");
 
+type SpanRef = Pick<Span, "traceId" | "spanId">;
+const spanKey = (s: SpanRef) => `${s.traceId}/${s.spanId}`;
+
 export function traceHref(span: Pick<Span, "traceId" | "spanId">): string {
   return `/traces/${span.traceId}?span=${span.spanId}`;
 }
@@ -52,6 +65,20 @@ export default function Traces() {
     queryKey: ["spans", query],
     queryFn: () => api("/spans", SpanListSchema, { query }),
   });
+  const writer = can(useSession(), "write");
+  // Spans chosen to add to a dataset, kept across pages and filters until they are added or cleared.
+  const [selected, setSelected] = useState<Map<string, SpanRef>>(() => new Map());
+  const [adding, setAdding] = useState(false);
+  const [added, setAdded] = useState<DatasetChange | null>(null);
+  const select = (refs: SpanRef[], on: boolean) =>
+    setSelected((current) => {
+      const next = new Map(current);
+      for (const r of refs) {
+        if (on) next.set(spanKey(r), { traceId: r.traceId, spanId: r.spanId });
+        else next.delete(spanKey(r));
+      }
+      return next;
+    });
 
   const apply = (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -147,7 +174,32 @@ export default function Traces() {
         </EmptyState>
       ) : (
         <>
-          <SpanTable spans={spans.data.data} />
+          {writer && (
+            <div className="selection-bar" role="group" aria-label="Selected spans">
+              <span className="muted" data-testid="selected-count">
+                {selected.size === 0 ? "Select spans to add them to a dataset." : `${int(selected.size)} selected`}
+              </span>
+              <button type="button" disabled={selected.size === 0} onClick={() => setAdding(true)}>
+                Add to dataset…
+              </button>
+              {selected.size > 0 && (
+                <button type="button" className="link-button" onClick={() => setSelected(new Map())}>
+                  Clear selection
+                </button>
+              )}
+            </div>
+          )}
+          {added && (
+            <p role="status" className="notice" data-testid="added-notice">
+              <span>
+                Added {int(added.added)} {added.added === 1 ? "span" : "spans"}
+                {added.replaced > 0 ? ` (and replaced ${int(added.replaced)})` : ""} to{" "}
+                <Link to={datasetHref(added.dataset.name)}>{added.dataset.name}</Link>: version {added.dataset.version},{" "}
+                {int(added.dataset.itemCount)} items.
+              </span>
+            </p>
+          )}
+          <SpanTable spans={spans.data.data} selected={writer ? selected : null} onSelect={select} />
           <div className="pager">
             {cursor && (
               <Link
@@ -176,12 +228,115 @@ export default function Traces() {
           </div>
         </>
       )}
+      <Dialog open={adding} title="Add spans to a dataset" onClose={() => setAdding(false)}>
+        {adding && (
+          <AddToDatasetForm
+            spans={[...selected.values()]}
+            onCancel={() => setAdding(false)}
+            onDone={(change) => {
+              setAdding(false);
+              setAdded(change);
+              setSelected(new Map());
+            }}
+          />
+        )}
+      </Dialog>
     </section>
   );
 }
 
-function SpanTable({ spans }: { spans: Span[] }) {
+/** The chosen spans as items of a dataset: their template variables, and their answer as expected if asked. */
+function AddToDatasetForm({
+  spans,
+  onCancel,
+  onDone,
+}: {
+  spans: SpanRef[];
+  onCancel: () => void;
+  onDone: (change: DatasetChange) => void;
+}) {
+  const queryClient = useQueryClient();
+  const datasets = useDatasets();
+  const [name, setName] = useState("");
+  const [expected, setExpected] = useState(true);
+  const add = useMutation({
+    mutationFn: () =>
+      api(`${datasetPath(name)}/items/from-spans`, DatasetChangeSchema, {
+        method: "POST",
+        body: { spans, expected },
+      }),
+    onSuccess: async (change) => {
+      await Promise.all([
+        queryClient.invalidateQueries({ queryKey: ["datasets"] }),
+        queryClient.invalidateQueries({ queryKey: ["dataset", change.dataset.name] }),
+        queryClient.invalidateQueries({ queryKey: ["dataset-versions", change.dataset.name] }),
+        queryClient.invalidateQueries({ queryKey: ["dataset-items", change.dataset.name] }),
+      ]);
+      onDone(change);
+    },
+  });
+  const list = datasets.data?.data ?? [];
+  const chosen = list.find((d) => d.name === name);
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (name) add.mutate();
+      }}
+    >
+      {datasets.isError && <ErrorBox error={datasets.error} />}
+      {datasets.isSuccess && list.length === 0 ? (
+        <p>
+          No dataset yet: <Link to="/datasets">create one</Link> first.
+        </p>
+      ) : (
+        <label>
+          Dataset
+          <select value={name} onChange={(e) => setName(e.target.value)} required>
+            <option value="">Choose a dataset</option>
+            {list.map((d) => (
+              <option key={d.name} value={d.name}>
+                {d.name} (version {d.version}, {int(d.itemCount)} items)
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
+      <label className="checkbox">
+        <input type="checkbox" checked={expected} onChange={(e) => setExpected(e.target.checked)} /> Use the output as
+        expected
+      </label>
+      <p className="consequence small">
+        Each of the {int(spans.length)} {spans.length === 1 ? "span" : "spans"} becomes an item: its template variables
+        {expected ? ", with its answer as the expected output" : ""}, and the span as its metadata.
+        {chosen ? ` ${chosen.name} goes to version ${chosen.version + 1}.` : ""} A span without template variables is
+        refused by name, and nothing is added.
+      </p>
+      {add.isError && <RefusalBox error={add.error} title="Nothing added" />}
+      <div className="dialog-actions">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="primary" disabled={!name || add.isPending}>
+          Add {int(spans.length)} {spans.length === 1 ? "span" : "spans"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function SpanTable({
+  spans,
+  selected,
+  onSelect,
+}: {
+  spans: Span[];
+  /** null: no selection column (a key that may not write to a dataset). */
+  selected: Map<string, SpanRef> | null;
+  onSelect: (spans: SpanRef[], on: boolean) => void;
+}) {
   const [now] = useState(() => Date.now());
+  const allSelected = selected !== null && spans.every((s) => selected.has(spanKey(s)));
   // The table wraps its longer cells to fit the page; on a screen too narrow even for that, it scrolls in its own
   // box (focusable, so that a keyboard can scroll it too) and the page itself never scrolls sideways.
   return (
@@ -190,6 +345,20 @@ function SpanTable({ spans }: { spans: Span[] }) {
         <TableHead
           caption="Spans, newest first"
           columns={[
+            ...(selected
+              ? [
+                  {
+                    label: (
+                      <input
+                        type="checkbox"
+                        aria-label="Select every span of this page"
+                        checked={allSelected}
+                        onChange={(e) => onSelect(spans, e.target.checked)}
+                      />
+                    ),
+                  },
+                ]
+              : []),
             "Started",
             "Span",
             "Prompt version",
@@ -204,6 +373,16 @@ function SpanTable({ spans }: { spans: Span[] }) {
         <tbody>
           {spans.map((s) => (
             <tr key={`${s.traceId}/${s.spanId}`} className={s.failed ? "failed" : undefined}>
+              {selected && (
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select span ${s.name} ${s.spanId}`}
+                    checked={selected.has(spanKey(s))}
+                    onChange={(e) => onSelect([s], e.target.checked)}
+                  />
+                </td>
+              )}
               <td>
                 <Time iso={s.startTime} />
                 {Date.parse(s.startTime) > now && <span className="muted small"> (future)</span>}
