@@ -30,6 +30,7 @@ import {
 import { openSnapshot, projectCheck } from "./project-check.js";
 import { createPrompt, type Prompt, type PromptContext } from "./prompt.js";
 import { createRemote } from "./remote.js";
+import { runExperiment } from "./experiment.js";
 import { createRenderer } from "./render.js";
 
 export type { ClientOptions, Fallback, GetOptions, PreloadOptions, PreloadResult, RegistryClient } from "./options.js";
@@ -209,5 +210,5 @@ export function createClient(options: ClientOptions): RegistryClient {
     if (!selector) for (const key of inflight.keys()) if (key.startsWith(keyOf(name, ""))) inflight.delete(key);
   }
 
-  return { get, preload, invalidate };
+  return { get, preload, invalidate, runExperiment: (o) => runExperiment({ http, renderer }, o) };
 }

@@ -653,6 +653,85 @@ export type DatasetChange = z.infer<typeof DatasetChangeSchema>;
 /** Evaluators an experiment has without defining them: they compare the output with the item's `expected`. */
 export const BUILTIN_EXPERIMENT_EVALUATORS = ["exact_match", "similarity"] as const;
 export const EXPERIMENT_STATUSES = ["running", "finished", "cancelled"] as const;
+/** `server`: the service renders, calls a model connection and evaluates; `client`: the application runs each item. */
+export const EXPERIMENT_MODES = ["server", "client"] as const;
+/** Versions one experiment runs at most. */
+export const MAX_EXPERIMENT_VERSIONS = 10;
+/** Characters of an output stored and compared: a server run clips a longer answer, a client run's is refused. */
+export const MAX_EXPERIMENT_OUTPUT_CHARS = 256 * 1024;
+/** Results one `POST /experiments/:id/results` sends at most. */
+export const MAX_EXPERIMENT_RESULTS_BATCH = 100;
+
+const evaluatorNames = z.array(z.string().min(1).max(100)).max(20);
+
+export const CreateExperimentBodySchema = z.strictObject({
+  dataset: z.string().min(1).max(100),
+  datasetVersion: z.int().min(1).optional(),
+  prompt: z.string().min(1).max(500),
+  versions: z.array(z.string().min(1).max(200)).min(1).max(MAX_EXPERIMENT_VERSIONS),
+  mode: z.enum(EXPERIMENT_MODES).default("server"),
+  /** The model connection a `server` run calls (required there); a `client` run calls none. */
+  connection: z.string().min(1).max(64).optional(),
+  model: z.string().min(1).max(256).optional(),
+  /** Judged on the server: the project's evaluators and the built-in ones. */
+  evaluators: evaluatorNames.default([]),
+  /** A `client` run's own evaluators, judged in the application: their verdicts come with its results. */
+  clientEvaluators: z
+    .array(z.string().regex(EVALUATOR_NAME_PATTERN, "must be 1-100 letters, digits, '_', '.', ':' or '-'"))
+    .max(20)
+    .default([]),
+});
+export type CreateExperimentBody = z.infer<typeof CreateExperimentBodySchema>;
+
+/**
+ * A client evaluator's verdict on one output: `passed` true or false (else it is `skipped`), a score, a reason; or
+ * the evaluator's own failure (`error`), which is no failed evaluation.
+ */
+export const ClientVerdictSchema = z.strictObject({
+  passed: z.boolean().optional(),
+  score: z.number().min(-1e6).max(1e6).optional(),
+  reason: z.string().max(4_000).optional(),
+  error: z.string().max(4_000).optional(),
+});
+export type ClientVerdict = z.infer<typeof ClientVerdictSchema>;
+
+/** One item's outcome on one run of a client run: its output, or the task's error. */
+export const ClientResultSchema = z
+  .strictObject({
+    /** The run's id, or its version or reference. */
+    run: z.string().min(1).max(200),
+    itemId: z.string().min(1).max(128),
+    output: z.string().max(MAX_EXPERIMENT_OUTPUT_CHARS).nullable().optional(),
+    /** The task failed: recorded as the item's error, never judged. */
+    error: z.string().max(16_000).nullable().optional(),
+    latencyMs: z.number().min(0).max(2_147_483_647).nullable().optional(),
+    promptTokens: z.number().int().min(0).max(2_147_483_647).nullable().optional(),
+    completionTokens: z.number().int().min(0).max(2_147_483_647).nullable().optional(),
+    cost: z.number().min(0).max(1e12).nullable().optional(),
+    /** Verdicts of the experiment's `clientEvaluators`, by name. */
+    scores: z.record(z.string(), ClientVerdictSchema).optional(),
+  })
+  .refine((r) => (r.output == null) !== (r.error == null), "give either an output or an error");
+export type ClientResult = z.infer<typeof ClientResultSchema>;
+
+export const ExperimentResultsBodySchema = z.strictObject({
+  results: z.array(ClientResultSchema).min(1).max(MAX_EXPERIMENT_RESULTS_BATCH),
+});
+export type ExperimentResultsBody = z.infer<typeof ExperimentResultsBodySchema>;
+
+/** What a batch of results did: queued for the server's evaluators, or skipped (that item already has a result). */
+export const ExperimentResultsAnswerSchema = z
+  .object({
+    queued: z.number().int(),
+    skipped: z.array(z.object({ run: z.string(), itemId: z.string() })),
+  })
+  .meta({ id: "ExperimentResultsAnswer" });
+export type ExperimentResultsAnswer = z.infer<typeof ExperimentResultsAnswerSchema>;
+
+/** The (run, item) pairs the server has a result for, or has received and is evaluating. */
+export const ExperimentReceivedPageSchema = page(z.object({ run: z.string(), itemId: z.string() })).meta({
+  id: "ExperimentReceivedPage",
+});
 
 /** One evaluator's verdict on one output: as a span's (passed, failed, skipped, error), with its score if any. */
 export const ItemEvaluationSchema = z
@@ -682,6 +761,8 @@ export const ExperimentRunSchema = z
     meanLatencyMs: z.number().nullable(),
     promptTokens: z.number().int(),
     completionTokens: z.number().int(),
+    /** The sum of the costs reported (client runs), or null when none was. */
+    cost: z.number().nullable(),
   })
   .meta({ id: "ExperimentRun" });
 
@@ -691,10 +772,13 @@ export const ExperimentSchema = z
     dataset: z.string(),
     datasetVersion: z.number().int(),
     prompt: z.string(),
-    mode: z.enum(["server"]),
+    mode: z.enum(EXPERIMENT_MODES),
     connection: z.string().nullable(),
     model: z.string().nullable(),
+    /** Every evaluator whose verdicts the results hold: the server's, then the client run's own. */
     evaluators: z.array(z.string()),
+    /** Of `evaluators`, those judged in the application (a client run). */
+    clientEvaluators: z.array(z.string()),
     status: z.enum(EXPERIMENT_STATUSES),
     /** Items of the dataset version: each run has this many to do. */
     itemCount: z.number().int(),
@@ -717,6 +801,7 @@ export const ExperimentResultSchema = z
     latencyMs: z.number().int().nullable(),
     promptTokens: z.number().int().nullable(),
     completionTokens: z.number().int().nullable(),
+    cost: z.number().nullable(),
     evaluations: z.record(z.string(), ItemEvaluationSchema),
   })
   .meta({ id: "ExperimentResult" });
@@ -773,12 +858,16 @@ export const ExperimentComparisonSchema = z
         meanLatencyMs: z.number().nullable(),
         promptTokens: z.number(),
         completionTokens: z.number(),
+        /** Mean cost of the answered items that reported one; null when none did. */
+        cost: z.number().nullable(),
         errors: z.number().int(),
       }),
       candidate: z.object({
         meanLatencyMs: z.number().nullable(),
         promptTokens: z.number(),
         completionTokens: z.number(),
+        /** Mean cost of the answered items that reported one; null when none did. */
+        cost: z.number().nullable(),
         errors: z.number().int(),
       }),
     }),

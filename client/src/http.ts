@@ -1,5 +1,5 @@
-// One HTTP call of the client (resolving a reference, or asking which project a key belongs to), with its timeout,
-// retries and error mapping.
+// One HTTP call of the client (resolving a reference, asking which project a key belongs to, an experiment's
+// calls), with its timeout, retries and error mapping.
 import { z } from "zod";
 import { ErrorBodySchema, PromptVersionSchema, RoleSchema, type PromptVersion } from "./contract.js";
 import { RegistryError } from "./errors.js";
@@ -94,6 +94,25 @@ export async function whoami(http: HttpSettings): Promise<Whoami> {
   return answer.value;
 }
 
+/**
+ * A JSON call of the API (`body` is sent as JSON when given), retried as `resolveRemote` is (`maxRetries` 0 for a
+ * call that must not be repeated); the answer is 200 or 201 and parses with `schema`.
+ * @throws {RegistryError} the last failure
+ */
+export async function callJson<T>(
+  http: HttpSettings,
+  request: { method: "GET" | "POST"; url: string; body?: unknown },
+  schema: z.ZodType<T>,
+  what: string,
+  maxRetries?: number,
+): Promise<T> {
+  const options: ResolveOptions = maxRetries === undefined ? {} : { maxRetries };
+  const answer = await getWithRetries(http, request.url, schema, what, options, request);
+  if (answer.notModified)
+    throw new RegistryError({ status: 304, code: "invalid_response", message: "unexpected 304 Not Modified" });
+  return answer.value;
+}
+
 type Answer<T> = ({ notModified: true } | { notModified: false; value: T; etag: string | undefined }) & {
   project: string | undefined;
 };
@@ -104,10 +123,11 @@ async function getWithRetries<T>(
   schema: z.ZodType<T>,
   what: string,
   options: ResolveOptions,
+  request: Request = { method: "GET" },
 ): Promise<Answer<T>> {
   const maxRetries = options.maxRetries ?? http.maxRetries;
   for (let attempt = 0; ; attempt++) {
-    const outcome = await attemptOnce(http, url, options.etag, schema, what);
+    const outcome = await attemptOnce(http, url, options.etag, schema, what, request);
     if (outcome.project !== undefined) options.onProject?.(outcome.project);
     if (!("error" in outcome)) return outcome;
     const { error, retryAfterMs } = outcome;
@@ -125,6 +145,8 @@ function isRetryable(err: RegistryError): boolean {
   return err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500;
 }
 
+type Request = { method: "GET" | "POST"; body?: unknown };
+
 type Attempt<T> = Answer<T> | { error: RegistryError; retryAfterMs?: number; project?: string | undefined };
 
 async function attemptOnce<T>(
@@ -133,9 +155,12 @@ async function attemptOnce<T>(
   etag: string | undefined,
   schema: z.ZodType<T>,
   what: string,
+  request: Request,
 ): Promise<Attempt<T>> {
   const headers: Record<string, string> = { Authorization: `Bearer ${http.apiKey}`, Accept: "application/json" };
   if (etag !== undefined) headers["If-None-Match"] = etag;
+  if (request.body !== undefined) headers["Content-Type"] = "application/json";
+  const call = `${request.method} ${url}`;
   // The signal also bounds reading the body: a server that sends headers and then stalls is a timeout too.
   const signal = AbortSignal.timeout(http.requestTimeoutMs);
   let status: number;
@@ -145,17 +170,22 @@ async function attemptOnce<T>(
     // Called as a plain function: browsers refuse their fetch called as a method of another object ("Illegal
     // invocation"), which `http.fetch(...)` would be.
     const fetch = http.fetch;
-    response = await fetch(url, { headers, signal });
+    response = await fetch(url, {
+      method: request.method,
+      headers,
+      signal,
+      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+    });
     status = response.status;
     text = status === 304 ? "" : await response.text();
   } catch (err) {
-    return { error: networkError(err, url, http.requestTimeoutMs) };
+    return { error: networkError(err, call, http.requestTimeoutMs) };
   }
   const requestId = response.headers.get("x-request-id") ?? undefined;
   const project = response.headers.get(PROJECT_HEADER) ?? undefined;
 
   if (status === 304 && etag !== undefined) return { notModified: true, project };
-  if (status === 200) {
+  if (status === 200 || (status === 201 && request.method === "POST")) {
     const parsed = schema.safeParse(parseJson(text));
     if (parsed.success)
       return { notModified: false, value: parsed.data, etag: response.headers.get("etag") ?? undefined, project };
@@ -163,20 +193,20 @@ async function attemptOnce<T>(
       error: new RegistryError({
         status,
         code: "invalid_response",
-        message: `GET ${url}: the answer is not ${what} (${parsed.error.issues[0]?.message ?? "not JSON"})`,
+        message: `${call}: the answer is not ${what} (${parsed.error.issues[0]?.message ?? "not JSON"})`,
         requestId,
       }),
       project,
     };
   }
   return {
-    error: errorFromBody(status, text, url, requestId),
+    error: errorFromBody(status, text, call, requestId),
     retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), http.now),
     project,
   };
 }
 
-function errorFromBody(status: number, text: string, url: string, requestId: string | undefined): RegistryError {
+function errorFromBody(status: number, text: string, call: string, requestId: string | undefined): RegistryError {
   const body = ErrorBodySchema.safeParse(parseJson(text));
   if (body.success) {
     const { code, message, details } = body.data.error;
@@ -187,23 +217,23 @@ function errorFromBody(status: number, text: string, url: string, requestId: str
   return new RegistryError({
     status,
     code: "http_error",
-    message: `GET ${url}: HTTP ${status}${snippet ? `: ${snippet}` : ""}`,
+    message: `${call}: HTTP ${status}${snippet ? `: ${snippet}` : ""}`,
     requestId,
   });
 }
 
-function networkError(err: unknown, url: string, timeoutMs: number): RegistryError {
+function networkError(err: unknown, call: string, timeoutMs: number): RegistryError {
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
     return new RegistryError({
       status: 0,
       code: "timeout",
-      message: `GET ${url}: no answer within ${timeoutMs} ms`,
+      message: `${call}: no answer within ${timeoutMs} ms`,
       cause: err,
     });
   }
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   const reason = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
-  return new RegistryError({ status: 0, code: "network_error", message: `GET ${url}: ${reason}`, cause: err });
+  return new RegistryError({ status: 0, code: "network_error", message: `${call}: ${reason}`, cause: err });
 }
 
 function parseJson(text: string): unknown {

@@ -5,11 +5,29 @@ export type { ClientOptions, Fallback, GetOptions, PreloadOptions, PreloadResult
 export type { PromptRef, RefSelector } from "./cache.js";
 export type { ChatMessage, ChatRole, Template, VariableSpec } from "./contract.js";
 export { RegistryError } from "./errors.js";
+export type {
+  EvaluatorVerdict,
+  ExperimentEvaluator,
+  ExperimentSummary,
+  ExperimentTask,
+  ExperimentTaskContext,
+  RunExperimentOptions,
+  TaskOutput,
+} from "./experiment.js";
 export type { ChatPrompt, Prompt, TagOptions, TextPrompt, TraceOptions } from "./prompt.js";
 export { RenderError } from "./render.js";
 export type { RenderErrorCode, RenderErrorDetails, RenderOptions } from "./render.js";
 export { pullSnapshot } from "./snapshot.js";
 export type { PullSnapshotOptions, Snapshot, SnapshotEntry } from "./snapshot.js";
-export { createPromptSpanProcessor, promptSpanAttributes, tagSpan, withPrompt } from "./tracing.js";
+export {
+  ATTR_PROMPTREG_DATASET_ITEM,
+  ATTR_PROMPTREG_EXPERIMENT_ID,
+  ATTR_PROMPTREG_EXPERIMENT_RUN,
+  createPromptSpanProcessor,
+  promptSpanAttributes,
+  tagSpan,
+  withCallAttributes,
+  withPrompt,
+} from "./tracing.js";
 export { PROMPT_VENDOR } from "./types.js";
 export type { PromptLink, PromptSource } from "./types.js";

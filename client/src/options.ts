@@ -2,6 +2,7 @@
 import { ProjectNameSchema, type Template } from "./contract.js";
 import type { PromptRef, RefSelector } from "./cache.js";
 import type { RegistryError } from "./errors.js";
+import type { ExperimentSummary, RunExperimentOptions } from "./experiment.js";
 import { HTTP_DEFAULTS } from "./http.js";
 import type { Prompt } from "./prompt.js";
 import type { Snapshot } from "./snapshot.js";
@@ -144,6 +145,25 @@ export interface RegistryClient {
    * selector: every reference of exactly this name. Never by prefix: invalidating `foo` leaves `foobar` alone.
    */
   invalidate(name: string, options?: RefSelector): void;
+  /**
+   * A client run of an experiment: every item of a dataset version run against several versions of a prompt by
+   * `task`, the application's own code, with at most `concurrency` tasks at once. Each version is rendered with the
+   * item's variables; the task's LLM spans are linked to the version (as `trace` links them) and tagged with
+   * `promptreg.experiment.id`, `promptreg.experiment.run` and `promptreg.dataset.item`. Its latency, the tokens and
+   * cost it reports, or its error, and the verdicts of `evaluators` are sent in batches; the server judges each output
+   * with `serverEvaluators`. Run it again with `experimentId` to resume: items already sent are not run again. The
+   * key needs the `write` role.
+   * @throws {RegistryError} a refusal or failure of the server; code `experiment_mismatch` when `experimentId` is not
+   * a client run that can be resumed with these options
+   * @throws {TypeError} on invalid options
+   * @example
+   * const { experimentId } = await registry.runExperiment({
+   *   dataset: "golden", prompt: "support/answer", versions: ["production", "2.0.0"],
+   *   serverEvaluators: ["exact_match"],
+   *   task: async (messages, item, { prompt }) => agent.answer(messages, prompt.config),
+   * });
+   */
+  runExperiment(options: RunExperimentOptions): Promise<ExperimentSummary>;
 }
 
 const DEFAULTS = {

@@ -27,6 +27,10 @@ import { PROMPT_VENDOR, type PromptLink } from "./types.js";
 
 export const ATTR_PROMPTREG_LABEL = "promptreg.prompt.label";
 export const ATTR_PROMPTREG_SOURCE = "promptreg.prompt.source";
+/** On the spans of a client run's task (runExperiment): the experiment, the run (its id) and the dataset item. */
+export const ATTR_PROMPTREG_EXPERIMENT_ID = "promptreg.experiment.id";
+export const ATTR_PROMPTREG_EXPERIMENT_RUN = "promptreg.experiment.run";
+export const ATTR_PROMPTREG_DATASET_ITEM = "promptreg.dataset.item";
 
 // Not in the OpenInference package; the semconv packages are not dependencies of the client.
 const ATTR_GEN_AI_OPERATION_NAME = "gen_ai.operation.name";
@@ -36,7 +40,10 @@ const GEN_AI_LLM_OPERATIONS: readonly string[] = ["chat", "text_completion", "ge
 // Keys that describe the prompt, not the caller: a nested withPrompt must drop an outer prompt's values for them even
 // when the inner link has none (e.g. no label), or the span would mix two prompts.
 const PROMPT_KEY_PREFIXES = ["prompt.", "promptreg.", "llm.prompt_template."];
-const isPromptKey = (key: string) => PROMPT_KEY_PREFIXES.some((prefix) => key.startsWith(prefix));
+// Ours, but about the call rather than the prompt: an experiment's tags stay on the spans of every prompt its task uses.
+const CALLER_KEY_PREFIXES = ["promptreg.experiment.", "promptreg.dataset."];
+const isCallerKey = (key: string) => CALLER_KEY_PREFIXES.some((prefix) => key.startsWith(prefix));
+const isPromptKey = (key: string) => !isCallerKey(key) && PROMPT_KEY_PREFIXES.some((prefix) => key.startsWith(prefix));
 
 /** The subset of the SDK's `SpanProcessor` that the client implements, so the client needs no SDK import. */
 export interface SpanProcessorLike {
@@ -125,6 +132,16 @@ export function withPrompt<T>(link: PromptLink, fn: () => T): T {
 }
 
 /**
+ * Runs `fn` in a context whose spans also carry `attributes` (keys `promptreg.experiment.*` and `promptreg.dataset.*`,
+ * which a `withPrompt` inside keeps): spans of OpenInference instrumentations get them, other spans under a
+ * `withPrompt` do with `createPromptSpanProcessor()`.
+ */
+export function withCallAttributes<T>(attributes: Attributes, fn: () => T): T {
+  const parent = context.active();
+  return context.with(setAttributes(parent, { ...(getAttributes(parent) ?? {}), ...attributes }), fn);
+}
+
+/**
  * A span processor for the application's TracerProvider. It copies what `withPrompt` put in the context onto spans
  * that OpenInference instrumentations do not create (GenAI-convention instrumentations, plain tracers), and it lets
  * `withPrompt` end the LLM spans that a failed call left open.
@@ -143,7 +160,11 @@ export function createPromptSpanProcessor(): SpanProcessorLike {
       const own = readAttributes(span) ?? {};
       const copied: Attributes = {};
       for (const [key, value] of Object.entries(fromContext)) {
-        const ours = isPromptKey(key) || key === SemanticConventions.SESSION_ID || key === SemanticConventions.USER_ID;
+        const ours =
+          isPromptKey(key) ||
+          isCallerKey(key) ||
+          key === SemanticConventions.SESSION_ID ||
+          key === SemanticConventions.USER_ID;
         if (ours && value !== undefined && own[key] === undefined) copied[key] = value;
       }
       span.setAttributes(copied);

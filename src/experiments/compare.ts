@@ -14,6 +14,8 @@ export interface ResultFields {
   latency_ms: number | null;
   prompt_tokens: number | null;
   completion_tokens: number | null;
+  /** Reported by a client run's task; null when it did not say. */
+  cost: number | null;
   evaluations: Record<string, ItemVerdict>;
 }
 
@@ -39,6 +41,7 @@ function performance(rows: RunRows) {
     meanLatencyMs: mean(latencies),
     promptTokens: mean(answered.flatMap((r) => (r.prompt_tokens === null ? [] : [r.prompt_tokens]))) ?? 0,
     completionTokens: mean(answered.flatMap((r) => (r.completion_tokens === null ? [] : [r.completion_tokens]))) ?? 0,
+    cost: mean(answered.flatMap((r) => (r.cost === null ? [] : [r.cost]))),
     errors: rows.length - answered.length,
   };
 }

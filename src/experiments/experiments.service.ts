@@ -3,9 +3,24 @@
 // A server-side run renders the version with the item's variables, calls a model connection and evaluates the
 // answer, an item per job on the job runner (src/jobs/runner.ts): a restart continues where it stopped, a finished
 // item is never run again (its job's row is deleted in the transaction that writes its result), and the calls are
-// held to the connection's limits. The paired comparison of two runs is in compareRuns.
-import type { Experiment, ExperimentComparison, PromptVersion } from "@promptreg/client/contract";
-import { BUILTIN_EXPERIMENT_EVALUATORS } from "@promptreg/client/contract";
+// held to the connection's limits. A client run is the application's: it runs each item with its own code and sends
+// the outcomes (recordClientResults), and each outcome is judged by a job of the same queue that skips the call.
+// The paired comparison of two runs is in compareRuns.
+import type {
+  ClientVerdict,
+  CreateExperimentBody,
+  Experiment,
+  ExperimentComparison,
+  ExperimentResultsAnswer,
+  ExperimentResultsBody,
+  PromptVersion,
+} from "@promptreg/client/contract";
+import {
+  BUILTIN_EXPERIMENT_EVALUATORS,
+  EVAL_STATUSES,
+  MAX_EXPERIMENT_OUTPUT_CHARS as MAX_OUTPUT_CHARS,
+  MAX_EXPERIMENT_VERSIONS as MAX_VERSIONS,
+} from "@promptreg/client/contract";
 import type { Renderer } from "@promptreg/client/render";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -22,7 +37,7 @@ import { Prisma } from "../generated/prisma/client.js";
 import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
 import { invalidRequest, type Issue } from "../http/validate.js";
-import type { Completion, JobRunner, Queue } from "../jobs/runner.js";
+import { type Completion, type JobRunner, pendingPayloadsSql, type Queue } from "../jobs/runner.js";
 import { OutboundError } from "../outbound/outbound.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 import { cleanText, clipText } from "../traces/span-checks.js";
@@ -30,8 +45,6 @@ import { BUILTIN, type ItemVerdict, unknownEvaluators } from "./builtin.js";
 import { inDatasetVersion } from "../datasets/datasets.service.js";
 import { compareRuns, type ResultFields, type RunRows } from "./compare.js";
 
-/** Versions one experiment runs at most. */
-const MAX_VERSIONS = 10;
 /** Items × versions of one experiment at most: each a job, queued in the transaction that creates it. */
 const MAX_RESULTS = 100_000;
 /** Jobs queued per statement when an experiment is created. */
@@ -46,22 +59,62 @@ const storedVerdicts = (verdicts: Record<string, ItemVerdict>) =>
   JSON.stringify(verdicts, (_key, value) =>
     typeof value === "string" ? cleanText(clipText(value, 4_000, 16_000)) : value,
   );
-/** Characters of an output stored (and compared). */
-const MAX_OUTPUT_CHARS = 256 * 1024;
+/** A rendered version as a model is sent it. */
+const messagesOf = (rendered: ReturnType<Renderer["render"]>): ChatMessage[] =>
+  "messages" in rendered
+    ? (rendered.messages as ChatMessage[])
+    : [{ role: "user", content: (rendered as { text: string }).text }];
+/** The input a judge is shown. */
+const inputText = (messages: ChatMessage[]) => messages.map((m) => `${m.role}: ${m.content}`).join("\n");
+
+/** A client evaluator's verdict as stored: without `passed` it is `skipped` (its score still compared). */
+const storedClientVerdict = (v: ClientVerdict): ItemVerdict =>
+  v.error !== undefined
+    ? { status: "error", score: v.score ?? null, reason: v.error }
+    : {
+        status: v.passed === undefined ? "skipped" : v.passed ? "passed" : "failed",
+        score: v.score ?? null,
+        reason: v.reason ?? "",
+      };
+
+/** A client run's outcome as a result row holds it. */
+const clientRow = (c: ClientOutcome) => ({
+  output: c.output,
+  error: c.error,
+  latency_ms: c.latencyMs === null ? null : Math.round(c.latencyMs),
+  prompt_tokens: c.promptTokens,
+  completion_tokens: c.completionTokens,
+  cost: c.cost,
+});
+
+/** Where a page by (run, item) starts: after the cursor's `position:itemId`. */
+const afterCursor = (cursor: string | undefined) =>
+  cursor === undefined
+    ? null
+    : decodeCursor(cursor, (position) => {
+        const [runPosition, itemId] = [Number(position.split(":", 1)[0]), position.slice(position.indexOf(":") + 1)];
+        return Number.isInteger(runPosition) && runPosition >= 0 && runPosition < MAX_VERSIONS && position.includes(":")
+          ? { runPosition, itemId }
+          : null;
+      });
+
 /** Tokens an experiment's call asks for when the version's config says nothing. */
 const DEFAULT_MAX_TOKENS = 1_024;
 
-export const CreateExperimentBody = z.strictObject({
-  dataset: z.string().min(1).max(100),
-  datasetVersion: z.int().min(1).optional(),
-  prompt: z.string().min(1).max(500),
-  versions: z.array(z.string().min(1).max(200)).min(1).max(MAX_VERSIONS),
-  mode: z.literal("server").default("server"),
-  connection: z.string().min(1).max(64),
-  model: z.string().min(1).max(256).optional(),
-  evaluators: z.array(z.string().min(1).max(100)).max(20).default([]),
+/** What a client run's application sent for one item, with its own evaluators' verdicts: judged, never called. */
+const ClientOutcome = z.object({
+  output: z.string().nullable(),
+  error: z.string().nullable(),
+  latencyMs: z.number().nullable(),
+  promptTokens: z.number().nullable(),
+  completionTokens: z.number().nullable(),
+  cost: z.number().nullable(),
+  verdicts: z.record(
+    z.string(),
+    z.object({ status: z.enum(EVAL_STATUSES), score: z.number().nullable(), reason: z.string() }),
+  ),
 });
-export type CreateExperimentBody = z.infer<typeof CreateExperimentBody>;
+type ClientOutcome = z.infer<typeof ClientOutcome>;
 
 const ItemPayload = z.object({
   projectId: z.string(),
@@ -69,6 +122,7 @@ const ItemPayload = z.object({
   experimentId: z.string(),
   runId: z.string(),
   itemId: z.string(),
+  client: ClientOutcome.optional(),
 });
 type ItemPayload = z.infer<typeof ItemPayload>;
 
@@ -83,6 +137,7 @@ interface ExperimentRow {
   connection: string | null;
   model: string | null;
   evaluators: string[];
+  client_evaluators: string[];
   status: "running" | "finished" | "cancelled";
   item_count: number;
   created_at: Date;
@@ -98,7 +153,8 @@ interface ResultRow extends ResultFields {
 const RUN_FIGURES = Prisma.sql`
   SELECT r.id::text AS id, r.ref, r.version, count(x.id)::int AS done,
     count(x.error)::int AS errors, avg(x.latency_ms)::float8 AS "meanLatencyMs",
-    coalesce(sum(x.prompt_tokens), 0)::float8 AS "promptTokens", coalesce(sum(x.completion_tokens), 0)::float8 AS "completionTokens"
+    coalesce(sum(x.prompt_tokens), 0)::float8 AS "promptTokens", coalesce(sum(x.completion_tokens), 0)::float8 AS "completionTokens",
+    sum(x.cost)::float8 AS cost
   FROM experiment_runs r LEFT JOIN experiment_results x ON x.run_id = r.id`;
 
 /**
@@ -107,7 +163,7 @@ const RUN_FIGURES = Prisma.sql`
  */
 export async function runRows(db: Database | ReadDb, runId: string): Promise<RunRows> {
   const sql = Prisma.sql`
-    SELECT x.item_id, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.evaluations
+    SELECT x.item_id, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.cost, x.evaluations
     FROM experiment_results x WHERE x.run_id = ${runId}::uuid ORDER BY x.item_id`;
   // On the driver when outside a transaction (the faster way for many rows), else in the caller's transaction: the
   // embedded database has one connection, which a statement outside the open transaction would wait for forever.
@@ -142,8 +198,8 @@ export function createExperiments(deps: {
     if (!z.uuid().safeParse(id).success) throw notFound(`experiment '${id}'`);
     const { rows } = await database.query<ExperimentRow>(Prisma.sql`
       SELECT e.id::text AS id, e.project_id::text AS project_id, e.dataset_id::text AS dataset_id, d.name AS dataset,
-        e.dataset_version, e.prompt_name, e.mode, e.connection, e.model, e.evaluators, e.status, e.item_count,
-        e.created_at, e.finished_at
+        e.dataset_version, e.prompt_name, e.mode, e.connection, e.model, e.evaluators,
+        coalesce(e.client_evaluators, '{}') AS client_evaluators, e.status, e.item_count, e.created_at, e.finished_at
       FROM experiments e JOIN datasets d ON d.id = e.dataset_id
       WHERE e.id = ${id}::uuid AND e.project_id = ${p.projectId}::uuid`);
     if (!rows[0]) throw notFound(`experiment '${id}'`);
@@ -160,6 +216,7 @@ export function createExperiments(deps: {
       meanLatencyMs: number | null;
       promptTokens: number;
       completionTokens: number;
+      cost: number | null;
     }>(Prisma.sql`${RUN_FIGURES} WHERE r.experiment_id = ${e.id}::uuid GROUP BY r.id ORDER BY r.position`);
     const { rows: verdicts } = await database.query<{ run: string; name: string; status: string; n: number }>(
       Prisma.sql`
@@ -172,10 +229,11 @@ export function createExperiments(deps: {
       dataset: e.dataset,
       datasetVersion: e.dataset_version,
       prompt: e.prompt_name,
-      mode: "server",
+      mode: e.mode === "client" ? "client" : "server",
       connection: e.connection,
       model: e.model,
       evaluators: e.evaluators,
+      clientEvaluators: e.client_evaluators,
       status: e.status,
       itemCount: e.item_count,
       runs: runs.map((r) => {
@@ -256,16 +314,21 @@ export function createExperiments(deps: {
 
   /** Writes one item's result, and marks the experiment finished when it was the last. */
   const writeResult =
-    (p: ItemPayload, r: Omit<ResultRow, "run_id" | "version" | "item_id">): Completion =>
+    (
+      p: ItemPayload,
+      r: Omit<ResultRow, "run_id" | "version" | "item_id" | "cost"> & { cost?: number | null },
+    ): Completion =>
     async (tx: Tx) => {
       // Counted on the experiment's row (in the same statement), whose lock orders concurrent results: the one that
       // completes the count finishes it (a count of the results table would miss those not yet committed).
       await tx.$executeRaw`
         WITH written AS (
-          INSERT INTO experiment_results (run_id, item_id, output, error, latency_ms, prompt_tokens, completion_tokens, evaluations)
+          INSERT INTO experiment_results (run_id, item_id, output, error, latency_ms, prompt_tokens, completion_tokens,
+            cost, evaluations)
           VALUES (${p.runId}::uuid, ${p.itemId}, ${r.output === null ? null : cleanText(r.output)},
             ${r.error === null ? null : cleanText(clipText(r.error, 4_000, 16_000))}, ${r.latency_ms},
-            ${tokenCount(r.prompt_tokens)}, ${tokenCount(r.completion_tokens)}, ${storedVerdicts(r.evaluations)}::jsonb)
+            ${tokenCount(r.prompt_tokens)}, ${tokenCount(r.completion_tokens)}, ${r.cost ?? null}::float8,
+            ${storedVerdicts(r.evaluations)}::jsonb)
           ON CONFLICT (run_id, item_id) DO NOTHING
           RETURNING 1)
         UPDATE experiments SET result_count = result_count + 1,
@@ -288,13 +351,15 @@ export function createExperiments(deps: {
         connection: string | null;
         model: string | null;
         evaluators: string[];
+        client_evaluators: string[];
         version: string;
         variables: Record<string, unknown> | null;
         expected: unknown;
         metadata: Record<string, unknown> | null;
       }>(Prisma.sql`
         SELECT e.status, e.dataset_id::text AS dataset_id, e.dataset_version, e.prompt_name, e.connection, e.model,
-          e.evaluators, r.version, i.variables, i.expected, i.metadata
+          e.evaluators, coalesce(e.client_evaluators, '{}') AS client_evaluators, r.version, i.variables, i.expected,
+          i.metadata
         FROM experiments e JOIN experiment_runs r ON r.experiment_id = e.id AND r.id = ${p.runId}::uuid
           LEFT JOIN dataset_items i ON i.item_id = ${p.itemId}
             AND ${inDatasetVersion(Prisma.sql`e.dataset_id`, Prisma.sql`e.dataset_version`)}
@@ -304,6 +369,7 @@ export function createExperiments(deps: {
       if (e?.status !== "running") return async () => {};
       const item = { variables: e.variables ?? {}, expected: e.expected, metadata: e.metadata ?? {} };
       const project = { projectId: p.projectId, projectName: p.projectName };
+      if (p.client) return judgeClientOutcome(p, p.client, e, item, signal);
       let version: PromptVersion;
       try {
         version = (await prompts.resolve(backgroundReader("experiment", p), e.prompt_name, e.version)).version;
@@ -314,11 +380,7 @@ export function createExperiments(deps: {
       }
       let messages: ChatMessage[];
       try {
-        const rendered = renderer.render(version, item.variables);
-        messages =
-          "messages" in rendered
-            ? (rendered.messages as ChatMessage[])
-            : [{ role: "user", content: (rendered as { text: string }).text }];
+        messages = messagesOf(renderer.render(version, item.variables));
       } catch (err) {
         // The item does not fit the version (a missing variable): its error, not a retry.
         return writeResult(p, {
@@ -346,8 +408,7 @@ export function createExperiments(deps: {
         release();
       }
       const output = clipText(answer.text, MAX_OUTPUT_CHARS, 4 * MAX_OUTPUT_CHARS);
-      const input = messages.map((m) => `${m.role}: ${m.content}`).join("\n");
-      const verdicts = await evaluate(project, e.evaluators, item, input, output, signal);
+      const verdicts = await evaluate(project, e.evaluators, item, inputText(messages), output, signal);
       return writeResult(p, {
         output,
         error: null,
@@ -357,8 +418,13 @@ export function createExperiments(deps: {
         evaluations: verdicts,
       });
     },
-    // The task failed for good: recorded as the item's error (never as a failed evaluation).
+    // The task failed for good: recorded as the item's error (never as a failed evaluation). A client run's outcome
+    // that could not be judged is kept with its own verdicts.
     giveUp(p, reason) {
+      if (p.client) {
+        deps.logger.warn({ experimentId: p.experimentId, itemId: p.itemId, reason }, "a client result was not judged");
+        return writeResult(p, { ...clientRow(p.client), evaluations: p.client.verdicts });
+      }
       return writeResult(p, {
         output: null,
         error: reason,
@@ -369,6 +435,56 @@ export function createExperiments(deps: {
       });
     },
   };
+
+  /**
+   * One item's outcome from a client run: judged by the experiment's server evaluators, with the input its task was
+   * given (the version rendered with the item's variables), beside the application's own verdicts.
+   */
+  async function judgeClientOutcome(
+    p: ItemPayload,
+    c: ClientOutcome,
+    e: { prompt_name: string; version: string; evaluators: string[]; client_evaluators: string[] },
+    item: { variables: Record<string, unknown>; expected: unknown; metadata: Record<string, unknown> },
+    signal: AbortSignal,
+  ): Promise<Completion> {
+    if (c.output === null) return writeResult(p, { ...clientRow(c), evaluations: {} });
+    const server = e.evaluators.filter((name) => !e.client_evaluators.includes(name));
+    let input = JSON.stringify(item.variables);
+    if (server.length)
+      try {
+        const version = (await prompts.resolve(backgroundReader("experiment", p), e.prompt_name, e.version)).version;
+        input = inputText(messagesOf(renderer.render(version, item.variables)));
+      } catch {
+        // The application rendered it; a judge is shown the variables rather than nothing.
+      }
+    const project = { projectId: p.projectId, projectName: p.projectName };
+    const verdicts = await evaluate(project, server, item, input, c.output, signal);
+    return writeResult(p, { ...clientRow(c), evaluations: { ...verdicts, ...c.verdicts } });
+  }
+
+  /** What the run's mode asks of a new experiment: a server run's connection, a client run's own evaluators. */
+  async function modeIssues(p: Principal, body: CreateExperimentBody): Promise<Issue[]> {
+    const issues: Issue[] = [];
+    if (body.mode === "client") {
+      for (const field of ["connection", "model"] as const)
+        if (body[field] !== undefined)
+          issues.push({ path: `body.${field}`, message: "a client run calls no model connection: its task does" });
+      for (const [i, name] of body.clientEvaluators.entries())
+        if (body.evaluators.includes(name))
+          issues.push({
+            path: `body.clientEvaluators.${i}`,
+            message: `'${name}' is also one of the server's evaluators`,
+          });
+      return issues;
+    }
+    if (body.clientEvaluators.length)
+      issues.push({ path: "body.clientEvaluators", message: "only a client run (mode client) has client evaluators" });
+    if (body.connection === undefined)
+      issues.push({ path: "body.connection", message: "a server run needs the model connection it calls" });
+    else if (!(await connections.exists(p.projectId, body.connection)))
+      issues.push({ path: "body.connection", message: `no connection named '${body.connection}' in this project` });
+    return issues;
+  }
 
   async function runsOf(experimentId: string) {
     return db.experimentRun.findMany({ where: { experimentId }, orderBy: { position: "asc" } });
@@ -412,8 +528,7 @@ export function createExperiments(deps: {
           issues.push({ path: `body.versions.${i}`, message: err.message });
         }
       }
-      if (!(await connections.exists(p.projectId, body.connection)))
-        issues.push({ path: "body.connection", message: `no connection named '${body.connection}' in this project` });
+      issues.push(...(await modeIssues(p, body)));
       issues.push(...(await unknownEvaluators(db, p.projectId, body.evaluators)));
       if (issues.length) throw invalidRequest("body", issues);
       const { rows: items } = await database.query<{ item_id: string }>(Prisma.sql`
@@ -436,9 +551,10 @@ export function createExperiments(deps: {
               datasetVersion,
               promptName: body.prompt,
               mode: body.mode,
-              connection: body.connection,
+              connection: body.connection ?? null,
               model: body.model ?? null,
-              evaluators: [...new Set(body.evaluators)],
+              evaluators: [...new Set([...body.evaluators, ...body.clientEvaluators])],
+              clientEvaluators: [...new Set(body.clientEvaluators)],
               status: items.length === 0 ? "finished" : "running",
               itemCount: items.length,
               runCount: resolved.length,
@@ -449,6 +565,8 @@ export function createExperiments(deps: {
             const run = await tx.experimentRun.create({
               data: { experimentId: experiment.id, ref: r.ref, version: r.version, position },
             });
+            // A client run's items are the application's to run: a job is queued per outcome it sends.
+            if (body.mode === "client") continue;
             for (let at = 0; at < items.length; at += ENQUEUE_CHUNK)
               await runnerOf().enqueueMany(
                 itemQueue,
@@ -499,6 +617,117 @@ export function createExperiments(deps: {
       return view(await find(p, id));
     },
 
+    /**
+     * Records a batch of a client run's outcomes: each (run, item) not yet received is queued for the server's
+     * evaluators, which write it (once: a result already written is kept); one already received is skipped. A
+     * batch naming a run, an item or an evaluator the experiment does not have is refused whole.
+     */
+    async recordClientResults(p: Principal, id: string, body: ExperimentResultsBody): Promise<ExperimentResultsAnswer> {
+      requireRole(p, "write");
+      const e = await find(p, id);
+      if (e.mode !== "client")
+        throw new AppError(
+          "conflict",
+          `experiment '${id}' is a server run: its results are written by the service's own jobs, not sent`,
+        );
+      if (e.status !== "running")
+        throw new AppError("conflict", `experiment '${id}' is ${e.status}: it takes no results`);
+      const runs = await runsOf(e.id);
+      const { rows: known } = await database.query<{ item_id: string }>(Prisma.sql`
+        SELECT i.item_id FROM dataset_items i
+        WHERE ${inDatasetVersion(Prisma.sql`${e.dataset_id}::uuid`, Prisma.sql`${e.dataset_version}`)}
+          AND i.item_id = ANY(${[...new Set(body.results.map((r) => r.itemId))]}::text[])`);
+      const items = new Set(known.map((k) => k.item_id));
+      const issues: Issue[] = [];
+      const batch = new Map<string, { runId: string; itemId: string; client: ClientOutcome }>();
+      for (const [i, r] of body.results.entries()) {
+        const at = `body.results.${i}`;
+        const run = runs.find((x) => x.id === r.run || x.version === r.run || x.ref === r.run);
+        if (!run)
+          issues.push({
+            path: `${at}.run`,
+            message: `no run '${r.run}' in this experiment (runs: ${runs.map((x) => x.version).join(", ")})`,
+          });
+        if (!items.has(r.itemId))
+          issues.push({
+            path: `${at}.itemId`,
+            message: `no item '${r.itemId}' in version ${e.dataset_version} of dataset '${e.dataset}'`,
+          });
+        for (const name of Object.keys(r.scores ?? {}))
+          if (!e.client_evaluators.includes(name))
+            issues.push({
+              path: `${at}.scores.${name}`,
+              message: `'${name}' is not a client evaluator of this experiment (${e.client_evaluators.join(", ") || "it has none"})`,
+            });
+        if (!run) continue;
+        const key = `${run.id}:${r.itemId}`;
+        if (batch.has(key))
+          issues.push({ path: at, message: `a second result of item '${r.itemId}' on ${run.version}` });
+        batch.set(key, {
+          runId: run.id,
+          itemId: r.itemId,
+          client: {
+            output: r.output ?? null,
+            error: r.error ?? null,
+            latencyMs: r.latencyMs ?? null,
+            promptTokens: r.promptTokens ?? null,
+            completionTokens: r.completionTokens ?? null,
+            cost: r.cost ?? null,
+            verdicts: Object.fromEntries(Object.entries(r.scores ?? {}).map(([n, v]) => [n, storedClientVerdict(v)])),
+          },
+        });
+      }
+      if (issues.length) throw invalidRequest("body", issues, "bad_request");
+      const sent = [...batch.values()];
+      const { rows: written } = await database.query<{ run_id: string; item_id: string }>(Prisma.sql`
+        SELECT x.run_id::text AS run_id, x.item_id FROM experiment_results x
+          JOIN unnest(${sent.map((r) => r.runId)}::uuid[], ${sent.map((r) => r.itemId)}::text[]) AS k(run_id, item_id)
+            ON x.run_id = k.run_id AND x.item_id = k.item_id`);
+      const recorded = new Set(written.map((w) => `${w.run_id}:${w.item_id}`));
+      const queued = sent.filter((r) => !recorded.has(`${r.runId}:${r.itemId}`));
+      // Keyed as a server run's jobs: an outcome sent twice before it is judged is queued once.
+      await runnerOf().enqueueMany(
+        itemQueue,
+        queued.map((r) => ({
+          key: `${r.runId}:${r.itemId}`,
+          payload: { projectId: p.projectId, projectName: p.projectName, experimentId: e.id, ...r },
+        })),
+        { projectId: p.projectId },
+      );
+      runnerOf().wake(itemQueue);
+      return {
+        queued: queued.length,
+        skipped: sent
+          .filter((r) => recorded.has(`${r.runId}:${r.itemId}`))
+          .map((r) => ({ run: r.runId, itemId: r.itemId })),
+      };
+    },
+
+    /**
+     * A page of the (run, item) pairs the experiment has a result of, or has received and is judging: what a client
+     * run that resumes does not run again.
+     */
+    async received(p: Principal, id: string, query: { cursor?: string; limit: number }) {
+      const e = await find(p, id);
+      const after = afterCursor(query.cursor);
+      const { rows } = await database.query<{ run: string; position: number; item_id: string }>(Prisma.sql`
+        SELECT r.id::text AS run, r.position, k.item_id FROM (
+          SELECT x.run_id, x.item_id FROM experiment_results x JOIN experiment_runs r ON r.id = x.run_id
+          WHERE r.experiment_id = ${e.id}::uuid
+          UNION
+          SELECT (j.payload ->> 'runId')::uuid, j.payload ->> 'itemId'
+          FROM (${pendingPayloadsSql(itemQueue, { experimentId: e.id })}) j
+        ) k JOIN experiment_runs r ON r.id = k.run_id
+        ${after ? Prisma.sql`WHERE (r.position, k.item_id) > (${after.runPosition}, ${after.itemId})` : Prisma.empty}
+        ORDER BY r.position, k.item_id LIMIT ${query.limit + 1}`);
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        data: page.map((r) => ({ run: r.run, itemId: r.item_id })),
+        nextCursor: rows.length > query.limit && last ? encodeCursor(`${last.position}:${last.item_id}`) : null,
+      };
+    },
+
     /** A page of results, by run then item. */
     async results(p: Principal, id: string, query: { run?: string; cursor?: string; limit: number }) {
       const e = await find(p, id);
@@ -508,24 +737,10 @@ export function createExperiments(deps: {
           ? undefined
           : runs.find((r) => r.version === query.run || r.ref === query.run || r.id === query.run);
       if (query.run !== undefined && !run) throw notFound(`run '${query.run}' of experiment '${id}'`);
-      const after =
-        query.cursor === undefined
-          ? null
-          : decodeCursor(query.cursor, (position) => {
-              const [runPosition, itemId] = [
-                Number(position.split(":", 1)[0]),
-                position.slice(position.indexOf(":") + 1),
-              ];
-              return Number.isInteger(runPosition) &&
-                runPosition >= 0 &&
-                runPosition < MAX_VERSIONS &&
-                position.includes(":")
-                ? { runPosition, itemId }
-                : null;
-            });
+      const after = afterCursor(query.cursor);
       const { rows } = await database.query<ResultRow & { position: number }>(Prisma.sql`
         SELECT x.run_id::text AS run_id, r.version, r.position, x.item_id, x.output, x.error, x.latency_ms,
-          x.prompt_tokens, x.completion_tokens, x.evaluations
+          x.prompt_tokens, x.completion_tokens, x.cost, x.evaluations
         FROM experiment_results x JOIN experiment_runs r ON r.id = x.run_id
         WHERE r.experiment_id = ${e.id}::uuid ${run ? Prisma.sql`AND r.id = ${run.id}::uuid` : Prisma.empty}
           ${after ? Prisma.sql`AND (r.position, x.item_id) > (${after.runPosition}, ${after.itemId})` : Prisma.empty}
@@ -542,6 +757,7 @@ export function createExperiments(deps: {
           latencyMs: r.latency_ms,
           promptTokens: r.prompt_tokens,
           completionTokens: r.completion_tokens,
+          cost: r.cost,
           evaluations: r.evaluations,
         })),
         nextCursor: rows.length > query.limit && last ? encodeCursor(`${last.position}:${last.item_id}`) : null,

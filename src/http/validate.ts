@@ -16,10 +16,17 @@ export function issuePath(where: RequestPart, path: readonly PropertyKey[] = [])
   return [where, ...path.map(String)].join(".");
 }
 
-/** The 422 for `issues` found in one part of the request (`where`: also `path`, for the URL before routing). */
-export function invalidRequest(where: RequestPart | "path", issues: Issue[]): AppError {
+/**
+ * The 422 for `issues` found in one part of the request (`where`: also `path`, for the URL before routing); a 400
+ * with `code` bad_request, for well-formed input that names what does not exist.
+ */
+export function invalidRequest(
+  where: RequestPart | "path",
+  issues: Issue[],
+  code: "validation_error" | "bad_request" = "validation_error",
+): AppError {
   const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
-  return new AppError("validation_error", `invalid request ${where}: ${summary}`, { issues });
+  return new AppError(code, `invalid request ${where}: ${summary}`, { issues });
 }
 
 /** Parses request input with a zod schema; a failure is a 422 naming every offending field. */

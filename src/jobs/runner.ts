@@ -144,6 +144,11 @@ export function insertJobsSql(queue: Queue<never>, select: Prisma.Sql): Prisma.S
   RETURNING 1`;
 }
 
+/** The payloads of `queue`'s pending jobs (running ones included) that contain `match`, as a subquery `payload`. */
+export function pendingPayloadsSql(queue: Pick<Queue<never>, "name">, match: Record<string, string>): Prisma.Sql {
+  return Prisma.sql`SELECT payload FROM jobs WHERE queue = ${queue.name} AND payload @> ${JSON.stringify(match)}::jsonb`;
+}
+
 export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const { db, logger } = options;
   const leaseMs = options.leaseMs ?? 30_000;

@@ -1,0 +1,5 @@
+-- AlterTable
+ALTER TABLE "experiment_results" ADD COLUMN     "cost" DOUBLE PRECISION;
+
+-- AlterTable
+ALTER TABLE "experiments" ADD COLUMN     "client_evaluators" TEXT[] DEFAULT ARRAY[]::TEXT[];
