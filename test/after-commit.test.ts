@@ -104,6 +104,7 @@ const evaluators = async (on: Instance) => (await call("get", "/api/v1/evaluator
 const datasets = async (on: Instance) => (await call("get", "/api/v1/datasets")(on)).body.data;
 const experiments = async (on: Instance) => (await call("get", "/api/v1/experiments")(on)).body.data;
 let experimentId = "";
+let clientItemId = "";
 const backfill = async (on: Instance) => {
   const res = await call("get", `/api/v1/evaluators/${evaluator.name}/backfill`)(on);
   return [res.status, res.body.status];
@@ -393,6 +394,46 @@ const CASES: Record<string, WriteCase | ReadOnlyCase> = {
     },
     status: 200,
     read: experiments,
+    changes: [],
+  },
+  "POST /api/v1/experiments/:id/resume": {
+    write: (on) => call("post", `/api/v1/experiments/${experimentId}/resume`)(on),
+    status: 200,
+    read: experiments,
+    changes: [],
+  },
+  "POST /api/v1/experiments/:id/results": {
+    setup: async (w) => {
+      const created = await call("post", "/api/v1/experiments", {
+        dataset: "golden",
+        prompt: "published",
+        versions: ["1.0.0"],
+        mode: "client",
+      })(w);
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      experimentId = created.body.id;
+      clientItemId = (await call("get", "/api/v1/datasets/golden/items")(w)).body.data[0].id;
+    },
+    write: (on) =>
+      call("post", `/api/v1/experiments/${experimentId}/results`, {
+        results: [{ run: "1.0.0", itemId: clientItemId, output: "an answer" }],
+      })(on),
+    status: 200,
+    // Queued to be judged (the runner is not started here): what a resumed client run skips.
+    read: async (on) => (await call("get", `/api/v1/experiments/${experimentId}/received`)(on)).body.data,
+    changes: [],
+  },
+  // Gates: read inside each label move's transaction, never cached; nothing is announced.
+  "PUT /api/v1/gates/:label": {
+    write: call("put", "/api/v1/gates/production", { dataset: "golden", evaluators: ["exact_match"] }),
+    status: 200,
+    read: async (on) => (await call("get", "/api/v1/gates")(on)).body.data,
+    changes: [],
+  },
+  "DELETE /api/v1/gates/:label": {
+    write: call("delete", "/api/v1/gates/production"),
+    status: 204,
+    read: async (on) => (await call("get", "/api/v1/gates")(on)).body.data,
     changes: [],
   },
   "DELETE /api/v1/datasets/:name": {

@@ -182,6 +182,14 @@ describe("client runs", () => {
       [ATTR_PROMPTREG_EXPERIMENT_ID]: id,
       [ATTR_PROMPTREG_EXPERIMENT_RUN]: v2.id,
     });
+    // A version's test, not its traffic: listed by `experiment`, counted neither by compare nor by live evaluations.
+    expect(stored.body.data.every((s: { inEvaluation: boolean }) => s.inEvaluation)).toBe(true);
+    const byExperiment = await admin.get(`/api/v1/spans?experiment=${id}&limit=100`);
+    expect(byExperiment.body.data).toHaveLength(12);
+    expect((await admin.get(`/api/v1/spans?experiment=${"0".repeat(8)}&limit=100`)).body.data).toHaveLength(0);
+    const production = await admin.get(`/api/v1/prompts/${encodeURIComponent(NAME)}/compare?versions=1.0.0,1.1.0`);
+    expect(production.status, JSON.stringify(production.body)).toBe(200);
+    expect(production.body.versions.map((v: { spans: number }) => v.spans)).toEqual([0, 0]);
 
     // The paired comparison reads the client run as a server run, the client's evaluator included.
     const compare = await admin.get(`/api/v1/experiments/${id}/compare?baseline=1.0.0&candidate=1.1.0`);

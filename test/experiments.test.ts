@@ -202,6 +202,61 @@ describe("experiments", () => {
     expect(done.runs[0].evaluations.constructor).toMatchObject({ passed: 1, failed: 0 });
   }, 60_000);
 
+  it("resumes a cancelled experiment: the items without a result run, no item with one runs again", async () => {
+    const n = 30;
+    await admin().post("/api/v1/datasets", { name: "resumable" }).expect(201);
+    await admin()
+      .post("/api/v1/datasets/resumable/items", {
+        items: Array.from({ length: n }, (_, i) => ({
+          id: `r-${String(i).padStart(2, "0")}`,
+          variables: { q: `case ${100 + i}` },
+        })),
+      })
+      .expect(200);
+    // Calls past the fifth wait until released: the cancel lands while they are in flight, and the runner's 16 slots
+    // leave at least 30 - 5 - 16 items never started.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let seen = 0;
+    model.hold = () => (++seen > 5 ? released : undefined);
+    try {
+      const created = await admin().post("/api/v1/experiments", {
+        dataset: "resumable",
+        prompt: "support/answer",
+        versions: ["1.0.0"],
+        connection: "model",
+        evaluators: ["no-bad"],
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const id = created.body.id;
+      await jobs.until(async () => (await admin().get(`/api/v1/experiments/${id}`)).body.runs[0].done >= 5);
+      const cancelled = await admin().post(`/api/v1/experiments/${id}/cancel`);
+      expect(cancelled.body.status).toBe("cancelled");
+      release();
+      const before = await admin().get(`/api/v1/experiments/${id}/results?limit=100`);
+      const had = new Set(before.body.data.map((r: { itemId: string }) => r.itemId));
+      expect(had.size).toBeLessThan(n);
+      const resumed = await admin().post(`/api/v1/experiments/${id}/resume`);
+      expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+      expect(resumed.body.status).toBe("running");
+      const done = await finished(id);
+      expect(done.status).toBe("finished");
+      expect(done.runs[0].done).toBe(n);
+      const after = await admin().get(`/api/v1/experiments/${id}/results?limit=100`);
+      expect(after.body.data).toHaveLength(n);
+      for (const item of had) {
+        const i = Number(String(item).slice(2));
+        expect(model.calls.get(`Answer case ${100 + i}`), `${item} had a result before the resume`).toBe(1);
+      }
+      const again = await admin().post(`/api/v1/experiments/${id}/resume`);
+      expect(again.status).toBe(409);
+      expect(again.body.error.message).toMatch(/is finished/);
+    } finally {
+      model.hold = undefined;
+      release();
+    }
+  }, 60_000);
+
   it("refuses a bad experiment naming each problem, and a read key", async () => {
     const res = await admin().post("/api/v1/experiments", {
       dataset: "nope",

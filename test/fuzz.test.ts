@@ -607,7 +607,11 @@ const ROUTES: Record<string, RouteSpec> = {
   "PUT /api/v1/prompts/:name/labels/:label": {
     params: { name: NAMES, label: LABELS },
     body: fc.record(
-      { version: fc.constantFrom("1.0.0", "1.0.1", "^1", "9.9.9"), reason: hostileString },
+      {
+        version: fc.constantFrom("1.0.0", "1.0.1", "^1", "9.9.9"),
+        reason: hostileString,
+        override: mostly(fc.boolean(), hostileString),
+      },
       { requiredKeys: ["version"] },
     ),
   },
@@ -795,6 +799,54 @@ const ROUTES: Record<string, RouteSpec> = {
     query: { baseline: ["1.0.0", "nope"], candidate: ["1.0.1", "1.0.0"], alpha: ["0.05", "0", "1", "x"] },
   },
   "POST /api/v1/experiments/:id/cancel": { params: { id: EXPERIMENT_IDS } },
+  "POST /api/v1/experiments/:id/resume": { params: { id: EXPERIMENT_IDS } },
+  "GET /api/v1/experiments/:id/received": {
+    params: { id: EXPERIMENT_IDS },
+    query: { cursor: [cursor("0:x"), cursor("x")], limit: LIMITS },
+  },
+  "POST /api/v1/experiments/:id/results": {
+    params: { id: EXPERIMENT_IDS },
+    body: fc.record({
+      results: mostly(
+        fc.array(
+          fc.record(
+            {
+              run: mostly(fc.constantFrom("1.0.0", "production"), hostileString),
+              itemId: mostly(fc.constantFrom("fz-item", "nope"), hostileString),
+              output: mostly(fc.string(), hostileString),
+              error: hostileString,
+              latencyMs: mostly(fc.constantFrom(0, 12.5), fc.constantFrom(-1, 1e12, "x")),
+              promptTokens: mostly(fc.constantFrom(0, 3), fc.constantFrom(-1, 1.5, 1e12)),
+              cost: mostly(fc.constantFrom(0, 0.001), fc.constantFrom(-1, 1e13)),
+              scores: mostly(fc.constantFrom({}, { fz: { passed: true, score: 1 } }), hostileString),
+            },
+            { requiredKeys: ["run", "itemId"] },
+          ),
+          { maxLength: 3 },
+        ),
+        hostileString,
+      ),
+    }),
+  },
+  "GET /api/v1/gates": {},
+  "GET /api/v1/gates/:label": { params: { label: LABELS } },
+  "PUT /api/v1/gates/:label": {
+    params: { label: LABELS },
+    body: fc.record(
+      {
+        dataset: mostly(fc.constantFrom("fz-ds", "nope"), hostileString),
+        evaluators: mostly(fc.constantFrom(["exact_match"], ["fz-eval"], [], ["nope"]), fc.array(hostileString)),
+        alpha: mostly(fc.constantFrom(0.05, 0.01), fc.constantFrom(0, 1, -1, "x")),
+        prefix: mostly(fc.constantFrom("", "fz/"), hostileString),
+      },
+      { requiredKeys: ["dataset", "evaluators"] },
+    ),
+  },
+  "DELETE /api/v1/gates/:label": { params: { label: LABELS } },
+  "GET /api/v1/gates/:label/check": {
+    params: { label: LABELS },
+    query: { prompt: ["fz/alpha", "missing-one"], version: ["1.0.0", "9.9.9", "^1"] },
+  },
   "DELETE /api/v1/datasets/:name/items/:id": {
     params: { name: DATASET_NAMES, id: ["fz-item", "nope", "a b"] },
   },

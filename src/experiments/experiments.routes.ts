@@ -98,6 +98,14 @@ export const EXPERIMENT_ROUTES = {
     params: IdParams,
     responses: { 200: ExperimentSchema },
   }),
+  resume: apiRoute({
+    method: "post",
+    path: "/experiments/:id/resume",
+    tag,
+    summary: "Run a cancelled experiment on: items without a result run again, the others never",
+    params: IdParams,
+    responses: { 200: ExperimentSchema },
+  }),
   compare: apiRoute({
     method: "get",
     path: "/experiments/:id/compare",
@@ -136,6 +144,10 @@ export function experimentRoutes(experiments: ExperimentsService): Router {
   on(r, EXPERIMENT_ROUTES.cancel, async (req, res) => {
     const { id } = parse(IdParams, req.params, "params");
     res.json(await experiments.cancel(principalOf(res), id));
+  });
+  on(r, EXPERIMENT_ROUTES.resume, async (req, res) => {
+    const { id } = parse(IdParams, req.params, "params");
+    res.json(await experiments.resume(principalOf(res), id));
   });
   on(r, EXPERIMENT_ROUTES.compare, async (req, res) => {
     const { id } = parse(IdParams, req.params, "params");

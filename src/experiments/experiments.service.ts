@@ -486,6 +486,20 @@ export function createExperiments(deps: {
     return issues;
   }
 
+  /** Queues a server run's items, a job each, in the caller's transaction (statements of ENQUEUE_CHUNK jobs). */
+  async function queueItems(tx: Tx, p: Principal, experimentId: string, runId: string, itemIds: string[]) {
+    for (let at = 0; at < itemIds.length; at += ENQUEUE_CHUNK)
+      await runnerOf().enqueueMany(
+        itemQueue,
+        itemIds.slice(at, at + ENQUEUE_CHUNK).map((itemId) => ({
+          key: `${runId}:${itemId}`,
+          payload: { projectId: p.projectId, projectName: p.projectName, experimentId, runId, itemId },
+        })),
+        { projectId: p.projectId },
+        tx,
+      );
+  }
+
   async function runsOf(experimentId: string) {
     return db.experimentRun.findMany({ where: { experimentId }, orderBy: { position: "asc" } });
   }
@@ -567,22 +581,13 @@ export function createExperiments(deps: {
             });
             // A client run's items are the application's to run: a job is queued per outcome it sends.
             if (body.mode === "client") continue;
-            for (let at = 0; at < items.length; at += ENQUEUE_CHUNK)
-              await runnerOf().enqueueMany(
-                itemQueue,
-                items.slice(at, at + ENQUEUE_CHUNK).map(({ item_id }) => ({
-                  key: `${run.id}:${item_id}`,
-                  payload: {
-                    projectId: p.projectId,
-                    projectName: p.projectName,
-                    experimentId: experiment.id,
-                    runId: run.id,
-                    itemId: item_id,
-                  },
-                })),
-                { projectId: p.projectId },
-                tx,
-              );
+            await queueItems(
+              tx,
+              p,
+              experiment.id,
+              run.id,
+              items.map((i) => i.item_id),
+            );
           }
           return experiment.id;
         },
@@ -622,6 +627,48 @@ export function createExperiments(deps: {
      * evaluators, which write it (once: a result already written is kept); one already received is skipped. A
      * batch naming a run, an item or an evaluator the experiment does not have is refused whole.
      */
+    /**
+     * Runs a cancelled experiment on: its items without a result are queued again (a client run's application sends
+     * them, see `received`); results written stay, and no item that has one runs again.
+     */
+    async resume(p: Principal, id: string): Promise<Experiment> {
+      requireRole(p, "write");
+      const e = await find(p, id);
+      if (e.status === "finished")
+        throw new AppError("conflict", `experiment '${id}' is finished: every item has a result`);
+      if (e.status === "cancelled") {
+        const queued = await bus.write(
+          async ({ tx }) => {
+            // Jobs first, the experiment's row last: an item finishing now deletes its job and then updates that
+            // row, so taking the row first and then waiting on its job's key would deadlock with it.
+            if (e.mode === "server") {
+              const missing = await tx.$queryRaw<{ run_id: string; item_id: string }[]>`
+                SELECT r.id::text AS run_id, i.item_id
+                FROM experiment_runs r CROSS JOIN dataset_items i
+                WHERE r.experiment_id = ${e.id}::uuid
+                  AND ${inDatasetVersion(Prisma.sql`${e.dataset_id}::uuid`, Prisma.sql`${e.dataset_version}`)}
+                  AND NOT EXISTS (SELECT 1 FROM experiment_results x WHERE x.run_id = r.id AND x.item_id = i.item_id)
+                ORDER BY r.position, i.item_id`;
+              const byRun = new Map<string, string[]>();
+              for (const m of missing) {
+                const itemIds = byRun.get(m.run_id) ?? [];
+                itemIds.push(m.item_id);
+                byRun.set(m.run_id, itemIds);
+              }
+              for (const [runId, itemIds] of byRun) await queueItems(tx, p, e.id, runId, itemIds);
+            }
+            // Zero when another resume got there first (its jobs have the same keys: none was queued twice).
+            return tx.$executeRaw`
+              UPDATE experiments SET status = 'running', finished_at = NULL
+              WHERE id = ${e.id}::uuid AND status = 'cancelled'`;
+          },
+          { timeout: 60_000 },
+        );
+        if (queued) runnerOf().wake(itemQueue);
+      }
+      return view(await find(p, id));
+    },
+
     async recordClientResults(p: Principal, id: string, body: ExperimentResultsBody): Promise<ExperimentResultsAnswer> {
       requireRole(p, "write");
       const e = await find(p, id);

@@ -19,6 +19,8 @@ export interface SpanFilters {
   source?: string;
   linkStatus?: string;
   spanKind?: string;
+  /** The calls of one experiment's runs (the client tags them with promptreg.experiment.id). */
+  experiment?: string;
   /** ISO 8601 times, passed to the database as written: the span starts at or after `from` and before `to`. */
   from?: string;
   to?: string;
@@ -38,6 +40,7 @@ export function spanFiltersSql(projectId: string, f: SpanFilters): Prisma.Sql {
   if (f.source) where.push(Prisma.sql`coalesce(s.source, 'unspecified') = ${f.source}`);
   if (f.linkStatus) where.push(Prisma.sql`s.link_status = ${f.linkStatus}`);
   if (f.spanKind) where.push(Prisma.sql`s.span_kind = ${f.spanKind}`);
+  if (f.experiment) where.push(Prisma.sql`s.attributes ->> 'promptreg.experiment.id' = ${f.experiment}`);
   if (f.from) where.push(Prisma.sql`s.start_time >= ${f.from}::timestamptz`);
   if (f.to) where.push(Prisma.sql`s.start_time < ${f.to}::timestamptz`);
   return Prisma.join(where, " AND ");

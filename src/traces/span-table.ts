@@ -117,8 +117,11 @@ export const SPAN_COLUMNS = {
   events: ingested<SpanEvent[]>("jsonb"),
   /** The PROMPT span (Arthur's SDK) an LLM span that named no prompt took its link from (trace-links.ts). */
   prompt_span_id: filled<string | null>(),
-  /** Under an EVALUATOR or GUARDRAIL span (trace-links.ts). */
-  in_evaluation: filled<boolean>(),
+  /**
+   * Under an EVALUATOR or GUARDRAIL span (trace-links.ts), or a call of an experiment's run (the client tags it with
+   * promptreg.experiment.id): a version's test, not its traffic, so neither compare nor live evaluations count it.
+   */
+  in_evaluation: filled<boolean>({ insert: "(r.attributes ->> 'promptreg.experiment.id') IS NOT NULL" }),
   /** Another layer's record of a call an outer LLM span records (trace-links.ts). */
   nested_call: filled<boolean>(),
   id: filled<string>({ read: "id::text" }),

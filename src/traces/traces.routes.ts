@@ -63,6 +63,7 @@ const SpansQuery = z.object({
   source: filter,
   linkStatus: z.enum(LINK_STATUSES).optional(),
   spanKind: filter,
+  experiment: filter,
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
   cursor: z.string().max(512).optional(),

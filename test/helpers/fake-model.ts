@@ -16,6 +16,8 @@ export interface FakeModel {
   delayMs: number;
   /** Called on every request, before it is answered. */
   onCall?: (prompt: string) => void;
+  /** When set, each answer waits for what it returns (a test holds calls in flight). */
+  hold?: (prompt: string) => Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -51,7 +53,9 @@ export async function startFakeModel(answer: (prompt: string) => string): Promis
           }),
         );
       };
-      if (model.delayMs > 0) setTimeout(reply, model.delayMs);
+      const held = model.hold?.(prompt);
+      if (held) void held.then(reply);
+      else if (model.delayMs > 0) setTimeout(reply, model.delayMs);
       else reply();
     });
   });
