@@ -257,6 +257,37 @@ describe("experiments", () => {
     }
   }, 60_000);
 
+  it("keeps a server run's calls in flight within its own concurrency", async () => {
+    let inFlight = 0;
+    let most = 0;
+    model.hold = () => {
+      most = Math.max(most, ++inFlight);
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          inFlight--;
+          resolve();
+        }, 5),
+      );
+    };
+    try {
+      const created = await admin().post("/api/v1/experiments", {
+        dataset: "resumable",
+        prompt: "support/answer",
+        versions: ["1.0.0", "1.1.0"],
+        connection: "model",
+        concurrency: 2,
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      expect(created.body.concurrency).toBe(2);
+      const done = await finished(created.body.id);
+      expect(done.runs.map((r: { done: number }) => r.done)).toEqual([30, 30]);
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(2);
+    } finally {
+      model.hold = undefined;
+    }
+  }, 60_000);
+
   it("refuses a bad experiment naming each problem, and a read key", async () => {
     const res = await admin().post("/api/v1/experiments", {
       dataset: "nope",

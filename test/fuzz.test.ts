@@ -784,6 +784,7 @@ const ROUTES: Record<string, RouteSpec> = {
         ),
         connection: mostly(fc.constantFrom("fz-conn", "nope"), hostileString),
         model: mostly(fc.constantFrom("gpt"), hostileString),
+        concurrency: mostly(fc.constantFrom(1, 4), fc.constantFrom(0, -1, 1.5, 1e9, "x")),
         evaluators: mostly(fc.constantFrom([], ["fz-eval", "exact_match"], ["nope"]), fc.array(hostileString)),
       },
       { requiredKeys: ["dataset", "prompt", "versions", "connection"] },

@@ -673,6 +673,8 @@ export const CreateExperimentBodySchema = z.strictObject({
   /** The model connection a `server` run calls (required there); a `client` run calls none. */
   connection: z.string().min(1).max(64).optional(),
   model: z.string().min(1).max(256).optional(),
+  /** A `server` run's calls in flight at most (per instance), within the connection's `maxConcurrency`. */
+  concurrency: z.int().min(1).max(256).optional(),
   /** Judged on the server: the project's evaluators and the built-in ones. */
   evaluators: evaluatorNames.default([]),
   /** A `client` run's own evaluators, judged in the application: their verdicts come with its results. */
@@ -775,6 +777,8 @@ export const ExperimentSchema = z
     mode: z.enum(EXPERIMENT_MODES),
     connection: z.string().nullable(),
     model: z.string().nullable(),
+    /** A server run's calls in flight at most (null: the connection's limit alone). */
+    concurrency: z.number().int().nullable(),
     /** Every evaluator whose verdicts the results hold: the server's, then the client run's own. */
     evaluators: z.array(z.string()),
     /** Of `evaluators`, those judged in the application (a client run). */

@@ -11,6 +11,8 @@ export interface ConnectionLimits {
   name: string;
   maxConcurrency: number;
   requestsPerMinute: number | null;
+  /** What the limits are of, in a NotSentError's message (default: the connection by name). */
+  what?: string;
 }
 
 const MINUTE_MS = 60_000;
@@ -64,7 +66,7 @@ export function createConnectionLimiter({
           signal?.throwIfAborted();
           if (s.busy >= c.maxConcurrency)
             throw new NotSentError(
-              `connection '${c.name}' has ${s.busy} calls in flight (its maxConcurrency)`,
+              `${c.what ?? `connection '${c.name}'`} has ${s.busy} calls in flight (its maxConcurrency)`,
               MAX_WAIT_MS / 2 + Math.floor(Math.random() * MAX_WAIT_MS),
             );
         }

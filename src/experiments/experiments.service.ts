@@ -138,6 +138,7 @@ interface ExperimentRow {
   model: string | null;
   evaluators: string[];
   client_evaluators: string[];
+  concurrency: number | null;
   status: "running" | "finished" | "cancelled";
   item_count: number;
   created_at: Date;
@@ -198,7 +199,7 @@ export function createExperiments(deps: {
     if (!z.uuid().safeParse(id).success) throw notFound(`experiment '${id}'`);
     const { rows } = await database.query<ExperimentRow>(Prisma.sql`
       SELECT e.id::text AS id, e.project_id::text AS project_id, e.dataset_id::text AS dataset_id, d.name AS dataset,
-        e.dataset_version, e.prompt_name, e.mode, e.connection, e.model, e.evaluators,
+        e.dataset_version, e.prompt_name, e.mode, e.connection, e.model, e.concurrency, e.evaluators,
         coalesce(e.client_evaluators, '{}') AS client_evaluators, e.status, e.item_count, e.created_at, e.finished_at
       FROM experiments e JOIN datasets d ON d.id = e.dataset_id
       WHERE e.id = ${id}::uuid AND e.project_id = ${p.projectId}::uuid`);
@@ -232,6 +233,7 @@ export function createExperiments(deps: {
       mode: e.mode === "client" ? "client" : "server",
       connection: e.connection,
       model: e.model,
+      concurrency: e.concurrency,
       evaluators: e.evaluators,
       clientEvaluators: e.client_evaluators,
       status: e.status,
@@ -352,13 +354,14 @@ export function createExperiments(deps: {
         model: string | null;
         evaluators: string[];
         client_evaluators: string[];
+        concurrency: number | null;
         version: string;
         variables: Record<string, unknown> | null;
         expected: unknown;
         metadata: Record<string, unknown> | null;
       }>(Prisma.sql`
         SELECT e.status, e.dataset_id::text AS dataset_id, e.dataset_version, e.prompt_name, e.connection, e.model,
-          e.evaluators, coalesce(e.client_evaluators, '{}') AS client_evaluators, r.version, i.variables, i.expected,
+          e.evaluators, coalesce(e.client_evaluators, '{}') AS client_evaluators, e.concurrency, r.version, i.variables, i.expected,
           i.metadata
         FROM experiments e JOIN experiment_runs r ON r.experiment_id = e.id AND r.id = ${p.runId}::uuid
           LEFT JOIN dataset_items i ON i.item_id = ${p.itemId}
@@ -394,9 +397,28 @@ export function createExperiments(deps: {
       }
       const connection = await connections.forCalls(project, e.connection!);
       const config = version.config as Record<string, unknown>;
-      const release = await limiter.acquire(connection, signal);
+      // The experiment's own limit first, then the connection's (shared with judges and other experiments).
+      const releaseOwn =
+        e.concurrency === null
+          ? () => {}
+          : await limiter.acquire(
+              {
+                id: `experiment:${p.experimentId}`,
+                name: p.experimentId,
+                what: `experiment ${p.experimentId}`,
+                maxConcurrency: e.concurrency,
+                requestsPerMinute: null,
+              },
+              signal,
+            );
+      let release = releaseOwn;
       let answer: Awaited<ReturnType<ChatClient["complete"]>>;
       try {
+        const releaseConnection = await limiter.acquire(connection, signal);
+        release = () => {
+          releaseConnection();
+          releaseOwn();
+        };
         answer = await chat.complete(connection, {
           messages,
           model: e.model ?? (typeof config.model === "string" ? config.model : undefined),
@@ -469,6 +491,11 @@ export function createExperiments(deps: {
       for (const field of ["connection", "model"] as const)
         if (body[field] !== undefined)
           issues.push({ path: `body.${field}`, message: "a client run calls no model connection: its task does" });
+      if (body.concurrency !== undefined)
+        issues.push({
+          path: "body.concurrency",
+          message: "a client run's concurrency is the application's (runExperiment's option)",
+        });
       for (const [i, name] of body.clientEvaluators.entries())
         if (body.evaluators.includes(name))
           issues.push({
@@ -567,6 +594,7 @@ export function createExperiments(deps: {
               mode: body.mode,
               connection: body.connection ?? null,
               model: body.model ?? null,
+              concurrency: body.concurrency ?? null,
               evaluators: [...new Set([...body.evaluators, ...body.clientEvaluators])],
               clientEvaluators: [...new Set(body.clientEvaluators)],
               status: items.length === 0 ? "finished" : "running",
