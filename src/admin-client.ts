@@ -36,7 +36,12 @@ export function createAdminClient({ url, apiKey, timeoutMs = ADMIN_TIMEOUT_MS }:
     timeoutMs?: number;
   }
 
-  async function call(method: "GET" | "POST", apiPath: string, body?: unknown, raw: Raw = {}): Promise<unknown> {
+  async function call(
+    method: "GET" | "POST" | "DELETE",
+    apiPath: string,
+    body?: unknown,
+    raw: Raw = {},
+  ): Promise<unknown> {
     let res: Response;
     const limit = raw.timeoutMs ?? timeoutMs;
     try {
@@ -67,7 +72,7 @@ export function createAdminClient({ url, apiKey, timeoutMs = ADMIN_TIMEOUT_MS }:
     } catch {
       json = undefined;
     }
-    if (res.ok && json !== undefined) return json;
+    if (res.ok && (json !== undefined || res.status === 204)) return json;
     const failure = ErrorBodySchema.safeParse(json);
     if (!failure.success)
       throw new Error(
@@ -87,6 +92,7 @@ export function createAdminClient({ url, apiKey, timeoutMs = ADMIN_TIMEOUT_MS }:
     root,
     get: (apiPath: string) => call("GET", apiPath),
     post: (apiPath: string, body: unknown) => call("POST", apiPath, body),
+    delete: (apiPath: string) => call("DELETE", apiPath),
     /** A file up (its content type as given), with a longer wait: the server checks it whole before answering. */
     upload: (apiPath: string, data: Uint8Array | string, contentType: string, uploadTimeoutMs = 120_000) =>
       call("POST", apiPath, undefined, { body: { data, contentType }, timeoutMs: uploadTimeoutMs }),

@@ -254,6 +254,9 @@ describe("the CLI's release step", () => {
       expect(bad.code).toBe(1);
       expect(bad.err).toMatch(/nothing was imported from .*bad\.csv; fix these first:\n {2}line 3: /);
       expect((await admin().get("/api/v1/datasets/cli-cases")).body).toMatchObject({ version: 1, itemCount: 5 });
+      // A refused first file leaves no empty dataset behind.
+      expect((await cli("dataset", "import", "cli-new", path.join(dir, "bad.csv"), "--url", url)).code).toBe(1);
+      expect((await admin().get("/api/v1/datasets/cli-new")).status).toBe(404);
       const out = path.join(dir, "out.jsonl");
       const exported = await cli("dataset", "export", "cli-cases", "--url", url, "--out", out);
       expect(exported.code, exported.err).toBe(0);
@@ -292,7 +295,7 @@ describe("the CLI's release step", () => {
     expect(worse.out).toMatch(/1\.1\.0 against 1\.0\.0: 1\.1\.0 is significantly worse than 1\.0\.0/);
     expect(worse.out).toMatch(/no-bad: .*\(12 regressed, 3 improved, McNemar p = 0\.0352\) worse/);
     expect(worse.out).toMatch(/regressed: case-00, case-01, .*case-09, and 2 more/);
-    expect(worse.err).toMatch(/a significant regression \(--fail-on regression\)/);
+    expect(worse.err).toMatch(/a candidate regressed \(--fail-on regression\)/);
     const fine = await run("1.0.0,1.2.0");
     expect(fine.code, fine.err).toBe(0);
     expect(fine.out).toMatch(/no-bad: .* no_difference/);
@@ -300,4 +303,52 @@ describe("the CLI's release step", () => {
     expect(usage.code).toBe(2);
     expect(usage.err).toMatch(/--prompt is required/);
   }, 120_000);
+});
+
+describe("no way around a gate", () => {
+  it("compares with what a deleted label held, counts a task's errors as failures, and gates a rollback to a version never held", async () => {
+    // 2.0.0 needs a variable no item has: every one of its items is an error, never judged.
+    await publishVersion(admin(), PROMPT, { template: "Answer {{q}} for {{customer}}" });
+    await admin()
+      .put("/api/v1/gates/beta", { dataset: "golden", evaluators: ["no-bad"] })
+      .expect(200);
+    const id = await runExperiment(["1.0.0", "2.0.0"]);
+    const beta = (version: string, extra: Record<string, unknown> = {}) =>
+      admin().put(`/api/v1/prompts/${enc(PROMPT)}/labels/beta`, { version, ...extra });
+    // A label that never held a version needs the experiment of the version alone.
+    expect((await beta("1.0.0")).status).toBe(200);
+    const broken = await beta("2.0.0");
+    expect(broken.status).toBe(409);
+    expect(broken.body.error.message).toContain(`experiment ${id} found a significant regression`);
+    expect(broken.body.error.details.gate.failures[0]).toMatchObject({ evaluator: "no-bad", candidatePassRate: 0 });
+
+    await admin()
+      .delete(`/api/v1/prompts/${enc(PROMPT)}/labels/beta`)
+      .expect(204);
+    const afterDelete = await beta("2.0.0");
+    expect(afterDelete.status).toBe(409);
+    expect(afterDelete.body.error.details.gate.holds).toBe("1.0.0");
+    expect(afterDelete.body.error.message).toContain(`experiment ${id} found a significant regression`);
+
+    const rollbackTo = (to: string) =>
+      admin().post(`/api/v1/prompts/${enc(PROMPT)}/labels/beta/rollback`, { to, reason: "back" });
+    expect((await rollbackTo("2.0.0")).body.error?.code).toBe("gate_failed");
+    const back = await rollbackTo("1.0.0");
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+  }, 120_000);
+
+  it("trusts only the server's verdicts: a client evaluator may not take a server evaluator's name", async () => {
+    const created = await admin().post("/api/v1/experiments", {
+      dataset: "golden",
+      prompt: PROMPT,
+      versions: ["1.0.0"],
+      mode: "client",
+      clientEvaluators: ["no-bad", "exact_match", "mine"],
+    });
+    expect(created.status).toBe(422);
+    expect(created.body.error.details.issues.map((i: { path: string }) => i.path)).toEqual([
+      "body.clientEvaluators.0",
+      "body.clientEvaluators.1",
+    ]);
+  });
 });

@@ -42,7 +42,9 @@ export const USAGE = `usage: promptreg <command>
                  [--evaluators E,...] [--model M] [--dataset-version N] [--alpha A] [--fail-on regression]
                                                run the versions on the dataset on the server, wait, and print
                                                each candidate's paired comparison with BASE; with --fail-on
-                                               regression, exit 1 when one regressed significantly
+                                               regression, exit 1 when one regressed significantly, failed
+                                               more items, or had nothing to compare; 3 when it cannot tell
+                                               (a server away, a refused request, a cancelled experiment)
 
 Without --url, keys and projects open the database themselves (not while a server holds the embedded database's
 data folder). With --url they go through that running server's API, as the admin key in PROMPTREG_API_KEY: keys

@@ -1,6 +1,6 @@
 // `promptreg dataset import|export`: a dataset's items from and to a JSONL or CSV file, through a running server.
 import { createWriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -49,13 +49,15 @@ export const dataset: Command = async ({ args, io }) => {
     const [name, file] = positionals as [string, string];
     const format = formatOf(file, values.format);
     const data = await readFile(file);
-    // A dataset that does not exist yet is created: importing a first file is how most start.
+    // A dataset that does not exist yet is created (importing a first file is how most start), and removed again
+    // when the file is refused: a refused import leaves nothing behind.
+    let created = false;
     try {
       await api.get(`/datasets/${enc(name)}`);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) throw err;
       await api.post("/datasets", { name });
-      io.out(`created dataset ${name}`);
+      created = true;
     }
     try {
       const answer = DatasetChangeSchema.parse(
@@ -65,11 +67,13 @@ export const dataset: Command = async ({ args, io }) => {
           FORMATS[format],
         ),
       );
+      if (created) io.out(`created dataset ${name}`);
       io.out(
         `${name} version ${answer.dataset.version}: ${answer.added} added, ${answer.replaced} replaced, ${answer.removed} removed (${answer.dataset.itemCount} items)`,
       );
       return 0;
     } catch (err) {
+      if (created) await api.delete(`/datasets/${enc(name)}`).catch(() => {});
       const issues = (err as ApiError).details as { issues?: { message: string }[] } | undefined;
       if (!(err instanceof ApiError) || !issues?.issues?.length) throw err;
       io.err(`promptreg: nothing was imported from ${file}; fix these first:`);
@@ -86,7 +90,14 @@ export const dataset: Command = async ({ args, io }) => {
       throw new UsageError(`--version is a dataset version number; got '${values.version}'`);
     const query = new URLSearchParams({ format, ...(values.version ? { version: values.version } : {}) });
     const body = await api.download(`/datasets/${enc(positionals[0]!)}/export?${query}`);
-    await pipeline(Readable.fromWeb(body as never), createWriteStream(values.out));
+    // Written beside the file and renamed when whole: a download cut short leaves an existing file as it was.
+    const partial = `${values.out}.${process.pid}.partial`;
+    try {
+      await pipeline(Readable.fromWeb(body as never), createWriteStream(partial));
+      await rename(partial, values.out);
+    } finally {
+      await rm(partial, { force: true });
+    }
     io.out(`wrote ${values.out}`);
     return 0;
   }

@@ -10,13 +10,16 @@ import {
   ExperimentSchema,
   EvaluatorListSchema,
 } from "@promptreg/client/contract";
-import { KEY_ON_COMMAND_LINE, remoteApi, UsageError, type Command } from "./common.js";
+import type { AdminClient } from "../admin-client.js";
+import { type CliIo, KEY_ON_COMMAND_LINE, remoteApi, UsageError, type Command } from "./common.js";
 
-const enc = encodeURIComponent;
+const _enc = encodeURIComponent;
 /** How often the experiment's progress is read while it runs. */
 const POLL_MS = 1_000;
 /** Regressed items listed per evaluator (the rest are counted). */
 const LISTED = 10;
+/** The exit code when the run could not say (as `push --check`'s): 1 is kept for "a candidate regressed". */
+const CANNOT_TELL = 3;
 
 const list = (value: string | undefined) =>
   (value ?? "")
@@ -77,7 +80,35 @@ export const experiment: Command = async ({ args, io }) => {
   if (datasetVersion !== undefined && !(Number.isInteger(datasetVersion) && datasetVersion >= 1))
     throw new UsageError(`--dataset-version is a version number; got '${values["dataset-version"]}'`);
   const api = remoteApi(values.url!, io.env.PROMPTREG_API_KEY, "a write key");
+  try {
+    return await run(api, io, { values: values as RunValues, versions, alpha, datasetVersion });
+  } catch (err) {
+    // Not an answer about the versions (a server away, a refused key, a bad request): a CI step must tell this from
+    // a regression, so it has an exit code of its own.
+    io.err(`promptreg: ${err instanceof Error ? err.message : String(err)}`);
+    return CANNOT_TELL;
+  }
+};
 
+interface RunValues {
+  dataset: string;
+  prompt: string;
+  connection: string;
+  model?: string;
+  evaluators?: string;
+  "fail-on"?: string;
+}
+
+async function run(
+  api: AdminClient,
+  io: CliIo,
+  {
+    values,
+    versions,
+    alpha,
+    datasetVersion,
+  }: { values: RunValues; versions: string[]; alpha: number; datasetVersion?: number },
+): Promise<number> {
   // Without --evaluators, every evaluator of the project.
   const evaluators = values.evaluators
     ? list(values.evaluators)
@@ -113,7 +144,7 @@ export const experiment: Command = async ({ args, io }) => {
   }
   if (current.status === "cancelled") {
     io.err(`promptreg: experiment ${current.id} was cancelled before it finished`);
-    return 1;
+    return CANNOT_TELL;
   }
   for (const run of current.runs)
     if (run.errors) io.out(`${run.version}: ${run.errors} of ${run.done} items failed (errors, not evaluations)`);
@@ -124,10 +155,23 @@ export const experiment: Command = async ({ args, io }) => {
     const comparison = ExperimentComparisonSchema.parse(await api.get(`/experiments/${current.id}/compare?${query}`));
     for (const line of describeComparison(comparison)) io.out(line);
     if (comparison.evaluators.some((e) => e.verdict === "worse")) regressed = true;
+    // What the paired test cannot see counts against the candidate too: items it could not answer, evaluators
+    // without a single pair to compare.
+    const errors = comparison.performance;
+    if (errors.candidate.errors > errors.baseline.errors) {
+      io.out(
+        `  ${candidate.version} failed ${errors.candidate.errors} items (errors), ${baseline!.version} ${errors.baseline.errors}`,
+      );
+      regressed = true;
+    }
+    for (const e of comparison.evaluators.filter((x) => x.verdict === "insufficient_data")) {
+      io.out(`  ${e.name}: no item has a verdict on both versions: nothing was compared`);
+      regressed = true;
+    }
   }
   if (regressed && values["fail-on"] === "regression") {
-    io.err("promptreg: a significant regression (--fail-on regression)");
+    io.err("promptreg: a candidate regressed (--fail-on regression)");
     return 1;
   }
   return 0;
-};
+}

@@ -51,8 +51,17 @@ export function compareRuns(input: {
   candidate: Side;
   evaluators: string[];
   alpha: number;
+  /**
+   * A task's error counts as a failure on every evaluator (a gate's view: a version that cannot answer an item is
+   * worse on it, not silent). Otherwise an errored item has no verdict and leaves the pairs.
+   */
+  errorsFail?: boolean;
 }): ExperimentComparison {
   const { baseline, candidate, alpha } = input;
+  const verdictOf = (row: RunRows[number], name: string): ItemVerdict | undefined =>
+    input.errorsFail && row.error !== null
+      ? { status: "failed", score: null, reason: `the task failed: ${row.error}` }
+      : row.evaluations[name];
   const candidateByItem = new Map(candidate.rows.map((r) => [r.item_id, r]));
   const pairs = baseline.rows.flatMap((b) => {
     const c = candidateByItem.get(b.item_id);
@@ -69,8 +78,8 @@ export function compareRuns(input: {
     const bScores: number[] = [];
     const cScores: number[] = [];
     for (const { b, c } of pairs) {
-      const vb = b.evaluations[name];
-      const vc = c.evaluations[name];
+      const vb = verdictOf(b, name);
+      const vc = verdictOf(c, name);
       if (vb?.score != null) bScores.push(vb.score);
       if (vc?.score != null) cScores.push(vc.score);
       if (vb?.score != null && vc?.score != null && Number.isFinite(vc.score - vb.score))

@@ -368,8 +368,16 @@ export function createExperiments(deps: {
             AND ${inDatasetVersion(Prisma.sql`e.dataset_id`, Prisma.sql`e.dataset_version`)}
         WHERE e.id = ${p.experimentId}::uuid`);
       const e = rows[0];
-      // Gone (deleted with its dataset) or cancelled: nothing to write.
-      if (e?.status !== "running") return async () => {};
+      // Gone (deleted with its dataset) or cancelled: nothing to write; unless a resume ran it on since this read
+      // (its job for the item found this one's key and queued none), then the job runs again. This job's row is
+      // deleted before the experiment's is read, in the order a resume takes them.
+      if (e?.status !== "running")
+        return async (tx: Tx) => {
+          const now = await tx.$queryRaw<{ status: string }[]>`
+            SELECT status FROM experiments WHERE id = ${p.experimentId}::uuid FOR SHARE`;
+          if (now[0]?.status === "running")
+            throw new OutboundError("the experiment was resumed while this item was read: run it again", true);
+        };
       const item = { variables: e.variables ?? {}, expected: e.expected, metadata: e.metadata ?? {} };
       const project = { projectId: p.projectId, projectName: p.projectName };
       if (p.client) return judgeClientOutcome(p, p.client, e, item, signal);
@@ -496,11 +504,18 @@ export function createExperiments(deps: {
           path: "body.concurrency",
           message: "a client run's concurrency is the application's (runExperiment's option)",
         });
+      // A client evaluator named as a server one would pass for it (a gate trusts only the server's verdicts).
+      const serverNames = new Set([
+        ...BUILTIN_EXPERIMENT_EVALUATORS,
+        ...(await db.evaluator.findMany({ where: { projectId: p.projectId }, select: { name: true } })).map(
+          (x) => x.name,
+        ),
+      ]);
       for (const [i, name] of body.clientEvaluators.entries())
-        if (body.evaluators.includes(name))
+        if (body.evaluators.includes(name) || serverNames.has(name))
           issues.push({
             path: `body.clientEvaluators.${i}`,
-            message: `'${name}' is also one of the server's evaluators`,
+            message: `'${name}' is the name of one of the server's evaluators: give the application's its own`,
           });
       return issues;
     }
@@ -686,8 +701,11 @@ export function createExperiments(deps: {
               for (const [runId, itemIds] of byRun) await queueItems(tx, p, e.id, runId, itemIds);
             }
             // Zero when another resume got there first (its jobs have the same keys: none was queued twice).
+            // Every item may have a result by now (those in flight at the cancel wrote theirs): then it is finished.
             return tx.$executeRaw`
-              UPDATE experiments SET status = 'running', finished_at = NULL
+              UPDATE experiments SET
+                status = CASE WHEN result_count >= item_count * run_count THEN 'finished' ELSE 'running' END,
+                finished_at = CASE WHEN result_count >= item_count * run_count THEN now() ELSE NULL END
               WHERE id = ${e.id}::uuid AND status = 'cancelled'`;
           },
           { timeout: 60_000 },

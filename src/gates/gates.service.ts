@@ -2,13 +2,7 @@
 // no worse than what the label holds. Every writer of a label's "set" (a move, a publish with labels, a push) asks
 // `enforce` inside its transaction, under the prompt's lock, so the verdict and the move see the same label; a
 // rollback never asks (getting back to a known version must not wait on anything).
-import {
-  BUILTIN_EXPERIMENT_EVALUATORS,
-  type Gate,
-  type GateVerdict,
-  type LabelEvent,
-  type PutGateBody,
-} from "@promptreg/client/contract";
+import type { Gate, GateVerdict, LabelEvent, PutGateBody } from "@promptreg/client/contract";
 import { hasRole, type Principal, requireRole } from "../auth/principal.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb } from "../db/writes.js";
@@ -26,11 +20,27 @@ export type GateRecord = NonNullable<LabelEvent["gate"]>;
 
 export interface GateQuestion {
   projectId: string;
+  /** The prompt, by id (its ledger, when it was created) and by name (experiments name it). */
+  promptId: string;
   prompt: string;
   label: string;
-  /** What the label holds now (null: nothing yet). */
+  /** What the label holds now (null: nothing). */
   holds: string | null;
   version: string;
+}
+
+/**
+ * The version a move is compared with: what the label holds, or, when it holds nothing, the last version it held
+ * (so deleting a label and setting it again is no way around its gate). Null only for a label that never held one.
+ */
+async function baselineOf(db: ReadDb, q: GateQuestion): Promise<{ version: string | null; held: boolean }> {
+  if (q.holds !== null) return { version: q.holds, held: false };
+  const last = await db.labelEvent.findFirst({
+    where: { promptId: q.promptId, label: q.label, toVersion: { not: null } },
+    orderBy: { id: "desc" },
+    select: { toVersion: true },
+  });
+  return { version: last?.toVersion ?? null, held: true };
 }
 
 function gateView(g: GateRow): Gate {
@@ -67,6 +77,8 @@ export async function gateVerdict(db: ReadDb, q: GateQuestion): Promise<GateVerd
     return { ...base, gated: false, allowed: true, message: `label '${q.label}' has no gate for '${q.prompt}'` };
   if (q.holds === q.version)
     return { ...base, gated: false, allowed: true, message: `'${q.label}' already holds ${q.version}` };
+  const baselineVersion = await baselineOf(db, q);
+  base.holds = baselineVersion.version;
   const refuse = (message: string, more: Partial<GateVerdict> = {}): GateVerdict => ({
     ...base,
     ...more,
@@ -80,24 +92,30 @@ export async function gateVerdict(db: ReadDb, q: GateQuestion): Promise<GateVerd
   if (!dataset) return refuse(`its dataset '${gate.dataset}' no longer exists`);
   if (dataset.version === 0) return refuse(`its dataset '${gate.dataset}' has no items yet`);
   const onDataset = { dataset: { name: dataset.name, version: dataset.version } };
-  const versions = q.holds === null ? [q.version] : [q.version, q.holds];
+  const against = baselineVersion.version;
+  const versions = against === null ? [q.version] : [q.version, against];
+  const prompt = await db.prompt.findUnique({ where: { id: q.promptId }, select: { createdAt: true } });
   const experiment = await db.experiment.findFirst({
     where: {
       projectId: q.projectId,
       promptName: q.prompt,
+      // Not an experiment of an earlier prompt of the same name (deleted, then published again).
+      createdAt: { gte: prompt?.createdAt ?? new Date(0) },
       datasetId: dataset.id,
       datasetVersion: dataset.version,
       status: "finished",
+      // Judged by the server: a client run's own evaluators are the application's word, not a test of it.
       evaluators: { hasEvery: gate.evaluators },
+      NOT: { clientEvaluators: { hasSome: gate.evaluators } },
       AND: versions.map((version) => ({ runs: { some: { version } } })),
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],
     include: { runs: true },
   });
-  const needed = `a finished experiment of ${q.prompt} ${q.holds === null ? q.version : `${q.version} against ${q.holds} (what '${q.label}' holds)`} on dataset '${dataset.name}' version ${dataset.version} with evaluator${gate.evaluators.length > 1 ? "s" : ""} ${gate.evaluators.join(", ")}`;
+  const needed = `a finished experiment of ${q.prompt} ${against === null ? q.version : `${q.version} against ${against} (what '${q.label}' ${baselineVersion.held ? "held last" : "holds"})`} on dataset '${dataset.name}' version ${dataset.version} with evaluator${gate.evaluators.length > 1 ? "s" : ""} ${gate.evaluators.join(", ")}`;
   if (!experiment) return refuse(`it needs ${needed}; there is none`, onDataset);
   const found = { ...onDataset, experiment: experiment.id };
-  if (q.holds === null)
+  if (against === null)
     return {
       ...base,
       ...found,
@@ -106,14 +124,21 @@ export async function gateVerdict(db: ReadDb, q: GateQuestion): Promise<GateVerd
       message: `experiment ${experiment.id} ran ${q.version} on '${dataset.name}' version ${dataset.version}; '${q.label}' held nothing to compare with`,
     };
   const runOf = (version: string) => experiment.runs.find((r) => r.version === version)!;
-  const baseline = runOf(q.holds);
+  const baseline = runOf(against);
   const candidate = runOf(q.version);
   const comparison = compareRuns({
     baseline: { ref: baseline.ref, version: baseline.version, rows: await runRows(db, baseline.id) },
     candidate: { ref: candidate.ref, version: candidate.version, rows: await runRows(db, candidate.id) },
     evaluators: gate.evaluators,
     alpha: gate.alpha,
+    errorsFail: true,
   });
+  const untested = comparison.evaluators.filter((e) => e.verdict === "insufficient_data").map((e) => e.name);
+  if (untested.length)
+    return refuse(
+      `experiment ${experiment.id} has no item with a verdict of ${untested.join(", ")} on both versions: nothing was tested`,
+      found,
+    );
   const failures = comparison.evaluators
     .filter((e) => e.verdict === "worse")
     .map((e) => ({
@@ -205,6 +230,7 @@ export function createGatesService({ db, bus }: { db: ReadDb; bus: InvalidationB
       const holds = await heldVersion(db, prompt.id, label);
       return gateVerdict(db, {
         projectId: p.projectId,
+        promptId: prompt.id,
         prompt: q.prompt,
         label,
         holds,

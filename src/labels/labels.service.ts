@@ -238,7 +238,13 @@ export function createLabelsService({
         const gate = await gates.enforce(
           w.tx,
           p,
-          { prompt: name, label, holds: await heldVersion(w.tx, prompt.id, label), version: version.version },
+          {
+            promptId: prompt.id,
+            prompt: name,
+            label,
+            holds: await heldVersion(w.tx, prompt.id, label),
+            version: version.version,
+          },
           input,
         );
         const { from } = await setLabelInTx(w, {
@@ -316,6 +322,25 @@ export function createLabelsService({
           target = previous;
         }
         const version = await findVersion(w.tx, prompt.id, name, target);
+        // Back to a version the label held is never gated; `to` a version it never held is a move like any other.
+        const heldBefore = await w.tx.labelEvent.findFirst({
+          where: { promptId: prompt.id, label, toVersion: version.version },
+          select: { id: true },
+        });
+        const gate = heldBefore
+          ? null
+          : await gates.enforce(
+              w.tx,
+              p,
+              {
+                promptId: prompt.id,
+                prompt: name,
+                label,
+                holds: await heldVersion(w.tx, prompt.id, label),
+                version: version.version,
+              },
+              {},
+            );
         const { from } = await setLabelInTx(w, {
           promptId: prompt.id,
           projectId: p.projectId,
@@ -325,6 +350,7 @@ export function createLabelsService({
           actor: p.keyName,
           reason: input.reason,
           action: "rollback",
+          gate,
         });
         return { label, version: version.version, previousVersion: from };
       }, TX_OPTIONS);

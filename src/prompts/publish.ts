@@ -150,7 +150,12 @@ export function createPublisher({ bus, gates }: { bus: InvalidationBus; gates: P
         for (const label of body.labels ?? []) {
           const holds = await heldVersion(tx, prompt.id, label);
           if (holds === row.version) continue;
-          const gate = await gates.enforce(tx, p, { prompt: name, label, holds, version: row.version }, body);
+          const gate = await gates.enforce(
+            tx,
+            p,
+            { promptId: prompt.id, prompt: name, label, holds, version: row.version },
+            body,
+          );
           await setLabelInTx(w, {
             promptId: prompt.id,
             ...changed,
