@@ -216,6 +216,19 @@ export function createLabelsService({
   bus: InvalidationBus;
   gates: Pick<GatesService, "enforce">;
 }) {
+  /** The label's gate on moving it to `version`, asked inside the move's transaction (see gates.service.ts). */
+  async function throughGate(
+    tx: ReadDb,
+    p: Principal,
+    prompt: { id: string; name: string },
+    label: string,
+    version: string,
+    override: { override?: boolean; reason?: string },
+  ) {
+    const holds = await heldVersion(tx, prompt.id, label);
+    return gates.enforce(tx, p, { promptId: prompt.id, prompt: prompt.name, label, holds, version }, override);
+  }
+
   return {
     async list(p: Principal, name: string): Promise<LabelView[]> {
       const prompt = await findPrompt(db, p.projectId, name);
@@ -235,18 +248,7 @@ export function createLabelsService({
       return bus.write(async (w) => {
         await lockPrompt(w.tx, prompt.id);
         const version = await findVersion(w.tx, prompt.id, name, target);
-        const gate = await gates.enforce(
-          w.tx,
-          p,
-          {
-            promptId: prompt.id,
-            prompt: name,
-            label,
-            holds: await heldVersion(w.tx, prompt.id, label),
-            version: version.version,
-          },
-          input,
-        );
+        const gate = await throughGate(w.tx, p, { id: prompt.id, name }, label, version.version, input);
         const { from } = await setLabelInTx(w, {
           gate,
           promptId: prompt.id,
@@ -329,18 +331,7 @@ export function createLabelsService({
         });
         const gate = heldBefore
           ? null
-          : await gates.enforce(
-              w.tx,
-              p,
-              {
-                promptId: prompt.id,
-                prompt: name,
-                label,
-                holds: await heldVersion(w.tx, prompt.id, label),
-                version: version.version,
-              },
-              {},
-            );
+          : await throughGate(w.tx, p, { id: prompt.id, name }, label, version.version, {});
         const { from } = await setLabelInTx(w, {
           promptId: prompt.id,
           projectId: p.projectId,
