@@ -11,6 +11,7 @@ import {
   type Role,
 } from "@promptreg/client/contract";
 import { api } from "../api";
+import { GatesSettings } from "../gates/GatesSettings";
 import { CopyButton, Dialog, ErrorBox, Icon, Loading, TableHead, Time } from "../components/ui";
 import { isInstanceAdmin, useRefreshSession, useSession } from "../session";
 
@@ -33,6 +34,7 @@ export default function Settings() {
       ) : (
         <p className="muted">Keys, protected labels and projects are managed with an admin key.</p>
       )}
+      <GatesSettings />
     </section>
   );
 }
