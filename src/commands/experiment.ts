@@ -12,7 +12,6 @@ import {
 } from "@promptreg/client/contract";
 import { KEY_ON_COMMAND_LINE, remoteApi, UsageError, type Command } from "./common.js";
 
-const enc = encodeURIComponent;
 /** How often the experiment's progress is read while it runs. */
 const POLL_MS = 1_000;
 /** Regressed items listed per evaluator (the rest are counted). */

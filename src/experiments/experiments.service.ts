@@ -16,7 +16,6 @@ import type {
   PromptVersion,
 } from "@promptreg/client/contract";
 import {
-  BUILTIN_EXPERIMENT_EVALUATORS,
   EVAL_STATUSES,
   MAX_EXPERIMENT_OUTPUT_CHARS as MAX_OUTPUT_CHARS,
   MAX_EXPERIMENT_VERSIONS as MAX_VERSIONS,

@@ -2,13 +2,7 @@
 // no worse than what the label holds. Every writer of a label's "set" (a move, a publish with labels, a push) asks
 // `enforce` inside its transaction, under the prompt's lock, so the verdict and the move see the same label; a
 // rollback never asks (getting back to a known version must not wait on anything).
-import {
-  BUILTIN_EXPERIMENT_EVALUATORS,
-  type Gate,
-  type GateVerdict,
-  type LabelEvent,
-  type PutGateBody,
-} from "@promptreg/client/contract";
+import type { Gate, GateVerdict, LabelEvent, PutGateBody } from "@promptreg/client/contract";
 import { hasRole, type Principal, requireRole } from "../auth/principal.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb } from "../db/writes.js";
