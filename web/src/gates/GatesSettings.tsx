@@ -6,7 +6,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { BUILTIN_EXPERIMENT_EVALUATORS, type Gate, GateSchema } from "@promptreg/client/contract";
 import { api } from "../api";
-import { Dialog, ErrorBox, Loading, TableHead, Time } from "../components/ui";
+import { ConfirmForm, Dialog, ErrorBox, Loading, TableHead, Time } from "../components/ui";
 import { RefusalBox } from "../datasets/parts";
 import { useDatasets } from "../datasets/queries";
 import { useEvaluators } from "../evals/queries";
@@ -216,33 +216,15 @@ function GateForm({ gate, onDone }: { gate: Gate | null; onDone: () => void }) {
 
 function DeleteGateForm({ gate, onDone }: { gate: Gate; onDone: () => void }) {
   const changed = useGatesChanged();
-  const [error, setError] = useState<unknown>(null);
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        try {
-          await api(gatePath(gate.label), null, { method: "DELETE" });
-          await changed();
-          onDone();
-        } catch (err) {
-          setError(err);
-        }
+    <ConfirmForm
+      consequence={`${gate.label} will move to any version again, with no experiment asked for${gate.prefix ? ` (prompts starting with ${gate.prefix})` : ""}.`}
+      confirm={`Delete the gate on ${gate.label}`}
+      onConfirm={async () => {
+        await api(gatePath(gate.label), null, { method: "DELETE" });
+        await changed();
       }}
-    >
-      <p className="consequence">
-        {gate.label} will move to any version again, with no experiment asked for
-        {gate.prefix ? ` (prompts starting with ${gate.prefix})` : ""}.
-      </p>
-      {error !== null && <ErrorBox error={error} />}
-      <div className="dialog-actions">
-        <button type="button" onClick={onDone}>
-          Cancel
-        </button>
-        <button type="submit" className="danger primary">
-          Delete the gate on {gate.label}
-        </button>
-      </div>
-    </form>
+      onDone={onDone}
+    />
   );
 }

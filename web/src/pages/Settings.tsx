@@ -12,7 +12,7 @@ import {
 } from "@promptreg/client/contract";
 import { api } from "../api";
 import { GatesSettings } from "../gates/GatesSettings";
-import { CopyButton, Dialog, ErrorBox, Icon, Loading, TableHead, Time } from "../components/ui";
+import { ConfirmForm, CopyButton, Dialog, ErrorBox, Icon, Loading, TableHead, Time } from "../components/ui";
 import { isInstanceAdmin, useRefreshSession, useSession } from "../session";
 
 export default function Settings() {
@@ -151,34 +151,21 @@ function Keys() {
 
 function RevokeForm({ keyView, onDone }: { keyView: KeyView; onDone: () => void }) {
   const queryClient = useQueryClient();
-  const [error, setError] = useState<unknown>(null);
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        try {
-          await api(`/keys/${keyView.id}`, null, { method: "DELETE" });
-          await queryClient.invalidateQueries({ queryKey: ["keys"] });
-          onDone();
-        } catch (err) {
-          setError(err);
-        }
+    <ConfirmForm
+      consequence={
+        <>
+          Every application using <code>{keyView.prefix}…</code> ({keyView.name}, {keyView.role}) gets 401 from now on,
+          and its console sessions end. This cannot be undone.
+        </>
+      }
+      confirm={`Revoke ${keyView.name}`}
+      onConfirm={async () => {
+        await api(`/keys/${keyView.id}`, null, { method: "DELETE" });
+        await queryClient.invalidateQueries({ queryKey: ["keys"] });
       }}
-    >
-      <p className="consequence">
-        Every application using <code>{keyView.prefix}…</code> ({keyView.name}, {keyView.role}) gets 401 from now on,
-        and its console sessions end. This cannot be undone.
-      </p>
-      {error !== null && <ErrorBox error={error} />}
-      <div className="dialog-actions">
-        <button type="button" onClick={onDone}>
-          Cancel
-        </button>
-        <button type="submit" className="danger primary">
-          Revoke {keyView.name}
-        </button>
-      </div>
-    </form>
+      onDone={onDone}
+    />
   );
 }
 
