@@ -23,21 +23,13 @@ import {
 } from "./helpers/browser.js";
 import { moveLabel, publishVersion, seedExperimentProject } from "./helpers/factories.js";
 import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
+import { gateAnswer, gateItems } from "./helpers/gate-model.js";
 import { createHarness, type Harness } from "./helpers/harness.js";
 import { settledJobs } from "./helpers/settled-jobs.js";
 
 const PROMPT = "support/answer";
 const LABELS_PAGE = "/prompts/support/answer/-/labels";
 const ITEMS = 40;
-
-// 1.1.0 fails items 0-11 that 1.0.0 passes and passes 12-14 that 1.0.0 fails (significantly worse, p = 0.035);
-// 1.2.0 passes 12-14 too and nothing else changes (no worse than either).
-function answer(prompt: string): string {
-  const i = Number(/case (\d+)/.exec(prompt)?.[1]);
-  const version = prompt.includes("briefly") ? "1.1.0" : prompt.includes("kindly") ? "1.2.0" : "1.0.0";
-  const fails = i === 15 || (version === "1.1.0" ? i < 12 : version === "1.0.0" && i >= 12 && i < 15);
-  return fails ? `BAD answer to case ${i}` : `GOOD answer to case ${i}`;
-}
 
 let tmp: string;
 let h: Harness;
@@ -76,7 +68,7 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), "promptreg-gates-"));
     buildConsole(path.join(tmp, "console"));
-    model = await startFakeModel(answer);
+    model = await startFakeModel(gateAnswer);
     h = await createHarness({
       consoleDir: path.join(tmp, "console"),
       allowPrivateConnections: true,
@@ -90,14 +82,7 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
     await publishVersion(as, PROMPT, { template: "Answer {{q}}", version: "1.0.0", labels: ["production"] });
     await publishVersion(as, PROMPT, { template: "Answer {{q}} briefly", version: "1.1.0" });
     await publishVersion(as, PROMPT, { template: "Answer {{q}} kindly", version: "1.2.0" });
-    await seedExperimentProject(
-      as,
-      model.url,
-      Array.from({ length: ITEMS }, (_, i) => ({
-        id: `case-${String(i).padStart(2, "0")}`,
-        variables: { q: `case ${i}` },
-      })),
-    );
+    await seedExperimentProject(as, model.url, gateItems(ITEMS));
 
     browser = await launchChromium();
     context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1360, height: 900 } });
@@ -264,5 +249,24 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
       await writer.close();
     }
     expect(cspViolations).toEqual([]);
+  });
+
+  it("an admin removes a gate after a confirmation saying what it changes", async () => {
+    await page.goto("/settings");
+    const section = page.getByRole("region", { name: "Gates" });
+    await section
+      .getByRole("row", { name: /canary/ })
+      .getByRole("button", { name: "Delete…" })
+      .click();
+    const dialog = page.getByRole("dialog");
+    await expect(dialog.locator(".consequence").textContent()).resolves.toBe(
+      "canary will move to any version again, with no experiment asked for.",
+    );
+    await dialog.getByRole("button", { name: "Delete the gate on canary" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    await section.getByRole("row", { name: /canary/ }).waitFor({ state: "detached" });
+    expect((await admin().get("/api/v1/gates")).body.data.map((g: { label: string }) => g.label)).toEqual([
+      "production",
+    ]);
   });
 });
