@@ -68,31 +68,33 @@ export function GateVerdictView({ verdict, refusedBy }: { verdict: GateVerdict; 
         </p>
       )}
       {v.failures.length > 0 && (
-        <table className="list gate-failures">
-          <TableHead
-            caption="Evaluators that regressed"
-            columns={[
-              "Evaluator",
-              { label: `${v.holds ?? "held"} passes`, num: true },
-              { label: `${v.version} passes`, num: true },
-              { label: "Regressed", num: true },
-              { label: "Improved", num: true },
-              { label: "p-value", num: true },
-            ]}
-          />
-          <tbody>
-            {v.failures.map((f) => (
-              <tr key={f.evaluator}>
-                <td>{f.evaluator}</td>
-                <td className="num">{percent(f.baselinePassRate)}</td>
-                <td className="num">{percent(f.candidatePassRate)}</td>
-                <td className="num">{f.regressed}</td>
-                <td className="num">{f.improved}</td>
-                <td className="num">{f.pValue === null ? "n/a" : f.pValue.toPrecision(3)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <div className="gate-failures" tabIndex={0} role="region" aria-label="Evaluators that regressed">
+          <table className="list">
+            <TableHead
+              caption="Evaluators that regressed"
+              columns={[
+                "Evaluator",
+                { label: `${v.holds ?? "held"} passes`, num: true },
+                { label: `${v.version} passes`, num: true },
+                { label: "Worse", num: true },
+                { label: "Better", num: true },
+                { label: "p", num: true },
+              ]}
+            />
+            <tbody>
+              {v.failures.map((f) => (
+                <tr key={f.evaluator}>
+                  <td>{f.evaluator}</td>
+                  <td className="num">{percent(f.baselinePassRate)}</td>
+                  <td className="num">{percent(f.candidatePassRate)}</td>
+                  <td className="num">{f.regressed}</td>
+                  <td className="num">{f.improved}</td>
+                  <td className="num">{f.pValue === null ? "n/a" : f.pValue.toPrecision(3)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </div>
   );
