@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/commands.js";
 import { publishVersion, seedExperimentProject } from "./helpers/factories.js";
 import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
+import { gateAnswer, gateItems } from "./helpers/gate-model.js";
 import { type Client, client, createHarness, enc, type Harness } from "./helpers/harness.js";
 import { settledJobs } from "./helpers/settled-jobs.js";
 
@@ -26,17 +27,8 @@ const admin = (): Client => client(h.app, h.adminKey);
 const PROMPT = "support/answer";
 const ITEMS = 40;
 
-// 1.1.0 fails items 0-11 that 1.0.0 passes and passes 12-14 that 1.0.0 fails (significantly worse, p = 0.035);
-// 1.2.0 passes 12-14 too and nothing else changes (better on three items: no significant difference).
-function answer(prompt: string): string {
-  const i = Number(/case (\d+)/.exec(prompt)?.[1]);
-  const version = prompt.includes("briefly") ? "1.1.0" : prompt.includes("kindly") ? "1.2.0" : "1.0.0";
-  const fails = i === 15 || (version === "1.1.0" ? i < 12 : version === "1.0.0" && i >= 12 && i < 15);
-  return fails ? `BAD answer to case ${i}` : `GOOD answer to case ${i}`;
-}
-
 beforeAll(async () => {
-  model = await startFakeModel(answer);
+  model = await startFakeModel(gateAnswer);
   h = await createHarness({
     allowPrivateConnections: true,
     jobs: { pollMs: 50, retryBaseMs: 20, retryMaxMs: 100, onSettled: jobs.onSettled },
@@ -52,14 +44,7 @@ beforeAll(async () => {
     ["Answer {{q}} kindly", "minor"],
   ])
     await publishVersion(as, PROMPT, { template, bump } as never);
-  await seedExperimentProject(
-    as,
-    model.url,
-    Array.from({ length: ITEMS }, (_, i) => ({
-      id: `case-${String(i).padStart(2, "0")}`,
-      variables: { q: `case ${i}` },
-    })),
-  );
+  await seedExperimentProject(as, model.url, gateItems(ITEMS));
 }, 60_000);
 
 afterAll(async () => {

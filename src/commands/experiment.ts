@@ -13,7 +13,6 @@ import {
 import type { AdminClient } from "../admin-client.js";
 import { type CliIo, KEY_ON_COMMAND_LINE, remoteApi, UsageError, type Command } from "./common.js";
 
-const _enc = encodeURIComponent;
 /** How often the experiment's progress is read while it runs. */
 const POLL_MS = 1_000;
 /** Regressed items listed per evaluator (the rest are counted). */

@@ -221,6 +221,48 @@ export function Dialog({
   );
 }
 
+/**
+ * The body of a dialog confirming a destructive action: what will happen (`consequence`), the error if `onConfirm`
+ * failed, Cancel, and the button that acts (`confirm` names it). `onDone` closes the dialog, after a success too.
+ */
+export function ConfirmForm({
+  consequence,
+  confirm,
+  onConfirm,
+  onDone,
+}: {
+  consequence: ReactNode;
+  confirm: string;
+  onConfirm: () => Promise<unknown>;
+  onDone: () => void;
+}) {
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <form
+      onSubmit={async (e) => {
+        e.preventDefault();
+        try {
+          await onConfirm();
+          onDone();
+        } catch (err) {
+          setError(err);
+        }
+      }}
+    >
+      <p className="consequence">{consequence}</p>
+      {error !== null && <ErrorBox error={error} />}
+      <div className="dialog-actions">
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
+        <button type="submit" className="danger primary">
+          {confirm}
+        </button>
+      </div>
+    </form>
+  );
+}
+
 /** A column of `TableHead`: its header, or its header and how it is shown. */
 export type Column = string | { label: ReactNode; num?: boolean; hidden?: boolean; className?: string };
 

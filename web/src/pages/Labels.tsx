@@ -10,6 +10,8 @@ import {
 } from "@promptreg/client/contract";
 import { api, promptPath } from "../api";
 import { Dialog, EmptyState, ErrorBox, LabelBadge, Loading, TableHead, Time } from "../components/ui";
+import { GateRecordView, GateVerdictView, refusedVerdict } from "../gates/GateVerdict";
+import { useGateCheck } from "../gates/queries";
 import { can, canMoveLabel, useSession } from "../session";
 import { promptHref } from "./PromptRoute";
 import { useVersions } from "./Versions";
@@ -179,6 +181,7 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
                     {e.actor} · <Time iso={e.createdAt} />
                   </div>
                   {e.reason && <blockquote className="reason">{e.reason}</blockquote>}
+                  {e.gate && <GateRecordView gate={e.gate} from={e.fromVersion} to={e.toVersion} />}
                 </li>
               ))}
             </ol>
@@ -230,6 +233,7 @@ export function LabelActionForm({
   onDone: (result: { label: string; version: string; previousVersion: string | null }) => void;
 }) {
   const queryClient = useQueryClient();
+  const session = useSession();
   const versions = useVersions(prompt.name);
   const all = versions.data?.pages.flatMap((p) => p.data.map((v) => v.version)) ?? [];
   const [label, setLabel] = useState(action.label);
@@ -244,8 +248,15 @@ export function LabelActionForm({
   const current = isRollback ? action.current : (prompt.labels.find((l) => l.name === label)?.version ?? null);
   const target = isRollback ? action.to : version || null;
   const reasonRequired = isRollback;
+  // A move asks the label's gate first (the server asks it again, under the move's lock); a rollback never does.
+  const check = useGateCheck(prompt.name, label, version, !isRollback && version !== current);
+  const refusal = refusedVerdict(error);
+  const verdict = refusal ?? (check.data?.gated ? check.data : null);
+  const gateRefuses = !isRollback && verdict !== null && !verdict.allowed;
+  const isAdmin = session.role === "admin";
 
-  async function submit() {
+  /** `override`: an admin's move past the gate's refusal, with the reason the ledger keeps. */
+  async function submit(override = false) {
     setBusy(true);
     setError(null);
     try {
@@ -255,8 +266,12 @@ export function LabelActionForm({
             method: "POST",
             body: { reason, ...(action.to ? { to: action.to } : {}) },
           })
-        : await api(path, LabelMoveResultSchema, { method: "PUT", body: { version, ...(reason ? { reason } : {}) } });
+        : await api(path, LabelMoveResultSchema, {
+            method: "PUT",
+            body: { version, ...(reason ? { reason } : {}), ...(override ? { override: true } : {}) },
+          });
       await Promise.all([
+        queryClient.invalidateQueries({ queryKey: ["gate-check"] }),
         queryClient.invalidateQueries({ queryKey: ["prompt", prompt.name] }),
         queryClient.invalidateQueries({ queryKey: ["history", prompt.name] }),
         queryClient.invalidateQueries({ queryKey: ["prompts"] }),
@@ -282,7 +297,10 @@ export function LabelActionForm({
           Label name
           <input
             value={label}
-            onChange={(e) => setLabel(e.target.value.trim())}
+            onChange={(e) => {
+              setLabel(e.target.value.trim());
+              setError(null);
+            }}
             required
             pattern="[a-z0-9][a-z0-9_.\-]{0,35}"
             placeholder="e.g. staging"
@@ -292,7 +310,14 @@ export function LabelActionForm({
       {action.kind === "move" && (
         <label>
           Version
-          <select value={version} onChange={(e) => setVersion(e.target.value)} required>
+          <select
+            value={version}
+            onChange={(e) => {
+              setVersion(e.target.value);
+              setError(null);
+            }}
+            required
+          >
             <option value="">Choose a version</option>
             {all.map((v) => (
               <option key={v} value={v}>
@@ -304,7 +329,7 @@ export function LabelActionForm({
         </label>
       )}
       <label>
-        Reason{reasonRequired ? "" : " (optional)"}
+        Reason{reasonRequired ? "" : gateRefuses && isAdmin ? " (required to override the gate)" : " (optional)"}
         <textarea
           value={reason}
           onChange={(e) => setReason(e.target.value)}
@@ -328,7 +353,46 @@ export function LabelActionForm({
           "Choose a label and a version."
         )}
       </p>
-      {error !== null && <ErrorBox error={error} />}
+      {refusal ? (
+        <ErrorBox
+          error={error}
+          title="Refused by the gate"
+          message={`nothing moved: ${label} still serves ${current ?? "no version"}.`}
+        >
+          <GateVerdictView verdict={refusal} />
+        </ErrorBox>
+      ) : (
+        error !== null && <ErrorBox error={error} />
+      )}
+      {!isRollback &&
+        !refusal &&
+        (check.isFetching && !check.data ? (
+          <Loading label="Asking the gate" />
+        ) : check.isError ? (
+          <ErrorBox error={check.error} title="The gate's verdict could not be read" />
+        ) : (
+          verdict && <GateVerdictView verdict={verdict} />
+        ))}
+      {gateRefuses &&
+        (isAdmin ? (
+          <fieldset className="gate-override">
+            <legend>Override the gate</legend>
+            <p className="small">
+              Moves {label} to {version} anyway. The ledger keeps your reason and what the gate found.
+            </p>
+            <button
+              type="button"
+              className="danger"
+              disabled={busy || reason.trim() === ""}
+              onClick={() => void submit(true)}
+            >
+              Override the gate
+            </button>
+            {reason.trim() === "" && <span className="muted small"> Give a reason first.</span>}
+          </fieldset>
+        ) : (
+          <p className="muted small">Only an admin key may override the gate, with a reason.</p>
+        ))}
       <div className="dialog-actions">
         <button type="button" onClick={onCancel}>
           Cancel

@@ -11,7 +11,8 @@ import {
   type Role,
 } from "@promptreg/client/contract";
 import { api } from "../api";
-import { CopyButton, Dialog, ErrorBox, Icon, Loading, TableHead, Time } from "../components/ui";
+import { GatesSettings } from "../gates/GatesSettings";
+import { ConfirmForm, CopyButton, Dialog, ErrorBox, Icon, Loading, TableHead, Time } from "../components/ui";
 import { isInstanceAdmin, useRefreshSession, useSession } from "../session";
 
 export default function Settings() {
@@ -33,6 +34,7 @@ export default function Settings() {
       ) : (
         <p className="muted">Keys, protected labels and projects are managed with an admin key.</p>
       )}
+      <GatesSettings />
     </section>
   );
 }
@@ -149,34 +151,21 @@ function Keys() {
 
 function RevokeForm({ keyView, onDone }: { keyView: KeyView; onDone: () => void }) {
   const queryClient = useQueryClient();
-  const [error, setError] = useState<unknown>(null);
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        try {
-          await api(`/keys/${keyView.id}`, null, { method: "DELETE" });
-          await queryClient.invalidateQueries({ queryKey: ["keys"] });
-          onDone();
-        } catch (err) {
-          setError(err);
-        }
+    <ConfirmForm
+      consequence={
+        <>
+          Every application using <code>{keyView.prefix}…</code> ({keyView.name}, {keyView.role}) gets 401 from now on,
+          and its console sessions end. This cannot be undone.
+        </>
+      }
+      confirm={`Revoke ${keyView.name}`}
+      onConfirm={async () => {
+        await api(`/keys/${keyView.id}`, null, { method: "DELETE" });
+        await queryClient.invalidateQueries({ queryKey: ["keys"] });
       }}
-    >
-      <p className="consequence">
-        Every application using <code>{keyView.prefix}…</code> ({keyView.name}, {keyView.role}) gets 401 from now on,
-        and its console sessions end. This cannot be undone.
-      </p>
-      {error !== null && <ErrorBox error={error} />}
-      <div className="dialog-actions">
-        <button type="button" onClick={onDone}>
-          Cancel
-        </button>
-        <button type="submit" className="danger primary">
-          Revoke {keyView.name}
-        </button>
-      </div>
-    </form>
+      onDone={onDone}
+    />
   );
 }
 
