@@ -11,6 +11,7 @@ import { EXPERIMENT_ROUTES } from "./experiments/experiments.routes.js";
 import { GATE_ROUTES } from "./gates/gates.routes.js";
 import { OPENAPI_ROUTE, openApiDocument, type RouteGroups } from "./http/openapi.js";
 import { LABEL_ROUTES } from "./labels/labels.routes.js";
+import { PLAYGROUND_ROUTES } from "./playground/playground.routes.js";
 import { PROMPT_ROUTES } from "./prompts/prompts.routes.js";
 import { RENDER_ROUTES } from "./render/render.routes.js";
 import { TRACE_ROUTES } from "./traces/traces.routes.js";
@@ -18,7 +19,7 @@ import { TRACE_ROUTES } from "./traces/traces.routes.js";
 export const API_ROUTES: RouteGroups = {
   reference: { openapi: OPENAPI_ROUTE },
   session: SESSION_ROUTES,
-  prompts: { ...PROMPT_ROUTES, ...RENDER_ROUTES },
+  prompts: { ...PROMPT_ROUTES, ...RENDER_ROUTES, ...PLAYGROUND_ROUTES },
   labels: LABEL_ROUTES,
   auth: AUTH_ROUTES,
   traces: TRACE_ROUTES,

@@ -60,6 +60,8 @@ import { createIngestGate } from "./traces/ingest-gate.js";
 import { createMetrics } from "./metrics.js";
 import { createOutbound } from "./outbound/outbound.js";
 import { createOtlpDecoder } from "./traces/otlp-decoder.js";
+import { createPlayground } from "./playground/playground.service.js";
+import { playgroundRoutes } from "./playground/playground.routes.js";
 import { otlpRoutes } from "./traces/otlp.routes.js";
 import { createTracesService } from "./traces/traces.service.js";
 import { traceRoutes } from "./traces/traces.routes.js";
@@ -110,6 +112,7 @@ const PROMPT_ROUTE_TAILS = [
   ["versions"],
   ["resolve"],
   ["render"],
+  ["playground"],
   ["diff"],
   ["compare"],
   ["timeseries"],
@@ -182,16 +185,18 @@ export function createApp({
     secretProjects: config.secretProjects ?? new Map(),
     allowPrivate: config.allowPrivateConnections ?? false,
   });
-  // One limiter for every call through a connection (judges and experiments), so that together they keep its limits.
+  // One limiter for every call through a connection (judges, experiments, the playground), so that together they keep
+  // its limits.
   const limiter = createConnectionLimiter();
   const chat = createChatClient({ outbound, secrets });
   const judge = createJudge({ prompts, renderer, chat, connections, limiter });
-  // The judges' own calls are stored as spans by an ingest of their own, which queues no evaluation: a judge's call
-  // is never an application's.
+  // The service's own calls (judges', the playground's) are stored as spans by an ingest of their own, which queues no
+  // evaluation: such a call is never an application's.
+  const ownCalls = createIngestService({ database });
   const evaluations = createEvaluations({
     db,
     database,
-    ingest: createIngestService({ database }),
+    ingest: ownCalls,
     judge,
     logger,
     maxAttempts: config.evalMaxAttempts,
@@ -236,6 +241,16 @@ export function createApp({
   });
   evaluations.attach(jobs);
   experiments.attach(jobs);
+  const playground = createPlayground({
+    prompts,
+    renderer,
+    chat,
+    connections,
+    limiter,
+    ingest: ownCalls,
+    batchLimits: ingestLimits,
+    logger,
+  });
   const evaluators = createEvaluatorsService({ db, database, bus, evaluations, judge });
   const otlpDecoder = createOtlpDecoder({ logger, limits: ingestLimits });
 
@@ -310,6 +325,7 @@ export function createApp({
   api.use(authRoutes(auth));
   api.use(labelRoutes(labels));
   api.use(renderRoutes(prompts, renderer));
+  api.use(playgroundRoutes(playground));
   api.use(traceRoutes(traces, annotations));
   api.use(compareRoutes(compare));
   api.use(priceRoutes(createPricesService({ db })));

@@ -153,6 +153,55 @@ export const RenderBodySchema = z.strictObject({
 });
 export type RenderBody = z.infer<typeof RenderBodySchema>;
 
+/**
+ * A version rendered and sent to a model connection, its answer streamed back (POST /prompts/:name/playground). The
+ * sampling parameters are OpenAI's; given ones replace the version's config's.
+ */
+export const PlaygroundBodySchema = RenderBodySchema.extend({
+  connection: z.string().min(1).max(64),
+  /** Instead of the version's config's model, or else the connection's. */
+  model: z.string().min(1).max(256).optional(),
+  params: z
+    .strictObject({
+      temperature: z.number().min(0).max(2),
+      top_p: z.number().min(0).max(1),
+      max_tokens: z.int().min(1).max(32_768),
+      presence_penalty: z.number().min(-2).max(2),
+      frequency_penalty: z.number().min(-2).max(2),
+      seed: z.int(),
+      stop: z.union([z.string().max(256), z.array(z.string().max(256)).max(4)]),
+    })
+    .partial()
+    .optional(),
+});
+export type PlaygroundBody = z.infer<typeof PlaygroundBodySchema>;
+
+/** One line of the playground's answer (NDJSON): `start`, then `delta`s, then `done` or `error`. */
+export const PlaygroundEventSchema = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("start"),
+    prompt: z.object({ name: z.string(), version: z.string() }),
+    connection: z.string(),
+    model: z.string(),
+    traceId: z.string(),
+    spanId: z.string(),
+  }),
+  z.object({ type: z.literal("delta"), text: z.string() }),
+  z.object({
+    type: z.literal("done"),
+    output: z.string(),
+    model: z.string().nullable(),
+    latencyMs: z.number(),
+    /** From sending to the first text. */
+    firstTokenMs: z.number().nullable(),
+    usage: z.object({ promptTokens: z.int().nullable(), completionTokens: z.int().nullable() }),
+    traceId: z.string(),
+    spanId: z.string(),
+  }),
+  z.object({ type: z.literal("error"), message: z.string(), traceId: z.string(), spanId: z.string() }),
+]);
+export type PlaygroundEvent = z.infer<typeof PlaygroundEventSchema>;
+
 export const MoveLabelBodySchema = z.strictObject({
   version: z.string().min(1).max(64),
   ...GateOverrideShape,

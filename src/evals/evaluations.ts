@@ -9,7 +9,6 @@
 // - an evaluate job judges one span and writes its one result in the transaction that removes it, so a result is
 //   written once; after its last attempt the result is `error` with the reason;
 // - a backfill queues evaluate jobs for past spans, a page per `evaluations.backfill` job.
-import { randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -18,7 +17,8 @@ import { Prisma } from "../generated/prisma/client.js";
 import { type Completion, insertJobsSql, type JobRunner, type Queue } from "../jobs/runner.js";
 import { type EvalResult, type EvalStatus, writeEvalResults } from "../traces/annotations.service.js";
 import type { IngestService, SpanFollowUp } from "../traces/ingest.service.js";
-import type { DecodedRequest, OtlpSpan } from "../traces/otlp.js";
+import type { OtlpSpan } from "../traces/otlp.js";
+import { llmCallAttributes, newSpanId, newTraceId, ownCallSpan, ownCallsRequest } from "../traces/own-calls.js";
 import { prepareBatch } from "../traces/span-batch.js";
 import { COUNTED_SPANS_SQL } from "../traces/rollups.js";
 import { EVAL_LIMITS } from "./checks.js";
@@ -200,23 +200,12 @@ export function createEvaluations(options: EvaluationOptions) {
     span: EvalSpan,
     c: JudgeCall,
   ): Promise<void> {
-    const traceId = randomBytes(16).toString("hex");
-    const parentId = randomBytes(8).toString("hex");
-    const nanos = (ms: number) => BigInt(ms) * 1_000_000n;
-    const common = {
-      traceId,
-      kind: 1,
-      startTimeUnixNano: nanos(c.startedAt),
-      endTimeUnixNano: nanos(Math.max(c.endedAt, c.startedAt)),
-      statusCode: c.error === null ? 1 : 2,
-      statusMessage: c.error ?? "",
-      resource: 0,
-      scope: 0,
-      events: [],
-    } satisfies Partial<OtlpSpan>;
+    const traceId = newTraceId();
+    const parentId = newSpanId();
+    const call = { ...c, prompt: c.judgePrompt };
     const spans: OtlpSpan[] = [
-      {
-        ...common,
+      ownCallSpan(c, {
+        traceId,
         spanId: parentId,
         parentSpanId: null,
         name: `evaluate ${evaluator.name}`,
@@ -227,33 +216,14 @@ export function createEvaluations(options: EvaluationOptions) {
           "promptreg.evaluated.trace_id": span.trace_id,
           "promptreg.evaluated.span_id": span.span_id,
         },
-      },
-      {
-        ...common,
-        spanId: randomBytes(8).toString("hex"),
+      }),
+      ownCallSpan(c, {
+        traceId,
+        spanId: newSpanId(),
         parentSpanId: parentId,
         name: "judge",
-        attributes: {
-          "openinference.span.kind": "LLM",
-          "prompt.vendor": "promptreg",
-          "prompt.id": c.judgePrompt.name,
-          "llm.prompt_template.version": c.judgePrompt.version,
-          "llm.request.model_name": c.connection.model,
-          ...(c.answer?.model ? { "llm.response.model_name": c.answer.model } : {}),
-          ...(c.answer?.usage.promptTokens != null ? { "llm.token_count.prompt": c.answer.usage.promptTokens } : {}),
-          ...(c.answer?.usage.completionTokens != null
-            ? { "llm.token_count.completion": c.answer.usage.completionTokens }
-            : {}),
-          ...Object.fromEntries(
-            c.messages.flatMap((m, i) => [
-              [`llm.input_messages.${i}.message.role`, m.role],
-              [`llm.input_messages.${i}.message.content`, m.content],
-            ]),
-          ),
-          ...(c.answer ? { "output.value": c.answer.text } : {}),
-          "promptreg.connection": c.connection.name,
-        },
-      },
+        attributes: llmCallAttributes(call),
+      }),
     ];
     calls.add(projectId, spans);
   }
@@ -261,13 +231,7 @@ export function createEvaluations(options: EvaluationOptions) {
   // Judge calls are stored in batches (a statement per batch rather than per call): best effort, as a span exporter
   // is, so a crash may lose the spans of the last calls, never a result.
   const calls = createCallBuffer(async (projectId, spans) => {
-    const decoded: DecodedRequest = {
-      resources: [{ "service.name": "promptreg-evaluator" }],
-      scopes: [{ name: "promptreg.evaluations", version: "1", attributes: {} }],
-      spans,
-      rejected: 0,
-      reasons: [],
-    };
+    const decoded = ownCallsRequest("promptreg-evaluator", "promptreg.evaluations", spans);
     try {
       await options.ingest.ingest(projectId, prepareBatch(decoded, options.batchLimits));
     } catch (err) {

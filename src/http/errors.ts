@@ -21,6 +21,8 @@ const STATUS = {
   limit_exceeded: 422,
   rate_limited: 429,
   internal: 500,
+  // A model connection the request called failed (answered an error, or not at all): the service itself is fine.
+  model_failed: 502,
   unavailable: 503,
 } as const;
 

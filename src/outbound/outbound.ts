@@ -67,9 +67,24 @@ export class NotSentError extends OutboundError {
   }
 }
 
+/** A 2xx answer whose body is read as it arrives (a model's streamed answer). */
+export interface OutboundStream {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** Iterating rejects with an OutboundError when the exchange fails midway (timeout, cut, cancelled). */
+  body: AsyncIterable<Buffer>;
+  /** performance.now() when the request was sent. */
+  started: number;
+}
+
 export interface Outbound {
   /** Answers with any 2xx; every other outcome rejects with an OutboundError. */
   request(url: string, init: OutboundRequest): Promise<OutboundResponse>;
+  /**
+   * As `request`, but resolves at a 2xx answer's headers, its body still to read (`maxResponseBytes` bounds only an
+   * error's body here: the reader bounds what it keeps). The timeout still covers the whole exchange.
+   */
+  stream(url: string, init: OutboundRequest): Promise<OutboundStream>;
   /** Why this URL may not be called, or undefined when it may (scheme and literal address; names are checked again at connect). */
   refusal(url: string): string | undefined;
   /**
@@ -80,6 +95,8 @@ export interface Outbound {
 }
 
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
+/** What of an error's body is read: enough to quote it. */
+const ERROR_BODY_BYTES = 64 * 1024;
 /** The longest Retry-After honoured: a server asking for more is retried after this. */
 export const MAX_RETRY_AFTER_MS = 60 * 60_000;
 
@@ -143,77 +160,96 @@ export function createOutbound(options: OutboundOptions): Outbound {
       const bad = addresses.map((a) => addressRefusal(a.address)).find(Boolean);
       return bad && `${host} resolves to ${bad}`;
     },
-    request(url, init) {
-      const refused = refusal(url);
-      if (refused) return Promise.reject(new OutboundError(`refused: ${refused}`, false));
-      const target = new URL(url);
-      const transport = target.protocol === "https:" ? https : http;
-      const signals = [AbortSignal.timeout(init.timeoutMs), ...(init.signal ? [init.signal] : [])];
-      const signal = AbortSignal.any(signals);
-      const started = performance.now();
-      const sent = new Promise<OutboundResponse>((resolve, reject) => {
-        const fail = (err: OutboundError) => {
-          req.destroy();
-          reject(err);
-        };
-        const req = transport.request(
-          target,
-          {
-            method: init.method ?? "GET",
-            headers: { "user-agent": options.userAgent, ...init.headers },
-            lookup,
-            // No connection reuse: each call checks its target's address afresh.
-            agent: false,
-            signal,
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            let size = 0;
-            res.on("data", (chunk: Buffer) => {
-              size += chunk.length;
-              if (size > init.maxResponseBytes)
-                fail(
-                  new OutboundError(
-                    `the answer is larger than ${init.maxResponseBytes} bytes`,
-                    false,
-                    undefined,
-                    res.statusCode,
-                  ),
-                );
-              else chunks.push(chunk);
-            });
-            res.on("error", () => {}); // reported through req's error
-            res.on("end", () => {
-              const status = res.statusCode ?? 0;
-              const answer = {
-                status,
-                headers: res.headers,
-                body: Buffer.concat(chunks),
-                latencyMs: performance.now() - started,
-              };
-              if (status >= 200 && status < 300) return resolve(answer);
-              reject(statusError(answer));
-            });
-          },
-        );
-        req.on("error", (err: Error & { code?: string; refused?: boolean }) => {
-          if (signal.aborted && !init.signal?.aborted)
-            return reject(new OutboundError(`no answer within ${init.timeoutMs} ms`, true));
-          if (init.signal?.aborted) return reject(new OutboundError("cancelled", false));
-          if (err.refused) return reject(new OutboundError(`refused: ${err.message}`, false));
-          if (err instanceof OutboundError) return reject(err);
-          reject(new OutboundError(`${err.code ?? "error"}: ${err.message}`, true));
-        });
-        req.end(init.body);
-      });
-      // What Node refuses before sending (a header value it cannot encode) is this call's failure, not a crash.
-      return sent.catch((err: unknown) => {
-        throw err instanceof OutboundError
-          ? err
-          : new OutboundError(`the request could not be sent: ${(err as Error).message}`, false);
+    async request(url, init) {
+      const sent = exchange(url, init);
+      const res = await sent.response;
+      const body = await readAll(res.body, init.maxResponseBytes, res.status);
+      const answer = { status: res.status, headers: res.headers, body, latencyMs: performance.now() - sent.started };
+      if (res.status >= 200 && res.status < 300) return answer;
+      throw statusError(answer);
+    },
+    async stream(url, init) {
+      const sent = exchange(url, init);
+      const res = await sent.response;
+      if (res.status >= 200 && res.status < 300) return res;
+      // An error's body is an explanation, read whole (bounded) so the error can quote it.
+      const body = await readAll(res.body, Math.min(init.maxResponseBytes, ERROR_BODY_BYTES), res.status);
+      throw statusError({
+        status: res.status,
+        headers: res.headers,
+        body,
+        latencyMs: performance.now() - sent.started,
       });
     },
   };
+
+  /**
+   * Sends the request; `response` resolves at the answer's headers, with its body as it arrives. Every failure, before
+   * the headers or while the body is read, is an OutboundError saying why in an operator's words.
+   */
+  function exchange(url: string, init: OutboundRequest) {
+    const refused = refusal(url);
+    if (refused) throw new OutboundError(`refused: ${refused}`, false);
+    const target = new URL(url);
+    const transport = target.protocol === "https:" ? https : http;
+    const signal = AbortSignal.any([AbortSignal.timeout(init.timeoutMs), ...(init.signal ? [init.signal] : [])]);
+    const started = performance.now();
+    const describe = (err: Error & { code?: string; refused?: boolean }): OutboundError => {
+      if (signal.aborted && !init.signal?.aborted)
+        return new OutboundError(`no answer within ${init.timeoutMs} ms`, true);
+      if (init.signal?.aborted) return new OutboundError("cancelled", false);
+      if (err instanceof OutboundError) return err;
+      if (err.refused) return new OutboundError(`refused: ${err.message}`, false);
+      return new OutboundError(`${err.code ?? "error"}: ${err.message}`, true);
+    };
+    const response = new Promise<OutboundStream>((resolve, reject) => {
+      // What Node refuses before sending (a header value it cannot encode) is this call's failure, not a crash.
+      let req: http.ClientRequest;
+      try {
+        req = transport.request(target, {
+          method: init.method ?? "GET",
+          headers: { "user-agent": options.userAgent, ...init.headers },
+          lookup,
+          // No connection reuse: each call checks its target's address afresh.
+          agent: false,
+          signal,
+        });
+      } catch (err) {
+        return reject(new OutboundError(`the request could not be sent: ${(err as Error).message}`, false));
+      }
+      req.on("error", (err) => reject(describe(err)));
+      req.on("response", (res) => {
+        async function* body(): AsyncGenerator<Buffer> {
+          try {
+            for await (const chunk of res) yield chunk as Buffer;
+          } catch (err) {
+            throw describe(err as Error);
+          } finally {
+            // Stopped early (too large, or the reader gave up): nothing more is wanted of this exchange.
+            if (!res.complete) req.destroy();
+          }
+          // A body cut short without an error (the server closed mid-answer) is not an answer.
+          if (!res.complete)
+            throw describe(Object.assign(new Error("the connection closed mid-answer"), { code: "ECONNRESET" }));
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: body(), started });
+      });
+      req.end(init.body);
+    });
+    return { response, started };
+  }
+}
+
+/** The answer's body whole, up to `max` bytes; more is a failure. */
+export async function readAll(body: AsyncIterable<Buffer>, max: number, status: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) throw new OutboundError(`the answer is larger than ${max} bytes`, false, undefined, status);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 function statusError(answer: OutboundResponse): OutboundError {

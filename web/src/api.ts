@@ -90,3 +90,42 @@ export async function api(path: string, schema: z.ZodType | null, options: Reque
 }
 
 export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * POSTs `body` and hands each line of an NDJSON answer to `onLine` as it arrives (the playground's stream). An error
+ * before the stream (any non-2xx) throws the same ApiError `api` does; `signal` stops reading and closes the request.
+ */
+export async function apiLines(
+  path: string,
+  body: unknown,
+  onLine: (line: unknown) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const headers: Record<string, string> = { Accept: "application/x-ndjson", "Content-Type": "application/json" };
+  if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  const res = await fetch(url(path), {
+    method: "POST",
+    headers,
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!res.ok || !res.body) {
+    const parsed = ErrorBodySchema.safeParse(await res.json().catch(() => null));
+    if (res.status === 401) onSignedOut?.();
+    throw parsed.success
+      ? new ApiError(res.status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details)
+      : new ApiError(res.status, "http_error", `the server answered ${res.status}`);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    pending += value;
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) if (line.trim()) onLine(JSON.parse(line));
+  }
+  if (pending.trim()) onLine(JSON.parse(pending));
+}

@@ -10,6 +10,7 @@ import {
 } from "@promptreg/client/contract";
 import { ApiError, api, promptPath } from "../api";
 import { ErrorBox, Loading, TemplateView } from "../components/ui";
+import { Playground } from "./Playground";
 import { useVersions } from "./Versions";
 
 /**
@@ -64,16 +65,22 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
       : [],
   );
 
+  /** The form's variables as JSON values; throws naming one that is not valid JSON. */
+  function variablesOf(variables: VariableSpec[]): Record<string, unknown> {
+    const vars: Record<string, unknown> = {};
+    for (const spec of variables) {
+      const value = toValue(spec, values[spec.name] ?? (spec.type === "boolean" ? "false" : ""));
+      if (value !== undefined) vars[spec.name] = value;
+    }
+    return vars;
+  }
+
   async function render(variables: VariableSpec[]) {
     setBusy(true);
     setError(null);
     setResult(null);
     try {
-      const vars: Record<string, unknown> = {};
-      for (const spec of variables) {
-        const value = toValue(spec, values[spec.name] ?? (spec.type === "boolean" ? "false" : ""));
-        if (value !== undefined) vars[spec.name] = value;
-      }
+      const vars = variablesOf(variables);
       setResult(
         await api(`${promptPath(prompt.name)}/render`, RenderResponseSchema, {
           method: "POST",
@@ -195,6 +202,9 @@ export function TryIt({ prompt }: { prompt: PromptDetail }) {
           </>
         )}
         {!result && error === null && <p className="muted">Render to see the output here.</p>}
+        {resolved.isSuccess && (
+          <Playground promptName={prompt.name} promptRef={ref} variables={() => variablesOf(resolved.data.variables)} />
+        )}
       </div>
     </div>
   );
