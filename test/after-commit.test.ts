@@ -279,6 +279,15 @@ const CASES: Record<string, WriteCase | ReadOnlyCase> = {
     read: connections,
     changes: [],
   },
+  // Its call is stored as a span, which no cache holds: nothing to announce (the connection's server never answers).
+  "POST /api/v1/prompts/:name/playground": {
+    readOnly: call("post", "/api/v1/prompts/published/playground", {
+      ref: "latest",
+      variables: {},
+      connection: connection.name,
+    }),
+    status: 502,
+  },
   "POST /api/v1/connections/:name/test": {
     readOnly: call("post", `/api/v1/connections/${connection.name}/test`),
     status: 200,

@@ -645,6 +645,32 @@ const ROUTES: Record<string, RouteSpec> = {
       { requiredKeys: [] },
     ),
   },
+  "POST /api/v1/prompts/:name/playground": {
+    params: { name: NAMES },
+    body: fc.record(
+      {
+        ref: fc.constantFrom(...REFS),
+        variables: fc.record(
+          { name: fc.oneof(fc.constant("Ada"), hostileJson), tone: fc.oneof(fc.constant("kind"), hostileJson) },
+          { requiredKeys: [] },
+        ),
+        connection: mostly(fc.constantFrom(...CONNECTION_NAMES), hostileString),
+        model: mostly(fc.constantFrom("gpt"), hostileString),
+        params: mostly(
+          fc.record(
+            {
+              temperature: mostly(fc.constantFrom(0, 0.7), fc.constantFrom(-1, 3, "x")),
+              max_tokens: mostly(fc.constantFrom(1, 64), fc.constantFrom(0, 1e9, 1.5)),
+              stop: mostly(fc.constantFrom("\n", ["a", "b"]), hostileJson),
+            },
+            { requiredKeys: [] },
+          ),
+          hostileJson,
+        ),
+      },
+      { requiredKeys: ["connection"] },
+    ),
+  },
   "POST /api/v1/annotations": {
     body: fc.record({ annotations: fc.array(annotation, { minLength: 1, maxLength: 3 }) }),
   },

@@ -70,6 +70,8 @@ describe("playground", () => {
       promptVersion: "1.0.0",
       linkStatus: "linked",
       source: "playground",
+      // A version's test, not its traffic: compare and live evaluations leave it out.
+      inEvaluation: true,
       tokensPrompt: 11,
       tokensCompletion: 2,
     });
@@ -103,7 +105,7 @@ describe("playground", () => {
     expect(res.body.error.code).toBe("model_failed");
     expect(res.body.error.message).toContain("connection 'openai' answered 500");
     const span = await spanOf(res.body.error.details.traceId);
-    expect(span).toMatchObject({ failed: true, source: "playground", promptVersion: "1.0.0" });
+    expect(span).toMatchObject({ failed: true, source: "playground", promptVersion: "1.0.0", inEvaluation: true });
   });
 
   it("a model's 429 is a 429", async () => {

@@ -119,9 +119,12 @@ export const SPAN_COLUMNS = {
   prompt_span_id: filled<string | null>(),
   /**
    * Under an EVALUATOR or GUARDRAIL span (trace-links.ts), or a call of an experiment's run (the client tags it with
-   * promptreg.experiment.id): a version's test, not its traffic, so neither compare nor live evaluations count it.
+   * promptreg.experiment.id) or of the playground (its source): a version's test, not its traffic, so neither
+   * compare nor live evaluations count it.
    */
-  in_evaluation: filled<boolean>({ insert: "(r.attributes ->> 'promptreg.experiment.id') IS NOT NULL" }),
+  in_evaluation: filled<boolean>({
+    insert: "((r.attributes ->> 'promptreg.experiment.id') IS NOT NULL OR r.source IS NOT DISTINCT FROM 'playground')",
+  }),
   /** Another layer's record of a call an outer LLM span records (trace-links.ts). */
   nested_call: filled<boolean>(),
   id: filled<string>({ read: "id::text" }),
