@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Database, Db, Tx } from "../db/client.js";
 import { Prisma } from "../generated/prisma/client.js";
-import { type Completion, insertJobsSql, type JobRunner, type Queue } from "../jobs/runner.js";
+import { insertJobsSql, type JobRunner, type Queue, type TxCompletion } from "../jobs/runner.js";
 import { type EvalResult, type EvalStatus, writeEvalResults } from "../traces/annotations.service.js";
 import type { IngestService, SpanFollowUp } from "../traces/ingest.service.js";
 import type { OtlpSpan } from "../traces/otlp.js";
@@ -104,7 +104,7 @@ export interface EvaluationOptions {
   batchLimits: Parameters<typeof prepareBatch>[1];
 }
 
-const noop: Completion = async () => {};
+const noop: TxCompletion = async () => {};
 
 export function createEvaluations(options: EvaluationOptions) {
   const { db, database, judge, logger } = options;
@@ -242,7 +242,7 @@ export function createEvaluations(options: EvaluationOptions) {
   // Written only while the evaluator exists (its row held until the commit): one deleted while its judge was
   // answering leaves no result behind for a new evaluator of the same name to inherit.
   const result =
-    (p: EvaluatePayload, name: string, o: Outcome): Completion =>
+    (p: EvaluatePayload, name: string, o: Outcome): TxCompletion =>
     async (tx) => {
       const held = await tx.$queryRaw<unknown[]>`
         SELECT 1 FROM evaluators WHERE id = ${p.evaluatorId}::uuid FOR KEY SHARE`;
@@ -363,7 +363,7 @@ export function createEvaluations(options: EvaluationOptions) {
    * until the commit), and within each one's daily budget (the rest skipped with the reason).
    */
   const checkResults =
-    (projectId: string, evaluators: CheckedEvaluator[]): Completion =>
+    (projectId: string, evaluators: CheckedEvaluator[]): TxCompletion =>
     async (tx) => {
       const ids = evaluators.map((e) => e.id);
       const held = await tx.$queryRaw<{ id: string; revision: number; enabled: boolean }[]>`

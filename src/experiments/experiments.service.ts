@@ -126,6 +126,13 @@ const ItemPayload = z.object({
 });
 type ItemPayload = z.infer<typeof ItemPayload>;
 
+/** One of the project's evaluators an experiment names: its id and current revision. */
+interface DefinedEvaluator {
+  id: string;
+  name: string;
+  revision: number;
+}
+
 interface ExperimentRow {
   id: string;
   project_id: string;
@@ -272,14 +279,9 @@ export function createExperiments(deps: {
     input: string,
     output: string,
     signal: AbortSignal,
+    /** The project's evaluators among `names` (id, current revision), as the item's read found them. */
+    defined: DefinedEvaluator[],
   ): Promise<Record<string, ItemVerdict>> {
-    const own = names.filter((name) => !Object.hasOwn(BUILTIN, name));
-    const defined = own.length
-      ? await db.evaluator.findMany({
-          where: { projectId: project.projectId, name: { in: own } },
-          select: { id: true, name: true, revision: true },
-        })
-      : [];
     const verdicts: Record<string, ItemVerdict> = {};
     for (const name of names) {
       if (Object.hasOwn(BUILTIN, name)) {
@@ -314,30 +316,34 @@ export function createExperiments(deps: {
     return verdicts;
   }
 
-  /** Writes one item's result, and marks the experiment finished when it was the last. */
-  const writeResult =
-    (
-      p: ItemPayload,
-      r: Omit<ResultRow, "run_id" | "version" | "item_id" | "cost"> & { cost?: number | null },
-    ): Completion =>
-    async (tx: Tx) => {
-      // Counted on the experiment's row (in the same statement), whose lock orders concurrent results: the one that
-      // completes the count finishes it (a count of the results table would miss those not yet committed).
-      await tx.$executeRaw`
-        WITH written AS (
-          INSERT INTO experiment_results (run_id, item_id, output, error, latency_ms, prompt_tokens, completion_tokens,
-            cost, evaluations)
-          VALUES (${p.runId}::uuid, ${p.itemId}, ${r.output === null ? null : cleanText(r.output)},
-            ${r.error === null ? null : cleanText(clipText(r.error, 4_000, 16_000))}, ${r.latency_ms},
-            ${tokenCount(r.prompt_tokens)}, ${tokenCount(r.completion_tokens)}, ${r.cost ?? null}::float8,
-            ${storedVerdicts(r.evaluations)}::jsonb)
-          ON CONFLICT (run_id, item_id) DO NOTHING
-          RETURNING 1)
+  /**
+   * Writes one item's result, and marks the experiment finished when it was the last: one statement with the removal
+   * of its job (see Completion), the item's write taking a few round trips fewer than a transaction would.
+   */
+  const writeResult = (
+    p: ItemPayload,
+    r: Omit<ResultRow, "run_id" | "version" | "item_id" | "cost"> & { cost?: number | null },
+  ): Completion => ({
+    // Counted on the experiment's row (in the same statement), whose lock orders concurrent results: the one that
+    // completes the count finishes it (a count of the results table would miss those not yet committed).
+    ctes: (held) => [
+      Prisma.sql`written AS (
+        INSERT INTO experiment_results (run_id, item_id, output, error, latency_ms, prompt_tokens, completion_tokens,
+          cost, evaluations)
+        SELECT ${p.runId}::uuid, ${p.itemId}, ${r.output === null ? null : cleanText(r.output)},
+          ${r.error === null ? null : cleanText(clipText(r.error, 4_000, 16_000))}, ${r.latency_ms}::int,
+          ${tokenCount(r.prompt_tokens)}::int, ${tokenCount(r.completion_tokens)}::int, ${r.cost ?? null}::float8,
+          ${storedVerdicts(r.evaluations)}::jsonb
+        WHERE EXISTS (SELECT 1 FROM ${held})
+        ON CONFLICT (run_id, item_id) DO NOTHING
+        RETURNING 1)`,
+      Prisma.sql`counted AS (
         UPDATE experiments SET result_count = result_count + 1,
           status = CASE WHEN status = 'running' AND result_count + 1 >= item_count * run_count THEN 'finished' ELSE status END,
           finished_at = CASE WHEN status = 'running' AND result_count + 1 >= item_count * run_count THEN now() ELSE finished_at END
-        WHERE id = ${p.experimentId}::uuid AND EXISTS (SELECT 1 FROM written)`;
-    };
+        WHERE id = ${p.experimentId}::uuid AND EXISTS (SELECT 1 FROM written))`,
+    ],
+  });
 
   const itemQueue: Queue<ItemPayload> = {
     name: "experiments.item",
@@ -359,10 +365,14 @@ export function createExperiments(deps: {
         variables: Record<string, unknown> | null;
         expected: unknown;
         metadata: Record<string, unknown> | null;
+        defined: DefinedEvaluator[];
       }>(Prisma.sql`
         SELECT e.status, e.dataset_id::text AS dataset_id, e.dataset_version, e.prompt_name, e.connection, e.model,
           e.evaluators, coalesce(e.client_evaluators, '{}') AS client_evaluators, e.concurrency, r.version, i.variables, i.expected,
-          i.metadata
+          i.metadata,
+          -- The experiment's evaluators of the project, read here rather than by a statement of their own per item.
+          (SELECT coalesce(json_agg(json_build_object('id', v.id::text, 'name', v.name, 'revision', v.revision)), '[]')
+           FROM evaluators v WHERE v.project_id = e.project_id AND v.name = ANY(e.evaluators)) AS defined
         FROM experiments e JOIN experiment_runs r ON r.experiment_id = e.id AND r.id = ${p.runId}::uuid
           LEFT JOIN dataset_items i ON i.item_id = ${p.itemId}
             AND ${inDatasetVersion(Prisma.sql`e.dataset_id`, Prisma.sql`e.dataset_version`)}
@@ -438,7 +448,7 @@ export function createExperiments(deps: {
         release();
       }
       const output = clipText(answer.text, MAX_OUTPUT_CHARS, 4 * MAX_OUTPUT_CHARS);
-      const verdicts = await evaluate(project, e.evaluators, item, inputText(messages), output, signal);
+      const verdicts = await evaluate(project, e.evaluators, item, inputText(messages), output, signal, e.defined);
       return writeResult(p, {
         output,
         error: null,
@@ -473,7 +483,13 @@ export function createExperiments(deps: {
   async function judgeClientOutcome(
     p: ItemPayload,
     c: ClientOutcome,
-    e: { prompt_name: string; version: string; evaluators: string[]; client_evaluators: string[] },
+    e: {
+      prompt_name: string;
+      version: string;
+      evaluators: string[];
+      client_evaluators: string[];
+      defined: DefinedEvaluator[];
+    },
     item: { variables: Record<string, unknown>; expected: unknown; metadata: Record<string, unknown> },
     signal: AbortSignal,
   ): Promise<Completion> {
@@ -488,7 +504,7 @@ export function createExperiments(deps: {
         // The application rendered it; a judge is shown the variables rather than nothing.
       }
     const project = { projectId: p.projectId, projectName: p.projectName };
-    const verdicts = await evaluate(project, server, item, input, c.output, signal);
+    const verdicts = await evaluate(project, server, item, input, c.output, signal, e.defined);
     return writeResult(p, { ...clientRow(c), evaluations: { ...verdicts, ...c.verdicts } });
   }
 
