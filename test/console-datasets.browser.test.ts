@@ -20,6 +20,9 @@ import {
   seriousViolations,
   shot,
   shotOnFailure,
+  countIs,
+  textIs,
+  textMatches,
 } from "./helpers/browser.js";
 import { ingestSpans, llmSpan, publishVersion } from "./helpers/factories.js";
 import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
@@ -148,16 +151,14 @@ describe.skipIf(!hasChromium("console dataset and experiment browser tests"))(
       await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Traces" }).click();
       await page.getByRole("heading", { name: "Traces", level: 1 }).waitFor();
       await page.getByLabel("Select every span of this page").check();
-      await expect(page.getByTestId("selected-count").textContent()).resolves.toBe(`${ITEMS} selected`);
+      await textIs(page.getByTestId("selected-count"), `${ITEMS} selected`);
       await page.getByRole("button", { name: "Add to dataset…" }).click();
       const dialog = page.getByRole("dialog", { name: "Add spans to a dataset" });
       await dialog.getByLabel("Dataset").selectOption("golden");
       await expect(dialog.getByLabel("Use the output as expected").isChecked()).resolves.toBe(true);
       await shot(page, "datasets-01-add-spans");
       await dialog.getByRole("button", { name: `Add ${ITEMS} spans` }).click();
-      await expect(page.getByTestId("added-notice").textContent()).resolves.toBe(
-        `Added ${ITEMS} spans to golden: version 1, ${ITEMS} items.`,
-      );
+      await textIs(page.getByTestId("added-notice"), `Added ${ITEMS} spans to golden: version 1, ${ITEMS} items.`);
 
       const items = await admin().get("/api/v1/datasets/golden/items?limit=200");
       expect(items.status).toBe(200);
@@ -185,9 +186,7 @@ describe.skipIf(!hasChromium("console dataset and experiment browser tests"))(
       await dialog.getByLabel("Variables (a JSON object)").fill('{"q": "case extra"}');
       await dialog.getByLabel("Expected output").fill("GOOD answer to case extra");
       await dialog.getByRole("button", { name: "Add item" }).click();
-      await expect(page.getByTestId("dataset-change").textContent()).resolves.toBe(
-        `golden is at version 2: 1 added (${ITEMS + 1} items).`,
-      );
+      await textIs(page.getByTestId("dataset-change"), `golden is at version 2: 1 added (${ITEMS + 1} items).`);
       await page.getByRole("table", { name: "Items of version 2" }).getByTestId("item-extra").waitFor();
 
       await page.getByRole("button", { name: "Delete item extra" }).click();
@@ -195,9 +194,7 @@ describe.skipIf(!hasChromium("console dataset and experiment browser tests"))(
         .getByRole("dialog", { name: "Delete item extra" })
         .getByRole("button", { name: "Delete item extra" })
         .click();
-      await expect(page.getByTestId("dataset-change").textContent()).resolves.toBe(
-        `golden is at version 3: 1 removed (${ITEMS} items).`,
-      );
+      await textIs(page.getByTestId("dataset-change"), `golden is at version 3: 1 removed (${ITEMS} items).`);
       // Version 2 still has it.
       await page.getByLabel("Version").selectOption("2");
       await page.getByRole("table", { name: "Items of version 2" }).getByTestId("item-extra").waitFor();
@@ -235,7 +232,8 @@ describe.skipIf(!hasChromium("console dataset and experiment browser tests"))(
       await page.getByLabel("Connection").selectOption("model");
       await page.getByRole("checkbox", { name: "no-bad" }).check();
       await page.getByRole("checkbox", { name: /^exact_match/ }).check();
-      await expect(page.getByTestId("experiment-cost").textContent()).resolves.toBe(
+      await textIs(
+        page.getByTestId("experiment-cost"),
         `${ITEMS} items × 2 versions = ${ITEMS * 2} model calls through model, in the background.`,
       );
       await shot(page, "datasets-03-new-experiment");
@@ -265,10 +263,10 @@ describe.skipIf(!hasChromium("console dataset and experiment browser tests"))(
         `${ITEMS * 20} + ${ITEMS * 5}`,
       ]);
       await page.getByLabel("Run", { exact: true }).selectOption("1.1.0");
-      await page.getByRole("table", { name: "Results of 1.1.0, item by item" }).locator("tbody tr").first().waitFor();
-      await expect(
-        page.getByRole("table", { name: "Results of 1.1.0, item by item" }).locator(".eval-failed").count(),
-      ).resolves.toBe(REGRESSED * 2);
+      await countIs(
+        page.getByRole("table", { name: "Results of 1.1.0, item by item" }).locator(".eval-failed"),
+        REGRESSED * 2,
+      );
       expect(await seriousViolations(page)).toEqual([]);
       await shot(page, "datasets-04-experiment");
 
@@ -276,21 +274,15 @@ describe.skipIf(!hasChromium("console dataset and experiment browser tests"))(
       await page.waitForURL(/\/compare$/);
       const verdict = page.getByTestId("verdict-sentence");
       await verdict.waitFor();
-      await expect(verdict.textContent()).resolves.toMatch(
-        /^1\.1\.0 is significantly worse than 1\.0\.0 at the 5% level/,
-      );
+      await textMatches(verdict, /^1\.1\.0 is significantly worse than 1\.0\.0 at the 5% level/);
       // McNemar's exact p on 8 discordant pairs all one way: 2 · 0.5^8.
-      await expect(page.getByTestId("compare-no-bad").getByTestId("p-value").textContent()).resolves.toBe("p = 0.0078");
-      await expect(page.getByTestId("compare-no-bad").locator(".verdict-badge").textContent()).resolves.toBe("Worse");
+      await textIs(page.getByTestId("compare-no-bad").getByTestId("p-value"), "p = 0.0078");
+      await textIs(page.getByTestId("compare-no-bad").locator(".verdict-badge"), "Worse");
       const regressions = page.getByRole("table", { name: "Items that passed on 1.0.0 and fail on 1.1.0" });
       const noBad = regressions.locator("tbody tr").filter({ hasText: "no-bad" });
-      await expect(noBad.count()).resolves.toBe(REGRESSED);
-      await expect(noBad.first().locator(".baseline-output").textContent()).resolves.toMatch(
-        /^GOOD answer to case \d$/,
-      );
-      await expect(noBad.first().locator(".candidate-output").textContent()).resolves.toMatch(
-        /^BAD answer to case \d$/,
-      );
+      await countIs(noBad, REGRESSED);
+      await textMatches(noBad.first().locator(".baseline-output"), /^GOOD answer to case \d$/);
+      await textMatches(noBad.first().locator(".candidate-output"), /^BAD answer to case \d$/);
       expect(await seriousViolations(page)).toEqual([]);
       await shot(page, "datasets-05-compare");
       expect(cspViolations).toEqual([]);

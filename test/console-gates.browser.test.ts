@@ -20,6 +20,8 @@ import {
   seriousViolations,
   shot,
   shotOnFailure,
+  textIs,
+  textMatches,
 } from "./helpers/browser.js";
 import { moveLabel, publishVersion, seedExperimentProject } from "./helpers/factories.js";
 import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
@@ -116,13 +118,11 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
     await dialog.getByRole("checkbox", { name: "no-bad" }).check();
     await dialog.getByLabel("α (significance)").fill("1.5");
     await save.click();
-    await expect(dialog.getByRole("alert").textContent()).resolves.toMatch(/Not saved.*one problem.*alpha/);
+    await textMatches(dialog.getByRole("alert"), /Not saved.*one problem.*alpha/);
     await dialog.getByLabel("α (significance)").fill("0.05");
     await save.click();
     await dialog.waitFor({ state: "hidden" });
-    await expect(section.getByRole("row", { name: /production/ }).textContent()).resolves.toMatch(
-      /productiongoldenno-bad0\.05all/,
-    );
+    await textMatches(section.getByRole("row", { name: /production/ }), /productiongoldenno-bad0\.05all/);
     await shot(page, "gates-01-settings");
     expect(await seriousViolations(page)).toEqual([]);
     expect((await admin().get("/api/v1/gates/production")).body).toMatchObject({
@@ -149,7 +149,7 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
     const preview = dialog.getByTestId("gate-verdict");
     await preview.getByText("gate refuses").waitFor();
     await expect(preview.textContent()).resolves.toContain(`experiment ${experiment} found a significant regression`);
-    await expect(preview.getByRole("row", { name: /no-bad/ }).textContent()).resolves.toBe("no-bad90.0%67.5%1230.0352");
+    await textIs(preview.getByRole("row", { name: /no-bad/ }), "no-bad90.0%67.5%1230.0352");
     expect(await preview.getByRole("link", { name: `experiment ${experiment}` }).getAttribute("href")).toBe(
       `/experiments/${experiment}`,
     );
@@ -160,7 +160,8 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
     // The server refuses the move itself the same way: a 409 gate_failed, shown as the gate's refusal.
     await dialog.getByRole("button", { name: "Move production" }).click();
     const refusal = dialog.getByRole("alert");
-    await expect(refusal.textContent()).resolves.toMatch(
+    await textMatches(
+      refusal,
       new RegExp(`Refused by the gate: nothing moved: production still serves 1\\.0\\.0\\..*experiment ${experiment}`),
     );
     await shot(page, "gates-02-refused");
@@ -173,7 +174,8 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
     await page.getByRole("status").filter({ hasText: "production now serves 1.1.0 (was 1.0.0)" }).waitFor();
     const entry = page.locator(".timeline .event").first();
     await entry.getByText("gate overridden").waitFor();
-    await expect(entry.textContent()).resolves.toMatch(
+    await textMatches(
+      entry,
       /moved 1\.0\.0 → 1\.1\.0.*legal asked for the shorter answer.*gate overridden.*significant regression/,
     );
     await shot(page, "gates-03-overridden");
@@ -206,9 +208,7 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
     await dialog.getByLabel("Reason").fill("back to the overridden one");
     await dialog.getByRole("button", { name: "Roll back production" }).click();
     await page.getByRole("status").filter({ hasText: "production now serves 1.1.0 (was 1.2.0)" }).waitFor();
-    await expect(page.locator(".timeline .event").first().textContent()).resolves.toMatch(
-      /rolled back 1\.2\.0 → 1\.1\.0/,
-    );
+    await textMatches(page.locator(".timeline .event").first(), /rolled back 1\.2\.0 → 1\.1\.0/);
     expect(
       await page
         .locator(".timeline .event")
@@ -240,7 +240,8 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
       await dialog.getByText("Only an admin key may override the gate").waitFor();
       expect(await dialog.getByRole("button", { name: "Override the gate" }).count()).toBe(0);
       await dialog.getByRole("button", { name: "Move canary" }).click();
-      await expect(dialog.getByRole("alert").textContent()).resolves.toMatch(
+      await textMatches(
+        dialog.getByRole("alert"),
         new RegExp(`Refused by the gate: nothing moved: canary still serves 1\\.0\\.0\\..*experiment ${experiment}`),
       );
       expect(await dialog.getByRole("button", { name: "Override the gate" }).count()).toBe(0);
@@ -259,7 +260,8 @@ describe.skipIf(!hasChromium("console gate browser tests"))("label gates in Chro
       .getByRole("button", { name: "Delete…" })
       .click();
     const dialog = page.getByRole("dialog");
-    await expect(dialog.locator(".consequence").textContent()).resolves.toBe(
+    await textIs(
+      dialog.locator(".consequence"),
       "canary will move to any version again, with no experiment asked for.",
     );
     await dialog.getByRole("button", { name: "Delete the gate on canary" }).click();

@@ -2,12 +2,14 @@
 // cannot be reached from these machines), the console built from the current sources, screenshots, the axe scan and
 // the Content-Security-Policy reports. A file whose browser is missing skips, and says why.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import AxeBuilder from "@axe-core/playwright";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
+import { expect } from "vitest";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -46,15 +48,66 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Builds the console into `outDir`, so that a test always runs the current sources. */
+/** Every file the console's build reads: its sources, the client's (the wire schemas), and the lock file. */
+function consoleSourcesHash(): string {
+  const hash = createHash("sha256");
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== "node_modules" && entry.name !== "dist") walk(file);
+      } else hash.update(`${path.relative(root, file)}\0`).update(readFileSync(file));
+    }
+  };
+  for (const dir of ["web", "client/src"]) walk(path.join(root, dir));
+  hash.update(readFileSync(path.join(root, "package-lock.json")));
+  return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * Builds the console from the current sources into `outDir`. A build of the same sources is made once per checkout
+ * and copied (each browser file of a run, on each database, would otherwise spend half a minute building it again).
+ */
 export function buildConsole(outDir: string): void {
-  const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
-  const r = spawnSync(
-    process.execPath,
-    [vite, "build", "web", "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"],
-    { cwd: root, encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`vite build failed:\n${r.stdout}\n${r.stderr}`);
+  const cache = path.join(root, "node_modules", ".cache", "promptreg-console", consoleSourcesHash());
+  if (!existsSync(path.join(cache, "index.html"))) {
+    const building = `${cache}.${process.pid}.building`;
+    const vite = path.join(root, "node_modules", "vite", "bin", "vite.js");
+    const r = spawnSync(
+      process.execPath,
+      [vite, "build", "web", "--outDir", building, "--emptyOutDir", "--logLevel", "warn"],
+      { cwd: root, encoding: "utf8" },
+    );
+    if (r.status !== 0) throw new Error(`vite build failed:\n${r.stdout}\n${r.stderr}`);
+    // Two files building at once: the first rename wins, the other's build is dropped.
+    try {
+      renameSync(building, cache);
+    } catch {
+      rmSync(building, { recursive: true, force: true });
+    }
+  }
+  cpSync(cache, outDir, { recursive: true });
+}
+
+/**
+ * Waits until the element's text contains `expected` (the page changes it when its request answers, not at the
+ * click), then checks it is exactly `expected`: a read made at once would race the page.
+ */
+export async function textIs(locator: Locator, expected: string): Promise<void> {
+  await locator.filter({ hasText: expected }).first().waitFor();
+  expect(await locator.first().textContent()).toBe(expected);
+}
+
+/** Waits until the element's text matches `expected` (see textIs). */
+export async function textMatches(locator: Locator, expected: string | RegExp): Promise<void> {
+  await locator.filter({ hasText: expected }).first().waitFor();
+  expect(await locator.first().textContent()).toMatch(expected);
+}
+
+/** Waits until there are `n` of the elements (at least one), then checks there are exactly `n`. */
+export async function countIs(locator: Locator, n: number): Promise<void> {
+  await locator.nth(n - 1).waitFor();
+  expect(await locator.count()).toBe(n);
 }
 
 /** SCREENSHOT_DIR: where `shot` keeps a PNG of each page; none are taken without it. */
