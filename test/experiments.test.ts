@@ -102,7 +102,11 @@ describe("experiments", () => {
       variables: { q: "case 0" },
       baselineOutput: "GOOD answer to case 0",
       candidateOutput: "BAD answer to case 0",
+      reason: expect.stringContaining("BAD"),
     });
+    const improved = compare.body.improvements.filter((r: { evaluator: string }) => r.evaluator === "no-bad");
+    expect(improved).toHaveLength(3);
+    expect(compare.body.performance.baseline).toMatchObject({ errors: 0, meanLatencyMs: expect.any(Number) });
     expect(compare.body.verdict).toMatch(
       /1\.1\.0 is significantly worse than 1\.0\.0 at the 5% level on no-bad \(12 items regressed, 3 improved; McNemar p = 0\.035\)/,
     );
@@ -111,6 +115,9 @@ describe("experiments", () => {
     expect(exact).toMatchObject({ regressed: 12, improved: 3 });
     const similar = compare.body.evaluators.find((e: { name: string }) => e.name === "similarity");
     expect(similar.scores).toMatchObject({ pairs: ITEMS, method: expect.stringMatching(/Wilcoxon/) });
+    // The mean difference is the candidate's mean score less the baseline's.
+    expect(similar.scores.meanDifference).toBeCloseTo(similar.candidate.meanScore - similar.baseline.meanScore, 12);
+    expect(similar.baseline.meanScore).toBeGreaterThan(similar.candidate.meanScore);
 
     const page = await admin().get(`/api/v1/experiments/${created.body.id}/results?run=1.1.0&limit=5`);
     expect(page.body.data).toHaveLength(5);

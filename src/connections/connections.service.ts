@@ -5,6 +5,7 @@
 // and each is for the projects PROMPTREG_CONNECTION_KEYS lists (`default` alone when unlisted), so on a shared server
 // one project cannot have another's key sent to a server of its own.
 import type { Connection, ConnectionTestResult } from "@promptreg/client/contract";
+import { LRUCache } from "lru-cache";
 import { DEFAULT_PROJECT } from "../auth/auth.service.js";
 import { type Principal, requireRole } from "../auth/principal.js";
 import type { Db } from "../db/client.js";
@@ -40,6 +41,13 @@ interface ConnectionRow {
 
 export type ConnectionsService = ReturnType<typeof createConnectionsService>;
 
+/** A connection as a background call goes through it. */
+export type CallableConnection = Omit<ConnectionRow, "headers"> & { headers: Record<string, string> };
+
+/** How long a background call keeps using a connection as it read it. */
+const FOR_CALLS_TTL_MS = 5_000;
+const callsKey = (projectId: string, name: string) => `${projectId}\u0000${name}`;
+
 export function createConnectionsService({
   db,
   outbound,
@@ -58,6 +66,9 @@ export function createConnectionsService({
 }) {
   const mayUse = (p: Pick<Principal, "projectName">, env: string) =>
     secretProjects.get(env)?.has(p.projectName) ?? p.projectName === DEFAULT_PROJECT;
+  // Connections as background calls read them (every judged span, every experiment item), kept a few seconds: a
+  // change or deletion made here takes effect at once, one made on another instance within FOR_CALLS_TTL_MS.
+  const forCallsCache = new LRUCache<string, CallableConnection>({ max: 1_000, ttl: FOR_CALLS_TTL_MS });
   // Test calls in flight, per connection (its maxConcurrency) and in all: each may hold a socket for its timeout.
   const inFlight = new Map<string, number>();
   let inFlightTotal = 0;
@@ -135,12 +146,14 @@ export function createConnectionsService({
         data: { ...input, name, updatedAt: new Date() },
       });
       if (count === 0) throw notFound(`connection '${name}'`);
+      forCallsCache.delete(callsKey(p.projectId, name));
       return view(p, await find(p, name));
     },
 
     async remove(p: Principal, name: string): Promise<void> {
       requireRole(p, "admin");
       const { count } = await db.connection.deleteMany({ where: { projectId: p.projectId, name } });
+      forCallsCache.delete(callsKey(p.projectId, name));
       if (count === 0) throw notFound(`connection '${name}'`);
     },
 
@@ -148,17 +161,23 @@ export function createConnectionsService({
      * The connection a background call (an LLM judge) goes through, or an OutboundError retrying cannot fix: the
      * connection was deleted, or its key is no longer for the project.
      */
-    async forCalls(project: { projectId: string; projectName: string }, name: string) {
-      const row = await db.connection.findUnique({
-        where: { projectId_name: { projectId: project.projectId, name } },
-      });
-      if (!row) throw new OutboundError(`connection '${name}' does not exist (it was deleted or renamed)`, false);
+    async forCalls(project: { projectId: string; projectName: string }, name: string): Promise<CallableConnection> {
+      const key = callsKey(project.projectId, name);
+      let row = forCallsCache.get(key);
+      if (!row) {
+        const found = await db.connection.findUnique({
+          where: { projectId_name: { projectId: project.projectId, name } },
+        });
+        if (!found) throw new OutboundError(`connection '${name}' does not exist (it was deleted or renamed)`, false);
+        row = { ...found, headers: found.headers as Record<string, string> };
+        forCallsCache.set(key, row);
+      }
       if (row.apiKeyEnv !== null && !mayUse(project, row.apiKeyEnv))
         throw new OutboundError(
           `${row.apiKeyEnv} is not a key for project '${project.projectName}' (PROMPTREG_CONNECTION_KEYS)`,
           false,
         );
-      return { ...row, headers: row.headers as Record<string, string> };
+      return row;
     },
 
     /** Whether the project has a connection of this name. */

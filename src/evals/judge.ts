@@ -2,7 +2,6 @@
 // back like any prompt), rendered with what the span asked and answered, sent through a model connection with a
 // structured-output request, and read as {passed, score, reason}. An answer that is not that verdict is a failure
 // of the call, retried like a 5xx: it says nothing of the answer judged.
-import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import type { PromptVersion } from "@promptreg/client/contract";
 import type { Renderer } from "@promptreg/client/render";
@@ -67,8 +66,6 @@ const MAX_JUDGE_ANSWER_BYTES = 256 * 1024;
 const MAX_JUDGE_TOKENS = 1_000;
 /** Characters of the question a judge is sent (the answer is judged whole up to EVAL_LIMITS.maxOutputChars). */
 const MAX_JUDGED_CHARS = EVAL_LIMITS.maxOutputChars;
-/** How long a judge keeps using a connection as it read it. */
-const CONNECTION_TTL_MS = 5_000;
 
 function parseJsonObject(value: unknown): Record<string, unknown> {
   if (typeof value !== "string") return {};
@@ -127,20 +124,6 @@ export function createJudge({
   connections: Pick<ConnectionsService, "forCalls" | "exists">;
   limiter: ConnectionLimiter;
 }) {
-  // Connections as judges read them, for a few seconds: a change or a deletion takes effect within CONNECTION_TTL_MS.
-  const known = new LRUCache<string, Awaited<ReturnType<ConnectionsService["forCalls"]>>>({
-    max: 1_000,
-    ttl: CONNECTION_TTL_MS,
-  });
-  async function connectionFor(project: Project, name: string) {
-    const key = `${project.projectId}\u0000${name}`;
-    const hit = known.get(key);
-    if (hit) return hit;
-    const row = await connections.forCalls(project, name);
-    known.set(key, row);
-    return row;
-  }
-
   /** The judge prompt's version the reference names now; an AppError (not found) when there is none. */
   async function judgePrompt(project: Project, reference: string): Promise<PromptVersion> {
     const { name, ref } = parseJudgePrompt(reference);
@@ -203,7 +186,7 @@ export function createJudge({
       }
       const problem = unfit(version);
       if (problem) throw new OutboundError(problem, false);
-      const connection = await connectionFor(project, config.connection);
+      const connection = await connections.forCalls(project, config.connection);
       let rendered: ReturnType<Renderer["render"]>;
       try {
         // The question goes as far as the answer may: a judge is not sent megabytes of conversation.

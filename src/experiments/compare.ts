@@ -1,12 +1,16 @@
 // The paired comparison of two runs of an experiment: both saw the same items, so each evaluator's verdicts pair
 // up by item, and the question "does the candidate fail more?" is asked of the items where the two differ
-// (McNemar's exact test), with the items that regressed listed with both outputs. Pure: it is given the rows.
+// (McNemar's exact test), with the items that regressed listed with both outputs. The database pairs and counts
+// (pairsSql); `summarize` turns its counts into tests and verdicts.
 import type { ExperimentComparison } from "@promptreg/client/contract";
 import { mcnemarExact, wilcoxonSignedRank } from "../compare/paired.js";
 import { wilsonInterval } from "../compare/stats.js";
+import type { Database } from "../db/client.js";
+import type { ReadDb } from "../db/writes.js";
+import { Prisma } from "../generated/prisma/client.js";
 import type { ItemVerdict } from "./builtin.js";
 
-/** What a result row holds, as the comparison and the results page read it. */
+/** What a result row holds, as the results page reads it. */
 export interface ResultFields {
   item_id: string;
   output: string | null;
@@ -19,103 +23,159 @@ export interface ResultFields {
   evaluations: Record<string, ItemVerdict>;
 }
 
-/** A run's results as compared: without the outputs, which the caller adds to the listed regressions. */
-export type RunRows = Omit<ResultFields, "output">[];
-
 interface Side {
   ref: string;
   version: string;
-  rows: RunRows;
+  runId: string;
 }
 
-/** Regressions listed in full at most (the counts are always whole). */
+/** Regressions (and improvements) listed at most (the counts are always whole). */
 const MAX_LISTED = 200;
 
-const isVerdict = (v: ItemVerdict | undefined): v is ItemVerdict => v?.status === "passed" || v?.status === "failed";
-
-function performance(rows: RunRows) {
-  const latencies = rows.flatMap((r) => (r.latency_ms === null ? [] : [r.latency_ms]));
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-  const answered = rows.filter((r) => r.error === null);
-  return {
-    meanLatencyMs: mean(latencies),
-    promptTokens: mean(answered.flatMap((r) => (r.prompt_tokens === null ? [] : [r.prompt_tokens]))) ?? 0,
-    completionTokens: mean(answered.flatMap((r) => (r.completion_tokens === null ? [] : [r.completion_tokens]))) ?? 0,
-    cost: mean(answered.flatMap((r) => (r.cost === null ? [] : [r.cost]))),
-    errors: rows.length - answered.length,
-  };
+/** One evaluator's pairs, as the database counts them. */
+interface PairCounts {
+  name: string;
+  n11: number;
+  n00: number;
+  regressed: number;
+  improved: number;
+  /** Candidate minus baseline score, for the pairs where both have one. */
+  diffs: number[];
+  baselineMean: number | null;
+  candidateMean: number | null;
 }
 
-export function compareRuns(input: {
-  baseline: Side;
-  candidate: Side;
+/** A regressed or improved pair, as listed. */
+interface Listed {
+  item_id: string;
+  name: string;
+  regressed: boolean;
+  reason: string | null;
+}
+
+type Performance = ExperimentComparison["performance"]["baseline"];
+
+/**
+ * Pairs the two runs' results by item and counts, per evaluator, the four cells of McNemar's table, the score
+ * differences and means, and lists the first regressions and improvements; with each run's latency, tokens and
+ * cost. All in the database, one statement: the rows (10,000 a run, with their verdicts) never travel, which on the
+ * embedded database is most of the time a comparison takes.
+ */
+function pairsSql(baseline: string, candidate: string, evaluators: string[], errorsFail: boolean): Prisma.Sql {
+  // A task's error, when it counts as a failure, is every evaluator's verdict of the item.
+  const status = (x: string) =>
+    Prisma.sql`CASE WHEN ${errorsFail}::boolean AND ${Prisma.raw(x)}.error IS NOT NULL THEN 'failed'
+      ELSE ${Prisma.raw(x)}.evaluations -> v.name ->> 'status' END`;
+  const score = (x: string) =>
+    Prisma.sql`CASE WHEN ${errorsFail}::boolean AND ${Prisma.raw(x)}.error IS NOT NULL THEN NULL
+      ELSE (${Prisma.raw(x)}.evaluations -> v.name ->> 'score')::float8 END`;
+  return Prisma.sql`
+    WITH pairs AS MATERIALIZED (
+      SELECT b.item_id, v.name, v.ord, ${status("b")} AS bs, ${status("c")} AS cs, ${score("b")} AS bsc,
+        ${score("c")} AS csc,
+        CASE WHEN ${errorsFail}::boolean AND c.error IS NOT NULL THEN 'the task failed: ' || c.error
+          ELSE c.evaluations -> v.name ->> 'reason' END AS reason
+      FROM experiment_results b
+        JOIN experiment_results c ON c.run_id = ${candidate}::uuid AND c.item_id = b.item_id
+        CROSS JOIN unnest(${evaluators}::text[]) WITH ORDINALITY AS v(name, ord)
+      WHERE b.run_id = ${baseline}::uuid),
+    counted AS (
+      SELECT name, ord,
+        count(*) FILTER (WHERE bs = 'passed' AND cs = 'passed')::int AS n11,
+        count(*) FILTER (WHERE bs = 'failed' AND cs = 'failed')::int AS n00,
+        count(*) FILTER (WHERE bs = 'passed' AND cs = 'failed')::int AS regressed,
+        count(*) FILTER (WHERE bs = 'failed' AND cs = 'passed')::int AS improved,
+        coalesce(array_agg(csc - bsc) FILTER (WHERE bsc IS NOT NULL AND csc IS NOT NULL), '{}') AS diffs,
+        avg(bsc) AS "baselineMean", avg(csc) AS "candidateMean"
+      FROM pairs GROUP BY name, ord),
+    listed AS (
+      SELECT item_id, name, ord, regressed, reason FROM (
+        SELECT item_id, name, ord, bs = 'passed' AS regressed, reason,
+          row_number() OVER (PARTITION BY bs ORDER BY ord, item_id) AS n
+        FROM pairs WHERE (bs = 'passed' AND cs = 'failed') OR (bs = 'failed' AND cs = 'passed')) l
+      WHERE n <= ${MAX_LISTED}),
+    performance AS (
+      SELECT run_id = ${candidate}::uuid AS candidate, avg(latency_ms)::float8 AS "meanLatencyMs",
+        coalesce(avg(prompt_tokens) FILTER (WHERE error IS NULL), 0)::float8 AS "promptTokens",
+        coalesce(avg(completion_tokens) FILTER (WHERE error IS NULL), 0)::float8 AS "completionTokens",
+        (avg(cost) FILTER (WHERE error IS NULL))::float8 AS cost, count(error)::int AS errors
+      FROM experiment_results WHERE run_id IN (${baseline}::uuid, ${candidate}::uuid) GROUP BY 1)
+    SELECT
+      (SELECT coalesce(json_agg(counted ORDER BY ord), '[]') FROM counted) AS counted,
+      (SELECT coalesce(json_agg(listed ORDER BY regressed DESC, ord, item_id), '[]') FROM listed) AS listed,
+      (SELECT coalesce(json_agg(performance), '[]') FROM performance) AS performance`;
+}
+
+/** What a run that has no result yet performs. */
+const NO_PERFORMANCE: Performance = {
+  meanLatencyMs: null,
+  promptTokens: 0,
+  completionTokens: 0,
+  cost: null,
+  errors: 0,
+};
+
+/**
+ * The paired comparison of two runs of an experiment, read in one statement (on the driver, or in the caller's
+ * transaction: a gate compares inside the label move's).
+ */
+export async function compareRuns(
+  db: Database | ReadDb,
+  input: {
+    baseline: Side;
+    candidate: Side;
+    evaluators: string[];
+    alpha: number;
+    /**
+     * A task's error counts as a failure on every evaluator (a gate's view: a version that cannot answer an item is
+     * worse on it, not silent). Otherwise an errored item has no verdict and leaves the pairs.
+     */
+    errorsFail?: boolean;
+  },
+): Promise<ExperimentComparison> {
+  const sql = pairsSql(input.baseline.runId, input.candidate.runId, input.evaluators, input.errorsFail ?? false);
+  type Row = { counted: PairCounts[]; listed: Listed[]; performance: (Performance & { candidate: boolean })[] };
+  // The embedded database has one connection: inside a transaction the statement must use it.
+  const [row] = "query" in db ? (await db.query<Row>(sql)).rows : await db.$queryRaw<Row[]>(sql);
+  const { counted, listed, performance } = row!;
+  const performanceOf = (candidate: boolean): Performance => {
+    const found = performance.find((p) => p.candidate === candidate);
+    if (!found) return NO_PERFORMANCE;
+    const { candidate: _, ...figures } = found;
+    return figures;
+  };
+  return summarize({
+    ...input,
+    counted,
+    listed,
+    performance: { baseline: performanceOf(false), candidate: performanceOf(true) },
+  });
+}
+
+/** The comparison from the database's counts: the tests, intervals and verdicts. Pure. */
+export function summarize(input: {
+  baseline: Omit<Side, "runId">;
+  candidate: Omit<Side, "runId">;
   evaluators: string[];
   alpha: number;
-  /**
-   * A task's error counts as a failure on every evaluator (a gate's view: a version that cannot answer an item is
-   * worse on it, not silent). Otherwise an errored item has no verdict and leaves the pairs.
-   */
-  errorsFail?: boolean;
+  counted: PairCounts[];
+  listed: Listed[];
+  performance: ExperimentComparison["performance"];
 }): ExperimentComparison {
   const { baseline, candidate, alpha } = input;
-  const verdictOf = (row: RunRows[number], name: string): ItemVerdict | undefined =>
-    input.errorsFail && row.error !== null
-      ? { status: "failed", score: null, reason: `the task failed: ${row.error}` }
-      : row.evaluations[name];
-  const candidateByItem = new Map(candidate.rows.map((r) => [r.item_id, r]));
-  const pairs = baseline.rows.flatMap((b) => {
-    const c = candidateByItem.get(b.item_id);
-    return c ? [{ b, c }] : [];
-  });
-  const regressions: ExperimentComparison["regressions"] = [];
-  const improvements: ExperimentComparison["improvements"] = [];
   const evaluators = input.evaluators.map((name) => {
-    let n11 = 0;
-    let regressed = 0;
-    let improved = 0;
-    let n00 = 0;
-    const scoreDiffs: number[] = [];
-    const bScores: number[] = [];
-    const cScores: number[] = [];
-    for (const { b, c } of pairs) {
-      const vb = verdictOf(b, name);
-      const vc = verdictOf(c, name);
-      if (vb?.score != null) bScores.push(vb.score);
-      if (vc?.score != null) cScores.push(vc.score);
-      if (vb?.score != null && vc?.score != null && Number.isFinite(vc.score - vb.score))
-        scoreDiffs.push(vc.score - vb.score);
-      if (!isVerdict(vb) || !isVerdict(vc)) continue;
-      const bp = vb.status === "passed";
-      const cp = vc.status === "passed";
-      if (bp && cp) n11++;
-      else if (!bp && !cp) n00++;
-      else if (bp) {
-        regressed++;
-        if (regressions.length < MAX_LISTED)
-          regressions.push({
-            itemId: b.item_id,
-            evaluator: name,
-            variables: {},
-            expected: null,
-            baselineOutput: null,
-            candidateOutput: null,
-            reason: vc.reason,
-          });
-      } else {
-        improved++;
-        if (improvements.length < MAX_LISTED) improvements.push({ itemId: b.item_id, evaluator: name });
-      }
-    }
+    const c = input.counted.find((x) => x.name === name);
+    const { n11, n00, regressed, improved, diffs } = c ?? { n11: 0, n00: 0, regressed: 0, improved: 0, diffs: [] };
     const paired = n11 + n00 + regressed + improved;
-    const side = (passed: number, failed: number, scores: number[]) => ({
+    const side = (passed: number, failed: number, mean: number | null | undefined) => ({
       passed,
       failed,
       passRate: passed + failed === 0 ? null : passed / (passed + failed),
       interval: passed + failed === 0 ? null : wilsonInterval(passed, passed + failed),
-      meanScore: scores.length ? scores.reduce((a, x) => a + x, 0) / scores.length : null,
+      meanScore: mean ?? null,
     });
     const pValue = paired === 0 ? null : mcnemarExact(regressed, improved).pValue;
-    const signedRank = scoreDiffs.length ? wilcoxonSignedRank(scoreDiffs) : null;
+    const signedRank = diffs.length ? wilcoxonSignedRank(diffs) : null;
     const verdict =
       pValue === null
         ? ("insufficient_data" as const)
@@ -127,15 +187,15 @@ export function compareRuns(input: {
     return {
       name,
       pairs: paired,
-      baseline: side(n11 + regressed, n00 + improved, bScores),
-      candidate: side(n11 + improved, n00 + regressed, cScores),
+      baseline: side(n11 + regressed, n00 + improved, c?.baselineMean),
+      candidate: side(n11 + improved, n00 + regressed, c?.candidateMean),
       regressed,
       improved,
       pValue,
       scores: signedRank
         ? {
-            pairs: scoreDiffs.length,
-            meanDifference: scoreDiffs.reduce((a, x) => a + x, 0) / scoreDiffs.length,
+            pairs: diffs.length,
+            meanDifference: diffs.reduce((a, x) => a + x, 0) / diffs.length,
             pValue: signedRank.pValue,
             method: `Wilcoxon signed-rank (${signedRank.method})`,
           }
@@ -148,9 +208,20 @@ export function compareRuns(input: {
     candidate: { ref: candidate.ref, version: candidate.version },
     alpha,
     evaluators,
-    regressions,
-    improvements,
-    performance: { baseline: performance(baseline.rows), candidate: performance(candidate.rows) },
+    // Variables, expected outputs and both outputs are added by the caller, for the listed items only.
+    regressions: input.listed
+      .filter((l) => l.regressed)
+      .map((l) => ({
+        itemId: l.item_id,
+        evaluator: l.name,
+        variables: {},
+        expected: null,
+        baselineOutput: null,
+        candidateOutput: null,
+        reason: l.reason ?? "",
+      })),
+    improvements: input.listed.filter((l) => !l.regressed).map((l) => ({ itemId: l.item_id, evaluator: l.name })),
+    performance: input.performance,
     verdict: verdictSentence(baseline.version, candidate.version, evaluators, alpha),
   };
 }

@@ -43,7 +43,7 @@ import type { PromptsService } from "../prompts/prompts.service.js";
 import { cleanText, clipText } from "../traces/span-checks.js";
 import { BUILTIN, type ItemVerdict, unknownEvaluators } from "./builtin.js";
 import { inDatasetVersion } from "../datasets/datasets.service.js";
-import { compareRuns, type ResultFields, type RunRows } from "./compare.js";
+import { compareRuns, type ResultFields } from "./compare.js";
 
 /** Items × versions of one experiment at most: each a job, queued in the transaction that creates it. */
 const MAX_RESULTS = 100_000;
@@ -164,19 +164,6 @@ const RUN_FIGURES = Prisma.sql`
     coalesce(sum(x.prompt_tokens), 0)::float8 AS "promptTokens", coalesce(sum(x.completion_tokens), 0)::float8 AS "completionTokens",
     sum(x.cost)::float8 AS cost
   FROM experiment_runs r LEFT JOIN experiment_results x ON x.run_id = r.id`;
-
-/**
- * A run's results as the paired comparison reads them (the experiment's compare, and a label's gate inside the move's
- * transaction): every item's verdicts, without the outputs (up to 256 KiB each).
- */
-export async function runRows(db: Database | ReadDb, runId: string): Promise<RunRows> {
-  const sql = Prisma.sql`
-    SELECT x.item_id, x.error, x.latency_ms, x.prompt_tokens, x.completion_tokens, x.cost, x.evaluations
-    FROM experiment_results x WHERE x.run_id = ${runId}::uuid ORDER BY x.item_id`;
-  // On the driver when outside a transaction (the faster way for many rows), else in the caller's transaction: the
-  // embedded database has one connection, which a statement outside the open transaction would wait for forever.
-  return "query" in db ? (await db.query<RunRows[number]>(sql)).rows : db.$queryRaw<RunRows>(sql);
-}
 
 export type ExperimentsService = ReturnType<typeof createExperiments>;
 
@@ -895,9 +882,9 @@ export function createExperiments(deps: {
       const baseline = pick(query.baseline, "baseline");
       const candidate = pick(query.candidate, "candidate");
       // Outputs and variables are read for the items listed as regressions only.
-      const comparison = compareRuns({
-        baseline: { ref: baseline.ref, version: baseline.version, rows: await runRows(database, baseline.id) },
-        candidate: { ref: candidate.ref, version: candidate.version, rows: await runRows(database, candidate.id) },
+      const comparison = await compareRuns(database, {
+        baseline: { ref: baseline.ref, version: baseline.version, runId: baseline.id },
+        candidate: { ref: candidate.ref, version: candidate.version, runId: candidate.id },
         evaluators: e.evaluators,
         alpha: query.alpha,
       });

@@ -8,7 +8,6 @@ import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb } from "../db/writes.js";
 import { unknownEvaluators } from "../experiments/builtin.js";
 import { compareRuns } from "../experiments/compare.js";
-import { runRows } from "../experiments/experiments.service.js";
 import type { Gate as GateRow } from "../generated/prisma/client.js";
 import { AppError, notFound } from "../http/errors.js";
 import { invalidRequest, type Issue } from "../http/validate.js";
@@ -126,9 +125,9 @@ export async function gateVerdict(db: ReadDb, q: GateQuestion): Promise<GateVerd
   const runOf = (version: string) => experiment.runs.find((r) => r.version === version)!;
   const baseline = runOf(against);
   const candidate = runOf(q.version);
-  const comparison = compareRuns({
-    baseline: { ref: baseline.ref, version: baseline.version, rows: await runRows(db, baseline.id) },
-    candidate: { ref: candidate.ref, version: candidate.version, rows: await runRows(db, candidate.id) },
+  const comparison = await compareRuns(db, {
+    baseline: { ref: baseline.ref, version: baseline.version, runId: baseline.id },
+    candidate: { ref: candidate.ref, version: candidate.version, runId: candidate.id },
     evaluators: gate.evaluators,
     alpha: gate.alpha,
     errorsFail: true,

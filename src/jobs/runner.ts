@@ -179,34 +179,47 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   async function claim(
     queue: Queue<never>,
     limit: number,
-    excludedProjects: string[] = [],
+    busyProjects: string[] = [],
     recentProjects: string[] = [],
   ): Promise<Claimed[]> {
+    const due = Prisma.sql`
+      queue = ${queue.name} AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+        AND NOT (id = ANY(${[...mine]}::bigint[]))`;
     // Projects served least recently first (never served: before all), so that one project's backlog takes turns
     // with the others' work rather than going before it; plain arrival order when there is no such history.
     const order = recentProjects.length
       ? Prisma.sql`array_position(${recentProjects}::uuid[], project_id) NULLS FIRST, run_at, id`
       : Prisma.sql`run_at, id`;
+    const set = Prisma.sql`locked_by = ${worker}, locked_until = now() + ${interval(leaseMs)}, attempts = attempts + 1`;
+    const returning = Prisma.sql`RETURNING id::text AS id, key, project_id::text AS "projectId", payload, attempts`;
+    if (busyProjects.length === 0) {
+      const { rows } = await db.query<Claimed>(Prisma.sql`
+        UPDATE jobs SET ${set}
+        WHERE id IN (SELECT id FROM jobs WHERE ${due} ORDER BY ${order} LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        ${returning}`);
+      return rows;
+    }
+    // Busy projects' work after everyone else's, in one statement: theirs fills only the slots the others' due work
+    // leaves (a limit of 0 reads nothing).
+    const busy = Prisma.sql`project_id = ANY(${busyProjects}::uuid[])`;
     const { rows } = await db.query<Claimed>(Prisma.sql`
-      UPDATE jobs SET locked_by = ${worker}, locked_until = now() + ${interval(leaseMs)}, attempts = attempts + 1
-      WHERE id IN (
-        SELECT id FROM jobs
-        WHERE queue = ${queue.name} AND run_at <= now() AND (locked_until IS NULL OR locked_until < now())
-          AND NOT (id = ANY(${[...mine]}::bigint[]))
-          ${excludedProjects.length ? Prisma.sql`AND (project_id IS NULL OR NOT (project_id = ANY(${excludedProjects}::uuid[])))` : Prisma.empty}
-        ORDER BY ${order} LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED)
-      RETURNING id::text AS id, key, project_id::text AS "projectId", payload, attempts`);
+      WITH others AS (
+        SELECT id FROM jobs WHERE ${due} AND (project_id IS NULL OR NOT ${busy})
+        ORDER BY run_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+      theirs AS (
+        SELECT id FROM jobs WHERE ${due} AND ${busy}
+        ORDER BY run_at, id LIMIT ${limit} - (SELECT count(*) FROM others) FOR UPDATE SKIP LOCKED)
+      UPDATE jobs SET ${set} WHERE id IN (SELECT id FROM others UNION ALL SELECT id FROM theirs)
+      ${returning}`);
     return rows;
   }
 
   /**
    * Claims up to `limit` jobs, fairly across projects: a project running half the queue's slots here or more gets
    * more only when no other project's work is due, so one project's backlog (or its slow model server) leaves the
-   * others room. Two statements only while some project holds half the slots. A queue of one slot takes projects in
-   * turn.
+   * others room. A queue of one slot takes projects in turn.
    */
-  async function claimFairly(
+  function claimFairly(
     queue: Queue<never>,
     limit: number,
     runningBy: Map<string, number>,
@@ -216,9 +229,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     if (queue.concurrency === 1) return claim(queue, limit, [], recentProjects);
     const share = Math.max(1, Math.ceil(queue.concurrency / 2));
     const busy = [...runningBy].filter(([project, n]) => project !== "" && n >= share).map(([project]) => project);
-    const first = await claim(queue, limit, busy);
-    if (busy.length === 0 || first.length === limit) return first;
-    return [...first, ...(await claim(queue, limit - first.length))];
+    return claim(queue, limit, busy);
   }
 
   /** Deletes the job and writes its outcome, both or neither; false when this worker no longer holds it. */
