@@ -337,6 +337,50 @@ describe("the job runner", () => {
     expect((await results()).map((x) => x.n)).toEqual([1, 2, 3, 4]);
   });
 
+  it("gives another project's new work the next free slot while one project holds half of them or more", async () => {
+    const [a, b] = ["0190a1a1-0000-7000-8000-0000000000aa", "0190a1a1-0000-7000-8000-0000000000bb"];
+    await db.query(
+      `INSERT INTO projects (id, name) VALUES ('${a}', 'busy-a'), ('${b}', 'busy-b') ON CONFLICT DO NOTHING`,
+    );
+    const gates = new Map<number, () => void>();
+    const started = new Map<number, Promise<void>>();
+    const startedSignals = new Map<number, () => void>();
+    for (const n of [1, 2, 3, 4, 5, 6, 9]) started.set(n, new Promise((r) => startedSignals.set(n, r)));
+    const { queue, calls } = testQueue(
+      (p) =>
+        new Promise<void>((resolve) => {
+          gates.set(p.n, resolve);
+          startedSignals.get(p.n)?.();
+        }),
+      { concurrency: 3 },
+    );
+    // A long poll: only an enqueue here (its wake) may end the belief that no other project has work.
+    const r = runner(queue, db, { pollMs: 60_000 });
+    await r.enqueueMany(
+      queue,
+      [1, 2, 3, 4, 5, 6].map((n) => ({ key: `k${n}`, payload: { n } })),
+      { projectId: a },
+    );
+    r.start();
+    await Promise.all([1, 2, 3].map((n) => started.get(n)));
+    // A holds every slot; the next claim finds no other project's work (and remembers it).
+    gates.get(1)!();
+    await started.get(4);
+    await r.enqueue(queue, "k9", { n: 9 }, { projectId: b });
+    r.wake(queue);
+    gates.get(2)!();
+    await started.get(9);
+    for (const n of [3, 4, 9]) gates.get(n)!();
+    await started.get(5);
+    gates.get(5)!();
+    await started.get(6);
+    gates.get(6)!();
+    await Promise.all([1, 2, 3, 4, 5, 6, 9].map(done));
+    // B's job, queued last, went before A's backlog (the first three started together, in any order).
+    expect(calls.slice(0, 3).sort()).toEqual([1, 2, 3]);
+    expect(calls.slice(3)).toEqual([4, 9, 5, 6]);
+  });
+
   it("takes projects in turn on a queue of one slot, rather than one project's backlog first", async () => {
     const [a, b] = ["0190a1a1-0000-7000-8000-00000000000a", "0190a1a1-0000-7000-8000-00000000000b"];
     await db.query(

@@ -167,7 +167,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const worker = randomUUID();
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
-  const loops: { queue: string; wake(): void; done: Promise<void> }[] = [];
+  const loops: { queue: string; wake(): void; enqueued(): void; done: Promise<void> }[] = [];
   let started = false;
 
   const interval = (ms: number) => Prisma.sql`(${Math.round(ms)} * interval '1 millisecond')`;
@@ -218,18 +218,28 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
    * Claims up to `limit` jobs, fairly across projects: a project running half the queue's slots here or more gets
    * more only when no other project's work is due, so one project's backlog (or its slow model server) leaves the
    * others room. A queue of one slot takes projects in turn.
+   *
+   * Finding that no other project's work is due reads past the busy projects' backlog, so once found it is believed
+   * until new work is enqueued here (`wake`) or for `pollMs` (work another instance enqueued): a claim per finished
+   * job would otherwise read the whole backlog each time.
    */
-  function claimFairly(
+  async function claimFairly(
     queue: Queue<never>,
     limit: number,
-    runningBy: Map<string, number>,
-    recentProjects: string[],
+    fairness: { runningBy: Map<string, number>; recentProjects: string[]; othersIdleAt?: number },
   ): Promise<Claimed[]> {
     // A queue run one job at a time has no slots to share: its projects take turns instead.
-    if (queue.concurrency === 1) return claim(queue, limit, [], recentProjects);
+    if (queue.concurrency === 1) return claim(queue, limit, [], fairness.recentProjects);
     const share = Math.max(1, Math.ceil(queue.concurrency / 2));
-    const busy = [...runningBy].filter(([project, n]) => project !== "" && n >= share).map(([project]) => project);
-    return claim(queue, limit, busy);
+    const busy = [...fairness.runningBy]
+      .filter(([project, n]) => project !== "" && n >= share)
+      .map(([project]) => project);
+    const idleAt = fairness.othersIdleAt;
+    if (busy.length === 0 || (idleAt !== undefined && performance.now() - idleAt < pollMs)) return claim(queue, limit);
+    const claimed = await claim(queue, limit, busy);
+    const othersFound = claimed.some((job) => job.projectId === null || !busy.includes(job.projectId));
+    fairness.othersIdleAt = othersFound ? undefined : performance.now();
+    return claimed;
   }
 
   /** Deletes the job and writes its outcome, both or neither; false when this worker no longer holds it. */
@@ -321,9 +331,15 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     // Jobs of each project this loop runs now, and the projects it last served (most recent last), for fair claims.
     const runningBy = new Map<string, number>();
     const recentProjects: string[] = [];
+    const fairness: Parameters<typeof claimFairly>[2] = { runningBy, recentProjects };
     const wake = () => {
       woken = true;
       nudge?.();
+    };
+    // New work here: another project's may be due now.
+    const enqueued = () => {
+      fairness.othersIdleAt = undefined;
+      wake();
     };
     // A background queue's next claim while the foreground is busy: after its last job's pause.
     let resumeAt = 0;
@@ -359,7 +375,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         const claimed =
           free <= 0
             ? []
-            : await claimFairly(queue, free, runningBy, recentProjects).catch((err) => {
+            : await claimFairly(queue, free, fairness).catch((err) => {
                 logger.warn({ err, queue: queue.name }, "could not claim jobs; trying again");
                 return [];
               });
@@ -395,7 +411,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         await wait();
       }
     })();
-    return { queue: queue.name, wake, done };
+    return { queue: queue.name, wake, enqueued, done };
   }
 
   return {
@@ -440,7 +456,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     },
     wake(...queues) {
       const names = new Set(queues.map((q) => q.name));
-      for (const l of loops) if (names.size === 0 || names.has(l.queue)) l.wake();
+      for (const l of loops) if (names.size === 0 || names.has(l.queue)) l.enqueued();
     },
     start() {
       if (started) return;
