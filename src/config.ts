@@ -206,7 +206,7 @@ export interface Config {
    * work of one that died (on the embedded database, a restart takes it over at once).
    */
   jobLeaseMs: number;
-  /** Live-update streams one instance serves at once (see EVENTS_DEFAULTS); 0 turns the stream off. */
+  /** Live-update streams one instance serves at once (see EVENTS_DEFAULTS); 0 refuses every one. */
   eventsMaxStreams: number;
   /** Of those, streams of one key. */
   eventsMaxPerKey: number;

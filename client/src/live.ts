@@ -144,7 +144,12 @@ export function createLive(options: LiveOptions): Live {
     let failures = 0;
     while (!closed) {
       const outcome = await connect(failures);
-      if (outcome === undefined || closed) break;
+      if (outcome === undefined) {
+        // Refused for good: not asked again, whatever is held later.
+        closed = true;
+        break;
+      }
+      if (closed) break;
       failures = outcome.opened ? 0 : failures + 1;
       const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.max(0, failures - 1));
       // Half fixed, half random: clients dropped together (a restart) do not come back together.
