@@ -54,6 +54,44 @@ async function openStream(baseUrl: string, key: string, lastEventId?: string) {
   };
 }
 
+/**
+ * A proxy in front of `target` that can cut the streams passing through it (`cut`), refusing every connection until
+ * `reopen`; it records the Last-Event-ID of each stream request.
+ */
+async function cuttingProxy(target: string) {
+  let refusing = false;
+  const lastEventIds: (string | undefined)[] = [];
+  const streams = new Set<net.Socket>();
+  const listener = await listen(
+    http.createServer((req, res) => {
+      if (refusing) return req.socket.destroy();
+      if (req.url === "/api/v1/events") {
+        lastEventIds.push(req.headers["last-event-id"] as string | undefined);
+        streams.add(req.socket);
+      }
+      const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on("error", () => res.destroy());
+      // A cut connection is cut through to the app.
+      res.on("close", () => upstream.destroy());
+      req.pipe(upstream);
+    }),
+  );
+  return {
+    ...listener,
+    lastEventIds,
+    cut() {
+      refusing = true;
+      for (const socket of streams) socket.destroy();
+    },
+    reopen() {
+      refusing = false;
+    },
+  };
+}
+
 /** Resolves when `hub` next answers a stream, with whether it resumed exactly. */
 const nextOpened = (h: Pick<Harness, "events">) =>
   once(h.events.lifecycle, "opened").then(([info]) => info as { resumed: boolean });
@@ -139,31 +177,7 @@ describe("live updates on one instance", () => {
   it("a dropped connection resumes with Last-Event-ID and misses nothing", async () => {
     await publish("live/b", "one");
     await publish("live/b", "two");
-    // A proxy in front of the app: it cuts the stream, then refuses connections while the rollback is made.
-    let refusing = false;
-    const lastEventIds: (string | undefined)[] = [];
-    const streams = new Set<net.Socket>();
-    const proxy = await listen(
-      http.createServer((req, res) => {
-        if (refusing) return req.socket.destroy();
-        if (req.url === "/api/v1/events") {
-          lastEventIds.push(req.headers["last-event-id"] as string | undefined);
-          streams.add(req.socket);
-        }
-        const upstream = http.request(
-          `${server.url}${req.url}`,
-          { method: req.method, headers: req.headers },
-          (answer) => {
-            res.writeHead(answer.statusCode!, answer.headers);
-            answer.pipe(res);
-          },
-        );
-        upstream.on("error", () => res.destroy());
-        // A cut connection is cut through to the app.
-        res.on("close", () => upstream.destroy());
-        req.pipe(upstream);
-      }),
-    );
+    const proxy = await cuttingProxy(server.url);
     const client = createClient({ baseUrl: proxy.url, apiKey: h.adminKey, ttlMs: HOUR });
     try {
       let opened = nextOpened(h);
@@ -172,18 +186,17 @@ describe("live updates on one instance", () => {
       // An event to resume after: a label no one holds.
       const moved = api("PUT", `/prompts/${enc("live/b")}/labels/staging`, { version: "1.0.0" });
       expect((await moved).status).toBe(200);
-      refusing = true;
       const cut = once(h.events.lifecycle, "closed");
-      for (const socket of streams) socket.destroy();
+      proxy.cut();
       expect((await cut)[0] as StreamEnd).toBe("left");
       await rollback("live/b");
       expect(await versionOf(client, "live/b")).toBe("1.0.1");
       opened = nextOpened(h);
-      refusing = false;
+      proxy.reopen();
       expect(await opened).toEqual({ resumed: true });
-      expect(lastEventIds).toHaveLength(2);
-      expect(lastEventIds[0]).toBeUndefined();
-      expect(lastEventIds[1]).toMatch(/^[\w-]+\.\d+$/);
+      expect(proxy.lastEventIds).toHaveLength(2);
+      expect(proxy.lastEventIds[0]).toBeUndefined();
+      expect(proxy.lastEventIds[1]).toMatch(/^[\w-]+\.\d+$/);
       await until(async () => (await versionOf(client, "live/b")) === "1.0.0");
     } finally {
       client.close();
@@ -380,6 +393,51 @@ describe("live updates, bounded", () => {
     expect(cut[1]).toBeLessThanOrEqual(MAX_BUFFER + 2 * 1024);
     expect(h.events.size).toBe(0);
     slow.destroy();
+  });
+});
+
+describe("live updates past the replay window", () => {
+  let h: Harness;
+  let server: Listener;
+
+  beforeAll(async () => {
+    h = await createHarness({ events: { eventsReplaySize: 2 } });
+    server = await serve(h.app);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await h?.close();
+  });
+
+  it("a gap longer than the window is a reset, and the client refreshes every reference it holds", async () => {
+    const publish = (name: string, template: string) =>
+      fetch(`${server.url}/api/v1/prompts/${enc(name)}/versions`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${h.adminKey}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ template, labels: ["production"] }),
+      });
+    for (const name of ["gap/a", "gap/b"]) expect((await publish(name, "one")).status).toBe(201);
+    const proxy = await cuttingProxy(server.url);
+    const client = createClient({ baseUrl: proxy.url, apiKey: h.adminKey, ttlMs: HOUR });
+    try {
+      let opened = nextOpened(h);
+      expect(await versionOf(client, "gap/a")).toBe("1.0.0");
+      expect(await versionOf(client, "gap/b")).toBe("1.0.0");
+      await opened;
+      const cut = once(h.events.lifecycle, "closed");
+      proxy.cut();
+      await cut;
+      // Two publishes are four events (the version, latest, production; twice): more than the two kept.
+      for (const name of ["gap/a", "gap/b"]) expect((await publish(name, "two")).status).toBe(201);
+      opened = nextOpened(h);
+      proxy.reopen();
+      expect(await opened).toEqual({ resumed: false });
+      await until(async () => (await versionOf(client, "gap/a")) === "1.0.1");
+      await until(async () => (await versionOf(client, "gap/b")) === "1.0.1");
+    } finally {
+      client.close();
+      await proxy.close();
+    }
   });
 });
 

@@ -239,20 +239,24 @@ export class SseParser {
   private data: string[] = [];
   private event = "";
   private id: string | undefined;
+  private afterCR = false;
 
   push(text: string): SseFrame[] {
-    this.buffer += text;
+    // A line that ended with CR was handled at once: a LF that follows it belongs to it.
+    this.buffer += this.afterCR && text.startsWith("\n") ? text.slice(1) : text;
+    this.afterCR = false;
     const frames: SseFrame[] = [];
     for (;;) {
       const end = this.buffer.search(/\r\n|\r|\n/);
-      // A lone \r at the end may be the first half of \r\n: wait for the next chunk.
-      if (end < 0 || (end === this.buffer.length - 1 && this.buffer[end] === "\r")) {
+      if (end < 0) {
         if (this.buffer.length > MAX_LINE)
           throw new RangeError(`an event stream line longer than ${MAX_LINE} characters`);
         break;
       }
       const line = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + (this.buffer.startsWith("\r\n", end) ? 2 : 1));
+      const crlf = this.buffer.startsWith("\r\n", end);
+      this.buffer = this.buffer.slice(end + (crlf ? 2 : 1));
+      if (!crlf && this.buffer === "" && text.endsWith("\r")) this.afterCR = true;
       const frame = this.line(line);
       if (frame) frames.push(frame);
     }
