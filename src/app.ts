@@ -271,6 +271,7 @@ export function createApp({
       maxBufferBytes: config.eventsMaxBufferBytes,
     },
   });
+  metrics.watchStreams(events);
 
   const app = express();
   // JSON answers end with a newline, as text a terminal prints should: curl leaves the shell prompt on its own line.

@@ -393,6 +393,10 @@ describe("live updates, bounded", () => {
     expect(cut[1]).toBeLessThanOrEqual(MAX_BUFFER + 2 * 1024);
     expect(h.events.size).toBe(0);
     slow.destroy();
+    const metrics = await fetch(`${server.url}/metrics`, { headers: { Authorization: `Bearer ${h.adminKey}` } });
+    const text = await metrics.text();
+    expect(text).toContain('promptreg_event_streams_ended_total{reason="slow"} 1');
+    expect(text).toContain("promptreg_event_streams 0");
   });
 });
 
