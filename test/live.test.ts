@@ -50,6 +50,17 @@ async function openStream(baseUrl: string, key: string, lastEventId?: string) {
       }
       return queue.shift()!;
     },
+    /** Reads until the stream's last id (of an event or not) is at least `sequence` of its instance; returns it. */
+    async idAtLeast(sequence: number): Promise<string> {
+      const sequenceOf = (id: string | undefined) =>
+        id === undefined ? -1 : Number(id.slice(id.lastIndexOf(".") + 1));
+      while (sequenceOf(parser.lastEventId) < sequence) {
+        const { done, value } = await reader!.read();
+        if (done) throw new Error("the stream ended");
+        queue.push(...parser.push(decoder.decode(value, { stream: true })));
+      }
+      return parser.lastEventId!;
+    },
     close: () => controller.abort(),
   };
 }
@@ -405,7 +416,7 @@ describe("live updates past the replay window", () => {
   let server: Listener;
 
   beforeAll(async () => {
-    h = await createHarness({ events: { eventsReplaySize: 2 } });
+    h = await createHarness({ events: { eventsReplaySize: 2, eventsHeartbeatMs: 100 } });
     server = await serve(h.app);
   });
   afterAll(async () => {
@@ -442,6 +453,33 @@ describe("live updates past the replay window", () => {
       client.close();
       await proxy.close();
     }
+  });
+  it("a quiet project's subscriber resumes exactly although busier projects' events filled the window", async () => {
+    const quiet = await openStream(server.url, h.adminKey);
+    const subscribedAt = await quiet.idAtLeast(0);
+    const start = Number(subscribedAt.slice(subscribedAt.lastIndexOf(".") + 1));
+    const busy = await fetch(`${server.url}/api/v1/projects`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${h.adminKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "gap-busy" }),
+    });
+    const busyKey = ((await busy.json()) as { adminKey: { key: string } }).adminKey.key;
+    for (const template of ["one", "two"]) {
+      const res = await fetch(`${server.url}/api/v1/prompts/noisy/versions`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${busyKey}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ template }),
+      });
+      expect(res.status).toBe(201);
+    }
+    // Four events of the other project (a version and `latest`, twice): the window keeps two. A heartbeat carries
+    // the current id past them.
+    const id = await quiet.idAtLeast(start + 4);
+    quiet.close();
+    const opened = nextOpened(h);
+    const resumed = await openStream(server.url, h.adminKey, id);
+    expect(await opened).toEqual({ resumed: true });
+    resumed.close();
   });
 });
 

@@ -120,6 +120,8 @@ export function createLive(options: LiveOptions): Live {
         if (done || closed) return;
         idle.refresh?.();
         for (const frame of parser.push(decoder.decode(value, { stream: true }))) dispatch(frame);
+        // The server also sends ids without an event (at subscription, with heartbeats): resume from the latest.
+        lastEventId = parser.lastEventId ?? lastEventId;
       }
     } finally {
       clearTimeout(idle);
@@ -241,6 +243,9 @@ export class SseParser {
   private id: string | undefined;
   private afterCR = false;
 
+  /** The id of the last complete frame read, whether or not it was an event (the standard's last event ID). */
+  lastEventId: string | undefined;
+
   push(text: string): SseFrame[] {
     // A line that ended with CR was handled at once: a LF that follows it belongs to it.
     this.buffer += this.afterCR && text.startsWith("\n") ? text.slice(1) : text;
@@ -265,6 +270,7 @@ export class SseParser {
 
   private line(line: string): SseFrame | undefined {
     if (line === "") {
+      this.lastEventId = this.id;
       const frame =
         this.data.length > 0 ? { id: this.id, event: this.event || "message", data: this.data.join("\n") } : undefined;
       this.data = [];

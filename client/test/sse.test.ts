@@ -38,6 +38,14 @@ describe("SseParser", () => {
     expect(framesOf("data\n\n")).toEqual([{ id: undefined, event: "message", data: "" }]);
   });
 
+  it("keeps an id sent without an event as the last event id, as a heartbeat carries the position", () => {
+    const parser = new SseParser();
+    expect(parser.push(": heartbeat\nid: a.9\n\n")).toEqual([]);
+    expect(parser.lastEventId).toBe("a.9");
+    parser.push("id: a.10\n");
+    expect(parser.lastEventId).toBe("a.9");
+  });
+
   it("ignores an id holding a NUL, and refuses a line longer than a mebibyte", () => {
     expect(framesOf("id: a\u0000b\ndata: x\n\n")).toEqual([{ id: undefined, event: "message", data: "x" }]);
     expect(() => framesOf(`data: ${"x".repeat(1024 * 1024 + 1)}`)).toThrow(RangeError);

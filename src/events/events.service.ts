@@ -12,7 +12,8 @@
 // - Resume: the last `replaySize` events of every project are kept; a `Last-Event-ID` within them is answered with
 //   what followed it, anything older or foreign with a reset.
 // - Bounded: streams per instance and per key are capped (503 and Retry-After past it); a stream whose unsent bytes
-//   pass `maxBufferBytes` (a reader that stopped reading) is cut rather than buffered for; heartbeats (comment lines)
+//   pass `maxBufferBytes` (a reader that stopped reading) is cut rather than buffered for; heartbeats (a comment line,
+//   and the current id: see `position`)
 //   keep proxies from closing idle streams and find dead readers; a stream ends after `maxStreamMs` and the client
 //   resumes, so a key revoked while a notification was lost stops receiving then at the latest.
 import { randomBytes } from "node:crypto";
@@ -129,6 +130,13 @@ export function createEventHub({
   let closed = false;
 
   const idOf = (n: number) => `${instance}.${n}`;
+  /**
+   * The current id, with no event (a reader sets its last event id and dispatches nothing): every event of the
+   * stream's project up to it has been written before it on the same stream, so a reader resumes from here. Without
+   * it a subscriber of a quiet project would keep the id of its last event, which the events of busier projects
+   * push out of the replay window, and every reconnection would be a reset.
+   */
+  const position = () => `id: ${idOf(seq)}\n\n`;
   const frameOf = (n: number, event: LiveEvent) =>
     `id: ${idOf(n)}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 
@@ -172,7 +180,7 @@ export function createEventHub({
     const time = now();
     for (const stream of streams) {
       if (time - stream.openedAt >= settings.maxStreamMs) end(stream, "ended");
-      else send(stream, ": heartbeat\n\n");
+      else send(stream, `: heartbeat\n${position()}`);
     }
   }, settings.heartbeatMs);
   heartbeat.unref();
@@ -220,8 +228,8 @@ export function createEventHub({
       // The comment makes the headers and a first chunk leave at once, so that the client knows it is subscribed.
       res.write(": subscribed\n\n");
       if (frames) for (const frame of frames) send(stream, frame);
-      // Carries the current id, so that the next resume starts from here.
       else send(stream, frameOf(seq, { type: "reset", reason: "cannot resume from the Last-Event-ID given" }));
+      send(stream, position());
       lifecycle.emit("opened", { resumed: lastEventId !== undefined && frames !== undefined });
     },
     get size() {
