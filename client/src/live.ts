@@ -57,7 +57,10 @@ export function createLive(options: LiveOptions): Live {
       sleeping = { timer, wake };
     });
 
-  /** One connection, until it ends. Returns how long to wait before the next, or undefined to stop for good. */
+  /**
+   * One connection, until it ends: whether it was answered with a stream, and the server's Retry-After when it was
+   * refused; undefined when it was refused for good.
+   */
   async function connect(failures: number): Promise<{ opened: boolean; retryAfterMs?: number } | undefined> {
     abort = new AbortController();
     const headers: Record<string, string> = {
@@ -109,8 +112,14 @@ export function createLive(options: LiveOptions): Live {
   }
 
   async function read(body: ReadableStream<Uint8Array>, controller: AbortController): Promise<void> {
-    const idle = setTimeout(() => controller.abort(), idleMs);
-    unrefTimer(idle);
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    // Set again at every chunk (a heartbeat at least): a timer's `refresh` is Node's, not a browser's.
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => controller.abort(), idleMs);
+      unrefTimer(idle);
+    };
+    arm();
     const parser = new SseParser();
     const decoder = new TextDecoder();
     const reader = body.getReader();
@@ -118,7 +127,7 @@ export function createLive(options: LiveOptions): Live {
       for (;;) {
         const { done, value } = await reader.read();
         if (done || closed) return;
-        idle.refresh?.();
+        arm();
         for (const frame of parser.push(decoder.decode(value, { stream: true }))) dispatch(frame);
         // The server also sends ids without an event (at subscription, with heartbeats): resume from the latest.
         lastEventId = parser.lastEventId ?? lastEventId;
