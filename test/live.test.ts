@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type RegistryClient, type RegistryError } from "@promptreg/client";
 import { SseParser, type SseFrame } from "../client/src/live.js";
 import { createApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
+import { ConfigError, EVENTS_DEFAULTS, loadConfig } from "../src/config.js";
 import { startServer } from "../src/server.js";
 import { openDatabase, type Database } from "../src/db/client.js";
 import { createInvalidationBus, type InvalidationBus } from "../src/db/invalidation.js";
@@ -542,6 +542,34 @@ describe.skipIf(!TEST_DATABASE_URL)("live updates on two instances of one Postgr
     } finally {
       for (const client of clients) client.close();
     }
+  });
+});
+
+describe("configuration", () => {
+  it("reads the stream's limits from the environment, with their defaults, and refuses bad values naming them", () => {
+    const defaults = loadConfig({});
+    expect([
+      defaults.eventsMaxStreams,
+      defaults.eventsMaxPerKey,
+      defaults.eventsHeartbeatMs,
+      defaults.eventsReplaySize,
+      defaults.eventsMaxBufferBytes,
+    ]).toEqual([
+      EVENTS_DEFAULTS.maxStreams,
+      EVENTS_DEFAULTS.maxPerKey,
+      EVENTS_DEFAULTS.heartbeatMs,
+      EVENTS_DEFAULTS.replaySize,
+      EVENTS_DEFAULTS.maxBufferBytes,
+    ]);
+    expect(loadConfig({ PROMPTREG_EVENTS_MAX_STREAMS: "10", PROMPTREG_EVENTS_REPLAY: "0" })).toMatchObject({
+      eventsMaxStreams: 10,
+      eventsReplaySize: 0,
+    });
+    const bad = () => loadConfig({ PROMPTREG_EVENTS_HEARTBEAT_MS: "60000", PROMPTREG_EVENTS_MAX_PER_KEY: "-1" });
+    expect(bad).toThrow(ConfigError);
+    expect(bad).toThrow(
+      /PROMPTREG_EVENTS_HEARTBEAT_MS[\s\S]*PROMPTREG_EVENTS_MAX_PER_KEY|PROMPTREG_EVENTS_MAX_PER_KEY[\s\S]*PROMPTREG_EVENTS_HEARTBEAT_MS/,
+    );
   });
 });
 
