@@ -1,8 +1,9 @@
 // The registry client: resolves prompt references with a cache that never makes the application wait on the registry
 // more than it has to, and falls back (last good value, snapshot, inline template) when the registry is unreachable:
 // at once, without waiting again, once it has failed (the breaker). Its parts: the options and their defaults
-// (options.ts), requests and refreshes (remote.ts), inline fallbacks (fallback.ts), the project checks of the key and
-// the snapshot (project-check.ts); this file holds the state they share and the three calls.
+// (options.ts), requests and refreshes (remote.ts), the live-update stream that says what to refresh now (live.ts),
+// inline fallbacks (fallback.ts), the project checks of the key and the snapshot (project-check.ts); this file holds
+// the state they share and the calls.
 import { Breaker } from "./breaker.js";
 import {
   LruCache,
