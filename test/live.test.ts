@@ -14,7 +14,7 @@ import { ConfigError, EVENTS_DEFAULTS, loadConfig } from "../src/config.js";
 import { startServer } from "../src/server.js";
 import { openDatabase, type Database } from "../src/db/client.js";
 import { createInvalidationBus, type InvalidationBus } from "../src/db/invalidation.js";
-import type { StreamEnd } from "../src/events/events.service.js";
+import { createEventHub, type StreamEnd } from "../src/events/events.service.js";
 import {
   createHarness,
   createTestDatabase,
@@ -376,6 +376,37 @@ describe("live updates, bounded", () => {
     } finally {
       client.close();
       await proxy.close();
+    }
+  });
+
+  it("the server ends a stream once it is older than its maximum age (its client resumes, its key checked again)", async () => {
+    // A hub of its own, on the app's bus, with a clock the test moves; served by a plain server.
+    let time = 0;
+    const hub = createEventHub({
+      bus: h.bus,
+      logger: silentLogger,
+      options: { heartbeatMs: 100, maxStreamMs: 60_000 },
+      now: () => time,
+    });
+    const principal = {
+      keyId: "aged-key",
+      keyName: "aged",
+      role: "read" as const,
+      projectId: "aged-project",
+      projectName: "aged",
+      protectedLabels: [],
+    };
+    const aged = await listen(http.createServer((_req, res) => hub.open(principal, res, undefined)));
+    try {
+      const stream = await openStream(aged.url, "unused");
+      await stream.idAtLeast(0);
+      const ended = once(hub.lifecycle, "closed");
+      time = 60_000;
+      expect((await ended)[0]).toBe("ended");
+      await expect(stream.next()).rejects.toThrow("the stream ended");
+    } finally {
+      hub.close();
+      await aged.close();
     }
   });
 
