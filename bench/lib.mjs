@@ -45,12 +45,12 @@ const jsonHeaders = (adminKey) => ({ Authorization: `Bearer ${adminKey}`, "Conte
  * with a new admin key, on the embedded database (a new data folder, removed when it stops) or on `databaseUrl`: its
  * `origin`, its API's URL (`base`), the headers of a JSON request as the admin, `query` on its database, and `stop`.
  */
-export async function startRegistry({ databaseUrl } = {}) {
-  const adminKey = newAdminKey();
+export async function startRegistry({ databaseUrl, adminKey = newAdminKey(), env = {} } = {}) {
   const child = await startChild(fileURLToPath(new URL("./servers/registry.mjs", import.meta.url)), {
     BENCH_ADMIN_KEY: adminKey,
     // Without databaseUrl, the embedded database, even when the runner has set one for the benches that use it.
     BENCH_DATABASE_URL: databaseUrl,
+    ...env,
   });
   let queries = 0;
   return {
@@ -63,6 +63,19 @@ export async function startRegistry({ databaseUrl } = {}) {
       const answer = once(child.child, "message");
       child.child.send("storage");
       return (await answer)[0].storedBytes;
+    },
+    /** The registry process's memory (`process.memoryUsage()`) after a full garbage collection. */
+    async memory() {
+      const answer = new Promise((resolve) => {
+        const heard = (m) => {
+          if (!m?.memory) return;
+          child.child.off("message", heard);
+          resolve(m.memory);
+        };
+        child.child.on("message", heard);
+      });
+      child.child.send("memory");
+      return answer;
     },
     /** The rows of `sql` run by the registry on its database (its query runs on the registry's thread). */
     query(sql) {

@@ -16,6 +16,7 @@ const all = [
   "limits",
   "console",
   "compare-page",
+  "live",
 ];
 const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const env = {

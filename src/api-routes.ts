@@ -6,6 +6,7 @@ import { COMPARE_ROUTES } from "./compare/compare.routes.js";
 import { PRICE_ROUTES } from "./compare/prices.routes.js";
 import { CONNECTION_ROUTES } from "./connections/connections.routes.js";
 import { DATASET_ROUTES } from "./datasets/datasets.routes.js";
+import { EVENT_ROUTES } from "./events/events.routes.js";
 import { EVALUATOR_ROUTES } from "./evals/evaluators.routes.js";
 import { EXPERIMENT_ROUTES } from "./experiments/experiments.routes.js";
 import { GATE_ROUTES } from "./gates/gates.routes.js";
@@ -30,6 +31,7 @@ export const API_ROUTES: RouteGroups = {
   datasets: DATASET_ROUTES,
   experiments: EXPERIMENT_ROUTES,
   gates: GATE_ROUTES,
+  events: EVENT_ROUTES,
 };
 
 let document: ReturnType<typeof openApiDocument> | undefined;

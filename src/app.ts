@@ -16,6 +16,8 @@ import { createConnectionsService } from "./connections/connections.service.js";
 import { createConnectionLimiter } from "./connections/limits.js";
 import { consoleRoutes } from "./console/console.routes.js";
 import { createEvaluations } from "./evals/evaluations.js";
+import { eventRoutes } from "./events/events.routes.js";
+import { createEventHub } from "./events/events.service.js";
 import { datasetRoutes, RAW_BODY_PATHS } from "./datasets/datasets.routes.js";
 import { createDatasetsService } from "./datasets/datasets.service.js";
 import { evaluatorRoutes } from "./evals/evaluators.routes.js";
@@ -87,6 +89,11 @@ export interface AppDeps {
         | "evalMaxAttempts"
         | "experimentConcurrency"
         | "jobLeaseMs"
+        | "eventsMaxStreams"
+        | "eventsMaxPerKey"
+        | "eventsHeartbeatMs"
+        | "eventsReplaySize"
+        | "eventsMaxBufferBytes"
       >
     >;
   /** How the job runner paces its work (tests shorten the waits); the server starts it, `jobs.start()`. */
@@ -253,6 +260,18 @@ export function createApp({
   });
   const evaluators = createEvaluatorsService({ db, database, bus, evaluations, judge });
   const otlpDecoder = createOtlpDecoder({ logger, limits: ingestLimits });
+  const events = createEventHub({
+    bus,
+    logger,
+    options: {
+      maxStreams: config.eventsMaxStreams,
+      maxPerKey: config.eventsMaxPerKey,
+      heartbeatMs: config.eventsHeartbeatMs,
+      replaySize: config.eventsReplaySize,
+      maxBufferBytes: config.eventsMaxBufferBytes,
+    },
+  });
+  metrics.watchStreams(events);
 
   const app = express();
   // JSON answers end with a newline, as text a terminal prints should: curl leaves the shell prompt on its own line.
@@ -334,6 +353,7 @@ export function createApp({
   api.use(datasetRoutes(createDatasetsService({ db, database, bus })));
   api.use(experimentRoutes(experiments));
   api.use(gateRoutes(gates));
+  api.use(eventRoutes(events));
   api.use(unencodedSlashHint);
   app.use("/api/v1", api);
 
@@ -362,9 +382,10 @@ export function createApp({
   app.use(errorHandler(logger));
   // What the app holds beyond the database and the bus, which its caller opened and closes.
   const close = async () => {
+    events.close();
     await jobs.stop();
     await evaluations.flush();
     await otlpDecoder.close();
   };
-  return { app, auth, prompts, labels, ingestGate, jobs, evaluations, close };
+  return { app, auth, prompts, labels, ingestGate, jobs, evaluations, events, close };
 }

@@ -28,6 +28,19 @@ export const OTLP_BODY_GRACE_MS = 2_000;
 export const OTLP_BODY_MIN_RATE = 32 * 1024;
 
 /**
+ * Live-update streams (GET /api/v1/events) when not configured; see src/events/events.service.ts. A stream idle
+ * between events costs a socket and a few kilobytes (README, Live updates): the instance cap keeps that bounded, the
+ * key cap keeps one key from taking every stream; 250 is a large fleet of one application behind one instance.
+ */
+export const EVENTS_DEFAULTS = {
+  maxStreams: 1_000,
+  maxPerKey: 250,
+  heartbeatMs: 15_000,
+  replaySize: 1_000,
+  maxBufferBytes: 64 * 1024,
+} as const;
+
+/**
  * Which hops may say the request came over HTTPS (X-Forwarded-Proto) and from whom (X-Forwarded-For): Express's
  * `trust proxy`. `false` (the default) trusts none; `true` every hop (only when nothing can reach the service but
  * through the proxy); a number, that many hops; or a comma-separated list of addresses, subnets and the names
@@ -98,6 +111,17 @@ const ConfigSchema = z.object({
   PROMPTREG_EVAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   PROMPTREG_EXPERIMENT_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   PROMPTREG_JOB_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
+  PROMPTREG_EVENTS_MAX_STREAMS: z.coerce.number().int().min(0).default(EVENTS_DEFAULTS.maxStreams),
+  PROMPTREG_EVENTS_MAX_PER_KEY: z.coerce.number().int().min(0).default(EVENTS_DEFAULTS.maxPerKey),
+  // At most 30 s: clients take a minute without a byte for a dead connection.
+  PROMPTREG_EVENTS_HEARTBEAT_MS: z.coerce.number().int().min(100).max(30_000).default(EVENTS_DEFAULTS.heartbeatMs),
+  PROMPTREG_EVENTS_REPLAY: z.coerce.number().int().min(0).max(1_000_000).default(EVENTS_DEFAULTS.replaySize),
+  PROMPTREG_EVENTS_MAX_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(EVENTS_DEFAULTS.maxBufferBytes),
   // `PROMPTREG_SECRET_A=team-a,team-b;PROMPTREG_SECRET_B=team-c`: the projects each key is for.
   PROMPTREG_CONNECTION_KEYS: z
     .string()
@@ -182,6 +206,16 @@ export interface Config {
    * work of one that died (on the embedded database, a restart takes it over at once).
    */
   jobLeaseMs: number;
+  /** Live-update streams one instance serves at once (see EVENTS_DEFAULTS); 0 refuses every one. */
+  eventsMaxStreams: number;
+  /** Of those, streams of one key. */
+  eventsMaxPerKey: number;
+  /** A comment line on every idle stream this often. */
+  eventsHeartbeatMs: number;
+  /** Events kept for resuming with Last-Event-ID. */
+  eventsReplaySize: number;
+  /** Unsent bytes a stream may hold before it is cut. */
+  eventsMaxBufferBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -227,5 +261,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     evalMaxAttempts: e.PROMPTREG_EVAL_MAX_ATTEMPTS,
     experimentConcurrency: e.PROMPTREG_EXPERIMENT_CONCURRENCY,
     jobLeaseMs: e.PROMPTREG_JOB_LEASE_MS,
+    eventsMaxStreams: e.PROMPTREG_EVENTS_MAX_STREAMS,
+    eventsMaxPerKey: e.PROMPTREG_EVENTS_MAX_PER_KEY,
+    eventsHeartbeatMs: e.PROMPTREG_EVENTS_HEARTBEAT_MS,
+    eventsReplaySize: e.PROMPTREG_EVENTS_REPLAY,
+    eventsMaxBufferBytes: e.PROMPTREG_EVENTS_MAX_BUFFER_BYTES,
   };
 }

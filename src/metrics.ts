@@ -2,7 +2,8 @@
 // the resolve cache, and the process (event loop delay, heap, GC) from prom-client's default collectors. One
 // registry per app, not prom-client's global one, so that two apps in a process (the tests) count apart.
 import type { RequestHandler } from "express";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { EventHub, StreamEnd } from "./events/events.service.js";
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -62,5 +63,23 @@ export function createMetrics() {
     shed: () => shed.inc(),
     ingestChunk: (seconds: number) => chunks.observe(seconds),
     resolve: (hit: boolean) => resolves.inc({ result: hit ? "hit" : "miss" }),
+    /** The live-update streams open, and those ended by why (`slow`: cut for leaving too much unread). */
+    watchStreams(hub: EventHub) {
+      new Gauge({
+        name: "promptreg_event_streams",
+        help: "Live-update streams (GET /api/v1/events) open on this instance",
+        registers: [registry],
+        collect() {
+          this.set(hub.size);
+        },
+      });
+      const ended = new Counter({
+        name: "promptreg_event_streams_ended_total",
+        help: "Live-update streams ended: left (the client went), slow (cut: too much left unread), ended (by the server: key deleted, stream age, shutdown)",
+        labelNames: ["reason"] as const,
+        registers: [registry],
+      });
+      hub.lifecycle.on("closed", (why: StreamEnd) => ended.inc({ reason: why }));
+    },
   };
 }

@@ -27,6 +27,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let database: Database | undefined;
   let bus: InvalidationBus | undefined;
   let closeApp: () => Promise<void> = async () => {};
+  let endStreams = () => {};
   try {
     database = await openDatabase({
       url: config.databaseUrl,
@@ -43,6 +44,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const created = createApp({ config, database, bus, logger });
     const { app, auth } = created;
     closeApp = created.close;
+    endStreams = () => created.events.close();
     await auth.bootstrap({ adminKey: config.adminKey, dataDir: config.dataDir, logger });
     created.jobs.start();
     handle = app;
@@ -62,6 +64,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       // Stop accepting, let in-flight requests finish, then close the database.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // A live-update stream never finishes by itself: ended now, its client resumes on another instance.
+      endStreams();
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       await closed;
       clearTimeout(timer);

@@ -4,7 +4,7 @@
 // route list below is checked against the app's router stack, so a new route cannot be left out.
 // Fixed seed and bounded runs (about 20 s per database here); FUZZ_SEED (the base) and FUZZ_RUNS (per route)
 // override them. Route number i runs with seed FUZZ_SEED + i, which a failure prints.
-import type { Server } from "node:http";
+import { get as httpGet, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import request from "supertest";
@@ -856,6 +856,7 @@ const ROUTES: Record<string, RouteSpec> = {
     }),
   },
   "GET /api/v1/gates": {},
+  "GET /api/v1/events": {},
   "GET /api/v1/gates/:label": { params: { label: LABELS } },
   "PUT /api/v1/gates/:label": {
     params: { label: LABELS },
@@ -1019,6 +1020,7 @@ function pathOf(pattern: string, spec: RouteSpec, call: Call): string {
 async function send(method: string, path: string, call: Call): Promise<request.Response> {
   let t = request(server)[method.toLowerCase() as "get"](path);
   const key = call.role === "none" ? undefined : call.role === "bogus" ? "pr_not_a_key" : keys[call.role];
+  if (path.startsWith("/api/v1/events")) return streamAnswer(path, key);
   if (key) t = t.set("Authorization", `Bearer ${key}`);
   const body = call.body;
   if (body === undefined) return t;
@@ -1026,6 +1028,41 @@ async function send(method: string, path: string, call: Call): Promise<request.R
   t = t.set("Content-Type", "application/json");
   if ("raw" in body) return t.send(body.raw);
   return body.json === undefined ? t : t.send(JSON.stringify(body.json));
+}
+
+/**
+ * The live-update stream never ends by itself: a 200 is read up to its first chunk and its connection closed; an
+ * error is read whole. Answered as much of a supertest response as the checks read.
+ */
+function streamAnswer(path: string, key: string | undefined): Promise<request.Response> {
+  const { port } = server.address() as AddressInfo;
+  return new Promise((resolve, reject) => {
+    const req = httpGet(
+      { host: "127.0.0.1", port, path, headers: key ? { Authorization: `Bearer ${key}` } : {} },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        const answer = () => {
+          let body: unknown = {};
+          try {
+            body = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode, headers: res.headers, text, body } as unknown as request.Response);
+        };
+        res.on("data", (chunk: string) => {
+          text += chunk;
+          if (res.statusCode === 200) {
+            req.destroy();
+            answer();
+          }
+        });
+        res.on("end", answer);
+        // Cut on purpose after the first chunk.
+        res.on("error", () => {});
+      },
+    );
+    req.on("error", (err) => (req.destroyed ? undefined : reject(err)));
+  });
 }
 
 function checkErrorShape(route: string, res: request.Response): void {

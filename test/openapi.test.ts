@@ -66,12 +66,13 @@ describe("the OpenAPI document", () => {
         });
         for (const [status, response] of Object.entries(op.responses))
           if (!["204", "304"].includes(status))
-            // A file (a dataset's export) or a stream of JSON lines (the playground's) is text of its declared media
-            // types; every other answer is JSON.
+            // A file (a dataset's export), a stream of JSON lines (the playground's) or of server-sent events (the
+            // live updates) is text of its declared media types; every other answer is JSON.
             expect(
               response.content?.["application/json"]?.schema ??
                 response.content?.["text/csv"]?.schema ??
-                response.content?.["application/x-ndjson"]?.schema,
+                response.content?.["application/x-ndjson"]?.schema ??
+                response.content?.["text/event-stream"]?.schema,
               `${method} ${p} ${status}`,
             ).toBeDefined();
       }

@@ -85,6 +85,11 @@ export class LruCache<V> {
     return true;
   }
 
+  /** The names with a cached reference. */
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
   /** The cached references of exactly this name. */
   refsOf(name: string): string[] {
     return [...(this.byName.get(name)?.keys() ?? [])];

@@ -1,8 +1,9 @@
 // The registry client: resolves prompt references with a cache that never makes the application wait on the registry
 // more than it has to, and falls back (last good value, snapshot, inline template) when the registry is unreachable:
 // at once, without waiting again, once it has failed (the breaker). Its parts: the options and their defaults
-// (options.ts), requests and refreshes (remote.ts), inline fallbacks (fallback.ts), the project checks of the key and
-// the snapshot (project-check.ts); this file holds the state they share and the three calls.
+// (options.ts), requests and refreshes (remote.ts), the live-update stream that says what to refresh now (live.ts),
+// inline fallbacks (fallback.ts), the project checks of the key and the snapshot (project-check.ts); this file holds
+// the state they share and the calls.
 import { Breaker } from "./breaker.js";
 import {
   LruCache,
@@ -29,6 +30,7 @@ import {
 } from "./options.js";
 import { openSnapshot, projectCheck } from "./project-check.js";
 import { createPrompt, type Prompt, type PromptContext } from "./prompt.js";
+import { createLive } from "./live.js";
 import { createRemote } from "./remote.js";
 import { runExperiment } from "./experiment.js";
 import { createRenderer } from "./render.js";
@@ -73,8 +75,48 @@ export function createClient(options: ClientOptions): RegistryClient {
 
   const cacheOf = (target: Target) => (target.exact ? versions : refs);
   const checkProject = projectCheck(options.project, snapshot, report);
-  const remote = createRemote({ http, breaker, ttlMs, coldBudgetMs, now, cacheOf, inflight, checkProject, report });
+  const live = settings.live
+    ? createLive({
+        http,
+        onChange: (name, label) => {
+          if (label === undefined) refreshAll(name);
+          else refresh(targetOf(name, label));
+        },
+        onGap: () => {
+          for (const name of refs.names()) refreshAll(name);
+        },
+        report,
+      })
+    : undefined;
+  const remote = createRemote({
+    http,
+    breaker,
+    ttlMs,
+    coldBudgetMs,
+    now,
+    cacheOf,
+    inflight,
+    checkProject,
+    report,
+    ...(live ? { onHeld: () => live.start() } : {}),
+  });
   const { fetchEntry, revalidate, probe } = remote;
+
+  /**
+   * A change was announced: ask the server now for a reference held, one request with its ETag. A request already
+   * running may have been answered before the change, so its answer is not cached (as after `invalidate`). While
+   * the breaker is open its probes decide when to ask.
+   */
+  function refresh(target: Target): void {
+    const entry = refs.peek(target.name, target.ref);
+    if (entry === undefined || breaker.isOpen) return;
+    inflight.delete(target.key);
+    revalidate(target, entry);
+  }
+
+  function refreshAll(name: string): void {
+    for (const ref of refs.refsOf(name)) refresh(targetOf(name, ref));
+  }
 
   function report(error: unknown): void {
     try {
@@ -210,5 +252,11 @@ export function createClient(options: ClientOptions): RegistryClient {
     if (!selector) for (const key of inflight.keys()) if (key.startsWith(keyOf(name, ""))) inflight.delete(key);
   }
 
-  return { get, preload, invalidate, runExperiment: (o) => runExperiment({ http, renderer }, o) };
+  return {
+    get,
+    preload,
+    invalidate,
+    runExperiment: (o) => runExperiment({ http, renderer }, o),
+    close: () => live?.close(),
+  };
 }

@@ -363,6 +363,31 @@ export const LabelMoveResultSchema = z
   })
   .meta({ id: "LabelMoveResult" });
 
+/**
+ * One event of the live-update stream (`GET /api/v1/events`, server-sent events): its SSE `event` field is `type`,
+ * its `data` this object as JSON, its `id` what `Last-Event-ID` resumes from. `reset` says that events may have been
+ * missed (a resume past the replay window, or from another instance; an instance's notifications lost): refresh
+ * everything held. A reader must ignore types it does not know, as later servers add some.
+ */
+export const LiveEventSchema = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("version.published"), prompt: z.string(), version: z.string() }),
+    ...(["label.moved", "label.rolled_back", "label.deleted"] as const).map((type) =>
+      z.object({
+        type: z.literal(type),
+        prompt: z.string(),
+        label: z.string(),
+        fromVersion: z.string().nullable(),
+        /** Null when the label was deleted. */
+        toVersion: z.string().nullable(),
+      }),
+    ),
+    z.object({ type: z.literal("prompt.deleted"), prompt: z.string() }),
+    z.object({ type: z.literal("reset"), reason: z.string() }),
+  ])
+  .meta({ id: "LiveEvent" });
+export type LiveEvent = z.infer<typeof LiveEventSchema>;
+
 export const RequiredBumpSchema = z
   .object({ bump: BumpSchema, reasons: z.array(z.string()) })
   .meta({ id: "RequiredBump" });

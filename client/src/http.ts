@@ -206,7 +206,12 @@ async function attemptOnce<T>(
   };
 }
 
-function errorFromBody(status: number, text: string, call: string, requestId: string | undefined): RegistryError {
+export function errorFromBody(
+  status: number,
+  text: string,
+  call: string,
+  requestId: string | undefined,
+): RegistryError {
   const body = ErrorBodySchema.safeParse(parseJson(text));
   if (body.success) {
     const { code, message, details } = body.data.error;

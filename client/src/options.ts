@@ -70,8 +70,20 @@ export interface ClientOptions {
    */
   snapshot?: Snapshot;
   /**
+   * Live updates: once the client holds a label or a range, it subscribes to the registry's stream of changes
+   * (`GET /api/v1/events`, one connection per client) and, when one touches a reference it holds, refreshes that
+   * reference at once (one request with its ETag), so that a rollback reaches it within a second rather than within
+   * `ttlMs`. Nothing waits on the stream: `get` serves exactly as without it, and while the stream is down (refused,
+   * unreachable, reconnecting with backoff and jitter) the TTL is all there is, as without it. A reconnection resumes
+   * after the last event seen; when the server cannot resume exactly, everything held is refreshed. On Node the
+   * stream does not keep the process alive (as an unref'd timer); elsewhere `close()` ends it. Default: true on Node,
+   * false elsewhere (a browser, or a runtime whose fetch cannot stream, would rather poll).
+   */
+  live?: boolean;
+  /**
    * Called with failures nobody awaits: background revalidations, probes, and requests that ended after `get` fell
-   * back; and with the warnings `snapshot_url_mismatch`, `snapshot_project_mismatch` and `project_mismatch`.
+   * back; the live stream's refusals (401, 403, or 404 from a registry without it; never its network failures); and
+   * with the warnings `snapshot_url_mismatch`, `snapshot_project_mismatch` and `project_mismatch`.
    * Default: ignored.
    */
   onError?: (error: RegistryError) => void;
@@ -164,6 +176,11 @@ export interface RegistryClient {
    * });
    */
   runExperiment(options: RunExperimentOptions): Promise<ExperimentSummary>;
+  /**
+   * Ends the live-update stream (see `live`) for good; the cache goes on serving with its TTL. Needed only where the
+   * stream would keep the program running (not on Node's fetch, which the stream does not hold open).
+   */
+  close(): void;
 }
 
 const DEFAULTS = {
@@ -187,6 +204,7 @@ export interface Settings {
   breakerMaxDelayMs: number;
   versionCacheSize: number;
   refCacheSize: number;
+  live: boolean;
   now: () => number;
 }
 
@@ -199,6 +217,8 @@ export function readOptions(options: ClientOptions): Settings {
     throw new TypeError(`baseUrl must be an absolute URL, got ${JSON.stringify(options.baseUrl)}`);
   }
   if (typeof options.apiKey !== "string" || options.apiKey === "") throw new TypeError("apiKey is required");
+  if (options.live !== undefined && typeof options.live !== "boolean")
+    throw new TypeError(`live must be true or false, got ${JSON.stringify(options.live)}`);
   if (options.now !== undefined && typeof options.now !== "function")
     throw new TypeError("now must be a function returning epoch ms");
   if (options.project !== undefined && !ProjectNameSchema.safeParse(options.project).success) {
@@ -221,6 +241,12 @@ export function readOptions(options: ClientOptions): Settings {
     breakerMaxDelayMs: setting("breakerMaxDelayMs"),
     versionCacheSize: setting("versionCacheSize"),
     refCacheSize: setting("refCacheSize"),
+    live: options.live ?? isNode(),
     now: options.now ?? Date.now,
   };
+}
+
+/** Node (and runtimes that pass for it): where fetch streams a body and the stream can be kept from holding the process. */
+function isNode(): boolean {
+  return typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === "string";
 }

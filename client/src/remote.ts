@@ -19,6 +19,8 @@ export interface RemoteOptions {
   /** Called with the project of the key on the registry's first answer that names it. */
   checkProject: (project: string) => void;
   report: (error: unknown) => void;
+  /** Told each time a label or range is cached: the client holds it now. */
+  onHeld?: (target: Target) => void;
 }
 
 export interface Remote {
@@ -37,6 +39,7 @@ export function createRemote({
   inflight,
   checkProject,
   report,
+  onHeld,
 }: RemoteOptions): Remote {
   /**
    * One request per key at a time: concurrent callers and refreshes share it. Every request tells the breaker how it
@@ -91,6 +94,7 @@ export function createRemote({
         if (!current()) return entry;
       }
       cacheOf(target).set(target.name, target.ref, entry);
+      if (!target.exact) onHeld?.(target);
       return entry;
     })();
     inflight.set(target.key, request);

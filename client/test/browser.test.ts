@@ -23,6 +23,7 @@ interface PageResult {
   messages?: unknown;
   renderError?: { name: string; code: string; missing: string[] };
   pinned?: string;
+  live?: string[];
 }
 
 /** The test page: imports the bundle as an ES module and leaves what it saw in `window.__result`. */
@@ -43,6 +44,21 @@ try {
   // A browser's own fetch given as the option works as the default does.
   const withFetch = createClient({ baseUrl: location.origin, apiKey: ${JSON.stringify(apiKey)}, fetch: window.fetch });
   const pinned = await withFetch.get("browser/greeting", { version: greeting.version });
+  // Live updates, off by default here, on when asked: the stream read through the browser's fetch brings a rollback
+  // to a client whose TTL is an hour.
+  const live = createClient({ baseUrl: location.origin, apiKey: ${JSON.stringify(apiKey)}, live: true, ttlMs: 3600000 });
+  const beforeRollback = (await live.get("browser/live")).version;
+  await fetch("/api/v1/prompts/browser%2Flive/labels/production/rollback", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + ${JSON.stringify(apiKey)}, "Content-Type": "application/json" },
+    body: JSON.stringify({ reason: "browser test" }),
+  });
+  let afterRollback = beforeRollback;
+  while (afterRollback === beforeRollback) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    afterRollback = (await live.get("browser/live")).version;
+  }
+  live.close();
   window.__result = {
     text: greeting.renderText({ name: "Zoë", company: "Ada & <Co>" }),
     sources: [greeting.source, again.source, pinned.source],
@@ -50,6 +66,7 @@ try {
     messages: chat.renderMessages({ question: "¿Dónde está mi pedido nº 42?" }),
     renderError,
     pinned: pinned.renderText({ name: "x", company: "y" }),
+    live: [beforeRollback, afterRollback],
   };
 } catch (err) {
   window.__result = { error: String(err && err.stack || err) };
@@ -121,6 +138,8 @@ describe.skipIf(!hasChromium("the client's browser test"))("the client in a brow
       ],
       labels: ["staging"],
     });
+    for (const template of ["one", "two"])
+      await publishVersion(admin, "browser/live", { template, labels: ["production"] });
 
     const tab = await browser.newPage();
     try {
@@ -138,6 +157,7 @@ describe.skipIf(!hasChromium("the client's browser test"))("the client in a brow
         ],
         renderError: { name: "RenderError", code: "missing_variables", missing: ["company", "name"] },
         pinned: "Hello x from y",
+        live: ["1.0.1", "1.0.0"],
       });
     } finally {
       await tab.close();

@@ -88,7 +88,15 @@ describe("sources", () => {
     const flaky = await startFlaky(registry.baseUrl);
     const clock = manualClock();
     const { errors, onError, reached } = reportedErrors();
-    const c = createClient({ baseUrl: flaky.url, apiKey: apiKey(), ttlMs: 1_000, now: clock.now, onError });
+    // Without live updates, whose stream would be one more request through the flaky server.
+    const c = createClient({
+      baseUrl: flaky.url,
+      apiKey: apiKey(),
+      ttlMs: 1_000,
+      now: clock.now,
+      onError,
+      live: false,
+    });
     try {
       expect((await c.get("src/a")).source).toBe("network");
       clock.advance(1_500);
@@ -138,6 +146,8 @@ describe("circuit breaker", () => {
       apiKey: apiKey(),
       snapshot,
       coldBudgetMs: 200,
+      // Counted requests are the breaker's alone: no live-update stream.
+      live: false,
       // The black hole holds each request until the test cuts it.
       requestTimeoutMs: 600_000,
       breakerBaseDelayMs: 1_000,

@@ -32,6 +32,10 @@ export function createResolver({ db, bus, cacheSize }: { db: ReadDb; bus: Invali
   });
 
   const cacheKey = (pk: string, refText: string) => `${pk}\u0000${refText}`;
+  // Concurrent misses of one reference share one read: after a change every client on the live-update stream asks at
+  // once (bench/live.mjs), and each would otherwise wait its turn for a pooled connection. A read is joined only in
+  // the epoch it started in, as the cache is read, so no one is given an answer older than a change announced to it.
+  const reading = new Map<string, Promise<ResolvedBody>>();
 
   function cached(p: Principal, name: string, refText: string = DEFAULT_REF): ResolvedBody | undefined {
     if (!bus.healthy) return undefined;
@@ -87,12 +91,24 @@ export function createResolver({ db, bus, cacheSize }: { db: ReadDb; bus: Invali
       // A label at a moment can still change while the moment is in the future: never cache those.
       const cacheable = ref.kind !== "labelAt" && bus.healthy;
       const epoch = cache.epochOf(pk);
-      const version = await resolveRef(p, name, ref);
-      // Ends with a newline like every JSON answer (see app.ts).
-      const body = Buffer.from(`${JSON.stringify(version)}\n`);
-      const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
-      if (cacheable) cache.set(cacheKey(pk, refText), { body, etag, version, epoch });
-      return { body, etag, version };
+      const key = cacheKey(pk, refText);
+      const shared = `${key}\u0000${epoch}`;
+      const running = cacheable ? reading.get(shared) : undefined;
+      if (running) return running;
+      const read = (async () => {
+        const version = await resolveRef(p, name, ref);
+        // Ends with a newline like every JSON answer (see app.ts).
+        const body = Buffer.from(`${JSON.stringify(version)}\n`);
+        const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
+        if (cacheable) cache.set(key, { body, etag, version, epoch });
+        return { body, etag, version };
+      })();
+      if (cacheable) {
+        reading.set(shared, read);
+        const done = () => void reading.delete(shared);
+        read.then(done, done);
+      }
+      return read;
     },
 
     async diff(p: Principal, name: string, fromRef: string, toRef: string) {

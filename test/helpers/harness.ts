@@ -60,6 +60,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 
 export interface Harness {
   app: ReturnType<typeof createApp>["app"];
+  /** The live-update streams. */
+  events: ReturnType<typeof createApp>["events"];
   /** The app's job runner: started when the harness was created with `jobs`. */
   jobs: ReturnType<typeof createApp>["jobs"];
   database: Database;
@@ -99,6 +101,13 @@ export async function createHarness(
     jobs?: AppDeps["jobs"];
     evalMaxAttempts?: number;
     evalConcurrency?: number;
+    /** Limits of the live-update streams. */
+    events?: Partial<
+      Pick<
+        AppDeps["config"],
+        "eventsMaxStreams" | "eventsMaxPerKey" | "eventsHeartbeatMs" | "eventsReplaySize" | "eventsMaxBufferBytes"
+      >
+    >;
   } = {},
 ): Promise<Harness> {
   const testDb = await createTestDatabase();
@@ -109,6 +118,7 @@ export async function createHarness(
     app,
     auth,
     jobs,
+    events,
     close: closeApp,
   } = createApp({
     config: {
@@ -120,6 +130,7 @@ export async function createHarness(
       secretProjects: new Map(Object.entries(options.secretProjects ?? {}).map(([k, v]) => [k, new Set(v)])),
       ...(options.evalMaxAttempts ? { evalMaxAttempts: options.evalMaxAttempts } : {}),
       ...(options.evalConcurrency ? { evalConcurrency: options.evalConcurrency } : {}),
+      ...options.events,
     },
     database,
     bus,
@@ -133,6 +144,7 @@ export async function createHarness(
   if (options.jobs) jobs.start();
   const h: Harness = {
     app,
+    events,
     jobs,
     database,
     bus,
