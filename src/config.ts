@@ -26,6 +26,8 @@ export const DEFAULT_OTLP_MAX_STORED_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_OTLP_BODY_TIMEOUT_MS = 30_000;
 export const OTLP_BODY_GRACE_MS = 2_000;
 export const OTLP_BODY_MIN_RATE = 32 * 1024;
+/** How often the rollout guard looks at each running rollout when PROMPTREG_ROLLOUT_GUARD_INTERVAL_MS is not set. */
+export const DEFAULT_ROLLOUT_GUARD_INTERVAL_MS = 60_000;
 
 /**
  * Which hops may say the request came over HTTPS (X-Forwarded-Proto) and from whom (X-Forwarded-For): Express's
@@ -98,6 +100,12 @@ const ConfigSchema = z.object({
   PROMPTREG_EVAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   PROMPTREG_EXPERIMENT_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   PROMPTREG_JOB_LEASE_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
+  PROMPTREG_ROLLOUT_GUARD_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(86_400_000)
+    .default(DEFAULT_ROLLOUT_GUARD_INTERVAL_MS),
   // `PROMPTREG_SECRET_A=team-a,team-b;PROMPTREG_SECRET_B=team-c`: the projects each key is for.
   PROMPTREG_CONNECTION_KEYS: z
     .string()
@@ -182,6 +190,8 @@ export interface Config {
    * work of one that died (on the embedded database, a restart takes it over at once).
    */
   jobLeaseMs: number;
+  /** How often the guard evaluates each running rollout (and so how soon it reacts to a worse candidate). */
+  rolloutGuardIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -227,5 +237,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     evalMaxAttempts: e.PROMPTREG_EVAL_MAX_ATTEMPTS,
     experimentConcurrency: e.PROMPTREG_EXPERIMENT_CONCURRENCY,
     jobLeaseMs: e.PROMPTREG_JOB_LEASE_MS,
+    rolloutGuardIntervalMs: e.PROMPTREG_ROLLOUT_GUARD_INTERVAL_MS,
   };
 }
