@@ -9,6 +9,7 @@ import { createApp } from "../src/app.js";
 import { openDatabase } from "../src/db/client.js";
 import { createInvalidationBus } from "../src/db/invalidation.js";
 import { resolvedForKey } from "../src/prompts/resolve.js";
+import { cliAs } from "./helpers/cli.js";
 import { ingestSpans, llmSpan, publishPrompt } from "./helpers/factories.js";
 import { type Client, createHarness, enc, type Harness, silentLogger } from "./helpers/harness.js";
 import { serve, type Listener } from "./helpers/listen.js";
@@ -422,5 +423,84 @@ describe("the sticky split", () => {
         { rollout_id: null, rollout_arm: null, rollout_step: null },
       ]);
     });
+  });
+});
+
+describe("the CLI", () => {
+  let api: Listener;
+  beforeAll(async () => {
+    api = await serve(h.app);
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  const cli = (...args: string[]) => cliAs(h.adminKey)(...args);
+
+  it("starts a rollout, shows it, and changes it by hand, each change with its reason in the ledger", async () => {
+    const name = "cli/rollout";
+    await publishPrompt(admin, name, ["one {{q}}", "two {{q}}"], { production: "1.0.0" });
+    const url = ["--url", api.url];
+    const started = await cli(
+      "rollout",
+      "start",
+      name,
+      ...url,
+      "--candidate",
+      "1.0.1",
+      "--steps",
+      "5,25,100",
+      "--min-units",
+      "200",
+      "--alpha",
+      "0.01",
+      "--max-p95-increase-ms",
+      "300",
+      "--reason",
+      "from the CLI",
+    );
+    expect(started.code, started.err).toBe(0);
+    const r = await getRollout(name);
+    expect(r).toMatchObject({
+      state: "running",
+      steps: [
+        { share: 0.05, minUnits: 200, minDurationMs: 0 },
+        { share: 0.25, minUnits: 200, minDurationMs: 0 },
+        { share: 1, minUnits: 200, minDurationMs: 0 },
+      ],
+      guard: { failure: "status", alpha: 0.01, minSample: 100, maxP95IncreaseMs: 300 },
+      autoRollback: true,
+    });
+    expect(started.out.split("\n")[0]).toBe(
+      `${name} production: rollout ${r.id} running, step 1 of 3 (5% → 25% → 100%), candidate share 5%`,
+    );
+    expect(started.out).toContain("candidate 1.0.1: no judged units yet (0/0)");
+
+    expect((await cli("rollout", "pause", name, ...url, "--reason", "lunch")).code).toBe(0);
+    const status = await cli("rollout", "status", name, ...url);
+    expect(status.out).toContain(`rollout ${r.id} paused, step 1 of 3`);
+    expect((await cli("rollout", "resume", name, ...url)).code).toBe(0);
+    expect((await cli("rollout", "advance", name, ...url)).out).toContain(
+      "step 2 of 3 (5% → 25% → 100%), candidate share 25%",
+    );
+    const aborted = await cli("rollout", "abort", name, ...url, "--reason", "not today");
+    expect(aborted.out).toContain("aborted");
+    expect((await history(name)).filter((e) => e.action.startsWith("rollout_")).map((e) => e.reason)).toEqual([
+      "from the CLI",
+      "lunch",
+      "resume by admin (PROMPTREG_ADMIN_KEY)",
+      "advance by admin (PROMPTREG_ADMIN_KEY)",
+      "not today",
+    ]);
+
+    // What the server refuses is said as the server said it; wrong usage is a 2 with the usage text.
+    const again = await cli("rollout", "abort", name, ...url);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain("404 not_found");
+    const bad = await cli("rollout", "start", name, ...url, "--candidate", "1.0.1", "--steps", "50,25");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("--steps are increasing percentages");
+    expect((await cli("rollout", "start", name, ...url, "--steps", "50")).err).toContain("needs --candidate");
+    expect((await cli("rollout", "explode", name, ...url)).code).toBe(2);
   });
 });
