@@ -246,7 +246,10 @@ describe("by hand", () => {
     await h.rollouts.tick();
     expect((await getRollout(name)).evaluations).toBe(0);
 
-    await admin.post(rolloutPath(name, "production", "resume"), {}).expect(200);
+    const resumedAt = t;
+    const resumed = await admin.post(rolloutPath(name, "production", "resume"), {});
+    // The step is watched afresh: its minimum time counts from the resume.
+    expect(resumed.body).toMatchObject({ state: "running", stepStartedAt: new Date(resumedAt).toISOString() });
     const advanced = await admin.post(rolloutPath(name, "production", "advance"), { reason: "looks fine" });
     expect(advanced.body).toMatchObject({ state: "running", step: 2, share: 0.6 });
     const aborted = await admin.post(rolloutPath(name, "production", "abort"), { reason: "changed our mind" });

@@ -170,7 +170,8 @@ export function createRolloutsService({
     let step = row.step;
     let share = steps[row.step - 1]!.share;
     if (change === "paused") data.state = "paused";
-    if (change === "resumed") data.state = "running";
+    // The step is watched afresh after a pause: its minimum time and units count again from the resume.
+    if (change === "resumed") Object.assign(data, { state: "running", stepStartedAt: at });
     if (change === "advanced") {
       step = row.step + 1;
       share = steps[step - 1]!.share;
