@@ -100,6 +100,8 @@ export interface AppDeps {
   logger: Logger;
   /** The clock of rollouts' steps and the guard's evaluations (ms since the epoch); tests drive it. */
   now?: () => number;
+  /** Told after each round of the rollout guard's timer (which the server starts, `rollouts.startGuard()`). */
+  onGuardRound?: (evaluated: number) => void;
   /**
    * Checks every JSON answer of /api/v1 against its route's declaration (src/http/answer-check.ts), turning a
    * mismatch into a 500: for the tests, so that an answer drifting from the contract fails the test that got it.
@@ -164,6 +166,7 @@ export function createApp({
   checkAnswers: checking = false,
   jobs: jobOptions = {},
   now = Date.now,
+  onGuardRound,
 }: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
@@ -179,6 +182,7 @@ export function createApp({
     now,
     intervalMs: config.rolloutGuardIntervalMs ?? DEFAULT_ROLLOUT_GUARD_INTERVAL_MS,
     logger,
+    onRound: onGuardRound,
   });
   const renderer = createRenderer();
   const metrics = createMetrics();

@@ -225,6 +225,43 @@ describe("the guard", () => {
   });
 });
 
+describe("the guard's timer", () => {
+  it("evaluates running rollouts every PROMPTREG_ROLLOUT_GUARD_INTERVAL_MS once started", async () => {
+    const name = "guard/timer";
+    await publishPrompt(admin, name, ["one {{q}}", "two {{q}}"], { production: "1.0.0" });
+    await startRollout(name, { candidate: "1.0.1", steps: [{ share: 0.5 }] });
+    // An instance with the real clock and the shortest interval, its rounds told to the test.
+    const rounds: number[] = [];
+    let roundDone = () => {};
+    const bus = await createInvalidationBus(h.database, silentLogger);
+    const timed = createApp({
+      ...h.appDeps,
+      config: { ...h.appDeps.config, rolloutGuardIntervalMs: 100 },
+      now: Date.now,
+      onGuardRound: (evaluated) => {
+        rounds.push(evaluated);
+        roundDone();
+      },
+      database: h.database,
+      bus,
+    });
+    try {
+      const evaluated = new Promise<void>((resolve) => {
+        roundDone = () => rounds.some((n) => n > 0) && resolve();
+      });
+      timed.rollouts.startGuard();
+      await evaluated;
+    } finally {
+      await timed.close();
+      await bus.close();
+    }
+    const r = await getRollout(name);
+    expect(r.evaluations).toBeGreaterThanOrEqual(1);
+    expect(r.verdict?.outcome).toBe("hold");
+    await admin.post(rolloutPath(name, "production", "abort"), {}).expect(200);
+  });
+});
+
 describe("by hand", () => {
   it("pauses, resumes, advances and aborts, each a ledger entry with its reason", async () => {
     const name = "hand/ops";

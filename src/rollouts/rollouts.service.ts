@@ -66,6 +66,7 @@ export function createRolloutsService({
   now,
   intervalMs,
   logger,
+  onRound,
 }: {
   db: ReadDb;
   /** For the arms' figures, a statement over many spans (src/db/README.md). */
@@ -77,6 +78,8 @@ export function createRolloutsService({
   /** How often the guard evaluates each running rollout. */
   intervalMs: number;
   logger: Logger;
+  /** Told after each round of the guard's timer, with the rollouts it evaluated (tests wait on it). */
+  onRound?: (evaluated: number) => void;
 }) {
   const stepsOf = (row: Row) => row.steps as unknown as StoredStep[];
   const guardOf = (row: Row) => row.guard as unknown as StoredGuard;
@@ -285,13 +288,14 @@ export function createRolloutsService({
    * One round of the guard: claims the due rollouts and evaluates each. Resolves when done; an evaluation that fails
    * is logged and tried again at the next round.
    */
-  async function tick(): Promise<void> {
+  async function tick(): Promise<number> {
     const at = new Date(now());
     const ids = await claimDue(at);
     for (const id of ids)
       await evaluate(id, at).catch((err: unknown) =>
         logger.error({ err, rollout: id }, "rollout evaluation failed; it is due again next round"),
       );
+    return ids.length;
   }
 
   let timer: NodeJS.Timeout | undefined;
@@ -299,6 +303,7 @@ export function createRolloutsService({
   const schedule = () => {
     timer = setTimeout(() => {
       running = tick()
+        .then((evaluated) => onRound?.(evaluated))
         .catch((err: unknown) => logger.error({ err }, "rollout guard round failed"))
         .finally(() => {
           running = undefined;
