@@ -85,6 +85,10 @@ describe.skipIf(!hasChromium("console rollout browser tests"))("guarded rollouts
     await textMatches(page.locator(".timeline li").first(), /rollout started\s*holding 1\.0\.0.*shorter answers/);
     await shot(page, "rollouts-01-running");
     expect(await seriousViolations(page)).toEqual([]);
+    // The compare page, on the rollout's calls only.
+    await panel.getByRole("link", { name: "Compare the arms" }).click();
+    await textMatches(page.locator(".notice").first(), /Only the calls of rollout \S+, arm against arm\./);
+    expect(new URL(page.url()).searchParams.get("versions")).toBe("1.0.0,1.0.1");
     expect(
       (await h.as(h.adminKey).get(`/api/v1/prompts/${encodeURIComponent(PROMPT)}/labels/production/rollout`)).body,
     ).toMatchObject({ state: "running", candidateVersion: "1.0.1", steps: [{ share: 0.1 }, { share: 1 }] });
@@ -93,7 +97,7 @@ describe.skipIf(!hasChromium("console rollout browser tests"))("guarded rollouts
   it("shows the guard's verdict, and pauses, resumes and aborts with reasons the ledger keeps", async () => {
     t += 60_000;
     await h.rollouts.tick();
-    await page.reload();
+    await page.goto(LABELS_PAGE);
     const panel = page.getByRole("region", { name: "Rollout" });
     await textMatches(
       panel.locator(".rollout-verdict"),

@@ -34,4 +34,3 @@ export {
 } from "./tracing.js";
 export { PROMPT_VENDOR } from "./types.js";
 export type { PromptLink, PromptSource, RolloutLink } from "./types.js";
-export { rolloutArm, rolloutPoint } from "./rollout.js";

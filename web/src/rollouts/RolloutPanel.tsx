@@ -2,9 +2,11 @@
 // (pause, resume, advance, abort) for keys that may move the label, and a form to start one.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { Link } from "react-router";
 import { type PromptDetail, type Rollout, RolloutSchema, type StartRolloutBody } from "@promptreg/client/contract";
 import { api, ApiError, promptPath } from "../api";
 import { Badge, Dialog, ErrorBox, Loading, TableHead, Time } from "../components/ui";
+import { promptHref } from "../pages/PromptRoute";
 import { useVersions } from "../pages/Versions";
 import { canMoveLabel, useSession } from "../session";
 
@@ -126,6 +128,20 @@ export function RolloutPanel({ prompt, label }: { prompt: PromptDetail; label: s
                 </span>
               </p>
               <Arms rollout={r} />
+              <p>
+                <Link
+                  to={promptHref(prompt.name, "compare", {
+                    versions: `${r.baselineVersion},${r.candidateVersion}`,
+                    rollout: r.id,
+                    label,
+                  })}
+                >
+                  Compare the arms
+                </Link>{" "}
+                <span className="muted small">
+                  (the rollout's calls only, with its ledger entries on the time series)
+                </span>
+              </p>
               <p className="rollout-verdict">
                 {r.verdict ? (
                   <>
