@@ -17,7 +17,8 @@ import { newTraceId, type SpanSpec } from "./helpers/otlp.js";
 import { seeded } from "./helpers/seeded.js";
 
 const INTERVAL_MS = 60_000;
-let t = Date.parse("2026-12-01T00:00:00Z");
+// Starts at the real time: ledger entries are stamped by the database's clock, spans and steps by this one.
+let t = Date.now();
 let h: Harness;
 let admin: Client;
 
@@ -103,6 +104,7 @@ async function startRollout(name: string, body: object, status = 201) {
 describe("the guard", () => {
   it("aborts a worse candidate on its own, with the verdict in the ledger, and the label keeps the baseline", async () => {
     const name = "guard/worse";
+    const began = t;
     await publishPrompt(admin, name, ["one {{q}}", "two {{q}}"], { production: "1.0.0" });
     const started: Rollout = await startRollout(name, {
       candidate: "1.0.1",
@@ -138,6 +140,20 @@ describe("the guard", () => {
     expect(arm.status, JSON.stringify(arm.body)).toBe(200);
     expect(arm.body.filters).toMatchObject({ rollout: ended.id, arm: "candidate" });
     expect(arm.body.versions.map((v: { units: number }) => v.units)).toEqual([0, ended.arms.candidate.units]);
+    // The time series of the rollout's calls marks its ledger entries with the label's moves.
+    const series = await admin.get(
+      `/api/v1/prompts/${enc(name)}/timeseries?versions=1.0.0,1.0.1&rollout=${ended.id}&bucket=5m&from=${new Date(began - 60_000).toISOString()}&to=${new Date(t + 60_000).toISOString()}`,
+    );
+    expect(series.status, JSON.stringify(series.body)).toBe(200);
+    expect(series.body.events.map((e: { action: string }) => e.action)).toEqual([
+      "set",
+      "rollout_started",
+      "rollout_aborted",
+    ]);
+    const counted = series.body.series.flatMap((s: { points: { count: number }[] }) => s.points.map((p) => p.count));
+    expect(counted.reduce((a: number, b: number) => a + b, 0)).toBe(
+      ended.arms.baseline.units + ended.arms.candidate.units,
+    );
   });
 
   it("walks an equal candidate through every step to 100% and moves the label", async () => {
