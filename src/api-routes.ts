@@ -15,13 +15,14 @@ import { LABEL_ROUTES } from "./labels/labels.routes.js";
 import { PLAYGROUND_ROUTES } from "./playground/playground.routes.js";
 import { PROMPT_ROUTES } from "./prompts/prompts.routes.js";
 import { RENDER_ROUTES } from "./render/render.routes.js";
+import { ROLLOUT_ROUTES } from "./rollouts/rollouts.routes.js";
 import { TRACE_ROUTES } from "./traces/traces.routes.js";
 
 export const API_ROUTES: RouteGroups = {
   reference: { openapi: OPENAPI_ROUTE },
   session: SESSION_ROUTES,
   prompts: { ...PROMPT_ROUTES, ...RENDER_ROUTES, ...PLAYGROUND_ROUTES },
-  labels: LABEL_ROUTES,
+  labels: { ...LABEL_ROUTES, ...ROLLOUT_ROUTES },
   auth: AUTH_ROUTES,
   traces: TRACE_ROUTES,
   compare: COMPARE_ROUTES,

@@ -31,6 +31,7 @@ import {
   DEFAULT_OTLP_BODY_TIMEOUT_MS,
   DEFAULT_OTLP_MAX_BYTES,
   DEFAULT_OTLP_MAX_STORED_BYTES,
+  DEFAULT_ROLLOUT_GUARD_INTERVAL_MS,
   INGEST_DEFAULTS,
   OTLP_BODY_GRACE_MS,
   OTLP_BODY_MIN_RATE,
@@ -49,6 +50,8 @@ import { labelRoutes } from "./labels/labels.routes.js";
 import { gateRoutes } from "./gates/gates.routes.js";
 import { createGatesService } from "./gates/gates.service.js";
 import { createLabelsService } from "./labels/labels.service.js";
+import { rolloutRoutes } from "./rollouts/rollouts.routes.js";
+import { createRolloutsService } from "./rollouts/rollouts.service.js";
 import { promptRoutes } from "./prompts/prompts.routes.js";
 import { createPromptsService } from "./prompts/prompts.service.js";
 import { compareRoutes } from "./compare/compare.routes.js";
@@ -94,6 +97,7 @@ export interface AppDeps {
         | "eventsHeartbeatMs"
         | "eventsReplaySize"
         | "eventsMaxBufferBytes"
+        | "rolloutGuardIntervalMs"
       >
     >;
   /** How the job runner paces its work (tests shorten the waits); the server starts it, `jobs.start()`. */
@@ -101,6 +105,10 @@ export interface AppDeps {
   database: Database;
   bus: InvalidationBus;
   logger: Logger;
+  /** The clock of rollouts' steps and the guard's evaluations (ms since the epoch); tests drive it. */
+  now?: () => number;
+  /** Told after each round of the rollout guard's timer (which the server starts, `rollouts.startGuard()`). */
+  onGuardRound?: (evaluated: number) => void;
   /**
    * Checks every JSON answer of /api/v1 against its route's declaration (src/http/answer-check.ts), turning a
    * mismatch into a 500: for the tests, so that an answer drifting from the contract fails the test that got it.
@@ -113,6 +121,8 @@ export interface AppDeps {
 const PROMPT_ROUTE_TAILS = [
   ["labels", "*", "history"],
   ["labels", "*", "rollback"],
+  ["labels", "*", "rollout", "*"],
+  ["labels", "*", "rollout"],
   ["labels", "*"],
   ["versions", "*"],
   ["labels"],
@@ -162,6 +172,8 @@ export function createApp({
   logger,
   checkAnswers: checking = false,
   jobs: jobOptions = {},
+  now = Date.now,
+  onGuardRound,
 }: AppDeps) {
   const db = database.prisma;
   const auth = createAuthService({ db, bus });
@@ -169,6 +181,16 @@ export function createApp({
   const gates = createGatesService({ db, bus });
   const prompts = createPromptsService({ db, database, bus, cacheSize: config.resolveCacheSize, gates });
   const labels = createLabelsService({ db, bus, gates });
+  const rollouts = createRolloutsService({
+    db,
+    database,
+    bus,
+    gates,
+    now,
+    intervalMs: config.rolloutGuardIntervalMs ?? DEFAULT_ROLLOUT_GUARD_INTERVAL_MS,
+    logger,
+    onRound: onGuardRound,
+  });
   const renderer = createRenderer();
   const metrics = createMetrics();
   const ingestDefaults = INGEST_DEFAULTS[database.kind];
@@ -343,6 +365,7 @@ export function createApp({
   promptRoutes(prompts, api, metrics);
   api.use(authRoutes(auth));
   api.use(labelRoutes(labels));
+  api.use(rolloutRoutes(rollouts));
   api.use(renderRoutes(prompts, renderer));
   api.use(playgroundRoutes(playground));
   api.use(traceRoutes(traces, annotations));
@@ -383,9 +406,10 @@ export function createApp({
   // What the app holds beyond the database and the bus, which its caller opened and closes.
   const close = async () => {
     events.close();
+    await rollouts.stopGuard();
     await jobs.stop();
     await evaluations.flush();
     await otlpDecoder.close();
   };
-  return { app, auth, prompts, labels, ingestGate, jobs, evaluations, events, close };
+  return { app, auth, prompts, labels, rollouts, ingestGate, jobs, evaluations, events, close };
 }

@@ -10,6 +10,7 @@ import { exportCommand } from "./commands/export.js";
 import { migrate } from "./commands/migrate.js";
 import { pull } from "./commands/pull.js";
 import { push } from "./commands/push.js";
+import { rollout } from "./commands/rollout.js";
 import { serve } from "./commands/serve.js";
 
 export type { CliIo, Serving } from "./commands/common.js";
@@ -25,6 +26,7 @@ const COMMANDS = new Map<string, Command>([
   ["export", exportCommand],
   ["dataset", dataset],
   ["experiment", experiment],
+  ["rollout", rollout],
 ]);
 
 /**

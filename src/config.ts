@@ -26,6 +26,8 @@ export const DEFAULT_OTLP_MAX_STORED_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_OTLP_BODY_TIMEOUT_MS = 30_000;
 export const OTLP_BODY_GRACE_MS = 2_000;
 export const OTLP_BODY_MIN_RATE = 32 * 1024;
+/** How often the rollout guard looks at each running rollout when PROMPTREG_ROLLOUT_GUARD_INTERVAL_MS is not set. */
+export const DEFAULT_ROLLOUT_GUARD_INTERVAL_MS = 60_000;
 
 /**
  * Live-update streams (GET /api/v1/events) when not configured; see src/events/events.service.ts. A stream idle
@@ -122,6 +124,12 @@ const ConfigSchema = z.object({
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(EVENTS_DEFAULTS.maxBufferBytes),
+  PROMPTREG_ROLLOUT_GUARD_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(86_400_000)
+    .default(DEFAULT_ROLLOUT_GUARD_INTERVAL_MS),
   // `PROMPTREG_SECRET_A=team-a,team-b;PROMPTREG_SECRET_B=team-c`: the projects each key is for.
   PROMPTREG_CONNECTION_KEYS: z
     .string()
@@ -216,6 +224,8 @@ export interface Config {
   eventsReplaySize: number;
   /** Unsent bytes a stream may hold before it is cut. */
   eventsMaxBufferBytes: number;
+  /** How often the guard evaluates each running rollout (and so how soon it reacts to a worse candidate). */
+  rolloutGuardIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -266,5 +276,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     eventsHeartbeatMs: e.PROMPTREG_EVENTS_HEARTBEAT_MS,
     eventsReplaySize: e.PROMPTREG_EVENTS_REPLAY,
     eventsMaxBufferBytes: e.PROMPTREG_EVENTS_MAX_BUFFER_BYTES,
+    rolloutGuardIntervalMs: e.PROMPTREG_ROLLOUT_GUARD_INTERVAL_MS,
   };
 }

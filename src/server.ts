@@ -47,6 +47,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     endStreams = () => created.events.close();
     await auth.bootstrap({ adminKey: config.adminKey, dataDir: config.dataDir, logger });
     created.jobs.start();
+    created.rollouts.startGuard();
     handle = app;
   } catch (err) {
     await new Promise<void>((resolve) => server.close(() => resolve()));

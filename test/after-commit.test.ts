@@ -73,6 +73,25 @@ const resolved = (name: string, ref: string) => async (on: Instance) => {
   const res = await call("get", `/api/v1/prompts/${name}/resolve?ref=${ref}`)(on);
   return res.status === 200 ? res.body.version : res.status;
 };
+/** The rollout a label's resolution carries (state and step), or none: resolve caches it with the label. */
+const rolloutOf = (name: string) => async (on: Instance) => {
+  const res = await call("get", `/api/v1/prompts/${name}/resolve?ref=production`)(on);
+  return res.body.rollout ? [res.body.rollout.state, res.body.rollout.step] : null;
+};
+/** A prompt whose production holds 1.0.0 with 1.0.1 published, and (`start`) a rollout of 1.0.1 on it. */
+const rolloutSetup =
+  (name: string, then: ("start" | "pause")[] = []) =>
+  async (w: Instance) => {
+    await ok(publish(name, "one", ["production"])(w), 201);
+    await ok(publish(name, "two")(w), 201);
+    const path = `/api/v1/prompts/${name}/labels/production/rollout`;
+    for (const step of then)
+      if (step === "start")
+        await ok(call("post", path, { candidate: "1.0.1", steps: [{ share: 0.1 }, { share: 1 }] })(w), 201);
+      else await ok(call("post", `${path}/pause`, {})(w));
+  };
+const rolloutAt = (name: string, action = "") =>
+  `/api/v1/prompts/${name}/labels/production/rollout${action ? `/${action}` : ""}`;
 const statusOf = (c: Call) => async (on: Instance) => (await c(on)).status;
 
 // Filled by the cases' setups, read by their writes and reads.
@@ -160,6 +179,43 @@ const CASES: Record<string, WriteCase | ReadOnlyCase> = {
     status: 204,
     read: resolved("unlabelled", "canary"),
     changes: [{ kind: "label.moved", label: "canary", action: "delete", fromVersion: "1.0.0", toVersion: null }],
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout": {
+    setup: rolloutSetup("ro-start"),
+    write: call("post", rolloutAt("ro-start"), { candidate: "1.0.1", steps: [{ share: 0.1 }, { share: 1 }] }),
+    status: 201,
+    read: rolloutOf("ro-start"),
+    changes: [
+      { kind: "rollout.changed", name: "ro-start", label: "production", action: "started", step: 1, share: 0.1 },
+    ],
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/pause": {
+    setup: rolloutSetup("ro-pause", ["start"]),
+    write: call("post", rolloutAt("ro-pause", "pause"), { reason: "looking" }),
+    status: 200,
+    read: rolloutOf("ro-pause"),
+    changes: [{ kind: "rollout.changed", name: "ro-pause", action: "paused", step: 1, share: 0.1 }],
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/resume": {
+    setup: rolloutSetup("ro-resume", ["start", "pause"]),
+    write: call("post", rolloutAt("ro-resume", "resume"), {}),
+    status: 200,
+    read: rolloutOf("ro-resume"),
+    changes: [{ kind: "rollout.changed", name: "ro-resume", action: "resumed", step: 1, share: 0.1 }],
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/advance": {
+    setup: rolloutSetup("ro-advance", ["start"]),
+    write: call("post", rolloutAt("ro-advance", "advance"), {}),
+    status: 200,
+    read: rolloutOf("ro-advance"),
+    changes: [{ kind: "rollout.changed", name: "ro-advance", action: "advanced", step: 2, share: 1 }],
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/abort": {
+    setup: rolloutSetup("ro-abort", ["start"]),
+    write: call("post", rolloutAt("ro-abort", "abort"), { reason: "enough" }),
+    status: 200,
+    read: rolloutOf("ro-abort"),
+    changes: [{ kind: "rollout.changed", name: "ro-abort", action: "aborted", step: 1, share: 0 }],
   },
   "POST /api/v1/prompts/:name/labels/:label/rollback": {
     setup: async (w) => {

@@ -562,7 +562,7 @@ const ROUTES: Record<string, RouteSpec> = {
   "GET /healthz": {},
   "GET /readyz": {},
   "GET /metrics": {},
-  "GET /api/v1/prompts/:name/resolve": { params: { name: NAMES }, query: { ref: REFS } },
+  "GET /api/v1/prompts/:name/resolve": { params: { name: NAMES }, query: { ref: REFS, key: ["user-1", ""] } },
   "POST /api/v1/prompts": {
     body: fc.record(
       {
@@ -627,11 +627,48 @@ const ROUTES: Record<string, RouteSpec> = {
     params: { name: NAMES, label: LABELS },
     body: fc.record({ reason: hostileString, to: fc.constantFrom("1.0.0", "1.0.1", "^1") }, { requiredKeys: [] }),
   },
+  "POST /api/v1/prompts/:name/labels/:label/rollout": {
+    params: { name: NAMES, label: LABELS },
+    body: fc.record(
+      {
+        candidate: mostly(fc.constantFrom("1.0.0", "1.0.1", "^1", "9.9.9"), hostileString),
+        steps: mostly(
+          fc.constantFrom([{ share: 0.5 }, { share: 1 }], [{ share: 0.2, minDurationMs: 1, minUnits: 1 }]),
+          fc.oneof(fc.constantFrom([], [{ share: 2 }], [{ share: 0.5 }, { share: 0.2 }], [{ share: 0 }]), hostileJson),
+        ),
+        guard: mostly(
+          fc.constantFrom({}, { failure: "status", alpha: 0.01, minSample: 10 }, { failure: "any:judge" }),
+          fc.oneof(fc.constantFrom({ failure: "nope" }, { alpha: 0 }, { minSample: -1 }, { revision: 2 }), hostileJson),
+        ),
+        autoRollback: mostly(fc.boolean(), hostileJson),
+        reason: hostileString,
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  "GET /api/v1/prompts/:name/labels/:label/rollout": { params: { name: NAMES, label: LABELS } },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/pause": {
+    params: { name: NAMES, label: LABELS },
+    body: fc.record({ reason: hostileString }, { requiredKeys: [] }),
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/resume": {
+    params: { name: NAMES, label: LABELS },
+    body: fc.record({ reason: hostileString }, { requiredKeys: [] }),
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/advance": {
+    params: { name: NAMES, label: LABELS },
+    body: fc.record({ reason: hostileString }, { requiredKeys: [] }),
+  },
+  "POST /api/v1/prompts/:name/labels/:label/rollout/abort": {
+    params: { name: NAMES, label: LABELS },
+    body: fc.record({ reason: hostileString }, { requiredKeys: [] }),
+  },
   "POST /api/v1/prompts/:name/render": {
     params: { name: NAMES },
     body: fc.record(
       {
         ref: fc.constantFrom(...REFS),
+        key: mostly(fc.constantFrom("user-1"), hostileString),
         variables: fc.record(
           {
             name: fc.oneof(fc.constant("Ada"), hostileJson),

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../src/commands.js";
+import { cliAs } from "./helpers/cli.js";
 import { publishVersion, seedExperimentProject } from "./helpers/factories.js";
 import { type FakeModel, startFakeModel } from "./helpers/fake-model.js";
 import { gateAnswer, gateItems } from "./helpers/gate-model.js";
@@ -54,16 +54,7 @@ afterAll(async () => {
 });
 
 /** One `promptreg` command in-process, as the binary runs it, with the admin key. */
-async function cli(...args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(args, {
-    env: { LOG_LEVEL: "silent", PROMPTREG_API_KEY: h.adminKey },
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const cli = (...args: string[]) => cliAs(h.adminKey)(...args);
 
 const move = (version: string, extra: Record<string, unknown> = {}, as = admin()) =>
   as.put(`/api/v1/prompts/${enc(PROMPT)}/labels/production`, { version, ...extra });

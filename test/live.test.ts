@@ -185,6 +185,43 @@ describe("live updates on one instance", () => {
     }
   });
 
+  it("a client's split follows a rollout's abort at once: every key back on the baseline, without the TTL", async () => {
+    await publish("live/rollout", "one");
+    expect((await api("POST", `/prompts/${enc("live/rollout")}/versions`, { template: "two" })).status).toBe(201);
+    const started = await api("POST", `/prompts/${enc("live/rollout")}/labels/production/rollout`, {
+      candidate: "1.0.1",
+      steps: [{ share: 0.5 }, { share: 1 }],
+      guard: { failure: "status", alpha: 0.05, minSample: 100 },
+      autoRollback: true,
+    });
+    expect(started.status).toBe(201);
+    const client = createClient({ baseUrl: server.url, apiKey: h.adminKey, ttlMs: HOUR });
+    const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+    const versions = async () =>
+      new Set(
+        await Promise.all(keys.map(async (k) => (await client.get("live/rollout", { assignmentKey: k })).version)),
+      );
+    try {
+      const subscribed = nextOpened(h);
+      // Both arms are served while the rollout runs.
+      expect(await versions()).toEqual(new Set(["1.0.0", "1.0.1"]));
+      await subscribed;
+      const events = await openStream(server.url, h.adminKey);
+      const aborted = await api("POST", `/prompts/${enc("live/rollout")}/labels/production/rollout/abort`, {
+        reason: "answers got worse",
+      });
+      expect(aborted.status).toBe(200);
+      let frame = await events.next();
+      while (frame.event !== "rollout.aborted") frame = await events.next();
+      expect(JSON.parse(frame.data)).toMatchObject({ prompt: "live/rollout", label: "production", share: 0 });
+      events.close();
+      await until(async () => (await versions()).size === 1);
+      expect(await versions()).toEqual(new Set(["1.0.0"]));
+    } finally {
+      client.close();
+    }
+  });
+
   it("a dropped connection resumes with Last-Event-ID and misses nothing", async () => {
     await publish("live/b", "one");
     await publish("live/b", "two");

@@ -32,6 +32,9 @@ import { openSnapshot, projectCheck } from "./project-check.js";
 import { createPrompt, type Prompt, type PromptContext } from "./prompt.js";
 import { createLive } from "./live.js";
 import { createRemote } from "./remote.js";
+import { rolloutArm } from "./rollout.js";
+import type { PromptVersion } from "./contract.js";
+import type { PromptSource } from "./types.js";
 import { runExperiment } from "./experiment.js";
 import { createRenderer } from "./render.js";
 
@@ -126,6 +129,23 @@ export function createClient(options: ClientOptions): RegistryClient {
     }
   }
 
+  /**
+   * The prompt of one call. For a label under a guarded rollout, the version of the arm the call's assignment key
+   * falls in, chosen here from the rollout the registry sent with the label (both versions are in it): no request
+   * per call, and the same arm resolve and render give for the key (rollout.ts).
+   */
+  function promptFor(version: PromptVersion, source: PromptSource, selector: GetOptions | undefined): Prompt {
+    const rollout = version.rollout;
+    if (rollout?.candidate === undefined) return createPrompt(version, source, contextFor(selector));
+    // Without a key each call is drawn on its own: a fair split, but not a sticky one.
+    const key = selector?.assignmentKey ?? selector?.userId ?? selector?.sessionId ?? Math.random().toString(36);
+    const arm = rolloutArm(key, rollout);
+    return createPrompt(arm === "candidate" ? rollout.candidate : version, source, {
+      ...contextFor(selector),
+      rollout: { id: rollout.id, arm, step: rollout.step },
+    });
+  }
+
   function contextFor(selector: GetOptions | undefined): PromptContext {
     if (selector?.sessionId === undefined && selector?.userId === undefined) return plainContext;
     return { renderer, baseUrl, sessionId: selector.sessionId, userId: selector.userId };
@@ -143,7 +163,7 @@ export function createClient(options: ClientOptions): RegistryClient {
       // The breaker opens when this request fails, runs past coldBudgetMs, or another request fails first.
       const opened = new Promise<undefined>((resolve) => (stopWaiting = breaker.whenOpen(() => resolve(undefined))));
       const entry = await Promise.race([request, opened]);
-      if (entry) return createPrompt(entry.version, "network", contextFor(selector));
+      if (entry) return promptFor(entry.version, "network", selector);
       failure = breaker.lastFailure;
       // Concurrent callers that all gave up share the request: a failure other than the one served for is reported once.
       if (!abandoned.has(request)) {
@@ -171,10 +191,10 @@ export function createClient(options: ClientOptions): RegistryClient {
       // Served stale until the registry answers again, then revalidated in the background like any expired value.
       previous.invalidated = false;
       previous.expiresAt = 0;
-      return createPrompt(previous.version, "stale", contextFor(selector));
+      return promptFor(previous.version, "stale", selector);
     }
     const saved = snapshot.index?.find(target.name, target.ref, target.exact);
-    if (saved) return createPrompt(saved, "snapshot", contextFor(selector));
+    if (saved) return promptFor(saved, "snapshot", selector);
     if (selector?.fallback !== undefined) {
       const version = fallbackFor(target, selector);
       const linkable = version.version !== FALLBACK_VERSION;
@@ -199,14 +219,14 @@ export function createClient(options: ClientOptions): RegistryClient {
     const entry = cacheOf(target).get(target.name, target.ref);
     if (entry !== undefined && !entry.invalidated) {
       const time = now();
-      if (time < entry.expiresAt) return createPrompt(entry.version, "cache", contextFor(selector));
+      if (time < entry.expiresAt) return promptFor(entry.version, "cache", selector);
       if (breaker.isOpen) {
         probe(target, entry);
-        return createPrompt(entry.version, "stale", contextFor(selector));
+        return promptFor(entry.version, "stale", selector);
       }
-      if (time < entry.refreshAfter) return createPrompt(entry.version, "stale", contextFor(selector));
+      if (time < entry.refreshAfter) return promptFor(entry.version, "stale", selector);
       revalidate(target, entry);
-      return createPrompt(entry.version, "cache", contextFor(selector));
+      return promptFor(entry.version, "cache", selector);
     }
     if (breaker.isOpen) {
       probe(target, entry);

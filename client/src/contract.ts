@@ -130,8 +130,16 @@ export type PublishVersionBody = z.infer<typeof PublishVersionBodySchema>;
  */
 export const MAX_RENDER_VARIABLES = 1_000;
 
+/**
+ * Who a call is for, in a guarded rollout's split: the same key always gets the same arm (see rollout.ts). The client
+ * sends its `assignmentKey`, else its `userId` or `sessionId`.
+ */
+export const AssignmentKeySchema = z.string().min(1).max(256);
+
 export const RenderBodySchema = z.strictObject({
   ref: z.string().min(1).max(128).optional(),
+  /** When the label is under a rollout: the assignment key that picks the arm rendered. */
+  key: AssignmentKeySchema.optional(),
   variables: z
     .unknown()
     .check((ctx) => {
@@ -157,7 +165,7 @@ export type RenderBody = z.infer<typeof RenderBodySchema>;
  * A version rendered and sent to a model connection, its answer streamed back (POST /prompts/:name/playground). The
  * sampling parameters are OpenAI's; given ones replace the version's config's.
  */
-export const PlaygroundBodySchema = RenderBodySchema.extend({
+export const PlaygroundBodySchema = RenderBodySchema.omit({ key: true }).extend({
   connection: z.string().min(1).max(64),
   /** Instead of the version's config's model, or else the connection's. */
   model: z.string().min(1).max(256).optional(),
@@ -214,6 +222,53 @@ export const RollbackBodySchema = z.strictObject({
 });
 export type RollbackBody = z.infer<typeof RollbackBodySchema>;
 
+/** Longest a rollout step may be held to: 30 days. */
+export const MAX_ROLLOUT_STEP_MS = 30 * 24 * 3600 * 1000;
+
+export const RolloutStepSchema = z.strictObject({
+  /** The candidate's share of the assignment keys, in (0, 1]. */
+  share: z.number().gt(0).max(1),
+  /** The step lasts at least this long before the guard may advance it. */
+  minDurationMs: z.int().min(0).max(MAX_ROLLOUT_STEP_MS).optional(),
+  /** The candidate arm's judged units during the step before the guard may advance it. */
+  minUnits: z.int().min(0).max(100_000_000).optional(),
+});
+export type RolloutStep = z.infer<typeof RolloutStepSchema>;
+
+export const RolloutGuardSchema = z.strictObject({
+  /** As compare's `failure`: status, annotation:<name>, any or any:<name>; with `threshold` and `revision` as there. */
+  failure: z.string().min(1).max(200).default("status"),
+  threshold: z.number().finite().optional(),
+  revision: z.int().min(1).max(1_000_000).optional(),
+  /** The guard's false-alarm rate over the whole rollout, however often it looks. */
+  alpha: z.number().min(0.001).max(0.2).default(0.05),
+  /** Judged units each arm needs before the guard judges (or advances) at all. */
+  minSample: z.int().min(1).max(10_000_000).default(100),
+  /** Harm: the candidate's p95 latency exceeds the baseline's by more than this. */
+  maxP95IncreaseMs: z.number().min(0).max(3_600_000).optional(),
+  /** Harm: the candidate's mean cost per span (USD) exceeds the baseline's by more than this. */
+  maxMeanCostIncrease: z.number().min(0).max(1_000).optional(),
+});
+export type RolloutGuard = z.infer<typeof RolloutGuardSchema>;
+
+export const StartRolloutBodySchema = z.strictObject({
+  /** The version the rollout sends traffic to; the label keeps its version as the baseline. */
+  candidate: z.string().min(1).max(64),
+  steps: z
+    .array(RolloutStepSchema)
+    .min(1)
+    .max(20)
+    .refine((steps) => steps.every((s, i) => i === 0 || s.share > steps[i - 1]!.share), "shares must increase"),
+  guard: RolloutGuardSchema.prefault({}),
+  /** On harm: abort (true) or pause (false), with the verdict as the reason. */
+  autoRollback: z.boolean().default(true),
+  reason: z.string().max(2_000).optional(),
+});
+export type StartRolloutBody = z.input<typeof StartRolloutBodySchema>;
+
+/** pause, resume, advance and abort. */
+export const RolloutActionBodySchema = z.strictObject({ reason: z.string().max(2_000).optional() });
+
 export const CreateKeyBodySchema = z.strictObject({ name: z.string().min(1).max(100), role: RoleSchema });
 export type CreateKeyBody = z.infer<typeof CreateKeyBodySchema>;
 
@@ -224,25 +279,55 @@ export const CreateProjectBodySchema = z.strictObject({ name: ProjectNameSchema 
 
 // ---- responses ----
 
-export const PromptVersionSchema = z
+/** The fields of a version (without the rollout a label may be under). */
+const PromptVersionFields = z.object({
+  id: z.string(),
+  promptId: z.string(),
+  name: z.string(),
+  type: PromptTypeSchema,
+  version: z.string(),
+  template: TemplateSchema,
+  config: JsonObjectSchema,
+  variables: z.array(VariableSpecSchema),
+  variablesSchema: JsonObjectSchema.nullable(),
+  commitMessage: z.string(),
+  author: z.string(),
+  contentHash: z.string(),
+  createdAt: z.string(),
+  /** The label the version was resolved through, when it was. */
+  label: z.string().optional(),
+});
+
+export const ROLLOUT_ARMS = ["baseline", "candidate"] as const;
+export const RolloutArmSchema = z.enum(ROLLOUT_ARMS);
+export type RolloutArm = z.infer<typeof RolloutArmSchema>;
+export const RolloutStateSchema = z.enum(["running", "paused", "aborted", "finished"]);
+export type RolloutState = z.infer<typeof RolloutStateSchema>;
+
+/**
+ * The rollout a label resolved is under (running or paused). Without an assignment key it carries the candidate, so
+ * that a client picks the arm of each call itself (rollout.ts); with `key` the answer is the key's arm's version
+ * and `arm` says which.
+ */
+export const RolloutAssignmentSchema = z
   .object({
     id: z.string(),
-    promptId: z.string(),
-    name: z.string(),
-    type: PromptTypeSchema,
-    version: z.string(),
-    template: TemplateSchema,
-    config: JsonObjectSchema,
-    variables: z.array(VariableSpecSchema),
-    variablesSchema: JsonObjectSchema.nullable(),
-    commitMessage: z.string(),
-    author: z.string(),
-    contentHash: z.string(),
-    createdAt: z.string(),
-    /** The label the version was resolved through, when it was. */
-    label: z.string().optional(),
+    state: z.enum(["running", "paused"]),
+    /** The current step, from 1. */
+    step: z.int(),
+    /** The candidate's share of the keys at this step. */
+    share: z.number(),
+    baselineVersion: z.string(),
+    candidateVersion: z.string(),
+    candidate: PromptVersionFields.optional(),
+    arm: RolloutArmSchema.optional(),
   })
-  .meta({ id: "PromptVersion" });
+  .meta({ id: "RolloutAssignment" });
+export type RolloutAssignment = z.infer<typeof RolloutAssignmentSchema>;
+
+export const PromptVersionSchema = PromptVersionFields.extend({
+  rollout: RolloutAssignmentSchema.optional(),
+}).meta({ id: "PromptVersion" });
 export type PromptVersion = z.infer<typeof PromptVersionSchema>;
 
 export const ErrorBodySchema = z
@@ -332,11 +417,23 @@ export type PromptDetail = z.infer<typeof PromptDetailSchema>;
 
 export const VersionListSchema = page(PromptVersionSchema).meta({ id: "VersionList" });
 
+/** A rollout's state changes: ledger entries of its label (a finish is also the label's move to the candidate). */
+export const ROLLOUT_ACTIONS = [
+  "rollout_started",
+  "rollout_advanced",
+  "rollout_paused",
+  "rollout_resumed",
+  "rollout_aborted",
+  "rollout_finished",
+] as const;
+export const LABEL_ACTIONS = ["set", "delete", "rollback", ...ROLLOUT_ACTIONS] as const;
+
 export const LabelEventSchema = z
   .object({
     id: z.string(),
     label: z.string(),
-    action: z.enum(["set", "delete", "rollback"]),
+    /** A move (set, rollback, delete, and the move that finishes a rollout) or a rollout's state change. */
+    action: z.enum(LABEL_ACTIONS),
     fromVersion: z.string().nullable(),
     toVersion: z.string().nullable(),
     actor: z.string(),
@@ -383,6 +480,27 @@ export const LiveEventSchema = z
       }),
     ),
     z.object({ type: z.literal("prompt.deleted"), prompt: z.string() }),
+    // A guarded rollout of the label changed state: the arms' split a client computes changed with it.
+    ...(
+      [
+        "rollout.started",
+        "rollout.advanced",
+        "rollout.paused",
+        "rollout.resumed",
+        "rollout.aborted",
+        "rollout.finished",
+      ] as const
+    ).map((type) =>
+      z.object({
+        type: z.literal(type),
+        prompt: z.string(),
+        label: z.string(),
+        rolloutId: z.string(),
+        step: z.number().int(),
+        /** The candidate's share now: 0 once aborted, 1 once finished. */
+        share: z.number(),
+      }),
+    ),
     z.object({ type: z.literal("reset"), reason: z.string() }),
   ])
   .meta({ id: "LiveEvent" });
@@ -452,6 +570,8 @@ export const RenderResponseSchema = z
       version: z.string(),
       contentHash: z.string(),
       label: z.string().optional(),
+      /** The rollout the label is under, and the key's arm (rendered). */
+      rollout: z.object({ id: z.string(), arm: RolloutArmSchema, step: z.int() }).optional(),
     }),
   })
   .meta({ id: "RenderResponse" });
@@ -1294,6 +1414,8 @@ export const CompareSchema = z
       session: z.string().nullable(),
       user: z.string().nullable(),
       source: z.string().nullable(),
+      rollout: z.string().nullable(),
+      arm: RolloutArmSchema.nullable(),
     }),
     /** How p50/p95/p99 were computed (`exact`, or from histograms within a stated error); every other figure is exact. */
     percentiles: z.string(),
@@ -1337,3 +1459,70 @@ export const TimeseriesSchema = z
   })
   .meta({ id: "Timeseries" });
 export type Timeseries = z.infer<typeof TimeseriesSchema>;
+
+// ---- guarded rollouts ----
+
+/** One arm's figures over the rollout so far, as compare counts them. */
+export const RolloutArmFiguresSchema = z.object({
+  version: z.string(),
+  /** Judged units (the failure definition's). */
+  units: z.int(),
+  failures: z.int(),
+  failureRate: nullableNumber,
+  latencyP95Ms: nullableNumber,
+  costMeanUsd: nullableNumber,
+});
+
+export const RolloutVerdictSchema = z
+  .object({
+    outcome: z.enum(["hold", "advance", "finish", "abort", "pause"]),
+    /** What the guard saw and did, in one sentence (the ledger's reason for what it changed). */
+    sentence: z.string(),
+    at: z.string(),
+    /**
+     * The always-valid test's likelihood ratio for "the candidate fails more" (mixture SPRT, see the README); harm
+     * once it reaches `threshold` (1 / alpha). Null before both arms have `minSample` units.
+     */
+    statistic: nullableNumber,
+    threshold: z.number(),
+    baseline: RolloutArmFiguresSchema,
+    candidate: RolloutArmFiguresSchema,
+  })
+  .meta({ id: "RolloutVerdict" });
+export type RolloutVerdict = z.infer<typeof RolloutVerdictSchema>;
+
+export const RolloutSchema = z
+  .object({
+    id: z.string(),
+    prompt: z.string(),
+    label: z.string(),
+    state: RolloutStateSchema,
+    baselineVersion: z.string(),
+    candidateVersion: z.string(),
+    steps: z.array(z.object({ share: z.number(), minDurationMs: z.int(), minUnits: z.int() })),
+    /** The current step, from 1. */
+    step: z.int(),
+    /** The candidate's share now: the step's, 0 once aborted, 1 once finished. */
+    share: z.number(),
+    stepStartedAt: z.string(),
+    guard: z.object({
+      failure: z.string(),
+      threshold: nullableNumber,
+      revision: z.int().nullable(),
+      alpha: z.number(),
+      minSample: z.int(),
+      maxP95IncreaseMs: nullableNumber,
+      maxMeanCostIncrease: nullableNumber,
+    }),
+    autoRollback: z.boolean(),
+    startedBy: z.string(),
+    createdAt: z.string(),
+    endedAt: z.string().nullable(),
+    /** How many times the guard evaluated it. */
+    evaluations: z.int(),
+    /** Each arm's figures now. */
+    arms: z.object({ baseline: RolloutArmFiguresSchema, candidate: RolloutArmFiguresSchema }),
+    verdict: RolloutVerdictSchema.nullable(),
+  })
+  .meta({ id: "Rollout" });
+export type Rollout = z.infer<typeof RolloutSchema>;

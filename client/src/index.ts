@@ -23,6 +23,9 @@ export {
   ATTR_PROMPTREG_DATASET_ITEM,
   ATTR_PROMPTREG_EXPERIMENT_ID,
   ATTR_PROMPTREG_EXPERIMENT_RUN,
+  ATTR_PROMPTREG_ROLLOUT_ARM,
+  ATTR_PROMPTREG_ROLLOUT_ID,
+  ATTR_PROMPTREG_ROLLOUT_STEP,
   createPromptSpanProcessor,
   promptSpanAttributes,
   tagSpan,
@@ -30,4 +33,4 @@ export {
   withPrompt,
 } from "./tracing.js";
 export { PROMPT_VENDOR } from "./types.js";
-export type { PromptLink, PromptSource } from "./types.js";
+export type { PromptLink, PromptSource, RolloutLink } from "./types.js";

@@ -107,6 +107,11 @@ export interface GetOptions extends RefSelector {
   sessionId?: string;
   /** `user.id` on spans linked by the returned prompt. */
   userId?: string;
+  /**
+   * Who this call is for in a guarded rollout's split: the same key always gets the same version while the rollout
+   * lasts. Default: `userId`, else `sessionId`, else a new random key for each call.
+   */
+  assignmentKey?: string;
 }
 
 export interface PreloadOptions {

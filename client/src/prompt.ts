@@ -5,7 +5,7 @@ import type { ChatMessage, PromptType, PromptVersion, Template, VariableSpec } f
 import { versionUrl } from "./http.js";
 import type { RenderOptions, Renderer } from "./render.js";
 import { tagSpan, withPrompt } from "./tracing.js";
-import type { PromptLink, PromptSource } from "./types.js";
+import type { PromptLink, PromptSource, RolloutLink } from "./types.js";
 
 export interface TraceOptions {
   /** The variables recorded on the span. Default: the values of this prompt's last `render`. */
@@ -36,6 +36,11 @@ interface PromptCommon {
   readonly variables: readonly VariableSpec[];
   /** The label the version was resolved through, when it was. */
   readonly label: string | undefined;
+  /**
+   * When the label is under a guarded rollout: the rollout, the arm this call's assignment key fell in (this
+   * prompt is that arm's version) and the step. Recorded on linked spans.
+   */
+  readonly rollout: RolloutLink | undefined;
   /** Where this came from: `network`, `cache` (registry answering), `stale` (registry failing), `snapshot`, `fallback`. */
   readonly source: PromptSource;
   readonly contentHash: string;
@@ -102,6 +107,8 @@ export interface PromptContext {
   baseUrl: string | undefined;
   sessionId: string | undefined;
   userId: string | undefined;
+  /** The guarded rollout this call is in, and its arm; undefined outside one. */
+  rollout?: RolloutLink;
 }
 
 class RegistryPrompt {
@@ -139,6 +146,9 @@ class RegistryPrompt {
   }
   get label(): string | undefined {
     return this.#version.label;
+  }
+  get rollout(): RolloutLink | undefined {
+    return this.#context.rollout;
   }
   get contentHash(): string {
     return this.#version.contentHash;
@@ -200,6 +210,7 @@ class RegistryPrompt {
     if (url !== undefined) link.url = url;
     if (this.#context.sessionId !== undefined) link.sessionId = this.#context.sessionId;
     if (this.#context.userId !== undefined) link.userId = this.#context.userId;
+    if (this.#context.rollout !== undefined) link.rollout = this.#context.rollout;
     return link;
   }
 }

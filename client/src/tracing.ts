@@ -27,6 +27,10 @@ import { PROMPT_VENDOR, type PromptLink } from "./types.js";
 
 export const ATTR_PROMPTREG_LABEL = "promptreg.prompt.label";
 export const ATTR_PROMPTREG_SOURCE = "promptreg.prompt.source";
+/** On the spans of a call in a guarded rollout: the rollout's id, the arm (`baseline` | `candidate`) and the step. */
+export const ATTR_PROMPTREG_ROLLOUT_ID = "promptreg.rollout.id";
+export const ATTR_PROMPTREG_ROLLOUT_ARM = "promptreg.rollout.arm";
+export const ATTR_PROMPTREG_ROLLOUT_STEP = "promptreg.rollout.step";
 /** On the spans of a client run's task (runExperiment): the experiment, the run (its id) and the dataset item. */
 export const ATTR_PROMPTREG_EXPERIMENT_ID = "promptreg.experiment.id";
 export const ATTR_PROMPTREG_EXPERIMENT_RUN = "promptreg.experiment.run";
@@ -72,6 +76,9 @@ export function promptSpanAttributes(link: PromptLink): Attributes {
     [ATTR_PROMPTREG_LABEL]: link.label,
     [SemanticConventions.SESSION_ID]: link.sessionId,
     [SemanticConventions.USER_ID]: link.userId,
+    [ATTR_PROMPTREG_ROLLOUT_ID]: link.rollout?.id,
+    [ATTR_PROMPTREG_ROLLOUT_ARM]: link.rollout?.arm,
+    [ATTR_PROMPTREG_ROLLOUT_STEP]: link.rollout?.step,
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) attributes[key] = value;
   return attributes;
@@ -265,6 +272,9 @@ function promptContext(parent: Context, link: PromptLink): Context {
     SemanticConventions.PROMPT_URL,
     ATTR_PROMPTREG_LABEL,
     ATTR_PROMPTREG_SOURCE,
+    ATTR_PROMPTREG_ROLLOUT_ID,
+    ATTR_PROMPTREG_ROLLOUT_ARM,
+    ATTR_PROMPTREG_ROLLOUT_STEP,
   ];
   for (const key of linkKeys) {
     if (attributes[key] !== undefined) bag[key] = attributes[key];

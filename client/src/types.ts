@@ -1,5 +1,5 @@
 // Types shared by the client's modules (fetching, caching, rendering, tracing).
-import type { PROMPT_SOURCES, Template } from "./contract.js";
+import type { PROMPT_SOURCES, RolloutArm, Template } from "./contract.js";
 
 /**
  * Where a prompt object came from: `network` (fetched for this call); `cache` (from memory while the registry answers:
@@ -28,4 +28,13 @@ export interface PromptLink {
   /** `session.id` / `user.id`, passed through. */
   sessionId?: string;
   userId?: string;
+  /** The guarded rollout the call is in (`promptreg.rollout.id`, `.arm`, `.step`). */
+  rollout?: RolloutLink;
+}
+
+/** A call's place in a guarded rollout: the rollout, the arm its key fell in, and the step (from 1). */
+export interface RolloutLink {
+  id: string;
+  arm: RolloutArm;
+  step: number;
 }

@@ -45,13 +45,21 @@ export const USAGE = `usage: promptreg <command>
                                                regression, exit 1 when one regressed significantly, failed
                                                more items, or had nothing to compare; 3 when it cannot tell
                                                (a server away, a refused request, a cancelled experiment)
+  rollout start NAME --url URL --candidate V --steps 5,25,50,100 [--label L] [--min-duration-ms MS]
+                [--min-units N] [--failure F] [--alpha A] [--min-sample N] [--max-p95-increase-ms MS]
+                [--max-mean-cost-increase USD] [--no-auto-rollback] [--reason R]
+                                               start a guarded rollout of version V on label L (production)
+  rollout status|pause|resume|advance|abort NAME --url URL [--label L] [--reason R]
+                                               the label's rollout, its arms and the guard's last verdict;
+                                               or change it by hand (the reason goes to the label's ledger)
 
 Without --url, keys and projects open the database themselves (not while a server holds the embedded database's
 data folder). With --url they go through that running server's API, as the admin key in PROMPTREG_API_KEY: keys
 are created in that key's project; projects need an admin key of the 'default' project. pull, push, export,
-dataset and experiment always go through a server, as the key in PROMPTREG_API_KEY (push, dataset import and
-experiment run need a write key). Keys are read only from PROMPTREG_API_KEY, never from the command line: npm
-prints the command it runs, and shells keep a history.
+dataset, experiment and rollout always go through a server, as the key in PROMPTREG_API_KEY (push, dataset
+import and experiment run need a write key; changing a rollout, the role that may move its label). Keys are read
+only from PROMPTREG_API_KEY, never from the command line: npm prints the command it runs, and shells keep a
+history.
 
 Configuration comes from the environment: DATABASE_URL (a PostgreSQL server; otherwise the embedded database
 in PROMPTREG_DATA_DIR, default ./.promptreg), PORT (4000), HOST (127.0.0.1), PROMPTREG_ADMIN_KEY, LOG_LEVEL.`;

@@ -1,12 +1,13 @@
 import { Router } from "express";
 import { z } from "zod";
-import { CompareSchema, LabelNameSchema, TimeseriesSchema } from "@promptreg/client/contract";
+import { CompareSchema, LabelNameSchema, RolloutArmSchema, TimeseriesSchema } from "@promptreg/client/contract";
 import { principalOf } from "../auth/principal.js";
 import { apiRoute, on } from "../http/api-route.js";
 import { AppError } from "../http/errors.js";
 import { parse } from "../http/validate.js";
 import { NameParams } from "../prompts/params.js";
-import type { CompareService, FailureDefinition } from "./compare.service.js";
+import type { CompareService } from "./compare.service.js";
+import { parseFailure } from "./failure.js";
 
 const time = z
   .string()
@@ -31,6 +32,9 @@ const FiltersQuery = z.object({
   session: z.string().max(256).optional(),
   user: z.string().max(256).optional(),
   source: z.string().max(32).optional(),
+  // A guarded rollout's calls (its id), and one of its arms.
+  rollout: z.string().max(64).optional(),
+  arm: RolloutArmSchema.optional(),
   failure: z.string().max(200).default("status"),
   threshold: z.coerce.number().finite().optional(),
   // Which revision of the evaluator named by `failure` judges; its current one by default.
@@ -50,30 +54,6 @@ const TimeseriesQuery = FiltersQuery.extend({
   // As for compare; 5m buckets are always exact (the rollups are hourly).
   percentiles: z.enum(["auto", "exact", "histogram"]).default("auto"),
 });
-
-/** `status`, `annotation:<name>`, `any` (status or any failing annotation) or `any:<name>`. */
-function parseFailure(text: string, threshold: number | undefined, revision: number | undefined): FailureDefinition {
-  const t = threshold ?? null;
-  const r = revision ?? null;
-  const m = text.match(/^(annotation|any):([A-Za-z0-9_.:-]{1,100})$/);
-  if (r !== null && !m)
-    throw new AppError("validation_error", "revision needs failure=annotation:<evaluator> or any:<evaluator>", {
-      issues: [{ path: "query.revision", message: "needs a failure definition naming an evaluator" }],
-    });
-  if (text === "status") return { kind: "status" };
-  if (text === "any") return { kind: "any", name: null, threshold: t, revision: null };
-  if (m)
-    return m[1] === "annotation"
-      ? { kind: "annotation", name: m[2]!, threshold: t, revision: r }
-      : { kind: "any", name: m[2]!, threshold: t, revision: r };
-  throw new AppError(
-    "validation_error",
-    `unknown failure definition '${text}': use status, annotation:<name>, any or any:<name>`,
-    {
-      issues: [{ path: "query.failure", message: "unknown failure definition" }],
-    },
-  );
-}
 
 function checkFromBeforeTo(from?: Date, to?: Date): void {
   if (from && to && from >= to)

@@ -158,6 +158,8 @@ export async function compareVersions(
       session: q.session ?? null,
       user: q.user ?? null,
       source: q.source ?? null,
+      rollout: q.rollout ?? null,
+      arm: q.arm ?? null,
     },
     // How p50/p95/p99 were computed; every other figure is exact either way.
     percentiles: rolled ? PERCENTILES.histogram : PERCENTILES.exact,

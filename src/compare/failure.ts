@@ -104,3 +104,35 @@ export async function requireRecordedAnnotations(
     annotationNames: names,
   });
 }
+
+/**
+ * `status`, `annotation:<name>`, `any` (status or any failing annotation) or `any:<name>`. `at` is where the request
+ * gave them (a rollout's guard gives them in its body).
+ */
+export function parseFailure(
+  text: string,
+  threshold: number | undefined,
+  revision: number | undefined,
+  at: { failure: string; revision: string } = { failure: "query.failure", revision: "query.revision" },
+): FailureDefinition {
+  const t = threshold ?? null;
+  const r = revision ?? null;
+  const m = text.match(/^(annotation|any):([A-Za-z0-9_.:-]{1,100})$/);
+  if (r !== null && !m)
+    throw new AppError("validation_error", "revision needs failure=annotation:<evaluator> or any:<evaluator>", {
+      issues: [{ path: at.revision, message: "needs a failure definition naming an evaluator" }],
+    });
+  if (text === "status") return { kind: "status" };
+  if (text === "any") return { kind: "any", name: null, threshold: t, revision: null };
+  if (m)
+    return m[1] === "annotation"
+      ? { kind: "annotation", name: m[2]!, threshold: t, revision: r }
+      : { kind: "any", name: m[2]!, threshold: t, revision: r };
+  throw new AppError(
+    "validation_error",
+    `unknown failure definition '${text}': use status, annotation:<name>, any or any:<name>`,
+    {
+      issues: [{ path: at.failure, message: "unknown failure definition" }],
+    },
+  );
+}

@@ -1,5 +1,6 @@
 // The span conditions shared by every comparison statement, as Prisma.sql fragments over the spans table aliased `s`
 // (through the spans' own filter builder, traces/span-filters.ts), or span_rollups aliased `r`.
+import type { RolloutArm } from "@promptreg/client/contract";
 import { Prisma } from "../generated/prisma/client.js";
 import { COUNTED_SPANS_SQL } from "../traces/rollups.js";
 import { spanFiltersSql } from "../traces/span-filters.js";
@@ -12,6 +13,9 @@ export interface CompareFilters {
   session?: string;
   user?: string;
   source?: string;
+  /** A guarded rollout's calls, and one of its arms. */
+  rollout?: string;
+  arm?: RolloutArm;
 }
 
 /** The project's counted spans inside the window and filters, whatever version they belong to. */
@@ -24,6 +28,8 @@ export function countedSpanFilters(projectId: string, f: CompareFilters): Prisma
     session: f.session,
     user: f.user,
     source: f.source,
+    rollout: f.rollout,
+    arm: f.arm,
   });
   return Prisma.sql`${filters} AND ${COUNTED_SPANS_SQL}`;
 }

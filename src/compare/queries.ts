@@ -33,9 +33,12 @@ export const PERCENTILES = {
   histogram: `histogram (<=${(HISTOGRAM_RELATIVE_ERROR * 100).toFixed(3)}% relative error)`,
 };
 
-/** Rollup rows can stand in for the raw spans: they count spans and status failures, by label, source and model. */
+/**
+ * Rollup rows can stand in for the raw spans: they count spans and status failures, by label, source and model (not
+ * by session, user or rollout).
+ */
 export function rollupsCanAnswer(q: CompareFilters & { failure: FailureDefinition }): boolean {
-  return q.failure.kind === "status" && !q.session && !q.user;
+  return q.failure.kind === "status" && !q.session && !q.user && !q.rollout && !q.arm;
 }
 
 /** The rows of one statement, as compare's figures read them. */

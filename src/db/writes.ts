@@ -29,9 +29,20 @@ export const ChangeSchema = z.discriminatedUnion("kind", [
   /** One ledger entry: a label set, rolled back (toVersion the version it now holds) or deleted (toVersion null). */
   promptChange("label.moved").extend({
     label: Id,
-    action: z.enum(["set", "rollback", "delete"]),
+    action: z.enum(["set", "rollback", "delete", "rollout_finished"]),
     fromVersion: Id.nullable(),
     toVersion: Id.nullable(),
+  }),
+  /**
+   * A guarded rollout of the label changed state (one ledger entry): `step` and `share` as they are now (share 0 once
+   * aborted, 1 once finished; a finish also records the label's move).
+   */
+  promptChange("rollout.changed").extend({
+    label: Id,
+    rolloutId: Id,
+    action: z.enum(["started", "advanced", "paused", "resumed", "aborted", "finished"]),
+    step: z.number().int(),
+    share: z.number(),
   }),
   z.object({ kind: z.literal("key.created"), projectId: Id, keyId: Id }),
   /** With its sessions. */
@@ -70,6 +81,8 @@ export function topicOf(change: Change): Topic | undefined {
     case "prompt.deleted":
     case "version.published":
     case "label.moved":
+    // The resolve answer of a label under a rollout carries its step and share.
+    case "rollout.changed":
       return { kind: "prompt", projectId: change.projectId, name: change.name };
     case "key.deleted":
       return { kind: "key", keyId: change.keyId };

@@ -1,5 +1,5 @@
 // The live-update stream: every committed change a client may hold a copy of (a version published, a label moved,
-// rolled back or deleted, a prompt deleted), sent to the streams of its project as server-sent events.
+// rolled back or deleted, a guarded rollout's state, a prompt deleted), sent to the streams of its project as server-sent events.
 //
 // - Source: the bus's after-commit hook, which hears this instance's changes and, on PostgreSQL, every other
 //   instance's over LISTEN/NOTIFY; so each instance serves its own subscribers everything. The hook cannot say what it
@@ -45,9 +45,14 @@ export function liveEventOf(change: Change): LiveEvent | undefined {
     case "version.published":
       return { type: "version.published", prompt: change.name, version: change.version };
     case "label.moved": {
-      const type = ({ set: "label.moved", rollback: "label.rolled_back", delete: "label.deleted" } as const)[
-        change.action
-      ];
+      const type = (
+        {
+          set: "label.moved",
+          rollback: "label.rolled_back",
+          delete: "label.deleted",
+          rollout_finished: "label.moved",
+        } as const
+      )[change.action];
       return {
         type,
         prompt: change.name,
@@ -58,6 +63,15 @@ export function liveEventOf(change: Change): LiveEvent | undefined {
     }
     case "prompt.deleted":
       return { type: "prompt.deleted", prompt: change.name };
+    case "rollout.changed":
+      return {
+        type: `rollout.${change.action}`,
+        prompt: change.name,
+        label: change.label,
+        rolloutId: change.rolloutId,
+        step: change.step,
+        share: change.share,
+      };
     // A prompt without versions resolves to nothing, and its description and tags are not part of a resolution.
     case "prompt.created":
     case "prompt.updated":

@@ -7,6 +7,7 @@ import semver from "semver";
 import {
   LATEST_LABEL,
   LabelNameSchema,
+  type ROLLOUT_ACTIONS,
   type LabelEvent as LabelEventView,
   type LabelView,
   type MoveLabelBody,
@@ -21,8 +22,11 @@ import { decodeCursor, encodeCursor } from "../http/cursor.js";
 import { AppError, notFound } from "../http/errors.js";
 import { TX_OPTIONS, findPrompt, findVersion, lockPrompt } from "../prompts/lookup.js";
 import { labelLooksLikeVersion } from "../prompts/refs.js";
+import { endActiveRolloutInTx } from "../rollouts/rollout-rows.js";
 
 export type LabelAction = LabelEventView["action"];
+/** The actions that point a label at a version. */
+export type MoveAction = "set" | "rollback" | "rollout_finished";
 
 /** A label row with its version's number, as every listing shows it. */
 export function labelView(
@@ -93,17 +97,90 @@ export interface SetLabelInput {
   version: { id: string; version: string };
   actor: string;
   reason?: string;
-  action: LabelAction;
+  action: MoveAction;
   /** What the label's gate said of this move, when one applied. */
   gate?: GateRecord | null;
 }
 
+/** A rollout's state change, as its label's ledger records it. */
+export interface RolloutEventInput {
+  promptId: string;
+  projectId: string;
+  name: string;
+  label: string;
+  rollout: { id: string; step: number; share: number };
+  action: Exclude<(typeof ROLLOUT_ACTIONS)[number], "rollout_finished">;
+  /** The version the label holds (a rollout's state change does not move it). */
+  version: string | null;
+  actor: string;
+  reason: string | null;
+}
+
+/**
+ * Inside a transaction that holds the prompt's lock: records a rollout's state change as a ledger entry of its label
+ * and as a change (caches drop the label's resolution, which carries the rollout's step). From and to are the version
+ * the label holds, so that the entry is never taken for a move (lastLabelMove, labelEventAt, ingest's label lookup).
+ */
+export async function recordRolloutEventInTx({ tx, record }: Write, input: RolloutEventInput): Promise<void> {
+  await tx.labelEvent.create({
+    data: {
+      promptId: input.promptId,
+      label: input.label,
+      action: input.action,
+      fromVersion: input.version,
+      toVersion: input.version,
+      actor: input.actor,
+      reason: input.reason,
+    },
+  });
+  record({
+    kind: "rollout.changed",
+    projectId: input.projectId,
+    name: input.name,
+    label: input.label,
+    rolloutId: input.rollout.id,
+    action: input.action.slice("rollout_".length) as "started",
+    step: input.rollout.step,
+    share: input.rollout.share,
+  });
+}
+
+/**
+ * A move of a label under a rollout (by hand, a rollback, a publish) ends the rollout: its baseline is no longer
+ * what the label holds. Recorded before the move, with the reason.
+ */
+async function endRolloutOnMove(
+  w: Write,
+  input: Pick<SetLabelInput, "promptId" | "projectId" | "name" | "label" | "actor">,
+  held: string | null,
+  why: string,
+): Promise<void> {
+  const ended = await endActiveRolloutInTx(w.tx, input.promptId, input.label, new Date());
+  if (!ended) return;
+  await recordRolloutEventInTx(w, {
+    ...input,
+    rollout: { ...ended, share: 0 },
+    action: "rollout_aborted",
+    version: held,
+    reason: why,
+  });
+}
+
 /** Inside a transaction that holds the prompt's lock: point the label at a version and record the move. */
-export async function setLabelInTx({ tx, record }: Write, input: SetLabelInput): Promise<{ from: string | null }> {
+export async function setLabelInTx(w: Write, input: SetLabelInput): Promise<{ from: string | null }> {
+  const { tx, record } = w;
   const current = await tx.label.findUnique({
     where: { promptId_name: { promptId: input.promptId, name: input.label } },
     include: { version: { select: { version: true } } },
   });
+  // A finish has ended its rollout already; any other move ends the label's rollout.
+  if (input.action !== "rollout_finished")
+    await endRolloutOnMove(
+      w,
+      input,
+      current?.version.version ?? null,
+      `label ${input.action === "rollback" ? "rolled back" : "moved"} to ${input.version.version} by ${input.actor}${input.reason ? `: ${input.reason}` : ""}`,
+    );
   await tx.label.upsert({
     where: { promptId_name: { promptId: input.promptId, name: input.label } },
     create: { promptId: input.promptId, name: input.label, versionId: input.version.id, updatedBy: input.actor },
@@ -184,7 +261,7 @@ function labelError(label: string, message: string, path: string): AppError {
  * A label points at one version. A range or another label is refused by name rather than looked up (and "not
  * found"): the label would otherwise have to pick whatever matches today and silently keep it.
  */
-function exactVersion(label: string, version: string, path: string): string {
+export function exactVersion(label: string, version: string, path: string): string {
   const exact = semver.valid(version.trim());
   if (exact) return exact;
   const message = "must be an exact version such as 1.4.2";
@@ -269,13 +346,20 @@ export function createLabelsService({
         throw labelError(label, "is kept on the highest version automatically", "params.label");
       requireLabelRole(p, label);
       const prompt = await findPrompt(db, p.projectId, name);
-      await bus.write(async ({ tx, record }) => {
+      await bus.write(async (w) => {
+        const { tx, record } = w;
         await lockPrompt(tx, prompt.id);
         const current = await tx.label.findUnique({
           where: { promptId_name: { promptId: prompt.id, name: label } },
           include: { version: { select: { version: true } } },
         });
         if (!current) throw notFound(`label '${label}' of prompt '${name}'`);
+        await endRolloutOnMove(
+          w,
+          { promptId: prompt.id, projectId: p.projectId, name, label, actor: p.keyName },
+          current.version.version,
+          `label deleted by ${p.keyName}${reason ? `: ${reason}` : ""}`,
+        );
         await tx.label.delete({ where: { id: current.id } });
         await tx.labelEvent.create({
           data: {

@@ -1,6 +1,7 @@
 import type { Router } from "express";
 import { z } from "zod";
 import {
+  AssignmentKeySchema,
   CreatePromptBodySchema,
   FolderListSchema,
   PromptDetailSchema,
@@ -19,6 +20,7 @@ import type { Metrics } from "../metrics.js";
 import { NameParams, PageQuery } from "./params.js";
 import type { PromptsService } from "./prompts.service.js";
 import { parseRef } from "./refs.js";
+import { resolvedForKey } from "./resolve.js";
 
 const ListQuery = PageQuery.extend({
   prefix: z.string().max(255).optional(),
@@ -28,7 +30,7 @@ const ListQuery = PageQuery.extend({
 const FoldersQuery = z.object({ prefix: z.string().max(255).optional() });
 const PublishQuery = z.object({ dryRun: z.enum(["true", "false"], "must be true or false").optional() });
 const VersionParams = NameParams.extend({ version: z.string().min(1).max(64) });
-const ResolveQuery = z.object({ ref: z.string().min(1).max(128).optional() });
+const ResolveQuery = z.object({ ref: z.string().min(1).max(128).optional(), key: AssignmentKeySchema.optional() });
 const DiffQuery = z.object({ from: z.string().min(1).max(128), to: z.string().min(1).max(128) });
 
 const tag = "prompts";
@@ -39,7 +41,7 @@ export const PROMPT_ROUTES = {
     tag,
     summary: "Resolve a reference to one version",
     description:
-      "`ref` is a version (1.4.2), a label (production, latest), a range (^1.4) or label@time; production by default. Answers an ETag and 304 to a matching If-None-Match.",
+      "`ref` is a version (1.4.2), a label (production, latest), a range (^1.4) or label@time; production by default. Answers an ETag and 304 to a matching If-None-Match. A label under a guarded rollout answers its version with the rollout and the candidate, for the caller to pick each call's arm; with the assignment `key`, the key's arm's version.",
     params: NameParams,
     query: ResolveQuery,
     responses: { 200: PromptVersionSchema, 304: null },
@@ -149,6 +151,10 @@ export function promptRoutes(prompts: PromptsService, r: Router, metrics: Pick<M
       const { name } = parse(NameParams, req.params, "params");
       const { ref } = parse(ResolveQuery, req.query, "query");
       resolved = await prompts.resolve(principal, name, ref);
+    }
+    if (req.query.key !== undefined) {
+      const { key } = parse(ResolveQuery, req.query, "query");
+      resolved = resolvedForKey(resolved, key!);
     }
     res.setHeader("ETag", resolved.etag);
     res.setHeader("Cache-Control", "private, no-cache");

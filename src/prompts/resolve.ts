@@ -3,12 +3,14 @@
 // a prompt through the bus, locally and from other instances, and is bypassed while the bus may miss one.
 import { createHash } from "node:crypto";
 import semver from "semver";
-import type { PromptVersion } from "@promptreg/client/contract";
+import type { PromptVersion, RolloutArm } from "@promptreg/client/contract";
+import { rolloutArm } from "@promptreg/client/rollout";
 import type { Principal } from "../auth/principal.js";
 import type { InvalidationBus } from "../db/invalidation.js";
 import type { ReadDb } from "../db/writes.js";
 import { notFound } from "../http/errors.js";
 import { labelEventAt } from "../labels/labels.service.js";
+import { activeRolloutOf } from "../rollouts/rollout-rows.js";
 import { diffVersions } from "./diff.js";
 import { findPrompt, findVersion } from "./lookup.js";
 import { DEFAULT_REF, parseRef, type Ref } from "./refs.js";
@@ -20,6 +22,37 @@ export interface ResolvedBody {
   body: Buffer;
   etag: string;
   version: PromptVersion;
+  /**
+   * For a label under a rollout: the answer to each arm's keys, made on first use and kept with this one, so that
+   * a cached resolution serves keyed requests from memory too.
+   */
+  arms?: Partial<Record<RolloutArm, ResolvedBody>>;
+}
+
+function serialized(version: PromptVersion): ResolvedBody {
+  // Ends with a newline like every JSON answer (see app.ts).
+  const body = Buffer.from(`${JSON.stringify(version)}\n`);
+  const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
+  return { body, etag, version };
+}
+
+/**
+ * The answer for assignment key `key`: a label under a rollout answers the key's arm's version, with the rollout
+ * and the arm (the same arm the client picks from the unkeyed answer: one function, rollout.ts). Any other
+ * resolution is the same for every key.
+ */
+export function resolvedForKey(resolved: ResolvedBody, key: string): ResolvedBody {
+  const rollout = resolved.version.rollout;
+  if (!rollout?.candidate) return resolved;
+  const arm = rolloutArm(key, rollout);
+  const arms = (resolved.arms ??= {});
+  const known = arms[arm];
+  if (known) return known;
+  const { candidate, ...assignment } = rollout;
+  const { rollout: _, ...baseline } = resolved.version;
+  const made = serialized({ ...(arm === "candidate" ? candidate : baseline), rollout: { ...assignment, arm } });
+  arms[arm] = made;
+  return made;
 }
 
 export function createResolver({ db, bus, cacheSize }: { db: ReadDb; bus: InvalidationBus; cacheSize: number }) {
@@ -52,7 +85,8 @@ export function createResolver({ db, bus, cacheSize }: { db: ReadDb; bus: Invali
           include: { version: true },
         });
         if (!label) throw notFound(`label '${ref.label}' of prompt '${name}'`);
-        return versionView(prompt, label.version, ref.label);
+        const rollout = await activeRolloutOf(db, prompt, ref.label, label.version.version);
+        return { ...versionView(prompt, label.version, ref.label), ...(rollout ? { rollout } : {}) };
       }
       case "version":
         return versionView(prompt, await findVersion(db, prompt.id, name, ref.version));
@@ -96,12 +130,9 @@ export function createResolver({ db, bus, cacheSize }: { db: ReadDb; bus: Invali
       const running = cacheable ? reading.get(shared) : undefined;
       if (running) return running;
       const read = (async () => {
-        const version = await resolveRef(p, name, ref);
-        // Ends with a newline like every JSON answer (see app.ts).
-        const body = Buffer.from(`${JSON.stringify(version)}\n`);
-        const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
-        if (cacheable) cache.set(key, { body, etag, version, epoch });
-        return { body, etag, version };
+        const resolved = serialized(await resolveRef(p, name, ref));
+        if (cacheable) cache.set(key, { ...resolved, epoch });
+        return resolved;
       })();
       if (cacheable) {
         reading.set(shared, read);

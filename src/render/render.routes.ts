@@ -7,6 +7,7 @@ import { parse } from "../http/validate.js";
 import { NameParams } from "../prompts/params.js";
 import type { PromptsService } from "../prompts/prompts.service.js";
 import { parseRef } from "../prompts/refs.js";
+import { resolvedForKey } from "../prompts/resolve.js";
 
 export const RENDER_ROUTES = {
   render: apiRoute({
@@ -28,7 +29,14 @@ export function renderRoutes(prompts: PromptsService, renderer: Renderer): Route
     const body = parse(RenderBodySchema, req.body);
     // Read here, so that a reference of no known form is named where it was (resolve would name its query's).
     if (body.ref !== undefined) parseRef(body.ref, "body.ref");
-    const { version } = await prompts.resolve(principalOf(res), name, body.ref);
+    const resolved = await prompts.resolve(principalOf(res), name, body.ref);
+    // The key's arm when the label is under a rollout, as resolve with the same key answers.
+    const { version } = body.key === undefined ? resolved : resolvedForKey(resolved, body.key);
+    const rollout = version.rollout?.arm && {
+      id: version.rollout.id,
+      arm: version.rollout.arm,
+      step: version.rollout.step,
+    };
     // RenderError is a 422 naming the variables; a TemplateError (templates are checked at publish) only guards rows
     // written by other means. The error handler maps both.
     const rendered = renderer.render(version, body.variables, { strictExtras: body.strictExtras });
@@ -41,6 +49,7 @@ export function renderRoutes(prompts: PromptsService, renderer: Renderer): Route
         version: version.version,
         contentHash: version.contentHash,
         ...(version.label ? { label: version.label } : {}),
+        ...(rollout ? { rollout } : {}),
       },
     });
   });

@@ -159,6 +159,7 @@ export function toSpanRow(span: OtlpSpan, origin: SpanOrigin): SpanRow {
     prompt_version: promptName === null ? null : (firstString(a, PROMPT_VERSION_KEYS) ?? langfusePrompt.version),
     label: clip(firstString(a, ["promptreg.prompt.label"]), MAX_INDEXED_CHARS),
     source: clip(firstString(a, ["promptreg.prompt.source"]), MAX_INDEXED_CHARS),
+    ...rolloutOf(a),
     model: clip(requestModel(a, kind), MAX_INDEXED_CHARS),
     response_model: clip(firstString(a, RESPONSE_MODEL_KEYS), MAX_INDEXED_CHARS),
     provider: firstString(a, PROVIDER_KEYS),
@@ -322,6 +323,19 @@ function firstInt(a: Attributes, keys: string[]): number | null {
     if (n !== null && Number.isInteger(n) && n >= 0 && n <= MAX_INT4) return n;
   }
   return null;
+}
+
+/**
+ * The rollout attributes the client sets (tracing.ts). Only a whole set counts: a span in a rollout must say which
+ * arm and step, or the guard could not place it; an id no rollout can have (too long) is not one.
+ */
+function rolloutOf(a: Attributes): Pick<SpanRow, "rollout_id" | "rollout_arm" | "rollout_step"> {
+  const id = firstString(a, ["promptreg.rollout.id"]);
+  const arm = firstString(a, ["promptreg.rollout.arm"]);
+  const step = firstInt(a, ["promptreg.rollout.step"]);
+  if (id === null || id.length > 64 || (arm !== "baseline" && arm !== "candidate") || step === null || step > 32_767)
+    return { rollout_id: null, rollout_arm: null, rollout_step: null };
+  return { rollout_id: id, rollout_arm: arm, rollout_step: step };
 }
 
 function sumOrNull(x: number, y: number, max: number): number | null {

@@ -21,6 +21,9 @@ export interface SpanFilters {
   spanKind?: string;
   /** The calls of one experiment's runs (the client tags them with promptreg.experiment.id). */
   experiment?: string;
+  /** The calls of one guarded rollout (promptreg.rollout.id), and of one of its arms (baseline | candidate). */
+  rollout?: string;
+  arm?: string;
   /** ISO 8601 times, passed to the database as written: the span starts at or after `from` and before `to`. */
   from?: string;
   to?: string;
@@ -41,6 +44,8 @@ export function spanFiltersSql(projectId: string, f: SpanFilters): Prisma.Sql {
   if (f.linkStatus) where.push(Prisma.sql`s.link_status = ${f.linkStatus}`);
   if (f.spanKind) where.push(Prisma.sql`s.span_kind = ${f.spanKind}`);
   if (f.experiment) where.push(Prisma.sql`s.attributes ->> 'promptreg.experiment.id' = ${f.experiment}`);
+  if (f.rollout) where.push(Prisma.sql`s.rollout_id = ${f.rollout}`);
+  if (f.arm) where.push(Prisma.sql`s.rollout_arm = ${f.arm}`);
   if (f.from) where.push(Prisma.sql`s.start_time >= ${f.from}::timestamptz`);
   if (f.to) where.push(Prisma.sql`s.start_time < ${f.to}::timestamptz`);
   return Prisma.join(where, " AND ");

@@ -86,6 +86,10 @@ export const SPAN_COLUMNS = {
   link_status: filled<"linked" | "unknown_prompt" | "unknown_version" | "none">({ taken: "prompt link" }),
   label: ingested<string | null>("text", { taken: "prompt link" }),
   source: ingested<string | null>("text", { taken: "prompt link" }),
+  /** The guarded rollout the call was in (promptreg.rollout.*): what the guard and compare's rollout filter read. */
+  rollout_id: ingested<string | null>("text", { taken: "prompt link" }),
+  rollout_arm: ingested<"baseline" | "candidate" | null>("text", { taken: "prompt link" }),
+  rollout_step: ingested<number | null>("smallint", { taken: "prompt link" }),
   /** The model asked for: what compare groups and filters by. */
   model: ingested<string | null>("text", { taken: "model" }),
   /** The model that answered (often a dated name), when the span says. */

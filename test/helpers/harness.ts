@@ -64,6 +64,12 @@ export interface Harness {
   events: ReturnType<typeof createApp>["events"];
   /** The app's job runner: started when the harness was created with `jobs`. */
   jobs: ReturnType<typeof createApp>["jobs"];
+  /** The app's rollouts; its guard runs only when a test calls `tick()`. */
+  rollouts: ReturnType<typeof createApp>["rollouts"];
+  /** The PostgreSQL database's URL (TEST_DATABASE_URL set): another instance opens it. */
+  databaseUrl?: string;
+  /** What the app was created with: another instance on the same database is made with the same. */
+  appDeps: Omit<AppDeps, "database" | "bus">;
   database: Database;
   bus: InvalidationBus;
   adminKey: string;
@@ -108,19 +114,15 @@ export async function createHarness(
         "eventsMaxStreams" | "eventsMaxPerKey" | "eventsHeartbeatMs" | "eventsReplaySize" | "eventsMaxBufferBytes"
       >
     >;
+    /** The app's clock (rollouts). */
+    now?: () => number;
   } = {},
 ): Promise<Harness> {
   const testDb = await createTestDatabase();
   const database = await testDb.open();
   await database.migrate();
   const bus = await createInvalidationBus(database, silentLogger);
-  const {
-    app,
-    auth,
-    jobs,
-    events,
-    close: closeApp,
-  } = createApp({
+  const appDeps: Harness["appDeps"] = {
     config: {
       bodyLimitBytes: 1024 * 1024,
       resolveCacheSize: options.resolveCacheSize ?? 1000,
@@ -132,13 +134,13 @@ export async function createHarness(
       ...(options.evalConcurrency ? { evalConcurrency: options.evalConcurrency } : {}),
       ...options.events,
     },
-    database,
-    bus,
     jobs: options.jobs,
     logger: silentLogger,
     // Every answer a test receives is checked against its route's declared schema.
     checkAnswers: true,
-  });
+    ...(options.now ? { now: options.now } : {}),
+  };
+  const { app, auth, jobs, rollouts, events, close: closeApp } = createApp({ ...appDeps, database, bus });
   const adminKey = `pr_test_admin_${randomBytes(16).toString("hex")}`;
   await auth.bootstrap({ adminKey, dataDir: "/nonexistent", logger: silentLogger });
   if (options.jobs) jobs.start();
@@ -146,6 +148,9 @@ export async function createHarness(
     app,
     events,
     jobs,
+    rollouts,
+    databaseUrl: testDb.url,
+    appDeps,
     database,
     bus,
     adminKey,

@@ -5,6 +5,7 @@
 // Every figure is also in a table under each chart, for keyboards and screen readers. Each point says how many spans
 // it stands on (n, in the legend and the table), and a bucket with fewer than MIN_BUCKET_SAMPLE is drawn apart, faded:
 // a 5-minute failure rate of 1 of 2 is not a 50% failure rate.
+import { LEDGER_ACTION_TEXT } from "../components/ledger";
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -112,7 +113,10 @@ function bucketStarts(from: Date, to: Date, bucket: Bucket): number[] {
 }
 
 function describeEvent(e: LedgerEvent): string {
-  const verb = e.action === "rollback" ? "rolled back" : e.action === "delete" ? "deleted" : "moved";
+  const verb = LEDGER_ACTION_TEXT[e.action];
+  // A rollout's entries other than its finish leave the label where it was: the reason says what happened.
+  if (e.action.startsWith("rollout_") && e.fromVersion === e.toVersion)
+    return `${e.label} ${verb} by ${e.actor}${e.reason ? `: ${e.reason}` : ""}`;
   return `${e.label} ${verb} ${e.fromVersion ?? "—"} → ${e.toVersion ?? "—"} by ${e.actor}`;
 }
 

@@ -67,6 +67,9 @@ function compareState(params: URLSearchParams, now: number) {
     threshold: params.get("threshold") ?? undefined,
     // Which revision of the evaluator named by the failure judges (its current one when absent).
     revision: params.get("revision") ?? undefined,
+    // Only a guarded rollout's calls (the Labels page links here with its id), and one of its arms.
+    rollout: params.get("rollout") ?? undefined,
+    arm: params.get("arm") ?? undefined,
   };
   const compareQuery: Query = { ...common, unit, minSample: params.get("minSample") ?? undefined };
   const seriesQuery: Query = { ...common, bucket, eventsLabel };
@@ -160,6 +163,18 @@ export default function Compare({ prompt }: { prompt: PromptDetail }) {
         onPreset={setPreset}
         onRefresh={() => setNow(Date.now())}
       />
+
+      {params.get("rollout") && (
+        <div className="notice" role="status">
+          <span>
+            Only the calls of rollout <code>{params.get("rollout")}</code>
+            {params.get("arm") ? `, its ${params.get("arm")} arm` : ", arm against arm"}.
+          </span>
+          <button type="button" onClick={() => update({ rollout: undefined, arm: undefined })}>
+            Show every call
+          </button>
+        </div>
+      )}
 
       {rolledBack && (
         <div className="notice" role="status">

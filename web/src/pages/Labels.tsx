@@ -12,6 +12,8 @@ import { api, promptPath } from "../api";
 import { Dialog, EmptyState, ErrorBox, LabelBadge, Loading, TableHead, Time } from "../components/ui";
 import { GateRecordView, GateVerdictView, refusedVerdict } from "../gates/GateVerdict";
 import { useGateCheck } from "../gates/queries";
+import { RolloutPanel } from "../rollouts/RolloutPanel";
+import { LEDGER_ACTION_TEXT } from "../components/ledger";
 import { can, canMoveLabel, useSession } from "../session";
 import { promptHref } from "./PromptRoute";
 import { useVersions } from "./Versions";
@@ -157,6 +159,8 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
         </p>
       )}
 
+      {selected && <RolloutPanel prompt={prompt} label={selected} />}
+
       {selected && (
         <section aria-labelledby="ledger-title">
           <h2 id="ledger-title">
@@ -171,11 +175,18 @@ export function Labels({ prompt }: { prompt: PromptDetail }) {
               {events.map((e) => (
                 <li key={e.id} className={`event event-${e.action}`}>
                   <div className="event-head">
-                    <span className="event-action">
-                      {e.action === "set" ? "moved" : e.action === "rollback" ? "rolled back" : "deleted"}
-                    </span>{" "}
-                    <span className="semver">{e.fromVersion ?? "—"}</span> →{" "}
-                    <span className="semver">{e.toVersion ?? "—"}</span>
+                    <span className="event-action">{LEDGER_ACTION_TEXT[e.action]}</span>{" "}
+                    {e.action.startsWith("rollout_") && e.fromVersion === e.toVersion ? (
+                      // A rollout's state change leaves the label where it was: say only what it holds.
+                      <span className="muted small">
+                        holding <span className="semver">{e.toVersion ?? "—"}</span>
+                      </span>
+                    ) : (
+                      <>
+                        <span className="semver">{e.fromVersion ?? "—"}</span> →{" "}
+                        <span className="semver">{e.toVersion ?? "—"}</span>
+                      </>
+                    )}
                   </div>
                   <div className="muted small">
                     {e.actor} · <Time iso={e.createdAt} />
