@@ -72,9 +72,7 @@ function pairsSql(baseline: string, candidate: string, evaluators: string[], err
   return Prisma.sql`
     WITH pairs AS MATERIALIZED (
       SELECT b.item_id, v.name, v.ord, ${status("b")} AS bs, ${status("c")} AS cs, ${score("b")} AS bsc,
-        ${score("c")} AS csc,
-        CASE WHEN ${errorsFail}::boolean AND c.error IS NOT NULL THEN 'the task failed: ' || c.error
-          ELSE c.evaluations -> v.name ->> 'reason' END AS reason
+        ${score("c")} AS csc
       FROM experiment_results b
         JOIN experiment_results c ON c.run_id = ${candidate}::uuid AND c.item_id = b.item_id
         CROSS JOIN unnest(${evaluators}::text[]) WITH ORDINALITY AS v(name, ord)
@@ -89,11 +87,16 @@ function pairsSql(baseline: string, candidate: string, evaluators: string[], err
         avg(bsc) AS "baselineMean", avg(csc) AS "candidateMean"
       FROM pairs GROUP BY name, ord),
     listed AS (
-      SELECT item_id, name, ord, regressed, reason FROM (
-        SELECT item_id, name, ord, bs = 'passed' AS regressed, reason,
+      -- The candidate's reason, read for the listed items only.
+      SELECT l.item_id, l.name, l.ord, l.regressed,
+        CASE WHEN ${errorsFail}::boolean AND c.error IS NOT NULL THEN 'the task failed: ' || c.error
+          ELSE c.evaluations -> l.name ->> 'reason' END AS reason
+      FROM (
+        SELECT item_id, name, ord, bs = 'passed' AS regressed,
           row_number() OVER (PARTITION BY bs ORDER BY ord, item_id) AS n
         FROM pairs WHERE (bs = 'passed' AND cs = 'failed') OR (bs = 'failed' AND cs = 'passed')) l
-      WHERE n <= ${MAX_LISTED}),
+        JOIN experiment_results c ON c.run_id = ${candidate}::uuid AND c.item_id = l.item_id
+      WHERE l.n <= ${MAX_LISTED}),
     performance AS (
       SELECT run_id = ${candidate}::uuid AS candidate, avg(latency_ms)::float8 AS "meanLatencyMs",
         coalesce(avg(prompt_tokens) FILTER (WHERE error IS NULL), 0)::float8 AS "promptTokens",
