@@ -270,6 +270,66 @@ describe("the job runner", () => {
     ]);
   });
 
+  it("hands back a job claimed ahead that waited a third of its lease for a slot, and what it holds when stopped", async () => {
+    // Concurrency 4 claims one job ahead: with four long jobs running, the fifth waits in A, not in the database.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const startedOnA: number[] = [];
+    let fourStarted!: () => void;
+    const four = new Promise<void>((resolve) => (fourStarted = resolve));
+    const { queue: onA } = testQueue(async ({ n }) => {
+      startedOnA.push(n);
+      if (startedOnA.length === 4) fourStarted();
+      await gate;
+    });
+    const { queue: onB, calls: ranOnB } = testQueue(async () => {});
+    const a = runner(onA, db, { leaseMs: 600 });
+    await a.enqueueMany(
+      onA,
+      [1, 2, 3, 4, 5].map((n) => ({ key: `k${n}`, payload: { n } })),
+    );
+    a.start();
+    await four;
+    expect((await pending()).filter((j) => j.locked_by !== null)).toHaveLength(5);
+    // B, idle, gets the one A holds ahead once A has held it a third of the lease (200 ms): uncounted, its first
+    // attempt.
+    const ahead = [1, 2, 3, 4, 5].find((n) => !startedOnA.includes(n))!;
+    const b = runner(onB);
+    b.start();
+    try {
+      await done(ahead);
+      expect(ranOnB).toEqual([ahead]);
+      expect(await results()).toEqual([{ n: ahead, outcome: "done", attempt: 1 }]);
+    } finally {
+      open();
+    }
+    await Promise.all(startedOnA.map(done));
+  });
+
+  it("gives back at once, uncounted, the jobs it claimed ahead when it stops", async () => {
+    let fourStarted!: () => void;
+    const four = new Promise<void>((resolve) => (fourStarted = resolve));
+    let started = 0;
+    const { queue } = testQueue(async (_p, _attempt, signal) => {
+      if (++started === 4) fourStarted();
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+      throw new Error("stopped");
+    });
+    const r = runner(queue, db, { leaseMs: 60_000 });
+    await r.enqueueMany(
+      queue,
+      [1, 2, 3, 4, 5, 6].map((n) => ({ key: `k${n}`, payload: { n } })),
+    );
+    r.start();
+    await four;
+    expect((await pending()).filter((j) => j.locked_by !== null)).toHaveLength(5);
+    await r.stop();
+    // Every claim handed back, the running ones and the one held ahead, none counted as an attempt.
+    expect((await pending()).map((j) => [j.key, j.locked_by, j.attempts])).toEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => [`k${n}`, null, 0]),
+    );
+  });
+
   it("shares a queue between runners without running a job twice", async () => {
     // On PostgreSQL two instances with pools of their own; embedded, two runners over the one connection.
     const second = TEST_DATABASE_URL ? await openDatabase({ url: testDb.url!, poolSize: 4 }) : db;

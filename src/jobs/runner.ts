@@ -230,9 +230,8 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   ): Promise<Claimed[]> {
     // A queue run one job at a time has no slots to share: its projects take turns instead.
     if (queue.concurrency === 1) return claim(queue, limit, [], fairness.recentProjects);
-    const share = Math.max(1, Math.ceil(queue.concurrency / 2));
     const busy = [...fairness.runningBy]
-      .filter(([project, n]) => project !== "" && n >= share)
+      .filter(([project, n]) => project !== "" && n >= shareOf(queue))
       .map(([project]) => project);
     const idleAt = fairness.othersIdleAt;
     if (busy.length === 0 || (idleAt !== undefined && performance.now() - idleAt < pollMs)) return claim(queue, limit);
@@ -358,6 +357,35 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
         woken = false;
       });
     };
+    // Jobs claimed beyond the free slots, to start as slots free without a claim each: a quarter of the slots, so a
+    // queue of short jobs (an experiment's model calls) claims once per few jobs rather than at every finished one.
+    // None for a background queue (it claims one job at a time while throttled) or a small one.
+    const ahead = queue.background ? 0 : Math.floor(queue.concurrency / 4);
+    const held: { job: Claimed; at: number }[] = [];
+    // Undoes a claim's bookkeeping (its project's count, `mine`).
+    const forget = (job: Claimed) => {
+      mine.delete(job.id);
+      const project = job.projectId ?? "";
+      const left = (runningBy.get(project) ?? 1) - 1;
+      if (left > 0) runningBy.set(project, left);
+      else runningBy.delete(project);
+    };
+    const start = (job: Claimed) => {
+      const began = performance.now();
+      const p = runOne(queue, job)
+        .catch((err) => logger.error({ err, queue: queue.name, job: job.id }, "job failed unexpectedly"))
+        .finally(() => {
+          const ended = performance.now();
+          const share = backgroundShare();
+          resumeAt = share >= UNTHROTTLED ? 0 : ended + ((ended - began) * (1 - share)) / share;
+          forget(job);
+          active.delete(p);
+          running.delete(p);
+          wake();
+        });
+      active.add(p);
+      running.add(p);
+    };
     const done = (async () => {
       await ready;
       while (!stopping.signal.aborted) {
@@ -372,10 +400,25 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
             continue;
           } else free = 1;
         }
+        // Claimed ahead and held so long that its lease could lapse before it starts (the slots are taken by long
+        // jobs): handed back, uncounted, for whichever worker frees first.
+        while (held.length > 0 && performance.now() - held[0]!.at >= leaseMs / 3) {
+          const { job } = held.shift()!;
+          forget(job);
+          await release(job, 0, "claimed ahead and not started in time", false).catch(() => {});
+        }
+        // Not while its project holds half the slots and another project's work may be due: the claim below decides.
+        for (; free > 0 && held.length > 0; free--) {
+          const project = held[0]!.job.projectId;
+          const busy = project !== null && (runningBy.get(project) ?? 0) >= shareOf(queue);
+          const othersIdle = fairness.othersIdleAt !== undefined && performance.now() - fairness.othersIdleAt < pollMs;
+          if (busy && !othersIdle && queue.concurrency > 1) break;
+          start(held.shift()!.job);
+        }
         const claimed =
           free <= 0
             ? []
-            : await claimFairly(queue, free, fairness).catch((err) => {
+            : await claimFairly(queue, free + Math.max(0, ahead - held.length), fairness).catch((err) => {
                 logger.warn({ err, queue: queue.name }, "could not claim jobs; trying again");
                 return [];
               });
@@ -389,27 +432,21 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
             recentProjects.push(job.projectId);
             if (recentProjects.length > MAX_RECENT_PROJECTS) recentProjects.shift();
           }
-          const began = performance.now();
-          const p = runOne(queue, job)
-            .catch((err) => logger.error({ err, queue: queue.name, job: job.id }, "job failed unexpectedly"))
-            .finally(() => {
-              const ended = performance.now();
-              const share = backgroundShare();
-              resumeAt = share >= UNTHROTTLED ? 0 : ended + ((ended - began) * (1 - share)) / share;
-              mine.delete(job.id);
-              const left = (runningBy.get(project) ?? 1) - 1;
-              if (left > 0) runningBy.set(project, left);
-              else runningBy.delete(project);
-              active.delete(p);
-              running.delete(p);
-              wake();
-            });
-          active.add(p);
-          running.add(p);
+          if (free > 0) {
+            start(job);
+            free--;
+          } else held.push({ job, at: performance.now() });
         }
         // Until a slot frees, new work is enqueued here, or the poll: other instances' work shows up then.
         await wait();
       }
+      // Stopping: what was claimed ahead goes back at once, uncounted, for another instance.
+      await Promise.all(
+        held.splice(0).map(({ job }) => {
+          forget(job);
+          return release(job, 0, "the instance stopped", false).catch(() => {});
+        }),
+      );
     })();
     return { queue: queue.name, wake, enqueued, done };
   }
@@ -481,6 +518,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     },
   };
 }
+
+/** Jobs of one project running (or claimed ahead) on an instance from which it is served after the others. */
+const shareOf = (queue: Pick<Queue<never>, "concurrency">) => Math.max(1, Math.ceil(queue.concurrency / 2));
 
 /** Projects a one-at-a-time queue remembers serving, for taking turns. */
 const MAX_RECENT_PROJECTS = 256;
